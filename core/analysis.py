@@ -1,0 +1,512 @@
+"""The pipeline: capture files -> frames -> TCP streams -> DICOM connections -> model.
+
+One sequential pass over the capture.  Per frame it parses headers, places the
+segment in its connection's reassembler and, for DICOM connections, hands the
+in-order bytes (memoryviews into the capture map) to the connection decoder
+supplied by a plugin.  The pass keeps an index (chunk maps, PDUs, messages),
+never the payload; views read bytes back on demand through ``Analysis``.
+Expert rules run once at the end, through the plugin hooks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .capture import CaptureError, CaptureNote, CaptureSource, merge_records, open_source
+from .detect import DEFAULT_PORTS, classify_connection, parse_port_list
+from .limits import Limits
+from .model import Association, Connection, ExpertItem, Group, Message, Pdu, Severity
+from .packet import SUPPORTED_LINK_TYPES, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, format_address, parse_tcp
+from .plugins import PluginHost
+from .tcp import ChunkMap, DirectionReassembler, Gap
+
+DETECTION_BYTES = 4096
+
+
+@dataclass(slots=True)
+class AnalysisConfig:
+    ports: frozenset[int] = field(default_factory=lambda: parse_port_list(DEFAULT_PORTS))
+    heuristic: bool = True
+    limits: Limits = field(default_factory=Limits)
+    options: dict[str, str] = field(default_factory=dict)  # -o name:value, read by rules and exporters
+
+    def option(self, name: str, default: Any = None) -> Any:
+        value = self.options.get(name)
+        if value is None:
+            return default
+        if isinstance(default, bool):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        return value
+
+
+class Analysis:
+    """Everything decoded from one capture, plus on-demand access to its bytes."""
+
+    def __init__(self, sources: list[CaptureSource], config: AnalysisConfig, plugins: PluginHost) -> None:
+        self.sources = sources
+        self.buffers = [source.data for source in sources]
+        self.config = config
+        self.plugins = plugins
+        self.connections: list[Connection] = []
+        self.associations: list[Association] = []
+        self.pdus: list[Pdu] = []
+        self.messages: list[Message] = []
+        self.expert: list[ExpertItem] = []
+        self.frame_count = 0
+        self.tcp_frame_count = 0
+        self.bytes_total = sum(len(buffer) for buffer in self.buffers)
+        self.bytes_done = 0
+        self.finished = False
+        self.first_time: float | None = None
+        self.last_time: float | None = None
+        self.pdu_decoders: dict[int, Callable[[bytes], Any]] = {}
+        for _plugin, (pdu_type, decoder) in plugins.collect_registrations("dicomtui_register_pdu_decoders"):
+            self.pdu_decoders[pdu_type] = decoder
+
+    @property
+    def notes(self) -> list[CaptureNote]:
+        return [note for source in self.sources for note in source.notes]
+
+    # -- bytes on demand -------------------------------------------------------------------
+
+    def read_stream(self, connection: int, direction: int, start: int, end: int) -> bytes | None:
+        return self.connections[connection].streams[direction].read(start, end, self.buffers)
+
+    def pdu_bytes(self, pdu: Pdu) -> bytes | None:
+        """The whole PDU (header included) or None if the capture lacks some of it."""
+        return self.read_stream(pdu.connection, pdu.direction, pdu.stream_offset,
+                                pdu.stream_offset + pdu.total_length)
+
+    def dataset_bytes(self, message: Message, limit: int | None = None) -> bytes | None:
+        """A message's data set, joined from its PDV fragments; None if incomplete or over ``limit``."""
+        if not message.complete or not message.has_dataset:
+            return None
+        if limit is not None and message.dataset_length > limit:
+            return None
+        parts = []
+        for fragment in message.dataset_fragments:
+            data = self.read_stream(message.connection, message.direction, fragment.stream_offset,
+                                    fragment.stream_offset + fragment.length)
+            if data is None:
+                return None
+            parts.append(data)
+        return b"".join(parts)
+
+    def iter_dataset_chunks(self, message: Message):
+        """The data set fragment by fragment (export streams these to disk)."""
+        for fragment in message.dataset_fragments:
+            yield self.read_stream(message.connection, message.direction, fragment.stream_offset,
+                                   fragment.stream_offset + fragment.length)
+
+    def decode_pdu(self, pdu: Pdu):
+        """The PDU body decoded by the registered plugin; raises DecodeError when malformed."""
+        from .errors import DecodeError
+
+        data = self.pdu_bytes(pdu)
+        if data is None:
+            raise DecodeError("the capture does not hold all of this PDU")
+        decoder = self.pdu_decoders.get(pdu.pdu_type)
+        if decoder is None:
+            raise DecodeError(f"no decoder registered for PDU type 0x{pdu.pdu_type:02x}")
+        return decoder(bytes(data[6:]))
+
+    def status_meaning(self, command_field: int, status: int, sop_class: str = "") -> tuple[str, str]:
+        result = self.plugins.call_first("dicomtui_status_meaning", command_field=command_field,
+                                         status=status, sop_class=sop_class)
+        return result or ("failure" if status else "success", f"0x{status:04X}")
+
+    def decode_dataset(self, message: Message):
+        """Decode a message's data set with the dataset plugin; None when there is none to decode."""
+        data = self.dataset_bytes(message, self.config.limits.max_dataset_bytes)
+        if data is None:
+            return None
+        return self.plugins.call_first("dicomtui_decode_dataset", data=data,
+                                       transfer_syntax=message.transfer_syntax, limits=self.config.limits)
+
+    def frame_time(self, timestamp: float) -> float:
+        return timestamp - (self.first_time or 0.0)
+
+
+class DecoderHost:
+    """What a connection decoder may do: add model objects and ask where bytes came from."""
+
+    def __init__(self, analysis: Analysis, connection: Connection) -> None:
+        self.analysis = analysis
+        self.connection = connection
+
+    def add_pdu(self, pdu: Pdu) -> int:
+        pdu.index = len(self.analysis.pdus)
+        self.analysis.pdus.append(pdu)
+        return pdu.index
+
+    def add_association(self, association: Association) -> int:
+        association.index = len(self.analysis.associations)
+        self.analysis.associations.append(association)
+        return association.index
+
+    def add_message(self, message: Message) -> int:
+        message.index = len(self.analysis.messages)
+        self.analysis.messages.append(message)
+        return message.index
+
+    def expert(self, severity: Severity, group: Group, message: str, frame: int = 0,
+               association: int | None = None, pdu: int | None = None, message_index: int | None = None,
+               rule: str = "decoder") -> None:
+        self.analysis.expert.append(ExpertItem(severity, group, message, frame, association, pdu,
+                                               message_index, rule))
+
+    def frames(self, direction: int, start: int, end: int) -> tuple[int, int, float]:
+        return self.connection.streams[direction].frames_for(start, end)
+
+    def status_meaning(self, command_field: int, status: int, sop_class: str) -> tuple[str, str]:
+        return self.analysis.status_meaning(command_field, status, sop_class)
+
+
+class _DirectionSink:
+    """Receives one TCP direction's in-order bytes and routes them."""
+
+    __slots__ = ("tracked", "tcp_direction", "chunks")
+
+    def __init__(self, tracked: "_TrackedConnection", tcp_direction: int) -> None:
+        self.tracked = tracked
+        self.tcp_direction = tcp_direction
+        self.chunks = ChunkMap()
+
+    def on_data(self, stream_offset: int, source: int, file_offset: int, length: int, frame: int, ts: float) -> None:
+        tracked = self.tracked
+        if tracked.ignored:
+            return
+        self.chunks.append(stream_offset, source, file_offset, length, frame, ts)
+        if tracked.decoder is not None:
+            data = tracked.engine.views[source][file_offset : file_offset + length]
+            tracked.decoder.receive_data(self.tcp_direction ^ tracked.swap, stream_offset, data)
+        else:
+            tracked.pending.append((self.tcp_direction, stream_offset, source, file_offset, length))
+            tracked.engine.try_classify(tracked)
+
+    def on_gap(self, gap: Gap) -> None:
+        tracked = self.tracked
+        if tracked.ignored:
+            return
+        self.chunks.add_gap(gap)
+        if tracked.decoder is not None:
+            tracked.decoder.receive_gap(self.tcp_direction ^ tracked.swap, gap)
+        else:
+            tracked.pending.append((self.tcp_direction, gap))
+
+
+class _TrackedConnection:
+    """TCP-level state of one connection (DICOM or not yet known)."""
+
+    __slots__ = ("engine", "key", "family", "reassemblers", "sinks", "ignored", "decoder", "swap", "pending",
+                 "model", "syn_seen", "client_tcp_direction", "fin", "rst", "first_frame", "first_time",
+                 "last_frame", "last_time", "has_data")
+
+    def __init__(self, engine: "_Engine", key: tuple, family: int, frame: int, ts: float) -> None:
+        self.engine = engine
+        self.key = key  # (src, sport, dst, dport) of TCP direction 0
+        self.family = family
+        self.sinks = (_DirectionSink(self, 0), _DirectionSink(self, 1))
+        limit = engine.analysis.config.limits.max_pending_segments
+        self.reassemblers = (DirectionReassembler(self.sinks[0], limit), DirectionReassembler(self.sinks[1], limit))
+        self.ignored = False
+        self.decoder = None
+        self.swap = 0  # 1 when TCP direction 0 is the server's
+        self.pending: list[tuple] = []
+        self.model: Connection | None = None
+        self.syn_seen = False
+        self.client_tcp_direction: int | None = None
+        self.fin = [False, False]
+        self.rst = False
+        self.first_frame = frame
+        self.first_time = ts
+        self.last_frame = frame
+        self.last_time = ts
+        self.has_data = False
+
+
+class _Engine:
+    def __init__(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+        self.views = [memoryview(buffer) for buffer in analysis.buffers]
+        self.table: dict[tuple, tuple[_TrackedConnection, int]] = {}
+        self.unsupported_link_types: set[int] = set()
+        self.config = analysis.config
+
+    # -- per frame -------------------------------------------------------------------------
+
+    def frame(self, frame_number: int, source: int, offset: int, caplen: int, link_type: int, ts: float) -> None:
+        segment = parse_tcp(self.views[source][offset : offset + caplen], link_type)
+        if segment is None:
+            if link_type not in SUPPORTED_LINK_TYPES and link_type not in self.unsupported_link_types:
+                self.unsupported_link_types.add(link_type)
+                self.analysis.expert.append(ExpertItem(
+                    Severity.WARNING, Group.CAPTURE,
+                    f"link type {link_type} is not supported; its frames were skipped", frame_number,
+                    rule="capture"))
+            return
+        self.analysis.tcp_frame_count += 1
+        key = (segment.src, segment.sport, segment.dst, segment.dport)
+        entry = self.table.get(key)
+        flags = segment.flags
+        if entry is not None:
+            tracked, direction = entry
+            if flags & TCP_SYN and not flags & TCP_ACK and direction == 0 and (
+                tracked.rst or all(tracked.fin) or tracked.has_data
+            ) and tracked.reassemblers[0].started and tracked.reassemblers[0].next_seq != (segment.seq + 1) % (1 << 32):
+                # The port pair is reused by a new connection.
+                self._close(tracked, frame_number)
+                entry = None
+        if entry is None:
+            tracked = _TrackedConnection(self, key, segment.family, frame_number, ts)
+            self.table[key] = (tracked, 0)
+            self.table[(segment.dst, segment.dport, segment.src, segment.sport)] = (tracked, 1)
+            direction = 0
+        tracked.last_frame = frame_number
+        tracked.last_time = ts
+        if tracked.ignored:
+            if flags & (TCP_FIN | TCP_RST):
+                self._note_close(tracked, direction, flags)
+            return
+        reassembler = tracked.reassemblers[direction]
+        if flags & TCP_SYN:
+            tracked.syn_seen = True
+            if not flags & TCP_ACK:
+                tracked.client_tcp_direction = direction
+            elif tracked.client_tcp_direction is None:
+                tracked.client_tcp_direction = 1 - direction
+            reassembler.syn(segment.seq)
+        if segment.payload_length:
+            tracked.has_data = True
+            reassembler.segment(segment.seq, source, offset + segment.payload_offset, segment.payload_length,
+                                frame_number, ts)
+            if segment.missing_length:
+                reassembler.missing(segment.missing_length, frame_number,
+                                    "frame cut by the capture's snapshot length")
+        if flags & TCP_ACK:
+            other = tracked.reassemblers[1 - direction]
+            if other.started:
+                other.acknowledged(segment.ack, frame_number)
+        if flags & (TCP_FIN | TCP_RST):
+            if flags & TCP_FIN:
+                reassembler.fin(segment.seq + segment.payload_length + segment.missing_length)
+            self._note_close(tracked, direction, flags)
+
+    def _note_close(self, tracked: _TrackedConnection, direction: int, flags: int) -> None:
+        if flags & TCP_RST:
+            tracked.rst = True
+        if flags & TCP_FIN:
+            tracked.fin[direction] = True
+        if tracked.model is not None:
+            tracked.model.closed_by = "RST" if tracked.rst else "FIN"
+
+    # -- DICOM or not ----------------------------------------------------------------------
+
+    def try_classify(self, tracked: _TrackedConnection) -> None:
+        first: list[bytes] = [b"", b""]
+        for item in tracked.pending:
+            if len(item) == 5:
+                tcp_direction, _offset, source, file_offset, length = item
+                if len(first[tcp_direction]) < DETECTION_BYTES:
+                    first[tcp_direction] += bytes(self.views[source][file_offset : file_offset + min(length, DETECTION_BYTES)])
+        ports = (tracked.key[3], tracked.key[1])  # destination port of each TCP direction
+        detection = classify_connection((first[0], first[1]), ports, self.config.ports, self.config.heuristic)
+        if detection is None:
+            return
+        if not detection.is_dicom:
+            tracked.ignored = True
+            tracked.pending = []
+            for sink in tracked.sinks:
+                sink.chunks = ChunkMap()
+            return
+        client = tracked.client_tcp_direction
+        if client is None or detection.reason == "A-ASSOCIATE-RQ":
+            client = detection.client_direction if detection.client_direction is not None else 0
+        tracked.swap = client  # model direction = tcp direction ^ swap; client becomes 0
+        self._start_decoder(tracked, detection)
+
+    def _start_decoder(self, tracked: _TrackedConnection, detection) -> None:
+        analysis = self.analysis
+        src, sport, dst, dport = tracked.key
+        endpoints = [(src, sport), (dst, dport)]
+        client_address, client_port = endpoints[tracked.swap]
+        server_address, server_port = endpoints[1 - tracked.swap]
+        streams = (tracked.sinks[tracked.swap].chunks, tracked.sinks[1 - tracked.swap].chunks)
+        model = Connection(
+            index=len(analysis.connections),
+            client=format_address(tracked.family, client_address, client_port),
+            server=format_address(tracked.family, server_address, server_port),
+            client_port=client_port,
+            server_port=server_port,
+            streams=streams,
+            first_frame=tracked.first_frame,
+            first_time=tracked.first_time,
+            syn_seen=tracked.syn_seen,
+            detection=detection.reason,
+            picked_up_midway=detection.picked_up_midway or not tracked.syn_seen,
+        )
+        analysis.connections.append(model)
+        tracked.model = model
+        host = DecoderHost(analysis, model)
+        decoder = analysis.plugins.call_first(
+            "dicomtui_make_connection_decoder", connection=model, config=analysis.config,
+            pdu_decoders=analysis.pdu_decoders, host=host)
+        if decoder is None:
+            host.expert(Severity.ERROR, Group.PLUGIN, "no plugin supplied a DICOM connection decoder; "
+                        "connection not decoded", tracked.first_frame)
+            tracked.ignored = True
+            return
+        tracked.decoder = decoder
+        for item in tracked.pending:
+            if len(item) == 5:
+                tcp_direction, stream_offset, source, file_offset, length = item
+                decoder.receive_data(tcp_direction ^ tracked.swap, stream_offset,
+                                     self.views[source][file_offset : file_offset + length])
+            else:
+                tcp_direction, gap = item
+                decoder.receive_gap(tcp_direction ^ tracked.swap, gap)
+        tracked.pending = []
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def _close(self, tracked: _TrackedConnection, frame: int) -> None:
+        reason = "connection closed before missing segment arrived" if (tracked.rst or any(tracked.fin)) \
+            else "capture ended before missing segment arrived"
+        for reassembler in tracked.reassemblers:
+            reassembler.finish(frame, reason)
+        if tracked.decoder is None and not tracked.ignored and tracked.pending:
+            # Too little data to decide (e.g. a tiny capture on a DICOM port): decide with what there is.
+            self.try_classify_final(tracked)
+        if tracked.decoder is not None:
+            model = tracked.model
+            model.last_frame = tracked.last_frame
+            model.last_time = tracked.last_time
+            model.closed_by = "RST" if tracked.rst else ("FIN" if any(tracked.fin) else "")
+            tracked.decoder.finish()
+            tracked.decoder = None
+        tracked.ignored = True
+        for key in (tracked.key, (tracked.key[2], tracked.key[3], tracked.key[0], tracked.key[1])):
+            if self.table.get(key, (None,))[0] is tracked:
+                del self.table[key]
+
+    def try_classify_final(self, tracked: _TrackedConnection) -> None:
+        ports = (tracked.key[3], tracked.key[1])
+        first = [b"", b""]
+        for item in tracked.pending:
+            if len(item) == 5:
+                tcp_direction, _offset, source, file_offset, length = item
+                first[tcp_direction] += bytes(self.views[source][file_offset : file_offset + length])[:DETECTION_BYTES]
+        detection = classify_connection((first[0] + b"\0" * 12, first[1] + b"\0" * 12) if any(
+            p in self.config.ports for p in ports) else (first[0], first[1]), ports, self.config.ports,
+            self.config.heuristic)
+        if detection is not None and detection.is_dicom:
+            client = tracked.client_tcp_direction
+            if client is None:
+                client = detection.client_direction or 0
+            tracked.swap = client
+            self._start_decoder(tracked, detection)
+
+    def finish(self) -> None:
+        seen = set()
+        for tracked, _direction in list(self.table.values()):
+            if id(tracked) in seen:
+                continue
+            seen.add(id(tracked))
+            self._close(tracked, self.analysis.frame_count)
+        self.analysis.connections.sort(key=lambda connection: connection.first_frame)
+
+
+ProgressCallback = Callable[[Analysis], None]
+
+
+def open_capture(paths: list[str]) -> list[CaptureSource]:
+    sources: list[CaptureSource] = []
+    try:
+        for path in paths:
+            sources.append(open_source(path))
+    except CaptureError:
+        for source in sources:
+            source.close()
+        raise
+    return sources
+
+
+def analyze(
+    paths: list[str],
+    config: AnalysisConfig | None = None,
+    plugins: PluginHost | None = None,
+    progress: ProgressCallback | None = None,
+    progress_interval: float = 0.1,
+    run_rules: bool = True,
+) -> Analysis:
+    """Decode a capture (one or several files read as one) into an Analysis.
+
+    Raises CaptureError when a file cannot be read at all.
+    """
+    config = config or AnalysisConfig()
+    plugins = plugins or PluginHost()
+    sources = open_capture(paths)
+    analysis = Analysis(sources, config, plugins)
+    for failure in plugins.failures:
+        analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
+                                          f"plugin {failure.plugin} failed in {failure.where}: {failure.error}",
+                                          rule="plugins"))
+    reported_failures = len(plugins.failures)
+    engine = _Engine(analysis)
+    next_report = time.monotonic() + progress_interval
+    frame_number = 0
+    records = merge_records(sources)
+    for record in records:
+        frame_number += 1
+        analysis.frame_count = frame_number
+        if analysis.first_time is None:
+            analysis.first_time = record.timestamp
+        analysis.last_time = record.timestamp
+        engine.frame(frame_number, record.source_index, record.offset, record.caplen, record.link_type,
+                     record.timestamp)
+        if progress is not None and frame_number & 0xFF == 0:
+            now = time.monotonic()
+            if now >= next_report:
+                analysis.bytes_done = record.offset
+                progress(analysis)
+                next_report = now + progress_interval
+    engine.finish()
+    analysis.bytes_done = analysis.bytes_total
+    _renumber(analysis)
+    for failure in plugins.failures[reported_failures:]:
+        analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
+                                          f"plugin {failure.plugin} failed in {failure.where}: {failure.error}",
+                                          rule="plugins"))
+    if run_rules:
+        from .rules import run_rules as run_expert_rules
+
+        run_expert_rules(analysis)
+    for note in analysis.notes:
+        analysis.expert.append(ExpertItem(Severity.WARNING, Group.CAPTURE, f"{note.source}: {note.message}",
+                                          analysis.frame_count, rule="capture"))
+    analysis.expert.sort(key=lambda item: (item.frame, -item.severity))
+    analysis.finished = True
+    if progress is not None:
+        progress(analysis)
+    return analysis
+
+
+def _renumber(analysis: Analysis) -> None:
+    """Connections were numbered when recognised; order them by first frame for display."""
+    mapping = {connection.index: position for position, connection in enumerate(analysis.connections)}
+    if all(old == new for old, new in mapping.items()):
+        return
+    for position, connection in enumerate(analysis.connections):
+        connection.index = position
+    for pdu in analysis.pdus:
+        pdu.connection = mapping[pdu.connection]
+    for association in analysis.associations:
+        association.connection = mapping[association.connection]
+    for message in analysis.messages:
+        message.connection = mapping[message.connection]

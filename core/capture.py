@@ -1,0 +1,294 @@
+"""Capture files in, frames out.
+
+Reads pcap (micro- and nanosecond, either byte order) and pcapng (any number of
+interfaces and sections), plain or gzip-compressed (recognised by magic bytes),
+from a path or from standard input (``-``).
+
+Every source ends up as a seekable file that is memory-mapped, so a frame is
+described by an offset into the file rather than a copy of its bytes: the rest
+of the engine keeps offsets in its index and reads bytes back only when a
+decoder or a view needs them.  Compressed input and standard input are spooled
+to an anonymous temporary file first (one sequential pass, no payload kept in
+Python objects).
+
+The per-record loop is the hot path of the whole program, so record headers are
+read with ``struct`` directly from the map.  Section and interface headers of
+pcapng (rare, and full of options) are parsed by dpkt; tests cross-check the
+frames produced here against ``dpkt.pcap.Reader`` and ``dpkt.pcapng.Reader``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import mmap
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator
+
+import dpkt
+
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
+    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
+    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
+}
+PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+GZIP_MAGIC = b"\x1f\x8b"
+
+PCAPNG_IDB = 1
+PCAPNG_SPB = 3
+PCAPNG_EPB = 6
+PCAPNG_OBSOLETE_PB = 2
+
+MAX_RECORD_LENGTH = 256 * 1024 * 1024  # larger than any link layer's frame; beyond is corruption
+
+
+class CaptureError(Exception):
+    """A capture that cannot be read at all.  The message is one line for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureNote:
+    """Something wrong but survivable in a capture (e.g. a truncated last record)."""
+
+    source: str
+    message: str
+
+
+@dataclass(slots=True)
+class CaptureSource:
+    """One capture file, memory-mapped.  ``data`` supports slicing and ``memoryview``."""
+
+    name: str
+    data: mmap.mmap | bytes
+    format: str = ""
+    notes: list[CaptureNote] = field(default_factory=list)
+    _file: BinaryIO | None = None
+
+    def close(self) -> None:
+        if isinstance(self.data, mmap.mmap):
+            try:
+                self.data.close()
+            except BufferError:
+                # A memoryview into the map is still alive somewhere (a view
+                # holding a PDU); the OS reclaims the map with the process.
+                pass
+        if self._file is not None:
+            self._file.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One captured frame: where its bytes are, not the bytes themselves."""
+
+    source_index: int
+    timestamp: float
+    link_type: int
+    offset: int
+    caplen: int
+    origlen: int
+
+
+def _spool(stream: BinaryIO) -> BinaryIO:
+    spooled = tempfile.TemporaryFile(prefix="dicomtui-")
+    shutil.copyfileobj(stream, spooled, 1 << 20)
+    spooled.flush()
+    spooled.seek(0)
+    return spooled
+
+
+def open_source(path: str) -> CaptureSource:
+    """Open a capture (``-`` for stdin), undoing gzip, and map it into memory."""
+    name = "<stdin>" if path == "-" else path
+    try:
+        if path == "-":
+            raw: BinaryIO = _spool(sys.stdin.buffer)
+        else:
+            raw = open(path, "rb")
+    except OSError as exc:
+        raise CaptureError(f"{name}: cannot open: {exc.strerror or exc}") from None
+    try:
+        magic = raw.read(4)
+        raw.seek(0)
+        if magic[:2] == GZIP_MAGIC:
+            try:
+                with gzip.GzipFile(fileobj=raw) as unzipped:
+                    inflated = _spool(unzipped)
+            except (OSError, EOFError, zlib.error) as exc:
+                raw.close()
+                raise CaptureError(f"{name}: damaged gzip data: {exc}") from None
+            raw.close()
+            raw = inflated
+        size = os.fstat(raw.fileno()).st_size
+        if size == 0:
+            raw.close()
+            raise CaptureError(f"{name}: empty file, not a pcap or pcapng capture")
+        data = mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as exc:
+        raw.close()
+        raise CaptureError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    return CaptureSource(name=name, data=data, _file=raw)
+
+
+def iter_records(source: CaptureSource, source_index: int = 0) -> Iterator[Record]:
+    """Yield the frames of one capture in file order.
+
+    Raises CaptureError for a file that is not a capture at all; damage after the
+    first good record ends the iteration with a note in ``source.notes``.
+    """
+    head = bytes(source.data[:4])
+    if head in PCAP_MAGICS:
+        source.format = "pcap"
+        return _iter_pcap(source, source_index)
+    if head == PCAPNG_SHB:
+        source.format = "pcapng"
+        return _iter_pcapng(source, source_index)
+    raise CaptureError(
+        f"{source.name}: not a pcap or pcapng capture (starts with {head.hex() or 'nothing'})"
+    )
+
+
+def _iter_pcap(source: CaptureSource, source_index: int) -> Iterator[Record]:
+    data = source.data
+    endian, resolution = PCAP_MAGICS[bytes(data[:4])]
+    if len(data) < 24:
+        raise CaptureError(f"{source.name}: truncated pcap file header")
+    link_type = struct.unpack_from(endian + "I", data, 20)[0] & 0x0FFFFFFF
+    record_header = struct.Struct(endian + "IIII")
+    unpack = record_header.unpack_from
+    end = len(data)
+    offset = 24
+    while offset < end:
+        if offset + 16 > end:
+            source.notes.append(
+                CaptureNote(source.name, f"truncated record header at byte {offset}; stopped there")
+            )
+            return
+        seconds, fraction, caplen, origlen = unpack(data, offset)
+        if caplen > MAX_RECORD_LENGTH:
+            source.notes.append(
+                CaptureNote(source.name, f"record at byte {offset} claims {caplen} bytes; stopped there")
+            )
+            return
+        body = offset + 16
+        if body + caplen > end:
+            source.notes.append(
+                CaptureNote(
+                    source.name,
+                    f"truncated last record at byte {offset} ({end - body} of {caplen} bytes); "
+                    "stopped there",
+                )
+            )
+            return
+        yield Record(source_index, seconds + fraction * resolution, link_type, body, caplen, origlen)
+        offset = body + caplen
+
+
+@dataclass(slots=True)
+class _Interface:
+    link_type: int
+    resolution: float
+    offset_seconds: int
+
+
+def _idb_resolution(idb: dpkt.pcapng.InterfaceDescriptionBlock, endian: str) -> tuple[float, int]:
+    resolution, offset_seconds = 1e-6, 0
+    for option in getattr(idb, "opts", []):
+        if option.code == dpkt.pcapng.PCAPNG_OPT_IF_TSRESOL and option.data:
+            value = option.data[0]
+            resolution = 2.0 ** -(value & 0x7F) if value & 0x80 else 10.0 ** -value
+        elif option.code == 14 and len(option.data) >= 8:  # if_tsoffset
+            offset_seconds = struct.unpack(endian + "q", option.data[:8])[0]
+    return resolution, offset_seconds
+
+
+def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
+    data = source.data
+    end = len(data)
+    offset = 0
+    endian = "<"
+    interfaces: list[_Interface] = []
+    while offset < end:
+        if offset + 12 > end:
+            source.notes.append(CaptureNote(source.name, f"truncated block at byte {offset}; stopped there"))
+            return
+        block_type_raw = bytes(data[offset : offset + 4])
+        if block_type_raw == PCAPNG_SHB:
+            bom = bytes(data[offset + 8 : offset + 12])
+            if bom == b"\x4d\x3c\x2b\x1a":
+                endian = "<"
+            elif bom == b"\x1a\x2b\x3c\x4d":
+                endian = ">"
+            else:
+                raise CaptureError(f"{source.name}: pcapng section header with bad byte-order magic")
+            interfaces = []  # interface ids are per section
+        block_type, block_length = struct.unpack_from(endian + "II", data, offset)
+        if block_length < 12 or block_length % 4 or offset + block_length > end:
+            what = "truncated" if offset + block_length > end else "malformed"
+            message = f"{what} pcapng block at byte {offset} (length {block_length}); stopped there"
+            if offset == 0:
+                raise CaptureError(f"{source.name}: {message}")
+            source.notes.append(CaptureNote(source.name, message))
+            return
+        if block_type == PCAPNG_EPB:
+            interface_id, ts_high, ts_low, caplen, origlen = struct.unpack_from(
+                endian + "IIIII", data, offset + 8
+            )
+            if interface_id >= len(interfaces) or 28 + caplen > block_length - 4:
+                source.notes.append(
+                    CaptureNote(source.name, f"bad packet block at byte {offset}; skipped")
+                )
+            else:
+                iface = interfaces[interface_id]
+                ts = ((ts_high << 32) | ts_low) * iface.resolution + iface.offset_seconds
+                yield Record(source_index, ts, iface.link_type, offset + 28, caplen, origlen)
+        elif block_type == PCAPNG_SPB:
+            if interfaces:
+                origlen = struct.unpack_from(endian + "I", data, offset + 8)[0]
+                caplen = min(origlen, block_length - 16)
+                yield Record(source_index, 0.0, interfaces[0].link_type, offset + 12, caplen, origlen)
+        elif block_type == PCAPNG_OBSOLETE_PB:
+            interface_id, _drops, ts_high, ts_low, caplen, origlen = struct.unpack_from(
+                endian + "HHIIII", data, offset + 8
+            )
+            if interface_id < len(interfaces) and 28 + caplen <= block_length - 4:
+                iface = interfaces[interface_id]
+                ts = ((ts_high << 32) | ts_low) * iface.resolution + iface.offset_seconds
+                yield Record(source_index, ts, iface.link_type, offset + 28, caplen, origlen)
+        elif block_type == PCAPNG_IDB:
+            block = bytes(data[offset : offset + block_length])
+            try:
+                idb_class = (
+                    dpkt.pcapng.InterfaceDescriptionBlockLE
+                    if endian == "<"
+                    else dpkt.pcapng.InterfaceDescriptionBlock
+                )
+                idb = idb_class(block)
+                resolution, offset_seconds = _idb_resolution(idb, endian)
+                interfaces.append(_Interface(idb.linktype, resolution, offset_seconds))
+            except (dpkt.UnpackError, struct.error, IndexError, ValueError) as exc:
+                link_type = struct.unpack_from(endian + "H", data, offset + 8)[0]
+                source.notes.append(
+                    CaptureNote(source.name, f"interface block at byte {offset} unreadable ({exc}); "
+                                "assuming microsecond timestamps")
+                )
+                interfaces.append(_Interface(link_type, 1e-6, 0))
+        offset += block_length
+
+
+def merge_records(sources: list[CaptureSource]) -> Iterator[Record]:
+    """All frames of several captures in timestamp order (one capture split by rotation).
+
+    A single capture keeps its file order, as Wireshark numbers frames in file order.
+    """
+    if len(sources) == 1:
+        return iter_records(sources[0], 0)
+    iterators = [iter_records(source, index) for index, source in enumerate(sources)]
+    return heapq.merge(*iterators, key=lambda record: record.timestamp)

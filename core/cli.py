@@ -1,0 +1,176 @@
+"""The ``dicomtui`` command: a thin face over the engine, the plugins and the TUI.
+
+Exit status: 0 success; 1 a capture could not be read; 2 bad command line;
+3 export left objects out (incomplete or failed); 4 ``--fail-on`` threshold met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from dicomtui import __version__
+
+from .analysis import AnalysisConfig, analyze
+from .capture import CaptureError
+from .detect import DEFAULT_PORTS, parse_port_list
+from .model import Severity
+from .plugins import PluginHost
+from .safe_text import safe_text
+
+EXIT_OK, EXIT_CAPTURE, EXIT_USAGE, EXIT_EXPORT_INCOMPLETE, EXIT_FAIL_ON = 0, 1, 2, 3, 4
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dicomtui",
+        description="Look inside DICOM network traffic: terminal UI, summaries, JSON, expert findings, export.",
+        epilog="Without a mode option the terminal UI opens (or, when stdout is not a terminal, --summary runs).",
+    )
+    parser.add_argument("captures", nargs="*", metavar="CAPTURE",
+                        help="pcap/pcapng files (gzip allowed), '-' for standard input; several files are "
+                             "read as one capture in timestamp order")
+    parser.add_argument("-r", dest="read", action="append", default=[], metavar="CAPTURE",
+                        help="capture to read (as in tshark); may be repeated")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--summary", action="store_true", help="print one line per PDU")
+    mode.add_argument("--json", action="store_true", help="print the whole analysis as one JSON document")
+    mode.add_argument("--expert", action="store_true", help="print the expert findings")
+    mode.add_argument("--export", metavar="OUTDIR", help="export objects into OUTDIR (see --export-format)")
+    mode.add_argument("--list-plugins", action="store_true", help="list built-in and installed plugins")
+    parser.add_argument("--export-format", default="part10", metavar="NAME",
+                        help="exporter to use with --export (see --list-plugins); default part10")
+    parser.add_argument("--min-size", type=int, default=0, metavar="BYTES",
+                        help="export only data sets of at least BYTES bytes")
+    parser.add_argument("--include-commands", action="store_true",
+                        help="export command sets too (with artificial SOP UIDs under dicomtui's root)")
+    parser.add_argument("--no-meta", action="store_true", help="export raw data sets without a Part 10 header")
+    parser.add_argument("--include-incomplete", action="store_true",
+                        help="also write incomplete objects, named *.partial")
+    parser.add_argument("--overwrite", action="store_true", help="replace files left by an earlier export")
+    parser.add_argument("--fail-on", metavar="SEVERITY", choices=["chat", "note", "warning", "error"],
+                        help="exit with status 4 if any expert item has this severity or worse")
+    parser.add_argument("--ports", default=None, metavar="LIST",
+                        help=f"DICOM ports and ranges, e.g. '104,11112,50000-50010' (default {DEFAULT_PORTS})")
+    parser.add_argument("--no-heuristic", action="store_true",
+                        help="only decode the DICOM ports; do not look for DICOM on other ports")
+    parser.add_argument("-o", dest="options", action="append", default=[], metavar="NAME:VALUE",
+                        help="set a preference or rule option, e.g. -o slow_response_seconds:2")
+    parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
+                        help="do not load this plugin (name as in --list-plugins); may be repeated")
+    parser.add_argument("--version", action="version", version=f"dicomtui {__version__}")
+    return parser
+
+
+def _parse_options(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in pairs:
+        if ":" not in pair:
+            parser.error(f"-o expects NAME:VALUE, got {pair!r}")
+        name, value = pair.split(":", 1)
+        options[name.strip()] = value
+    return options
+
+
+def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> AnalysisConfig:
+    options = _parse_options(args.options, parser)
+    preferences: dict[str, str] = {}
+    try:
+        from dicomtui.tui.prefs import load_preferences
+
+        preferences = load_preferences()
+    except Exception:  # no TUI installed or unreadable preferences: command-line values still apply
+        preferences = {}
+    merged = {**{k: str(v) for k, v in preferences.items()}, **options}
+    ports_text = args.ports or merged.get("ports") or DEFAULT_PORTS
+    try:
+        ports = parse_port_list(ports_text)
+    except ValueError as exc:
+        parser.error(f"--ports: {exc}")
+    heuristic = not args.no_heuristic
+    if "heuristic" in merged and not args.no_heuristic:
+        heuristic = merged["heuristic"].strip().lower() in ("1", "true", "yes", "on")
+    return AnalysisConfig(ports=ports, heuristic=heuristic, options=merged)
+
+
+def _print_plugins(host: PluginHost) -> None:
+    exporters = {name: description for name, description in _exporter_names(host)}
+    for info in host.list_plugins():
+        print(f"{info.name:<28} {info.origin:<16} {info.version:<8} {info.status:<8} {', '.join(info.hooks)}")
+    if exporters:
+        print("\nexporters (--export-format):")
+        for name, description in exporters.items():
+            print(f"  {name:<14} {description}")
+    for failure in host.failures:
+        print(f"\nplugin {failure.plugin} failed in {failure.where}: {failure.error}", file=sys.stderr)
+
+
+def _exporter_names(host: PluginHost):
+    for _plugin, (exporter,) in host.collect_registrations("dicomtui_register_exporters"):
+        yield exporter.name, exporter.description
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    captures = list(args.read) + list(args.captures)
+    host = PluginHost(disabled=set(args.disable_plugin))
+    if args.list_plugins:
+        _print_plugins(host)
+        return EXIT_OK
+    if not captures:
+        parser.error("no capture given (e.g. dicomtui capture.pcap)")
+    config = make_config(args, parser)
+    interactive = not (args.summary or args.json or args.expert or args.export)
+    if interactive and sys.stdout.isatty() and sys.stdin.isatty() or (interactive and "-" in captures
+                                                                        and sys.stdout.isatty()):
+        from dicomtui.tui.app import run_app
+
+        return run_app(captures, config, host)
+    if interactive:
+        args.summary = True
+    try:
+        analysis = analyze(captures, config, host)
+    except CaptureError as exc:
+        print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
+        return EXIT_CAPTURE
+    for note in analysis.notes:
+        print(f"dicomtui: warning: {safe_text(note.source)}: {safe_text(note.message)}", file=sys.stderr)
+    status = EXIT_OK
+    try:
+        if args.summary:
+            from .views import summary_lines
+
+            for line in summary_lines(analysis):
+                print(line)
+        elif args.json:
+            from .views import analysis_json
+
+            json.dump(analysis_json(analysis), sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        elif args.expert:
+            for item in analysis.expert:
+                where = f"frame {item.frame}" if item.frame else "capture"
+                association = f" A{item.association}" if item.association is not None else ""
+                print(f"{item.severity.label:<7} {item.group.value:<15} {where:>12}{association:<5} "
+                      f"{safe_text(item.message)}")
+        elif args.export:
+            from .export import run_export
+
+            status = run_export(analysis, args)
+    except BrokenPipeError:
+        # `dicomtui --summary x.pcap | head`: the reader left; that is not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return status
+    if args.fail_on and status == EXIT_OK:
+        threshold = Severity.parse(args.fail_on)
+        if any(item.severity >= threshold for item in analysis.expert):
+            status = EXIT_FAIL_ON
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

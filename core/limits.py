@@ -1,0 +1,19 @@
+"""Resource limits: every decoder's worst case is bounded by one of these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Limits:
+    max_pdu_length: int = 1 << 26  # a PDU header claiming more is treated as corruption
+    max_control_pdu: int = 1 << 20  # A-ASSOCIATE, release, abort bodies held in memory
+    max_command: int = 1 << 16  # command set bytes held per message
+    max_pdvs_per_pdu: int = 100_000
+    max_pending_segments: int = 8192  # out-of-order TCP segments buffered per direction
+    max_dataset_bytes: int = 1 << 28  # data set bytes decoded at once (export streams instead)
+    max_inflated_bytes: int = 1 << 28  # deflated transfer syntax: inflate at most this much
+    max_sequence_depth: int = 64
+    max_elements: int = 1_000_000  # elements shown for one data set
+    max_contexts: int = 256  # presentation contexts per association (PS3.8 allows 128 odd ids)

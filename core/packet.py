@@ -1,0 +1,196 @@
+"""Frames to TCP segments: link layer, IPv4/IPv6 and TCP headers.
+
+A lean header walk with ``struct``, because it runs once per frame of the
+capture; tests compare every segment it finds with dpkt's Ethernet/SLL/SLL2/
+Loopback/IP/IP6/TCP classes on the fixtures (tests/test_packet.py).  Only what
+reassembly needs is extracted; payload stays in the capture map as an offset.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+
+# Link types (pcap LINKTYPE_* values).
+LINKTYPE_NULL = 0
+LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW = 101
+LINKTYPE_LOOP = 108
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_LINUX_SLL2 = 276
+# Some platforms write DLT_RAW with their own value.
+LINKTYPE_RAW_ALIASES = (12, 14)
+
+SUPPORTED_LINK_TYPES = {
+    LINKTYPE_NULL: "BSD loopback",
+    LINKTYPE_ETHERNET: "Ethernet",
+    LINKTYPE_RAW: "raw IP",
+    12: "raw IP",
+    14: "raw IP",
+    LINKTYPE_LOOP: "OpenBSD loopback",
+    LINKTYPE_LINUX_SLL: "Linux cooked (SLL)",
+    LINKTYPE_IPV4: "raw IPv4",
+    LINKTYPE_IPV6: "raw IPv6",
+    LINKTYPE_LINUX_SLL2: "Linux cooked v2 (SLL2)",
+}
+
+ETHERTYPE_IPV4 = 0x0800
+ETHERTYPE_IPV6 = 0x86DD
+ETHERTYPE_VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
+
+TCP_FIN = 0x01
+TCP_SYN = 0x02
+TCP_RST = 0x04
+TCP_ACK = 0x10
+
+IPV6_EXTENSION_HEADERS = (0, 43, 60, 135, 139, 140)
+IPV6_FRAGMENT = 44
+
+_u16 = struct.Struct("!H").unpack_from
+_tcp_header = struct.Struct("!HHIIBBH").unpack_from
+
+
+@dataclass(frozen=True, slots=True)
+class TcpSegment:
+    """The parts of one frame that TCP reassembly needs.
+
+    ``payload_offset`` is relative to the start of the frame.  ``payload_length``
+    is what the frame carried; ``missing_length`` is what the IP header says was
+    sent but the snapshot length cut off.
+    """
+
+    family: int
+    src: bytes
+    dst: bytes
+    sport: int
+    dport: int
+    seq: int
+    ack: int
+    flags: int
+    payload_offset: int
+    payload_length: int
+    missing_length: int
+
+
+def _network_layer(frame, link_type: int) -> tuple[int, int] | None:
+    """(ethertype-like family, offset of the IP header) or None for non-IP frames."""
+    if link_type == LINKTYPE_ETHERNET:
+        if len(frame) < 14:
+            return None
+        ethertype = _u16(frame, 12)[0]
+        offset = 14
+        while ethertype in ETHERTYPE_VLAN_TAGS and len(frame) >= offset + 4:
+            ethertype = _u16(frame, offset + 2)[0]
+            offset += 4
+        return ethertype, offset
+    if link_type == LINKTYPE_LINUX_SLL:
+        if len(frame) < 16:
+            return None
+        return _u16(frame, 14)[0], 16
+    if link_type == LINKTYPE_LINUX_SLL2:
+        if len(frame) < 20:
+            return None
+        return _u16(frame, 0)[0], 20
+    if link_type in (LINKTYPE_NULL, LINKTYPE_LOOP):
+        if len(frame) < 4:
+            return None
+        family = struct.unpack_from("<I" if link_type == LINKTYPE_NULL else "!I", frame, 0)[0]
+        if family > 0xFFFF:  # a BSD null header written in the other byte order
+            family = struct.unpack_from(">I" if link_type == LINKTYPE_NULL else "<I", frame, 0)[0]
+        if family == socket.AF_INET or family == 2:
+            return ETHERTYPE_IPV4, 4
+        if family in (10, 24, 28, 30):  # AF_INET6 on Linux, BSDs, macOS
+            return ETHERTYPE_IPV6, 4
+        return None
+    if link_type in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6) or link_type in LINKTYPE_RAW_ALIASES:
+        if not frame:
+            return None
+        version = frame[0] >> 4
+        return (ETHERTYPE_IPV4 if version == 4 else ETHERTYPE_IPV6 if version == 6 else 0), 0
+    return None
+
+
+def parse_tcp(frame, link_type: int) -> TcpSegment | None:
+    """Find the TCP segment in a frame, or None if it is not TCP over IP.
+
+    ``frame`` may be a memoryview into the capture map; nothing is copied except
+    the addresses.
+    """
+    layer = _network_layer(frame, link_type)
+    if layer is None:
+        return None
+    ethertype, offset = layer
+    size = len(frame)
+    if ethertype == ETHERTYPE_IPV4:
+        if size < offset + 20:
+            return None
+        version_ihl = frame[offset]
+        if version_ihl >> 4 != 4:
+            return None
+        header_length = (version_ihl & 0x0F) * 4
+        if header_length < 20 or frame[offset + 9] != 6:
+            return None
+        fragment = _u16(frame, offset + 6)[0]
+        if fragment & 0x3FFF:  # more-fragments flag or a fragment offset
+            return None
+        total_length = _u16(frame, offset + 2)[0]
+        if total_length == 0:  # TCP segmentation offload leaves it zero
+            total_length = size - offset
+        src = bytes(frame[offset + 12 : offset + 16])
+        dst = bytes(frame[offset + 16 : offset + 20])
+        tcp_offset = offset + header_length
+        ip_end = offset + total_length
+        family = socket.AF_INET
+    elif ethertype == ETHERTYPE_IPV6:
+        if size < offset + 40 or frame[offset] >> 4 != 6:
+            return None
+        payload_length = _u16(frame, offset + 4)[0]
+        next_header = frame[offset + 6]
+        src = bytes(frame[offset + 8 : offset + 24])
+        dst = bytes(frame[offset + 24 : offset + 40])
+        tcp_offset = offset + 40
+        ip_end = tcp_offset + payload_length
+        while next_header in IPV6_EXTENSION_HEADERS or next_header == IPV6_FRAGMENT:
+            if size < tcp_offset + 8:
+                return None
+            if next_header == IPV6_FRAGMENT:
+                if _u16(frame, tcp_offset + 2)[0] & 0xFFF9:  # offset or M flag: a real fragment
+                    return None
+                next_header, tcp_offset = frame[tcp_offset], tcp_offset + 8
+            else:
+                next_header, tcp_offset = frame[tcp_offset], tcp_offset + (frame[tcp_offset + 1] + 1) * 8
+        if next_header != 6:
+            return None
+        family = socket.AF_INET6
+    else:
+        return None
+    if size < tcp_offset + 20:
+        return None
+    sport, dport, seq, ack, data_offset, flags, _window = _tcp_header(frame, tcp_offset)
+    payload_offset = tcp_offset + (data_offset >> 4) * 4
+    if payload_offset > ip_end or (data_offset >> 4) < 5:
+        return None
+    sent_length = ip_end - payload_offset
+    captured_length = max(0, min(sent_length, size - payload_offset))
+    return TcpSegment(
+        family,
+        src,
+        dst,
+        sport,
+        dport,
+        seq,
+        ack,
+        flags,
+        payload_offset,
+        captured_length,
+        sent_length - captured_length,
+    )
+
+
+def format_address(family: int, address: bytes, port: int) -> str:
+    """``10.0.0.1:104`` or ``[::1]:104``."""
+    text = socket.inet_ntop(family, address)
+    return f"[{text}]:{port}" if family == socket.AF_INET6 else f"{text}:{port}"

@@ -1,0 +1,111 @@
+"""The tag dictionary plugin: pydicom's public and private data dictionaries.
+
+A site adds its own private tags by registering another dictionary object from
+its own plugin (``dicomtui_register_dictionaries``); dictionaries registered
+later are consulted first.  ``JsonPrivateDictionary`` loads one from a file:
+``{"CREATOR": {"xxxx10xx": ["VR", "VM", "Name", "Keyword"]}}``, and the
+built-in plugin loads such a file when ``-o private_dictionary:PATH`` is given.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pydicom.datadict import get_entry, get_private_entry
+
+from dicomtui import hookimpl
+
+
+@dataclass(frozen=True, slots=True)
+class TagInfo:
+    name: str
+    keyword: str
+    vr: str
+    vm: str
+    retired: bool
+    source: str  # which dictionary named it
+
+
+class PydicomDictionary:
+    """The current standard's data dictionary and pydicom's private dictionaries."""
+
+    name = "pydicom"
+
+    def lookup(self, tag: int, private_creator: str | None = None) -> TagInfo | None:
+        if (tag >> 16) % 2 == 1:
+            if (tag & 0xFFFF) < 0x0100:
+                if (tag & 0xFFFF) >= 0x0010:
+                    return TagInfo("Private Creator", "", "LO", "1", False, self.name)
+                return None
+            if not private_creator:
+                return None
+            try:
+                vr, vm, name, retired = get_private_entry(tag, private_creator)
+            except KeyError:
+                return None
+            return TagInfo(name, "", vr, vm, bool(retired), f"private: {private_creator}")
+        try:
+            vr, vm, name, retired, keyword = get_entry(tag)
+        except KeyError:
+            if tag & 0xFFFF == 0:
+                return TagInfo("Group Length", "", "UL", "1", False, self.name)
+            return None
+        return TagInfo(name, keyword, vr, vm, retired == "Retired", self.name)
+
+
+class JsonPrivateDictionary:
+    """A site's private tags from a JSON file."""
+
+    def __init__(self, path: str) -> None:
+        with open(path, encoding="utf-8") as handle:
+            raw = json.load(handle)
+        self.name = f"file: {path}"
+        self.entries: dict[str, dict[int, tuple[str, str, str]]] = {}
+        for creator, tags in raw.items():
+            table = self.entries.setdefault(creator.strip(), {})
+            for pattern, entry in tags.items():
+                element = int(pattern.lower().replace("x", "0")[-2:], 16)
+                group = int(pattern[:4], 16)
+                table[(group << 8) | element] = (entry[0], entry[1], entry[2])
+
+    def lookup(self, tag: int, private_creator: str | None = None) -> TagInfo | None:
+        if not private_creator:
+            return None
+        table = self.entries.get(private_creator.strip())
+        if table is None:
+            return None
+        entry = table.get(((tag >> 16) << 8) | (tag & 0xFF))
+        if entry is None:
+            return None
+        vr, vm, name = entry
+        return TagInfo(name, "", vr, vm, False, self.name)
+
+
+class TagDictionary:
+    """All registered dictionaries, newest first."""
+
+    def __init__(self, dictionaries: list) -> None:
+        self.dictionaries = list(reversed(dictionaries))
+        self._cache: dict[tuple[int, str | None], TagInfo | None] = {}
+
+    def lookup(self, tag: int, private_creator: str | None = None) -> TagInfo | None:
+        key = (tag, private_creator)
+        if key in self._cache:
+            return self._cache[key]
+        found = None
+        for dictionary in self.dictionaries:
+            try:
+                found = dictionary.lookup(tag, private_creator)
+            except Exception:  # a site dictionary with a bug must not break decoding
+                found = None
+            if found is not None:
+                break
+        if len(self._cache) < 100_000:
+            self._cache[key] = found
+        return found
+
+
+@hookimpl
+def dicomtui_register_dictionaries(register) -> None:
+    register(PydicomDictionary())
