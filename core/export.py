@@ -36,6 +36,7 @@ class ExportResult:
     partial: list[tuple[str, int]] = field(default_factory=list)  # written with --include-incomplete
     errors: list[str] = field(default_factory=list)
     bytes_written: int = 0
+    replaced: list[str] = field(default_factory=list)  # files of an earlier export replaced (--overwrite)
 
     @property
     def complete(self) -> bool:
@@ -53,6 +54,38 @@ def safe_component(text: str, fallback: str = "x", limit: int = 80) -> str:
     return (cleaned or fallback)[:limit]
 
 
+def split_suffix(name: str) -> tuple[str, str, str]:
+    """``("A-1.2.3", ".", "dcm.partial")`` for ``A-1.2.3.dcm.partial``: UIDs in names contain dots."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        return name, "", ""
+    if suffix == "partial":
+        inner_stem, inner_dot, inner_suffix = stem.rpartition(".")
+        if inner_dot and inner_suffix and len(inner_suffix) <= 8:
+            return inner_stem, ".", f"{inner_suffix}.partial"
+    if not stem or len(suffix) > 8:
+        return name, "", ""
+    return stem, dot, suffix
+
+
+def object_name(message, kind: str, extension: str, partial: bool = False) -> str:
+    """The stable, readable file name of one exported object (before OutputFolder's checks).
+
+    ``A{association:03d}-M{message index:05d}-{command}-{SOP instance}.{extension}``; every
+    part from the capture goes through ``safe_component``, so no name can leave the folder.
+    ``kind`` tells objects of one message apart (``command`` for an exported command set).
+    """
+    association = f"A{message.association:03d}" if message.association >= 0 else "Ax"
+    command = safe_component(message.command_name, "unknown", 40)
+    instance = safe_component(message.affected_sop_instance, "no-instance", 64)
+    parts = [association, f"M{message.index:05d}", command]
+    if kind:
+        parts.append(kind)
+    parts.append(instance)
+    name = "-".join(parts) + "." + extension
+    return name + ".partial" if partial else name
+
+
 class OutputFolder:
     """Creates files strictly inside one folder, never silently replacing anything."""
 
@@ -66,7 +99,7 @@ class OutputFolder:
     def claim(self, name: str) -> Path:
         """A path for ``name`` inside the folder; a suffix keeps names from colliding."""
         name = safe_component(name, "object", 200)
-        stem, dot, suffix = name.partition(".")
+        stem, dot, suffix = split_suffix(name)
         candidate = name
         number = 1
         while candidate in self.claimed or (not self.overwrite and (self.root / candidate).exists()):
@@ -130,6 +163,8 @@ def print_summary(result: ExportResult, name: str, outdir: str, stream=None) -> 
     stream = stream or sys.stderr
     print(f"{name}: wrote {len(result.written)} file(s), {result.bytes_written} bytes, into "
           f"{safe_text(outdir)}", file=stream)
+    if result.replaced:
+        print(f"  replaced {len(result.replaced)} file(s) of an earlier export (--overwrite)", file=stream)
     if result.partial:
         print(f"  {len(result.partial)} incomplete object(s) written as *.partial", file=stream)
     reasons: dict[str, int] = {}
