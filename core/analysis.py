@@ -11,7 +11,7 @@ Expert rules run once at the end, through the plugin hooks.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from .capture import CaptureError, CaptureNote, CaptureSource, merge_records, open_source
@@ -425,6 +425,27 @@ class _Engine:
 ProgressCallback = Callable[[Analysis], None]
 
 
+def _sort_pdus(analysis: Analysis) -> None:
+    pdus = analysis.pdus
+    if all(pdus[i].last_frame <= pdus[i + 1].last_frame for i in range(len(pdus) - 1)):
+        return
+    order = sorted(range(len(pdus)), key=lambda index: (pdus[index].last_frame, index))
+    new_index = {old: new for new, old in enumerate(order)}
+    analysis.pdus = [pdus[old] for old in order]
+    for position, pdu in enumerate(analysis.pdus):
+        pdu.index = position
+    for message in analysis.messages:
+        message.first_pdu = new_index.get(message.first_pdu, message.first_pdu)
+        message.last_pdu = new_index.get(message.last_pdu, message.last_pdu)
+    for association in analysis.associations:
+        if association.request_pdu is not None:
+            association.request_pdu = new_index.get(association.request_pdu, association.request_pdu)
+        if association.response_pdu is not None:
+            association.response_pdu = new_index.get(association.response_pdu, association.response_pdu)
+    analysis.expert = [replace(item, pdu=new_index[item.pdu]) if item.pdu in new_index else item
+                       for item in analysis.expert]
+
+
 def open_capture(paths: list[str]) -> list[CaptureSource]:
     sources: list[CaptureSource] = []
     try:
@@ -498,7 +519,13 @@ def analyze(
 
 
 def _renumber(analysis: Analysis) -> None:
-    """Connections were numbered when recognised; order them by first frame for display."""
+    """Number PDUs in frame order and connections by first frame, as a packet list shows them.
+
+    PDUs are found in the order their bytes become contiguous; a lost segment can
+    hold one direction back until the gap is declared, so a few may come out of
+    frame order.  Connections are numbered when recognised.
+    """
+    _sort_pdus(analysis)
     mapping = {connection.index: position for position, connection in enumerate(analysis.connections)}
     if all(old == new for old, new in mapping.items()):
         return

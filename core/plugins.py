@@ -35,6 +35,7 @@ BUILTIN_PLUGINS = (
     "dicomtui.plugins.status",
     "dicomtui.plugins.dictionary",
     "dicomtui.plugins.dataset",
+    "dicomtui.plugins.linking",
     "dicomtui.plugins.rules.association",
     "dicomtui.plugins.rules.protocol",
     "dicomtui.plugins.rules.status",

@@ -26,6 +26,8 @@ from typing import Callable, Protocol
 SEQ_MODULO = 1 << 32
 HALF_SEQ = 1 << 31
 DEFAULT_MAX_PENDING_SEGMENTS = 8192
+LOSS_WAIT_FRAMES = 64  # frames to wait for a late segment once the peer has acknowledged it
+LOSS_WAIT_FRAMES_WITH_DATA = 4  # ... when data beyond the hole is already waiting
 
 
 def seq_delta(a: int, b: int) -> int:
@@ -147,7 +149,7 @@ class DirectionReassembler:
     __slots__ = (
         "sink", "max_pending", "next_seq", "next_offset", "started", "pending",
         "_pending_serial", "finished", "bytes_delivered", "retransmitted_segments",
-        "out_of_order_segments", "fin_seq",
+        "out_of_order_segments", "fin_seq", "loss_evidence",
     )
 
     def __init__(self, sink: StreamSink, max_pending: int = DEFAULT_MAX_PENDING_SEGMENTS) -> None:
@@ -163,6 +165,7 @@ class DirectionReassembler:
         self.retransmitted_segments = 0
         self.out_of_order_segments = 0
         self.fin_seq: int | None = None
+        self.loss_evidence: tuple[int, int] | None = None  # (acknowledged seq, frame first seen)
 
     def fin(self, seq_after_data: int) -> None:
         """A FIN occupies one sequence number after the data; acknowledging it is not data."""
@@ -190,9 +193,13 @@ class DirectionReassembler:
             )
             if len(self.pending) > self.max_pending:
                 self._skip_to_pending(frame, "out-of-order buffer full")
+            elif self.loss_evidence is not None:
+                self._check_evidence(frame)
             return
         self._place(stream_offset, source, file_offset, length, frame, ts)
         self._drain()
+        if self.loss_evidence is not None:
+            self._check_evidence(frame)
 
     def _place(self, stream_offset: int, source: int, file_offset: int, length: int, frame: int, ts: float) -> None:
         """Deliver the part of a segment at or after next_offset (stream_offset <= next_offset)."""
@@ -229,7 +236,15 @@ class DirectionReassembler:
             self._drain()
 
     def acknowledged(self, ack: int, frame: int) -> None:
-        """The peer acknowledged up to ``ack``: anything before it we lack was lost to the capture."""
+        """The peer acknowledged up to ``ack``.
+
+        Bytes before it that we lack were sent, so they were lost to the capture
+        (not the network).  They become a gap ``LOSS_WAIT_FRAMES_WITH_DATA``
+        frames after the acknowledgement if data beyond the hole is waiting, else
+        ``LOSS_WAIT_FRAMES`` frames after it; until then a capture that merely
+        recorded the segment after its acknowledgement (merged interfaces) can
+        still place it.
+        """
         if not self.started:
             return
         if self.fin_seq is not None and seq_delta(ack, self.fin_seq) > 0:
@@ -237,15 +252,36 @@ class DirectionReassembler:
         ahead = seq_delta(ack, self.next_seq)
         if ahead <= 0 or ahead > HALF_SEQ // 2:
             return
-        target = self.next_offset + ahead
+        if self.loss_evidence is None:
+            self.loss_evidence = (ack, frame)
+        elif seq_delta(ack, self.loss_evidence[0]) > 0:
+            self.loss_evidence = (ack, self.loss_evidence[1])
+        self._check_evidence(frame)
+
+    def _check_evidence(self, frame: int, force: bool = False) -> None:
+        evidence = self.loss_evidence
+        if evidence is None:
+            return
+        ack, since = evidence
+        ahead = seq_delta(ack, self.next_seq)
+        if ahead <= 0:
+            self.loss_evidence = None
+            return
+        wait = LOSS_WAIT_FRAMES_WITH_DATA if self.pending else LOSS_WAIT_FRAMES
+        if not force and frame - since < wait:
+            # The segment may just be recorded late (after its acknowledgement).
+            return
+        self.loss_evidence = None
+        reason = "segment not captured (acknowledged by peer)"
         while ahead > 0:
+            target = self.next_offset + ahead
             if self.pending and self.pending[0][0] <= self.next_offset:
                 self._drain()
             elif self.pending and self.pending[0][0] < target:
-                self._declare_gap(self.pending[0][0], frame, "segment not captured (acknowledged by peer)")
+                self._declare_gap(self.pending[0][0], frame, reason)
                 self._drain()
             else:
-                self._declare_gap(target, frame, "segment not captured (acknowledged by peer)")
+                self._declare_gap(target, frame, reason)
             ahead = seq_delta(ack, self.next_seq)
 
     def missing(self, length: int, frame: int, reason: str) -> None:
@@ -255,6 +291,7 @@ class DirectionReassembler:
 
     def finish(self, frame: int, reason: str = "capture ended before missing segment") -> None:
         """No more segments will come: whatever waits behind a hole is delivered after a gap."""
+        self._check_evidence(frame, force=True)
         while self.pending:
             self._skip_to_pending(frame, reason)
         self.finished = True

@@ -144,7 +144,13 @@ class PduStreamParser:
             self.events.append(StreamProblem(self.position - len(self.buffer),
                                              f"capture ended inside a PDU header ({len(self.buffer)} bytes)", False))
         elif self.state == _RESYNC and self.buffer:
-            self.resync_skipped += len(self.buffer)
+            self._scan(final=True)
+            if self.current is not None:
+                self.current.complete = False
+                self.current.problems.append("capture ended inside this PDU")
+                self._emit_current()
+            if self.state == _RESYNC:
+                self.resync_skipped += len(self.buffer)
         if self.resync_skipped:
             self._report_resync()
         self.buffer.clear()
@@ -311,20 +317,32 @@ class PduStreamParser:
         self._scan()
         return index + take
 
-    def _scan(self) -> None:
-        """Find a plausible PDU header in the window; feed what follows it back through the parser."""
+    def _scan(self, final: bool = False) -> None:
+        """Find a plausible PDU header in the window; feed what follows it back through the parser.
+
+        Release and abort PDUs are judged on their 10 bytes; other candidates need
+        12 (a P-DATA-TF header with its first PDV header), so bytes near the end
+        of the window wait for more data unless the stream has ended (``final``).
+        """
         window = self.buffer
-        limit = len(window) - 12
+        size = len(window)
         position = 0
         found = -1
-        while position <= limit:
+        undecided = size
+        while position + 6 <= size:
             byte = window[position]
-            if 1 <= byte <= 7 and window[position + 1] == 0 and plausible_pdu_header(window, position):
-                found = position
-                break
+            if 1 <= byte <= 7 and window[position + 1] == 0:
+                needed = 10 if byte in (5, 6, 7) else 12
+                if position + needed > size and not final:
+                    undecided = position
+                    break
+                if plausible_pdu_header(window, position):
+                    found = position
+                    break
             position += 1
         if found < 0:
-            dropped = len(window) - min(len(window), 11)
+            # Keep the undecided tail (at most the last 11 bytes); drop the rest.
+            dropped = min(undecided, max(0, size - 11)) if not final else size
             self.resync_skipped += dropped
             del window[:dropped]
             self.buffer_start += dropped

@@ -1,0 +1,147 @@
+"""Expert rules for association negotiation: rejection, abort, rejected presentation contexts.
+
+The findings an engineer needs first when "nothing works": why the SCP said
+no (in words, with the AE title that it did not know), which SOP classes or
+transfer syntaxes it refused, and who gave up with an A-ABORT.  Two chat items
+per association (established, released normally) mark the normal milestones.
+"""
+
+from __future__ import annotations
+
+from dicomtui import hookimpl
+from dicomtui.core.model import Group, Severity
+from dicomtui.core.uids import uid_label, uid_with_name
+
+from ..pdu import REJECT_RESULTS, REJECT_SOURCES, AbortPdu, RejectPdu, reject_reason_text
+from .common import ASSOCIATION_ADVICE, decode_or_none, first_pdu_of_type, pdu_at, peers, side
+
+IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+
+# (source, reason) -> what to check next
+REJECT_ADVICE = {
+    (1, 1): "the SCP gave no reason: its log says why; " + ASSOCIATION_ADVICE,
+    (1, 2): "the SCP does not support the application context name {context}: it must be the DICOM "
+            "application context 1.2.840.10008.3.1.1.1 — check the requestor's DICOM stack",
+    (1, 3): "the SCP does not know the calling AE title {calling}: add it (with its host or IP address and "
+            "port) to the SCP's list of known peers, or correct the requestor's own AE title; compare "
+            "spelling, case and trailing spaces (AE titles are at most 16 characters); some SCPs also check "
+            "the requestor's IP address or license connections per AE title",
+    (1, 7): "the SCP does not answer to the called AE title {called}: set the called AE title on the requestor "
+            "to the SCP's own AE title (spelling, case, trailing spaces, at most 16 characters), and check "
+            "the host and port belong to that AE",
+    (2, 1): "the SCP's DICOM stack rejected the request without a reason: its log says why; "
+            + ASSOCIATION_ADVICE,
+    (2, 2): "the SCP does not support the protocol version in the A-ASSOCIATE-RQ: check the requestor's "
+            "DICOM stack (version 1 is the only one defined)",
+    (3, 1): "the SCP is congested: retry later, and check its load and how many associations it accepts at once",
+    (3, 2): "the SCP reached a local limit (often its maximum number of simultaneous associations or its "
+            "licensed connections): retry later, close idle associations, or raise the limit on the SCP",
+}
+
+CONTEXT_ADVICE = {
+    1: "the SCP's configuration refuses it (user rejection): enable this SOP class for this peer on the SCP",
+    2: "the SCP gave no reason: check its log and which SOP classes it is configured for",
+    3: "the SCP does not support this SOP class: enable it on the SCP or send this kind of object "
+       "to a system that supports it",
+    4: "no common transfer syntax: the SCP accepts none of those proposed ({proposed}); enable one of them on "
+       "the SCP, or have the requestor also propose Implicit VR Little Endian (1.2.840.10008.1.2), "
+       "the default every SCP must accept",
+}
+
+
+@hookimpl
+def dicomtui_check_association(association, analysis, report):
+    if association.state == "rejected":
+        _rejected(association, analysis, report)
+        return
+    response = pdu_at(analysis, association.response_pdu)
+    if response is not None and response.pdu_type == 2:
+        _contexts(association, response, report)
+        accepted = sum(1 for context in association.contexts.values() if context.accepted)
+        report.add(Severity.CHAT, Group.SEQUENCE,
+                   f"association {peers(association)} established: {accepted} of {len(association.contexts)} "
+                   f"presentation contexts accepted, maximum PDU length requestor "
+                   f"{_max_pdu(association.requestor_max_pdu)} / acceptor {_max_pdu(association.acceptor_max_pdu)}",
+                   response.last_frame, association.index, response.index)
+    if association.state == "aborted":
+        _aborted(association, analysis, report)
+    elif association.state == "released" and association.end_reason == "released normally":
+        release = first_pdu_of_type(analysis, association.index, 6)
+        if release is not None:
+            report.add(Severity.CHAT, Group.SEQUENCE, f"association {peers(association)} released normally",
+                       release.last_frame, association.index, release.index)
+
+
+def _max_pdu(value: int | None) -> str:
+    if value is None:
+        return "not seen"
+    return "unlimited" if value == 0 else str(value)
+
+
+def _rejected(association, analysis, report) -> None:
+    pdu = pdu_at(analysis, association.response_pdu)
+    if pdu is None:
+        return
+    decoded = decode_or_none(analysis, pdu)
+    if not isinstance(decoded, RejectPdu):
+        return  # malformed: the decoder reported it
+    result = REJECT_RESULTS.get(decoded.result, f"result {decoded.result}")
+    source = REJECT_SOURCES.get(decoded.source, f"source {decoded.source}")
+    reason = reject_reason_text(decoded.source, decoded.reason)
+    advice = REJECT_ADVICE.get((decoded.source, decoded.reason), ASSOCIATION_ADVICE)
+    advice = advice.format(calling=repr(association.calling_ae), called=repr(association.called_ae),
+                           context=association.application_context or "(none)")
+    if decoded.result == 2:
+        advice += "; the rejection is transient, so a retry may succeed"
+    report.add(Severity.ERROR, Group.NEGOTIATION,
+               f"association {peers(association)} rejected ({result}) by the {source}: {reason} — {advice}",
+               pdu.last_frame, association.index, pdu.index)
+
+
+def _contexts(association, response, report) -> None:
+    contexts = list(association.contexts.values())
+    answered = [context for context in contexts if context.result is not None]
+    if not answered:
+        return
+    accepted_syntaxes = {context.abstract_syntax for context in answered if context.accepted}
+    if not accepted_syntaxes:
+        report.add(Severity.ERROR, Group.NEGOTIATION,
+                   f"association {peers(association)}: every presentation context was rejected, so no DIMSE "
+                   "message can be exchanged — compare the SOP classes and transfer syntaxes the requestor "
+                   "proposes with what the SCP is configured to accept", response.last_frame,
+                   association.index, response.index)
+    for context in answered:
+        if context.accepted or context.result is None:
+            continue
+        if context.abstract_syntax and context.abstract_syntax in accepted_syntaxes:
+            continue  # another context carries the same SOP class: a normal alternative-syntax proposal
+        proposed = ", ".join(uid_label(uid) for uid in context.proposed_transfer_syntaxes) or "none seen"
+        advice = CONTEXT_ADVICE.get(context.result, "check the SCP's configuration").format(proposed=proposed)
+        what = uid_with_name(context.abstract_syntax) if context.abstract_syntax else "unknown abstract syntax"
+        title = ("no common transfer syntax for " if context.result == 4 else "presentation context rejected: ")
+        report.add(Severity.WARNING, Group.NEGOTIATION,
+                   f"{title}{what} (context {context.context_id}, {context.result_text}) — {advice}",
+                   response.last_frame, association.index, response.index)
+
+
+def _aborted(association, analysis, report) -> None:
+    pdu = first_pdu_of_type(analysis, association.index, 7)
+    if pdu is None:
+        return
+    decoded = decode_or_none(analysis, pdu)
+    sender = side(association, pdu.direction)
+    if isinstance(decoded, AbortPdu):
+        how = decoded.text
+        if decoded.source == 2:
+            advice = (f"{sender}'s DICOM stack refused something the other side sent: look at the PDU that "
+                      "arrived just before this frame (malformed or unexpected PDUs are reported here too)")
+        else:
+            advice = (f"{sender} gave up: look in its log at what happened just before — often a timeout "
+                      "waiting for a response (see any unanswered request), an error handling received data, "
+                      "or an operator cancelling")
+    else:
+        how = "malformed A-ABORT"
+        advice = f"look in {sender}'s log for why it aborted"
+    report.add(Severity.WARNING, Group.SEQUENCE,
+               f"association {peers(association)} aborted by {sender} ({how}) — {advice}",
+               pdu.last_frame, association.index, pdu.index)

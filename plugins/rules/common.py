@@ -1,0 +1,78 @@
+"""Helpers shared by the built-in expert rules (not a plugin: it implements no hook).
+
+Rules run once per association / message; the lookups here index the
+capture's PDUs by association once per analysis, so a rule that needs "the
+A-ABORT of this association" costs O(1) instead of a scan of every PDU.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+from dicomtui.core.model import Association, Pdu
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dicomtui.core.analysis import Analysis
+
+_PDUS_BY_ASSOCIATION: "weakref.WeakKeyDictionary[Analysis, tuple[int, dict[int, list[Pdu]]]]" = \
+    weakref.WeakKeyDictionary()
+
+# The generic first steps for "cannot get past the association" (Wireshark DICOM wiki).
+ASSOCIATION_ADVICE = ("check AE titles, host names or IP addresses and the ports configured for those AE titles "
+                      "on both sides; some SCPs license connections per AE title, and an SCP that knows its "
+                      "peers by host name may do a reverse name lookup of the requestor's IP address; "
+                      "a C-ECHO (application-level ping) tests the same configuration")
+
+
+def association_pdus(analysis: "Analysis", association: int) -> list[Pdu]:
+    """The PDUs of one association, in capture order (index built once per analysis)."""
+    cached = _PDUS_BY_ASSOCIATION.get(analysis)
+    if cached is None or cached[0] != len(analysis.pdus):
+        table: dict[int, list[Pdu]] = {}
+        for pdu in analysis.pdus:
+            table.setdefault(pdu.association, []).append(pdu)
+        cached = (len(analysis.pdus), table)
+        _PDUS_BY_ASSOCIATION[analysis] = cached
+    return cached[1].get(association, [])
+
+
+def pdu_at(analysis: "Analysis", index: int | None) -> Pdu | None:
+    if index is None or not 0 <= index < len(analysis.pdus):
+        return None
+    return analysis.pdus[index]
+
+
+def first_pdu_of_type(analysis: "Analysis", association: int, pdu_type: int) -> Pdu | None:
+    for pdu in association_pdus(analysis, association):
+        if pdu.pdu_type == pdu_type:
+            return pdu
+    return None
+
+
+def decode_or_none(analysis: "Analysis", pdu: Pdu | None):
+    """The decoded PDU body, or None when it is missing or malformed (the decoder reported that)."""
+    if pdu is None:
+        return None
+    try:
+        return analysis.decode_pdu(pdu)
+    except Exception:
+        return None
+
+
+def peers(association: Association) -> str:
+    """``CALLING → CALLED`` with placeholders for titles the capture did not show."""
+    return f"{association.calling_ae or '?'} → {association.called_ae or '?'}"
+
+
+def side(association: Association, direction: int) -> str:
+    """Who sent in ``direction``: 0 is the association requestor, 1 the acceptor."""
+    if direction == 0:
+        return f"the requestor {association.calling_ae}".rstrip() if association.calling_ae else "the requestor"
+    return f"the acceptor {association.called_ae}".rstrip() if association.called_ae else "the acceptor"
+
+
+def quoted(value: str, limit: int = 64) -> str:
+    """A value for a message: quoted so leading/trailing spaces show, cut when long."""
+    text = value if len(value) <= limit else value[: limit - 1] + "…"
+    return "'" + text.replace("\n", "\\n").replace("\r", "\\r") + "'"

@@ -1,0 +1,88 @@
+"""Expert rules for the upper-layer protocol: negotiated limits and how associations end.
+
+The connection decoder already reports what it sees while framing (malformed
+PDUs, invalid PDV lengths and flags, PDUs out of protocol order, PDVs on
+contexts that were not accepted, TCP gaps); these rules add what needs the
+whole association: P-DATA PDUs larger than the receiver accepts, and
+connections that ended without A-RELEASE or A-ABORT.
+"""
+
+from __future__ import annotations
+
+from dicomtui import hookimpl
+from dicomtui.core.model import Group, Severity
+
+from .common import association_pdus, pdu_at, peers, side
+
+
+@hookimpl
+def dicomtui_check_association(association, analysis, report):
+    _oversized_pdus(association, analysis, report)
+    _unanswered_request(association, analysis, report)
+    _closed_without_release(association, analysis, report)
+
+
+def _oversized_pdus(association, analysis, report) -> None:
+    """P-DATA-TF longer than the receiver's maximum length (PS3.8 D.1: 0 means no limit).
+
+    The requestor's maximum is what it can receive, so it limits what the acceptor
+    sends (direction 1), and the acceptor's limits the requestor (direction 0).
+    One item per direction, at the first offending PDU, with a count.
+    """
+    limits = {0: association.acceptor_max_pdu, 1: association.requestor_max_pdu}
+    if not any(limits.values()):
+        return
+    first = {}
+    counts = {0: 0, 1: 0}
+    for pdu in association_pdus(analysis, association.index):
+        if pdu.pdu_type != 4:
+            continue
+        limit = limits.get(pdu.direction)
+        if limit and pdu.length > limit:
+            counts[pdu.direction] += 1
+            first.setdefault(pdu.direction, pdu)
+    for direction, pdu in first.items():
+        receiver = side(association, 1 - direction)
+        more = f" ({counts[direction]} such PDUs)" if counts[direction] > 1 else ""
+        report.add(Severity.ERROR, Group.PROTOCOL,
+                   f"P-DATA-TF PDU of {pdu.length} bytes from {side(association, direction)} exceeds the maximum "
+                   f"length {limits[direction]} that {receiver} negotiated{more} — the receiver may abort or "
+                   "misread it; check the sender's maximum PDU setting and that it honours the value in the "
+                   "A-ASSOCIATE", pdu.last_frame, association.index, pdu.index)
+
+
+def _unanswered_request(association, analysis, report) -> None:
+    if association.request_pdu is None or association.response_pdu is not None or association.picked_up_midway:
+        return
+    if association.state != "incomplete":
+        return
+    request = pdu_at(analysis, association.request_pdu)
+    if request is None:
+        return
+    connection = analysis.connections[association.connection]
+    if connection.closed_by:
+        report.add(Severity.ERROR, Group.NEGOTIATION,
+                   f"A-ASSOCIATE-RQ {peers(association)} was never answered: the connection was closed "
+                   f"({connection.closed_by}) without A-ASSOCIATE-AC or -RJ — check that a DICOM SCP (not "
+                   "another service, and not TLS-only) listens on this port, its log, and firewalls; an SCP "
+                   "that knows its peers by host name may be waiting on a reverse name lookup",
+                   connection.last_frame or request.last_frame, association.index, request.index)
+
+
+def _closed_without_release(association, analysis, report) -> None:
+    if association.state != "incomplete":
+        return
+    if association.response_pdu is None and not association.picked_up_midway:
+        return  # never established: _unanswered_request
+    connection = analysis.connections[association.connection]
+    if not connection.closed_by:
+        return  # capture ended while the association was open: a capture note, see rules.capture
+    if connection.closed_by == "RST":
+        how = "was reset (TCP RST)"
+    else:
+        how = "was closed (TCP FIN)"
+    report.add(Severity.WARNING, Group.SEQUENCE,
+               f"association {peers(association)}: the connection {how} without A-RELEASE or A-ABORT — one "
+               "side crashed, timed out or was stopped, or a firewall cut an idle connection; look at both "
+               "sides' logs around this time and at the last request before the close",
+               connection.last_frame or association.last_frame, association.index)

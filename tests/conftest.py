@@ -1,0 +1,54 @@
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from capture_tools import FIXTURES  # noqa: E402
+
+from dicomtui.core.analysis import AnalysisConfig, analyze  # noqa: E402
+from dicomtui.core.plugins import PluginHost  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def plugin_host():
+    return PluginHost()
+
+
+@pytest.fixture(scope="session")
+def analyze_fixture(plugin_host):
+    """Analyse a fixture capture once per session (they are immutable)."""
+    cache = {}
+
+    def run(name: str, **config):
+        key = (name, tuple(sorted(config.items())))
+        if key not in cache:
+            cache[key] = analyze([str(FIXTURES / name)], AnalysisConfig(**config), plugin_host)
+        return cache[key]
+
+    return run
+
+
+def analyze_path(path, host=None, **config):
+    return analyze([str(path)], AnalysisConfig(**config), host or PluginHost())
+
+
+def stream_images(analysis):
+    """{(client, server): (client bytes, server bytes)} with gaps as zero bytes, plus gap lists."""
+    images = {}
+    for connection in analysis.connections:
+        parts = []
+        for direction in (0, 1):
+            chunks = connection.streams[direction]
+            data = bytearray(chunks.end)
+            for offset, source, file_offset, length in zip(chunks.stream_offsets, chunks.sources,
+                                                           chunks.file_offsets, chunks.lengths):
+                data[offset : offset + length] = analysis.buffers[source][file_offset : file_offset + length]
+            parts.append((bytes(data), [(g.stream_offset, g.length) for g in chunks.gaps]))
+        images[(connection.client, connection.server)] = tuple(parts)
+    return images
+
+
+requires_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
