@@ -76,3 +76,11 @@ def quoted(value: str, limit: int = 64) -> str:
     """A value for a message: quoted so leading/trailing spaces show, cut when long."""
     text = value if len(value) <= limit else value[: limit - 1] + "…"
     return "'" + text.replace("\n", "\\n").replace("\r", "\\r") + "'"
+
+
+def option(analysis: "Analysis", name: str, default):
+    """A rule option (``-o name:value``); a value that does not convert falls back to the default."""
+    try:
+        return analysis.config.option(name, default)
+    except (TypeError, ValueError):
+        return default

@@ -4,15 +4,20 @@ The connection decoder already reports what it sees while framing (malformed
 PDUs, invalid PDV lengths and flags, PDUs out of protocol order, PDVs on
 contexts that were not accepted, TCP gaps); these rules add what needs the
 whole association: P-DATA PDUs larger than the receiver accepts, and
-connections that ended without A-RELEASE or A-ABORT.
+connections that ended without A-RELEASE or A-ABORT, and data sets that do
+not parse in the transfer syntax negotiated for their presentation context
+(a presentation-layer mismatch, checked within a size budget).
 """
 
 from __future__ import annotations
 
+import weakref
+
 from dicomtui import hookimpl
 from dicomtui.core.model import Group, Severity
+from dicomtui.core.uids import uid_label, uid_with_name
 
-from .common import association_pdus, pdu_at, peers, side
+from .common import association_pdus, option, pdu_at, peers, side
 
 
 @hookimpl
@@ -86,3 +91,61 @@ def _closed_without_release(association, analysis, report) -> None:
                "side crashed, timed out or was stopped, or a firewall cut an idle connection; look at both "
                "sides' logs around this time and at the last request before the close",
                connection.last_frame or association.last_frame, association.index)
+
+
+# -- data sets in their negotiated transfer syntax ----------------------------------------
+
+DATASET_CHECK_OPTION = "dataset_check_max_bytes"
+DATASET_CHECK_DEFAULT = 1 << 20
+DATASET_BUDGET_OPTION = "dataset_check_budget_bytes"
+DATASET_BUDGET_DEFAULT = 64 << 20
+# Problems that describe display limits, not a data set that fails to parse.
+_DISPLAY_LIMITS = ("rest not shown", "too deeply to show")
+_budget_used: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+@hookimpl
+def dicomtui_register_rule_options(register):
+    register(DATASET_CHECK_OPTION, DATASET_CHECK_DEFAULT,
+             "parse data sets up to this many bytes in their negotiated transfer syntax (0: never)")
+    register(DATASET_BUDGET_OPTION, DATASET_BUDGET_DEFAULT,
+             "stop parsing data sets for the expert check after this many bytes in total")
+
+
+@hookimpl
+def dicomtui_check_message(message, analysis, report):
+    """Parse data sets up to a size bound (the cost of one pydicom pass) and report those that fail.
+
+    Worst case: the budget option bounds the total bytes parsed per capture.
+    """
+    if not message.has_dataset or not message.complete or message.dataset_length <= 0:
+        return
+    limit = option(analysis, DATASET_CHECK_OPTION, DATASET_CHECK_DEFAULT)
+    if message.dataset_length > limit:
+        return
+    used = _budget_used.get(analysis, 0)
+    if used + message.dataset_length > option(analysis, DATASET_BUDGET_OPTION, DATASET_BUDGET_DEFAULT):
+        return
+    _budget_used[analysis] = used + message.dataset_length
+    decoded = analysis.decode_dataset(message)
+    if decoded is None:
+        return
+    problems = [problem for problem in decoded.problems if not problem.endswith(_DISPLAY_LIMITS)]
+    if not problems:
+        return
+    association = analysis.associations[message.association]
+    context = association.contexts.get(message.context_id)
+    syntax = uid_with_name(message.transfer_syntax) if message.transfer_syntax else "an unknown transfer syntax"
+    if message.syntax_guessed or decoded.guessed:
+        how, severity = f"the guessed transfer syntax {syntax}", Severity.WARNING
+        advice = "the guess may be wrong: capture the association's start to see the negotiated syntax"
+    else:
+        how, severity = f"{syntax}, negotiated on presentation context {message.context_id}", Severity.ERROR
+        advice = ("the sender encodes it in a different transfer syntax than negotiated, or the object is "
+                  "damaged: export it (dicomtui --export) and check it with a DICOM validator; if the object "
+                  "itself is broken, contact the sending device's vendor")
+    what = f" ({uid_label(context.abstract_syntax)})" if context is not None and context.abstract_syntax else ""
+    report.add(severity, Group.MALFORMED,
+               f"{message.command_name} data set{what} of {message.dataset_length} bytes does not parse in {how}: "
+               f"{'; '.join(problems[:3])} — {advice}",
+               message.last_frame or message.first_frame, message.association, message.last_pdu, message.index)

@@ -16,6 +16,10 @@ from __future__ import annotations
 import io
 import warnings
 
+import pydicom
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.uid import UID
+
 from dicomtui import hookimpl
 from dicomtui.core.model import Group, Severity
 
@@ -77,10 +81,6 @@ def identifier_keys(analysis, message) -> list[tuple[str, str, list[str]]] | Non
     data = analysis.dataset_bytes(message, MAX_IDENTIFIER_BYTES)
     if not data:
         return None
-    import pydicom
-    from pydicom.datadict import dictionary_VR, keyword_for_tag
-    from pydicom.uid import UID
-
     syntax = UID(message.transfer_syntax or "1.2.840.10008.1.2")
     implicit = syntax.is_implicit_VR if syntax.is_transfer_syntax else True
     little = syntax.is_little_endian if syntax.is_transfer_syntax else True

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dicomtui import hookimpl
 from dicomtui.core.model import Group, Severity
 
-from .common import first_pdu_of_type, peers
+from .common import first_pdu_of_type, option, peers
 
 C_CANCEL = 0x0FFF
 SLOW_RESPONSE_OPTION = "slow_response_seconds"
@@ -69,10 +69,7 @@ def _slow(message, analysis, report) -> None:
     delay = first.response_time
     if delay is None:
         return
-    try:
-        threshold = float(analysis.config.option(SLOW_RESPONSE_OPTION, SLOW_RESPONSE_DEFAULT))
-    except (TypeError, ValueError):
-        threshold = SLOW_RESPONSE_DEFAULT
+    threshold = float(option(analysis, SLOW_RESPONSE_OPTION, SLOW_RESPONSE_DEFAULT))
     if threshold <= 0 or delay <= threshold:
         return
     association = analysis.associations[message.association]
