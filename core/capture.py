@@ -29,7 +29,7 @@ import sys
 import tempfile
 import zlib
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, NamedTuple
 
 import dpkt
 
@@ -84,8 +84,7 @@ class CaptureSource:
             self._file.close()
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """One captured frame: where its bytes are, not the bytes themselves."""
 
     source_index: int

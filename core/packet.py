@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Link types (pcap LINKTYPE_* values).
 LINKTYPE_NULL = 0
@@ -51,10 +51,11 @@ IPV6_FRAGMENT = 44
 
 _u16 = struct.Struct("!H").unpack_from
 _tcp_header = struct.Struct("!HHIIBBH").unpack_from
+# Ethernet + IPv4 without options + TCP in one unpack: the common case, tried first.
+_ethernet_ipv4_tcp = struct.Struct("!12xHBxHxxHxB2x4s4sHHIIBB").unpack_from
 
 
-@dataclass(frozen=True, slots=True)
-class TcpSegment:
+class TcpSegment(NamedTuple):
     """The parts of one frame that TCP reassembly needs.
 
     ``payload_offset`` is relative to the start of the frame.  ``payload_length``
@@ -119,6 +120,21 @@ def parse_tcp(frame, link_type: int) -> TcpSegment | None:
     ``frame`` may be a memoryview into the capture map; nothing is copied except
     the addresses.
     """
+    if link_type == LINKTYPE_ETHERNET and len(frame) >= 54:
+        # Fast path, same result as the general walk below for untagged Ethernet, IPv4 without
+        # options, not a fragment, non-zero total length; anything else takes the general walk.
+        (ethertype, version_ihl, total_length, fragment, protocol, src, dst, sport, dport, seq, ack,
+         data_offset, flags) = _ethernet_ipv4_tcp(frame, 0)
+        if ethertype == ETHERTYPE_IPV4 and version_ihl == 0x45 and protocol == 6 and total_length \
+                and not fragment & 0x3FFF:
+            payload_offset = 34 + (data_offset >> 4) * 4
+            ip_end = 14 + total_length
+            if payload_offset > ip_end or (data_offset >> 4) < 5:
+                return None
+            sent_length = ip_end - payload_offset
+            captured_length = max(0, min(sent_length, len(frame) - payload_offset))
+            return TcpSegment(socket.AF_INET, src, dst, sport, dport, seq, ack, flags, payload_offset,
+                              captured_length, sent_length - captured_length)
     layer = _network_layer(frame, link_type)
     if layer is None:
         return None
