@@ -1,0 +1,3 @@
+"""Example dicomtui plugin package (see rules.py)."""
+
+__version__ = "0.2.0"
