@@ -57,9 +57,12 @@ class ConnectionDecoder:
     def receive_gap(self, direction: int, gap: Gap) -> None:
         association = self.association.index if self.association else None
         side = "client" if direction == 0 else "server"
-        self.host.expert(Severity.ERROR, Group.SEQUENCE,
+        self.host.expert(Severity.WARNING, Group.SEQUENCE,
                          f"TCP gap: {gap.length} bytes from the {side} were not captured at stream offset "
-                         f"{gap.stream_offset} ({gap.reason}); data crossing it is incomplete",
+                         f"{gap.stream_offset} ({gap.reason}); PDUs and data sets crossing it are incomplete — "
+                         "usually the capture dropped packets rather than the network (the peers retransmit): "
+                         "capture on one of the hosts, with a larger buffer (dumpcap -B) and without "
+                         "segmentation offload (ethtool -K IFACE tso off gso off gro off)",
                          gap.frame, association, rule="tcp-gap")
         for event in self.parsers[direction].gap(gap):
             self._handle(direction, event)
@@ -189,10 +192,18 @@ class ConnectionDecoder:
         index = host.add_pdu(pdu_model)
 
         if order_problem:
-            host.expert(Severity.ERROR, Group.SEQUENCE, order_problem + " — check which side misbehaves "
-                        "and what it did just before", last, association.index, index, rule="protocol-order")
+            sender = "the requestor" if direction == 0 else "the acceptor"
+            host.expert(Severity.ERROR, Group.SEQUENCE, order_problem + f" — a protocol violation by {sender} "
+                        "(PS3.8 state machine): look at what it did just before and in its log; the other side "
+                        "is expected to abort", last, association.index, index, rule="protocol-order")
         for problem in problems:
-            host.expert(Severity.ERROR, Group.MALFORMED, problem, last, association.index, index, rule="pdu")
+            if _is_capture_problem(problem):
+                # the capture, not the peer, lost the rest of this PDU (the gap has its own item)
+                host.expert(Severity.NOTE, Group.CAPTURE, problem, last, association.index, index, rule="pdu")
+                continue
+            host.expert(Severity.ERROR, Group.MALFORMED, problem + " — the sender's DICOM stack wrote an "
+                        "invalid PDU (or the capture is damaged); expect the receiver to abort",
+                        last, association.index, index, rule="pdu")
         if pdu_type == 4:
             pdu_model.summary = self._pdata(direction, framed, pdu_model, association)
         if not framed.complete and not pdu_model.summary.endswith("[incomplete]"):
@@ -209,12 +220,16 @@ class ConnectionDecoder:
                 association.contexts[pdv.context_id] = context
                 if not association.picked_up_midway:
                     host.expert(Severity.ERROR, Group.PROTOCOL,
-                                f"PDV on presentation context {pdv.context_id}, which was never negotiated",
+                                f"PDV on presentation context {pdv.context_id}, which was never negotiated — "
+                                "the sender uses a context ID its A-ASSOCIATE did not set up: check the "
+                                "sender's DICOM stack; the receiver should abort",
                                 pdu_model.last_frame, association.index, pdu_model.index, rule="pdv-context")
             elif context.result not in (0, None):
                 host.expert(Severity.ERROR, Group.PROTOCOL,
                             f"PDV on presentation context {pdv.context_id}, which was rejected "
-                            f"({context.result_text})", pdu_model.last_frame, association.index,
+                            f"({context.result_text}) — the sender ignored the A-ASSOCIATE-AC and must only use "
+                            "accepted contexts: check the sender's DICOM stack", pdu_model.last_frame,
+                            association.index,
                             pdu_model.index, rule="pdv-context")
             pdv_first, pdv_last, pdv_ts = host.frames(direction, pdv.stream_offset - 6, pdv.stream_offset + pdv.length)
             _f, _l, start_ts = host.frames(direction, pdv.stream_offset - 6, pdv.stream_offset - 5)
@@ -291,6 +306,12 @@ class ConnectionDecoder:
                                                           message.affected_sop_class)
             text += f" ({meaning})" if message.status else " (Success)"
         return text + _sub_operations(message.command)
+
+
+def _is_capture_problem(problem: str) -> bool:
+    """Problems of the capture (the rest of a PDU was not recorded), not of the peers."""
+    return problem.startswith(("capture ended inside", "TCP gap:")) or problem.endswith(
+        "missing from the capture (TCP gap)")
 
 
 def association_release_direction(association: Association) -> int:

@@ -43,8 +43,7 @@ CONTEXT_ADVICE = {
     2: "the SCP gave no reason: check its log and which SOP classes it is configured for",
     3: "the SCP does not support this SOP class: enable it on the SCP or send this kind of object "
        "to a system that supports it",
-    4: "no common transfer syntax: the SCP accepts none of those proposed ({proposed}); enable one of them on "
-       "the SCP, or have the requestor also propose Implicit VR Little Endian (1.2.840.10008.1.2), "
+    4: "the SCP accepts none of the transfer syntaxes proposed ({proposed}): enable one of them on the SCP, or have the requestor also propose Implicit VR Little Endian (1.2.840.10008.1.2), "
        "the default every SCP must accept",
 }
 
@@ -130,15 +129,19 @@ def _aborted(association, analysis, report) -> None:
         return
     decoded = decode_or_none(analysis, pdu)
     sender = side(association, pdu.direction)
-    if isinstance(decoded, AbortPdu):
-        how = decoded.text
-        if decoded.source == 2:
-            advice = (f"{sender}'s DICOM stack refused something the other side sent: look at the PDU that "
-                      "arrived just before this frame (malformed or unexpected PDUs are reported here too)")
-        else:
-            advice = (f"{sender} gave up: look in its log at what happened just before — often a timeout "
+    if isinstance(decoded, AbortPdu) and decoded.source == 2:
+        how = f"A-ABORT from its DICOM stack (service-provider): {decoded.text.split(', ', 1)[-1]}"
+        advice = (f"{sender}'s DICOM stack refused something the other side sent: look at the PDU that "
+                  "arrived just before this frame (malformed or unexpected PDUs are reported here too)")
+    elif isinstance(decoded, AbortPdu):
+        how = "A-ABORT from the application (service-user)"
+        if pdu.direction == 0:
+            advice = (f"{sender} gave up: look in its log at what happened just before — most often a timeout "
                       "waiting for a response (see any unanswered request), an error handling received data, "
                       "or an operator cancelling")
+        else:
+            advice = (f"{sender} refused to go on: look in its log — it may have rejected the data it was "
+                      "receiving, run out of resources, timed out waiting for the requestor, or been stopped")
     else:
         how = "malformed A-ABORT"
         advice = f"look in {sender}'s log for why it aborted"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dicomtui import hookimpl
 from dicomtui.core.model import Group, Severity
 
-from .common import first_pdu_of_type, option, peers
+from .common import first_pdu_of_type, option, peers, side
 
 C_CANCEL = 0x0FFF
 SLOW_RESPONSE_OPTION = "slow_response_seconds"
@@ -44,9 +44,14 @@ def _never_answered(message, analysis, report) -> None:
     if association.state == "aborted":
         end = first_pdu_of_type(analysis, association.index, 7)
         severity = Severity.WARNING
-        why = (f"the association was aborted (frame {end.last_frame})" if end else "the association was aborted")
-        advice = ("if the requestor aborted, it probably timed out waiting: compare its DIMSE timeout with how "
-                  "long the responder needs (large objects, slow storage); otherwise see the A-ABORT")
+        aborter = side(association, end.direction) if end else "one side"
+        why = (f"{aborter} aborted the association (frame {end.last_frame})" if end
+               else "the association was aborted")
+        if end is not None and end.direction == message.direction:
+            advice = ("the requestor probably timed out waiting: compare its DIMSE timeout with how long the "
+                      "responder needs (large objects, slow storage, a busy database)")
+        else:
+            advice = "the responder aborted instead of answering: see the A-ABORT and the responder's log"
     elif association.state == "released":
         severity = Severity.ERROR
         why = "the association was released without the response"
