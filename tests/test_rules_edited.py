@@ -91,11 +91,13 @@ def test_provider_abort_instead_of_a_response(tmp_path, plugin_host):
     assert len(aborted) == 1
     item = aborted[0]
     assert (item.severity, item.group, item.frame) == (Severity.WARNING, Group.SEQUENCE, 12)
-    assert "the acceptor STORESCP" in item.message and "unexpected-PDU" in item.message
+    assert "aborted by the acceptor STORESCP (A-ABORT from its DICOM stack (service-provider): unexpected-PDU)" \
+        in item.message
     assert "PDU that arrived just before" in item.message
     unanswered = _items(analysis, "rules.timing")
     assert len(unanswered) == 1 and unanswered[0].severity is Severity.WARNING
-    assert "aborted (frame 12)" in unanswered[0].message and unanswered[0].frame == 10
+    assert "the acceptor STORESCP aborted the association (frame 12)" in unanswered[0].message
+    assert unanswered[0].frame == 10 and "responder aborted instead of answering" in unanswered[0].message
 
 
 @pytest.mark.parametrize(

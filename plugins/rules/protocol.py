@@ -11,7 +11,11 @@ not parse in the transfer syntax negotiated for their presentation context
 
 from __future__ import annotations
 
+import struct
 import weakref
+
+from pydicom.datadict import dictionary_VR
+from pydicom.uid import UID
 
 from dicomtui import hookimpl
 from dicomtui.core.model import Group, Severity
@@ -102,6 +106,40 @@ DATASET_BUDGET_DEFAULT = 64 << 20
 # Problems that describe display limits, not a data set that fails to parse.
 _DISPLAY_LIMITS = ("rest not shown", "too deeply to show")
 _budget_used: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_mismatch_reported: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+EXPLICIT_VRS = frozenset(
+    "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
+)
+
+
+def encoding_mismatch(head: bytes, transfer_syntax: str) -> str:
+    """How the first element header contradicts the negotiated syntax: '' when it fits or cannot tell.
+
+    pydicom silently switches VR mode when they disagree, so a full parse does not
+    reveal a sender that encodes in another syntax than it negotiated; the first
+    element header does, in constant time.
+    """
+    syntax = UID(transfer_syntax)
+    if len(head) < 8 or not syntax.is_transfer_syntax or syntax.is_deflated:
+        return ""
+    little = syntax.is_little_endian
+    group_le, element_le = struct.unpack_from("<HH", head)
+    group_be, element_be = struct.unpack_from(">HH", head)
+    if little and group_le > 0x00FF >= group_be:
+        return "big endian"
+    if not little and group_be > 0x00FF >= group_le:
+        return "little endian"
+    tag = (group_le << 16 | element_le) if little else (group_be << 16 | element_be)
+    vr = bytes(head[4:6]).decode("latin-1")
+    try:
+        expected = dictionary_VR(tag)
+    except KeyError:
+        return ""
+    if syntax.is_implicit_VR and vr in EXPLICIT_VRS and vr in expected.split(" or "):
+        return "explicit VR"
+    if not syntax.is_implicit_VR and vr not in EXPLICIT_VRS:
+        return "implicit VR"
+    return ""
 
 
 @hookimpl
@@ -119,6 +157,8 @@ def dicomtui_check_message(message, analysis, report):
     Worst case: the budget option bounds the total bytes parsed per capture.
     """
     if not message.has_dataset or not message.complete or message.dataset_length <= 0:
+        return
+    if not message.syntax_guessed and message.transfer_syntax and _check_encoding(message, analysis, report):
         return
     limit = option(analysis, DATASET_CHECK_OPTION, DATASET_CHECK_DEFAULT)
     if message.dataset_length > limit:
@@ -149,3 +189,29 @@ def dicomtui_check_message(message, analysis, report):
                f"{message.command_name} data set{what} of {message.dataset_length} bytes does not parse in {how}: "
                f"{'; '.join(problems[:3])} — {advice}",
                message.last_frame or message.first_frame, message.association, message.last_pdu, message.index)
+
+
+def _check_encoding(message, analysis, report) -> bool:
+    """Report (once per presentation context) data encoded in another syntax than negotiated."""
+    first = message.dataset_fragments[0] if message.dataset_fragments else None
+    if first is None:
+        return False
+    head = analysis.read_stream(message.connection, message.direction, first.stream_offset,
+                                first.stream_offset + min(first.length, 8))
+    found = encoding_mismatch(bytes(head or b""), message.transfer_syntax)
+    if not found:
+        return False
+    reported = _mismatch_reported.setdefault(analysis, set())
+    key = (message.association, message.context_id)
+    if key not in reported:
+        reported.add(key)
+        association = analysis.associations[message.association]
+        report.add(Severity.ERROR, Group.MALFORMED,
+                   f"{message.command_name} data set is encoded in {found}, but presentation context "
+                   f"{message.context_id} negotiated {uid_with_name(message.transfer_syntax)} — "
+                   f"{side(association, message.direction)} sends data in another transfer syntax than the "
+                   "one accepted: a receiver that trusts the negotiation misreads it; check the sender's "
+                   "transfer syntax configuration (it must re-encode to the accepted syntax)",
+                   message.last_frame or message.first_frame, message.association, message.last_pdu,
+                   message.index)
+    return True
