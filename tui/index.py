@@ -69,10 +69,15 @@ class PacketIndex:
         self.decoded_commands = LruCache(256)
         self.status_categories: dict[int, str] = {}
         self._last_frames: array | None = None
+        self._lock = threading.Lock()
 
     # -- PDU -> messages -------------------------------------------------------------------
 
     def _update(self) -> None:
+        with self._lock:
+            self._update_locked()
+
+    def _update_locked(self) -> None:
         analysis = self.analysis
         if analysis.finished and not self._finished_rebuilt:
             # Connections were renumbered at the end of the pass: regroup once.
