@@ -1,0 +1,1 @@
+"""A dicomtui plugin package that is broken on purpose (see rules.py)."""
