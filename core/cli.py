@@ -103,6 +103,12 @@ def _print_plugins(host: PluginHost) -> None:
         print("\nexporters (--export-format):")
         for name, description in exporters.items():
             print(f"  {name:<14} {description}")
+    options = host.collect_registrations("dicomtui_register_rule_options")
+    if options:
+        print("\nrule options (-o NAME:VALUE):")
+        for plugin, args in options:
+            name, default, text = (tuple(args) + ("", "", ""))[:3]
+            print(f"  {f'{name}:{default}':<36} {text} [{plugin}]")
     for failure in host.failures:
         print(f"\nplugin {failure.plugin} failed in {failure.where}: {failure.error}", file=sys.stderr)
 

@@ -172,3 +172,10 @@ def test_plugin_failing_on_import_becomes_an_error_item(broken_site):
 def test_broken_plugin_can_be_switched_off(broken_site, argv, env):
     result = run_cli("--expert", "--fail-on", "error", *argv, ECHO, env={**broken_site, **env})
     assert result.returncode == 0 and "broken_example" not in result.stdout
+
+
+def test_list_plugins_shows_declared_rule_options():
+    result = run_cli("--list-plugins")
+    options = result.stdout.split("rule options (-o NAME:VALUE):", 1)[1]
+    assert "slow_response_seconds:5.0" in options and "[rules.timing]" in options
+    assert "allowed_calling_aes:" in options and "[example_allowed_aes]" in options
