@@ -102,7 +102,7 @@ def _closed_without_release(association, analysis, report) -> None:
 DATASET_CHECK_OPTION = "dataset_check_max_bytes"
 DATASET_CHECK_DEFAULT = 1 << 20
 DATASET_BUDGET_OPTION = "dataset_check_budget_bytes"
-DATASET_BUDGET_DEFAULT = 64 << 20
+DATASET_BUDGET_DEFAULT = 16 << 20  # about half a second of pydicom parsing
 # Problems that describe display limits, not a data set that fails to parse.
 _DISPLAY_LIMITS = ("rest not shown", "too deeply to show")
 _budget_used: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
