@@ -258,7 +258,7 @@ class DicomApp(App[int]):
         if message.generation != self.load_generation:
             return
         self.load_error = message.error
-        self.exit(EXIT_CAPTURE, message=None)
+        self.exit(EXIT_CAPTURE, return_code=EXIT_CAPTURE)
 
     def on_load_progress(self, message: LoadProgress) -> None:
         if message.generation != self.load_generation:
