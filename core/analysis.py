@@ -18,7 +18,7 @@ from .capture import CaptureError, CaptureNote, CaptureSource, merge_records, op
 from .detect import DEFAULT_PORTS, classify_connection, parse_port_list
 from .limits import Limits
 from .model import Association, Connection, ExpertItem, Group, Message, Pdu, Severity
-from .packet import SUPPORTED_LINK_TYPES, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, format_address, parse_tcp
+from .packet import SUPPORTED_LINK_TYPES, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, format_address, parse_tcp_at
 from .plugins import PluginHost
 from .tcp import ChunkMap, DirectionReassembler, Gap
 
@@ -51,6 +51,7 @@ class Analysis:
     def __init__(self, sources: list[CaptureSource], config: AnalysisConfig, plugins: PluginHost) -> None:
         self.sources = sources
         self.buffers = [source.data for source in sources]
+        self.views = [memoryview(buffer) for buffer in self.buffers]
         self.config = config
         self.plugins = plugins
         self.connections: list[Connection] = []
@@ -99,10 +100,17 @@ class Analysis:
         return b"".join(parts)
 
     def iter_dataset_chunks(self, message: Message):
-        """The data set fragment by fragment (export streams these to disk)."""
+        """The data set as zero-copy memoryviews of the capture, segment by segment; None at a hole.
+
+        Exporters stream these to disk, so memory does not grow with object size.
+        """
+        stream = self.connections[message.connection].streams[message.direction]
         for fragment in message.dataset_fragments:
-            yield self.read_stream(message.connection, message.direction, fragment.stream_offset,
-                                   fragment.stream_offset + fragment.length)
+            for piece in stream.pieces(fragment.stream_offset, fragment.stream_offset + fragment.length,
+                                       self.views):
+                yield piece
+                if piece is None:
+                    return
 
     def decode_pdu(self, pdu: Pdu):
         """The PDU body decoded by the registered plugin; raises DecodeError when malformed."""
@@ -161,7 +169,8 @@ class DecoderHost:
         self.analysis.expert.append(ExpertItem(severity, group, message, frame, association, pdu,
                                                message_index, rule))
 
-    def frames(self, direction: int, start: int, end: int) -> tuple[int, int, float]:
+    def frames(self, direction: int, start: int, end: int) -> tuple[int, int, float, float]:
+        """(first frame, last frame, first frame's time, last frame's time) of a stream range."""
         return self.connection.streams[direction].frames_for(start, end)
 
     def status_meaning(self, command_field: int, status: int, sop_class: str) -> tuple[str, str]:
@@ -234,15 +243,17 @@ class _TrackedConnection:
 class _Engine:
     def __init__(self, analysis: Analysis) -> None:
         self.analysis = analysis
-        self.views = [memoryview(buffer) for buffer in analysis.buffers]
+        self.buffers = analysis.buffers
+        self.views = analysis.views
         self.table: dict[tuple, tuple[_TrackedConnection, int]] = {}
         self.unsupported_link_types: set[int] = set()
         self.config = analysis.config
+        self.tcp_frames = 0
 
     # -- per frame -------------------------------------------------------------------------
 
     def frame(self, frame_number: int, source: int, offset: int, caplen: int, link_type: int, ts: float) -> None:
-        segment = parse_tcp(self.views[source][offset : offset + caplen], link_type)
+        segment = parse_tcp_at(self.buffers[source], offset, caplen, link_type)
         if segment is None:
             if link_type not in SUPPORTED_LINK_TYPES and link_type not in self.unsupported_link_types:
                 self.unsupported_link_types.add(link_type)
@@ -251,22 +262,22 @@ class _Engine:
                     f"link type {link_type} is not supported; its frames were skipped", frame_number,
                     rule="capture"))
             return
-        self.analysis.tcp_frame_count += 1
-        key = (segment.src, segment.sport, segment.dst, segment.dport)
-        entry = self.table.get(key)
-        flags = segment.flags
+        self.tcp_frames += 1
+        family, src, dst, sport, dport, seq, ack, flags, payload_offset, payload_length, missing = segment
+        entry = self.table.get((src, sport, dst, dport))
         if entry is not None:
             tracked, direction = entry
             if flags & TCP_SYN and not flags & TCP_ACK and direction == 0 and (
                 tracked.rst or all(tracked.fin) or tracked.has_data
-            ) and tracked.reassemblers[0].started and tracked.reassemblers[0].next_seq != (segment.seq + 1) % (1 << 32):
+            ) and tracked.reassemblers[0].started and tracked.reassemblers[0].next_seq != (seq + 1) % (1 << 32):
                 # The port pair is reused by a new connection.
                 self._close(tracked, frame_number)
                 entry = None
         if entry is None:
-            tracked = _TrackedConnection(self, key, segment.family, frame_number, ts)
+            key = (src, sport, dst, dport)
+            tracked = _TrackedConnection(self, key, family, frame_number, ts)
             self.table[key] = (tracked, 0)
-            self.table[(segment.dst, segment.dport, segment.src, segment.sport)] = (tracked, 1)
+            self.table[(dst, dport, src, sport)] = (tracked, 1)
             direction = 0
         tracked.last_frame = frame_number
         tracked.last_time = ts
@@ -281,21 +292,19 @@ class _Engine:
                 tracked.client_tcp_direction = direction
             elif tracked.client_tcp_direction is None:
                 tracked.client_tcp_direction = 1 - direction
-            reassembler.syn(segment.seq)
-        if segment.payload_length:
+            reassembler.syn(seq)
+        if payload_length:
             tracked.has_data = True
-            reassembler.segment(segment.seq, source, offset + segment.payload_offset, segment.payload_length,
-                                frame_number, ts)
-            if segment.missing_length:
-                reassembler.missing(segment.missing_length, frame_number,
-                                    "frame cut by the capture's snapshot length")
+            reassembler.segment(seq, source, offset + payload_offset, payload_length, frame_number, ts)
+            if missing:
+                reassembler.missing(missing, frame_number, "frame cut by the capture's snapshot length")
         if flags & TCP_ACK:
             other = tracked.reassemblers[1 - direction]
             if other.started:
-                other.acknowledged(segment.ack, frame_number)
+                other.acknowledged(ack, frame_number)
         if flags & (TCP_FIN | TCP_RST):
             if flags & TCP_FIN:
-                reassembler.fin(segment.seq + segment.payload_length + segment.missing_length)
+                reassembler.fin(seq + payload_length + missing)
             self._note_close(tracked, direction, flags)
 
     def _note_close(self, tracked: _TrackedConnection, direction: int, flags: int) -> None:
@@ -482,22 +491,28 @@ def analyze(
     engine = _Engine(analysis)
     next_report = time.monotonic() + progress_interval
     frame_number = 0
-    records = merge_records(sources)
-    for record in records:
+    handle_frame = engine.frame
+    timestamp = None
+    for source_index, timestamp, link_type, offset, caplen, _origlen in merge_records(sources):
         frame_number += 1
-        analysis.frame_count = frame_number
-        if analysis.first_time is None:
-            analysis.first_time = record.timestamp
-        analysis.last_time = record.timestamp
-        engine.frame(frame_number, record.source_index, record.offset, record.caplen, record.link_type,
-                     record.timestamp)
-        if progress is not None and frame_number & 0xFF == 0:
-            now = time.monotonic()
-            if now >= next_report:
-                analysis.bytes_done = record.offset
-                progress(analysis)
-                next_report = now + progress_interval
+        if frame_number == 1:
+            analysis.first_time = timestamp
+        handle_frame(frame_number, source_index, offset, caplen, link_type, timestamp)
+        if frame_number & 0xFF == 0:
+            analysis.frame_count = frame_number
+            analysis.tcp_frame_count = engine.tcp_frames
+            analysis.last_time = timestamp
+            if progress is not None:
+                now = time.monotonic()
+                if now >= next_report:
+                    analysis.bytes_done = offset
+                    progress(analysis)
+                    next_report = now + progress_interval
+    analysis.frame_count = frame_number
+    if timestamp is not None:
+        analysis.last_time = timestamp
     engine.finish()
+    analysis.tcp_frame_count = engine.tcp_frames
     analysis.bytes_done = analysis.bytes_total
     _renumber(analysis)
     for failure in plugins.failures[reported_failures:]:

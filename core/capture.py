@@ -142,6 +142,11 @@ def iter_records(source: CaptureSource, source_index: int = 0) -> Iterator[Recor
     Raises CaptureError for a file that is not a capture at all; damage after the
     first good record ends the iteration with a note in ``source.notes``.
     """
+    return map(Record._make, iter_record_tuples(source, source_index))
+
+
+def iter_record_tuples(source: CaptureSource, source_index: int = 0) -> Iterator[tuple]:
+    """``iter_records`` as plain tuples in Record's field order (the engine's hot loop)."""
     head = bytes(source.data[:4])
     if head in PCAP_MAGICS:
         source.format = "pcap"
@@ -186,7 +191,7 @@ def _iter_pcap(source: CaptureSource, source_index: int) -> Iterator[Record]:
                 )
             )
             return
-        yield Record(source_index, seconds + fraction * resolution, link_type, body, caplen, origlen)
+        yield (source_index, seconds + fraction * resolution, link_type, body, caplen, origlen)
         offset = body + caplen
 
 
@@ -247,12 +252,12 @@ def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
             else:
                 iface = interfaces[interface_id]
                 ts = ((ts_high << 32) | ts_low) * iface.resolution + iface.offset_seconds
-                yield Record(source_index, ts, iface.link_type, offset + 28, caplen, origlen)
+                yield (source_index, ts, iface.link_type, offset + 28, caplen, origlen)
         elif block_type == PCAPNG_SPB:
             if interfaces:
                 origlen = struct.unpack_from(endian + "I", data, offset + 8)[0]
                 caplen = min(origlen, block_length - 16)
-                yield Record(source_index, 0.0, interfaces[0].link_type, offset + 12, caplen, origlen)
+                yield (source_index, 0.0, interfaces[0].link_type, offset + 12, caplen, origlen)
         elif block_type == PCAPNG_OBSOLETE_PB:
             interface_id, _drops, ts_high, ts_low, caplen, origlen = struct.unpack_from(
                 endian + "HHIIII", data, offset + 8
@@ -260,7 +265,7 @@ def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
             if interface_id < len(interfaces) and 28 + caplen <= block_length - 4:
                 iface = interfaces[interface_id]
                 ts = ((ts_high << 32) | ts_low) * iface.resolution + iface.offset_seconds
-                yield Record(source_index, ts, iface.link_type, offset + 28, caplen, origlen)
+                yield (source_index, ts, iface.link_type, offset + 28, caplen, origlen)
         elif block_type == PCAPNG_IDB:
             block = bytes(data[offset : offset + block_length])
             try:
@@ -282,12 +287,12 @@ def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
         offset += block_length
 
 
-def merge_records(sources: list[CaptureSource]) -> Iterator[Record]:
-    """All frames of several captures in timestamp order (one capture split by rotation).
+def merge_records(sources: list[CaptureSource]) -> Iterator[tuple]:
+    """All frames (Record-ordered tuples) of several captures in timestamp order (rotated files).
 
     A single capture keeps its file order, as Wireshark numbers frames in file order.
     """
     if len(sources) == 1:
-        return iter_records(sources[0], 0)
-    iterators = [iter_records(source, index) for index, source in enumerate(sources)]
-    return heapq.merge(*iterators, key=lambda record: record.timestamp)
+        return iter_record_tuples(sources[0], 0)
+    iterators = [iter_record_tuples(source, index) for index, source in enumerate(sources)]
+    return heapq.merge(*iterators, key=lambda record: record[1])

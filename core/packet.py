@@ -114,6 +114,28 @@ def _network_layer(frame, link_type: int) -> tuple[int, int] | None:
     return None
 
 
+def parse_tcp_at(buffer, offset: int, caplen: int, link_type: int) -> TcpSegment | None:
+    """``parse_tcp`` for the frame at ``buffer[offset:offset + caplen]``, without slicing it.
+
+    The engine calls this once per frame; the common case (untagged Ethernet,
+    IPv4 without options) is read with one ``unpack_from`` at the offset.
+    """
+    if link_type == LINKTYPE_ETHERNET and caplen >= 54:
+        (ethertype, version_ihl, total_length, fragment, protocol, src, dst, sport, dport, seq, ack,
+         data_offset, flags) = _ethernet_ipv4_tcp(buffer, offset)
+        if ethertype == ETHERTYPE_IPV4 and version_ihl == 0x45 and protocol == 6 and total_length \
+                and not fragment & 0x3FFF:
+            payload_offset = 34 + (data_offset >> 4) * 4
+            ip_end = 14 + total_length
+            if payload_offset > ip_end or (data_offset >> 4) < 5:
+                return None
+            sent_length = ip_end - payload_offset
+            captured_length = max(0, min(sent_length, caplen - payload_offset))
+            return TcpSegment(socket.AF_INET, src, dst, sport, dport, seq, ack, flags, payload_offset,
+                              captured_length, sent_length - captured_length)
+    return parse_tcp(memoryview(buffer)[offset : offset + caplen], link_type)
+
+
 def parse_tcp(frame, link_type: int) -> TcpSegment | None:
     """Find the TCP segment in a frame, or None if it is not TCP over IP.
 

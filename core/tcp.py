@@ -69,34 +69,29 @@ class ChunkMap:
     end: int = 0  # stream offset just after the last byte or gap
 
     def append(self, stream_offset: int, source: int, file_offset: int, length: int, frame: int, ts: float) -> None:
-        if self.lengths and self.stream_offsets[-1] + self.lengths[-1] == stream_offset and \
-                self.frames[-1] == frame and self.sources[-1] == source and \
-                self.file_offsets[-1] + self.lengths[-1] == file_offset:
-            self.lengths[-1] += length
-        else:
-            self.stream_offsets.append(stream_offset)
-            self.file_offsets.append(file_offset)
-            self.lengths.append(length)
-            self.frames.append(frame)
-            self.sources.append(source)
-            self.timestamps.append(ts)
+        self.stream_offsets.append(stream_offset)
+        self.file_offsets.append(file_offset)
+        self.lengths.append(length)
+        self.frames.append(frame)
+        self.sources.append(source)
+        self.timestamps.append(ts)
         self.end = stream_offset + length
 
     def add_gap(self, gap: Gap) -> None:
         self.gaps.append(gap)
         self.end = gap.stream_offset + gap.length
 
-    def frames_for(self, start: int, end: int) -> tuple[int, int, float]:
-        """First and last frame carrying bytes in [start, end), and the last one's time."""
+    def frames_for(self, start: int, end: int) -> tuple[int, int, float, float]:
+        """First and last frame carrying bytes in [start, end), and their times."""
         offsets = self.stream_offsets
         if not offsets:
-            return (0, 0, 0.0)
+            return (0, 0, 0.0, 0.0)
         end = max(end, start + 1)
         first = max(bisect_right(offsets, start) - 1, 0)
         last = max(bisect_right(offsets, end - 1) - 1, 0)
         while first < last and offsets[first] + self.lengths[first] <= start:
             first += 1
-        return (self.frames[first], self.frames[last], self.timestamps[last])
+        return (self.frames[first], self.frames[last], self.timestamps[first], self.timestamps[last])
 
     def frame_list(self, start: int, end: int) -> list[int]:
         """Every frame carrying bytes in [start, end), in stream order."""
@@ -116,6 +111,31 @@ class ChunkMap:
 
     def has_gap(self, start: int, end: int) -> bool:
         return any(g.stream_offset < end and g.stream_offset + g.length > start for g in self.gaps)
+
+    def pieces(self, start: int, end: int, views: list):
+        """The stream's bytes [start, end) as zero-copy memoryviews, one per segment; None at a hole."""
+        offsets = self.stream_offsets
+        lengths = self.lengths
+        count = len(offsets)
+        index = max(bisect_right(offsets, start) - 1, 0)
+        position = start
+        while position < end:
+            if index >= count:
+                yield None
+                return
+            chunk_start = offsets[index]
+            chunk_end = chunk_start + lengths[index]
+            if chunk_end <= position:
+                index += 1
+                continue
+            if chunk_start > position:
+                yield None
+                return
+            file_start = self.file_offsets[index] + (position - chunk_start)
+            take = min(end, chunk_end) - position
+            yield views[self.sources[index]][file_start : file_start + take]
+            position += take
+            index += 1
 
     def read(self, start: int, end: int, buffers: list) -> bytes | None:
         """The stream's bytes [start, end) read from the capture maps; None over a gap."""
@@ -178,6 +198,15 @@ class DirectionReassembler:
 
     def segment(self, seq: int, source: int, file_offset: int, length: int, frame: int, ts: float) -> None:
         if length == 0:
+            return
+        if seq == self.next_seq and self.started and not self.pending:
+            # The common case, kept short: the next bytes, in order, nothing waiting.
+            self.sink.on_data(self.next_offset, source, file_offset, length, frame, ts)
+            self.next_offset += length
+            self.next_seq = (seq + length) & 0xFFFFFFFF
+            self.bytes_delivered += length
+            if self.loss_evidence is not None:
+                self._check_evidence(frame)
             return
         if not self.started:
             # Picked up mid-connection: the first byte we see is stream offset 0.

@@ -85,7 +85,8 @@ class ConnectionDecoder:
 
     def _handle(self, direction: int, event) -> None:
         if isinstance(event, StreamProblem):
-            first, _last, _ts = self.host.frames(direction, event.stream_offset, event.stream_offset + 1)
+            first, _last, _start, _end = self.host.frames(direction, event.stream_offset,
+                                                          event.stream_offset + 1)
             self.host.expert(Severity.ERROR if event.malformed else Severity.WARNING,
                              Group.MALFORMED if event.malformed else Group.SEQUENCE, event.message, first,
                              self.association.index if self.association else None, rule="framing")
@@ -104,7 +105,8 @@ class ConnectionDecoder:
 
     def _pdu(self, direction: int, framed: FramedPdu) -> None:
         host = self.host
-        first, last, ts = host.frames(direction, framed.stream_offset, framed.end_offset)
+        first, last, start_ts, ts = host.frames(direction, framed.stream_offset, framed.end_offset)
+        pdu_frames = (first, last, start_ts, ts)
         pdu_model = Pdu(index=-1, connection=self.connection.index, direction=direction,
                         stream_offset=framed.stream_offset, pdu_type=framed.pdu_type, length=framed.length,
                         first_frame=first, last_frame=last, timestamp=ts, complete=framed.complete,
@@ -205,11 +207,12 @@ class ConnectionDecoder:
                         "invalid PDU (or the capture is damaged); expect the receiver to abort",
                         last, association.index, index, rule="pdu")
         if pdu_type == 4:
-            pdu_model.summary = self._pdata(direction, framed, pdu_model, association)
+            pdu_model.summary = self._pdata(direction, framed, pdu_model, association, pdu_frames)
         if not framed.complete and not pdu_model.summary.endswith("[incomplete]"):
             pdu_model.summary += " [incomplete]"
 
-    def _pdata(self, direction: int, framed: FramedPdu, pdu_model: Pdu, association: Association) -> str:
+    def _pdata(self, direction: int, framed: FramedPdu, pdu_model: Pdu, association: Association,
+               pdu_frames: tuple[int, int, float, float]) -> str:
         host = self.host
         parts: list[str] = []
         assembler = self.assemblers[direction]
@@ -231,11 +234,9 @@ class ConnectionDecoder:
                             "accepted contexts: check the sender's DICOM stack", pdu_model.last_frame,
                             association.index,
                             pdu_model.index, rule="pdv-context")
-            pdv_first, pdv_last, pdv_ts = host.frames(direction, pdv.stream_offset - 6, pdv.stream_offset + pdv.length)
-            _f, _l, start_ts = host.frames(direction, pdv.stream_offset - 6, pdv.stream_offset - 5)
+            # A message's frames and times are those of the PDUs that carry it.
             events = assembler.add_pdv(pdv, framed.commands.get(number), pdu_model.index, association.index,
-                                       self.connection.index, (pdv_first, pdv_last, start_ts, pdv_ts),
-                                       framed.complete)
+                                       self.connection.index, pdu_frames, framed.complete)
             described = False
             for event in events:
                 text = self._message_event(direction, event, pdu_model)

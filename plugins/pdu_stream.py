@@ -49,6 +49,7 @@ class StreamProblem:
 
 
 _HEADER, _BODY, _PDV_HEADER, _PDV_DATA, _SKIP, _RESYNC = range(6)
+_NO_EVENTS: tuple = ()
 
 
 class PduStreamParser:
@@ -71,6 +72,14 @@ class PduStreamParser:
 
     def feed(self, stream_offset: int, data) -> list:
         """Consume ``data`` (bytes or memoryview) starting at ``stream_offset``."""
+        if self.state == _PDV_DATA and stream_offset == self.position and not self.pdv_is_command:
+            size = len(data)
+            if size < self.pdv_remaining:
+                # Inside a data PDV, as most bytes of a big transfer are: only count them.
+                self.pdv_remaining -= size
+                self.pdu_remaining -= size
+                self.position += size
+                return _NO_EVENTS
         if stream_offset > self.position:
             # The reassembler reports gaps itself; this only guards against misuse.
             self.gap(Gap(self.position, stream_offset - self.position, 0, "discontinuity"))

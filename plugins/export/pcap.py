@@ -19,7 +19,7 @@ from __future__ import annotations
 import struct
 
 from dicomtui import hookimpl
-from dicomtui.core.capture import PCAP_MAGICS, merge_records
+from dicomtui.core.capture import PCAP_MAGICS, Record, merge_records
 from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress
 from dicomtui.core.packet import format_address, parse_tcp
 
@@ -81,7 +81,7 @@ def dicom_frames(analysis):
         ranges.setdefault((connection.client, connection.server), []).append((connection.first_frame, last))
         ports.update((connection.client_port, connection.server_port))
     views = [memoryview(buffer) for buffer in analysis.buffers]
-    for number, record in enumerate(merge_records(analysis.sources), 1):
+    for number, record in enumerate(map(Record._make, merge_records(analysis.sources)), 1):
         frame = views[record.source_index][record.offset:record.offset + record.caplen]
         segment = parse_tcp(frame, record.link_type)
         if segment is None or (segment.sport not in ports and segment.dport not in ports):
