@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass, field
 
@@ -41,6 +42,7 @@ EXPLICIT_VRS = frozenset(
 LONG_HEADER_VRS = frozenset(("OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"))
 PIXEL_DATA = 0x7FE00010
 MAX_SHOWN_VALUE = 120
+MAX_WARNINGS_KEPT = 20
 
 _dictionary: TagDictionary | None = None
 
@@ -68,6 +70,7 @@ class DecodedDataset:
     inflated: bool = False
     problems: list[str] = field(default_factory=list)
     element_count: int = 0
+    warnings: list[str] = field(default_factory=list)  # pydicom's warnings (e.g. invalid values), escaped
 
 
 def guess_transfer_syntax(data: bytes) -> str:
@@ -110,7 +113,7 @@ def _value_text(element, vr: str) -> str:
         preview = raw[:16].hex(" ")
         return f"{len(raw)} bytes: {preview}{' …' if len(raw) > 16 else ''}"
     if vr == "UI":
-        uid = str(value)
+        uid = _safe(str(value))
         name = uid_name(uid)
         return f"{uid} ({name})" if name else uid
     if vr == "AT":
@@ -159,7 +162,8 @@ class _TreeBuilder:
             try:
                 element = dataset[tag]
             except Exception as exc:  # pydicom rejects a value: show it as malformed, keep going
-                problem = f"({group:04X},{element_number:04X}) cannot be decoded: {type(exc).__name__}: {exc}"
+                problem = (f"({group:04X},{element_number:04X}) cannot be decoded: "
+                           f"{type(exc).__name__}: {_safe(str(exc))}")
                 self.problems.append(problem)
                 fields.append(Field(f"({group:04X},{element_number:04X})", "", self._at(value_offset, raw_length,
                                                                                           "UN"), 0,
@@ -250,25 +254,32 @@ def decode_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = No
         implicit, little = guess.is_implicit_VR, guess.is_little_endian
         guessed = True
     dataset: Dataset | None = None
-    try:
-        dataset = pydicom.filereader.read_dataset(io.BytesIO(bytes(data)), implicit, little)
-    except Exception as exc:  # pydicom raises many types on damaged input
-        problems.append(f"data set does not parse as {syntax.name or transfer_syntax}: {type(exc).__name__}: {exc}")
     builder = _TreeBuilder(not implicit, limits, offsets_valid=not inflated)
     fields: list[Field] = []
-    if dataset is not None:
+    # pydicom warns (on stderr) about invalid values, quoting them: keep its warnings as escaped
+    # notes instead, so bytes from the capture never reach the terminal raw.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
-            fields = builder.dataset(dataset, 0, 0)
-        except RecursionError:
-            problems.append("sequences nested too deeply to show")
-        except Exception as exc:
-            problems.append(f"data set partly unreadable: {type(exc).__name__}: {exc}")
+            dataset = pydicom.filereader.read_dataset(io.BytesIO(bytes(data)), implicit, little)
+        except Exception as exc:  # pydicom raises many types on damaged input
+            problems.append(f"data set does not parse as {syntax.name or transfer_syntax}: "
+                            f"{type(exc).__name__}: {_safe(str(exc))}")
+        if dataset is not None:
+            try:
+                fields = builder.dataset(dataset, 0, 0)
+            except RecursionError:
+                problems.append("sequences nested too deeply to show")
+            except Exception as exc:
+                problems.append(f"data set partly unreadable: {type(exc).__name__}: {_safe(str(exc))}")
     problems += builder.problems
+    notes = [_safe(text if len(text) <= 300 else text[:300] + "…")
+             for text in dict.fromkeys(str(item.message) for item in caught[:MAX_WARNINGS_KEPT])]
     title = f"Data set ({syntax.name or transfer_syntax}{', guessed' if guessed else ''}"
     title += ", inflated)" if inflated else ")"
     tree = Field(title, f"{len(data)} bytes, {builder.count} elements", 0, len(data) if not inflated else 0,
                  tuple(fields), problem="; ".join(problems[:3]))
-    return DecodedDataset(tree, dataset, transfer_syntax, guessed, inflated, problems, builder.count)
+    return DecodedDataset(tree, dataset, transfer_syntax, guessed, inflated, problems, builder.count, notes)
 
 
 @hookimpl
