@@ -267,9 +267,7 @@ class _Engine:
         entry = self.table.get((src, sport, dst, dport))
         if entry is not None:
             tracked, direction = entry
-            if flags & TCP_SYN and not flags & TCP_ACK and direction == 0 and (
-                tracked.rst or all(tracked.fin) or tracked.has_data
-            ) and tracked.reassemblers[0].started and tracked.reassemblers[0].next_seq != (seq + 1) % (1 << 32):
+            if flags & TCP_SYN and not flags & TCP_ACK and self._is_new_connection(tracked, direction, seq):
                 # The port pair is reused by a new connection.
                 self._close(tracked, frame_number)
                 entry = None
@@ -306,6 +304,16 @@ class _Engine:
             if flags & TCP_FIN:
                 reassembler.fin(seq + payload_length + missing)
             self._note_close(tracked, direction, flags)
+
+    @staticmethod
+    def _is_new_connection(tracked: _TrackedConnection, direction: int, seq: int) -> bool:
+        """A SYN on a known port pair: a new connection, or the old SYN again (a retransmission,
+        or the same packet recorded on a second interface)?"""
+        isn = tracked.reassemblers[direction].isn
+        if isn is not None:
+            return seq != isn
+        # The first connection was picked up mid-way: only a closed one can be followed by a new one.
+        return tracked.rst or all(tracked.fin)
 
     def _note_close(self, tracked: _TrackedConnection, direction: int, flags: int) -> None:
         if flags & TCP_RST:

@@ -169,7 +169,7 @@ class DirectionReassembler:
     __slots__ = (
         "sink", "max_pending", "next_seq", "next_offset", "started", "pending",
         "_pending_serial", "finished", "bytes_delivered", "retransmitted_segments",
-        "out_of_order_segments", "fin_seq", "loss_evidence",
+        "out_of_order_segments", "fin_seq", "loss_evidence", "isn",
     )
 
     def __init__(self, sink: StreamSink, max_pending: int = DEFAULT_MAX_PENDING_SEGMENTS) -> None:
@@ -185,6 +185,7 @@ class DirectionReassembler:
         self.retransmitted_segments = 0
         self.out_of_order_segments = 0
         self.fin_seq: int | None = None
+        self.isn: int | None = None  # initial sequence number, when the SYN was captured
         self.loss_evidence: tuple[int, int] | None = None  # (acknowledged seq, frame first seen)
 
     def fin(self, seq_after_data: int) -> None:
@@ -194,6 +195,7 @@ class DirectionReassembler:
     def syn(self, seq: int) -> None:
         if not self.started:
             self.started = True
+            self.isn = seq
             self.next_seq = (seq + 1) % SEQ_MODULO
 
     def segment(self, seq: int, source: int, file_offset: int, length: int, frame: int, ts: float) -> None:
