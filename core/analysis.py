@@ -134,8 +134,11 @@ class Analysis:
         data = self.dataset_bytes(message, self.config.limits.max_dataset_bytes)
         if data is None:
             return None
-        return self.plugins.call_first("dicomtui_decode_dataset", data=data,
-                                       transfer_syntax=message.transfer_syntax, limits=self.config.limits)
+        # A syntax the capture did not negotiate is passed as unknown, so the decoder guesses
+        # (and says so) from the bytes itself.
+        syntax = "" if message.syntax_guessed else message.transfer_syntax
+        return self.plugins.call_first("dicomtui_decode_dataset", data=data, transfer_syntax=syntax,
+                                       limits=self.config.limits)
 
     def frame_time(self, timestamp: float) -> float:
         return timestamp - (self.first_time or 0.0)
