@@ -130,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no capture given (e.g. dicomtui capture.pcap)")
     config = make_config(args, parser)
     interactive = not (args.summary or args.json or args.expert or args.export)
-    if interactive and sys.stdout.isatty() and sys.stdin.isatty() or (interactive and "-" in captures
-                                                                        and sys.stdout.isatty()):
+    # The UI needs the terminal for keys as well as for drawing; a capture piped in on stdin
+    # (`tcpdump -w - | dicomtui -`) therefore gets the summary.
+    if interactive and sys.stdout.isatty() and sys.stdin.isatty():
         from dicomtui.tui.app import run_app
 
         return run_app(captures, config, host)
