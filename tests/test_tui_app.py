@@ -333,3 +333,16 @@ async def test_first_rows_appear_before_indexing_completes(plugin_host, tmp_path
         assert any(not finished and rows > 0 for finished, rows in seen), seen
         assert seen[-1][0] is True
         assert app.packet_list.row_count == len(app.analysis.pdus)
+
+
+@run_async
+async def test_keys_typed_in_a_burst_reach_the_bar(plugin_host):
+    from textual import events
+
+    app = make_app("reject_abort.pcap", plugin_host)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        for key, character in [("colon", ":"), ("1", "1"), ("8", "8"), ("enter", None)]:
+            app.post_message(events.Key(key, character))  # no pause between keys (tmux, paste, fast typing)
+        await settle(app, pilot)
+        assert app.packet_list.cursor == 17

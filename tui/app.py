@@ -104,6 +104,7 @@ class FilterBar(Input):
         self.post_message(self.Closed())
 
 
+
 class MainScreen(Screen):
     """Packet list on top; detail tree and bytes below (side by side when wide); expert pane."""
 
@@ -231,6 +232,17 @@ class DicomApp(App[int]):
     @property
     def filter_bar(self) -> FilterBar:
         return self.main_screen.query_one(FilterBar)
+
+    async def _on_key(self, event) -> None:
+        # Keys typed right after / : s were forwarded to the pane focused when they arrived and
+        # bubble up here after the bar opened: type them into the bar instead of dropping them.
+        # (Enter and Escape need nothing: bindings are looked up from the bar, now focused.)
+        bar = self.filter_bar if self.screen is self.main_screen else None
+        if bar is not None and bar.has_class("-visible") and self.focused is bar and event.is_printable \
+                and event.character:
+            event.prevent_default()
+            event.stop()
+            bar.insert_text_at_cursor(event.character)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -390,7 +402,8 @@ class DicomApp(App[int]):
             self.search_text if mode == "search" else "")
         bar.remove_class("-invalid", "-valid")
         bar.add_class("-visible")
-        bar.focus()
+        # Focus now, not after a refresh: keys typed right after the hotkey must land in the bar.
+        self.main_screen.set_focus(bar)
 
     def _close_bar(self) -> None:
         bar = self.filter_bar
