@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from dicomtui import hookimpl
 from dicomtui.core.errors import DecodeError
+from dicomtui.core.limits import Limits
 from dicomtui.core.tree import Field
 from dicomtui.core.uids import uid_label, uid_with_name
 
@@ -43,6 +44,13 @@ CONTEXT_RESULTS = {
 USER_IDENTITY_TYPES = {1: "Username", 2: "Username and passcode", 3: "Kerberos service ticket",
                        4: "SAML assertion", 5: "JSON Web Token"}
 MASK = "********"
+
+# Hostile PDUs: a 1 MB A-ASSOCIATE holds ~130,000 minimal items and a 64 MB P-DATA-TF
+# ~10 million PDVs.  Decoding stops at these bounds (the rest is reported, not decoded),
+# so showing one PDU stays fast whatever it claims.
+_LIMITS = Limits()
+MAX_USER_SUB_ITEMS = 1024  # a real request has a few per SOP class at most
+MAX_PDV_FIELDS = 1000  # PDVs shown in the tree; all (up to max_pdvs_per_pdu) are listed in .pdvs
 
 
 def reject_reason_text(source: int, reason: int) -> str:
@@ -193,7 +201,13 @@ def _flag_bytes_text(abstract_syntax: str, info: bytes) -> str:
 def _decode_user_information(body: bytes, start: int, end: int, user: UserInformation,
                              contexts_by_uid: dict[str, str]) -> list[Field]:
     fields: list[Field] = []
+    count = 0
     for sub_type, value, length in _items(body, start, end, "user information"):
+        count += 1
+        if count > MAX_USER_SUB_ITEMS:
+            fields.append(Field(f"More than {MAX_USER_SUB_ITEMS} sub-items", "the rest not decoded",
+                                value - 4 + HEADER, end - value + 4, problem="too many sub-items"))
+            break
         raw = body[value : value + length]
         at = value - 4 + HEADER
         size = length + 4
@@ -307,8 +321,12 @@ def _decode_user_information(body: bytes, start: int, end: int, user: UserInform
     return fields
 
 
-def decode_associate(body: bytes, pdu_type: int) -> AssociatePdu:
-    """A-ASSOCIATE-RQ (type 1) or A-ASSOCIATE-AC (type 2) body."""
+def decode_associate(body: bytes, pdu_type: int, max_contexts: int = _LIMITS.max_contexts) -> AssociatePdu:
+    """A-ASSOCIATE-RQ (type 1) or A-ASSOCIATE-AC (type 2) body.
+
+    Presentation context items past ``max_contexts`` are counted, not decoded
+    (context IDs are one byte, so more than 256 can only repeat IDs).
+    """
     if len(body) < 68:
         raise DecodeError(f"A-ASSOCIATE body of {len(body)} bytes is shorter than its 68 fixed bytes", 0)
     protocol_version = struct.unpack_from("!H", body, 0)[0]
@@ -325,8 +343,13 @@ def decode_associate(body: bytes, pdu_type: int) -> AssociatePdu:
     contexts: list[ContextItem] = []
     user = UserInformation()
     problems: list[str] = []
+    context_items = 0
     for item_type, value, length in _items(body, 68, len(body), "A-ASSOCIATE"):
         at, size = value - 4 + HEADER, length + 4
+        if item_type in (0x20, 0x21):
+            context_items += 1
+            if context_items > max_contexts:
+                continue
         if item_type == 0x10:
             application_context = _uid(body[value : value + length])
             children.append(Field("Application context", uid_with_name(application_context), at, size))
@@ -373,6 +396,10 @@ def decode_associate(body: bytes, pdu_type: int) -> AssociatePdu:
         else:
             children.append(Field(f"Unknown item 0x{item_type:02x}", f"{length} bytes", at, size,
                                   problem="unknown item"))
+    if context_items > max_contexts:
+        problems.append(f"{context_items} presentation context items; only the first {max_contexts} decoded")
+        children.append(Field(f"{context_items - max_contexts} more presentation contexts", "not decoded",
+                              problem=f"more than {max_contexts} presentation contexts"))
     if not application_context:
         problems.append("no application context item")
     name = "A-ASSOCIATE-RQ" if rq else "A-ASSOCIATE-AC"
@@ -429,24 +456,33 @@ def describe_message_control(flags: int) -> str:
     return f"{kind}, {last}{extra}"
 
 
-def decode_pdata(body: bytes) -> PDataPdu:
-    """P-DATA-TF body: any number of PDV items."""
+def decode_pdata(body: bytes, max_pdvs: int = _LIMITS.max_pdvs_per_pdu) -> PDataPdu:
+    """P-DATA-TF body: any number of PDV items (up to ``max_pdvs``; the tree shows the first
+    ``MAX_PDV_FIELDS``)."""
     pdvs: list[tuple[int, int, int, int]] = []
     fields: list[Field] = []
     problems: list[str] = []
     offset = 0
     while offset < len(body):
+        if len(pdvs) >= max_pdvs:
+            problems.append(f"more than {max_pdvs} PDVs in one PDU; the rest not decoded")
+            fields.append(Field("More PDVs", "not decoded", offset + HEADER, len(body) - offset,
+                                problem=f"more than {max_pdvs} PDVs"))
+            break
         if offset + 6 > len(body):
             raise DecodeError("truncated PDV header", offset)
         item_length = struct.unpack_from("!I", body, offset)[0]
         if item_length < 2 or offset + 4 + item_length > len(body):
             raise DecodeError(f"PDV item length {item_length} does not fit the P-DATA-TF PDU", offset)
         context_id, flags = body[offset + 4], body[offset + 5]
+        pdvs.append((offset + 6, item_length - 2, context_id, flags))
+        if len(pdvs) > MAX_PDV_FIELDS:  # listed, not shown or checked
+            offset += 4 + item_length
+            continue
         if flags & 0xFC:
             problems.append(f"PDV at offset {offset}: reserved message control bits set")
         if context_id % 2 == 0:
             problems.append(f"PDV at offset {offset}: presentation context ID {context_id} is even")
-        pdvs.append((offset + 6, item_length - 2, context_id, flags))
         fields.append(Field(f"PDV, context {context_id}", f"{item_length - 2} bytes, {describe_message_control(flags)}",
                             offset + HEADER, item_length + 4, (
                                 Field("PDV length", str(item_length), offset + HEADER, 4),
@@ -456,6 +492,8 @@ def decode_pdata(body: bytes) -> PDataPdu:
                                       problem="reserved bits set" if flags & 0xFC else ""),
                             )))
         offset += 4 + item_length
+    if len(pdvs) > MAX_PDV_FIELDS:
+        fields.insert(MAX_PDV_FIELDS, Field(f"{len(pdvs) - MAX_PDV_FIELDS} more PDVs", "not shown"))
     return PDataPdu(pdvs, Field("P-DATA-TF", f"{len(pdvs)} PDV(s)", 0, len(body) + HEADER, tuple(fields)), problems)
 
 

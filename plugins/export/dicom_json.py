@@ -15,12 +15,14 @@ Unlike Part 10 export this holds one decoded object in memory at a time.
 from __future__ import annotations
 
 import json
+import warnings
 import zlib
 from io import BytesIO
 
 from pydicom.filereader import read_dataset
 
 from dicomtui import hookimpl
+from dicomtui.core.limits import Limits
 from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress, object_name
 
 from .part10 import SKIP_NO_SYNTAX, SKIP_TOO_SMALL, selected_messages
@@ -31,10 +33,16 @@ EXPLICIT_BIG = "1.2.840.10008.1.2.2"
 DEFAULT_BULK_THRESHOLD = 64 * 1024
 
 
-def parse_dataset(data: bytes, transfer_syntax: str):
-    """The pydicom Dataset of raw data-set bytes in a transfer syntax."""
+def parse_dataset(data: bytes, transfer_syntax: str, max_inflated: int = Limits().max_inflated_bytes):
+    """The pydicom Dataset of raw data-set bytes in a transfer syntax.
+
+    A deflated data set inflating past ``max_inflated`` bytes (a deflate bomb) raises ValueError.
+    """
     if transfer_syntax == DEFLATED:
-        data = zlib.decompress(data, -zlib.MAX_WBITS)
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        data = inflater.decompress(data, max_inflated)
+        if inflater.unconsumed_tail:
+            raise ValueError(f"deflated data set inflates beyond the {max_inflated}-byte limit")
     implicit = transfer_syntax == IMPLICIT_LITTLE
     little = transfer_syntax != EXPLICIT_BIG
     dataset = read_dataset(BytesIO(data), implicit, little)
@@ -79,7 +87,6 @@ class DicomJsonExporter:
             result.skipped.append((message.index, "incomplete: bytes missing from the capture"))
             return
         try:
-            dataset = parse_dataset(data, message.transfer_syntax)
             bulk: list[tuple[str, bytes]] = []
             name = object_name(message, "", "json")
 
@@ -88,8 +95,11 @@ class DicomJsonExporter:
                 bulk.append((bulk_name, element.value))
                 return bulk_name
 
-            document = dataset.to_json_dict(bulk_data_threshold=threshold,
-                                            bulk_data_element_handler=bulk_handler)
+            with warnings.catch_warnings():  # pydicom's warnings quote values from the capture
+                warnings.simplefilter("ignore")
+                dataset = parse_dataset(data, message.transfer_syntax, analysis.config.limits.max_inflated_bytes)
+                document = dataset.to_json_dict(bulk_data_threshold=threshold,
+                                                bulk_data_element_handler=bulk_handler)
         except Exception as exc:  # pydicom raises many kinds on malformed data sets
             result.skipped.append((message.index, f"not decodable as {message.transfer_syntax}: "
                                                   f"{type(exc).__name__}"))

@@ -149,7 +149,11 @@ def conversation_capture(segments: list[tuple[int, int, bytes]]) -> bytes:
     frames.append(_frame(*ends[1], seq[1] - 1, seq[0], 0x12, b""))
     frames.append(_frame(*ends[0], seq[0], seq[1], 0x10, b""))
     held: bytes | None = None
-    for direction, flags, payload in segments:
+    split = []
+    for direction, flags, payload in segments:  # keep within IPv4's 64 KB, as TCP would
+        split += [(direction, flags if start == 0 else 0, payload[start : start + 32768])
+                  for start in range(0, len(payload), 32768)]
+    for direction, flags, payload in split:
         frame = _frame(*ends[direction], seq[direction], seq[1 - direction], 0x18, payload)
         seq[direction] += len(payload)
         ack = _frame(*ends[1 - direction], seq[1 - direction], seq[direction], 0x10, b"")
