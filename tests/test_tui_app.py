@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from capture_tools import FIXTURES, read_frames, rebuild, tcp_of, write_pcap
 from dicomtui.core.analysis import AnalysisConfig
 from dicomtui.tui.app import DicomApp, LoadProgress

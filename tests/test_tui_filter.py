@@ -1,7 +1,6 @@
 """The display-filter language: parsing, errors with positions, and matching over real fixtures."""
 
 import pytest
-
 from dicomtui.tui.filter import FilterError, compile_filter, field_help, tokenize
 from dicomtui.tui.index import PacketIndex
 

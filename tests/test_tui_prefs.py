@@ -1,9 +1,14 @@
 """Preferences: the TOML file in the XDG config folder, shared by the CLI and the TUI."""
 
 import pytest
-
 from dicomtui.core.cli import build_parser, make_config
-from dicomtui.tui.prefs import PreferencesError, coerce, config_path, load_preferences, save_preferences
+from dicomtui.tui.prefs import (
+    PreferencesError,
+    coerce,
+    config_path,
+    load_preferences,
+    save_preferences,
+)
 
 
 def test_config_path_follows_xdg(monkeypatch, tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from dicomtui.core.analysis import AnalysisConfig
 from dicomtui.core.plugins import PluginHost
 from dicomtui.tui.app import DicomApp

@@ -17,9 +17,14 @@ import sys
 import tempfile
 import time
 from array import array
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
+from dicomtui.core.analysis import Analysis, AnalysisConfig, analyze
+from dicomtui.core.capture import CaptureError
+from dicomtui.core.model import ExpertItem
+from dicomtui.core.safe_text import safe_text
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -29,11 +34,6 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
-
-from dicomtui.core.analysis import Analysis, AnalysisConfig, analyze
-from dicomtui.core.capture import CaptureError
-from dicomtui.core.model import ExpertItem
-from dicomtui.core.safe_text import safe_text
 
 from .associations import AssociationsScreen
 from .bytes_view import BytesView
@@ -685,8 +685,9 @@ class DicomApp(App[int]):
 
     @work(thread=True, exclusive=True, group="export")
     def run_export(self, request: ExportRequest, messages: list[int] | None) -> None:
-        from dicomtui.core.export import ExportOptions, exporters, print_summary
         import io
+
+        from dicomtui.core.export import ExportOptions, exporters, print_summary
 
         exporter = exporters(self.host)[request.exporter]
         options = ExportOptions(

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dicomtui.core.analysis import Analysis
+from dicomtui.core.model import Association
+from dicomtui.core.safe_text import safe_text
+from dicomtui.core.uids import uid_label
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
-
-from dicomtui.core.analysis import Analysis
-from dicomtui.core.model import Association
-from dicomtui.core.safe_text import safe_text
-from dicomtui.core.uids import uid_label
 
 STATE_STYLES = {"released": "green", "established": "", "requested": "yellow", "rejected": "bold red",
                 "aborted": "bold red", "incomplete": "yellow"}

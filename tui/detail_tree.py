@@ -18,15 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dicomtui.core.model import Pdu
+from dicomtui.core.safe_text import safe_text
+from dicomtui.core.tree import Field
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
-
-from dicomtui.core.model import Pdu
-from dicomtui.core.safe_text import safe_text
-from dicomtui.core.tree import Field
 
 from .index import HEADER, PacketIndex
 

@@ -7,13 +7,12 @@ through all of them).
 
 from __future__ import annotations
 
+from dicomtui.core.model import ExpertItem, Severity
+from dicomtui.core.safe_text import safe_text
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Tree
-
-from dicomtui.core.model import ExpertItem, Severity
-from dicomtui.core.safe_text import safe_text
 
 MAX_SHOWN = 2000
 SEVERITY_STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.NOTE: "cyan",

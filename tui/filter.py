@@ -28,9 +28,10 @@ data set decode per message for data set tests (memoised per message).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from dicomtui.core.model import Pdu
 from dicomtui.core.uids import uid_name

@@ -17,7 +17,8 @@ import bisect
 import threading
 from array import array
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from dicomtui.core.analysis import Analysis
 from dicomtui.core.model import Message, Pdu

@@ -15,6 +15,7 @@ import bisect
 from array import array
 from collections import OrderedDict
 
+from dicomtui.core.safe_text import safe_text
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
@@ -25,8 +26,6 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-
-from dicomtui.core.safe_text import safe_text
 
 from .index import PacketIndex
 
