@@ -37,6 +37,7 @@ class ExportResult:
     errors: list[str] = field(default_factory=list)
     bytes_written: int = 0
     replaced: list[str] = field(default_factory=list)  # files of an earlier export replaced (--overwrite)
+    renamed: list[str] = field(default_factory=list)  # written as NAME~N because NAME was already there
 
     @property
     def complete(self) -> bool:
@@ -150,13 +151,24 @@ def run_export(analysis, args) -> int:
                             meta_header=not args.no_meta, include_incomplete=args.include_incomplete,
                             overwrite=args.overwrite)
     progress = _terminal_progress(sys.stderr) if sys.stderr.isatty() else None
+    existing = set(os.listdir(args.export)) if os.path.isdir(args.export) else set()
     try:
         result = exporter.export(analysis, args.export, options, progress)
     except OSError as exc:
         print(f"dicomtui: export to {safe_text(args.export)} failed: {exc.strerror or exc}", file=sys.stderr)
         return 3
+    if existing and not options.overwrite:
+        result.renamed = [name for name in (Path(path).name for path, _index in result.written + result.partial)
+                          if name not in existing and _unsuffixed(name) in existing]
     print_summary(result, exporter.name, args.export)
     return 0 if result.complete else 3
+
+
+def _unsuffixed(name: str) -> str:
+    """``A-1.2~3.dcm`` -> ``A-1.2.dcm``: the name OutputFolder would have used without a collision."""
+    stem, dot, suffix = split_suffix(name)
+    match = re.fullmatch(r"(.*)~\d+", stem)
+    return f"{match.group(1)}{dot}{suffix}" if match else name
 
 
 def print_summary(result: ExportResult, name: str, outdir: str, stream=None) -> None:
@@ -165,6 +177,9 @@ def print_summary(result: ExportResult, name: str, outdir: str, stream=None) -> 
           f"{safe_text(outdir)}", file=stream)
     if result.replaced:
         print(f"  replaced {len(result.replaced)} file(s) of an earlier export (--overwrite)", file=stream)
+    if result.renamed:
+        print(f"  {len(result.renamed)} file(s) already existed (an earlier export?): kept them and wrote the "
+              "new ones as NAME~2, NAME~3, ... (--overwrite replaces them instead)", file=stream)
     if result.partial:
         print(f"  {len(result.partial)} incomplete object(s) written as *.partial", file=stream)
     reasons: dict[str, int] = {}

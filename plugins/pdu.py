@@ -80,6 +80,7 @@ class UserIdentityRequest:
     positive_response_requested: bool
     primary: bytes
     secondary_length: int  # the passcode itself is never kept
+    secret: tuple[int, int] = (0, 0)  # PDU-relative (offset, length) of the passcode or token, for masking
 
 
 @dataclass(slots=True)
@@ -292,7 +293,10 @@ def _decode_user_information(body: bytes, start: int, end: int, user: UserInform
             secondary_length = struct.unpack_from("!H", raw, 4 + primary_length)[0]
             if 6 + primary_length + secondary_length > length:
                 raise DecodeError("user identity secondary field runs past the sub-item", value - 4)
-            user.user_identity = UserIdentityRequest(identity_type, bool(positive), primary, secondary_length)
+            secret = (at + 10 + primary_length, secondary_length) if identity_type == 2 else \
+                (at + 8, primary_length) if identity_type in (3, 4, 5) else (0, 0)  # tickets are secrets too
+            user.user_identity = UserIdentityRequest(identity_type, bool(positive), primary, secondary_length,
+                                                     secret)
             kind = USER_IDENTITY_TYPES.get(identity_type, f"type {identity_type}")
             primary_text = _text(primary) if identity_type in (1, 2) else f"{primary_length} bytes"
             children = [

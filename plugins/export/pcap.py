@@ -17,6 +17,7 @@ captured length, which would misreport frames cut by a snapshot length.
 from __future__ import annotations
 
 import struct
+from bisect import bisect_right
 
 from dicomtui import hookimpl
 from dicomtui.core.capture import PCAP_MAGICS, Record, merge_records
@@ -93,6 +94,47 @@ def dicom_frames(analysis):
             yield record, frame
 
 
+def secret_ranges(analysis) -> dict[int, list[tuple[int, int]]]:
+    """Capture byte ranges (by source) holding user identity passcodes or tokens.
+
+    The exported frames carry ``*`` there instead: a passcode is masked in every
+    view and export, this one included (the TCP checksum of those frames is then wrong).
+    """
+    ranges: dict[int, list[tuple[int, int]]] = {}
+    for pdu in analysis.pdus:
+        if pdu.pdu_type != 1:
+            continue
+        try:
+            decoded = analysis.decode_pdu(pdu)
+        except Exception:  # malformed: nothing located to mask
+            continue
+        identity = getattr(getattr(decoded, "user", None), "user_identity", None)
+        if identity is None or not identity.secret[1]:
+            continue
+        start = pdu.stream_offset + identity.secret[0]
+        end = start + identity.secret[1]
+        chunks = analysis.connections[pdu.connection].streams[pdu.direction]
+        index = max(bisect_right(chunks.stream_offsets, start) - 1, 0)
+        while index < len(chunks.stream_offsets) and chunks.stream_offsets[index] < end:
+            chunk_start = chunks.stream_offsets[index]
+            low, high = max(start, chunk_start), min(end, chunk_start + chunks.lengths[index])
+            if low < high:
+                file_offset = chunks.file_offsets[index] - chunk_start
+                ranges.setdefault(chunks.sources[index], []).append((file_offset + low, file_offset + high))
+            index += 1
+    return ranges
+
+
+def _masked(frame, frame_offset: int, spans: list[tuple[int, int]]):
+    copy = None
+    for start, end in spans:
+        low, high = max(start, frame_offset), min(end, frame_offset + len(frame))
+        if low < high:
+            copy = copy if copy is not None else bytearray(frame)
+            copy[low - frame_offset : high - frame_offset] = b"*" * (high - low)
+    return frame if copy is None else copy
+
+
 class PcapExporter:
     name = "pcap"
     description = "a capture with only the frames of DICOM connections (pcap, or pcapng for mixed link types)"
@@ -118,7 +160,11 @@ class PcapExporter:
             writer = PcapRecordWriter(stream, link_types[0], nanoseconds) if len(link_types) == 1 \
                 else PcapngRecordWriter(stream, link_types)
             done = 0
+            secrets = secret_ranges(analysis)
             for record, frame in dicom_frames(analysis):
+                spans = secrets.get(record.source_index)
+                if spans:
+                    frame = _masked(frame, record.offset, spans)
                 writer.write(frame, record.timestamp, record.origlen, record.link_type)
                 done += 1
                 if progress is not None and (done & 0x3FF == 0 or done == count):
