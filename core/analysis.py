@@ -10,6 +10,7 @@ Expert rules run once at the end, through the plugin hooks.
 
 from __future__ import annotations
 
+import mmap
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -23,6 +24,7 @@ from .plugins import PluginHost
 from .tcp import ChunkMap, DirectionReassembler, Gap
 
 DETECTION_BYTES = 4096
+RELEASE_INTERVAL = 64 << 20  # drop mapped capture pages from memory every 64 MB read
 
 
 @dataclass(slots=True)
@@ -69,6 +71,19 @@ class Analysis:
         self.pdu_decoders: dict[int, Callable[[bytes], Any]] = {}
         for _plugin, (pdu_type, decoder) in plugins.collect_registrations("dicomtui_register_pdu_decoders"):
             self.pdu_decoders[pdu_type] = decoder
+
+    def release_pages(self) -> None:
+        """Drop the capture's mapped pages from this process's resident memory.
+
+        They stay in the OS page cache and fault back in when read, so a pass over a
+        multi-GB capture holds its index, not the capture, in memory.
+        """
+        for source in self.sources:
+            if isinstance(source.data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+                try:
+                    source.data.madvise(mmap.MADV_DONTNEED)
+                except (OSError, ValueError):
+                    pass
 
     @property
     def notes(self) -> list[CaptureNote]:
@@ -502,6 +517,7 @@ def analyze(
     engine = _Engine(analysis)
     next_report = time.monotonic() + progress_interval
     frame_number = 0
+    released_at = 0
     handle_frame = engine.frame
     timestamp = None
     for source_index, timestamp, link_type, offset, caplen, _origlen in merge_records(sources):
@@ -512,6 +528,9 @@ def analyze(
         if frame_number & 0xFF == 0:
             analysis.frame_count = frame_number
             analysis.tcp_frame_count = engine.tcp_frames
+            if offset - released_at > RELEASE_INTERVAL or offset < released_at:
+                analysis.release_pages()
+                released_at = offset
             analysis.last_time = timestamp
             if progress is not None:
                 now = time.monotonic()

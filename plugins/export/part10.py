@@ -131,7 +131,12 @@ class PartTenExporter:
             if message.has_dataset:
                 work.append((message, False))
         total = len(work)
+        since_release = 0
         for done, (message, is_command) in enumerate(work, 1):
+            since_release += message.dataset_length
+            if since_release > RELEASE_EVERY:
+                analysis.release_pages()  # memory stays bounded by objects, not the capture
+                since_release = 0
             if is_command:
                 self._export_command(analysis, message, folder, options, result)
             else:
@@ -186,13 +191,21 @@ class PartTenExporter:
         try:
             with stream:
                 stream.write(header)
+                stream.flush()
+                descriptor = stream.fileno()
+                batch: list = []
                 for chunk in chunks:
                     if chunk is None:
                         # Bytes the capture lacks: what follows would be misplaced, so stop here.
                         missing = True
                         break
-                    stream.write(chunk)
+                    batch.append(chunk)
                     written += len(chunk)
+                    if len(batch) == WRITE_BATCH:
+                        _write_all(descriptor, batch)
+                        batch = []
+                if batch:
+                    _write_all(descriptor, batch)
         except OSError:
             _remove(path)
             raise
@@ -211,6 +224,20 @@ class PartTenExporter:
         else:
             result.written.append((str(path), message.index))
             result.partial.append((str(path), message.index))
+
+
+RELEASE_EVERY = 64 << 20
+WRITE_BATCH = 256  # segments per writev call: one system call per ~370 KB of data set
+
+
+def _write_all(descriptor: int, pieces: list) -> None:
+    """Write memoryviews of the capture straight to the file, no joined copy in between."""
+    total = sum(len(piece) for piece in pieces)
+    done = os.writev(descriptor, pieces)
+    if done < total:  # a short write (disk nearly full, signals): finish piece by piece
+        rest = memoryview(b"".join(pieces))[done:]
+        while rest:
+            rest = rest[os.write(descriptor, rest):]
 
 
 def _remove(path) -> None:
