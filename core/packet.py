@@ -118,7 +118,8 @@ def parse_tcp_at(buffer, offset: int, caplen: int, link_type: int) -> TcpSegment
     """``parse_tcp`` for the frame at ``buffer[offset:offset + caplen]``, without slicing it.
 
     The engine calls this once per frame; the common case (untagged Ethernet,
-    IPv4 without options) is read with one ``unpack_from`` at the offset.
+    IPv4 without options) is read with one ``unpack_from`` at the offset; tests
+    check it gives what the general walk gives.
     """
     if link_type == LINKTYPE_ETHERNET and caplen >= 54:
         (ethertype, version_ihl, total_length, fragment, protocol, src, dst, sport, dport, seq, ack,
@@ -133,7 +134,7 @@ def parse_tcp_at(buffer, offset: int, caplen: int, link_type: int) -> TcpSegment
             captured_length = max(0, min(sent_length, caplen - payload_offset))
             return TcpSegment(socket.AF_INET, src, dst, sport, dport, seq, ack, flags, payload_offset,
                               captured_length, sent_length - captured_length)
-    return parse_tcp(memoryview(buffer)[offset : offset + caplen], link_type)
+    return _parse_tcp_general(memoryview(buffer)[offset : offset + caplen], link_type)
 
 
 def parse_tcp(frame, link_type: int) -> TcpSegment | None:
@@ -142,21 +143,11 @@ def parse_tcp(frame, link_type: int) -> TcpSegment | None:
     ``frame`` may be a memoryview into the capture map; nothing is copied except
     the addresses.
     """
-    if link_type == LINKTYPE_ETHERNET and len(frame) >= 54:
-        # Fast path, same result as the general walk below for untagged Ethernet, IPv4 without
-        # options, not a fragment, non-zero total length; anything else takes the general walk.
-        (ethertype, version_ihl, total_length, fragment, protocol, src, dst, sport, dport, seq, ack,
-         data_offset, flags) = _ethernet_ipv4_tcp(frame, 0)
-        if ethertype == ETHERTYPE_IPV4 and version_ihl == 0x45 and protocol == 6 and total_length \
-                and not fragment & 0x3FFF:
-            payload_offset = 34 + (data_offset >> 4) * 4
-            ip_end = 14 + total_length
-            if payload_offset > ip_end or (data_offset >> 4) < 5:
-                return None
-            sent_length = ip_end - payload_offset
-            captured_length = max(0, min(sent_length, len(frame) - payload_offset))
-            return TcpSegment(socket.AF_INET, src, dst, sport, dport, seq, ack, flags, payload_offset,
-                              captured_length, sent_length - captured_length)
+    return parse_tcp_at(frame, 0, len(frame), link_type)
+
+
+def _parse_tcp_general(frame, link_type: int) -> TcpSegment | None:
+    """Every link layer, VLAN tags, IPv4 options, IPv6 extension headers: the full walk."""
     layer = _network_layer(frame, link_type)
     if layer is None:
         return None
