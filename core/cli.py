@@ -16,6 +16,7 @@ from dicomtui import __version__
 from .analysis import AnalysisConfig, analyze
 from .capture import CaptureError
 from .detect import DEFAULT_PORTS, parse_port_list
+from .limits import Limits
 from .model import Severity
 from .plugins import PluginHost
 from .safe_text import safe_text
@@ -92,7 +93,11 @@ def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> An
     heuristic = not args.no_heuristic
     if "heuristic" in merged and not args.no_heuristic:
         heuristic = merged["heuristic"].strip().lower() in ("1", "true", "yes", "on")
-    return AnalysisConfig(ports=ports, heuristic=heuristic, options=merged)
+    try:
+        limits = Limits.from_options(merged)
+    except ValueError as exc:
+        parser.error(f"-o: {exc}")
+    return AnalysisConfig(ports=ports, heuristic=heuristic, options=merged, limits=limits)
 
 
 def _print_plugins(host: PluginHost) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Mapping
 
 
 @dataclass(slots=True)
@@ -17,3 +18,32 @@ class Limits:
     max_sequence_depth: int = 64
     max_elements: int = 1_000_000  # elements shown for one data set
     max_contexts: int = 256  # presentation contexts per association (PS3.8 allows 128 odd ids)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, str]) -> "Limits":
+        """The defaults, with any field set by name (``-o max_pdu_length:1000000`` or a preference).
+
+        Raises ValueError for a value that is not a positive integer.
+        """
+        values = {}
+        for item in fields(cls):
+            text = options.get(item.name)
+            if text is None:
+                continue
+            try:
+                value = int(str(text).strip().replace("_", ""), 0)
+            except ValueError:
+                raise ValueError(f"{item.name} must be a whole number of {_unit(item.name)}, "
+                                 f"got {text!r}") from None
+            if value <= 0:
+                raise ValueError(f"{item.name} must be positive, got {value}")
+            values[item.name] = value
+        return cls(**values)
+
+
+_BYTE_LIMITS = {"max_pdu_length", "max_control_pdu", "max_command", "max_dataset_bytes",
+                "max_inflated_bytes"}
+
+
+def _unit(name: str) -> str:
+    return "bytes" if name in _BYTE_LIMITS else "items"

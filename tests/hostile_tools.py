@@ -145,8 +145,8 @@ def store_rq(dataset_bytes: bytes, instance: str = "1.2.3.4.5", context_id: int 
 
 def implicit_dataset(**values) -> bytes:
     """A small data set encoded by pydicom in implicit VR little endian."""
-    from pydicom.filewriter import write_dataset
     from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
 
     dataset = Dataset()
     for keyword, value in values.items():

@@ -342,3 +342,26 @@ def test_out_of_order_segments_in_a_capture_are_bounded_and_reported(tmp_path):
     analysis = analyze_path(tools.write(tmp_path, "ooo.pcap", capture), limits=Limits(max_pending_segments=8))
     assert analysis.connections[0].streams[0].gaps
     assert len(analysis.messages) >= 40
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+def test_every_limit_can_be_set_with_an_option():
+    limits = Limits.from_options({"max_pdu_length": "0x1000", "max_contexts": "8", "ports": "104"})
+    assert limits.max_pdu_length == 4096 and limits.max_contexts == 8
+    assert limits.max_command == Limits().max_command
+    with pytest.raises(ValueError, match="max_pdvs_per_pdu must be a whole number of items"):
+        Limits.from_options({"max_pdvs_per_pdu": "many"})
+    with pytest.raises(ValueError, match="must be positive"):
+        Limits.from_options({"max_command": "0"})
+
+
+def test_cli_option_sets_a_limit(capsys):
+    from dicomtui.core.cli import main
+
+    capture = Path(__file__).resolve().parent.parent / "fixtures" / "echo_dcmtk.pcap"
+    assert main(["--expert", "-o", "max_control_pdu:16", str(capture)]) == 0
+    assert "limit for control PDUs" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--expert", "-o", "max_control_pdu:lots", str(capture)])
