@@ -267,6 +267,7 @@ class _Engine:
         self.unsupported_link_types: set[int] = set()
         self.config = analysis.config
         self.tcp_frames = 0
+        self.evicted = 0
 
     # -- per frame -------------------------------------------------------------------------
 
@@ -290,6 +291,8 @@ class _Engine:
                 self._close(tracked, frame_number)
                 entry = None
         if entry is None:
+            if len(self.table) >= 2 * self.config.limits.max_connections:
+                self._evict_idle(frame_number)
             key = (src, sport, dst, dport)
             tracked = _TrackedConnection(self, key, family, frame_number, ts)
             self.table[key] = (tracked, 0)
@@ -409,6 +412,27 @@ class _Engine:
         tracked.pending = []
 
     # -- the end ---------------------------------------------------------------------------
+
+    def _evict_idle(self, frame: int) -> None:
+        """Close the least recently active tenth of the tracked connections.
+
+        A port scan or SYN flood would otherwise keep state (~2 KB) for every port
+        pair it touched; sorting a tenth away at a time costs O(log n) per new
+        connection, amortised.  An evicted connection that speaks again is picked
+        up as a new one.
+        """
+        tracked_connections = list({id(tracked): tracked for tracked, _direction in self.table.values()}.values())
+        tracked_connections.sort(key=lambda tracked: tracked.last_frame)
+        oldest = tracked_connections[: max(1, len(tracked_connections) // 10)]
+        if not self.evicted:
+            self.analysis.expert.append(ExpertItem(
+                Severity.WARNING, Group.CAPTURE,
+                f"more than {self.config.limits.max_connections} TCP connections open at once (a port scan?); "
+                "the least recently active are closed early, so a DICOM connection idle that long and then "
+                "resumed shows as two", frame, rule="capture"))
+        for tracked in oldest:
+            self._close(tracked, frame)
+        self.evicted += len(oldest)
 
     def _close(self, tracked: _TrackedConnection, frame: int) -> None:
         reason = "connection closed before missing segment arrived" if (tracked.rst or any(tracked.fin)) \

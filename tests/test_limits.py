@@ -365,3 +365,24 @@ def test_cli_option_sets_a_limit(capsys):
     assert "limit for control PDUs" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["--expert", "-o", "max_control_pdu:lots", str(capture)])
+
+
+def test_port_scan_keeps_tracked_connections_bounded(tmp_path):
+    """20,000 SYNs to ports 80/104 from distinct port pairs, then one real DICOM association."""
+    from fuzz.harnesses import _frame
+
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+    records = []
+    for number in range(20_000):
+        frame = _frame(bytes([10, 9, number >> 8 & 255, number & 255]), bytes([10, 0, 0, 2]),
+                       1024 + number % 50_000, 104 if number % 2 else 80, number, 0, 0x02, b"")
+        records.append(struct.pack("<IIII", 1_600_000_000, 0, len(frame), len(frame)) + frame)
+    conversation = tools.conversation([tools.associate_rq(), *tools.echo_rq(), tools.release_rq()],
+                                      [tools.associate_ac(), None, tools.release_rp()])
+    path = tools.write(tmp_path, "scan.pcap", header + b"".join(records) + conversation[24:])
+    with Peak() as bounded:
+        analysis = analyze_path(path, limits=Limits(max_connections=1000))
+    assert bounded.bytes < 24 * MB  # ~2 KB per tracked connection: without the limit this scan holds ~57 MB, with it ~12 MB
+    assert any("more than 1000 TCP connections open at once" in text for text in expert_texts(analysis))
+    assert [message.command_name for message in analysis.messages] == ["C-ECHO-RQ"]
+    assert analysis.associations[-1].state == "released"
