@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .tcp import ChunkMap
 
@@ -109,9 +109,12 @@ PDU_TYPE_NAMES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Pdv:
-    """One presentation data value: where its data lies in the stream and its header."""
+class Pdv(NamedTuple):
+    """One presentation data value: where its data lies in the stream and its header.
+
+    A NamedTuple rather than a dataclass: there is one per PDV of the capture and
+    building them is on the hot path.
+    """
 
     stream_offset: int  # of the first data byte (after the 6-byte PDV header)
     length: int  # data bytes (PDV item length minus 2)
@@ -216,8 +219,7 @@ class Association:
 # -- DIMSE messages ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Fragment:
+class Fragment(NamedTuple):
     """Data-set bytes of a message: a stream range (direction of the message)."""
 
     stream_offset: int

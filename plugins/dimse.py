@@ -9,6 +9,7 @@ from pydicom's data dictionary.
 from __future__ import annotations
 
 import struct
+import sys
 from functools import lru_cache
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag
@@ -61,34 +62,46 @@ def _value(vr: str, raw: bytes):
         count = len(raw) // 4
         pairs = struct.unpack(f"<{count * 2}H", raw[: count * 4])
         return [f"({pairs[i]:04X},{pairs[i + 1]:04X})" for i in range(0, len(pairs), 2)]
-    if vr in ("UI", "AE", "LO", "SH", "CS", "ST", "LT", "DA", "TM", "DT", "IS", "DS", "PN"):
+    if vr in ("UI", "AE"):
+        # The same SOP classes and AE titles repeat in every message: keep one copy.
+        return sys.intern(raw.decode("ascii", "backslashreplace").rstrip("\x00 ").lstrip(" "))
+    if vr in ("LO", "SH", "CS", "ST", "LT", "DA", "TM", "DT", "IS", "DS", "PN"):
         return raw.decode("ascii", "backslashreplace").rstrip("\x00 ").lstrip(" ")
     return raw.hex(" ")
+
+
+def _elements(data: bytes):
+    """(element number, VR, keyword, offset, length, value) for each element of a command set."""
+    offset = 0
+    count = 0
+    size = len(data)
+    while offset < size:
+        if offset + 8 > size:
+            raise DecodeError("command set ends inside an element header", offset)
+        group, element, length = _element_header(data, offset)
+        if group != 0x0000:
+            raise DecodeError(f"element ({group:04X},{element:04X}) outside group 0000 in a command set", offset)
+        if length > size - offset - 8:
+            raise DecodeError(f"element (0000,{element:04X}) length {length} runs past the command set", offset)
+        count += 1
+        if count > MAX_COMMAND_ELEMENTS:
+            raise DecodeError("command set has more elements than any DIMSE command defines", offset)
+        vr, keyword = _tag_info(element)
+        yield element, vr, keyword, offset, length, _value(vr, data[offset + 8 : offset + 8 + length])
+        offset += 8 + length
+
+
+def decode_command_fields(data: bytes) -> dict:
+    """Command set bytes to ``{keyword: value}`` (the analysis pass; no display tree)."""
+    return {keyword or f"(0000,{element:04X})": value for element, _vr, keyword, _o, _l, value in _elements(data)}
 
 
 def decode_command_set(data: bytes) -> tuple[dict, Field]:
     """Command set bytes to ``{keyword: value}`` and a display tree (offsets relative to ``data``)."""
     fields: dict = {}
     children: list[Field] = []
-    offset = 0
-    count = 0
-    while offset < len(data):
-        if offset + 8 > len(data):
-            raise DecodeError("command set ends inside an element header", offset)
-        group, element, length = _element_header(data, offset)
-        if group != 0x0000:
-            raise DecodeError(f"element ({group:04X},{element:04X}) outside group 0000 in a command set", offset)
-        if length > len(data) - offset - 8:
-            raise DecodeError(f"element (0000,{element:04X}) length {length} runs past the command set", offset)
-        count += 1
-        if count > MAX_COMMAND_ELEMENTS:
-            raise DecodeError("command set has more elements than any DIMSE command defines", offset)
-        tag = element
-        vr, keyword = _tag_info(tag)
-        raw = data[offset + 8 : offset + 8 + length]
-        value = _value(vr, raw)
-        name = keyword or f"(0000,{element:04X})"
-        fields[name] = value
+    for element, vr, keyword, offset, length, value in _elements(data):
+        fields[keyword or f"(0000,{element:04X})"] = value
         if vr == "UI" and isinstance(value, str):
             shown = uid_with_name(value)
         elif keyword == "CommandField" and isinstance(value, int):
@@ -99,7 +112,6 @@ def decode_command_set(data: bytes) -> tuple[dict, Field]:
             shown = repr(value) if isinstance(value, str) else str(value)
         children.append(Field(f"(0000,{element:04X}) {keyword or 'unknown'}", f"{vr} {length}: {shown}",
                               offset, 8 + length))
-        offset += 8 + length
     field_value = fields.get("CommandField")
     title = command_name(field_value) if isinstance(field_value, int) else "command set"
     return fields, Field(f"Command: {title}", "", 0, len(data), tuple(children))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from dicomtui.core.errors import DecodeError
 from dicomtui.core.model import Fragment, Message, Pdv
 
-from .dimse import NO_DATASET, command_name, decode_command_set
+from .dimse import NO_DATASET, command_name, decode_command_fields
 
 
 @dataclass(slots=True)
@@ -100,7 +100,7 @@ class MessageAssembler:
 
     def _decode_command(self, message: Message, events: list[MessageEvent]) -> None:
         try:
-            fields, _tree = decode_command_set(message.command_bytes)
+            fields = decode_command_fields(message.command_bytes)
         except DecodeError as exc:
             message.command_name = "(malformed command set)"
             message.complete = False
