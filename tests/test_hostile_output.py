@@ -230,3 +230,27 @@ def test_passcode_is_masked_in_the_decoded_tree(negotiation):
         if pdu.pdu_type == 1:
             text = analysis.decode_pdu(pdu).tree.render_text()
             assert "s3cret" not in text and "********" in text
+
+
+# -- unreadable captures: a clear message and an exit status, never a traceback ----------------
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", b"empty file"),
+    (b"\x1b[31mnot a capture at all", b"not a pcap or pcapng capture"),
+    (b"\x1f\x8b\x08\x00broken gzip", b"damaged gzip data"),
+    (b"\x0a\x0d\x0d\x0a\xff\xff\xff\xff\x4d\x3c\x2b\x1a", b"pcapng block"),
+])
+def test_unreadable_capture_exits_1_with_one_clear_line(tmp_path, content, message):
+    path = tools.write(tmp_path, "bad\x1b[2J.pcap", content)
+    result = run_cli("--summary", str(path))
+    assert result.returncode == 1
+    assert message in result.stderr and b"Traceback" not in result.stderr
+    assert_no_control_bytes(result.stderr, "error message")
+
+
+def test_truncated_capture_is_a_warning_and_the_rest_is_analysed(tmp_path):
+    data = (FIXTURES / "echo_dcmtk.pcap").read_bytes()
+    result = run_cli("--summary", str(tools.write(tmp_path, "cut.pcap", data[:-7])))
+    assert result.returncode == 0
+    assert b"truncated last record" in result.stderr and b"C-ECHO-RQ" in result.stdout
