@@ -105,7 +105,10 @@ DATASET_BUDGET_OPTION = "dataset_check_budget_bytes"
 DATASET_BUDGET_DEFAULT = 16 << 20  # about half a second of pydicom parsing
 # Problems that describe display limits, not a data set that fails to parse.
 _DISPLAY_LIMITS = ("rest not shown", "too deeply to show")
+DATASET_PER_CONTEXT_OPTION = "dataset_check_per_context"
+DATASET_PER_CONTEXT_DEFAULT = 16  # a sender that encodes wrongly does so from the first object on
 _budget_used: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_checked_per_context: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _mismatch_reported: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 EXPLICIT_VRS = frozenset(
     "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
@@ -148,13 +151,16 @@ def dicomtui_register_rule_options(register):
              "parse data sets up to this many bytes in their negotiated transfer syntax (0: never)")
     register(DATASET_BUDGET_OPTION, DATASET_BUDGET_DEFAULT,
              "stop parsing data sets for the expert check after this many bytes in total")
+    register(DATASET_PER_CONTEXT_OPTION, DATASET_PER_CONTEXT_DEFAULT,
+             "parse at most this many data sets per presentation context for the expert check")
 
 
 @hookimpl
 def dicomtui_check_message(message, analysis, report):
     """Parse data sets up to a size bound (the cost of one pydicom pass) and report those that fail.
 
-    Worst case: the budget option bounds the total bytes parsed per capture.
+    Worst case: the budget option bounds the total bytes parsed per capture, and the
+    per-context option the number of data sets per presentation context.
     """
     if not message.has_dataset or not message.complete or message.dataset_length <= 0:
         return
@@ -166,6 +172,12 @@ def dicomtui_check_message(message, analysis, report):
     used = _budget_used.get(analysis, 0)
     if used + message.dataset_length > option(analysis, DATASET_BUDGET_OPTION, DATASET_BUDGET_DEFAULT):
         return
+    # Bytes alone do not bound the cost: ten thousand 1 KB identifiers cost as much as their count.
+    counts = _checked_per_context.setdefault(analysis, {})
+    key = (message.association, message.context_id)
+    if counts.get(key, 0) >= option(analysis, DATASET_PER_CONTEXT_OPTION, DATASET_PER_CONTEXT_DEFAULT):
+        return
+    counts[key] = counts.get(key, 0) + 1
     _budget_used[analysis] = used + message.dataset_length
     decoded = analysis.decode_dataset(message)
     if decoded is None:
