@@ -10,6 +10,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 with atheris.instrument_imports(include=["dicomtui"]):
     from fuzz import harnesses
 
+    harnesses.preload()  # everything the target reaches, imported (and so instrumented) now
+
 
 def test_one_input(data: bytes) -> None:
     harnesses.connection(data)

@@ -50,6 +50,20 @@ class HarnessFailure(AssertionError):
     """A property the harness checks did not hold (a bug, like an exception)."""
 
 
+def preload() -> None:
+    """Import every module a target reaches (the fuzz scripts call this inside atheris's
+    ``instrument_imports`` block: a module first imported later is not instrumented)."""
+    import importlib
+
+    from dicomtui.core.plugins import BUILTIN_PLUGINS
+
+    for name in (*BUILTIN_PLUGINS, "dicomtui.core.views", "dicomtui.core.rules", "dicomtui.core.safe_text",
+                 "dicomtui.plugins.pdu_stream", "dicomtui.plugins.messages", "dicomtui.plugins.dimse",
+                 "dicomtui.plugins.association", "dicomtui.plugins.dataset"):
+        importlib.import_module(name)
+    plugin_host()
+
+
 def plugin_host() -> PluginHost:
     global _host
     if _host is None:
