@@ -20,6 +20,7 @@ from .detect import DEFAULT_PORTS, classify_connection, parse_port_list
 from .limits import Limits
 from .model import Association, Connection, ExpertItem, Group, Message, Pdu, Severity
 from .packet import SUPPORTED_LINK_TYPES, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, format_address, parse_tcp_at
+from .pdu_table import PduTable
 from .plugins import PluginHost
 from .tcp import ChunkMap, DirectionReassembler, Gap
 
@@ -58,7 +59,7 @@ class Analysis:
         self.plugins = plugins
         self.connections: list[Connection] = []
         self.associations: list[Association] = []
-        self.pdus: list[Pdu] = []
+        self.pdus = PduTable()
         self.messages: list[Message] = []
         self.expert: list[ExpertItem] = []
         self.frame_count = 0
@@ -166,10 +167,13 @@ class DecoderHost:
         self.analysis = analysis
         self.connection = connection
 
+    def next_pdu_index(self) -> int:
+        """The index the next ``add_pdu`` will give."""
+        return len(self.analysis.pdus)
+
     def add_pdu(self, pdu: Pdu) -> int:
-        pdu.index = len(self.analysis.pdus)
-        self.analysis.pdus.append(pdu)
-        return pdu.index
+        """Store a finished PDU (the table keeps a compact copy: later changes to ``pdu`` are lost)."""
+        return self.analysis.pdus.append(pdu)
 
     def add_association(self, association: Association) -> int:
         association.index = len(self.analysis.associations)
@@ -486,13 +490,12 @@ ProgressCallback = Callable[[Analysis], None]
 
 def _sort_pdus(analysis: Analysis) -> None:
     pdus = analysis.pdus
-    if all(pdus[i].last_frame <= pdus[i + 1].last_frame for i in range(len(pdus) - 1)):
+    last_frames = pdus.last_frames()
+    if all(last_frames[i] <= last_frames[i + 1] for i in range(len(last_frames) - 1)):
         return
-    order = sorted(range(len(pdus)), key=lambda index: (pdus[index].last_frame, index))
+    order = sorted(range(len(last_frames)), key=lambda index: (last_frames[index], index))
     new_index = {old: new for new, old in enumerate(order)}
-    analysis.pdus = [pdus[old] for old in order]
-    for position, pdu in enumerate(analysis.pdus):
-        pdu.index = position
+    pdus.reorder(order)
     for message in analysis.messages:
         message.first_pdu = new_index.get(message.first_pdu, message.first_pdu)
         message.last_pdu = new_index.get(message.last_pdu, message.last_pdu)
@@ -600,8 +603,7 @@ def _renumber(analysis: Analysis) -> None:
         return
     for position, connection in enumerate(analysis.connections):
         connection.index = position
-    for pdu in analysis.pdus:
-        pdu.connection = mapping[pdu.connection]
+    analysis.pdus.remap_connections(mapping)
     for association in analysis.associations:
         association.connection = mapping[association.connection]
     for message in analysis.messages:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from .tcp import ChunkMap
@@ -233,7 +234,7 @@ class Message:
     connection: int
     direction: int
     context_id: int
-    command: dict[str, Any] = field(default_factory=dict)  # keyword -> value
+    command: Mapping[str, Any] = field(default_factory=dict)  # keyword -> value (decoded on read)
     command_bytes: bytes = b""
     command_field: int = 0
     command_name: str = ""

@@ -107,7 +107,9 @@ class ConnectionDecoder:
         host = self.host
         first, last, start_ts, ts = host.frames(direction, framed.stream_offset, framed.end_offset)
         pdu_frames = (first, last, start_ts, ts)
-        pdu_model = Pdu(index=-1, connection=self.connection.index, direction=direction,
+        # The PDU is stored (host.add_pdu) only once complete, summary included; the index
+        # it will get is known now, for the messages and findings that refer to it.
+        pdu_model = Pdu(index=host.next_pdu_index(), connection=self.connection.index, direction=direction,
                         stream_offset=framed.stream_offset, pdu_type=framed.pdu_type, length=framed.length,
                         first_frame=first, last_frame=last, timestamp=ts, complete=framed.complete,
                         kind=KIND_BY_TYPE.get(framed.pdu_type, "other"))
@@ -133,7 +135,7 @@ class ConnectionDecoder:
             if direction != 0:
                 order_problem = "A-ASSOCIATE-RQ sent by the connection's server side"
             association = self._new_association(pdu_model, False)
-            association.request_pdu = len(host.analysis.pdus)
+            association.request_pdu = pdu_model.index
             if isinstance(decoded, AssociatePdu):
                 problems += negotiation.apply_request(association, decoded, self.limits.max_contexts)
             pdu_model.summary = (f"A-ASSOCIATE request {association.calling_ae} --> {association.called_ae}"
@@ -146,7 +148,7 @@ class ConnectionDecoder:
             if pdu_type == 2:
                 if association.state != "requested" or association.response_pdu is not None:
                     order_problem = "A-ASSOCIATE-AC without a pending A-ASSOCIATE-RQ"
-                association.response_pdu = len(host.analysis.pdus)
+                association.response_pdu = pdu_model.index
                 association.established_time = ts
                 if isinstance(decoded, AssociatePdu):
                     problems += negotiation.apply_accept(association, decoded)
@@ -156,7 +158,7 @@ class ConnectionDecoder:
             elif pdu_type == 3:
                 if association.state != "requested":
                     order_problem = "A-ASSOCIATE-RJ without a pending A-ASSOCIATE-RQ"
-                association.response_pdu = len(host.analysis.pdus)
+                association.response_pdu = pdu_model.index
                 if isinstance(decoded, RejectPdu):
                     negotiation.apply_reject(association, decoded)
                     reason = decoded.text
@@ -191,7 +193,7 @@ class ConnectionDecoder:
                 pdu_model.summary = "ABORT " + (decoded.text if isinstance(decoded, AbortPdu) else "(malformed)")
         pdu_model.association = association.index
         association.last_frame = max(association.last_frame, last)
-        index = host.add_pdu(pdu_model)
+        index = pdu_model.index
 
         if order_problem:
             sender = "the requestor" if direction == 0 else "the acceptor"
@@ -210,6 +212,7 @@ class ConnectionDecoder:
             pdu_model.summary = self._pdata(direction, framed, pdu_model, association, pdu_frames)
         if not framed.complete and not pdu_model.summary.endswith("[incomplete]"):
             pdu_model.summary += " [incomplete]"
+        host.add_pdu(pdu_model)
 
     def _pdata(self, direction: int, framed: FramedPdu, pdu_model: Pdu, association: Association,
                pdu_frames: tuple[int, int, float, float]) -> str:

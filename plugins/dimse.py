@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from collections.abc import Mapping
 from functools import lru_cache
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag
@@ -89,6 +90,45 @@ def _elements(data: bytes):
         vr, keyword = _tag_info(element)
         yield element, vr, keyword, offset, length, _value(vr, data[offset + 8 : offset + 8 + length])
         offset += 8 + length
+
+
+class CommandFields(Mapping):
+    """A message's command elements by keyword, decoded from its bytes when read.
+
+    Messages keep their command set's bytes (needed for display and export
+    anyway) rather than a dict of every element: a capture of a few hundred
+    thousand C-FINDs or C-ECHOs saves ~350 bytes a message.  The last decoded set
+    is kept, so the several look-ups a rule makes in a row decode once.
+    """
+
+    __slots__ = ("_data",)
+    _last: tuple[bytes | None, dict] = (None, {})
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def _fields(self) -> dict:
+        last = CommandFields._last
+        if last[0] is self._data:
+            return last[1]
+        try:
+            fields = decode_command_fields(self._data)
+        except DecodeError:
+            fields = {}
+        CommandFields._last = (self._data, fields)
+        return fields
+
+    def __getitem__(self, key: str):
+        return self._fields()[key]
+
+    def __iter__(self):
+        return iter(self._fields())
+
+    def __len__(self) -> int:
+        return len(self._fields())
+
+    def __repr__(self) -> str:
+        return f"CommandFields({self._fields()!r})"
 
 
 def decode_command_fields(data: bytes) -> dict:

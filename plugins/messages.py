@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from dicomtui.core.errors import DecodeError
 from dicomtui.core.model import Fragment, Message, Pdv
 
-from .dimse import NO_DATASET, command_name, decode_command_fields
+from .dimse import NO_DATASET, CommandFields, command_name, decode_command_fields
 
 
 @dataclass(slots=True)
@@ -107,7 +107,8 @@ class MessageAssembler:
             message.incomplete_reason = message.incomplete_reason or f"malformed command set: {exc}"
             events.append(MessageEvent("problem", message, f"malformed command set: {exc}"))
             return
-        message.command = fields
+        message.command = CommandFields(message.command_bytes)  # the dict itself is not kept
+        CommandFields._last = (message.command_bytes, fields)  # the summary reads it next
         command_field = fields.get("CommandField")
         message.command_field = command_field if isinstance(command_field, int) else 0
         message.command_name = command_name(message.command_field) if isinstance(command_field, int) \

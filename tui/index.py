@@ -238,7 +238,7 @@ class PacketIndex:
         best = None
         # PDUs are appended as they complete, so last_frame is nearly sorted: bisect, then look around.
         if self._last_frames is None or len(self._last_frames) != count:
-            self._last_frames = array("q", (pdu.last_frame for pdu in pdus[:count]))
+            self._last_frames = pdus.last_frames()[:count]
         last_frames = self._last_frames
         at = bisect.bisect_left(last_frames, frame)
         for position in range(max(0, at - 64), min(count, at + 64)):

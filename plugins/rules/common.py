@@ -8,6 +8,7 @@ A-ABORT of this association" costs O(1) instead of a scan of every PDU.
 from __future__ import annotations
 
 import weakref
+from array import array
 from typing import TYPE_CHECKING
 
 from dicomtui.core.model import Association, Pdu
@@ -15,8 +16,9 @@ from dicomtui.core.model import Association, Pdu
 if TYPE_CHECKING:  # pragma: no cover
     from dicomtui.core.analysis import Analysis
 
-_PDUS_BY_ASSOCIATION: "weakref.WeakKeyDictionary[Analysis, tuple[int, dict[int, list[Pdu]]]]" = \
-    weakref.WeakKeyDictionary()
+# Per-analysis lookup tables built from the PDU table's columns (no Pdu objects kept).
+_PDUS_BY_ASSOCIATION: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_INDICES_BY_ASSOCIATION: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 # The generic first steps for "cannot get past the association" (Wireshark DICOM wiki).
 ASSOCIATION_ADVICE = ("check AE titles, host names or IP addresses and the ports configured for those AE titles "
@@ -25,16 +27,32 @@ ASSOCIATION_ADVICE = ("check AE titles, host names or IP addresses and the ports
                       "a C-ECHO (application-level ping) tests the same configuration")
 
 
-def association_pdus(analysis: "Analysis", association: int) -> list[Pdu]:
-    """The PDUs of one association, in capture order (index built once per analysis)."""
+def _first_of_type(analysis: "Analysis") -> dict[tuple[int, int], int]:
+    """(association, PDU type) -> index of its first PDU; built once per analysis from the columns."""
     cached = _PDUS_BY_ASSOCIATION.get(analysis)
     if cached is None or cached[0] != len(analysis.pdus):
-        table: dict[int, list[Pdu]] = {}
-        for pdu in analysis.pdus:
-            table.setdefault(pdu.association, []).append(pdu)
-        cached = (len(analysis.pdus), table)
+        first: dict[tuple[int, int], int] = {}
+        pdus = analysis.pdus
+        for index, key in enumerate(zip(pdus.column("association"), pdus.column("pdu_type"))):
+            first.setdefault(key, index)
+        cached = (len(pdus), first)
         _PDUS_BY_ASSOCIATION[analysis] = cached
-    return cached[1].get(association, [])
+    return cached[1]
+
+
+def association_pdu_indices(analysis: "Analysis", association: int) -> array:
+    """Indices of one association's PDUs in capture order (built once per analysis, from columns)."""
+    cached = _INDICES_BY_ASSOCIATION.get(analysis)
+    if cached is None or cached[0] != len(analysis.pdus):
+        table: dict[int, array] = {}
+        for index, owner in enumerate(analysis.pdus.column("association")):
+            indices = table.get(owner)
+            if indices is None:
+                indices = table[owner] = array("I")
+            indices.append(index)
+        cached = (len(analysis.pdus), table)
+        _INDICES_BY_ASSOCIATION[analysis] = cached
+    return cached[1].get(association, array("I"))
 
 
 def pdu_at(analysis: "Analysis", index: int | None) -> Pdu | None:
@@ -44,10 +62,8 @@ def pdu_at(analysis: "Analysis", index: int | None) -> Pdu | None:
 
 
 def first_pdu_of_type(analysis: "Analysis", association: int, pdu_type: int) -> Pdu | None:
-    for pdu in association_pdus(analysis, association):
-        if pdu.pdu_type == pdu_type:
-            return pdu
-    return None
+    index = _first_of_type(analysis).get((association, pdu_type))
+    return None if index is None else analysis.pdus[index]
 
 
 def decode_or_none(analysis: "Analysis", pdu: Pdu | None):

@@ -21,7 +21,7 @@ from dicomtui import hookimpl
 from dicomtui.core.model import Group, Severity
 from dicomtui.core.uids import uid_label, uid_with_name
 
-from .common import association_pdus, option, pdu_at, peers, side
+from .common import association_pdu_indices, option, pdu_at, peers, side
 
 
 @hookimpl
@@ -43,14 +43,17 @@ def _oversized_pdus(association, analysis, report) -> None:
         return
     first = {}
     counts = {0: 0, 1: 0}
-    for pdu in association_pdus(analysis, association.index):
-        if pdu.pdu_type != 4:
+    pdus = analysis.pdus
+    types, directions, lengths = (_column(analysis, name) for name in ("pdu_type", "direction", "length"))
+    for index in association_pdu_indices(analysis, association.index):
+        if types[index] != 4:
             continue
-        limit = limits.get(pdu.direction)
-        if limit and pdu.length > limit:
-            counts[pdu.direction] += 1
-            first.setdefault(pdu.direction, pdu)
-    for direction, pdu in first.items():
+        limit = limits.get(directions[index])
+        if limit and lengths[index] > limit:
+            counts[directions[index]] += 1
+            first.setdefault(directions[index], index)
+    for direction, index in first.items():
+        pdu = pdus[index]
         receiver = side(association, 1 - direction)
         more = f" ({counts[direction]} such PDUs)" if counts[direction] > 1 else ""
         report.add(Severity.ERROR, Group.PROTOCOL,
@@ -58,6 +61,17 @@ def _oversized_pdus(association, analysis, report) -> None:
                    f"length {limits[direction]} that {receiver} negotiated{more} — the receiver may abort or "
                    "misread it; check the sender's maximum PDU setting and that it honours the value in the "
                    "A-ASSOCIATE", pdu.last_frame, association.index, pdu.index)
+
+
+_COLUMNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _column(analysis, name: str):
+    """One column of the PDU table, copied once per analysis."""
+    columns = _COLUMNS.setdefault(analysis, {})
+    if name not in columns or len(columns[name]) != len(analysis.pdus):
+        columns[name] = analysis.pdus.column(name)
+    return columns[name]
 
 
 def _unanswered_request(association, analysis, report) -> None:
