@@ -323,7 +323,8 @@ class _Engine:
                 reassembler.missing(missing, frame_number, "frame cut by the capture's snapshot length")
         if flags & TCP_ACK:
             other = tracked.reassemblers[1 - direction]
-            if other.started:
+            # Most ACKs acknowledge exactly what was delivered: nothing to learn from them.
+            if other.started and ack != other.next_seq:
                 other.acknowledged(ack, frame_number)
         if flags & (TCP_FIN | TCP_RST):
             if flags & TCP_FIN:
