@@ -100,22 +100,32 @@ def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> An
     return AnalysisConfig(ports=ports, heuristic=heuristic, options=merged, limits=limits)
 
 
+def _columns(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows of cells as aligned text (last column left ragged)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)] if rows else []
+    return ["  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]).rstrip()
+            for row in rows]
+
+
 def _print_plugins(host: PluginHost) -> None:
-    exporters = {name: description for name, description in _exporter_names(host)}
-    for info in host.list_plugins():
-        print(f"{info.name:<28} {info.origin:<16} {info.version:<8} {info.status:<8} {', '.join(info.hooks)}")
+    rows = [("NAME", "FROM", "VERSION", "STATUS", "HOOKS")]
+    rows += [(info.name, info.origin, info.version, info.status, ", ".join(info.hooks))
+             for info in host.list_plugins()]
+    print("\n".join(_columns(rows)))
+    exporters = list(_exporter_names(host))
     if exporters:
         print("\nexporters (--export-format):")
-        for name, description in exporters.items():
-            print(f"  {name:<14} {description}")
+        print("\n".join("  " + line for line in _columns(exporters)))
     options = host.collect_registrations("dicomtui_register_rule_options")
     if options:
         print("\nrule options (-o NAME:VALUE):")
+        rows = []
         for plugin, args in options:
             name, default, text = (tuple(args) + ("", "", ""))[:3]
-            print(f"  {f'{name}:{default}':<36} {text} [{plugin}]")
+            rows.append((f"{name}:{default}", f"{text} [{plugin}]"))
+        print("\n".join("  " + line for line in _columns(rows)))
     for failure in host.failures:
-        print(f"\nplugin {failure.plugin} failed in {failure.where}: {failure.error}", file=sys.stderr)
+        print(f"\nplugin {failure.plugin} failed in {failure.where}: {safe_text(failure.error)}", file=sys.stderr)
 
 
 def _exporter_names(host: PluginHost):
@@ -124,6 +134,20 @@ def _exporter_names(host: PluginHost):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The console entry point: ``_run`` with the exits a shell user expects."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # `dicomtui --summary x.pcap | head`: the reader left; that is not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("dicomtui: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     captures = list(args.read) + list(args.captures)
@@ -173,7 +197,6 @@ def main(argv: list[str] | None = None) -> int:
 
             status = run_export(analysis, args)
     except BrokenPipeError:
-        # `dicomtui --summary x.pcap | head`: the reader left; that is not an error.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return status
