@@ -262,7 +262,7 @@ def decode_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = No
         warnings.simplefilter("always")
         try:
             dataset = pydicom.filereader.read_dataset(io.BytesIO(bytes(data)), implicit, little)
-        except RecursionError:  # pydicom reads nested sequences recursively (~250 levels at most)
+        except RecursionError:  # pydicom reads nested sequences recursively (~190 levels at most)
             problems.append("sequences nested too deeply for pydicom to parse; data set not decoded")
         except Exception as exc:  # pydicom raises many types on damaged input
             problems.append(f"data set does not parse as {syntax.name or transfer_syntax}: "
