@@ -47,7 +47,7 @@ def dicomtui_make_connection_decoder(connection: Any, config: Any, pdu_decoders:
 
     The object must offer ``receive_data(direction, stream_offset, data)``,
     ``receive_gap(direction, gap)`` and ``finish()``; it reports what it finds
-    through ``host`` (``dicomtui.core.analysis.DecoderHost``).  The built-in one
+    through ``host`` (``dicomtui.core.engine.DecoderHost``).  The built-in one
     is ``dicomtui.plugins.connection``.
     """
 
