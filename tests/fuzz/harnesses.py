@@ -22,6 +22,7 @@ target states what must hold for *any* input:
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -77,7 +78,15 @@ def _scratch_path() -> str:
         folder = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
         handle, _scratch = tempfile.mkstemp(prefix="dicomtui-fuzz-", suffix=".pcap", dir=folder)
         os.close(handle)
+        atexit.register(_remove_scratch, _scratch)
     return _scratch
+
+
+def _remove_scratch(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _check_text(where: str, text: str) -> None:
