@@ -40,7 +40,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 def assert_no_control_bytes(data: bytes, where: str) -> None:
     match = CONTROL_BYTES.search(data)
-    assert match is None, f"control byte {match.group()!r} in {where}: {data[max(0, match.start() - 60):match.end() + 60]!r}"
+    if match is not None:
+        context = data[max(0, match.start() - 60) : match.end() + 60]
+        raise AssertionError(f"control byte {match.group()!r} in {where}: {context!r}")
 
 
 @pytest.fixture(scope="module")
