@@ -255,6 +255,7 @@ def analyze(
         analysis.expert.append(ExpertItem(Severity.WARNING, Group.CAPTURE, f"{note.source}: {note.message}",
                                           analysis.frame_count, rule="capture"))
     analysis.expert.sort(key=lambda item: (item.frame, -item.severity))
+    analysis.release_pages()  # the rules read data sets all over the capture
     analysis.finished = True
     if progress is not None:
         progress(analysis)
