@@ -114,8 +114,10 @@ def _network_layer(frame, link_type: int) -> tuple[int, int] | None:
     return None
 
 
-def parse_tcp_at(buffer, offset: int, caplen: int, link_type: int) -> TcpSegment | None:
+def parse_tcp_at(buffer, offset: int, caplen: int, link_type: int) -> tuple | None:
     """``parse_tcp`` for the frame at ``buffer[offset:offset + caplen]``, without slicing it.
+
+    Returns a tuple in ``TcpSegment``'s field order (the engine unpacks it).
 
     The engine calls this once per frame; the common case (untagged Ethernet,
     IPv4 without options) is read with one ``unpack_from`` at the offset; tests
@@ -132,8 +134,9 @@ def parse_tcp_at(buffer, offset: int, caplen: int, link_type: int) -> TcpSegment
                 return None
             sent_length = ip_end - payload_offset
             captured_length = max(0, min(sent_length, caplen - payload_offset))
-            return TcpSegment(socket.AF_INET, src, dst, sport, dport, seq, ack, flags, payload_offset,
-                              captured_length, sent_length - captured_length)
+            # A plain tuple in TcpSegment's field order: building the NamedTuple costs more per frame.
+            return (socket.AF_INET, src, dst, sport, dport, seq, ack, flags, payload_offset, captured_length,
+                    sent_length - captured_length)
     return _parse_tcp_general(memoryview(buffer)[offset : offset + caplen], link_type)
 
 
@@ -143,7 +146,8 @@ def parse_tcp(frame, link_type: int) -> TcpSegment | None:
     ``frame`` may be a memoryview into the capture map; nothing is copied except
     the addresses.
     """
-    return parse_tcp_at(frame, 0, len(frame), link_type)
+    found = parse_tcp_at(frame, 0, len(frame), link_type)
+    return found if found is None or isinstance(found, TcpSegment) else TcpSegment._make(found)
 
 
 def _parse_tcp_general(frame, link_type: int) -> TcpSegment | None:
