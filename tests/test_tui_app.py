@@ -344,3 +344,30 @@ async def test_keys_typed_in_a_burst_reach_the_bar(plugin_host):
             app.post_message(events.Key(key, character))  # no pause between keys (tmux, paste, fast typing)
         await settle(app, pilot)
         assert app.packet_list.cursor == 17
+
+
+@run_async
+async def test_toasts_show_capture_and_typed_text_literally(plugin_host):
+    """Notifications carry expert messages and what the user typed: never parsed as markup.
+
+    (Textual 8 parses a toast's text as markup unless told not to; a rich Text there crashed
+    the app when `e` jumped to an expert item.)
+    """
+    app = make_app("reject_abort.pcap", plugin_host)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        app.packet_list.focus()
+        await pilot.press("g", "e")
+        await pilot.pause(0.3)
+        await settle(app, pilot)
+        await pilot.press("s", *"[bold red]x[/", "enter")
+        await pilot.pause(0.3)
+        await settle(app, pilot)
+        notifications = list(app._notifications)
+        # Pilot's headless screen does not draw toasts: render each one as the terminal would.
+        from textual.widgets._toast import Toast
+
+        rendered = [str(Toast(notification).render()) for notification in notifications]
+        assert any("[bold red]x[/" in text and "not found" in text for text in rendered)
+        assert any(text.startswith(("error:", "warning:", "note:", "chat:")) for text in rendered)
+    assert app.return_code in (None, 0)

@@ -167,6 +167,11 @@ class DicomApp(App[int]):
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
+    def notify_plain(self, message: str, **kwargs) -> None:
+        """A toast whose text is shown literally (capture values, paths, what the user typed):
+        never parsed as markup."""
+        self.notify(str(message), markup=False, **kwargs)
+
     def __init__(self, captures: list[str], config: AnalysisConfig | None = None, host=None,
                  *, preferences_path: Path | None = None) -> None:
         super().__init__()
@@ -465,7 +470,7 @@ class DicomApp(App[int]):
         try:
             self.display_filter = compile_filter(text)
         except FilterError as exc:
-            self.notify(f"Invalid filter at {exc.position + 1}: {exc}", severity="error")
+            self.notify_plain(f"Invalid filter at {exc.position + 1}: {exc}", severity="error")
             return False
         self.start_filter()
         return True
@@ -528,7 +533,7 @@ class DicomApp(App[int]):
 
     def action_search(self, forward: bool = True) -> None:
         if not self.search_text:
-            self.notify("No search text: press s to search", severity="warning")
+            self.notify_plain("No search text: press s to search", severity="warning")
             return
         self.find_text(self.search_text, forward)
 
@@ -539,7 +544,7 @@ class DicomApp(App[int]):
 
     def _found(self, text: str, row: int | None) -> None:
         if row is None:
-            self.notify(f"{text!r} not found", severity="warning")
+            self.notify_plain(f"{text!r} not found", severity="warning")
             return
         self.packet_list.cursor_to(row)
 
@@ -553,10 +558,10 @@ class DicomApp(App[int]):
             else:
                 pdu = int(text) - 1
         except ValueError:
-            self.notify(f"Not a packet number: {text!r}", severity="error")
+            self.notify_plain(f"Not a packet number: {text!r}", severity="error")
             return
         if pdu is None or not 0 <= pdu < len(self.analysis.pdus):
-            self.notify(f"No packet {text}", severity="error")
+            self.notify_plain(f"No packet {text}", severity="error")
             return
         self.select_pdu(pdu)
 
@@ -565,7 +570,7 @@ class DicomApp(App[int]):
         packets = self.packet_list
         row = packets.row_of(pdu)
         if row is None and self.display_filter is not None:
-            self.notify("The filter hid that packet: filter cleared")
+            self.notify_plain("The filter hid that packet: filter cleared")
             self.display_filter = None
             self.filter_generation += 1
             self.filter_status = ""
@@ -590,21 +595,21 @@ class DicomApp(App[int]):
     def on_expert_pane_jump(self, message: ExpertPane.Jump) -> None:
         pdu = self.expert_pdu(message.item)
         if pdu is None:
-            self.notify("This finding is about the whole capture, not one packet")
+            self.notify_plain("This finding is about the whole capture, not one packet")
             return
         self.select_pdu(pdu)
 
     def action_expert_step(self, forward: bool = True) -> None:
         analysis = self.analysis
         if analysis is None or not analysis.finished:
-            self.notify("Expert findings are ready when indexing completes")
+            self.notify_plain("Expert findings are ready when indexing completes")
             return
         if self._expert_pdus is None:
             self._expert_pdus = sorted({pdu for pdu in (self.expert_pdu(item) for item in analysis.expert)
                                         if pdu is not None})
         targets = self._expert_pdus
         if not targets:
-            self.notify("No expert findings")
+            self.notify_plain("No expert findings")
             return
         current = self.packet_list.selected_pdu
         current = -1 if current is None else current
@@ -620,7 +625,7 @@ class DicomApp(App[int]):
         items = [item for item in analysis.expert if self.expert_pdu(item) == target][:1] \
             if len(analysis.expert) < 50_000 else []
         if items:
-            self.notify(Text(f"{items[0].severity.label}: {safe_text(items[0].message)}"), timeout=4)
+            self.notify_plain(f"{items[0].severity.label}: {safe_text(items[0].message)}", timeout=4)
 
     def action_toggle_expert(self) -> None:
         screen = self.main_screen
@@ -648,7 +653,7 @@ class DicomApp(App[int]):
     def action_toggle_subtrees(self) -> None:
         tree = self.detail_tree
         tree.set_flat(not tree.flat)
-        self.notify("Data set sequences: " + ("flat list" if tree.flat else "nested subtrees"), timeout=2)
+        self.notify_plain("Data set sequences: " + ("flat list" if tree.flat else "nested subtrees"), timeout=2)
 
     # -- export ----------------------------------------------------------------------------
 
@@ -662,11 +667,11 @@ class DicomApp(App[int]):
         from dicomtui.core.export import exporters
 
         if self.analysis is None or not self.analysis.finished:
-            self.notify("Export is available when indexing completes", severity="warning")
+            self.notify_plain("Export is available when indexing completes", severity="warning")
             return
         available = exporters(self.host)
         if not available:
-            self.notify("No exporter plugins are loaded", severity="error")
+            self.notify_plain("No exporter plugins are loaded", severity="error")
             return
         messages = self.selected_messages()
         selected = (f"{len(messages)} message(s) of PDU {self.current_pdu + 1}" if messages
@@ -679,7 +684,7 @@ class DicomApp(App[int]):
             return
         messages = self.selected_messages() if request.scope == "selected" else None
         if request.scope == "selected" and not messages:
-            self.notify("The selected PDU carries no DIMSE message to export", severity="warning")
+            self.notify_plain("The selected PDU carries no DIMSE message to export", severity="warning")
             return
         self.run_export(request, messages)
 
@@ -713,7 +718,7 @@ class DicomApp(App[int]):
         try:
             values.update(load_preferences(self.preferences_path))
         except PreferencesError as exc:
-            self.notify(f"Preferences file unreadable: {exc}", severity="error")
+            self.notify_plain(f"Preferences file unreadable: {exc}", severity="error")
         for preference in PREFERENCES:
             if preference.name in self.config.options:
                 values[preference.name] = self.config.option(preference.name, preference.default)
@@ -740,7 +745,7 @@ class DicomApp(App[int]):
             stored.update(values)
             path = save_preferences(stored, self.preferences_path)
         except OSError as exc:
-            self.notify(f"Could not save preferences: {exc}", severity="error")
+            self.notify_plain(f"Could not save preferences: {exc}", severity="error")
             return
         for name, value in values.items():
             self.config.options[name] = str(value).lower() if isinstance(value, bool) else str(value)
@@ -752,10 +757,10 @@ class DicomApp(App[int]):
         self.config.heuristic = bool(values["heuristic"])
         self.detail_tree.set_flat(values["subtree_style"] == "flat")
         note = " (ctrl+r reloads the capture with the new ports / heuristic)" if reload_needed else ""
-        self.notify(f"Preferences saved to {path}{note}", timeout=5)
+        self.notify_plain(f"Preferences saved to {path}{note}", timeout=5)
 
     def action_reload(self) -> None:
-        self.notify("Reloading the capture…", timeout=2)
+        self.notify_plain("Reloading the capture…", timeout=2)
         self.start_loading()
 
     # -- command palette -------------------------------------------------------------------

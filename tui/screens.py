@@ -133,7 +133,7 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
     def _submit(self) -> None:
         folder = self.query_one("#export-folder", Input).value.strip()
         if not folder:
-            self.notify("Give an output folder", severity="error")
+            self.app.notify_plain("Give an output folder", severity="error")
             return
         exporter = self.query_one("#export-format", Select).value
         scope = "all" if self.query_one("#scope-all", RadioButton).value else "selected"
@@ -203,7 +203,7 @@ class PreferencesScreen(ModalScreen[dict[str, Any] | None]):
 
                     parse_port_list(raw)
             except ValueError as exc:
-                self.notify(f"{preference.name}: {exc}", severity="error")
+                self.app.notify_plain(f"{preference.name}: {exc}", severity="error")
                 return
         self.dismiss(values)
 
