@@ -112,30 +112,59 @@ class ChunkMap:
     def has_gap(self, start: int, end: int) -> bool:
         return any(g.stream_offset < end and g.stream_offset + g.length > start for g in self.gaps)
 
-    def pieces(self, start: int, end: int, views: list):
-        """The stream's bytes [start, end) as zero-copy memoryviews, one per segment; None at a hole."""
+    def pieces(self, start: int, end: int, views: list) -> list:
+        """The stream's bytes [start, end) as zero-copy memoryviews, one per segment.
+
+        A hole in the range ends the list with None (what follows would be misplaced).
+        """
         offsets = self.stream_offsets
-        lengths = self.lengths
-        count = len(offsets)
+        if end <= start:
+            return []
+        first = max(bisect_right(offsets, start) - 1, 0)
+        last = bisect_right(offsets, end - 1)  # exclusive
+        if first >= last or offsets[first] > start or offsets[first] + self.lengths[first] <= start:
+            return self._pieces_with_holes(start, end, views)
+        result = [
+            views[source][file_offset : file_offset + length]
+            for source, file_offset, length in zip(self.sources[first:last], self.file_offsets[first:last],
+                                                   self.lengths[first:last])
+        ]
+        # Trim the first and last segment to the range; check the segments abut.
+        head_trim = start - offsets[first]
+        if head_trim:
+            result[0] = result[0][head_trim:]
+        tail_end = offsets[last - 1] + self.lengths[last - 1]
+        if tail_end > end:
+            result[-1] = result[-1][: len(result[-1]) - (tail_end - end)]
+        if tail_end < end or offsets[last - 1] - offsets[first] + self.lengths[last - 1] != \
+                sum(self.lengths[first:last]):
+            return self._pieces_with_holes(start, end, views)
+        return result
+
+    def _pieces_with_holes(self, start: int, end: int, views: list) -> list:
+        """``pieces`` the slow way, stopping at the first hole."""
+        offsets = self.stream_offsets
+        result: list = []
         index = max(bisect_right(offsets, start) - 1, 0)
         position = start
         while position < end:
-            if index >= count:
-                yield None
-                return
+            if index >= len(offsets):
+                result.append(None)
+                break
             chunk_start = offsets[index]
-            chunk_end = chunk_start + lengths[index]
+            chunk_end = chunk_start + self.lengths[index]
             if chunk_end <= position:
                 index += 1
                 continue
             if chunk_start > position:
-                yield None
-                return
+                result.append(None)
+                break
             file_start = self.file_offsets[index] + (position - chunk_start)
             take = min(end, chunk_end) - position
-            yield views[self.sources[index]][file_start : file_start + take]
+            result.append(views[self.sources[index]][file_start : file_start + take])
             position += take
             index += 1
+        return result
 
     def read(self, start: int, end: int, buffers: list) -> bytes | None:
         """The stream's bytes [start, end) read from the capture maps; None over a gap."""
