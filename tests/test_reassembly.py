@@ -201,3 +201,25 @@ def test_random_damage_never_breaks_the_analysis(tmp_path):
                 del damaged[index]
         result = analyze_path(write_pcap(tmp_path / f"random{round_number}.pcap", damaged))
         assert result.pdus
+
+
+def test_zero_copy_pieces_agree_with_read_around_holes(tmp_path):
+    """The exporters' zero-copy path and the plain read give the same bytes, and both stop at a hole."""
+    frames = read_frames(FIXTURES / STORE)
+    data = data_frame_indices(frames)
+    victim = data[len(data) // 2]
+    for path in (FIXTURES / STORE, write_pcap(tmp_path / "lost.pcap", frames[:victim] + frames[victim + 1 :])):
+        analysis = analyze_path(path)
+        rng = random.Random(3)
+        for connection in analysis.connections:
+            for stream in connection.streams:
+                for _ in range(200):
+                    start = rng.randrange(0, stream.end + 1)
+                    end = rng.randrange(start, stream.end + 1)
+                    expected = stream.read(start, end, analysis.buffers)
+                    pieces = stream.pieces(start, end, analysis.views)
+                    if expected is None:
+                        assert pieces and pieces[-1] is None
+                    else:
+                        assert None not in pieces
+                        assert b"".join(bytes(piece) for piece in pieces) == expected
