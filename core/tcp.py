@@ -167,29 +167,11 @@ class ChunkMap:
         return result
 
     def read(self, start: int, end: int, buffers: list) -> bytes | None:
-        """The stream's bytes [start, end) read from the capture maps; None over a gap."""
-        if end <= start:
-            return b""
-        offsets = self.stream_offsets
-        index = max(bisect_right(offsets, start) - 1, 0)
-        parts = []
-        position = start
-        while position < end and index < len(offsets):
-            chunk_start = offsets[index]
-            chunk_end = chunk_start + self.lengths[index]
-            if chunk_end <= position:
-                index += 1
-                continue
-            if chunk_start > position:
-                return None  # a hole: bytes the capture does not have
-            file_start = self.file_offsets[index] + (position - chunk_start)
-            take = min(end, chunk_end) - position
-            parts.append(buffers[self.sources[index]][file_start : file_start + take])
-            position += take
-            index += 1
-        if position < end:
+        """The stream's bytes [start, end) as one bytes object; None over a hole."""
+        pieces = self.pieces(start, end, buffers)
+        if pieces and pieces[-1] is None:
             return None
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)
 
 
 class DirectionReassembler:
