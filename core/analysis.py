@@ -8,6 +8,7 @@ messages), never the payload; ``Analysis`` reads bytes back on demand.
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import time
 from dataclasses import dataclass, field, replace
@@ -213,32 +214,28 @@ def analyze(
                                           rule="plugins"))
     reported_failures = len(plugins.failures)
     engine = CaptureEngine(analysis)
-    next_report = time.monotonic() + progress_interval
-    frame_number = 0
-    released_at = 0
-    handle_frame = engine.frame
-    timestamp = None
-    for source_index, timestamp, link_type, offset, caplen, _origlen in merge_records(sources):
-        frame_number += 1
-        if frame_number == 1:
-            analysis.first_time = timestamp
-        handle_frame(frame_number, source_index, offset, caplen, link_type, timestamp)
-        if frame_number & 0xFF == 0:
-            analysis.frame_count = frame_number
-            analysis.tcp_frame_count = engine.tcp_frames
-            if offset - released_at > RELEASE_INTERVAL or offset < released_at:
-                analysis.release_pages()
-                released_at = offset
-            analysis.last_time = timestamp
-            if progress is not None:
-                now = time.monotonic()
-                if now >= next_report:
-                    analysis.bytes_done = offset
-                    progress(analysis)
-                    next_report = now + progress_interval
-    analysis.frame_count = frame_number
-    if timestamp is not None:
+    state = {"next_report": time.monotonic() + progress_interval, "released_at": 0}
+
+    def tick(frame_number: int, offset: int, timestamp: float) -> None:
+        analysis.frame_count = frame_number
+        analysis.tcp_frame_count = engine.tcp_frames
         analysis.last_time = timestamp
+        if offset - state["released_at"] > RELEASE_INTERVAL or offset < state["released_at"]:
+            analysis.release_pages()
+            state["released_at"] = offset
+        if progress is not None:
+            now = time.monotonic()
+            if now >= state["next_report"]:
+                analysis.bytes_done = offset
+                progress(analysis)
+                state["next_report"] = now + progress_interval
+
+    records = merge_records(sources)
+    first = next(records, None)
+    if first is not None:
+        analysis.first_time = first[1]
+        records = itertools.chain((first,), records)
+    analysis.frame_count, analysis.last_time = engine.run(records, tick)
     engine.finish()
     analysis.tcp_frame_count = engine.tcp_frames
     analysis.bytes_done = analysis.bytes_total

@@ -139,61 +139,87 @@ class CaptureEngine:
 
     # -- per frame -------------------------------------------------------------------------
 
-    def frame(self, frame_number: int, source: int, offset: int, caplen: int, link_type: int, ts: float) -> None:
-        segment = parse_tcp_at(self.buffers[source], offset, caplen, link_type)
-        if segment is None:
-            if link_type not in SUPPORTED_LINK_TYPES and link_type not in self.unsupported_link_types:
-                self.unsupported_link_types.add(link_type)
-                self.analysis.expert.append(ExpertItem(
-                    Severity.WARNING, Group.CAPTURE,
-                    f"link type {link_type} is not supported; its frames were skipped", frame_number,
-                    rule="capture"))
-            return
-        self.tcp_frames += 1
-        family, src, dst, sport, dport, seq, ack, flags, payload_offset, payload_length, missing = segment
-        entry = self.table.get((src, sport, dst, dport))
+    def run(self, records, tick, tick_every: int = 256) -> tuple[int, float | None]:
+        """Process every record (``(source, ts, link type, offset, caplen, origlen)`` tuples).
+
+        ``tick(frame_number, offset, ts)`` is called every ``tick_every`` frames (progress,
+        releasing mapped pages).  Returns the number of frames and the last frame's
+        time.  The loop body is the
+        per-frame work, written out here rather than called, because it runs for every
+        frame of the capture.
+        """
+        buffers = self.buffers
+        table = self.table
+        frame_number = 0
+        ts = None
+        for source, ts, link_type, offset, caplen, _origlen in records:
+            frame_number += 1
+            if not frame_number % tick_every:
+                tick(frame_number, offset, ts)
+            segment = parse_tcp_at(buffers[source], offset, caplen, link_type)
+            if segment is None:
+                self._not_tcp(frame_number, link_type)
+                continue
+            self.tcp_frames += 1
+            family, src, dst, sport, dport, seq, ack, flags, payload_offset, payload_length, missing = segment
+            entry = table.get((src, sport, dst, dport))
+            if entry is None or flags & TCP_SYN:
+                entry = self._lookup(entry, family, src, dst, sport, dport, seq, flags, frame_number, ts)
+            tracked, direction = entry
+            tracked.last_frame = frame_number
+            tracked.last_time = ts
+            if tracked.ignored:
+                if flags & (TCP_FIN | TCP_RST):
+                    self._note_close(tracked, direction, flags)
+                continue
+            reassembler = tracked.reassemblers[direction]
+            if flags & TCP_SYN:
+                tracked.syn_seen = True
+                if not flags & TCP_ACK:
+                    tracked.client_tcp_direction = direction
+                elif tracked.client_tcp_direction is None:
+                    tracked.client_tcp_direction = 1 - direction
+                reassembler.syn(seq)
+            if payload_length:
+                tracked.has_data = True
+                reassembler.segment(seq, source, offset + payload_offset, payload_length, frame_number, ts)
+                if missing:
+                    reassembler.missing(missing, frame_number, "frame cut by the capture's snapshot length")
+            if flags & TCP_ACK:
+                other = tracked.reassemblers[1 - direction]
+                # Most ACKs acknowledge exactly what was delivered: nothing to learn from them.
+                if other.started and ack != other.next_seq:
+                    other.acknowledged(ack, frame_number)
+            if flags & (TCP_FIN | TCP_RST):
+                if flags & TCP_FIN:
+                    reassembler.fin(seq + payload_length + missing)
+                self._note_close(tracked, direction, flags)
+        return frame_number, ts
+
+    def _not_tcp(self, frame_number: int, link_type: int) -> None:
+        if link_type not in SUPPORTED_LINK_TYPES and link_type not in self.unsupported_link_types:
+            self.unsupported_link_types.add(link_type)
+            self.analysis.expert.append(ExpertItem(
+                Severity.WARNING, Group.CAPTURE,
+                f"link type {link_type} is not supported; its frames were skipped", frame_number,
+                rule="capture"))
+
+    def _lookup(self, entry, family: int, src: bytes, dst: bytes, sport: int, dport: int, seq: int, flags: int,
+                frame_number: int, ts: float):
+        """The connection of a frame that is new, or a SYN on a known port pair."""
         if entry is not None:
             tracked, direction = entry
-            if flags & TCP_SYN and not flags & TCP_ACK and self._is_new_connection(tracked, direction, seq):
-                # The port pair is reused by a new connection.
-                self._close(tracked, frame_number)
-                entry = None
-        if entry is None:
-            if len(self.table) >= 2 * self.config.limits.max_connections:
-                self._evict_idle(frame_number)
-            key = (src, sport, dst, dport)
-            tracked = _TrackedConnection(self, key, family, frame_number, ts)
-            self.table[key] = (tracked, 0)
-            self.table[(dst, dport, src, sport)] = (tracked, 1)
-            direction = 0
-        tracked.last_frame = frame_number
-        tracked.last_time = ts
-        if tracked.ignored:
-            if flags & (TCP_FIN | TCP_RST):
-                self._note_close(tracked, direction, flags)
-            return
-        reassembler = tracked.reassemblers[direction]
-        if flags & TCP_SYN:
-            tracked.syn_seen = True
-            if not flags & TCP_ACK:
-                tracked.client_tcp_direction = direction
-            elif tracked.client_tcp_direction is None:
-                tracked.client_tcp_direction = 1 - direction
-            reassembler.syn(seq)
-        if payload_length:
-            tracked.has_data = True
-            reassembler.segment(seq, source, offset + payload_offset, payload_length, frame_number, ts)
-            if missing:
-                reassembler.missing(missing, frame_number, "frame cut by the capture's snapshot length")
-        if flags & TCP_ACK:
-            other = tracked.reassemblers[1 - direction]
-            # Most ACKs acknowledge exactly what was delivered: nothing to learn from them.
-            if other.started and ack != other.next_seq:
-                other.acknowledged(ack, frame_number)
-        if flags & (TCP_FIN | TCP_RST):
-            if flags & TCP_FIN:
-                reassembler.fin(seq + payload_length + missing)
-            self._note_close(tracked, direction, flags)
+            if not (flags & TCP_SYN and not flags & TCP_ACK and self._is_new_connection(tracked, direction, seq)):
+                return entry
+            # The port pair is reused by a new connection.
+            self._close(tracked, frame_number)
+        if len(self.table) >= 2 * self.config.limits.max_connections:
+            self._evict_idle(frame_number)
+        key = (src, sport, dst, dport)
+        tracked = _TrackedConnection(self, key, family, frame_number, ts)
+        self.table[key] = (tracked, 0)
+        self.table[(dst, dport, src, sport)] = (tracked, 1)
+        return tracked, 0
 
     @staticmethod
     def _is_new_connection(tracked: _TrackedConnection, direction: int, seq: int) -> bool:
