@@ -112,18 +112,23 @@ class Analysis:
             parts.append(data)
         return b"".join(parts)
 
-    def iter_dataset_chunks(self, message: Message):
-        """The data set as zero-copy memoryviews of the capture, segment by segment; None at a hole.
+    def dataset_pieces(self, message: Message):
+        """The data set as lists of zero-copy memoryviews of the capture, one list per PDV fragment.
 
-        Exporters stream these to disk, so memory does not grow with object size.
+        A list ending in None means the capture lacks what follows.  Exporters hand
+        these lists to ``os.writev``, so memory does not grow with object size.
         """
         stream = self.connections[message.connection].streams[message.direction]
         for fragment in message.dataset_fragments:
-            for piece in stream.pieces(fragment.stream_offset, fragment.stream_offset + fragment.length,
-                                       self.views):
-                yield piece
-                if piece is None:
-                    return
+            pieces = stream.pieces(fragment.stream_offset, fragment.stream_offset + fragment.length, self.views)
+            yield pieces
+            if pieces and pieces[-1] is None:
+                return
+
+    def iter_dataset_chunks(self, message: Message):
+        """``dataset_pieces`` flattened: one memoryview at a time; None at a hole."""
+        for pieces in self.dataset_pieces(message):
+            yield from pieces
 
     def decode_pdu(self, pdu: Pdu):
         """The PDU body decoded by the registered plugin; raises DecodeError when malformed."""

@@ -265,8 +265,8 @@ class CraftedAnalysis:
         self.messages = messages
         self.associations = [Association(index=0, connection=0, calling_ae="../..", called_ae="X")]
 
-    def iter_dataset_chunks(self, message):
-        yield b"\x08\x00\x05\x00CS\x00\x00"[:8] + b"\x00\x00"
+    def dataset_pieces(self, message):
+        yield [b"\x08\x00\x05\x00CS\x00\x00"[:8] + b"\x00\x00"]
 
 
 @pytest.mark.parametrize("instance", ["../../etc/passwd", "/etc/passwd", "..", "a/../../b", "\x00\n\x1b[31m",

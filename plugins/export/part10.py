@@ -8,7 +8,7 @@ set stays deflated, as PS3.10 stores it, and the meta header names the transfer
 syntax negotiated for the message's presentation context.
 
 The data set is streamed from the capture map to the file fragment by fragment
-(``Analysis.iter_dataset_chunks``), so memory stays bounded by one PDV whatever
+(``Analysis.dataset_pieces``), so memory stays bounded by one PDV whatever
 the size of the object or the capture.
 
 Meta header (PS3.10 7.1): Media Storage SOP Class/Instance UID from the
@@ -165,7 +165,7 @@ class PartTenExporter:
             sop_class, sop_instance = media_storage_uids(analysis, message)
             header = meta_header(sop_class, sop_instance, message.transfer_syntax, sender_ae(analysis, message))
         extension = "dcm" if options.meta_header else "raw"
-        self._write(folder, message, "", extension, header, analysis.iter_dataset_chunks(message),
+        self._write(folder, message, "", extension, header, analysis.dataset_pieces(message),
                     complete, options, result)
 
     def _export_command(self, analysis, message, folder: OutputFolder, options: ExportOptions,
@@ -180,11 +180,12 @@ class PartTenExporter:
             header = meta_header(ARTIFICIAL_COMMAND_SOP_CLASS, instance, IMPLICIT_VR_LITTLE_ENDIAN,
                                  sender_ae(analysis, message))
         extension = "dcm" if options.meta_header else "raw"
-        self._write(folder, message, "command", extension, header, iter((message.command_bytes,)),
+        self._write(folder, message, "command", extension, header, iter(([message.command_bytes],)),
                     complete, options, result)
 
-    def _write(self, folder: OutputFolder, message, kind: str, extension: str, header: bytes, chunks,
+    def _write(self, folder: OutputFolder, message, kind: str, extension: str, header: bytes, piece_lists,
                complete: bool, options: ExportOptions, result: ExportResult) -> None:
+        """Write ``header`` then every list of pieces (a list ending in None: the capture lacks the rest)."""
         path, stream = folder.open_new(object_name(message, kind, extension, partial=not complete))
         written = len(header)
         missing = False
@@ -193,19 +194,15 @@ class PartTenExporter:
                 stream.write(header)
                 stream.flush()
                 descriptor = stream.fileno()
-                batch: list = []
-                for chunk in chunks:
-                    if chunk is None:
+                for pieces in piece_lists:
+                    if pieces and pieces[-1] is None:
                         # Bytes the capture lacks: what follows would be misplaced, so stop here.
                         missing = True
+                        pieces = pieces[:-1]
+                    for start in range(0, len(pieces), WRITE_BATCH):
+                        written += _write_all(descriptor, pieces[start : start + WRITE_BATCH])
+                    if missing:
                         break
-                    batch.append(chunk)
-                    written += len(chunk)
-                    if len(batch) == WRITE_BATCH:
-                        _write_all(descriptor, batch)
-                        batch = []
-                if batch:
-                    _write_all(descriptor, batch)
         except OSError:
             _remove(path)
             raise
@@ -227,17 +224,18 @@ class PartTenExporter:
 
 
 RELEASE_EVERY = 64 << 20
-WRITE_BATCH = 256  # segments per writev call: one system call per ~370 KB of data set
+WRITE_BATCH = 256  # segments per writev call (IOV_MAX on Linux is 1024)
 
 
-def _write_all(descriptor: int, pieces: list) -> None:
-    """Write memoryviews of the capture straight to the file, no joined copy in between."""
-    total = sum(len(piece) for piece in pieces)
-    done = os.writev(descriptor, pieces)
+def _write_all(descriptor: int, pieces: list) -> int:
+    """Write memoryviews of the capture straight to the file, no joined copy in between; returns bytes."""
+    total = sum(map(len, pieces))
+    done = os.writev(descriptor, pieces) if pieces else 0
     if done < total:  # a short write (disk nearly full, signals): finish piece by piece
         rest = memoryview(b"".join(pieces))[done:]
         while rest:
             rest = rest[os.write(descriptor, rest):]
+    return total
 
 
 def _remove(path) -> None:
