@@ -92,12 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tshark-timeout", type=float, default=600)
     parser.add_argument("--no-tshark", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the exported files")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the exports are written (default: the temp folder; /dev/shm takes the "
+                             "disk out of the measurement)")
     args = parser.parse_args(argv)
     if not args.capture.exists():
         subprocess.run([sys.executable, str(HERE / "make_capture.py"), str(args.capture), "--size-mb",
                         str(args.size_mb), "--object-kb", str(args.object_kb)], check=True)
     size = args.capture.stat().st_size
-    work = Path(tempfile.mkdtemp(prefix="dicomtui-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="dicomtui-bench-", dir=args.workdir))
     try:
         ours = run_dicomtui(args.capture, work / "dicomtui")
         mb = size / 1e6
