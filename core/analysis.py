@@ -125,11 +125,6 @@ class Analysis:
             if pieces and pieces[-1] is None:
                 return
 
-    def iter_dataset_chunks(self, message: Message):
-        """``dataset_pieces`` flattened: one memoryview at a time; None at a hole."""
-        for pieces in self.dataset_pieces(message):
-            yield from pieces
-
     def decode_pdu(self, pdu: Pdu):
         """The PDU body decoded by the registered plugin; raises DecodeError when malformed."""
         from .errors import DecodeError
@@ -219,21 +214,23 @@ def analyze(
                                           rule="plugins"))
     reported_failures = len(plugins.failures)
     engine = CaptureEngine(analysis)
-    state = {"next_report": time.monotonic() + progress_interval, "released_at": 0}
+    next_report = time.monotonic() + progress_interval
+    released_at = 0
 
     def tick(frame_number: int, offset: int, timestamp: float) -> None:
+        nonlocal next_report, released_at
         analysis.frame_count = frame_number
         analysis.tcp_frame_count = engine.tcp_frames
         analysis.last_time = timestamp
-        if offset - state["released_at"] > RELEASE_INTERVAL or offset < state["released_at"]:
+        if offset - released_at > RELEASE_INTERVAL or offset < released_at:
             analysis.release_pages()
-            state["released_at"] = offset
+            released_at = offset
         if progress is not None:
             now = time.monotonic()
-            if now >= state["next_report"]:
+            if now >= next_report:
                 analysis.bytes_done = offset
                 progress(analysis)
-                state["next_report"] = now + progress_interval
+                next_report = now + progress_interval
 
     records = merge_records(sources)
     first = next(records, None)

@@ -21,7 +21,7 @@ import heapq
 from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 SEQ_MODULO = 1 << 32
 HALF_SEQ = 1 << 31
@@ -92,25 +92,6 @@ class ChunkMap:
         while first < last and offsets[first] + self.lengths[first] <= start:
             first += 1
         return (self.frames[first], self.frames[last], self.timestamps[first], self.timestamps[last])
-
-    def frame_list(self, start: int, end: int) -> list[int]:
-        """Every frame carrying bytes in [start, end), in stream order."""
-        offsets = self.stream_offsets
-        if not offsets or end <= start:
-            return []
-        first = max(bisect_right(offsets, start) - 1, 0)
-        result: list[int] = []
-        index = first
-        while index < len(offsets) and offsets[index] < end:
-            if offsets[index] + self.lengths[index] > start:
-                frame = self.frames[index]
-                if not result or result[-1] != frame:
-                    result.append(frame)
-            index += 1
-        return result
-
-    def has_gap(self, start: int, end: int) -> bool:
-        return any(g.stream_offset < end and g.stream_offset + g.length > start for g in self.gaps)
 
     def pieces(self, start: int, end: int, views: list) -> list:
         """The stream's bytes [start, end) as zero-copy memoryviews, one per segment.
@@ -338,5 +319,3 @@ class DirectionReassembler:
             self._skip_to_pending(frame, reason)
         self.finished = True
 
-
-SinkFactory = Callable[[int], StreamSink]

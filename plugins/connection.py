@@ -46,7 +46,7 @@ class ConnectionDecoder:
         self.assemblers = (MessageAssembler(0, self.limits.max_command), MessageAssembler(1, self.limits.max_command))
         self.association: Association | None = None
         self.requests: dict[tuple[int, int, int], Message] = {}  # (association, direction, message id)
-        self.gap_reported = [False, False]
+        self.release_requester: int | None = None  # direction that sent A-RELEASE-RQ
 
     # -- input from the engine -------------------------------------------------------------
 
@@ -174,11 +174,11 @@ class ConnectionDecoder:
                     order_problem = "P-DATA-TF before the association was accepted (no A-ASSOCIATE-AC yet)"
                 elif association.state in ("released", "aborted", "rejected"):
                     order_problem = f"P-DATA-TF after the association was {association.state}"
-                elif association.state == "releasing" and direction == association_release_direction(association):
+                elif association.state == "releasing" and direction == self.release_requester:
                     order_problem = "P-DATA-TF sent after this side requested release"
             elif pdu_type == 5:
                 association.state = "releasing"
-                association.end_reason = "client" if direction == 0 else "server"
+                self.release_requester = direction
                 pdu_model.summary = "A-RELEASE request"
             elif pdu_type == 6:
                 if association.state != "releasing":
@@ -316,10 +316,6 @@ def _is_capture_problem(problem: str) -> bool:
     """Problems of the capture (the rest of a PDU was not recorded), not of the peers."""
     return problem.startswith(("capture ended inside", "TCP gap:")) or problem.endswith(
         "missing from the capture (TCP gap)")
-
-
-def association_release_direction(association: Association) -> int:
-    return 0 if association.end_reason == "client" else 1
 
 
 @hookimpl

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from dicomtui.core.detect import plausible_pdu_header
 from dicomtui.core.limits import Limits
-from dicomtui.core.model import Pdv
+from dicomtui.core.model import PDU_TYPE_NAMES, Pdv
 from dicomtui.core.tcp import Gap
 
 RESYNC_WINDOW = 1 << 16
@@ -385,6 +385,4 @@ class PduStreamParser:
 
 
 def _name(pdu_type: int) -> str:
-    from dicomtui.core.model import PDU_TYPE_NAMES
-
     return PDU_TYPE_NAMES.get(pdu_type, f"PDU type 0x{pdu_type:02x}")
