@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import mmap
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Protocol
 
 from dicomtui.core.base.limits import Limits
 from dicomtui.core.model import Association, Connection, ExpertItem, Message, Pdu
+from dicomtui.core.model.dictionary import TagDictionary
 from dicomtui.core.model.pdu_table import PduTable
 from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
 from dicomtui.core.wire.capture import CaptureNote, CaptureSource
@@ -26,12 +27,13 @@ class PluginCaller(Protocol):
     """
 
     failures: list
+    current_plugin: str  # whose hook implementation is running
 
-    def call_each(self, hook_name: str, _before=None, **kwargs: Any) -> Iterator[tuple[str, Any]]: ...
+    def call(self, hook_name: str, **kwargs: Any) -> Any: ...
 
     def call_first(self, hook_name: str, **kwargs: Any) -> Any: ...
 
-    def collect_registrations(self, hook_name: str) -> list[tuple[str, tuple]]: ...
+    def collect_registrations(self, hook_name: str, **kwargs: Any) -> list[tuple[str, tuple]]: ...
 
 
 @dataclass(slots=True)
@@ -78,6 +80,9 @@ class Analysis:
         self.pdu_decoders: dict[int, Callable[[bytes], Any]] = {}
         for _plugin, (pdu_type, decoder) in plugins.collect_registrations("dicomtui_register_pdu_decoders"):
             self.pdu_decoders[pdu_type] = decoder
+        # The Analysis' own tag dictionary (no module-level state shared between analyses).
+        self.dictionary = TagDictionary([args[0] for _plugin, args in plugins.collect_registrations(
+            "dicomtui_register_dictionaries", config=config)])
 
     def release_pages(self) -> None:
         """Drop the capture's mapped pages from this process's resident memory.
@@ -160,7 +165,7 @@ class Analysis:
         # (and says so) from the bytes itself.
         syntax = "" if message.syntax_guessed else message.transfer_syntax
         return self.plugins.call_first("dicomtui_decode_dataset", data=data, transfer_syntax=syntax,
-                                       limits=self.config.limits)
+                                       limits=self.config.limits, dictionary=self.dictionary)
 
     def frame_time(self, timestamp: float) -> float:
         return timestamp - (self.first_time or 0.0)
