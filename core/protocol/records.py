@@ -24,6 +24,10 @@ PDU_TYPE_NAMES = {
 }
 
 
+PDU_HEADER_LENGTH = 6  # PDU type, reserved, 4-byte length (PS3.8 9.3.1)
+PDV_HEADER_LENGTH = 6  # 4-byte item length, context ID, message control header (PS3.8 9.3.5.1)
+
+
 class Pdv(NamedTuple):
     """One presentation data value: where its data lies in the stream and its header.
 
@@ -64,7 +68,11 @@ class Pdu:
 
     @property
     def total_length(self) -> int:
-        return self.length + 6
+        return self.length + PDU_HEADER_LENGTH
+
+    def pdv_data_offset(self, number: int) -> int:
+        """Where PDV ``number``'s data starts, counted from the first byte of this PDU (its header)."""
+        return self.pdvs[number].stream_offset - self.stream_offset
 
 
 # -- associations --------------------------------------------------------------------------
