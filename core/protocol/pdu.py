@@ -406,6 +406,45 @@ def _decode_user_information(body: bytes, start: int, end: int, user: UserInform
     return fields
 
 
+def _decode_context_item(body: bytes, value: int, length: int, rq: bool,
+                         problems: list[str]) -> tuple[ContextItem, Field]:
+    """One presentation context item (0x20 in a request, 0x21 in an accept) at ``body[value:]``."""
+    if length < 4:
+        raise DecodeError("presentation context item shorter than 4 bytes", value - 4)
+    context = ContextItem(body[value], None if rq else body[value + 2])
+    sub_fields: list[Field] = []
+    for sub_type, sub_value, sub_length in _items(body, value + 4, value + length, "presentation context"):
+        uid = _uid(body[sub_value : sub_value + sub_length])
+        sub_at, sub_size = sub_value - 4 + HEADER, sub_length + 4
+        if sub_type == 0x30:
+            if context.abstract_syntax:
+                problems.append(f"context {context.context_id}: more than one abstract syntax")
+            context.abstract_syntax = uid
+            sub_fields.append(Field("Abstract syntax", uid_with_name(uid), sub_at, sub_size))
+        elif sub_type == 0x40:
+            context.transfer_syntaxes.append(uid)
+            sub_fields.append(Field("Transfer syntax", uid_with_name(uid), sub_at, sub_size))
+        else:
+            sub_fields.append(Field(f"Unknown sub-item 0x{sub_type:02x}", "", sub_at, sub_size,
+                                    problem="unknown sub-item"))
+    if context.context_id % 2 == 0:
+        problems.append(f"presentation context ID {context.context_id} is even")
+    if rq and not context.abstract_syntax:
+        problems.append(f"context {context.context_id}: no abstract syntax")
+    if rq and not context.transfer_syntaxes:
+        problems.append(f"context {context.context_id}: no transfer syntax")
+    if not rq and context.result == 0 and len(context.transfer_syntaxes) != 1:
+        problems.append(f"context {context.context_id}: accepted with {len(context.transfer_syntaxes)} "
+                        "transfer syntaxes (exactly one expected)")
+    value_text = f"ID {context.context_id}"
+    if not rq:
+        value_text += f", {CONTEXT_RESULTS.get(context.result, f'result {context.result}')}"
+    elif context.abstract_syntax:
+        value_text += f", {uid_label(context.abstract_syntax)}"
+    return context, Field("Presentation context", value_text, value - 4 + HEADER, length + 4,
+                          tuple(sub_fields))
+
+
 def decode_associate(body: bytes, pdu_type: int, max_contexts: int = _LIMITS.max_contexts) -> AssociatePdu:
     """A-ASSOCIATE-RQ (type 1) or A-ASSOCIATE-AC (type 2) body.
 
@@ -441,40 +480,9 @@ def decode_associate(body: bytes, pdu_type: int, max_contexts: int = _LIMITS.max
         elif item_type in (0x20, 0x21):
             if (item_type == 0x20) != rq:
                 problems.append(f"presentation context item 0x{item_type:02x} in the wrong PDU type")
-            if length < 4:
-                raise DecodeError("presentation context item shorter than 4 bytes", value - 4)
-            context = ContextItem(body[value], None if rq else body[value + 2])
-            sub_fields: list[Field] = []
-            for sub_type, sub_value, sub_length in _items(body, value + 4, value + length, "presentation context"):
-                uid = _uid(body[sub_value : sub_value + sub_length])
-                sub_at, sub_size = sub_value - 4 + HEADER, sub_length + 4
-                if sub_type == 0x30:
-                    if context.abstract_syntax:
-                        problems.append(f"context {context.context_id}: more than one abstract syntax")
-                    context.abstract_syntax = uid
-                    sub_fields.append(Field("Abstract syntax", uid_with_name(uid), sub_at, sub_size))
-                elif sub_type == 0x40:
-                    context.transfer_syntaxes.append(uid)
-                    sub_fields.append(Field("Transfer syntax", uid_with_name(uid), sub_at, sub_size))
-                else:
-                    sub_fields.append(Field(f"Unknown sub-item 0x{sub_type:02x}", "", sub_at, sub_size,
-                                            problem="unknown sub-item"))
-            if context.context_id % 2 == 0:
-                problems.append(f"presentation context ID {context.context_id} is even")
-            if rq and not context.abstract_syntax:
-                problems.append(f"context {context.context_id}: no abstract syntax")
-            if rq and not context.transfer_syntaxes:
-                problems.append(f"context {context.context_id}: no transfer syntax")
-            if not rq and context.result == 0 and len(context.transfer_syntaxes) != 1:
-                problems.append(f"context {context.context_id}: accepted with {len(context.transfer_syntaxes)} "
-                                "transfer syntaxes (exactly one expected)")
+            context, context_field = _decode_context_item(body, value, length, rq, problems)
             contexts.append(context)
-            value_text = f"ID {context.context_id}"
-            if not rq:
-                value_text += f", {CONTEXT_RESULTS.get(context.result, f'result {context.result}')}"
-            elif context.abstract_syntax:
-                value_text += f", {uid_label(context.abstract_syntax)}"
-            children.append(Field("Presentation context", value_text, at, size, tuple(sub_fields)))
+            children.append(context_field)
         elif item_type == 0x50:
             user_fields = _decode_user_information(body, value, value + length, user, {})
             children.append(Field("User information", "", at, size, tuple(user_fields)))
