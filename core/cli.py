@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
                         help="do not load this plugin (name as in --list-plugins); may be repeated")
     parser.add_argument("--version", action="version", version=f"dicomtui {__version__}")
+    from dicomtui.plugins.anonymize import cli as anonymize_cli
+
+    anonymize_cli.add_arguments(parser)
     return parser
 
 
@@ -151,6 +154,11 @@ def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     captures = list(args.read) + list(args.captures)
+    from dicomtui.plugins.anonymize import cli as anonymize_cli
+
+    anonymize = anonymize_cli.wanted(args)
+    if anonymize:
+        captures = anonymize_cli.fix_captures(args, captures)
     host = PluginHost(disabled=set(args.disable_plugin))
     if args.list_plugins:
         _print_plugins(host)
@@ -158,7 +166,9 @@ def _run(argv: list[str] | None) -> int:
     if not captures:
         parser.error("no capture given (e.g. dicomtui capture.pcap)")
     config = make_config(args, parser)
-    interactive = not (args.summary or args.json or args.expert or args.export)
+    if anonymize:
+        anonymize_cli.check(args, captures, parser)
+    interactive = not (args.summary or args.json or args.expert or args.export or anonymize)
     # The UI needs the terminal for keys as well as for drawing; a capture piped in on stdin
     # (`tcpdump -w - | dicomtui -`) therefore gets the summary.
     if interactive and sys.stdout.isatty() and sys.stdin.isatty():
@@ -175,6 +185,8 @@ def _run(argv: list[str] | None) -> int:
     for note in analysis.notes:
         print(f"dicomtui: warning: {safe_text(note.source)}: {safe_text(note.message)}", file=sys.stderr)
     status = EXIT_OK
+    if anonymize:
+        return anonymize_cli.run(analysis, args)
     try:
         if args.summary:
             from .views import summary_lines

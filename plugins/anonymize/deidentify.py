@@ -30,13 +30,14 @@ from .profile import Profile
 DEFLATED = "1.2.840.10008.1.2.1.99"
 IMPLICIT_LE = "1.2.840.10008.1.2"
 PIXEL_DATA = 0x7FE00010
-STRING_VRS = frozenset("AE AS CS DS IS LO LT PN SH ST UC UR UT".split())
-BINARY_VRS = frozenset("OB OD OF OL OV OW UN".split())
-NUMBER_VRS = frozenset("AT FD FL SL SS SV UL US UV".split())
+STRING_VRS = frozenset(["AE", "AS", "CS", "DS", "IS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"])
+BINARY_VRS = frozenset(["OB", "OD", "OF", "OL", "OV", "OW", "UN"])
+NUMBER_VRS = frozenset(["AT", "FD", "FL", "SL", "SS", "SV", "UL", "US", "UV"])
 # Z allows "a zero length value, or a non-zero length value that may be a dummy value":
 # names and identifiers (Patient ID, Accession Number, Study ID...) get a consistent dummy so
 # a query and the retrieve that follows still match; everything else is emptied.
 ZERO_AS_DUMMY_VRS = frozenset(("PN", "LO", "SH"))
+TEXT_VRS = frozenset(("LO", "LT", "ST", "UT", "UC", "SH", "PN"))
 MAX_INFLATED = 1 << 30
 
 
@@ -68,7 +69,7 @@ class DatasetCodec:
                 dataset = read_dataset(io.BytesIO(data), self.implicit, self.little)
                 for _element in dataset.iterall():  # parse everything now, so errors surface here
                     pass
-        except Exception as exc:  # pydicom raises many kinds on hostile bytes
+        except Exception as exc:  # noqa: BLE001  (pydicom raises many kinds on hostile bytes)
             raise CodecError(f"data set does not parse: {type(exc).__name__}: {exc}") from None
         return dataset
 
@@ -80,12 +81,14 @@ class DatasetCodec:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 write_dataset(stream, dataset)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (as above: a value pydicom cannot encode)
             raise CodecError(f"de-identified data set cannot be written: {type(exc).__name__}: {exc}") from None
         data = stream.getvalue()
         if self.deflated:
             deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
             data = deflater.compress(data) + deflater.flush()
+            if len(data) % 2:  # PS3.5 A.5: an odd-length deflated stream gets one trailing null byte
+                data += b"\x00"
         return data
 
 
@@ -106,13 +109,19 @@ class Deidentifier:
         self.shift_dates = "retain-long-modified-dates" in profile.options
         self.keep_dates = "retain-long-full-dates" in profile.options
         self.pixel_warnings: Counter[str] = Counter()
+        self._deferred: list[tuple[Dataset, DataElement]] = []
 
     # -- the walk --------------------------------------------------------------------------
 
     def apply(self, dataset: Dataset, composite: bool) -> None:
         """De-identify in place; ``composite`` (a stored object) also gets the method attributes."""
         burned_in = str(dataset.get("BurnedInAnnotation", "") or "").upper()
+        self._deferred: list[tuple[Dataset, DataElement]] = []
         self._walk(dataset)
+        # Free text is cleaned last, once this data set's names and IDs have their replacements.
+        for owner, element in self._deferred:
+            element.value = self._clean(element, element.VR)
+            self.changes[(_keyword(element), "C")] += 1
         if PIXEL_DATA in dataset:
             self._pixel_data(dataset, burned_in)
         if composite:
@@ -165,6 +174,9 @@ class Deidentifier:
             return
         if action in ("U", "U*"):
             element.value = self._uids(element.value)
+        elif action == "C" and vr in TEXT_VRS:
+            self._deferred.append((dataset, element))
+            return
         elif action == "C":
             element.value = self._clean(element, vr)
         elif action == "Z" and vr not in ZERO_AS_DUMMY_VRS:
@@ -212,7 +224,7 @@ class Deidentifier:
             return self._each(value, lambda text: self.pseudo.datetime(text, True))
         if vr == "TM":
             return value  # a whole-day shift leaves times of day as they were
-        if vr in ("LO", "LT", "ST", "UT", "UC", "SH", "PN"):
+        if vr in TEXT_VRS:
             return self._each(value, self.clean_text)
         return self._dummy(element, vr)
 

@@ -18,9 +18,8 @@ import ipaddress
 import os
 from collections import defaultdict
 
-from pydicom.uid import UID_dictionary
-
 from dicomtui.core.uids import PROJECT_UID_ROOT
+from pydicom.uid import UID_dictionary
 
 ANON_UID_ROOT = PROJECT_UID_ROOT + ".4"  # dicomtui root, arc 4: de-identified UIDs (.3 is taken by export)
 _UID_DIGITS = 64 - len(ANON_UID_ROOT) - 1  # room left in a 64-character UID

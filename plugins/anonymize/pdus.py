@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import struct
 
-from pydicom.dataset import Dataset
-
 from dicomtui.core.errors import DecodeError
+from pydicom.dataset import Dataset
 
 from .deidentify import CodecError, DatasetCodec
 from .mapping import Pseudonymizer
@@ -120,8 +119,10 @@ def pdata_pdus(context_id: int, data: bytes, is_command: bool, pieces: int, max_
     """``data`` as P-DATA-TF PDUs of one PDV each, in about ``pieces`` equal parts (as it was
     fragmented on the wire), none over the receiver's maximum PDU length (0: no limit)."""
     pieces = max(1, pieces)
-    limit = (max_pdu - 6) if max_pdu and max_pdu > 6 else 0
+    # Fragments of even length, as everyone sends them (Wireshark calls odd PDV lengths malformed).
+    limit = ((max_pdu - 6) & ~1) if max_pdu and max_pdu > 7 else 0
     size = -(-len(data) // pieces) if data else 0
+    size += size & 1
     if limit:
         size = min(size, limit) if size else 0
     chunks = [data[start: start + size] for start in range(0, len(data), size)] if size else [b""]

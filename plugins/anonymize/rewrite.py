@@ -89,10 +89,14 @@ class CaptureAnonymizer:
                                       changes=self.deid.changes)
         self.messages: dict[int, RewrittenMessage] = {}
         self.events: list[Event] = []
+        self.rewritten = False
 
     # -- DIMSE messages ----------------------------------------------------------------------
 
     def rewrite_messages(self) -> None:
+        if self.rewritten:
+            return
+        self.rewritten = True
         for message in self.analysis.messages:
             rewritten = self._message(message)
             if rewritten is not None:
