@@ -493,3 +493,58 @@ def test_cli_output_opens_in_tshark(tmp_path):
     result = subprocess.run(["tshark", "-r", str(out), "-q", "-z", "expert"], capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0 and "Malformed" not in result.stdout
+
+
+# -- hostile input: nothing passes through unparsed, nothing raises ----------------------------------
+
+
+def test_hostile_conversations_are_dropped_and_reported(tmp_path, capsys):
+    import hostile_tools as ht
+
+    # a sequence of undefined length whose "items" are not items
+    garbage_dataset = b"\x08\x00\x40\x11\xff\xff\xff\xff" + b"SECRETNAME" * 3
+    good = ht.implicit_dataset(PatientName="SECRET^PATIENT", PatientID="SECRETID77",
+                               StudyInstanceUID="1.2.3.999.1", SOPInstanceUID="1.2.3.999.2",
+                               SOPClassUID=ht.CT_IMAGE, StudyDate="20011231")
+    rq = ht.associate_rq(calling="SECRETSCU", contexts=[(1, ht.CT_IMAGE, [ht.IMPLICIT_LE])])
+    ac = ht.associate_ac(calling="SECRETSCU", contexts=[(1, ht.CT_IMAGE, [ht.IMPLICIT_LE])])
+    client = [rq, *ht.store_rq(garbage_dataset, instance="1.2.3.999.3"), b"NOT A PDU AT ALL SECRETNAME",
+              *ht.store_rq(good, instance="1.2.3.999.2", message_id=2), ht.release_rq()]
+    server = [ac, None, None, None, None, ht.release_rp()]
+    capture = ht.write(tmp_path, "hostile.pcap", ht.conversation(client, server))
+    out = tmp_path / "out.pcapng"
+    assert cli.main(["--anonymize", str(out), str(capture), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert any("does not parse" in reason for reason in report["dropped"])
+    assert any("outside any PDU" in reason for reason in report["dropped"])
+    data = out.read_bytes()
+    for secret in (b"SECRETNAME", b"SECRET^PATIENT", b"SECRETID77", b"1.2.3.999", b"20011231", b"NOT A PDU"):
+        assert secret not in data
+    output = analyze_path(out)
+    assert [message.command_name for message in output.messages] == ["C-STORE-RQ"]
+    assert output.decode_dataset(output.messages[0]).dataset.PatientIdentityRemoved == "YES"
+
+
+def test_other_character_sets_leave_nothing(tmp_path):
+    """Names in ISO 2022 (Japanese, Korean), UTF-8, Cyrillic, Arabic... in explicit LE and BE."""
+    from pydicom.data import get_charset_files
+
+    checked = 0
+    for path in get_charset_files("chr*.dcm"):
+        source = pydicom.dcmread(path)
+        if "PatientName" not in source:
+            continue
+        for syntax in ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", DEFLATED):
+            codec = DatasetCodec(syntax)
+            data = codec.write(source)
+            raw_name = bytes(codec.read(data)["PatientName"].value.original_string)
+            assert raw_name in (zlib.decompressobj(-zlib.MAX_WBITS).decompress(data) if syntax == DEFLATED else data)
+            dataset = codec.read(data)
+            Deidentifier(Profile(), Pseudonymizer(SECRET)).apply(dataset, composite=True)
+            out = codec.write(dataset)
+            plain = zlib.decompressobj(-zlib.MAX_WBITS).decompress(out) if syntax == DEFLATED else out
+            for part in re.split(rb"[\^=]", raw_name):
+                if len(part) >= 4:
+                    assert part not in plain, (path, syntax, part)
+            checked += 1
+    assert checked >= 20

@@ -21,6 +21,7 @@ that does not parse, an unknown PDU type, bytes between PDUs, non-DICOM traffic.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -135,10 +136,14 @@ class CaptureAnonymizer:
             codec = DatasetCodec(syntax)
             try:
                 dataset = codec.read(data)
-                self.deid.apply(dataset, composite=message.command_field == C_STORE_RQ)
-                rewritten.dataset = codec.write(dataset)
             except CodecError:
                 dropped["DIMSE messages whose data set does not parse (message left out)"] += 1
+                return None
+            try:
+                self.deid.apply(dataset, composite=message.command_field == C_STORE_RQ)
+                rewritten.dataset = codec.write(dataset)
+            except Exception:  # noqa: BLE001  (a value pydicom cannot convert: leave the message out)
+                dropped["DIMSE messages whose data set cannot be de-identified (message left out)"] += 1
                 return None
             rewritten.transfer_syntax = syntax
             rewritten.sop_class = str(dataset.get("SOPClassUID", "") or message.affected_sop_class)
@@ -150,7 +155,7 @@ class CaptureAnonymizer:
         try:
             rewritten.command = rewrite_command(command, self.pseudo, self.settings.map_ae, self.deid.clean_text,
                                                 self.deid.changes)
-        except CodecError:
+        except Exception:  # noqa: BLE001  (as above, for the command set)
             dropped["DIMSE messages whose command set does not parse"] += 1
             return None
         self.report.objects["command sets"] += 1
@@ -184,7 +189,7 @@ class CaptureAnonymizer:
             if pdu.pdu_type in (1, 2):
                 try:
                     data = rewrite_associate(data, self.pseudo, self.settings.map_ae, self.deid.changes)
-                except DecodeError:
+                except (DecodeError, struct.error, UnicodeError):
                     dropped["A-ASSOCIATE PDUs that do not parse"] += 1
                     continue
                 self.report.objects["associations"] += pdu.pdu_type == 1
@@ -195,6 +200,22 @@ class CaptureAnonymizer:
                                      (pdu.stream_offset, 0), data))
         for rewritten in self.messages.values():
             self._message_events(rewritten)
+        self._count_unparsed()
+
+    def _count_unparsed(self) -> None:
+        """Stream bytes that no PDU covers (resynchronised over: not DICOM): never copied, counted."""
+        covered: Counter = Counter()
+        for connection, direction, length in zip(self.analysis.pdus.column("connection"),
+                                                 self.analysis.pdus.column("direction"),
+                                                 self.analysis.pdus.column("length")):
+            covered[(connection, direction)] += length + 6
+        unparsed = 0
+        for connection in self.analysis.connections:
+            for direction, stream in enumerate(connection.streams):
+                missing = sum(gap.length for gap in stream.gaps)
+                unparsed += max(0, stream.end - missing - covered[(connection.index, direction)])
+        if unparsed:
+            self.report.dropped["bytes of DICOM streams outside any PDU (not DICOM, or cut by a gap)"] += unparsed
 
     def _message_events(self, rewritten: RewrittenMessage) -> None:
         message = rewritten.message
