@@ -548,3 +548,18 @@ def test_other_character_sets_leave_nothing(tmp_path):
                     assert part not in plain, (path, syntax, part)
             checked += 1
     assert checked >= 20
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+def test_ipv6_capture_with_network_mapping(tmp_path):
+    from capture_tools import to_ipv6
+
+    source = write_pcap(tmp_path / "v6.pcap", [to_ipv6(frame) for frame in read_frames(FIXTURES / "echo_dcmtk.pcap")])
+    analysis = analyze_path(source)
+    out = tmp_path / "v6-out.pcap"
+    _anonymize(analysis, out, map_network=True)
+    output = analyze_path(out)
+    assert _structure(output, map_ae=False) == _structure(analysis, map_ae=False)
+    assert output.connections[0].client.startswith("[") and "fd00::" not in output.connections[0].client
+    expert = _tshark(out, {11112}, "-q", "-z", "expert,chat")
+    assert "Malformed" not in expert and "Checksum" not in expert

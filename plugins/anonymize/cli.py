@@ -75,12 +75,11 @@ def run(analysis, args) -> int:
     settings = AnonymizeSettings(options=args.anonymize_options_parsed, map_network=args.anonymize_network,
                                  map_ae=args.anonymize_ae, time_shift=args.anonymize_time_shift,
                                  strip_pixel_data=args.strip_pixel_data)
-    anonymizer = CaptureAnonymizer(analysis, settings)
+    anonymizer = CaptureAnonymizer(analysis, settings, keep_datasets=bool(args.export))
     status = EXIT_OK
     try:
         if args.anonymize:
-            frames = anonymizer.run()
-            size = write_capture(frames, args.anonymize)
+            size = write_capture(anonymizer.run(), args.anonymize)
             anonymizer.report.figures["output_file"] = f"{safe_text(args.anonymize)} ({size} bytes)"
         if args.export:
             from .export import export_part10

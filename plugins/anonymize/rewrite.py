@@ -80,8 +80,9 @@ class Event:
 
 
 class CaptureAnonymizer:
-    def __init__(self, analysis, settings: AnonymizeSettings) -> None:
+    def __init__(self, analysis, settings: AnonymizeSettings, keep_datasets: bool = False) -> None:
         self.analysis = analysis
+        self.keep_datasets = keep_datasets
         self.settings = settings
         self.profile = Profile(settings.options)
         self.pseudo = Pseudonymizer(settings.secret)
@@ -200,6 +201,8 @@ class CaptureAnonymizer:
                                      (pdu.stream_offset, 0), data))
         for rewritten in self.messages.values():
             self._message_events(rewritten)
+            if not self.keep_datasets:
+                rewritten.dataset = None  # the events hold the bytes now; only --export needs them again
         self._count_unparsed()
 
     def _count_unparsed(self) -> None:
@@ -274,7 +277,8 @@ class CaptureAnonymizer:
                 macs.setdefault(source, pair[1])
         return macs, frames
 
-    def packets(self, ordered: list[Event]) -> list[tuple[float, bytes]]:
+    def packets(self, ordered: list[Event]):
+        """Yield (timestamp, Ethernet frame) in capture order; each payload is released once sent."""
         analysis = self.analysis
         macs, dicom_frame_count = self.endpoint_macs()
         non_dicom = analysis.frame_count - dicom_frame_count
@@ -285,17 +289,20 @@ class CaptureAnonymizer:
         for event in ordered:
             last_event[event.connection] = event
         out: list[tuple[float, bytes]] = []
+        shift = self.settings.time_shift
         for event in ordered:
             flow = flows.get(event.connection)
             if flow is None:
                 flow = flows[event.connection] = self._flow(analysis.connections[event.connection], macs, out)
                 flow.open(min(event.timestamp, analysis.connections[event.connection].first_time or event.timestamp))
             flow.send(event.timestamp, event.direction, event.payload)
+            event.payload = b""
             if last_event[event.connection] is event:
                 connection = analysis.connections[event.connection]
                 flow.close(max(event.timestamp, connection.last_time), connection.closed_by)
-        shift = self.settings.time_shift
-        return [(timestamp + shift, frame) for timestamp, frame in out]
+            for timestamp, frame in out:
+                yield timestamp + shift, frame
+            out.clear()
 
     def _flow(self, connection, macs: dict[str, bytes], sink: list) -> TcpFlow:
         client, client_port = split_endpoint(connection.client)
@@ -309,25 +316,30 @@ class CaptureAnonymizer:
 
     # -- the whole run ---------------------------------------------------------------------
 
-    def run(self) -> list[tuple[float, bytes]]:
+    def run(self):
+        """Yield the frames of the de-identified capture; the report's figures are set once all are out."""
         started = time.perf_counter()
         self.rewrite_messages()
         self.build_events()
         ordered = self.order_events()
-        frames = self.packets(ordered)
+        pdu_count = len(ordered)
+        connections = len({event.connection for event in ordered})
+        frames = 0
+        for frame in self.packets(ordered):
+            frames += 1
+            yield frame
         analysis = self.analysis
         self.report.figures.update({
             "input": (f"{analysis.frame_count} frames, {len(analysis.connections)} DICOM connections, "
                       f"{len(analysis.associations)} associations, {len(analysis.pdus)} PDUs, "
                       f"{len(analysis.messages)} DIMSE messages"),
-            "output": (f"{len(frames)} frames, {len({event.connection for event in ordered})} connections, "
-                       f"{len(ordered)} PDUs, {len(self.messages)} DIMSE messages"),
+            "output": (f"{frames} frames, {connections} connections, "
+                       f"{pdu_count} PDUs, {len(self.messages)} DIMSE messages"),
             "rewrite_seconds": round(time.perf_counter() - started, 3),
         })
-        return frames
 
 
-def write_capture(frames: list[tuple[float, bytes]], path: str) -> int:
+def write_capture(frames, path: str) -> int:
     """Write Ethernet frames as pcapng (``.pcapng``) or pcap (anything else); returns bytes written."""
     from dicomtui.plugins.export.pcap import PcapngRecordWriter, PcapRecordWriter
 
