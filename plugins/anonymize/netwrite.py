@@ -40,6 +40,7 @@ class TcpFlow:
     ip_id: int = 0
     version: int = 4
     mss: int = 1460
+    templates: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         digest = hashlib.sha256(f"{self.client}{self.server}".encode()).digest()
@@ -47,28 +48,41 @@ class TcpFlow:
         self.ip_id = digest[8] << 8
         self.version = ipaddress.ip_address(self.client[0]).version
         self.mss = 1460 if self.version == 4 else 1440
+        # One Ethernet/IP/TCP object per direction, reused for every segment (dpkt recomputes
+        # the lengths we set and both checksums each time it serialises).
+        self.templates = [self._template(0), self._template(1)]
 
-    def _frame(self, direction: int, flags: int, payload: bytes = b"", ack: bool = True) -> bytes:
+    def _template(self, direction: int):
         source, target = (self.client, self.server) if direction == 0 else (self.server, self.client)
-        tcp = dpkt.tcp.TCP(sport=source[1], dport=target[1], seq=self.seq[direction] & 0xFFFFFFFF,
-                           ack=(self.seq[1 - direction] & 0xFFFFFFFF) if ack else 0, flags=flags, win=WINDOW,
-                           data=payload)
+        tcp = dpkt.tcp.TCP(sport=source[1], dport=target[1], win=WINDOW)
         src = ipaddress.ip_address(source[0]).packed
         dst = ipaddress.ip_address(target[0]).packed
         if self.version == 4:
-            self.ip_id = (self.ip_id + 1) & 0xFFFF
-            ip = dpkt.ip.IP(src=src, dst=dst, p=dpkt.ip.IP_PROTO_TCP, ttl=64, id=self.ip_id, df=1,
-                            data=tcp)
-            ip.len = 20 + len(bytes(tcp))  # header without options + segment
+            ip = dpkt.ip.IP(src=src, dst=dst, p=dpkt.ip.IP_PROTO_TCP, ttl=64, df=1, data=tcp)
             ether_type = dpkt.ethernet.ETH_TYPE_IP
         else:
             ip = dpkt.ip6.IP6(src=src, dst=dst, nxt=dpkt.ip.IP_PROTO_TCP, hlim=64, data=tcp)
-            ip.plen = len(bytes(tcp))
+            ip.extension_hdrs = {}
             ether_type = dpkt.ethernet.ETH_TYPE_IP6
-        # dpkt fills in the IPv4 header checksum and the TCP checksum (pseudo-header) when serialising
-        tcp.sum = 0
         macs = (self.client_mac, self.server_mac) if direction == 0 else (self.server_mac, self.client_mac)
-        frame = dpkt.ethernet.Ethernet(src=macs[0], dst=macs[1], type=ether_type, data=ip)
+        return dpkt.ethernet.Ethernet(src=macs[0], dst=macs[1], type=ether_type, data=ip), ip, tcp
+
+    def _frame(self, direction: int, flags: int, payload: bytes = b"", ack: bool = True) -> bytes:
+        frame, ip, tcp = self.templates[direction]
+        tcp.seq = self.seq[direction] & 0xFFFFFFFF
+        tcp.ack = (self.seq[1 - direction] & 0xFFFFFFFF) if ack else 0
+        tcp.flags = flags
+        tcp.data = payload
+        tcp.sum = 0
+        if self.version == 4:
+            self.ip_id = (self.ip_id + 1) & 0xFFFF
+            ip.id = self.ip_id
+            ip.len = 20 + 20 + len(payload)  # IPv4 and TCP headers without options, then the payload
+            ip.sum = 0
+        else:
+            ip.plen = 20 + len(payload)
+        ip.data = tcp
+        frame.data = ip
         return bytes(frame)
 
     def _emit(self, timestamp: float, direction: int, flags: int, payload: bytes = b"", ack: bool = True) -> None:
