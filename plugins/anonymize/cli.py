@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from dicomtui.core.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_text
 
 from .profile import OPTIONS, parse_options
 from .rewrite import AnonymizeSettings, CaptureAnonymizer, write_capture

@@ -7,7 +7,7 @@ carries for it.  File names use the replacement UID, never the original.
 
 from __future__ import annotations
 
-from dicomtui.core.export import OutputFolder, safe_component
+from dicomtui.core.api.export import OutputFolder, safe_component
 from dicomtui.plugins.export.part10 import meta_header
 
 from .rewrite import CaptureAnonymizer

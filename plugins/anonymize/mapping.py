@@ -18,7 +18,7 @@ import ipaddress
 import os
 from collections import defaultdict
 
-from dicomtui.core.uids import PROJECT_UID_ROOT
+from dicomtui.core.base.uids import PROJECT_UID_ROOT
 from pydicom.uid import UID_dictionary
 
 ANON_UID_ROOT = PROJECT_UID_ROOT + ".4"  # dicomtui root, arc 4: de-identified UIDs (.3 is taken by export)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-from dicomtui.core.errors import DecodeError
+from dicomtui.core.base.errors import DecodeError
 from pydicom.dataset import Dataset
 
 from .deidentify import CodecError, DatasetCodec

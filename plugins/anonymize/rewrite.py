@@ -26,9 +26,8 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from dicomtui.core.capture import Record  # noqa: F401  (records come through plugins.export.pcap)
-from dicomtui.core.errors import DecodeError
-from dicomtui.core.packet import format_address, parse_tcp
+from dicomtui.core.base.errors import DecodeError
+from dicomtui.core.wire.packet import format_address, parse_tcp
 
 from .deidentify import CodecError, DatasetCodec, Deidentifier
 from .mapping import Pseudonymizer
