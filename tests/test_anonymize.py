@@ -160,16 +160,17 @@ def test_every_table_attribute_gets_its_action(chosen):
     assert checked > 500
 
 
-def test_private_attributes_and_masked_groups():
+def test_private_attributes_masked_groups_and_group_lengths():
     dataset = Dataset()
     dataset.PatientName = "DOE^JOHN"
+    dataset.add_new(0x00100000, "UL", 16)  # a group length that the rewrite would make wrong
     dataset.add_new(0x00090010, "LO", "ACME PRIVATE")
     dataset.add_new(0x00091001, "LO", "secret private value")
     dataset.add_new(0x60003000, "OW", b"\x00\x01" * 4)  # Overlay Data
     dataset.add_new(0x60024000, "LT", "overlay comment")
     dataset.add_new(0x50000010, "US", 3)  # curve group
     Deidentifier(Profile(), Pseudonymizer(SECRET)).apply(dataset, composite=True)
-    for tag in (0x00090010, 0x00091001, 0x60003000, 0x60024000, 0x50000010):
+    for tag in (0x00090010, 0x00091001, 0x60003000, 0x60024000, 0x50000010, 0x00100000):
         assert tag not in dataset
     assert dataset.PatientIdentityRemoved == "YES"
     assert [item.CodeValue for item in dataset.DeidentificationMethodCodeSequence] == ["113100"]
@@ -415,7 +416,8 @@ def test_strip_pixel_data_and_options(tmp_path, analyze_fixture):
                             options=frozenset({"retain-long-modified-dates", "retain-uids"}))
     changes = {action for (_attribute, action) in anonymizer.report.changes}
     assert "zeroed (--strip-pixel-data)" in changes and "X (--strip-pixel-data, encapsulated)" in changes
-    assert not anonymizer.report.warnings  # nothing kept, nothing to warn about
+    assert not [warning for warning in anonymizer.report.warnings if "pixel" in warning]  # nothing kept
+    assert any("timestamps" in warning for warning in anonymizer.report.warnings)
     output = analyze_path(tmp_path / "stripped.pcap")
     original = {message.message_id: analysis.decode_dataset(message).dataset
                 for message in analysis.messages if message.command_name == "C-STORE-RQ"}
@@ -511,6 +513,9 @@ def test_cli_output_opens_in_tshark(tmp_path):
     result = subprocess.run(["tshark", "-r", str(out), "-q", "-z", "expert"], capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0 and "Malformed" not in result.stdout
+    before, after = read_frames(FIXTURES / "store_ts_pynetdicom.pcap"), read_frames(out)
+    assert after[0].ts - before[0].ts == pytest.approx(-86400, abs=1e-3)
+    assert after[-1].ts - before[-1].ts == pytest.approx(-86400, abs=1.0)
 
 
 # -- hostile input: nothing passes through unparsed, nothing raises ----------------------------------

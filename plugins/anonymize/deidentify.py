@@ -132,6 +132,11 @@ class Deidentifier:
             if tag == PIXEL_DATA:
                 continue
             element = dataset[tag]
+            if element.tag.element == 0 and element.tag.group != 0:
+                # a group length (retired) would no longer match the group's new length
+                del dataset[tag]
+                self.changes[("group lengths (gggg,0000)", "X (stale after rewrite)")] += 1
+                continue
             if element.tag.is_private:
                 action = self.profile.action(tag)
                 # Retain Safe Private: the standard's list of safe private attributes (E.3.10) is

@@ -318,6 +318,10 @@ class CaptureAnonymizer:
     def run(self):
         """Yield the frames of the de-identified capture; the report's figures are set once all are out."""
         started = time.perf_counter()
+        if not self.settings.time_shift:
+            self.report.warnings.append(
+                "packet timestamps are the original capture times (they date the exchange, and so the "
+                "study): --anonymize-time-shift SECONDS moves them")
         self.rewrite_messages()
         self.build_events()
         ordered = self.order_events()
