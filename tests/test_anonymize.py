@@ -586,3 +586,12 @@ def test_ipv6_capture_with_network_mapping(tmp_path):
     assert output.connections[0].client.startswith("[") and "fd00::" not in output.connections[0].client
     expert = _tshark(out, {11112}, "-q", "-z", "expert,chat")
     assert "Malformed" not in expert and "Checksum" not in expert
+
+
+def test_a_value_cut_short_is_not_taken_for_a_data_set():
+    from dicomtui.plugins.anonymize.deidentify import CodecError
+
+    codec = DatasetCodec("1.2.840.10008.1.2")
+    with pytest.raises(CodecError):
+        codec.read(b"\x10\x00\x10\x00\x20\x00\x00\x00SECRETNAME")  # 32 bytes declared, 10 there
+    assert str(codec.read(b"\x10\x00\x10\x00\x0a\x00\x00\x00SECRETNAME").PatientName) == "SECRETNAME"

@@ -67,8 +67,16 @@ class DatasetCodec:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 dataset = read_dataset(io.BytesIO(data), self.implicit, self.little)
+                for raw in dataset._dict.values():  # pydicom reads a value cut short without a word
+                    length = getattr(raw, "length", None)
+                    value = getattr(raw, "value", None)
+                    if (isinstance(value, bytes) and length is not None and length != 0xFFFFFFFF
+                            and len(value) < length):
+                        raise CodecError(f"({raw.tag.group:04X},{raw.tag.element:04X}) runs past the data set end")
                 for _element in dataset.iterall():  # parse everything now, so errors surface here
                     pass
+        except CodecError:
+            raise
         except Exception as exc:  # noqa: BLE001  (pydicom raises many kinds on hostile bytes)
             raise CodecError(f"data set does not parse: {type(exc).__name__}: {exc}") from None
         return dataset
