@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import struct
 import time
+import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -98,10 +99,13 @@ class CaptureAnonymizer:
         if self.rewritten:
             return
         self.rewritten = True
-        for message in self.analysis.messages:
-            rewritten = self._message(message)
-            if rewritten is not None:
-                self.messages[message.index] = rewritten
+        with warnings.catch_warnings():
+            # pydicom warns about every invalid value it meets; the analysis already reported them
+            warnings.simplefilter("ignore")
+            for message in self.analysis.messages:
+                rewritten = self._message(message)
+                if rewritten is not None:
+                    self.messages[message.index] = rewritten
         for warning, count in sorted(self.deid.pixel_warnings.items()):
             if "YES" in warning:
                 self.report.warnings.append(
