@@ -268,7 +268,7 @@ class Deidentifier:
 
     def _mark(self, dataset: Dataset) -> None:
         dataset.PatientIdentityRemoved = "YES"
-        dataset.DeidentificationMethod = f"dicomtui: PS3.15 E.1-1 ({self.profile.edition})"
+        dataset.DeidentificationMethod = f"dicomtui PS3.15 E.1-1 {self.profile.short_edition}"[:64]
         items = []
         for code, meaning in self.profile.method_codes():
             item = Dataset()
