@@ -193,6 +193,17 @@ def test_private_attributes_masked_groups_and_group_lengths():
     assert [item.CodeValue for item in dataset.DeidentificationMethodCodeSequence] == ["113100"]
 
 
+def test_ae_titles_in_data_sets_map_like_the_wire_ones():
+    """Station AE Title is X, or C with Retain Device Identity: then the --anonymize-ae mapping."""
+    pseudo = Pseudonymizer(SECRET)
+    dataset = Dataset()
+    dataset.add_new(0x00080055, "AE", "MODALITY1")
+    Deidentifier(Profile(frozenset({"retain-device-identity"})), pseudo, map_ae=True).apply(dataset, False)
+    assert dataset[0x00080055].value == pseudo.ae_title("MODALITY1") != "MODALITY1"
+    Deidentifier(Profile(), pseudo).apply(dataset, composite=False)
+    assert 0x00080055 not in dataset
+
+
 def test_options_by_name():
     from dicomtui.plugins.anonymize.profile import parse_options
 

@@ -109,8 +109,10 @@ def _keyword(element: DataElement) -> str:
 class Deidentifier:
     """Applies the profile to data sets; counts what it did in ``changes`` (attribute, action)."""
 
-    def __init__(self, profile: Profile, pseudonymizer: Pseudonymizer, strip_pixel_data: bool = False) -> None:
+    def __init__(self, profile: Profile, pseudonymizer: Pseudonymizer, strip_pixel_data: bool = False,
+                 map_ae: bool = False) -> None:
         self.profile = profile
+        self.map_ae = map_ae  # --anonymize-ae: AE titles kept by the profile are mapped like the wire ones
         self.pseudo = pseudonymizer
         self.strip_pixel_data = strip_pixel_data
         self.changes: Counter[tuple[str, str]] = Counter()
@@ -153,6 +155,10 @@ class Deidentifier:
                 self.changes[("private attributes", "X" if action != "C" else "X (no safe list)")] += 1
                 continue
             action = self.profile.action(tag)
+            if element.VR == "AE" and self.map_ae and action in (None, "K") and element.value:
+                element.value = self._each(element.value, self.pseudo.ae_title)
+                self.changes[(_keyword(element), "AE mapped")] += 1
+                continue
             if action is None:
                 if element.VR == "SQ":
                     self._items(element)
@@ -220,6 +226,8 @@ class Deidentifier:
             return self._each(value, lambda text: "000000.00" if text.strip() else text)
         if vr == "AS":
             return "000Y"
+        if vr == "AE":  # the same mapping as AE titles on the wire (--anonymize-ae)
+            return self._each(value, self.pseudo.ae_title)
         if vr in STRING_VRS:
             return self._each(value, lambda text: self.pseudo.text(text, vr))
         if vr in BINARY_VRS:

@@ -86,7 +86,7 @@ class CaptureAnonymizer:
         self.settings = settings
         self.profile = Profile(settings.options)
         self.pseudo = Pseudonymizer(settings.secret)
-        self.deid = Deidentifier(self.profile, self.pseudo, settings.strip_pixel_data)
+        self.deid = Deidentifier(self.profile, self.pseudo, settings.strip_pixel_data, settings.map_ae)
         self.report = AnonymizeReport(self.profile.edition, sorted(settings.options), settings.as_json(),
                                       changes=self.deid.changes)
         self.messages: dict[int, RewrittenMessage] = {}
