@@ -49,6 +49,12 @@ def dicomtui_make_connection_decoder(connection: Any, config: Any, pdu_decoders:
     ``receive_gap(direction, gap)`` and ``finish()``; it reports what it finds
     through ``host`` (``dicomtui.core.pipeline.engine.DecoderHost``).  The built-in one
     is ``dicomtui.plugins.connection``.
+
+    Optionally, ``skippable(direction) -> int`` and ``skip(direction, length)``:
+    how many next bytes hold nothing the decoder needs to see (the inside of a
+    data set fragment), and taking them unseen.  The engine then hands over a
+    run of such segments with one ``skip`` instead of a ``receive_data`` each;
+    a decoder without them gets every segment.
     """
 
 

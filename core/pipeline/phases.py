@@ -7,7 +7,6 @@ rules through the plugin hooks.
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import replace
 from typing import Callable
@@ -123,12 +122,15 @@ def _scan(analysis: Analysis, engine: CaptureEngine, sources: list[CaptureSource
                 progress(analysis)
                 next_report = now + progress_interval
 
-    records = merge_records(sources)
-    first = next(records, None)
+    # The first frame's time, read ahead of the pass (which notes damage itself, so a note
+    # the look-ahead made is dropped).
+    notes = [len(source.notes) for source in sources]
+    first = next(merge_records(sources), None)
+    for source, count in zip(sources, notes):
+        del source.notes[count:]
     if first is not None:
         analysis.first_time = first[1]
-        records = itertools.chain((first,), records)
-    analysis.frame_count, analysis.last_time = engine.run(records, tick)
+    analysis.frame_count, analysis.last_time = engine.run_sources(sources, tick)
 
 
 def _close_streams(analysis: Analysis, engine: CaptureEngine) -> None:

@@ -94,6 +94,28 @@ class PduStreamParser:
         self.position += size
         return self._take_events()
 
+    def skippable(self) -> int:
+        """How many next bytes ``skip`` may take: those that end strictly inside a data PDV's
+        value (or a PDU being skipped), which ``feed`` would only count."""
+        if self.state == _PDV_DATA and not self.pdv_is_command:
+            return self.pdv_remaining - 1
+        if self.state == _SKIP:
+            return self.skip_remaining - 1
+        return 0
+
+    def skip(self, length: int) -> None:
+        """Account for ``length`` next bytes without seeing them (``length <= skippable()``).
+
+        The same state change as ``feed`` of those bytes, which would find no
+        boundary in them and produce no event.
+        """
+        if self.state == _PDV_DATA:
+            self.pdv_remaining -= length
+            self.pdu_remaining -= length
+        else:
+            self.skip_remaining -= length
+        self.position += length
+
     def _take_events(self) -> list:
         events, self.events = self.events, []
         return events
