@@ -46,9 +46,30 @@ BUILTIN_PLUGINS = (
 )
 
 
-def make_host(disabled: set[str] | None = None, load_installed: bool = True) -> PluginHost:
+RULE_PLUGINS = tuple(name for name in BUILTIN_PLUGINS if name.startswith("dicomtui.plugins.rules."))
+EXPORT_PLUGINS = tuple(name for name in BUILTIN_PLUGINS if name.startswith("dicomtui.plugins.export."))
+
+
+def make_host(disabled: set[str] | None = None, load_installed: bool = True,
+              builtins: tuple[str, ...] = BUILTIN_PLUGINS) -> PluginHost:
     """The plugin host with the built-in plugins and (unless told not to) the installed ones."""
-    return PluginHost(BUILTIN_PLUGINS, disabled=disabled, load_installed=load_installed)
+    return PluginHost(builtins, disabled=disabled, load_installed=load_installed)
+
+
+def rules_wanted(args: argparse.Namespace, interactive: bool, anonymize: bool) -> bool:
+    """Whether the mode shows expert findings (or exits on them): only then do the rules run."""
+    return bool(interactive or anonymize or args.json or args.expert or args.fail_on or args.list_plugins)
+
+
+def builtins_for(args: argparse.Namespace, interactive: bool, anonymize: bool) -> tuple[str, ...]:
+    """The built-in plugins a mode uses: start-up imports only those (a rule or an exporter
+    module imports pydicom's codec, more than the analysis of a small capture costs)."""
+    if interactive or anonymize or args.list_plugins:
+        return BUILTIN_PLUGINS
+    skipped = set() if args.export else set(EXPORT_PLUGINS)
+    if not rules_wanted(args, interactive, anonymize):
+        skipped |= set(RULE_PLUGINS)
+    return tuple(name for name in BUILTIN_PLUGINS if name not in skipped)
 
 
 EXIT_OK, EXIT_CAPTURE, EXIT_USAGE, EXIT_EXPORT_INCOMPLETE, EXIT_FAIL_ON = 0, 1, 2, 3, 4
@@ -192,7 +213,13 @@ def _run(argv: list[str] | None) -> int:
     anonymize = anonymize_cli.wanted(args)
     if anonymize:
         captures = anonymize_cli.fix_captures(args, captures)
-    host = make_host(disabled=set(args.disable_plugin))
+    interactive = not (args.summary or args.json or args.expert or args.export or anonymize or args.list_plugins)
+    # The UI needs the terminal for keys as well as for drawing; a capture piped in on stdin
+    # (`tcpdump -w - | dicomtui -`) therefore gets the summary.
+    if interactive and not (sys.stdout.isatty() and sys.stdin.isatty()):
+        interactive = False
+        args.summary = True
+    host = make_host(disabled=set(args.disable_plugin), builtins=builtins_for(args, interactive, anonymize))
     if args.list_plugins:
         _print_plugins(host)
         return EXIT_OK
@@ -201,17 +228,12 @@ def _run(argv: list[str] | None) -> int:
     config = make_config(args, parser)
     if anonymize:
         anonymize_cli.check(args, captures, parser)
-    interactive = not (args.summary or args.json or args.expert or args.export or anonymize)
-    # The UI needs the terminal for keys as well as for drawing; a capture piped in on stdin
-    # (`tcpdump -w - | dicomtui -`) therefore gets the summary.
-    if interactive and sys.stdout.isatty() and sys.stdin.isatty():
+    if interactive:
         from dicomtui.tui.app import run_app
 
         return run_app(captures, config, host)
-    if interactive:
-        args.summary = True
     try:
-        analysis = analyze(captures, config, host)
+        analysis = analyze(captures, config, host, run_rules=rules_wanted(args, interactive, anonymize))
     except CaptureError as exc:
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
         return EXIT_CAPTURE

@@ -29,9 +29,10 @@ import sys
 import tempfile
 import zlib
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, Iterator, NamedTuple
 
-import dpkt
+if TYPE_CHECKING:
+    import dpkt
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
@@ -225,7 +226,9 @@ class _Interface:
     offset_seconds: int
 
 
-def _idb_resolution(idb: dpkt.pcapng.InterfaceDescriptionBlock, endian: str) -> tuple[float, int]:
+def _idb_resolution(idb: "dpkt.pcapng.InterfaceDescriptionBlock", endian: str) -> tuple[float, int]:
+    import dpkt
+
     resolution, offset_seconds = 1e-6, 0
     for option in getattr(idb, "opts", []):
         if option.code == dpkt.pcapng.PCAPNG_OPT_IF_TSRESOL and option.data:
@@ -290,6 +293,8 @@ def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
                 ts = ((ts_high << 32) | ts_low) * iface.resolution + iface.offset_seconds
                 yield (source_index, ts, iface.link_type, offset + 28, caplen, origlen)
         elif block_type == PCAPNG_IDB:
+            import dpkt  # only pcapng needs it, and only here: not paid by pcap files
+
             block = bytes(data[offset : offset + block_length])
             try:
                 idb_class = (
