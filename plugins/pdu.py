@@ -79,8 +79,7 @@ class UserIdentityRequest:
     identity_type: int
     positive_response_requested: bool
     primary: bytes
-    secondary_length: int  # the passcode itself is never kept
-    secret: tuple[int, int] = (0, 0)  # PDU-relative (offset, length) of the passcode or token, for masking
+    secondary_length: int  # the passcode itself is never kept (core.secrets says where it lies)
 
 
 @dataclass(slots=True)
@@ -293,10 +292,7 @@ def _decode_user_information(body: bytes, start: int, end: int, user: UserInform
             secondary_length = struct.unpack_from("!H", raw, 4 + primary_length)[0]
             if 6 + primary_length + secondary_length > length:
                 raise DecodeError("user identity secondary field runs past the sub-item", value - 4)
-            secret = (at + 10 + primary_length, secondary_length) if identity_type == 2 else \
-                (at + 8, primary_length) if identity_type in (3, 4, 5) else (0, 0)  # tickets are secrets too
-            user.user_identity = UserIdentityRequest(identity_type, bool(positive), primary, secondary_length,
-                                                     secret)
+            user.user_identity = UserIdentityRequest(identity_type, bool(positive), primary, secondary_length)
             kind = USER_IDENTITY_TYPES.get(identity_type, f"type {identity_type}")
             primary_text = _text(primary) if identity_type in (1, 2) else f"{primary_length} bytes"
             children = [
@@ -304,8 +300,9 @@ def _decode_user_information(body: bytes, start: int, end: int, user: UserInform
                 Field("Positive response requested", "yes" if positive else "no", at + 5, 1),
                 Field("Primary field", primary_text, at + 8, primary_length),
             ]
-            if identity_type == 2:
-                children.append(Field("Secondary field (passcode)", f"{MASK} ({secondary_length} bytes)",
+            if identity_type == 2 or secondary_length:
+                label = "Secondary field (passcode)" if identity_type == 2 else "Secondary field"
+                children.append(Field(label, f"{MASK} ({secondary_length} bytes)",
                                       at + 10 + primary_length, secondary_length))
             fields.append(Field("User identity negotiation (0x58)", f"{kind}: {primary_text}", at, size,
                                 tuple(children)))
@@ -317,7 +314,8 @@ def _decode_user_information(body: bytes, start: int, end: int, user: UserInform
                 raise DecodeError("user identity server response runs past the sub-item", value - 4)
             user.user_identity_response = raw[2 : 2 + response_length]
             fields.append(Field("User identity response (0x59)", f"server response, {response_length} bytes",
-                                at, size))
+                                at, size, (Field("Server response", f"{MASK} ({response_length} bytes)",
+                                                 at + 6, response_length),)))
         else:
             user.unknown_items.append(sub_type)
             fields.append(Field(f"Unknown user information sub-item 0x{sub_type:02x}", f"{length} bytes", at, size,
