@@ -7,7 +7,6 @@ Exit status: 0 success; 1 a capture could not be read; 2 bad command line;
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -19,7 +18,7 @@ from .detect import DEFAULT_PORTS, parse_port_list
 from .limits import Limits
 from .model import Severity
 from .plugins import PluginHost
-from .safe_text import safe_text
+from .safe_text import safe_json, safe_text
 
 EXIT_OK, EXIT_CAPTURE, EXIT_USAGE, EXIT_EXPORT_INCOMPLETE, EXIT_FAIL_ON = 0, 1, 2, 3, 4
 
@@ -103,7 +102,8 @@ def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> An
 def _columns(rows: list[tuple[str, ...]]) -> list[str]:
     """Rows of cells as aligned text (last column left ragged)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)] if rows else []
-    return ["  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]).rstrip()
+    # Names, versions and texts come from installed plugins: shown escaped like capture text.
+    return [safe_text("  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]).rstrip())
             for row in rows]
 
 
@@ -184,7 +184,7 @@ def _run(argv: list[str] | None) -> int:
         elif args.json:
             from .views import analysis_json
 
-            json.dump(analysis_json(analysis), sys.stdout, indent=1)
+            sys.stdout.write(safe_json(analysis_json(analysis), indent=1))
             sys.stdout.write("\n")
         elif args.expert:
             for item in analysis.expert:

@@ -14,16 +14,17 @@ Unlike Part 10 export this holds one decoded object in memory at a time.
 
 from __future__ import annotations
 
-import json
 import warnings
 import zlib
 from io import BytesIO
 
+from pydicom.charset import convert_encodings
 from pydicom.filereader import read_dataset
 
 from dicomtui import hookimpl
 from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress, object_name
 from dicomtui.core.limits import Limits
+from dicomtui.core.safe_text import safe_json
 
 from .part10 import SKIP_NO_SYNTAX, SKIP_TOO_SMALL, selected_messages
 
@@ -46,8 +47,10 @@ def parse_dataset(data: bytes, transfer_syntax: str, max_inflated: int = Limits(
     implicit = transfer_syntax == IMPLICIT_LITTLE
     little = transfer_syntax != EXPLICIT_BIG
     dataset = read_dataset(BytesIO(data), implicit, little)
-    # to_json_dict needs the encoding for values pydicom left undecoded.
-    dataset.set_original_encoding(implicit, little, dataset.get("SpecificCharacterSet", "ISO_IR 6"))
+    # to_json_dict needs the encoding (Python codec names, not DICOM terms) for values pydicom
+    # left undecoded.
+    encodings = convert_encodings(dataset.get("SpecificCharacterSet", "ISO_IR 6"))  # unknown: a warning
+    dataset.set_original_encoding(implicit, little, encodings)
     return dataset
 
 
@@ -114,7 +117,7 @@ class DicomJsonExporter:
             result.bytes_written += len(value)
         if renamed:
             _rewrite_uris(document, renamed)
-        encoded = json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8")
+        encoded = safe_json(document, indent=1, ensure_ascii=False).encode("utf-8")
         path, stream = folder.open_new(name)
         with stream:
             stream.write(encoded)
