@@ -193,10 +193,10 @@ def variants() -> list[Variant]:
                               accept_items=(response_item(response),)))
     passcode = marker("odd-port", "passcode")
     found.append(_variant("odd-port", [identity_item(2, b"user-op", passcode)], [passcode], server_port=4242))
-    jwt = marker("large", "jwt") * 40  # ~1.3 kB token spanning segments
+    jwt = marker("large", "jwt") * 24  # ~800-byte token spanning segments
     secondary = marker("large", "secondary")
-    found.append(_variant("large", [identity_item(5, jwt, secondary)], [jwt, secondary], context_count=20,
-                          isn=((1 << 32) - 1500, 7), mss=700))  # sequence numbers wrap inside the request
+    found.append(_variant("large", [identity_item(5, jwt, secondary)], [jwt, secondary], context_count=12,
+                          isn=((1 << 32) - 1000, 7), mss=500))  # sequence numbers wrap inside the request
     return found
 
 

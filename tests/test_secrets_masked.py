@@ -16,9 +16,7 @@ username/passcode and a patched server response, recorded with tcpdump).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import secret_captures as captures  # noqa: E402
 from capture_tools import FIXTURES  # noqa: E402
 from conftest import analyze_path  # noqa: E402
-from test_text_outputs_escape import headless_modes  # noqa: E402
+from hostile_tools import headless_modes, run_main  # noqa: E402
 
 from dicomtui.core.analysis import AnalysisConfig
 from dicomtui.core.export import exporters
@@ -85,11 +83,6 @@ def capture(request) -> tuple[Path, list[bytes]]:
     return request.getfixturevalue(request.param)
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dicomtui.core.cli", *args], capture_output=True, timeout=120,
-                          env=dict(os.environ, PYTHONWARNINGS="default"), check=False)
-
-
 # -- the capture is what it claims -----------------------------------------------------------------------
 
 
@@ -139,38 +132,38 @@ def test_usernames_and_plain_items_are_not_masked():
 
 
 @pytest.mark.parametrize("mode", headless_modes())
-def test_no_secret_in_headless_output(capture, mode):
+def test_no_secret_in_headless_output(capture, mode, capfdbinary):
     path, secrets = capture
-    result = run_cli(mode, str(path))
-    assert result.returncode == 0, result.stderr
+    status, out, err = run_main(capfdbinary, mode, str(path))
+    assert status == 0, err
     pieces = windows(secrets)
-    assert_no_secret(result.stdout, pieces, f"{mode} stdout")
-    assert_no_secret(result.stderr, pieces, f"{mode} stderr")
+    assert_no_secret(out, pieces, f"{mode} stdout")
+    assert_no_secret(err, pieces, f"{mode} stderr")
 
 
 @pytest.mark.parametrize("export_format", sorted(exporters(PluginHost())))
-def test_no_secret_in_any_exported_file(capture, export_format, tmp_path):
+def test_no_secret_in_any_exported_file(capture, export_format, tmp_path, capfdbinary):
     path, secrets = capture
     out = tmp_path / export_format
-    result = run_cli("--export", str(out), "--export-format", export_format, "--include-commands",
-                     "--include-incomplete", str(path))
-    assert result.returncode in (0, 3), result.stderr
+    status, printed, err = run_main(capfdbinary, "--export", str(out), "--export-format", export_format,
+                                    "--include-commands", "--include-incomplete", str(path))
+    assert status in (0, 3), err
     pieces = windows(secrets)
-    assert_no_secret(result.stdout + result.stderr, pieces, "export output")
+    assert_no_secret(printed + err, pieces, "export output")
     files = sorted(out.rglob("*"))
     assert files, f"{export_format} wrote nothing"
     for file in files:
         assert_no_secret(file.read_bytes(), pieces, f"{export_format}: {file.name}")
 
 
-def test_pcap_export_keeps_every_frame_and_masks_only_secrets(synthetic, tmp_path):
+def test_pcap_export_keeps_every_frame_and_masks_only_secrets(synthetic, tmp_path, capfdbinary):
     """Same frames, same lengths; the only bytes changed are '*' over secrets (and their frames' neighbours
     in unparseable tails)."""
     from capture_tools import read_frames
 
-    path, secrets = synthetic
-    result = run_cli("--export", str(tmp_path), "--export-format", "pcap", str(path))
-    assert result.returncode == 0, result.stderr
+    path, _secrets = synthetic
+    status, _out, err = run_main(capfdbinary, "--export", str(tmp_path), "--export-format", "pcap", str(path))
+    assert status == 0, err
     before = read_frames(path)
     after = read_frames(tmp_path / "dicom.pcap")
     assert len(after) == len(before)
@@ -188,57 +181,72 @@ def test_pcap_export_keeps_every_frame_and_masks_only_secrets(synthetic, tmp_pat
 BYTES_ROW = re.compile(r"([0-9a-f]{8})  ((?:[0-9a-f]{2} ?){1,16})\s+(\S.*)?$")
 
 
-def _bytes_pane(app) -> tuple[bytes, str]:
-    """The bytes pane as drawn on the screen: (bytes read back from the hex column, ASCII column)."""
-    strips = app.screen._compositor.render_strips()
+def _screen(app) -> tuple[str, bytes, str]:
+    """The screen's text, and the bytes pane as drawn on it: (screen, bytes read back from the hex
+    column, ASCII column)."""
+    lines = ["".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips()]
     region = app.bytes_view.content_region
     data, text = bytearray(), []
-    for y in range(region.y, region.y + region.height):
-        line = "".join(segment.text for segment in strips[y])[region.x : region.x + region.width].rstrip()
-        match = BYTES_ROW.match(line)
+    for line in lines[region.y : region.y + region.height]:
+        match = BYTES_ROW.match(line[region.x : region.x + region.width].rstrip())
         if match:
             count = len(match.group(2).split())
             data += bytes.fromhex(match.group(2))
             text.append((match.group(3) or "")[-count:])
-    return bytes(data), "".join(text)
+    return "\n".join(lines), bytes(data), "".join(text)
 
 
-def _screen_text(app) -> str:
-    return "\n".join("".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips())
+def _height_for(pdu) -> int:
+    """A terminal height whose bytes pane (2/5 of a tall screen, 16 bytes a row) holds the whole PDU."""
+    return max(60, (pdu.total_length // 16 + 4) * 5 // 2 + 16)
 
 
 def test_no_secret_on_the_tui_screen(capture, plugin_host):
+    """Each A-ASSOCIATE PDU that carries a secret (or lost part of itself) selected in turn, on a
+    screen tall enough for all of its bytes: nothing of a secret on the screen, in hex or ASCII."""
     from dicomtui.tui.app import DicomApp
 
     path, secrets = capture
     pieces = windows(secrets)
     analysis = analyze_path(path)
-    associate = [pdu for pdu in analysis.pdus if pdu.pdu_type in (1, 2)]
-    largest = max(pdu.total_length for pdu in associate)
-    height = (largest // 16 + 4) * 5 // 2 + 16  # the bytes pane gets 2/5 of a tall screen
+
+    def carries_secret(pdu) -> bool:
+        data = analysis.pdu_bytes(pdu)
+        return data is None or find_leak(data, pieces) is not None
+
+    associate = sorted((pdu for pdu in analysis.pdus if pdu.pdu_type in (1, 2) and carries_secret(pdu)),
+                       key=lambda pdu: pdu.total_length)
+    assert len(associate) >= (2 if path.name.startswith("negotiation") else len(captures.variants()))
 
     async def run() -> int:
         app = DicomApp([str(path)], AnalysisConfig(), plugin_host)
         shown = 0
+        height = _height_for(associate[0])
         async with app.run_test(size=(160, height)) as pilot:
-            for _ in range(50):
+            for _ in range(100):
                 await pilot.pause(0.05)
                 if app.index is not None and app.analysis is not None and app.analysis.finished:
                     break
             await app.workers.wait_for_complete()
             packets = app.packet_list
             for pdu in associate:
+                if _height_for(pdu) > height:
+                    height = _height_for(pdu)
+                    await pilot.resize_terminal(160, height)
                 packets.cursor_to(packets.row_of(pdu.index))
-                for _ in range(3):
-                    await pilot.pause(0.05)
-                    await app.workers.wait_for_complete()
-                await pilot.pause(0.02)
-                data, text = _bytes_pane(app)
+                title = f"PDU {pdu.index + 1}"
+                for _ in range(200):  # until the bytes pane shows this PDU
+                    await pilot.pause(0.01)
+                    if app.bytes_view.title == title:
+                        break
+                await pilot.pause(0)
+                screen, data, text = _screen(app)
                 where = f"{path.name} PDU {pdu.index + 1}"
                 assert_no_secret(data, pieces, f"bytes pane hex of {where}")
                 assert_no_secret(text.encode(), pieces, f"bytes pane ASCII of {where}")
-                assert_no_secret(_screen_text(app).encode(), pieces, f"screen of {where}")
-                if pdu.complete:  # the whole PDU is on the screen, and masked
+                assert_no_secret(screen.encode(), pieces, f"screen of {where}")
+                if pdu.complete:  # the whole PDU is on the screen, masked
+                    assert app.bytes_view.title == title
                     assert len(data) == pdu.total_length, where
                     original = analysis.pdu_bytes(pdu)
                     assert all(a == b or b == ord("*") for a, b in zip(original, data)), where
@@ -246,4 +254,4 @@ def test_no_secret_on_the_tui_screen(capture, plugin_host):
         return shown
 
     shown_masked = asyncio.run(run())
-    assert shown_masked >= (2 if path.name.startswith("negotiation") else len(captures.variants()) - 6)
+    assert shown_masked == sum(pdu.complete for pdu in associate)

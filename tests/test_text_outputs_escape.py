@@ -4,7 +4,8 @@ A pynetdicom-encoded C-STORE whose AE titles, SOP instance UID and data set
 values carry terminal escapes (OSC 52 clipboard write, OSC title, SGR, BEL,
 DEL, 8-bit CSI as byte and as U+009B, bidi override, line separator) goes
 through every headless mode of the command-line parser and every exporter the
-plugin host registers (installed plugins included).  Every text file written
+plugin host registers (installed plugins included), in this process (``run_main``;
+library warnings are printed to stderr as without pytest).  Every text file written
 (anything but the known binary kinds) and everything printed must be free of
 them: a user who ``cat``s a file must not have a sequence run.  A new mode or
 exporter is covered without editing this test; a new binary file kind must be
@@ -13,10 +14,7 @@ named in ``BINARY_SUFFIXES``.
 
 from __future__ import annotations
 
-import argparse
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,8 +23,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import hostile_tools as tools  # noqa: E402
+from hostile_tools import headless_modes, run_main  # noqa: E402
 
-from dicomtui.core.cli import build_parser
 from dicomtui.core.export import exporters
 from dicomtui.core.plugins import PluginHost
 
@@ -35,12 +33,6 @@ UNSAFE = re.compile(rb"[\x00-\x09\x0b-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xa8-\x
 BINARY_SUFFIXES = {".dcm", ".raw", ".partial", ".bin", ".pcap", ".pcapng"}
 OSC52 = "\x1b]52;c;ZXZpbA==\x07"  # "write 'evil' to the clipboard"
 HOSTILE_VALUE = f"A{OSC52}\x1b]0;title\x07\x1b[31m\u009b2J\u202e\u2028\x7fZ"
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    environment = dict(os.environ, PYTHONWARNINGS="default")
-    return subprocess.run([sys.executable, "-m", "dicomtui.core.cli", *args], capture_output=True,
-                          timeout=120, env=environment, check=False)
 
 
 def assert_safe(data: bytes, where: str) -> None:
@@ -68,36 +60,27 @@ def hostile_capture(tmp_path_factory) -> Path:
     return path
 
 
-def headless_modes() -> list[str]:
-    """Every mode option of the parser that prints (``--export`` is checked per exporter below)."""
-    parser = build_parser()
-    group = next(group for group in parser._mutually_exclusive_groups
-                 if any(action.dest == "summary" for action in group._group_actions))
-    return [action.option_strings[0] for action in group._group_actions
-            if action.nargs == 0 and isinstance(action, argparse._StoreTrueAction)]
-
-
 def test_every_headless_mode_is_listed():
     assert {"--summary", "--json", "--expert", "--list-plugins"} <= set(headless_modes())
 
 
 @pytest.mark.parametrize("mode", headless_modes())
-def test_headless_modes_print_no_raw_control_characters(hostile_capture, mode):
-    result = run_cli(mode, "-o", "dataset_check_bytes:100000000", str(hostile_capture))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout, "nothing printed: the test would prove nothing"
-    assert_safe(result.stdout, f"{mode} stdout")
-    assert_safe(result.stderr, f"{mode} stderr")
+def test_headless_modes_print_no_raw_control_characters(hostile_capture, mode, capfdbinary):
+    status, out, err = run_main(capfdbinary, mode, "-o", "dataset_check_bytes:100000000", str(hostile_capture))
+    assert status == 0, err
+    assert out, "nothing printed: the test would prove nothing"
+    assert_safe(out, f"{mode} stdout")
+    assert_safe(err, f"{mode} stderr")
 
 
 @pytest.mark.parametrize("export_format", sorted(exporters(PluginHost())))
-def test_every_exporter_writes_no_raw_control_characters(hostile_capture, export_format, tmp_path):
+def test_every_exporter_writes_no_raw_control_characters(hostile_capture, export_format, tmp_path, capfdbinary):
     out = tmp_path / "out"
-    result = run_cli("--export", str(out), "--export-format", export_format, "--include-commands",
-                     "--include-incomplete", str(hostile_capture))
-    assert result.returncode in (0, 3), result.stderr
-    assert_safe(result.stdout, "export stdout")
-    assert_safe(result.stderr, "export stderr")
+    status, printed, err = run_main(capfdbinary, "--export", str(out), "--export-format", export_format,
+                                    "--include-commands", "--include-incomplete", str(hostile_capture))
+    assert status in (0, 3), err
+    assert_safe(printed, "export stdout")
+    assert_safe(err, "export stderr")
     written = sorted(out.rglob("*"))
     assert written, f"{export_format} wrote nothing from the hostile capture"
     for path in written:
@@ -105,14 +88,14 @@ def test_every_exporter_writes_no_raw_control_characters(hostile_capture, export
             assert_safe(path.read_bytes(), f"{export_format}: {path.name}")
 
 
-def test_text_exporters_keep_the_values_visible(hostile_capture, tmp_path):
+def test_text_exporters_keep_the_values_visible(hostile_capture, tmp_path, capfdbinary):
     """Escaped, not dropped: CSV shows the escape, JSON readers get the exact value back."""
     import json
 
     for export_format in ("transactions-csv", "transactions-json", "dicom-json"):
-        result = run_cli("--export", str(tmp_path / export_format), "--export-format", export_format,
-                         str(hostile_capture))
-        assert result.returncode == 0, result.stderr
+        status, _out, err = run_main(capfdbinary, "--export", str(tmp_path / export_format), "--export-format",
+                                     export_format, str(hostile_capture))
+        assert status == 0, err
     csv_text = (tmp_path / "transactions-csv" / "transactions.csv").read_text("utf-8")
     assert "1.2.3.\\x1b]0;x\\x07.\\x7f" in csv_text
     rows = json.loads((tmp_path / "transactions-json" / "transactions.json").read_text("utf-8"))
