@@ -9,7 +9,8 @@ map with their captured and original lengths and their link type.
 One link type: ``dicom.pcap`` (microsecond timestamps, nanosecond when a
 source pcap was nanosecond).  Several link types (a pcapng recorded on
 several interfaces): ``dicom.pcapng`` with one interface per link type and
-nanosecond timestamps.  The record writers are a few lines of ``struct``
+nanosecond timestamps.  User identity secrets are overwritten with ``*`` in
+every frame that carries them (``SecretMasker``; docs/secrets.md).  The record writers are a few lines of ``struct``
 rather than dpkt's, because dpkt's pcap writer sets the original length to the
 captured length, which would misreport frames cut by a snapshot length.
 """
