@@ -29,10 +29,10 @@ from capture_tools import FIXTURES  # noqa: E402
 from conftest import analyze_path  # noqa: E402
 from hostile_tools import headless_modes, run_main  # noqa: E402
 
-from dicomtui.core.analysis import AnalysisConfig
-from dicomtui.core.export import exporters
-from dicomtui.core.plugins import PluginHost
-from dicomtui.core.secrets import associate_secret_ranges
+from dicomtui.core.cli import make_host
+from dicomtui.core.pipeline import AnalysisConfig
+from dicomtui.core.protocol.secrets import associate_secret_ranges
+from dicomtui.core.views.export import exporters
 
 WINDOW = 10
 REAL_SECRETS = [b"s3cret", b"server-response"]
@@ -141,7 +141,7 @@ def test_no_secret_in_headless_output(capture, mode, capfdbinary):
     assert_no_secret(err, pieces, f"{mode} stderr")
 
 
-@pytest.mark.parametrize("export_format", sorted(exporters(PluginHost())))
+@pytest.mark.parametrize("export_format", sorted(exporters(make_host())))
 def test_no_secret_in_any_exported_file(capture, export_format, tmp_path, capfdbinary):
     path, secrets = capture
     out = tmp_path / export_format

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_tools as tools  # noqa: E402
 from hostile_tools import headless_modes, run_main  # noqa: E402
 
-from dicomtui.core.export import exporters
-from dicomtui.core.plugins import PluginHost
+from dicomtui.core.cli import make_host
+from dicomtui.core.views.export import exporters
 
 # C0 (but newline), DEL, C1 as UTF-8, line/paragraph separators, bidi embeddings/overrides/isolates.
 UNSAFE = re.compile(rb"[\x00-\x09\x0b-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xa8-\xae]|\xe2\x81[\xa6-\xa9]")
@@ -73,7 +73,7 @@ def test_headless_modes_print_no_raw_control_characters(hostile_capture, mode, c
     assert_safe(err, f"{mode} stderr")
 
 
-@pytest.mark.parametrize("export_format", sorted(exporters(PluginHost())))
+@pytest.mark.parametrize("export_format", sorted(exporters(make_host())))
 def test_every_exporter_writes_no_raw_control_characters(hostile_capture, export_format, tmp_path, capfdbinary):
     out = tmp_path / "out"
     status, printed, err = run_main(capfdbinary, "--export", str(out), "--export-format", export_format,

@@ -22,9 +22,15 @@ from pydicom.charset import convert_encodings
 from pydicom.filereader import read_dataset
 
 from dicomtui import hookimpl
-from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress, object_name
-from dicomtui.core.limits import Limits
-from dicomtui.core.safe_text import safe_json
+from dicomtui.core.api.export import (
+    ExportOptions,
+    ExportResult,
+    OutputFolder,
+    Progress,
+    object_name,
+)
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.base.safe_text import safe_json
 
 from .part10 import SKIP_NO_SYNTAX, SKIP_TOO_SMALL, selected_messages
 

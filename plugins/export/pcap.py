@@ -21,11 +21,11 @@ import struct
 from bisect import bisect_right
 
 from dicomtui import hookimpl
-from dicomtui.core.capture import PCAP_MAGICS, Record, merge_records
-from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress
-from dicomtui.core.packet import format_address, parse_tcp
-from dicomtui.core.secrets import ASSOCIATE_TYPES, FIXED, MASK_BYTE, associate_secret_ranges
-from dicomtui.core.tcp import SEQ_MODULO, seq_delta
+from dicomtui.core.api.export import ExportOptions, ExportResult, OutputFolder, Progress
+from dicomtui.core.protocol.secrets import ASSOCIATE_TYPES, FIXED, MASK_BYTE, associate_secret_ranges
+from dicomtui.core.wire.capture import PCAP_MAGICS, Record, merge_records
+from dicomtui.core.wire.packet import format_address, parse_tcp
+from dicomtui.core.wire.tcp import SEQ_MODULO, seq_delta
 
 SNAPLEN = 262144
 
