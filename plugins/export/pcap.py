@@ -93,10 +93,12 @@ def dicom_frames(analysis):
             continue
         source = format_address(segment.family, segment.src, segment.sport)
         target = format_address(segment.family, segment.dst, segment.dport)
-        for key, direction in (((source, target), 0), ((target, source), 1)):
-            found = next((index for first, last, index in ranges.get(key, ()) if first <= number <= last), None)
-            if found is not None:
-                yield number, record, frame, segment, found, direction
+        spans, direction = ranges.get((source, target)), 0
+        if spans is None:
+            spans, direction = ranges.get((target, source)), 1
+        for first, last, index in spans or ():
+            if first <= number <= last:
+                yield number, record, frame, segment, index, direction
                 break
 
 
