@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import secret_captures as captures  # noqa: E402
 from capture_tools import FIXTURES  # noqa: E402
-from conftest import analyze_path  # noqa: E402
+from conftest import analyze_path, requires_tshark  # noqa: E402
 from hostile_tools import headless_modes, run_main  # noqa: E402
 
 from dicomtui.core.cli import make_host
@@ -255,3 +256,21 @@ def test_no_secret_on_the_tui_screen(capture, plugin_host):
 
     shown_masked = asyncio.run(run())
     assert shown_masked == sum(pdu.complete for pdu in associate)
+
+
+@requires_tshark
+def test_tshark_sees_no_secret_in_the_exported_pcap(capture, tmp_path, capfdbinary):
+    """Wireshark's own decode and hex dump of the export (DICOM on the odd port too) shows none."""
+    path, secrets = capture
+    status, _out, err = run_main(capfdbinary, "--export", str(tmp_path), "--export-format", "pcap", str(path))
+    assert status == 0, err
+    pieces = windows(secrets)
+
+    def tshark(capture_path: Path) -> bytes:
+        result = subprocess.run(["tshark", "-r", str(capture_path), "-d", "tcp.port==4242,dicom", "-V", "-x"],
+                                capture_output=True, timeout=120, check=False)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert find_leak(tshark(path), pieces) is not None  # tshark does show them in the original
+    assert_no_secret(tshark(tmp_path / "dicom.pcap"), pieces, "tshark -V -x of the exported pcap")
