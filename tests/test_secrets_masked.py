@@ -224,11 +224,11 @@ def test_no_secret_on_the_tui_screen(capture, plugin_host):
         shown = 0
         height = _height_for(associate[0])
         async with app.run_test(size=(160, height)) as pilot:
-            for _ in range(100):
+            for _ in range(200):  # until indexing is done (polled: a superseded detail worker is cancelled)
                 await pilot.pause(0.05)
-                if app.index is not None and app.analysis is not None and app.analysis.finished:
+                if app.index is not None and app.analysis is not None and app.analysis.finished \
+                        and all(worker.is_finished for worker in app.workers):
                     break
-            await app.workers.wait_for_complete()
             packets = app.packet_list
             for pdu in associate:
                 if _height_for(pdu) > height:
