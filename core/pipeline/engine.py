@@ -273,8 +273,15 @@ class CaptureEngine:
                                     reassembler.bytes_delivered += length
                                     sink = tracked.sinks[direction]
                                     if length <= sink.credit:
-                                        sink.chunks.append(stream_offset, 0, body + 34 + (data_offset >> 4) * 4,
-                                                           length, frame_number, ts)
+                                        # ChunkMap.append, written out (once per segment)
+                                        chunks = sink.chunks
+                                        chunks.stream_offsets.append(stream_offset)
+                                        chunks.file_offsets.append(body + 34 + (data_offset >> 4) * 4)
+                                        chunks.lengths.append(length)
+                                        chunks.frames.append(frame_number)
+                                        chunks.sources.append(0)
+                                        chunks.timestamps.append(ts)
+                                        chunks.end = stream_offset + length
                                         sink.credit -= length
                                         sink.owed += length
                                     else:
