@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -70,13 +71,25 @@ sys.exit(status)
 """
 
 
-def timed(argv: list[str], stdout=subprocess.DEVNULL) -> dict:
-    """Wall time, exit status, stderr and (for ``CLI`` children) peak and anonymous RSS of a child."""
+# Children run as an installed program would: with compiled bytecode (this environment may set
+# PYTHONDONTWRITEBYTECODE, which would make every start-up compile every module).
+ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: list[str], stdout=subprocess.DEVNULL, env: dict | None = None) -> dict:
+    """Wall and CPU time, exit status, stderr and (``CLI`` children) peak and anonymous RSS of a child."""
+    cpu = _cpu()
     started = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE)
+    child = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, env=env or ENV)
     _out, err = child.communicate()
     elapsed = time.perf_counter() - started
-    figures = {"seconds": elapsed, "status": child.returncode, "stderr": err.decode(errors="replace")}
+    figures = {"seconds": elapsed, "cpu": _cpu() - cpu, "status": child.returncode,
+               "stderr": err.decode(errors="replace")}
     for line in figures["stderr"].splitlines():
         if line.startswith("RssAnon "):
             figures["anon_kb"] = int(line.split()[1])
@@ -85,27 +98,28 @@ def timed(argv: list[str], stdout=subprocess.DEVNULL) -> dict:
     return figures
 
 
-def first_output(argv: list[str]) -> tuple[float, float]:
-    """Seconds to the first line on stdout, and to the child's exit."""
+def first_output(argv: list[str], env: dict | None = None) -> tuple[float, float, float]:
+    """Seconds to the first line on stdout and to the child's exit, and its CPU seconds."""
+    cpu = _cpu()
     started = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env or ENV)
     child.stdout.readline()
     first = time.perf_counter() - started
     child.stdout.read()
     child.wait()
-    return first, time.perf_counter() - started
+    return first, time.perf_counter() - started, _cpu() - cpu
 
 
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-c", CLI, *args]
 
 
-def one_round(capture: Path, work: Path, with_json: bool) -> dict:
-    figures: dict = {}
-    figures["walk"] = timed([sys.executable, "-c", WALK, str(capture)])["seconds"]
+def one_round(capture: Path, work: Path, with_json: bool, env: dict, walk: dict) -> dict:
+    """Every mode once with the code on ``env``'s PYTHONPATH; ``walk`` is this round's walk."""
+    figures: dict = {"walk": walk["seconds"], "walk_cpu": walk["cpu"]}
     out = work / "export"
-    export = timed(cli("--export", str(out), str(capture)))
-    figures["export"] = export["seconds"]
+    export = timed(cli("--export", str(out), str(capture)), env=env)
+    figures["export"], figures["export_cpu"] = export["seconds"], export["cpu"]
     figures["export_status"] = export["status"]
     figures["objects"] = len(list(out.iterdir())) if out.exists() else 0
     figures["export_peak_mb"] = export.get("peak_kb", 0) / 1024
@@ -113,11 +127,13 @@ def one_round(capture: Path, work: Path, with_json: bool) -> dict:
     if export["status"] != 0:
         figures["export_error"] = export["stderr"][-2000:]
     shutil.rmtree(out, ignore_errors=True)
-    figures["summary"] = timed(cli("--summary", str(capture)))["seconds"]
+    summary = timed(cli("--summary", str(capture)), env=env)
+    figures["summary"], figures["summary_cpu"] = summary["seconds"], summary["cpu"]
     if with_json:
-        figures["json"] = timed(cli("--json", str(capture)))["seconds"]
-    figures["startup_first"], figures["startup_exit"] = first_output(
-        [sys.executable, "-m", "dicomtui.core.cli", "--summary", str(SMALL_CAPTURE)])
+        document = timed(cli("--json", str(capture)), env=env)
+        figures["json"], figures["json_cpu"] = document["seconds"], document["cpu"]
+    figures["startup_first"], figures["startup_exit"], figures["startup_cpu"] = first_output(
+        [sys.executable, "-m", "dicomtui.core.cli", "--summary", str(SMALL_CAPTURE)], env=env)
     return figures
 
 
@@ -144,19 +160,21 @@ def report(name: str, capture: Path, rounds: list[dict], tshark: str | None) -> 
 
     def ratio(key: str) -> str:
         values = sorted(r[key] / r["walk"] for r in rounds)
-        return f"{statistics.median(values):.2f}x (range {values[0]:.2f}-{values[-1]:.2f})"
+        cpu = sorted(r[key + "_cpu"] / r["walk_cpu"] for r in rounds)
+        return (f"{statistics.median(values):.2f}x the walk (range {values[0]:.2f}-{values[-1]:.2f}); "
+                f"CPU {median(key + '_cpu'):.3f} s = {statistics.median(cpu):.2f}x")
 
     size = capture.stat().st_size / 1e6
     print(f"\n== {name}: {capture} ({size:.0f} MB), median of {len(rounds)} rounds")
-    print(f"walk (mmap + struct of record headers)  {median('walk'):.3f} s")
-    print(f"export                                  {median('export'):.3f} s  = {ratio('export')} the walk; "
+    print(f"walk (mmap + struct of record headers)  {median('walk'):.3f} s (CPU {median('walk_cpu'):.3f} s)")
+    print(f"export                                  {median('export'):.3f} s = {ratio('export')}; "
           f"{rounds[0]['objects']} objects, exit {rounds[0]['export_status']}, "
           f"peak RSS {median('export_peak_mb'):.0f} MiB (anonymous {median('export_anon_mb'):.0f} MiB)")
-    print(f"--summary                               {median('summary'):.3f} s  = {ratio('summary')} the walk")
+    print(f"--summary                               {median('summary'):.3f} s = {ratio('summary')}")
     if "json" in rounds[0]:
-        print(f"--json                                  {median('json'):.3f} s  = {ratio('json')} the walk")
+        print(f"--json                                  {median('json'):.3f} s = {ratio('json')}")
     print(f"start-up (--summary, {SMALL_CAPTURE.name})    first line {median('startup_first'):.3f} s, "
-          f"exit {median('startup_exit'):.3f} s")
+          f"exit {median('startup_exit'):.3f} s, CPU {median('startup_cpu'):.3f} s")
     if tshark is not None:
         print(f"tshark --export-objects dicom           {tshark}")
     for r in rounds:
@@ -178,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tshark", action="store_true", help="also time tshark --export-objects once per capture")
     parser.add_argument("--tshark-timeout", type=float, default=600)
     parser.add_argument("--no-json", action="store_true")
+    parser.add_argument("--compare", metavar="PYTHONPATH", default=None,
+                        help="also run every mode with dicomtui imported from this path (e.g. an export of "
+                             "an older commit: mkdir -p /tmp/old/dicomtui && git archive main | tar -x -C "
+                             "/tmp/old/dicomtui), in the same rounds")
     args = parser.parse_args(argv)
     base = args.workdir or Path(tempfile.gettempdir())
     captures: list[tuple[str, Path]] = [(path.name, path) for path in args.capture]
@@ -191,14 +213,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     work = Path(tempfile.mkdtemp(prefix="dicomtui-engine-bench-", dir=base))
+    variants = [("this tree", ENV)]
+    if args.compare:
+        variants.append((f"compared ({args.compare})", {**ENV, "PYTHONPATH": args.compare}))
+    for _name, env in variants:  # compile bytecode once, as an install does
+        subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--summary", str(SMALL_CAPTURE)], env=env,
+                       stdout=subprocess.DEVNULL, check=False)
     try:
-        results = {name: [] for name, _ in captures}
+        results = {(name, variant): [] for name, _ in captures for variant, _env in variants}
         for _ in range(args.rounds):
             for name, path in captures:
-                results[name].append(one_round(path, work, not args.no_json))
+                walk = timed([sys.executable, "-c", WALK, str(path)])
+                for variant, env in variants:
+                    results[(name, variant)].append(one_round(path, work, not args.no_json, env, walk))
         for name, path in captures:
             tshark = tshark_export(path, work, args.tshark_timeout) if args.tshark else None
-            report(name, path, results[name], tshark)
+            for variant, _env in variants:
+                report(f"{name}, {variant}", path, results[(name, variant)], tshark)
         print(f"\nload average at the end {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
               "(the machine is shared: compare the ratios, not the seconds)")
     finally:
