@@ -18,7 +18,7 @@ import sys
 from dicomtui import __version__
 from dicomtui.core.api.host import PluginHost
 from dicomtui.core.base.limits import Limits
-from dicomtui.core.base.safe_text import safe_json, safe_text
+from dicomtui.core.base.safe_text import safe_text
 from dicomtui.core.base.settings import PreferencesError, load_preferences
 from dicomtui.core.model import Severity
 from dicomtui.core.pipeline import AnalysisConfig, analyze
@@ -249,10 +249,9 @@ def _run(argv: list[str] | None) -> int:
             for line in summary_lines(analysis):
                 print(line)
         elif args.json:
-            from dicomtui.core.views import analysis_json
+            from dicomtui.core.views import write_json
 
-            sys.stdout.write(safe_json(analysis_json(analysis), indent=1))
-            sys.stdout.write("\n")
+            write_json(analysis, sys.stdout)
         elif args.expert:
             for item in analysis.expert:
                 where = f"frame {item.frame}" if item.frame else "capture"

@@ -36,4 +36,9 @@ def safe_json(document, **options) -> str:
     """
     import json
 
-    return _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", json.dumps(document, **options))
+    return safe_json_text(json.dumps(document, **options))
+
+
+def safe_json_text(text: str) -> str:
+    """JSON text made safe to ``cat`` as ``safe_json`` does (for text encoded piece by piece)."""
+    return _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
