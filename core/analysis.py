@@ -180,11 +180,12 @@ def _sort_pdus(analysis: Analysis) -> None:
                        for item in analysis.expert]
 
 
-def open_capture(paths: list[str]) -> list[CaptureSource]:
+def open_capture(paths: list[str], limits: Limits | None = None) -> list[CaptureSource]:
+    spool_limit = (limits or Limits()).max_spool_bytes
     sources: list[CaptureSource] = []
     try:
         for path in paths:
-            sources.append(open_source(path))
+            sources.append(open_source(path, spool_limit))
     except CaptureError:
         for source in sources:
             source.close()
@@ -206,7 +207,7 @@ def analyze(
     """
     config = config or AnalysisConfig()
     plugins = plugins or PluginHost()
-    sources = open_capture(paths)
+    sources = open_capture(paths, config.limits)
     analysis = Analysis(sources, config, plugins)
     for failure in plugins.failures:
         analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,

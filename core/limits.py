@@ -19,6 +19,7 @@ class Limits:
     max_elements: int = 1_000_000  # elements shown for one data set
     max_contexts: int = 256  # presentation contexts per association (PS3.8 allows 128 odd ids)
     max_connections: int = 50_000  # TCP connections tracked at once; the least recently active go first
+    max_spool_bytes: int = 4 << 30  # gzip / stdin input copied to the temporary folder at most
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> "Limits":
@@ -43,7 +44,7 @@ class Limits:
 
 
 _BYTE_LIMITS = {"max_pdu_length", "max_control_pdu", "max_command", "max_dataset_bytes",
-                "max_inflated_bytes"}
+                "max_inflated_bytes", "max_spool_bytes"}
 
 
 def _unit(name: str) -> str:
