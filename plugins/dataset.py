@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-import zlib
 from dataclasses import dataclass, field
 
 import pydicom
@@ -26,6 +25,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from dicomtui import hookimpl
+from dicomtui.core.inflate import inflate_bounded
 from dicomtui.core.limits import Limits
 from dicomtui.core.tree import Field
 from dicomtui.core.uids import uid_name
@@ -86,17 +86,6 @@ def guess_transfer_syntax(data: bytes) -> str:
             return EXPLICIT_BE
         return EXPLICIT_LE
     return IMPLICIT_LE
-
-
-def _inflate(data: bytes, limit: int) -> tuple[bytes, str]:
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    try:
-        inflated = inflater.decompress(data, limit)
-    except zlib.error as exc:
-        return b"", f"deflated data set does not inflate: {exc}"
-    if inflater.unconsumed_tail:
-        return inflated, f"deflated data set inflates beyond the {limit}-byte limit; decoded the first {limit} bytes"
-    return inflated, ""
 
 
 def _safe(text: str) -> str:
@@ -242,7 +231,9 @@ def decode_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = No
     problems: list[str] = []
     inflated = False
     if syntax == DEFLATED_LE or (syntax.is_transfer_syntax and syntax.is_deflated):
-        data, problem = _inflate(bytes(data), limits.max_inflated_bytes)
+        # Inflated bytes count against the same bound as plain ones: a deflate bomb must not
+        # buy more decoding than a data set of that size on the wire would.
+        data, _complete, problem = inflate_bounded(data, min(limits.max_inflated_bytes, limits.max_dataset_bytes))
         inflated = True
         if problem:
             problems.append(problem)
@@ -261,7 +252,8 @@ def decode_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = No
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            dataset = pydicom.filereader.read_dataset(io.BytesIO(bytes(data)), implicit, little)
+            dataset = pydicom.filereader.read_dataset(io.BytesIO(bytes(data)), implicit, little,
+                                                      stop_when=_element_budget(limits.max_elements, problems))
         except RecursionError:  # pydicom reads nested sequences recursively (~190 levels at most)
             problems.append("sequences nested too deeply for pydicom to parse; data set not decoded")
         except Exception as exc:  # pydicom raises many types on damaged input
@@ -274,7 +266,7 @@ def decode_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = No
                 problems.append("sequences nested too deeply to show")
             except Exception as exc:
                 problems.append(f"data set partly unreadable: {type(exc).__name__}: {_safe(str(exc))}")
-    problems += builder.problems
+    problems = list(dict.fromkeys(problems + builder.problems))
     notes = [_safe(text if len(text) <= 300 else text[:300] + "…")
              for text in dict.fromkeys(str(item.message) for item in caught[:MAX_WARNINGS_KEPT])]
     title = f"Data set ({syntax.name or transfer_syntax}{', guessed' if guessed else ''}"
@@ -282,6 +274,26 @@ def decode_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = No
     tree = Field(title, f"{len(data)} bytes, {builder.count} elements", 0, len(data) if not inflated else 0,
                  tuple(fields), problem="; ".join(problems[:3]))
     return DecodedDataset(tree, dataset, transfer_syntax, guessed, inflated, problems, builder.count, notes)
+
+
+def _element_budget(limit: int, problems: list[str]):
+    """A ``stop_when`` for pydicom's reader: stop after ``limit`` top-level elements.
+
+    The tree shows at most ``max_elements`` anyway; without this, pydicom would
+    first build every element of a data set made of millions of tiny ones (8 bytes
+    each: a 256 MB data set of zeros is 32 million) before the tree looked at any.
+    """
+    seen = 0
+
+    def stop(_tag, _vr, _length) -> bool:
+        nonlocal seen
+        seen += 1
+        if seen > limit:
+            problems.append(f"more than {limit} elements; rest not shown")
+            return True
+        return False
+
+    return stop
 
 
 @hookimpl

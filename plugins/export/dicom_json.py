@@ -15,14 +15,15 @@ Unlike Part 10 export this holds one decoded object in memory at a time.
 from __future__ import annotations
 
 import json
+import os
 import warnings
-import zlib
 from io import BytesIO
 
 from pydicom.filereader import read_dataset
 
 from dicomtui import hookimpl
-from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress, object_name
+from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress, error_text, object_name
+from dicomtui.core.inflate import inflate_bounded
 from dicomtui.core.limits import Limits
 
 from .part10 import SKIP_NO_SYNTAX, SKIP_TOO_SMALL, selected_messages
@@ -39,10 +40,9 @@ def parse_dataset(data: bytes, transfer_syntax: str, max_inflated: int = Limits(
     A deflated data set inflating past ``max_inflated`` bytes (a deflate bomb) raises ValueError.
     """
     if transfer_syntax == DEFLATED:
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        data = inflater.decompress(data, max_inflated)
-        if inflater.unconsumed_tail:
-            raise ValueError(f"deflated data set inflates beyond the {max_inflated}-byte limit")
+        data, complete, problem = inflate_bounded(data, max_inflated)
+        if not complete:
+            raise ValueError(problem)
     implicit = transfer_syntax == IMPLICIT_LITTLE
     little = transfer_syntax != EXPLICIT_BIG
     dataset = read_dataset(BytesIO(data), implicit, little)
@@ -106,20 +106,36 @@ class DicomJsonExporter:
             return
         # Bulk files first, so the URIs in the JSON name the files as actually claimed.
         renamed = {}
-        for bulk_name, value in bulk:
-            path, stream = folder.open_new(bulk_name)
+        bulk_paths = []
+        try:
+            for bulk_name, value in bulk:
+                path, stream = folder.open_new(bulk_name)
+                with stream:
+                    stream.write(value)
+                bulk_paths.append(path)
+                renamed[bulk_name] = path.name
+                result.bytes_written += len(value)
+            if renamed:
+                _rewrite_uris(document, renamed)
+            encoded = json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8")
+            path, stream = folder.open_new(name)
             with stream:
-                stream.write(value)
-            renamed[bulk_name] = path.name
-            result.bytes_written += len(value)
-        if renamed:
-            _rewrite_uris(document, renamed)
-        encoded = json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8")
-        path, stream = folder.open_new(name)
-        with stream:
-            stream.write(encoded)
+                stream.write(encoded)
+        except OSError as exc:
+            # Bulk files without their JSON would be orphans: the object is not exported at all.
+            for bulk_path in bulk_paths:
+                _remove(bulk_path)
+            result.errors.append(f"message {message.index + 1}: {error_text(exc)}")
+            return
         result.bytes_written += len(encoded)
         result.written.append((str(path), message.index))
+
+
+def _remove(path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _rewrite_uris(node, renamed: dict[str, str]) -> None:

@@ -193,8 +193,11 @@ def dicomtui_check_message(message, analysis, report):
         return
     counts[key] = counts.get(key, 0) + 1
     _budget_used[analysis] = used + message.dataset_length
-    decoded = analysis.decode_dataset(message)
+    decoded = analysis.decode_dataset(message, max_bytes=limit)
     if decoded is None:
+        return
+    if any("inflates beyond" in problem for problem in decoded.problems):
+        # Larger than the check's bound once inflated: not checked, as a larger plain one is not.
         return
     problems = [problem for problem in decoded.problems if not problem.endswith(_DISPLAY_LIMITS)]
     if not problems:
