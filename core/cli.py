@@ -16,6 +16,7 @@ from dicomtui import __version__
 from .analysis import AnalysisConfig, analyze
 from .capture import CaptureError
 from .detect import DEFAULT_PORTS, parse_port_list
+from .library_warnings import LibraryWarnings
 from .limits import Limits
 from .model import Severity
 from .plugins import PluginHost
@@ -148,6 +149,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
+    with LibraryWarnings() as library_warnings:
+        status = _run_mode(argv)
+    if library_warnings.summary():
+        print(f"dicomtui: warning: {library_warnings.summary()}", file=sys.stderr)
+    return status
+
+
+def _run_mode(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     captures = list(args.read) + list(args.captures)

@@ -25,6 +25,7 @@ from dicomtui import hookimpl
 from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress, error_text, object_name
 from dicomtui.core.inflate import inflate_bounded
 from dicomtui.core.limits import Limits
+from dicomtui.core.safe_text import safe_text
 
 from .part10 import SKIP_NO_SYNTAX, SKIP_TOO_SMALL, selected_messages
 
@@ -95,11 +96,16 @@ class DicomJsonExporter:
                 bulk.append((bulk_name, element.value))
                 return bulk_name
 
-            with warnings.catch_warnings():  # pydicom's warnings quote values from the capture
-                warnings.simplefilter("ignore")
+            # pydicom's warnings quote values from the capture: said once per object, escaped.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 dataset = parse_dataset(data, message.transfer_syntax, analysis.config.limits.max_inflated_bytes)
                 document = dataset.to_json_dict(bulk_data_threshold=threshold,
                                                 bulk_data_element_handler=bulk_handler)
+            if caught:
+                first = safe_text(str(caught[0].message))[:200]
+                result.notes.append(f"message {message.index + 1}: pydicom reported {len(caught)} problem(s) "
+                                    f"with values, e.g. {first}")
         except Exception as exc:  # pydicom raises many kinds on malformed data sets
             result.skipped.append((message.index, f"not decodable as {message.transfer_syntax}: "
                                                   f"{type(exc).__name__}"))
