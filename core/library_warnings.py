@@ -4,26 +4,21 @@ pydicom warns about invalid values and quotes them (``Invalid value for VR UI:
 '1.2.\\x1b[31m3'``), from wherever a value happens to be converted: inside the
 data set decoder (which records them for its expert items), but also later, when
 a view or a plugin first reads a value.  ``LibraryWarnings`` takes over
-``warnings.showwarning`` for a whole run: warnings raised from those libraries
-are counted and the first few kept, escaped; the headless modes print one
-summarised line at the end.  Warnings from anywhere else are shown as usual.
+``warnings.showwarning`` for a whole run: every warning is counted and the
+first few kept, escaped; the headless modes print one summarised line at the
+end.  Every ``UserWarning`` (what pydicom and pynetdicom raise about data), not
+only those whose frame lies in a library: pydicom warns with ``stacklevel``
+pointing at its caller, which may be a plugin.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 
 from .safe_text import safe_text
 
-LIBRARIES = ("pydicom", "pynetdicom", "dpkt")
 KEPT = 3
 MAX_TEXT = 200
-
-
-def _from_library(filename: str) -> bool:
-    parts = os.path.normpath(filename or "").split(os.sep)
-    return any(library in parts for library in LIBRARIES)
 
 
 class LibraryWarnings:
@@ -34,7 +29,7 @@ class LibraryWarnings:
         self.first: list[str] = []
         self._saved = None
 
-    def __enter__(self) -> "LibraryWarnings":
+    def __enter__(self) -> LibraryWarnings:
         self._saved = warnings.showwarning
         warnings.showwarning = self._show
         return self
@@ -44,7 +39,7 @@ class LibraryWarnings:
             warnings.showwarning = self._saved
 
     def _show(self, message, category, filename, lineno, file=None, line=None) -> None:
-        if not _from_library(filename):
+        if not issubclass(category, UserWarning):  # ResourceWarning etc.: about this program, not the capture
             self._saved(message, category, filename, lineno, file, line)
             return
         self.count += 1
@@ -58,5 +53,4 @@ class LibraryWarnings:
         if not self.count:
             return ""
         examples = "; ".join(self.first)
-        return (f"the DICOM libraries reported {self.count} problem(s) with values in the capture "
-                f"(e.g. {examples})")
+        return f"the DICOM libraries reported {self.count} problem(s) with values in the capture (e.g. {examples})"

@@ -9,7 +9,9 @@ non-zero exit where something was not done, and nothing silently lost.
 from __future__ import annotations
 
 import gzip
+import struct
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -155,3 +157,285 @@ def test_truncated_plain_pcapng_enhanced_packet_is_a_warning(tmp_path, capsys):
 def test_capture_error_is_still_raised_for_non_captures(tmp_path):
     with pytest.raises(CaptureError):
         list(iter_records(open_source(str(_write(tmp_path, "x.pcap", b"not a capture at all")))))
+
+
+# -- 3: timestamps no container can hold ----------------------------------------------------
+
+
+@pytest.mark.parametrize("builder", [inputs.pcapng_far_future, inputs.pcapng_negative_offset],
+                         ids=["year-38000", "tsoffset-minus-4e9"])
+def test_pcap_export_of_unrepresentable_timestamps_says_so(tmp_path, capsys, builder):
+    import dpkt
+
+    path = _write(tmp_path, "odd-time.pcapng", builder())
+    out = tmp_path / "out"
+    status, _out, err = _cli(capsys, "--export", out, "--export-format", "pcap", path)
+    assert status == 3 and "Traceback" not in err
+    assert "have timestamps dicom.pcap cannot hold" in err
+    with open(out / "dicom.pcap", "rb") as handle:
+        frames = list(dpkt.pcap.Reader(handle))
+    assert len(frames) == len(inputs.echo_frames())  # every frame is there, at the nearest time
+
+
+@pytest.mark.parametrize("file_format", ["csv", "json"])
+@pytest.mark.parametrize("builder", [inputs.pcapng_far_future, inputs.pcapng_negative_offset],
+                         ids=["year-38000", "tsoffset-minus-4e9"])
+def test_transaction_export_of_unrepresentable_timestamps(tmp_path, capsys, builder, file_format):
+    path = _write(tmp_path, "odd-time.pcapng", builder())
+    out = tmp_path / "out"
+    status, _out, err = _cli(capsys, "--export", out, "--export-format", f"transactions-{file_format}", path)
+    assert status == 0 and "Traceback" not in err
+    text = (out / f"transactions.{file_format}").read_text()
+    assert "C-ECHO" in text
+
+
+# -- 4: a command with a UID longer than any UID ----------------------------------------------
+
+
+def test_long_uid_with_raised_max_command_exports_with_an_artificial_uid(tmp_path, capsys):
+    import pydicom
+
+    from dicomtui.plugins.export import part10
+
+    path = _write(tmp_path, "long-uid.pcap", inputs.long_uid_store(70_000))
+    out = tmp_path / "out"
+    status, _out, err = _cli(capsys, "-o", "max_command:200000", "--export", out, path)
+    assert status == 3 and "Traceback" not in err
+    assert "SOP instance UID is 70000 characters" in err
+    (written,) = list(out.iterdir())
+    dataset = pydicom.dcmread(written)
+    assert dataset.file_meta.MediaStorageSOPInstanceUID == f"{part10.ARTIFICIAL_DATASET_INSTANCE_ROOT}.1"
+    assert dataset.PatientName == "LONG^UID"
+
+
+# -- 5: folders and links -------------------------------------------------------------------
+
+
+def test_planted_symlinks_fail_their_object_only(tmp_path, capsys):
+    path = _write(tmp_path, "two.pcap", inputs.two_stores())
+    out = tmp_path / "out"
+    first = _cli(capsys, "--export", out, path)
+    assert first[0] == 0
+    names = sorted(item.name for item in out.iterdir())
+    assert len(names) == 2
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    (out / names[0]).unlink()
+    (out / names[0]).symlink_to(tmp_path / "dangling-target")  # dangling
+    # Without --overwrite: the link is something already there, so the new file is NAME~2.
+    status, _stdout, err = _cli(capsys, "--export", out, path)
+    assert status == 0 and "Traceback" not in err
+    assert not (tmp_path / "dangling-target").exists()
+    # With --overwrite: refused for that object, written for the other, exit 3.
+    (out / names[1]).unlink()
+    (out / names[1]).symlink_to(victim)
+    status, _stdout, err = _cli(capsys, "--overwrite", "--export", out, path)
+    assert status == 3 and "Traceback" not in err
+    assert "symbolic link" in err and "error:" in err
+    assert victim.read_bytes() == b"keep" and not (tmp_path / "dangling-target").exists()
+    assert (out / names[1]).is_symlink()
+    assert not any(item.name.startswith(".") for item in out.iterdir())
+
+
+def _run_as_nobody(function) -> tuple[int, str]:
+    """Run ``function()`` (returns an exit status) in a forked child with uid/gid 65534."""
+    import os
+
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        status = 99
+        try:
+            os.close(read_end)
+            sys.stderr = os.fdopen(write_end, "w")
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            status = function()
+        except BaseException as exc:  # noqa: BLE001 - report anything to the parent
+            print(f"child failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        finally:
+            sys.stderr.flush()
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as handle:
+        err = handle.read().decode("utf-8", "replace")
+    _pid, raw = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(raw), err
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() != 0,
+                    reason="needs root to become an unprivileged user")
+@pytest.mark.parametrize("mode", [0o333, 0o555])
+def test_export_into_a_folder_the_user_cannot_read_or_write(mode):
+    import os
+    import shutil
+    import tempfile
+
+    import dicomtui.core.export  # noqa: F401  (imported before dropping privileges)
+    import dicomtui.core.views  # noqa: F401
+    import dicomtui.plugins.export.part10  # noqa: F401
+
+    work = Path(tempfile.mkdtemp(prefix="dicomtui-perm-"))
+    try:
+        work.chmod(0o755)
+        path = _write(work, "two.pcap", inputs.two_stores())
+        path.chmod(0o644)
+        out = work / "out"
+        out.mkdir(mode=mode)
+        out.chmod(mode)
+        main(["--summary", str(path)])  # warm every lazy import while still root
+        status, err = _run_as_nobody(lambda: main(["--export", str(out), str(path)]))
+        assert "Traceback" not in err and "child failed" not in err, err
+        if mode == 0o333:  # may write, may not list: the export works
+            assert status == 0, err
+            assert "wrote 2 file(s)" in err
+        else:  # may not write: every object fails, each says why, exit 3
+            assert status == 3, err
+            assert err.count("Permission denied") == 2
+    finally:
+        for root, dirs, _files in os.walk(work):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o755)
+        shutil.rmtree(work)
+
+
+# -- 13: interrupted export -----------------------------------------------------------------
+
+
+def test_interrupted_export_leaves_no_file_with_a_complete_looking_name(tmp_path, capsys, monkeypatch):
+    from dicomtui.plugins.export import part10
+
+    path = _write(tmp_path, "large.pcap", inputs.large_store(4 << 20))
+    calls = {"n": 0}
+    original = part10._write_all
+
+    def interrupted(descriptor, pieces):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(descriptor, pieces)
+
+    monkeypatch.setattr(part10, "_write_all", interrupted)
+    out = tmp_path / "out"
+    status, _out, err = _cli(capsys, "--export", out, path)
+    assert status == 130 and "interrupted" in err
+    assert list(out.iterdir()) == []  # neither a truncated .dcm nor a temporary file
+    monkeypatch.setattr(part10, "_write_all", original)
+    status, _out, _err = _cli(capsys, "--export", out, path)
+    assert status == 0
+    (written,) = list(out.iterdir())
+    assert written.suffix == ".dcm" and written.stat().st_size > 4 << 20
+
+
+@pytest.mark.parametrize("exporter", ["part10", "dicom-json", "pcap", "transactions-csv", "transactions-json"])
+def test_every_exporter_writes_through_temporary_names(tmp_path, capsys, monkeypatch, exporter):
+    """Interrupt the rename of the first file: no exporter leaves a file under its real name."""
+    import os
+
+    from dicomtui.core import export
+
+    path = _write(tmp_path, "two.pcap", inputs.two_stores())
+    renamed = []
+
+    def interrupt(source, target):
+        renamed.append(target)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export.os, "replace", interrupt)
+    out = tmp_path / "out"
+    status, _out, _err = _cli(capsys, "--export", out, "--export-format", exporter, path)
+    assert status == 130 and renamed
+    assert list(out.iterdir()) == []
+    monkeypatch.setattr(export.os, "replace", os.replace)
+
+
+# -- 6: deflate bombs --------------------------------------------------------------------------
+
+
+def test_deflate_bomb_costs_every_consumer_only_a_bounded_inflation(tmp_path, capsys, monkeypatch):
+    from dicomtui.core import inflate
+    from dicomtui.plugins import dataset
+    from dicomtui.plugins.export import dicom_json
+
+    produced = []
+    original = inflate.inflate_bounded
+
+    def spy(data, limit):
+        result = original(data, limit)
+        produced.append((limit, len(result.data)))
+        return result
+
+    monkeypatch.setattr(dataset, "inflate_bounded", spy)
+    monkeypatch.setattr(dicom_json, "inflate_bounded", spy)
+    path = _write(tmp_path, "bombs.pcap", inputs.deflate_bombs(3, 64 << 20))
+    for args in (["--summary"], ["--expert"], ["--export", tmp_path / "p10"],
+                 ["-o", "max_inflated_bytes:4194304", "--export", tmp_path / "dj", "--export-format", "dicom-json"]):
+        produced.clear()
+        status, _out, err = _cli(capsys, *args, path)
+        assert "Traceback" not in err
+        # The expert rule inflates at most its check size (1 MB), the exporter at most the limit.
+        assert all(size <= limit <= 4 << 20 for limit, size in produced), (args, produced)
+    assert status == 0 or "inflates beyond" in err
+    analysis = analyze([str(path)], AnalysisConfig(limits=Limits(max_inflated_bytes=8 << 20, max_elements=5000)))
+    try:
+        produced.clear()
+        decoded = analysis.decode_dataset(next(m for m in analysis.messages if m.has_dataset))
+        assert produced == [(8 << 20, 8 << 20)]
+        assert any("inflates beyond" in problem for problem in decoded.problems)
+        assert any("more than 5000 elements" in problem for problem in decoded.problems)
+    finally:
+        for source in analysis.sources:
+            source.close()
+
+
+def test_inflated_size_is_also_bounded_by_max_dataset_bytes():
+    from dicomtui.plugins.dataset import decode_dataset
+
+    bomb = inputs.deflate_bomb_dataset(16 << 20)
+    decoded = decode_dataset(bomb, tools.DEFLATED_LE, Limits(max_dataset_bytes=1 << 20))
+    assert any("inflates beyond the 1048576-byte limit" in problem for problem in decoded.problems)
+
+
+def test_pydicom_stops_after_max_elements():
+    from dicomtui.plugins.dataset import decode_dataset
+
+    tiny_elements = struct.pack("<HHI", 0x0009, 0x1000, 0) * 200_000  # implicit LE, 8 bytes each
+    decoded = decode_dataset(tiny_elements, tools.IMPLICIT_LE, Limits(max_elements=1000))
+    assert any("more than 1000 elements" in problem for problem in decoded.problems)
+    assert len(decoded.dataset) <= 1001
+
+
+# -- 14: library warnings ---------------------------------------------------------------------
+
+
+def test_library_warnings_outside_the_decoder_become_one_escaped_summary_line(tmp_path, capsys, monkeypatch):
+    from pydicom.misc import warn_and_log
+
+    from dicomtui.core import views
+
+    original = views.summary_lines
+
+    def summary_with_warnings(analysis):
+        for number in range(5):  # as a view reading pydicom values lazily would
+            warn_and_log(f"Invalid value for VR UI: '1.2.\x1b[31m{number}'")
+        yield from original(analysis)
+
+    monkeypatch.setattr(views, "summary_lines", summary_with_warnings)
+    path = _write(tmp_path, "two.pcap", inputs.two_stores())
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # as outside pytest, whatever -W the run was given
+        status, _out, err = _cli(capsys, "--summary", path)
+    assert status == 0
+    lines = [line for line in err.splitlines() if line]
+    assert len(lines) == 1 and "reported 5 problem(s)" in lines[0], (err, warnings.showwarning)
+    assert "\x1b" not in err and "\\x1b[31m" in err
+
+
+def test_invalid_values_become_an_expert_note_and_an_export_note(tmp_path, capsys):
+    path = _write(tmp_path, "invalid-ui.pcap", inputs.invalid_ui_store())
+    status, out, err = _cli(capsys, "--expert", path)
+    assert status == 0 and "UserWarning" not in err
+    assert "value(s) pydicom reports as invalid: Invalid value for VR UI" in out
+    status, _out, err = _cli(capsys, "--export", tmp_path / "dj", "--export-format", "dicom-json", path)
+    assert "UserWarning" not in err and "pydicom reported 1 problem(s)" in err
