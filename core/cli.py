@@ -7,7 +7,6 @@ Exit status: 0 success; 1 a capture could not be read; 2 bad command line;
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -191,9 +190,9 @@ def _run_mode(argv: list[str] | None) -> int:
             for line in summary_lines(analysis):
                 print(line)
         elif args.json:
-            from .views import analysis_json
+            from .views import write_analysis_json
 
-            json.dump(analysis_json(analysis), sys.stdout, indent=1)
+            write_analysis_json(analysis, sys.stdout)
             sys.stdout.write("\n")
         elif args.expert:
             for item in analysis.expert:

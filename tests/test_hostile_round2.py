@@ -439,3 +439,49 @@ def test_invalid_values_become_an_expert_note_and_an_export_note(tmp_path, capsy
     assert "value(s) pydicom reports as invalid: Invalid value for VR UI" in out
     status, _out, err = _cli(capsys, "--export", tmp_path / "dj", "--export-format", "dicom-json", path)
     assert "UserWarning" not in err and "pydicom reported 1 problem(s)" in err
+
+
+# -- 7, 8: --json streams, byte-identical to json.dump ---------------------------------------
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in FIXTURES.glob("*.pcap*")))
+def test_streamed_json_is_byte_identical_to_json_dump(name):
+    import io
+    import json
+
+    from dicomtui.core.views import analysis_json, write_analysis_json
+
+    analysis = analyze([str(FIXTURES / name)])
+    try:
+        expected = io.StringIO()
+        json.dump(analysis_json(analysis), expected, indent=1)
+        streamed = io.StringIO()
+        write_analysis_json(analysis, streamed)
+        assert streamed.getvalue() == expected.getvalue()
+    finally:
+        for source in analysis.sources:
+            source.close()
+
+
+def test_indented_encoder_matches_json_dumps_on_arbitrary_values():
+    import json
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from dicomtui.core.views import encode_indented
+
+    scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+    keys = st.text() | st.integers() | st.booleans() | st.none() | st.floats(allow_nan=False)
+    values = st.recursive(scalars, lambda children: st.lists(children, max_size=4) | st.tuples(children) |
+                          st.dictionaries(keys, children, max_size=4), max_leaves=20)
+
+    @settings(max_examples=300, deadline=None)
+    @given(values, st.integers(min_value=0, max_value=3))
+    def check(value, level):
+        expected = json.dumps(value, indent=1).replace("\n", "\n" + " " * level)
+        assert encode_indented(value, level) == expected
+
+    check()
