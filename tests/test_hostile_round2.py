@@ -485,3 +485,30 @@ def test_indented_encoder_matches_json_dumps_on_arbitrary_values():
         assert encode_indented(value, level) == expected
 
     check()
+
+
+# -- 9: detection is incremental --------------------------------------------------------------
+
+
+def test_detection_keeps_its_first_bytes_incrementally(tmp_path, monkeypatch):
+    from dicomtui.core import engine
+
+    calls = []
+    original = engine.classify_connection
+
+    def spy(first_bytes, ports, dicom_ports, heuristic):
+        calls.append((id(first_bytes[0]), len(first_bytes[0]) + len(first_bytes[1])))
+        return original(first_bytes, ports, dicom_ports, heuristic)
+
+    monkeypatch.setattr(engine, "classify_connection", spy)
+    path = _write(tmp_path, "almost.pcap", inputs.almost_dicom(2, 4096))
+    analysis = analyze([str(path)])
+    try:
+        assert analysis.connections == []  # not DICOM, decided at 4,096 bytes
+        assert len(calls) == 2 * 4096
+        # One buffer per connection, grown by one byte per segment (never rebuilt from all held segments).
+        assert len({buffer for buffer, _size in calls}) <= 2
+        assert [size for _buffer, size in calls[:4096]] == list(range(1, 4097))
+    finally:
+        for source in analysis.sources:
+            source.close()
