@@ -4,7 +4,8 @@
 
 Builds each input (tests/hostile_inputs.py, full size) once into DIR, then runs
 ``python -m dicomtui.core.cli`` on it in each mode named below, one at a time,
-and prints one line per run: seconds, peak RSS of the child (MB), exit status,
+and prints one line per run: wall seconds, CPU seconds (user + system; the
+machine is shared, so CPU time is the steadier figure), peak RSS of the child (MB), exit status,
 and whether a traceback appeared, with the last line of stderr.  The
 dicomtui imported is whatever PYTHONPATH names, so the same script measures a
 checkout before and after a change.  Figures go into docs/fuzzing.md.
@@ -85,7 +86,8 @@ def run(args: list[str], timeout: float) -> tuple[float, float, str, bool, str]:
     errors.close()
     process.returncode = 0  # reaped above
     lines = [line for line in stderr.splitlines() if line.strip()]
-    return elapsed, usage.ru_maxrss / 1024, str(status), "Traceback" in stderr, (lines[-1] if lines else "")[:150]
+    return (elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, str(status), "Traceback" in stderr,
+            (lines[-1] if lines else "")[:150])
 
 
 def main() -> None:
@@ -107,8 +109,9 @@ def main() -> None:
             if out.exists():
                 subprocess.run(["rm", "-rf", str(out)], check=False)
             args = [part.replace("{out}", str(out)) for part in extra] + [str(path)]
-            elapsed, rss, status, traceback, last = run(args, options.timeout)
-            print(f"{name:15} {label:10} {path.stat().st_size / 1e6:8.2f} MB  {elapsed:7.2f} s  {rss:7.0f} MB RSS  "
+            elapsed, cpu, rss, status, traceback, last = run(args, options.timeout)
+            print(f"{name:15} {label:10} {path.stat().st_size / 1e6:8.2f} MB  {elapsed:7.2f} s  {cpu:7.2f} s CPU  "
+                  f"{rss:7.0f} MB RSS  "
                   f"exit {status:7} {'TRACEBACK ' if traceback else ''}| {last}", flush=True)
 
 

@@ -28,8 +28,9 @@ RELEASE_INTERVAL = 64 << 20  # drop mapped capture pages from memory every 64 MB
 # and the cyclic garbage collector would scan all of it again on every full collection:
 # with hundreds of thousands of connections that made the pass quadratic (a 200,000-connection
 # flood: most of its time in the collector).  What the pass has built is therefore moved out of
-# the collector's reach (gc.freeze) at every progress tick and at the end; it is still freed by
-# reference counting, and the index holds no reference cycles.
+# the collector's reach (gc.freeze) at every progress tick and at the end, after collecting the
+# young cyclic garbage; it is still freed by reference counting (the engine breaks its own
+# cycles when it closes a connection), so an evicted connection's state goes at once.
 
 
 @dataclass(slots=True)
@@ -234,7 +235,7 @@ def analyze(
 
     def tick(frame_number: int, offset: int, timestamp: float) -> None:
         nonlocal next_report, released_at
-        gc.freeze()  # O(1): the collector's generations are spliced onto its permanent list
+        _freeze_young()
         analysis.frame_count = frame_number
         analysis.tcp_frame_count = engine.tcp_frames
         analysis.last_time = timestamp
@@ -255,7 +256,7 @@ def analyze(
         records = itertools.chain((first,), records)
     analysis.frame_count, analysis.last_time = engine.run(records, tick)
     engine.finish()
-    gc.freeze()
+    _freeze_young()
     analysis.tcp_frame_count = engine.tcp_frames
     analysis.bytes_done = analysis.bytes_total
     _renumber(analysis)
@@ -272,11 +273,21 @@ def analyze(
                                           analysis.frame_count, rule="capture"))
     analysis.expert.sort(key=lambda item: (item.frame, -item.severity))
     analysis.release_pages()  # the rules read data sets all over the capture
-    gc.freeze()
+    _freeze_young()
     analysis.finished = True
     if progress is not None:
         progress(analysis)
     return analysis
+
+
+def _freeze_young() -> None:
+    """Collect the cyclic garbage made since the last call, then freeze what survives.
+
+    Both cost time in proportion to what was allocated since the last call (the young
+    generations), never to the whole index; gc.freeze itself splices lists.
+    """
+    gc.collect(1)
+    gc.freeze()
 
 
 def _renumber(analysis: Analysis) -> None:

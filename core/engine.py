@@ -61,6 +61,15 @@ class DecoderHost:
         return self.analysis.status_meaning(command_field, status, sop_class)
 
 
+class _Closed:
+    """What a sink of a closed connection points back to (ignores anything still delivered)."""
+
+    ignored = True
+
+
+_CLOSED = _Closed()
+
+
 class _DirectionSink:
     """Receives one TCP direction's in-order bytes and routes them."""
 
@@ -358,6 +367,11 @@ class CaptureEngine:
         for key in (tracked.key, (tracked.key[2], tracked.key[3], tracked.key[0], tracked.key[1])):
             if self.table.get(key, (None,))[0] is tracked:
                 del self.table[key]
+        # Break the tracked <-> sink cycle: reference counting frees a closed connection at once
+        # (the analysis moves what it built out of the cyclic collector's reach; see analysis.py).
+        for sink in tracked.sinks:
+            sink.tracked = _CLOSED
+        tracked.reassemblers = ()
 
     def try_classify_final(self, tracked: _TrackedConnection) -> None:
         ports = (tracked.key[3], tracked.key[1])
