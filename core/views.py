@@ -225,6 +225,13 @@ def _encode_key(key: Any) -> str:
 
 def encode_indented(value: Any, level: int) -> str:
     """``value`` as ``json.dumps(value, indent=1)`` writes it at nesting ``level`` (same bytes)."""
+    scalar = _SCALARS.get(type(value))
+    if scalar is not None:
+        return scalar(value)
+    return _encode_other(value, level)
+
+
+def _encode_other(value: Any, level: int) -> str:
     if isinstance(value, str):
         return _encode_string(value)
     if value is None:
@@ -245,6 +252,25 @@ def encode_indented(value: Any, level: int) -> str:
     if isinstance(value, dict):
         if not value:
             return "{}"
-        return "{" + ",".join(inner + _encode_key(key) + ": " + encode_indented(item, level + 1)
-                              for key, item in value.items()) + "\n" + " " * level + "}"
+        parts = []
+        for key, item in value.items():
+            prefix = _KEY_PREFIXES.get(key) if type(key) is str else None
+            if prefix is None:
+                prefix = _encode_key(key) + ": "
+                if type(key) is str and len(_KEY_PREFIXES) < 4096:
+                    _KEY_PREFIXES[key] = prefix
+            scalar = _SCALARS.get(type(item))
+            parts.append(inner + prefix + (scalar(item) if scalar is not None else _encode_other(item, level + 1)))
+        return "{" + ",".join(parts) + "\n" + " " * level + "}"
     return json.dumps(value)  # raises TypeError for what JSON cannot hold, as json.dump would
+
+
+# Exact types only (a subclass, e.g. an IntEnum, takes the isinstance path as json does).
+_SCALARS = {
+    str: _encode_string,
+    int: int.__repr__,
+    float: _encode_float,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda _value: "null",
+}
+_KEY_PREFIXES: dict[str, str] = {}  # '"key": ' for the keys the documents repeat (bounded)
