@@ -196,11 +196,11 @@ def _sort_pdus(analysis: Analysis) -> None:
 
 
 def open_capture(paths: list[str], limits: Limits | None = None) -> list[CaptureSource]:
-    spool_limit = (limits or Limits()).max_spool_bytes
+    limits = limits or Limits()
     sources: list[CaptureSource] = []
     try:
         for path in paths:
-            sources.append(open_source(path, spool_limit))
+            sources.append(open_source(path, limits.max_spool_bytes, limits.max_gzip_ratio))
     except CaptureError:
         for source in sources:
             source.close()

@@ -11,8 +11,9 @@ decoder or a view needs them.  Compressed input and standard input are spooled
 to an anonymous temporary file first (one sequential pass, no payload kept in
 Python objects), in the system's temporary folder (``TMPDIR``, else ``/tmp``).
 At most ``max_spool_bytes`` are spooled (a gzip bomb must not fill the disk),
-and spooling also stops while less than ``SPOOL_DISK_RESERVE`` would be left
-free there; either way the capture is analysed up to that point, with a note.
+spooling also stops while less than ``SPOOL_DISK_RESERVE`` would be left free
+there, and gzip input stops expanding past ``max_gzip_ratio`` (500:1) once
+64 MB came out; each time the capture is analysed up to that point, with a note.
 A damaged or truncated gzip stream likewise keeps everything inflated before
 the damage, as a truncated plain capture keeps its records before the cut.
 
@@ -55,6 +56,8 @@ MAX_RECORD_LENGTH = 256 * 1024 * 1024  # larger than any link layer's frame; bey
 DEFAULT_SPOOL_LIMIT = 4 << 30  # the default of Limits.max_spool_bytes
 SPOOL_DISK_RESERVE = 1 << 30  # spooling stops rather than leave less free in the temporary folder
 SPOOL_CHUNK = 1 << 20
+DEFAULT_GZIP_RATIO = 500  # the default of Limits.max_gzip_ratio
+RATIO_CHECK_AFTER = 64 << 20  # small files may expand as they like
 
 # The smallest valid length of each pcapng block type we read (PCAPNG spec 4.x):
 # 12 bytes of framing plus the block's fixed fields.
@@ -106,8 +109,14 @@ class Record(NamedTuple):
     origlen: int
 
 
-def _spool(stream: BinaryIO, name: str, what: str, limit: int, notes: list[CaptureNote]) -> BinaryIO:
+def _spool(stream: BinaryIO, name: str, what: str, limit: int, notes: list[CaptureNote],
+           compressed: BinaryIO | None = None, max_ratio: int = 0) -> BinaryIO:
     """Copy ``stream`` into an anonymous temporary file, at most ``limit`` bytes.
+
+    With ``compressed`` (the file under a gzip stream) copying also stops once more than
+    ``RATIO_CHECK_AFTER`` bytes came out at over ``max_ratio`` times the compressed bytes
+    read: no capture compresses like that (deflate's ceiling is about 1030:1, reached only
+    by long runs of one byte value), a gzip bomb does.
 
     Damage in the stream (a truncated or corrupt gzip member) ends the copy: what
     came before is kept and the damage becomes a note; only a stream that yields
@@ -135,6 +144,13 @@ def _spool(stream: BinaryIO, name: str, what: str, limit: int, notes: list[Captu
                                                    f"{tempfile.gettempdir()} (set TMPDIR to a larger folder); "
                                                    "the rest of the capture was not analysed"))
                     break
+            if compressed is not None and max_ratio and written > RATIO_CHECK_AFTER and \
+                    written > max_ratio * max(1, compressed.tell()):
+                notes.append(CaptureNote(name, f"{what} stopped after {written} bytes: they came from only "
+                                               f"{compressed.tell()} compressed bytes, more than "
+                                               f"{max_ratio}:1 (a gzip bomb?); -o max_gzip_ratio:N allows more; "
+                                               "the rest of the capture was not analysed"))
+                break
             chunk = read(min(SPOOL_CHUNK, limit - written))
             if not chunk:
                 break
@@ -159,7 +175,8 @@ def _free_space(handle: BinaryIO) -> int:
     return stat.f_bavail * stat.f_frsize
 
 
-def open_source(path: str, spool_limit: int = DEFAULT_SPOOL_LIMIT) -> CaptureSource:
+def open_source(path: str, spool_limit: int = DEFAULT_SPOOL_LIMIT, max_ratio: int = DEFAULT_GZIP_RATIO
+                ) -> CaptureSource:
     """Open a capture (``-`` for stdin), undoing gzip, and map it into memory."""
     name = "<stdin>" if path == "-" else path
     notes: list[CaptureNote] = []
@@ -176,7 +193,7 @@ def open_source(path: str, spool_limit: int = DEFAULT_SPOOL_LIMIT) -> CaptureSou
         if magic[:2] == GZIP_MAGIC:
             try:
                 with gzip.GzipFile(fileobj=raw) as unzipped:
-                    inflated = _spool(unzipped, name, "inflating gzip", spool_limit, notes)
+                    inflated = _spool(unzipped, name, "inflating gzip", spool_limit, notes, raw, max_ratio)
             finally:
                 raw.close()
             raw = inflated

@@ -1,7 +1,8 @@
 """The ``dicomtui`` command: a thin face over the engine, the plugins and the TUI.
 
 Exit status: 0 success; 1 a capture could not be read; 2 bad command line;
-3 export left objects out (incomplete or failed); 4 ``--fail-on`` threshold met.
+3 export left objects out (incomplete, refused or failed) or could not write
+something exactly as captured; 4 ``--fail-on`` threshold met.
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ def test_gzip_spooling_stops_at_max_spool_bytes_with_a_note(tmp_path, capsys):
 
 
 def test_gzip_bomb_spools_only_up_to_the_limit(tmp_path):
-    path = _write(tmp_path, "bomb.pcap.gz", inputs.gzip_bomb(64 << 20))
+    path = _write(tmp_path, "bomb.pcap.gz", inputs.gzip_bomb(32 << 20))
     analysis = analyze([str(path)], AnalysisConfig(limits=Limits(max_spool_bytes=4 << 20)))
     try:
         assert len(analysis.sources[0].data) == 4 << 20
@@ -511,4 +511,25 @@ def test_detection_keeps_its_first_bytes_incrementally(tmp_path, monkeypatch):
         assert [size for _buffer, size in calls[:4096]] == list(range(1, 4097))
     finally:
         for source in analysis.sources:
+            source.close()
+
+
+def test_gzip_bomb_stops_at_the_expansion_ratio(tmp_path, monkeypatch):
+    from dicomtui.core import capture
+
+    monkeypatch.setattr(capture, "RATIO_CHECK_AFTER", 4 << 20)  # 64 MB in use; smaller here for speed
+    path = _write(tmp_path, "bomb.pcap.gz", inputs.gzip_bomb(32 << 20))
+    analysis = analyze([str(path)])
+    try:
+        spooled = len(analysis.sources[0].data)
+        assert (4 << 20) < spooled < (8 << 20)
+        assert any("more than 500:1 (a gzip bomb?)" in note.message for note in analysis.notes)
+    finally:
+        for source in analysis.sources:
+            source.close()
+    allowed = analyze([str(path)], AnalysisConfig(limits=Limits(max_gzip_ratio=10_000)))
+    try:
+        assert len(allowed.sources[0].data) == (32 << 20) + 24
+    finally:
+        for source in allowed.sources:
             source.close()
