@@ -21,11 +21,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_inputs as inputs  # noqa: E402
 import hostile_tools as tools  # noqa: E402
 
-from dicomtui.core.analysis import AnalysisConfig, analyze  # noqa: E402
-from dicomtui.core.capture import CaptureError, iter_records, open_source  # noqa: E402
-from dicomtui.core.cli import main  # noqa: E402
-from dicomtui.core.limits import Limits  # noqa: E402
-from dicomtui.plugins.pdu_stream import PduStreamParser  # noqa: E402
+from dicomtui.core.base.limits import Limits  # noqa: E402
+from dicomtui.core.cli import main, make_host  # noqa: E402
+from dicomtui.core.pipeline import AnalysisConfig  # noqa: E402
+from dicomtui.core.pipeline import analyze as _analyze_with  # noqa: E402
+from dicomtui.core.protocol.framing import PduStreamParser  # noqa: E402
+from dicomtui.core.wire.capture import CaptureError, iter_records, open_source  # noqa: E402
+
+
+def analyze(paths: list[str], config: AnalysisConfig | None = None):
+    return _analyze_with(paths, config or AnalysisConfig(), make_host(load_installed=False))
 
 
 def _write(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -272,8 +277,9 @@ def test_export_into_a_folder_the_user_cannot_read_or_write(mode):
     import shutil
     import tempfile
 
-    import dicomtui.core.export  # noqa: F401  (imported before dropping privileges)
+    import dicomtui.core.api.export  # noqa: F401  (imported before dropping privileges)
     import dicomtui.core.views  # noqa: F401
+    import dicomtui.core.views.export  # noqa: F401
     import dicomtui.plugins.export.part10  # noqa: F401
 
     work = Path(tempfile.mkdtemp(prefix="dicomtui-perm-"))
@@ -333,7 +339,7 @@ def test_every_exporter_writes_through_temporary_names(tmp_path, capsys, monkeyp
     """Interrupt the rename of the first file: no exporter leaves a file under its real name."""
     import os
 
-    from dicomtui.core import export
+    from dicomtui.core.api import export
 
     path = _write(tmp_path, "two.pcap", inputs.two_stores())
     renamed = []
@@ -354,9 +360,8 @@ def test_every_exporter_writes_through_temporary_names(tmp_path, capsys, monkeyp
 
 
 def test_deflate_bomb_costs_every_consumer_only_a_bounded_inflation(tmp_path, capsys, monkeypatch):
-    from dicomtui.core import inflate
-    from dicomtui.plugins import dataset
-    from dicomtui.plugins.export import dicom_json
+    from dicomtui.core.base import inflate
+    from dicomtui.core.protocol import datasets
 
     produced = []
     original = inflate.inflate_bounded
@@ -366,8 +371,7 @@ def test_deflate_bomb_costs_every_consumer_only_a_bounded_inflation(tmp_path, ca
         produced.append((limit, len(result.data)))
         return result
 
-    monkeypatch.setattr(dataset, "inflate_bounded", spy)
-    monkeypatch.setattr(dicom_json, "inflate_bounded", spy)
+    monkeypatch.setattr(datasets, "inflate_bounded", spy)  # the one inflate call (the codec's)
     path = _write(tmp_path, "bombs.pcap", inputs.deflate_bombs(3, 64 << 20))
     for args in (["--summary"], ["--expert"], ["--export", tmp_path / "p10"],
                  ["-o", "max_inflated_bytes:4194304", "--export", tmp_path / "dj", "--export-format", "dicom-json"]):
@@ -447,19 +451,18 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 @pytest.mark.parametrize("name", sorted(path.name for path in FIXTURES.glob("*.pcap*")))
-def test_streamed_json_is_byte_identical_to_json_dump(name):
+def test_streamed_json_is_byte_identical_to_safe_json(name):
     import io
-    import json
 
+    from dicomtui.core.base.safe_text import safe_json
     from dicomtui.core.views import analysis_json, write_analysis_json
 
     analysis = analyze([str(FIXTURES / name)])
     try:
-        expected = io.StringIO()
-        json.dump(analysis_json(analysis), expected, indent=1)
+        expected = safe_json(analysis_json(analysis), indent=1)  # what --json wrote before streaming
         streamed = io.StringIO()
         write_analysis_json(analysis, streamed)
-        assert streamed.getvalue() == expected.getvalue()
+        assert streamed.getvalue() == expected
     finally:
         for source in analysis.sources:
             source.close()
@@ -491,7 +494,7 @@ def test_indented_encoder_matches_json_dumps_on_arbitrary_values():
 
 
 def test_detection_keeps_its_first_bytes_incrementally(tmp_path, monkeypatch):
-    from dicomtui.core import engine
+    from dicomtui.core.pipeline import engine
 
     calls = []
     original = engine.classify_connection
@@ -515,7 +518,7 @@ def test_detection_keeps_its_first_bytes_incrementally(tmp_path, monkeypatch):
 
 
 def test_gzip_bomb_stops_at_the_expansion_ratio(tmp_path, monkeypatch):
-    from dicomtui.core import capture
+    from dicomtui.core.wire import capture
 
     monkeypatch.setattr(capture, "RATIO_CHECK_AFTER", 4 << 20)  # 64 MB in use; smaller here for speed
     path = _write(tmp_path, "bomb.pcap.gz", inputs.gzip_bomb(32 << 20))

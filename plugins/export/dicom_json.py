@@ -1,9 +1,11 @@
 """The DICOM JSON exporter (``dicom-json``): each data set as PS3.18 Annex F JSON.
 
 One ``.json`` file per data set, named like the Part 10 exporter's files.  The
-data set bytes are parsed with pydicom in the transfer syntax negotiated for the
-message (deflated data sets are inflated first) and written with
-``Dataset.to_json_dict``.  Binary values (OB, OW, OF, UN, ...) up to
+data set bytes are parsed by the shared data-set codec
+(``dicomtui.core.protocol.datasets``: bounded inflate, character sets) in the
+transfer syntax of the message, and written with ``Dataset.to_json_dict``; a
+value that does not convert (an IS of "1A") is written as UN bytes and named
+in the summary rather than losing the object.  Binary values (OB, OW, OF, UN, ...) up to
 ``json_bulk_threshold`` bytes (``-o json_bulk_threshold:BYTES``, default 64 KiB)
 are inline base64 (``InlineBinary``); larger ones go to a ``.bulk-N.bin`` file
 next to the JSON, referenced by a relative ``BulkDataURI``, so a 500 MB
@@ -14,42 +16,42 @@ Unlike Part 10 export this holds one decoded object in memory at a time.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
-from io import BytesIO
-
-from pydicom.filereader import read_dataset
 
 from dicomtui import hookimpl
-from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress, error_text, object_name
-from dicomtui.core.inflate import inflate_bounded
-from dicomtui.core.limits import Limits
-from dicomtui.core.safe_text import safe_text
+from dicomtui.core.api.export import (
+    SKIP_TOO_SMALL,
+    ExportOptions,
+    ExportResult,
+    OutputFolder,
+    Progress,
+    error_text,
+    object_name,
+)
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.base.safe_text import safe_json, safe_text
+from dicomtui.core.protocol import datasets as codec
 
-from .part10 import SKIP_NO_SYNTAX, SKIP_TOO_SMALL, selected_messages
+from .part10 import SKIP_NO_SYNTAX, selected_messages
 
-DEFLATED = "1.2.840.10008.1.2.1.99"
-IMPLICIT_LITTLE = "1.2.840.10008.1.2"
-EXPLICIT_BIG = "1.2.840.10008.1.2.2"
 DEFAULT_BULK_THRESHOLD = 64 * 1024
 
 
-def parse_dataset(data: bytes, transfer_syntax: str, max_inflated: int = Limits().max_inflated_bytes):
-    """The pydicom Dataset of raw data-set bytes in a transfer syntax.
+def parse_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = None):
+    """The pydicom Dataset of raw data-set bytes, through the shared codec, every value converted.
 
-    A deflated data set inflating past ``max_inflated`` bytes (a deflate bomb) raises ValueError.
+    Returns ``(dataset, notes)``: ``notes`` names values kept as raw bytes because they do not
+    convert, and sums up pydicom's warnings about values.  Raises ValueError when the data set does not parse (or inflates past the limit).
     """
-    if transfer_syntax == DEFLATED:
-        data, complete, problem = inflate_bounded(data, max_inflated)
-        if not complete:
-            raise ValueError(problem)
-    implicit = transfer_syntax == IMPLICIT_LITTLE
-    little = transfer_syntax != EXPLICIT_BIG
-    dataset = read_dataset(BytesIO(data), implicit, little)
-    # to_json_dict needs the encoding for values pydicom left undecoded.
-    dataset.set_original_encoding(implicit, little, dataset.get("SpecificCharacterSet", "ISO_IR 6"))
-    return dataset
+    parsed = codec.parse_dataset(data, transfer_syntax, limits or Limits())
+    if parsed.dataset is None or parsed.problems:
+        raise ValueError("; ".join(parsed.problems) or "data set does not parse")
+    kept = codec.convert_all(parsed)
+    if parsed.warnings:  # pydicom's complaints about values, collected by the codec: said, not printed
+        kept.append(f"pydicom reported {len(parsed.warnings)} problem(s) with values, e.g. "
+                    f"{safe_text(parsed.warnings[0])[:200]}")
+    return parsed.dataset, kept
 
 
 class DicomJsonExporter:
@@ -96,20 +98,16 @@ class DicomJsonExporter:
                 bulk.append((bulk_name, element.value))
                 return bulk_name
 
-            # pydicom's warnings quote values from the capture: said once per object, escaped.
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                dataset = parse_dataset(data, message.transfer_syntax, analysis.config.limits.max_inflated_bytes)
+            with warnings.catch_warnings():  # the codec records pydicom's warnings (they become notes)
+                warnings.simplefilter("ignore")
+                dataset, kept_raw = parse_dataset(data, message.transfer_syntax, analysis.config.limits)
                 document = dataset.to_json_dict(bulk_data_threshold=threshold,
                                                 bulk_data_element_handler=bulk_handler)
-            if caught:
-                first = safe_text(str(caught[0].message))[:200]
-                result.notes.append(f"message {message.index + 1}: pydicom reported {len(caught)} problem(s) "
-                                    f"with values, e.g. {first}")
         except Exception as exc:  # pydicom raises many kinds on malformed data sets
             result.skipped.append((message.index, f"not decodable as {message.transfer_syntax}: "
-                                                  f"{type(exc).__name__}"))
+                                                  f"{type(exc).__name__}: {exc}"))
             return
+        result.notes += [f"message {message.index}: {note}" for note in kept_raw]
         # Bulk files first, so the URIs in the JSON name the files as actually claimed.
         renamed = {}
         bulk_paths = []
@@ -123,7 +121,7 @@ class DicomJsonExporter:
                 result.bytes_written += len(value)
             if renamed:
                 _rewrite_uris(document, renamed)
-            encoded = json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8")
+            encoded = safe_json(document, indent=1, ensure_ascii=False).encode("utf-8")
             path, stream = folder.open_new(name)
             with stream:
                 stream.write(encoded)
@@ -131,7 +129,7 @@ class DicomJsonExporter:
             # Bulk files without their JSON would be orphans: the object is not exported at all.
             for bulk_path in bulk_paths:
                 _remove(bulk_path)
-            result.errors.append(f"message {message.index + 1}: {error_text(exc)}")
+            result.errors.append(f"message {message.index}: {error_text(exc)}")
             return
         result.bytes_written += len(encoded)
         result.written.append((str(path), message.index))

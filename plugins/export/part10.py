@@ -28,8 +28,16 @@ import os
 import struct
 
 from dicomtui import hookimpl
-from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress, error_text, object_name
-from dicomtui.core.uids import (
+from dicomtui.core.api.export import (
+    SKIP_TOO_SMALL,
+    ExportOptions,
+    ExportResult,
+    OutputFolder,
+    Progress,
+    error_text,
+    object_name,
+)
+from dicomtui.core.base.uids import (
     ARTIFICIAL_COMMAND_INSTANCE_ROOT,
     ARTIFICIAL_COMMAND_SOP_CLASS,
     IMPLEMENTATION_CLASS_UID,
@@ -43,7 +51,6 @@ ARTIFICIAL_DATASET_INSTANCE_ROOT = PROJECT_UID_ROOT + ".3"
 PREAMBLE = bytes(128) + b"DICM"
 MAX_UID_LENGTH = 64  # PS3.5 9.1; the meta header's 16-bit lengths could not hold the longest anyway
 
-SKIP_TOO_SMALL = "smaller than --min-size"
 SKIP_NO_SYNTAX = "incomplete: transfer syntax unknown (association negotiation not captured)"
 
 
