@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import warnings
 
-from .safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_text
 
 KEPT = 3
 MAX_TEXT = 200
