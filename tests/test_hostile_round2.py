@@ -471,7 +471,7 @@ def test_streamed_json_is_byte_identical_to_safe_json(name):
 def test_indented_encoder_matches_json_dumps_on_arbitrary_values():
     import json
 
-    from hypothesis import given, settings
+    from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
     from dicomtui.core.views import encode_indented
@@ -481,7 +481,7 @@ def test_indented_encoder_matches_json_dumps_on_arbitrary_values():
     values = st.recursive(scalars, lambda children: st.lists(children, max_size=4) | st.tuples(children) |
                           st.dictionaries(keys, children, max_size=4), max_leaves=20)
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
     @given(values, st.integers(min_value=0, max_value=3))
     def check(value, level):
         expected = json.dumps(value, indent=1).replace("\n", "\n" + " " * level)
