@@ -53,9 +53,9 @@ class DecoderHost:
 
     def expert(self, severity: Severity, group: Group, message: str, frame: int = 0,
                association: int | None = None, pdu: int | None = None, message_index: int | None = None,
-               rule: str = "decoder") -> None:
+               rule: str = "decoder", code: str = "") -> None:
         self.analysis.expert.append(ExpertItem(severity, group, message, frame, association, pdu,
-                                               message_index, rule))
+                                               message_index, rule, code))
 
     def frames(self, direction: int, start: int, end: int) -> tuple[int, int, float, float]:
         """(first frame, last frame, first frame's time, last frame's time) of a stream range."""
