@@ -23,7 +23,7 @@ ECHO = FIXTURES / "echo_dcmtk.pcap"
 
 
 def bare_host(*plugins) -> PluginHost:
-    host = PluginHost(load_installed=False)
+    host = PluginHost((), load_installed=False)
     for number, plugin in enumerate(plugins):
         host.register(plugin, name=f"p{number}")
     return host

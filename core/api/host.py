@@ -60,9 +60,13 @@ def _split_names(text: str | None) -> set[str]:
 class PluginHost:
     """Owns the pluggy manager and calls hooks with per-plugin isolation."""
 
-    def __init__(self, builtins: tuple[str, ...] = (), disabled: set[str] | None = None,
+    def __init__(self, builtins: tuple[str, ...], *, disabled: set[str] | None = None,
                  load_installed: bool = True) -> None:
-        """``builtins``: module paths of the built-in plugins, loaded first (the CLI knows the list)."""
+        """``builtins``: module paths of the built-in plugins, loaded first.
+
+        Required, so nobody gets a host without decoders by accident: the composition
+        root knows the list (``dicomtui.core.cli.make_host``); ``()`` is a bare host.
+        """
         self.manager = pluggy.PluginManager(PROJECT_NAME)
         self.manager.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
