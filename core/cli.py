@@ -11,6 +11,7 @@ Exit status: 0 success; 1 a capture could not be read; 2 bad command line;
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -91,7 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
                         help="do not load this plugin (name as in --list-plugins); may be repeated")
     parser.add_argument("--version", action="version", version=f"dicomtui {__version__}")
+    _anonymize_cli().add_arguments(parser)
     return parser
+
+
+# The de-identification mode (--anonymize) lives in a built-in plugin package; named as a
+# string like the other built-ins, since core does not import plugins.
+ANONYMIZE_CLI = "dicomtui.plugins.anonymize.cli"
+
+
+def _anonymize_cli():
+    return importlib.import_module(ANONYMIZE_CLI)
 
 
 def _parse_options(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -177,6 +188,10 @@ def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     captures = list(args.read) + list(args.captures)
+    anonymize_cli = _anonymize_cli()
+    anonymize = anonymize_cli.wanted(args)
+    if anonymize:
+        captures = anonymize_cli.fix_captures(args, captures)
     host = make_host(disabled=set(args.disable_plugin))
     if args.list_plugins:
         _print_plugins(host)
@@ -184,7 +199,9 @@ def _run(argv: list[str] | None) -> int:
     if not captures:
         parser.error("no capture given (e.g. dicomtui capture.pcap)")
     config = make_config(args, parser)
-    interactive = not (args.summary or args.json or args.expert or args.export)
+    if anonymize:
+        anonymize_cli.check(args, captures, parser)
+    interactive = not (args.summary or args.json or args.expert or args.export or anonymize)
     # The UI needs the terminal for keys as well as for drawing; a capture piped in on stdin
     # (`tcpdump -w - | dicomtui -`) therefore gets the summary.
     if interactive and sys.stdout.isatty() and sys.stdin.isatty():
@@ -201,6 +218,8 @@ def _run(argv: list[str] | None) -> int:
     for note in analysis.notes:
         print(f"dicomtui: warning: {safe_text(note.source)}: {safe_text(note.message)}", file=sys.stderr)
     status = EXIT_OK
+    if anonymize:
+        return anonymize_cli.run(analysis, args)
     try:
         if args.summary:
             from dicomtui.core.views import summary_lines
