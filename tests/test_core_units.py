@@ -377,3 +377,22 @@ def test_limits_reach_the_decoder():
     decoder = ConnectionDecoder(Connection(), AnalysisConfig(limits=Limits(max_command=64)), DECODERS,
                                 RecordingHost())
     assert decoder.assemblers[0].max_command == 64
+
+
+def test_pipeline_scans_in_pieces_like_one_pass(plugin_host):
+    """Records fed in two calls (as a live capture would) give the analysis one pass gives."""
+    from dicomtui.core.pipeline import Pipeline, analyze
+    from dicomtui.core.views import analysis_json
+
+    path = str(FIXTURES / "qr_pynetdicom.pcap")
+    whole = analyze([path], AnalysisConfig(), plugin_host)
+    sources = open_capture([path])
+    pipeline = Pipeline(Analysis(sources, AnalysisConfig(), plugin_host))
+    records = merge_records(sources)
+    pipeline.scan(itertools.islice(records, 37))
+    assert pipeline.analysis.frame_count == 37
+    pipeline.scan(records)
+    for phase in (pipeline.close, pipeline.complete, pipeline.check, pipeline.freeze):
+        phase()
+    assert pipeline.analysis.finished
+    assert analysis_json(pipeline.analysis) == analysis_json(whole)
