@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 
 from dicomtui import __version__
 from dicomtui.core.api.host import PluginHost
 from dicomtui.core.base.limits import Limits
-from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_json, safe_text
 from dicomtui.core.base.settings import PreferencesError, load_preferences
 from dicomtui.core.model import Severity
 from dicomtui.core.pipeline import AnalysisConfig, analyze
@@ -140,7 +139,8 @@ def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> An
 def _columns(rows: list[tuple[str, ...]]) -> list[str]:
     """Rows of cells as aligned text (last column left ragged)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)] if rows else []
-    return ["  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]).rstrip()
+    # Names, versions and texts come from installed plugins: shown escaped like capture text.
+    return [safe_text("  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]).rstrip())
             for row in rows]
 
 
@@ -229,7 +229,7 @@ def _run(argv: list[str] | None) -> int:
         elif args.json:
             from dicomtui.core.views import analysis_json
 
-            json.dump(analysis_json(analysis), sys.stdout, indent=1)
+            sys.stdout.write(safe_json(analysis_json(analysis), indent=1))
             sys.stdout.write("\n")
         elif args.expert:
             for item in analysis.expert:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from dicomtui.core.model import Pdu
 from dicomtui.core.base.safe_text import safe_text
 from dicomtui.core.base.tree import Field
+from dicomtui.core.protocol.secrets import masked_pdu
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
@@ -129,7 +130,7 @@ def build_sections(index: PacketIndex, pdu_index: int) -> tuple[DetailModel, byt
     pdu_buffer = Buffer("pdu", pdu_index)
     overview = pdu_overview(index, pdu)
     model = DetailModel([overview], {id(overview): pdu_buffer}, set(), set(), [overview])
-    data = analysis.pdu_bytes(pdu)
+    data = masked_pdu(analysis.pdu_bytes(pdu))  # the bytes pane never shows a passcode or token
     decoded, error = index.decode_pdu(pdu)
 
     def add_root(field: Field, expand_depth: int) -> None:

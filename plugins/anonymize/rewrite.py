@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from dicomtui.core.base.errors import DecodeError
 from dicomtui.core.protocol.datasets import guess_transfer_syntax
-from dicomtui.core.wire.packet import format_address, parse_tcp
+from dicomtui.core.wire.packet import format_address
 
 from .deidentify import CodecError, DatasetCodec, Deidentifier
 from .mapping import Pseudonymizer
@@ -266,15 +266,13 @@ class CaptureAnonymizer:
 
         macs: dict[str, bytes] = {}
         frames = 0
-        for record, frame in dicom_frames(self.analysis):
+        for _number, record, frame, segment, _connection, _direction in dicom_frames(self.analysis):
             frames += 1
             pair = ethernet_macs(frame, record.link_type)
             if pair is None:
                 continue
-            segment = parse_tcp(frame, record.link_type)
-            if segment is not None:
-                source = split_endpoint(format_address(segment.family, segment.src, segment.sport))[0]
-                macs.setdefault(source, pair[1])
+            source = split_endpoint(format_address(segment.family, segment.src, segment.sport))[0]
+            macs.setdefault(source, pair[1])
         return macs, frames
 
     def packets(self, ordered: list[Event]):
