@@ -26,9 +26,11 @@ RELEASE_INTERVAL = 64 << 20  # drop mapped capture pages from memory every 64 MB
 # and the cyclic garbage collector would scan all of it again on every full collection:
 # with hundreds of thousands of connections that made the pass quadratic (a 200,000-connection
 # flood: most of its time in the collector).  What the pass has built is therefore moved out of
-# the collector's reach (gc.freeze) at every progress tick and at the end, after collecting the
-# young cyclic garbage; it is still freed by reference counting (the engine breaks its own
-# cycles when it closes a connection), so an evicted connection's state goes at once.
+# the collector's reach (gc.freeze) at every progress tick, after collecting the young cyclic
+# garbage, until the analysis is finished (gc.unfreeze: a long-lived process, the TUI or a test
+# session, must not keep older garbage frozen for good).  It is still freed by reference
+# counting (the engine breaks its own cycles when it closes a connection), so an evicted
+# connection's state goes at once.
 
 
 ProgressCallback = Callable[[Analysis], None]
@@ -84,12 +86,15 @@ def analyze(
     config = config or AnalysisConfig()
     sources = open_capture(paths, config.limits)
     pipeline = Pipeline(Analysis(sources, config, plugins), progress, progress_interval)
-    pipeline.scan(merge_records(sources))
-    pipeline.close()
-    pipeline.complete()
-    if run_rules:
-        pipeline.check()
-    pipeline.freeze()
+    try:
+        pipeline.scan(merge_records(sources))
+        pipeline.close()
+        pipeline.complete()
+        if run_rules:
+            pipeline.check()
+        pipeline.freeze()
+    finally:
+        gc.unfreeze()  # also when a phase raised (an interrupted analysis)
     return pipeline.analysis
 
 
@@ -177,7 +182,7 @@ class Pipeline:
                                               analysis.frame_count, rule="capture"))
         analysis.expert.sort(key=lambda item: (item.frame, -item.severity))
         analysis.release_pages()  # the rules read data sets all over the capture
-        _freeze_young()
+        gc.unfreeze()  # back to the oldest generation: cyclic garbage made during the pass is collected again
         analysis.finished = True
         if self.progress is not None:
             self.progress(analysis)
