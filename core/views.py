@@ -117,6 +117,8 @@ def message_json(analysis: Analysis, message: Message) -> dict[str, Any]:
         "request": message.request,
         "responses": list(message.responses),
         "response_time": message.response_time,
+        "first_byte_time": message.first_byte_time,
+        "transfer_time": message.transfer_time,
         "frames": [message.first_frame, message.last_frame],
         "start_time": message.start_time,
         "end_time": message.end_time,
