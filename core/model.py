@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from .tcp import ChunkMap
+from .tcp_record import SegmentRecord
 
 
 class Severity(enum.IntEnum):
@@ -92,6 +93,7 @@ class Connection:
     closed_by: str = ""  # "FIN", "RST" or "" (still open when the capture ended)
     detection: str = ""
     picked_up_midway: bool = False
+    segments: SegmentRecord | None = None  # every TCP segment's header facts (core/tcp_record.py)
 
     def read(self, direction: int, start: int, end: int, buffers: list) -> bytes | None:
         return self.streams[direction].read(start, end, buffers)
