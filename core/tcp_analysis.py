@@ -66,6 +66,7 @@ class DirectionTcp:
     retransmitted_bytes: int = 0
     retransmission_seconds: float = 0.0  # union of [original or hole seen, retransmission] intervals
     retransmission_frames: list[int] = field(default_factory=list)
+    retransmission_intervals: list[tuple[float, float, int]] = field(default_factory=list)  # merged, + frame
     out_of_order: int = 0  # segments beyond a hole (data before them missing at that point)
     zero_windows: int = 0  # segments of this direction advertising a zero window
     zero_window_frames: list[int] = field(default_factory=list)
@@ -228,7 +229,7 @@ def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT) -> Connec
             if since is None:
                 since = next((seen for start, seen in sender.holes if start <= rel), None)
             if since is not None:
-                sender.retrans_intervals.append((since, time))
+                sender.retrans_intervals.append((since, time, frame))
             sender.holes = [(start, seen) for start, seen in sender.holes if start >= end]
             for index, entry in enumerate(sender.unacked):
                 if entry[0] > rel:
@@ -258,7 +259,8 @@ def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT) -> Connec
         sender.window_bound = sender.peer_window is not None and in_flight >= sender.peer_window - figures.mss
     for direction in (0, 1):
         figures = result.directions[direction]
-        figures.retransmission_seconds = _union_seconds(senders[direction].retrans_intervals)
+        figures.retransmission_intervals = _union(senders[direction].retrans_intervals)
+        figures.retransmission_seconds = sum(end - start for start, end, _frame in figures.retransmission_intervals)
     return result
 
 
@@ -281,16 +283,12 @@ def _classify_wait(figures: DirectionTcp, sender: _Sender, last_ack, time: float
     figures.stalls.append(Stall(figures.direction, cause, sender.last_data, time, frame))
 
 
-def _union_seconds(intervals: list[tuple[float, float]]) -> float:
-    total = 0.0
-    current_start = current_end = None
-    for start, end in sorted(intervals):
-        if current_end is None or start > current_end:
-            if current_end is not None:
-                total += current_end - current_start
-            current_start, current_end = start, end
+def _union(intervals: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
+    """Overlapping intervals merged (a loss episode resends several segments at once)."""
+    merged: list[list] = []
+    for start, end, frame in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
         else:
-            current_end = max(current_end, end)
-    if current_end is not None:
-        total += current_end - current_start
-    return total
+            merged.append([start, end, frame])
+    return [(start, end, frame) for start, end, frame in merged]
