@@ -40,6 +40,7 @@ BUILTIN_PLUGINS = (
     "dicomtui.plugins.rules.protocol",
     "dicomtui.plugins.rules.status",
     "dicomtui.plugins.rules.timing",
+    "dicomtui.plugins.rules.slowness",
     "dicomtui.plugins.rules.capture",
     "dicomtui.plugins.rules.query",
     "dicomtui.plugins.export.part10",

@@ -373,7 +373,10 @@ _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _build(analysis: "Analysis") -> TimingReport:
-    idle_gap = float(analysis.config.option(IDLE_OPTION, IDLE_DEFAULT))
+    try:
+        idle_gap = float(analysis.config.option(IDLE_OPTION, IDLE_DEFAULT))
+    except (TypeError, ValueError):  # a bad -o value: the default (the rules say the same)
+        idle_gap = IDLE_DEFAULT
     connections = [analyse_connection(connection) for connection in analysis.connections]
     pdus_by_association: dict[int, list[int]] = {}
     for index, owner in enumerate(analysis.pdus.column("association")):
