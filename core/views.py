@@ -167,4 +167,11 @@ def analysis_json(analysis: Analysis) -> dict[str, Any]:
         "pdus": [pdu_json(pdu) for pdu in analysis.pdus],
         "messages": [message_json(analysis, message) for message in analysis.messages],
         "expert": [item.as_json() for item in analysis.expert],
+        "timing": _timing(analysis),
     }
+
+
+def _timing(analysis: Analysis) -> dict[str, Any]:
+    from .timing_views import timing_json
+
+    return timing_json(analysis)
