@@ -139,6 +139,9 @@ class AssociationTiming:
     # Seconds of the network transfer time spent in TCP stalls, by cause (window, nagle, cwnd,
     # retransmission), with the first frame of each; they are part of network_transfer.
     transfer_stalls: dict[str, tuple[float, int]] = field(default_factory=dict)
+    # Retransmission waits that fall in "SCP processing" time: captured on the sender's side, a
+    # request looks complete when first sent, and the responder waits for the resent segment.
+    waiting_retransmission: tuple[float, int] = (0.0, 0)
 
     @property
     def duration(self) -> float:
@@ -258,11 +261,13 @@ def association_timing(analysis: "Analysis", association_index: int, messages: l
         for d in (0, 1))
     objects = sum(1 for message in messages if message.command_field == 0x0001 and message.has_dataset)
     stalls: dict[str, tuple[float, int]] = {}
+    waiting_retransmission = (0.0, 0)
     if tcp is not None:
         found = [(stall.cause, stall.start, stall.end, stall.frame) for figures in tcp.directions
                  for stall in figures.stalls]
         found += [("retransmission", a, b, frame) for figures in tcp.directions
                   for a, b, frame in figures.retransmission_intervals]
+        waiting_only = bytearray(w and not m for w, m in zip(waiting_marks, moving_marks))
         for cause, a, b, frame in found:
             if b < start or a > end:
                 continue
@@ -270,8 +275,13 @@ def association_timing(analysis: "Analysis", association_index: int, messages: l
             if seconds > 0:
                 total, first = stalls.get(cause, (0.0, 0))
                 stalls[cause] = (total + seconds, first or frame)
+            if cause == "retransmission":
+                seconds = _overlap(a, b, points, waiting_only)
+                if seconds > 0:
+                    total, first = waiting_retransmission
+                    waiting_retransmission = (total + seconds, first or frame)
     return AssociationTiming(association_index, start, end, budget, (bytes_sent[0], bytes_sent[1]), objects,
-                             pdu_sizes, tcp, think_gaps, stalls)
+                             pdu_sizes, tcp, think_gaps, stalls, waiting_retransmission)
 
 
 def _overlap(a: float, b: float, points: list[float], marks: bytearray) -> float:
@@ -420,9 +430,12 @@ def _causes(analysis: "Analysis", timings: list[AssociationTiming],
             add(cause, seconds, timing.association, frame)
             explained += seconds
         budget = timing.budget
+        lost, frame = timing.waiting_retransmission
+        lost = min(lost, budget["scp_processing"])
+        add("retransmission", lost, timing.association, frame)
         add("network_transfer", max(0.0, budget["network_transfer"] - explained), timing.association)
         add("network_latency", budget["network_latency"], timing.association)
-        add("scp_processing", budget["scp_processing"], timing.association, association.first_frame)
+        add("scp_processing", budget["scp_processing"] - lost, timing.association, association.first_frame)
         add("scu_think", budget["scu_think"], timing.association, association.first_frame)
         add("idle", budget["idle"], timing.association)
     labels = {"window": "receive window limits throughput", "nagle": "Nagle/delayed-ACK stalls",
