@@ -134,7 +134,7 @@ class _Sender:
         self.high = 0  # relative sequence number after the highest byte sent
         self.started = False
         self.first_sent: dict[int, float] = {}  # relative seq -> first time a segment started there
-        self.unacked: deque = deque()  # (relative end, time, retransmitted)
+        self.unacked: deque = deque()  # (relative end, time, retransmitted) of new data segments
         self.acked = 0  # relative ack from the peer
         self.peer_window: int | None = None
         self.last_data: float | None = None
@@ -202,14 +202,13 @@ def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT) -> Connec
                     peer_figures.min_window, scaled)
             if ack_rel > peer.acked:
                 peer.acked = ack_rel
+                # As Wireshark's tcp.analysis.ack_rtt: a sample when the ACK is exactly the end of a
+                # segment, measured from that segment.
                 unacked = peer.unacked
-                oldest = None
                 while unacked and unacked[0][0] <= ack_rel:
                     entry = unacked.popleft()
-                    if oldest is None:
-                        oldest = entry
-                if oldest is not None and not oldest[2]:
-                    peer_figures.rtt_samples.append(time - oldest[1])
+                    if entry[0] == ack_rel:
+                        peer_figures.rtt_samples.append(time - entry[1])
                 last_ack_from[direction] = (time, length == 0)
             else:
                 # Acknowledges nothing new (or carries data): it releases nothing.
