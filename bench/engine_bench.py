@@ -26,7 +26,10 @@ ROOT = HERE.parent
 
 CHILD = r"""
 import sys, time, resource
-from dicomtui.core.analysis import analyze, AnalysisConfig
+try:
+    from dicomtui.core.pipeline import analyze, AnalysisConfig
+except ImportError:  # a baseline from before the layering (issue 10)
+    from dicomtui.core.analysis import analyze, AnalysisConfig
 t0 = time.perf_counter()
 analysis = analyze([sys.argv[1]], AnalysisConfig(), run_rules=False)
 elapsed = time.perf_counter() - t0

@@ -22,9 +22,9 @@ import pytest
 from capture_tools import FIXTURES
 from conftest import requires_tshark
 
-from dicomtui.core.analysis import AnalysisConfig, analyze
+from dicomtui.core.pipeline import AnalysisConfig, analyze
 from dicomtui.core.cli import main
-from dicomtui.core.timing import timing_report
+from dicomtui.core.model.timing import timing_report
 
 sys.path.insert(0, str(FIXTURES / "netline"))
 
@@ -59,8 +59,12 @@ def recorded(plugin_host):
     return run
 
 
-def check_figures(name: str, analysis, line: dict) -> None:
-    """The figures of scenario ``name`` against what was injected (shared by recorded and live runs)."""
+def check_figures(name: str, analysis, line: dict, slack: float = 0.0) -> None:
+    """The figures of scenario ``name`` against what was injected (shared by recorded and live runs).
+
+    ``slack`` (seconds) widens the time tolerances for live runs: on a loaded machine the
+    line and the Python peers get scheduled late (load averages of 8 on 2 cores seen).
+    """
     scenario = scenarios.scenarios()[name]
     report = timing_report(analysis)
     assert report.causes and report.causes[0].name == scenario.expected_cause, \
@@ -68,34 +72,35 @@ def check_figures(name: str, analysis, line: dict) -> None:
     tcp = report.connections[0]
     injected_rtt = 2 * scenario.delay_ms / 1000
     # Captured on the client's side: the whole round trip is between the capture point and the server.
+    rtt_tolerance = (RTT_TOLERANCE[0], RTT_TOLERANCE[1] + slack)
     if injected_rtt:
-        assert within(tcp.handshake_rtt, injected_rtt, RTT_TOLERANCE), tcp.handshake_rtt
-        assert within(tcp.server_side_rtt, injected_rtt, RTT_TOLERANCE)
+        assert within(tcp.handshake_rtt, injected_rtt, rtt_tolerance), tcp.handshake_rtt
+        assert within(tcp.server_side_rtt, injected_rtt, rtt_tolerance)
     else:
-        assert tcp.handshake_rtt < NO_DELAY_RTT, tcp.handshake_rtt
-    assert tcp.client_side_rtt < 0.005
+        assert tcp.handshake_rtt < NO_DELAY_RTT + slack, tcp.handshake_rtt
+    assert tcp.client_side_rtt < 0.005 + slack
     if injected_rtt:
-        assert within(tcp.directions[0].rtt_min, injected_rtt, RTT_TOLERANCE)
+        assert within(tcp.directions[0].rtt_min, injected_rtt, rtt_tolerance)
     stores = [exchange for exchange in report.exchanges if exchange.command == "C-STORE"]
     if name == "scp_sleep":
         sleep = scenario.injected["scp_sleep"]
         assert len(stores) == scenario.injected["objects"]
         for exchange in stores:
-            assert sleep <= exchange.response_time <= sleep + SLEEP_TOLERANCE[1], exchange.response_time
-            assert sleep <= exchange.first_byte <= sleep + SLEEP_TOLERANCE[1]
+            assert sleep <= exchange.response_time <= sleep + SLEEP_TOLERANCE[1] + slack, exchange.response_time
+            assert sleep <= exchange.first_byte <= sleep + SLEEP_TOLERANCE[1] + slack
         processing = report.associations[0].budget["scp_processing"]
-        assert within(processing, sleep * len(stores), (0.0, 0.1))
+        assert within(processing, sleep * len(stores), (0.0, 0.1 + len(stores) * slack))
     if name == "delay":
         # Each C-STORE waits one round trip at least, and little more (a pynetdicom SCP is quick).
         for exchange in stores:
-            assert injected_rtt <= exchange.response_time <= injected_rtt + 0.030, exchange.response_time
+            assert injected_rtt <= exchange.response_time <= injected_rtt + 0.030 + slack, exchange.response_time
     if name == "rcvbuf":
         window = tcp.directions[0]
         # SO_RCVBUF 4096: the kernel doubles it and advertises about half; never more than 2 x 4096.
         assert 0 < window.max_window <= 2 * scenario.injected["rcvbuf"]
         assert window.stall_count("window") >= 10
         # The throughput is what the window allows per round trip, not more.
-        assert window.throughput <= 1.2 * window.max_window / injected_rtt
+        assert window.throughput <= 1.2 * window.max_window / injected_rtt + 1
     if name == "loss":
         resent = tcp.directions[0].retransmissions
         dropped = line["a_to_b"]["dropped_data"]
@@ -106,9 +111,11 @@ def check_figures(name: str, analysis, line: dict) -> None:
     if name == "nagle":
         stalls = [stall for figures in tcp.directions for stall in figures.stalls if stall.cause == "nagle"]
         assert len(stalls) >= scenario.injected["objects"]
-        assert DELAYED_ACK_RANGE[0] <= statistics.median(stall.seconds for stall in stalls) <= DELAYED_ACK_RANGE[1]
+        assert DELAYED_ACK_RANGE[0] <= statistics.median(stall.seconds for stall in stalls) <= \
+            DELAYED_ACK_RANGE[1] + slack
         for exchange in stores:
-            assert DELAYED_ACK_RANGE[0] <= exchange.response_time <= DELAYED_ACK_RANGE[1] + 0.030, exchange.response_time
+            assert DELAYED_ACK_RANGE[0] <= exchange.response_time <= DELAYED_ACK_RANGE[1] + 0.030 + slack, \
+                exchange.response_time
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -209,6 +216,7 @@ def test_tcp_figures_agree_with_tshark(recorded, name):
 # -- live: the scenarios again, in fresh namespaces ---------------------------------------------
 
 LIVE_REASON = netlab.available()
+LIVE_SLACK = 0.1  # s: live runs share the machine with everything else
 
 
 @pytest.mark.skipif(bool(LIVE_REASON), reason=LIVE_REASON or "lab available")
@@ -221,6 +229,6 @@ def test_live_scenario(tmp_path, plugin_host, name):
     capture = tmp_path / f"{name}.pcap"
     line = scenarios.record(scenario, capture, tag=f"t{name[:4]}")
     analysis = analyze([str(capture)], AnalysisConfig(), plugin_host)
-    check_figures(name, analysis, line)
+    check_figures(name, analysis, line, slack=LIVE_SLACK)
     assert not netlab.subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.count(
         f"dtlt{name[:4]}")  # the namespaces are gone

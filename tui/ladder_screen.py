@@ -8,9 +8,9 @@ first byte and the delta to the previous row.  Enter returns the row's PDU
 
 from __future__ import annotations
 
-from dicomtui.core.analysis import Analysis
-from dicomtui.core.ladder import arrow, ladder_by_message, ladder_by_pdu
-from dicomtui.core.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.model.analysis import Analysis
+from dicomtui.core.model.ladder import arrow, ladder_by_message, ladder_by_pdu
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding

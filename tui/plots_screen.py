@@ -9,8 +9,8 @@ without colour (NO_COLOR): the two throughput series use different markers.
 
 from __future__ import annotations
 
-from dicomtui.core.analysis import Analysis
-from dicomtui.core.timing_views import series
+from dicomtui.core.model.analysis import Analysis
+from dicomtui.core.views.timing import series
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical

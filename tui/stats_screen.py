@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from dicomtui.core.analysis import Analysis
-from dicomtui.core.safe_text import safe_text
-from dicomtui.core.timing import BUDGET, BUDGET_LABELS, timing_report
+from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.model.analysis import Analysis
+from dicomtui.core.model.timing import BUDGET, BUDGET_LABELS, timing_report
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dicomtui import hookimpl
 from dicomtui.core.model import Group, Severity
-from dicomtui.core.timing import CAUSE_ADVICE, IDLE_DEFAULT, IDLE_OPTION, timing_report
-from dicomtui.core.uids import uid_label
+from dicomtui.core.model.timing import CAUSE_ADVICE, IDLE_DEFAULT, IDLE_OPTION, timing_report
+from dicomtui.core.base.uids import uid_label
 
 from .common import option, peers
 

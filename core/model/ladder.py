@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .uids import uid_label
+from dicomtui.core.base.uids import uid_label
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .analysis import Analysis
+    from dicomtui.core.model.analysis import Analysis
 
 
 @dataclass(slots=True)

@@ -15,11 +15,11 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .tcp_analysis import ConnectionTcp, analyse_connection
-from .uids import uid_label
+from dicomtui.core.base.uids import uid_label
+from dicomtui.core.wire.tcp_analysis import ConnectionTcp, analyse_connection
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .analysis import Analysis
+    from dicomtui.core.model.analysis import Analysis
 
 IDLE_OPTION = "idle_gap_seconds"
 IDLE_DEFAULT = 10.0  # a gap longer than this (nothing outstanding, nothing moving) is idle, not think time

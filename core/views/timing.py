@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .ladder import arrow, ladder_by_message, ladder_by_pdu
-from .safe_text import safe_text
-from .timing import BUDGET, BUDGET_LABELS, TimingReport, timing_report
+from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.model.ladder import arrow, ladder_by_message, ladder_by_pdu
+from dicomtui.core.model.timing import BUDGET, BUDGET_LABELS, TimingReport, timing_report
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .analysis import Analysis
+    from dicomtui.core.model.analysis import Analysis
 
 SERIES_MAX_BINS = 120
 

@@ -9,17 +9,21 @@ plugin supplied.  ``DecoderHost`` is all a decoder may touch of the analysis.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .detect import classify_connection
-from .model import Association, Connection, ExpertItem, Group, Message, Pdu, Severity
-from .packet import (SUPPORTED_LINK_TYPES, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, format_address, parse_tcp_at,
-                     tcp_options_at)
-from .tcp import ChunkMap, DirectionReassembler, Gap
-from .tcp_record import ROW_SIZE, SegmentRecord, pack_row
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .analysis import Analysis
+from dicomtui.core.model import Association, Connection, ExpertItem, Group, Message, Pdu, Severity
+from dicomtui.core.model.analysis import Analysis
+from dicomtui.core.protocol.detect import classify_connection
+from dicomtui.core.wire.packet import (
+    SUPPORTED_LINK_TYPES,
+    TCP_ACK,
+    TCP_FIN,
+    TCP_RST,
+    TCP_SYN,
+    format_address,
+    parse_tcp_at,
+    tcp_options_at,
+)
+from dicomtui.core.wire.tcp import ChunkMap, DirectionReassembler, Gap
+from dicomtui.core.wire.tcp_record import ROW_SIZE, SegmentRecord, pack_row
 
 DETECTION_BYTES = 4096
 

@@ -1,6 +1,6 @@
 """TCP behaviour of one connection, from the capture alone (docs/timing.md, "TCP").
 
-One pass over the connection's segment record (core/tcp_record.py) in capture
+One pass over the connection's segment record (core/wire/tcp_record.py) in capture
 order.  Per direction (the sender's): retransmissions and their cost in time,
 out-of-order segments, zero-window and window-full events, RTT samples from
 data/ACK pairs, and *ACK-clocked stalls*: the sender had data in flight, went
