@@ -28,10 +28,14 @@ CHILD = r"""
 import sys, time, resource
 try:
     from dicomtui.core.pipeline import analyze, AnalysisConfig
+    from dicomtui.core.cli import make_host
+    host = make_host()
 except ImportError:  # a baseline from before the layering (issue 10)
     from dicomtui.core.analysis import analyze, AnalysisConfig
+    from dicomtui.core.plugins import PluginHost
+    host = PluginHost()
 t0 = time.perf_counter()
-analysis = analyze([sys.argv[1]], AnalysisConfig(), run_rules=False)
+analysis = analyze([sys.argv[1]], AnalysisConfig(), host, run_rules=False)
 elapsed = time.perf_counter() - t0
 record = 0
 for connection in analysis.connections:

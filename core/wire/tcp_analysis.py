@@ -28,7 +28,10 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .packet import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
-from .tcp import seq_delta
+from .tcp import HALF_SEQ
+from .tcp_record import ROW
+
+MASK = 0xFFFFFFFF
 
 DELAYED_ACK_MIN = 0.015  # s: an ACK this late after a small segment is a delayed ACK
 RELEASE_SLACK = 0.002  # s: a segment sent this soon after an ACK was released by it
@@ -126,14 +129,13 @@ class ConnectionTcp:
 class _Sender:
     """Per-direction state while walking the record."""
 
-    __slots__ = ("base", "high", "started", "first_sent", "unacked", "acked", "peer_window", "last_data",
+    __slots__ = ("base", "high", "started", "unacked", "acked", "peer_window", "last_data",
                  "last_small", "holes", "retrans_intervals", "window_bound")
 
     def __init__(self) -> None:
         self.base = 0
         self.high = 0  # relative sequence number after the highest byte sent
         self.started = False
-        self.first_sent: dict[int, float] = {}  # relative seq -> first time a segment started there
         self.unacked: deque = deque()  # (relative end, time, retransmitted) of new data segments
         self.acked = 0  # relative ack from the peer
         self.peer_window: int | None = None
@@ -161,9 +163,13 @@ def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT) -> Connec
     syn_time = synack_time = None
     last_ack_from: list[tuple[float, bool] | None] = [None, None]  # per ACK sender: (time, pure)
     previous_time = None
-    for row in record.rows():
-        time, frame, seq, ack, length, window, flags, direction = row
-        figures = result.directions[direction]
+    swap = record.swap
+    directions = result.directions
+    # The loop runs once per segment of the capture's DICOM connections: locals, no per-row objects,
+    # sequence arithmetic written out (seq_delta inline).
+    for time, frame, seq, ack, length, window, flags, direction in ROW.iter_unpack(record.data):
+        direction ^= swap
+        figures = directions[direction]
         figures.segments += 1
         if previous_time is not None and time - previous_time >= idle_gap:
             result.idle_gaps.append((frame, previous_time, time - previous_time))
@@ -175,31 +181,31 @@ def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT) -> Connec
                 syn_time = time
             elif flags & TCP_ACK and synack_time is None:
                 synack_time = time
-            sender.base = (seq + 1) & 0xFFFFFFFF
+            sender.base = (seq + 1) & MASK
             sender.started = True
             sender.high = 0
         elif not sender.started:
             sender.base = seq
             sender.started = True
-        if synack_time is not None and result.handshake_rtt is None and not flags & TCP_SYN \
-                and flags & TCP_ACK and direction == 0:
-            if syn_time is not None:
-                result.server_side_rtt = synack_time - syn_time
-                result.client_side_rtt = time - synack_time
-                result.handshake_rtt = time - syn_time
+        if result.handshake_rtt is None and synack_time is not None and direction == 0 \
+                and flags & (TCP_SYN | TCP_ACK) == TCP_ACK and syn_time is not None:
+            result.server_side_rtt = synack_time - syn_time
+            result.client_side_rtt = time - synack_time
+            result.handshake_rtt = time - syn_time
         # -- this segment as an acknowledgement of the peer's data ------------------------------
         if flags & TCP_ACK and peer.started:
-            ack_rel = peer.high + seq_delta(ack, (peer.base + peer.high) & 0xFFFFFFFF)
+            high = peer.high
+            ack_rel = high + (((ack - peer.base - high + HALF_SEQ) & MASK) - HALF_SEQ)
             scaled = window if flags & TCP_SYN else window << shifts[direction]
-            peer_figures = result.directions[1 - direction]
-            if not flags & (TCP_SYN | TCP_FIN | TCP_RST) and window == 0:
+            peer_figures = directions[1 - direction]
+            if window == 0 and not flags & (TCP_SYN | TCP_FIN | TCP_RST):
                 figures.zero_windows += 1
                 figures.zero_window_frames.append(frame)
             peer.peer_window = scaled
-            peer_figures.max_window = max(peer_figures.max_window, scaled)
-            if not flags & TCP_SYN:
-                peer_figures.min_window = scaled if peer_figures.min_window is None else min(
-                    peer_figures.min_window, scaled)
+            if scaled > peer_figures.max_window:
+                peer_figures.max_window = scaled
+            if not flags & TCP_SYN and (peer_figures.min_window is None or scaled < peer_figures.min_window):
+                peer_figures.min_window = scaled
             if ack_rel > peer.acked:
                 peer.acked = ack_rel
                 # As Wireshark's tcp.analysis.ack_rtt: a sample when the ACK is exactly the end of a
@@ -217,50 +223,57 @@ def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT) -> Connec
             continue
         # -- this segment as data -----------------------------------------------------------------
         figures.data_segments += 1
-        rel = sender.high + seq_delta(seq, (sender.base + sender.high) & 0xFFFFFFFF)
+        high = sender.high
+        rel = high + (((seq - sender.base - high + HALF_SEQ) & MASK) - HALF_SEQ)
         end = rel + length
-        if end <= sender.high or rel < sender.high:
+        if rel < high:
             # Sends bytes already sent: a retransmission (or the peer's copy of a lost segment).
-            figures.retransmissions += 1
-            figures.retransmitted_bytes += min(length, sender.high - rel)
-            figures.retransmission_frames.append(frame)
-            since = sender.first_sent.get(rel)
-            if since is None:
-                since = next((seen for start, seen in sender.holes if start <= rel), None)
-            if since is not None:
-                sender.retrans_intervals.append((since, time, frame))
-            sender.holes = [(start, seen) for start, seen in sender.holes if start >= end]
-            for index, entry in enumerate(sender.unacked):
-                if entry[0] > rel:
-                    sender.unacked[index] = (entry[0], entry[1], True)
-            if end > sender.high:
-                figures.payload_bytes += end - sender.high
-                sender.high = end
+            _retransmission(figures, sender, rel, end, length, time, frame)
             continue
-        if rel > sender.high:
+        if rel > high:
             figures.out_of_order += 1
-            sender.holes.append((sender.high, time))
-        sender.first_sent.setdefault(rel, time)
+            sender.holes.append((high, time))
         figures.payload_bytes += length
         if figures.first_data_time is None:
             figures.first_data_time = time
         figures.last_data_time = time
+        peer_window = sender.peer_window
         # Window-full, as Wireshark's tcp.analysis.window_full: this segment reaches the window's edge.
-        if sender.peer_window is not None and sender.peer_window and end == sender.acked + sender.peer_window:
+        if peer_window and end == sender.acked + peer_window:
             figures.window_full += 1
-        _classify_wait(figures, sender, last_ack_from[1 - direction], time, frame)
-        in_flight = end - sender.acked
+        last_data = sender.last_data
+        if last_data is not None and time - last_data >= MIN_STALL:
+            _classify_wait(figures, sender, last_ack_from[1 - direction], time, frame)
         sender.unacked.append((end, time, False))
         sender.high = end
         sender.last_data = time
         # Segments a little under the MSS are full ones carrying TCP options (timestamps, SACK).
         sender.last_small = (time, end) if length < figures.mss - 64 else None
-        sender.window_bound = sender.peer_window is not None and in_flight >= sender.peer_window - figures.mss
+        sender.window_bound = peer_window is not None and end - sender.acked >= peer_window - figures.mss
     for direction in (0, 1):
         figures = result.directions[direction]
         figures.retransmission_intervals = _union(senders[direction].retrans_intervals)
         figures.retransmission_seconds = sum(end - start for start, end, _frame in figures.retransmission_intervals)
     return result
+
+
+def _retransmission(figures: DirectionTcp, sender: _Sender, rel: int, end: int, length: int, time: float,
+                    frame: int) -> None:
+    figures.retransmissions += 1
+    figures.retransmitted_bytes += min(length, sender.high - rel)
+    figures.retransmission_frames.append(frame)
+    # The original: the unacknowledged segment holding the first resent byte, else the hole it fills.
+    since = next((sent for seg_end, sent, _flag in sender.unacked if seg_end > rel), None)
+    if since is None:
+        since = next((seen for start, seen in sender.holes if start <= rel), None)
+    if since is not None:
+        sender.retrans_intervals.append((since, time, frame))
+    sender.holes = [(start, seen) for start, seen in sender.holes if start >= end]
+    # Karn: round trips of resent data are ambiguous.
+    sender.unacked = deque((seg_end, sent, flag or seg_end > rel) for seg_end, sent, flag in sender.unacked)
+    if end > sender.high:
+        figures.payload_bytes += end - sender.high
+        sender.high = end
 
 
 def _classify_wait(figures: DirectionTcp, sender: _Sender, last_ack, time: float, frame: int) -> None:
