@@ -6,8 +6,9 @@
 Compares this tree with ``--baseline`` (a git revision, exported with ``git
 archive`` into a scratch folder) on the same capture, each run in a fresh
 child process, baseline and current alternating so the noise of a shared
-machine hits both alike.  Prints per-run seconds, the medians, the ratio and
-the µs per frame; also the size of the per-connection TCP segment record
+machine hits both alike.  Prints per-run wall and CPU seconds (CPU time is
+steadier when other processes compete for the cores), the medians, the ratios
+and the µs per frame; also the size of the per-connection TCP segment record
 (issue 12) when the current tree has one.  Not a timed test.
 """
 
@@ -35,14 +36,16 @@ except ImportError:  # a baseline from before the layering (issue 10)
     from dicomtui.core.plugins import PluginHost
     host = PluginHost()
 t0 = time.perf_counter()
+c0 = time.process_time()
 analysis = analyze([sys.argv[1]], AnalysisConfig(), host, run_rules=False)
 elapsed = time.perf_counter() - t0
+cpu = time.process_time() - c0
 record = 0
 for connection in analysis.connections:
     segments = getattr(connection, "segments", None)
     if segments is not None:
         record += segments.nbytes()
-print(elapsed, analysis.frame_count, record, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(elapsed, analysis.frame_count, record, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, cpu)
 """
 
 
@@ -55,11 +58,11 @@ def tree_from(revision: str, scratch: Path) -> Path:
     return scratch
 
 
-def run(pythonpath: Path, capture: Path) -> tuple[float, int, int, int]:
+def run(pythonpath: Path, capture: Path) -> tuple[float, int, int, int, float]:
     env = dict(os.environ, PYTHONPATH=str(pythonpath))
     out = subprocess.run([sys.executable, "-c", CHILD, str(capture)], env=env, check=True, capture_output=True,
                          text=True).stdout.split()
-    return float(out[0]), int(out[1]), int(out[2]), int(out[3])
+    return float(out[0]), int(out[1]), int(out[2]), int(out[3]), float(out[4])
 
 
 def main() -> None:
@@ -80,15 +83,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         baseline = tree_from(args.baseline, Path(scratch))
         times: dict[str, list[float]] = {"baseline": [], "current": []}
+        cpu_times: dict[str, list[float]] = {"baseline": [], "current": []}
         for number in range(args.runs):
             for name, path in (("baseline", baseline), ("current", current)):
-                seconds, frames, record, rss = run(path, args.capture)
+                seconds, frames, record, rss, cpu = run(path, args.capture)
                 times[name].append(seconds)
-                print(f"run {number + 1} {name:<8} {seconds:6.3f} s  {frames} frames  "
+                cpu_times[name].append(cpu)
+                print(f"run {number + 1} {name:<8} {seconds:6.3f} s wall {cpu:6.3f} s CPU  {frames} frames  "
                       f"segment record {record / 1e6:.1f} MB  peak RSS {rss / 1024:.0f} MiB", flush=True)
-    base, now = statistics.median(times["baseline"]), statistics.median(times["current"])
-    print(f"median baseline ({args.baseline}) {base:.3f} s = {base / frames * 1e6:.2f} µs/frame; "
-          f"current {now:.3f} s = {now / frames * 1e6:.2f} µs/frame; current/baseline {now / base:.3f}")
+    for label, table in (("wall", times), ("CPU", cpu_times)):
+        base, now = statistics.median(table["baseline"]), statistics.median(table["current"])
+        print(f"{label}: median baseline ({args.baseline}) {base:.3f} s = {base / frames * 1e6:.2f} µs/frame; "
+              f"current {now:.3f} s = {now / frames * 1e6:.2f} µs/frame; current/baseline {now / base:.3f}; "
+              f"best of each {min(table['current']) / min(table['baseline']):.3f}")
 
 
 if __name__ == "__main__":

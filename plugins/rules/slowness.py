@@ -145,7 +145,7 @@ def _retransmissions(analysis, timing, floor, report) -> None:
         connection = analysis.connections[tcp.connection]
         frames = [frame for figures in tcp.directions for frame in figures.retransmission_frames[:1]]
         association = next((a.index for a in analysis.associations if a.connection == tcp.connection), None)
-        lossy = resent / data >= 0.01 or seconds >= floor
+        lossy = (resent >= 3 and resent / data >= 0.01) or seconds >= floor
         report.add(Severity.WARNING if lossy else Severity.NOTE, Group.PERFORMANCE,
                    f"retransmissions on {connection.client} -> {connection.server}: {resent} of {data} data "
                    f"segments ({resent / data:.1%}) resent, {seconds:.3f} s spent waiting for them, "
@@ -198,7 +198,9 @@ def _scu_waits(analysis, timing, report) -> None:
     for item in timing.associations:
         if item.objects < 2 or not item.think_gaps:
             continue
-        mean = sum(item.think_gaps) / len(item.think_gaps)
+        # SCU think time per step from one object to the next (the gaps after the A-ASSOCIATE-AC
+        # and before the A-RELEASE-RQ are usually tiny and would dilute a plain mean).
+        mean = item.budget["scu_think"] / (item.objects - 1)
         if mean < threshold:
             continue
         association = analysis.associations[item.association]
