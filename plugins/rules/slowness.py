@@ -206,7 +206,8 @@ def _scu_waits(analysis, timing, report) -> None:
         association = analysis.associations[item.association]
         share = item.shares()["scu_think"]
         report.add(Severity.WARNING, Group.PERFORMANCE,
-                   f"the SCU waits between objects in association {peers(association)}: mean {mean:.3f} s, max "
-                   f"{max(item.think_gaps):.3f} s from a response to its next request ({share:.0%} of the "
-                   f"association, -o {SCU_WAIT_OPTION}:N) — {CAUSE_ADVICE['scu_think']}",
+                   f"the SCU waits between objects in association {peers(association)}: {mean:.3f} s of SCU "
+                   f"think time per object (longest wait {max(item.think_gaps):.3f} s from a response to the next "
+                   f"request; {share:.0%} of the association; -o {SCU_WAIT_OPTION}:N) — "
+                   f"{CAUSE_ADVICE['scu_think']}",
                    association.first_frame, association.index)
