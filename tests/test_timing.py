@@ -56,3 +56,36 @@ def test_json_carries_all_three_times(capsys):
     responses = [m for m in document["messages"] if m["command"] == "C-STORE-RSP"]
     assert all(0.035 < m["response_time"] < 0.06 and m["first_byte_time"] < 0.001 for m in responses)
     assert all(m["transfer_time"] >= 0 for m in document["messages"])
+
+
+def test_capture_without_the_handshake_still_times_and_says_the_scale_is_unknown(tmp_path, plugin_host):
+    from capture_tools import read_frames, write_pcap
+    from conftest import analyze_path
+
+    from dicomtui.core.model.timing import timing_report
+
+    frames = read_frames(FIXTURES / "store_dcmtk.pcapng")
+    path = write_pcap(tmp_path / "midway.pcap", frames[22:])  # association 1 from its ACK of the SYN/ACK on
+    analysis = analyze_path(path, plugin_host)
+    report = timing_report(analysis)
+    tcp = report.connections[0]
+    assert tcp.handshake_rtt is None and not tcp.scale_known
+    # Unscaled windows would look tiny: no window-full or window-limited verdicts without the scale.
+    assert all(figures.window_full == 0 and not figures.stall_count("window") for figures in tcp.directions)
+    assert tcp.side_rtt("server") >= 0  # the smallest data/ACK sample stands in
+    assert report.causes and report.causes[0].name == "nagle"
+    assert main(["--stats", str(path)]) == 0
+
+
+def test_segment_record_budget_is_a_limit_with_a_note(tmp_path, plugin_host):
+    from conftest import analyze_path
+
+    from dicomtui.core.base.limits import Limits
+
+    analysis = analyze_path(FIXTURES / "timing_loss.pcap", plugin_host, limits=Limits(max_segment_record=100))
+    # The budget is checked every 256 frames: recording stops there, and says so.
+    records = [connection.segments for connection in analysis.connections]
+    assert all(record.truncated for record in records)
+    assert sum(len(record) for record in records) <= 256
+    notes = [item for item in analysis.expert if "max_segment_record" in item.message]
+    assert len(notes) == 1

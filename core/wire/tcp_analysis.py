@@ -164,6 +164,7 @@ def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT) -> Connec
     last_ack_from: list[tuple[float, bool] | None] = [None, None]  # per ACK sender: (time, pure)
     previous_time = None
     swap = record.swap
+    scale_known = result.scale_known
     directions = result.directions
     # The loop runs once per segment of the capture's DICOM connections: locals, no per-row objects,
     # sequence arithmetic written out (seq_delta inline).
@@ -237,7 +238,9 @@ def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT) -> Connec
         if figures.first_data_time is None:
             figures.first_data_time = time
         figures.last_data_time = time
-        peer_window = sender.peer_window
+        # Without both SYNs the window scale is unknown and the windows are not comparable with
+        # bytes in flight (as Wireshark, which then skips window_full).
+        peer_window = sender.peer_window if scale_known else None
         # Window-full, as Wireshark's tcp.analysis.window_full: this segment reaches the window's edge.
         if peer_window and end == sender.acked + peer_window:
             figures.window_full += 1
