@@ -151,16 +151,17 @@ def series(analysis: "Analysis", association: int | None = None, bins: int = SER
     lengths = pdus.column("length")
     if association is not None:
         selected = [i for i, owner in enumerate(owners) if owner == association]
-        if selected:
-            start, end = times[selected[0]], max(times[i] for i in selected)
     else:
         selected = range(len(times))
+    if selected:
+        # Capture timestamps need not be in order (merged or damaged files): bin from the extremes.
+        start, end = min(times[i] for i in selected), max(times[i] for i in selected)
     span = max(end - start, 1e-6)
     count = max(1, min(bins, int(span / 0.001) or 1))
     width = span / count
     sent = [[0] * count, [0] * count]
     for index in selected:
-        slot = min(count - 1, int((times[index] - start) / width))
+        slot = min(count - 1, max(0, int((times[index] - start) / width)))
         sent[directions[index]][slot] += lengths[index] + 6
     responses = [(analysis.frame_time(message.end_time), message.response_time) for message in analysis.messages
                  if message.response_time is not None and (association is None or message.association == association)]
