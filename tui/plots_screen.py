@@ -1,6 +1,6 @@
 """Plots over time: throughput per direction and response times (textual-plotext).
 
-The series come from core/timing_views.series (PDU bytes by completion time in
+The series come from core/views/timing.series (PDU bytes by completion time in
 up to 120 bins; each response's response time at its completion).  ``a``
 switches between the whole capture and the association chosen when the
 screen opened.  Plotext draws with characters, so the plots work at 80x24 and

@@ -2,7 +2,7 @@
 
 One sortable table at a time (keys 1-6 switch, ``s`` sorts by the column
 under the cursor, again to reverse; a header click does the same).  The
-figures are core/timing.py's, as ``dicomtui --stats`` prints them.  Enter on
+figures are core/model/timing.py's, as ``dicomtui --stats`` prints them.  Enter on
 an association row returns its number (the app opens its ladder diagram).
 """
 

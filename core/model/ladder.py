@@ -1,6 +1,6 @@
 """The ladder (sequence) diagram of one association: one row per PDU or per DIMSE message.
 
-Rows are data (time, delta, direction, label, the PDU to jump to); core/timing_views.py
+Rows are data (time, delta, direction, label, the PDU to jump to); core/views/timing.py
 prints them as text for ``--flow`` and tui/ladder.py draws them.  Runs of P-DATA-TF
 PDUs that only carry data-set fragments of one message are collapsed into one row.
 """

@@ -1,6 +1,6 @@
 """Expert rules: why is it slow?  Each finding names a cause, its cost and the cure.
 
-The figures come from core/timing.py (one computation per analysis): the
+The figures come from core/model/timing.py (one computation per analysis): the
 per-association time budgets, the TCP stalls inside transfer time, the
 response-time statistics.  Definitions and thresholds: docs/timing.md.
 """
