@@ -1,6 +1,6 @@
 """The ladder diagram of one association: SCU on the left, SCP on the right, one arrow per row.
 
-Rows come from core/ladder.py (one per PDU with data-set P-DATA runs collapsed,
+Rows come from core/model/ladder.py (one per PDU with data-set P-DATA runs collapsed,
 or one per DIMSE message; ``m`` switches).  Each row shows the time of its
 first byte and the delta to the previous row.  Enter returns the row's PDU
 (the app selects it in the packet list).
