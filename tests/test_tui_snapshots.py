@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tui_tools import wait_for_workers
 from dicomtui.core.model.analysis import AnalysisConfig
 from dicomtui.core.cli import make_host
 from dicomtui.tui.app import DicomApp
@@ -22,31 +23,18 @@ def make_app(name: str) -> DicomApp:
     return DicomApp([str(FIXTURES / name)], AnalysisConfig(), make_host(load_installed=False))
 
 
-async def _wait_workers(app) -> None:
-    # Worker by worker, as test_tui_app.settle does: a newer selection cancels the detail worker
-    # of the previous one, and WorkerManager.wait_for_complete raises WorkerCancelled for it
-    # (seen under load, in full test runs).
-    from textual.worker import WorkerCancelled
-
-    for worker in list(app.workers):
-        try:
-            await worker.wait()
-        except WorkerCancelled:
-            pass
-
-
 def settle_then(*keys: str):
     async def run_before(pilot) -> None:
         app = pilot.app
         app.filter_bar.cursor_blink = False
         for _ in range(3):
             await pilot.pause(0.02)
-            await _wait_workers(app)
+            await wait_for_workers(app)
         for key in keys:
             await pilot.press(key)
             for _ in range(2):
                 await pilot.pause(0.02)
-                await _wait_workers(app)
+                await wait_for_workers(app)
         await pilot.pause(0.05)
     return run_before
 

@@ -119,6 +119,8 @@ def message_json(analysis: Analysis, message: Message) -> dict[str, Any]:
         "request": message.request,
         "responses": list(message.responses),
         "response_time": message.response_time,
+        "first_byte_time": message.first_byte_time,
+        "transfer_time": message.transfer_time,
         "frames": [message.first_frame, message.last_frame],
         "start_time": message.start_time,
         "end_time": message.end_time,
@@ -169,6 +171,7 @@ def analysis_json_sections(analysis: Analysis) -> list[tuple[str, Any]]:
         ("pdus", map(pdu_json, analysis.pdus)),
         ("messages", (message_json(analysis, message) for message in analysis.messages)),
         ("expert", (item.as_json() for item in analysis.expert)),
+        ("timing", _timing(analysis)),
     ]
 
 
@@ -274,3 +277,9 @@ _SCALARS = {
     type(None): lambda _value: "null",
 }
 _KEY_PREFIXES: dict[str, str] = {}  # '"key": ' for the keys the documents repeat (bounded)
+
+
+def _timing(analysis: Analysis) -> dict[str, Any]:
+    from .timing import timing_json
+
+    return timing_json(analysis)
