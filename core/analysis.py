@@ -240,6 +240,19 @@ def analyze(
     analysis.frame_count, analysis.last_time = engine.run(records, tick)
     engine.finish()
     analysis.tcp_frame_count = engine.tcp_frames
+    finish_analysis(analysis, reported_failures, run_rules)
+    if progress is not None:
+        progress(analysis)
+    return analysis
+
+
+def finish_analysis(analysis: Analysis, reported_failures: int = 0, run_rules: bool = True) -> None:
+    """What follows the pass over the frames: numbering, expert rules, capture notes.
+
+    ``reported_failures``: plugin failures already reported as expert items.  Batch mode
+    calls this on an analysis it put together from the flow groups decoded in parallel.
+    """
+    plugins = analysis.plugins
     analysis.bytes_done = analysis.bytes_total
     _renumber(analysis)
     for failure in plugins.failures[reported_failures:]:
@@ -256,9 +269,6 @@ def analyze(
     analysis.expert.sort(key=lambda item: (item.frame, -item.severity))
     analysis.release_pages()  # the rules read data sets all over the capture
     analysis.finished = True
-    if progress is not None:
-        progress(analysis)
-    return analysis
 
 
 def _renumber(analysis: Analysis) -> None:
