@@ -1,0 +1,340 @@
+"""``dicomtui --batch``: the split (``split``) and the merge (``merge``) scheduled on Dask.
+
+Stages, each a set of Dask tasks:
+
+1. hash every input (SHA-256 of its bytes): inputs already in a committed run are skipped;
+2. index each new input (``split.index_file``), one task per file;
+3. decode each flow group (``split.decode_group``), taking from every file's index only
+   that group's part (the shuffle), and pickle the result into the staging directory;
+4. merge the groups, run the expert rules and write the Parquet tables (``merge``,
+   ``tables``), one task;
+5. commit: the run's directory is renamed into ``OUTDIR/runs/`` (one rename).
+
+Nothing under ``OUTDIR/runs/`` is ever half written.  A run that stops early leaves its
+work in ``OUTDIR/.staging/<run id>/``; the run id is a hash of the inputs' contents, so
+the same command again reuses the groups decoded before and redoes the rest.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+
+from dicomtui.core.analysis import AnalysisConfig
+
+from .inputs import expand_inputs, hash_file
+from .split import decode_group, index_file, numbering_plan
+from .tables import SCHEMA_VERSION, write_tables
+
+RUNS = "runs"
+STAGING = ".staging"
+
+
+@dataclass
+class BatchOutcome:
+    run_id: str | None = None
+    run_dir: str | None = None
+    inputs: int = 0
+    skipped: int = 0
+    bytes: int = 0
+    frames: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    dashboard: str | None = None
+    reused_groups: int = 0
+
+
+class Progress:
+    """One status line on a terminal (files and bytes per stage); silent otherwise."""
+
+    def __init__(self, stream=None, enabled: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.name, self.items, self.total_items, self.done_bytes, self.total_bytes = "", 0, 0, 0, 0
+        self.unit = "files"
+        self.last = 0.0
+
+    def stage(self, name: str, total_items: int, total_bytes: int = 0, unit: str = "files") -> None:
+        self.name, self.items, self.total_items = name, 0, total_items
+        self.done_bytes, self.total_bytes, self.unit = 0, total_bytes, unit
+        self._show(force=True)
+
+    def advance(self, items: int = 1, nbytes: int = 0) -> None:
+        self.items += items
+        self.done_bytes += nbytes
+        self._show(force=self.items == self.total_items)
+
+    def _show(self, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < 0.2:
+            return
+        self.last = now
+        text = f"{self.name}: {self.items}/{self.total_items} {self.unit}"
+        if self.total_bytes:
+            text += f", {self.done_bytes / 1e6:,.0f}/{self.total_bytes / 1e6:,.0f} MB"
+        self.stream.write("\r\x1b[K" + text)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def committed_inputs(outdir: str) -> dict[str, str]:
+    """Content hash -> run id of every input in a committed run."""
+    done: dict[str, str] = {}
+    runs = os.path.join(outdir, RUNS)
+    if not os.path.isdir(runs):
+        return done
+    for run_id in sorted(os.listdir(runs)):
+        try:
+            with open(os.path.join(runs, run_id, "run.json"), encoding="utf-8") as handle:
+                record = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        for item in record.get("inputs", []) + record.get("input_problems", []):
+            if item.get("content_hash"):
+                done[item["content_hash"]] = run_id
+    return done
+
+
+def summary_of(index_result: dict) -> dict:
+    return {key: index_result[key] for key in ("summary", "problem") if key in index_result}
+
+
+def part_of(index_result: dict, group: int):
+    return index_result["parts"][group]
+
+
+def keys_of(index_result: dict):
+    return index_result["keys"]
+
+
+def reduce_run(summaries, group_paths, config, disabled, bases, link_keys, out_dir, run_id, extra_tables,
+               record) -> dict:
+    """Merge the groups, run the rules, write every table and ``run.json`` into ``out_dir``."""
+    from .merge import link_type_findings, merge_groups
+    from .tables import analysis_tables
+
+    started = time.monotonic()
+    findings = link_type_findings(summaries, bases, link_keys)
+    analysis = merge_groups(summaries, group_paths, config, disabled, findings)
+    tables = analysis_tables(analysis, run_id)
+    tables.update(extra_tables)
+    counts = write_tables(tables, out_dir, run_id)
+    record.update(counts=counts, frames=analysis.frame_count, tcp_frames=analysis.tcp_frame_count,
+                  first_time=analysis.first_time, last_time=analysis.last_time,
+                  merge_seconds=round(time.monotonic() - started, 3))
+    for source in analysis.sources:
+        source.close()
+    with open(os.path.join(out_dir, "run.json.tmp"), "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=1)
+    os.replace(os.path.join(out_dir, "run.json.tmp"), os.path.join(out_dir, "run.json"))
+    return record
+
+
+def _client(scheduler: str | None, workers: int | None, processes: bool):
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler, timeout="30s"), None
+    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=processes,
+                           silence_logs=logging.ERROR, dashboard_address=":0")
+    return Client(cluster), cluster
+
+
+def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = None, disabled=(),
+              scheduler: str | None = None, workers: int | None = None, groups: int | None = None,
+              processes: bool = True, progress: Progress | None = None, say=None) -> BatchOutcome:
+    """Analyse ``patterns`` into ``OUTDIR`` (see the module docstring)."""
+    from dask.distributed import as_completed
+
+    config = config or AnalysisConfig()
+    progress = progress or Progress()
+    say = say or (lambda text: print(f"dicomtui: {text}", file=sys.stderr))
+    started = time.monotonic()
+    outcome = BatchOutcome()
+    paths, pattern_problems, passed_over = expand_inputs(patterns)
+    noticed = datetime.datetime.now(datetime.timezone.utc)
+    problems = [{"path": path, "content_hash": None, "size": None, "problem": text, "noticed": noticed}
+                for path, text in pattern_problems]
+    if passed_over:
+        say(f"passed over {passed_over} files in the given directories that are not captures")
+    os.makedirs(outdir, exist_ok=True)
+    client, cluster = _client(scheduler, workers, processes)
+    try:
+        outcome.dashboard = client.dashboard_link
+        say(f"Dask dashboard: {outcome.dashboard}")
+        threads = sum(client.nthreads().values()) or 1
+
+        # 1. hash
+        progress.stage("hashing", len(paths), sum(_size(path) for path in paths))
+        hashed = []
+        futures = client.map(hash_file, paths, pure=False)
+        for future in as_completed(futures):
+            item = future.result()
+            hashed.append(item)
+            progress.advance(1, item["size"])
+        hashed.sort(key=lambda item: item["path"])
+        done = committed_inputs(outdir)
+        todo, seen = [], set()
+        for item in hashed:
+            if item["problem"]:
+                problems.append({**item, "content_hash": None, "noticed": noticed})
+            elif item["hash"] in done:
+                outcome.skipped += 1
+            elif item["hash"] in seen:
+                outcome.skipped += 1
+                say(f"{item['path']}: same content as another input; read once")
+            else:
+                seen.add(item["hash"])
+                todo.append(item)
+        if not todo and not problems:
+            progress.close()
+            say(f"nothing new: {outcome.skipped} inputs already in {outdir}")
+            outcome.seconds = time.monotonic() - started
+            return outcome
+        identity = [item["hash"] for item in todo] + sorted(f"{p['path']}:{p['problem']}" for p in problems)
+        run_id = hashlib.sha256("\n".join(identity).encode()).hexdigest()[:16]
+        run_dir = os.path.join(outdir, RUNS, run_id)
+        if os.path.exists(run_dir):
+            progress.close()
+            say(f"nothing new: run {run_id} already holds these inputs")
+            outcome.run_id, outcome.run_dir = run_id, run_dir
+            return outcome
+        staging = os.path.join(outdir, STAGING, run_id)
+        plan_path = os.path.join(staging, "plan.json")
+        if os.path.exists(plan_path):
+            with open(plan_path, encoding="utf-8") as handle:
+                groups = json.load(handle)["groups"]
+        else:
+            groups = groups or max(4, 2 * threads)
+            os.makedirs(staging, exist_ok=True)
+            with open(plan_path + ".tmp", "w", encoding="utf-8") as handle:
+                json.dump({"groups": groups, "inputs": [item["path"] for item in todo]}, handle)
+            os.replace(plan_path + ".tmp", plan_path)
+        for sub in ("groups", "spool"):
+            os.makedirs(os.path.join(staging, sub), exist_ok=True)
+        out_dir = os.path.join(staging, "out")
+        shutil.rmtree(out_dir, ignore_errors=True)  # a merge that stopped early starts again
+        os.makedirs(out_dir)
+
+        # 2. index
+        total_bytes = sum(item["size"] for item in todo)
+        progress.stage("indexing", len(todo), total_bytes)
+        index_futures = [client.submit(index_file, number, item["path"], groups, os.path.join(staging, "spool"),
+                                       item["hash"], pure=False)
+                         for number, item in enumerate(todo)]
+        # Only the summaries come to this process; the index parts stay on the workers until
+        # the group that needs each is decoded.
+        summary_futures = [client.submit(summary_of, future, pure=False) for future in index_futures]
+        by_future = {future.key: number for number, future in enumerate(summary_futures)}
+        results: dict[int, dict] = {}
+        for future, value in as_completed(summary_futures, with_results=True):
+            number = by_future[future.key]
+            results[number] = value
+            progress.advance(1, todo[number]["size"])
+        good = []
+        for number, item in enumerate(todo):
+            problem = results[number].get("problem")
+            if problem:
+                problems.append({"path": item["path"], "content_hash": item["hash"], "size": item["size"],
+                                 "problem": problem, "noticed": noticed})
+            else:
+                good.append(number)
+        summaries = []
+        for position, number in enumerate(good):
+            summary = results[number]["summary"]
+            summary.index = position
+            summaries.append(summary)
+        bases, overlaps = numbering_plan(summaries)
+        frame_count = sum(summary.frames for summary in summaries)
+        keys = {position: client.submit(keys_of, index_futures[number], pure=False)
+                for position, number in enumerate(good)}
+        files = [(summary.name, summary.read_path) for summary in summaries]
+
+        # 3. decode the flow groups (the ones a stopped run did not finish)
+        group_paths = [os.path.join(staging, "groups", f"group-{group:04d}.pickle") for group in range(groups)]
+        missing = [group for group in range(groups) if not os.path.exists(group_paths[group])]
+        outcome.reused_groups = groups - len(missing)
+        progress.stage("decoding flow groups", groups, unit="groups")
+        progress.advance(outcome.reused_groups)
+        decode_futures = []
+        for group in missing:
+            parts = [client.submit(part_of, index_futures[number], group, pure=False) for number in good]
+            overlapping = {position: {other: keys[other] for other in overlaps[position]}
+                           for position in range(len(good)) if overlaps.get(position)}
+            decode_futures.append(client.submit(
+                decode_group, group, files, parts, bases, overlapping, frame_count, config, set(disabled),
+                group_paths[group], pure=False))
+        for _future in as_completed(decode_futures):
+            _future.result()
+            progress.advance(1)
+
+        # 4. merge, rules, tables
+        progress.stage("merging and writing tables", 1, unit="steps")
+        link_files = {summary.index for summary in summaries if summary.unsupported_link_types}
+        link_keys = {position: keys[position] for position in link_files | {
+            other for position in link_files for other in overlaps.get(position, [])}}
+        inputs_rows = [{"run_id": run_id, "path": summary.name, "content_hash": todo[number]["hash"],
+                        "size": todo[number]["size"], "frames": summary.frames, "first_time": summary.first_ts,
+                        "last_time": summary.last_ts, "start": _utc(summary.first_ts), "notes": summary.notes}
+                       for summary, number in zip(summaries, good)]
+        problem_rows = [{**problem, "run_id": run_id} for problem in problems]
+        record = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": run_id,
+            "created": noticed.isoformat(),
+            "groups": groups,
+            "inputs": [{k: v for k, v in row.items() if k != "start"} for row in inputs_rows],
+            "input_problems": [{**{k: v for k, v in row.items() if k != "noticed"},
+                                "noticed": row["noticed"].isoformat()} for row in problem_rows],
+            "options": dict(config.options),
+        }
+        reduce_future = client.submit(reduce_run, summaries, group_paths, config, set(disabled), bases, link_keys,
+                                      out_dir, run_id, {"inputs": inputs_rows, "input_problems": problem_rows},
+                                      record, pure=False)
+        record = reduce_future.result()
+        progress.advance(1)
+        del index_futures, keys, decode_futures
+
+        # 5. commit
+        os.makedirs(os.path.join(outdir, RUNS), exist_ok=True)
+        os.replace(out_dir, run_dir)
+        shutil.rmtree(staging, ignore_errors=True)
+        progress.close()
+        outcome.run_id, outcome.run_dir = run_id, run_dir
+        outcome.inputs = len(summaries)
+        outcome.bytes = sum(todo[number]["size"] for number in good)
+        outcome.frames = record.get("frames", 0)
+        outcome.counts = record.get("counts", {})
+        outcome.problems = problems
+        outcome.seconds = time.monotonic() - started
+        return outcome
+    finally:
+        progress.close()
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _utc(timestamp: float | None):
+    return None if timestamp is None else datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
