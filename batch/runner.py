@@ -34,6 +34,7 @@ from .split import decode_group, index_file, numbering_plan
 from .tables import SCHEMA_VERSION, write_tables
 
 RUNS = "runs"
+CONNECT_TIMEOUT = "20s"  # to reach a --scheduler
 STAGING = ".staging"
 
 
@@ -148,7 +149,7 @@ def _client(scheduler: str | None, workers: int | None, processes: bool):
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        return Client(scheduler, timeout="30s"), None
+        return Client(scheduler, timeout=CONNECT_TIMEOUT), None
     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=processes,
                            silence_logs=logging.ERROR, dashboard_address=":0")
     return Client(cluster), cluster
@@ -278,8 +279,9 @@ def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = 
             decode_futures.append(client.submit(
                 decode_group, group, files, parts, bases, overlapping, frame_count, config, set(disabled),
                 group_paths[group], pure=False))
-        for _future in as_completed(decode_futures):
-            _future.result()
+        decoded_by = set()
+        for future in as_completed(decode_futures):
+            decoded_by.add(future.result()["worker"])
             progress.advance(1)
 
         # 4. merge, rules, tables
@@ -301,6 +303,7 @@ def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = 
             "input_problems": [{**{k: v for k, v in row.items() if k != "noticed"},
                                 "noticed": row["noticed"].isoformat()} for row in problem_rows],
             "options": dict(config.options),
+            "decoded_by": sorted(decoded_by),  # host:pid of the workers that decoded groups in this session
         }
         reduce_future = client.submit(reduce_run, summaries, group_paths, config, set(disabled), bases, link_keys,
                                       out_dir, run_id, {"inputs": inputs_rows, "input_problems": problem_rows},

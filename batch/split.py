@@ -29,6 +29,7 @@ from __future__ import annotations
 import mmap
 import os
 import pickle
+import socket
 import zlib
 from array import array
 from bisect import bisect_left, bisect_right
@@ -301,4 +302,4 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
     for source in sources:
         source.close()
     return {"group": group, "frames": len(records), "connections": len(connections),
-            "messages": len(analysis.messages)}
+            "messages": len(analysis.messages), "worker": f"{socket.gethostname()}:{os.getpid()}"}
