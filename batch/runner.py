@@ -51,6 +51,7 @@ class BatchOutcome:
     seconds: float = 0.0
     dashboard: str | None = None
     reused_groups: int = 0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
 
 
 class Progress:
@@ -179,6 +180,14 @@ def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = 
         say(f"Dask dashboard: {outcome.dashboard}")
         threads = sum(client.nthreads().values()) or 1
 
+        stage_start = time.monotonic()
+
+        def stage_done(name: str) -> None:
+            nonlocal stage_start
+            now = time.monotonic()
+            outcome.stage_seconds[name] = round(now - stage_start, 3)
+            stage_start = now
+
         # 1. hash
         progress.stage("hashing", len(paths), sum(_size(path) for path in paths))
         hashed = []
@@ -188,6 +197,7 @@ def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = 
             hashed.append(item)
             progress.advance(1, item["size"])
         hashed.sort(key=lambda item: item["path"])
+        stage_done("hash")
         done = committed_inputs(outdir)
         todo, seen = [], set()
         for item in hashed:
@@ -259,6 +269,7 @@ def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = 
             summary = results[number]["summary"]
             summary.index = position
             summaries.append(summary)
+        stage_done("index")
         bases, overlaps = numbering_plan(summaries)
         frame_count = sum(summary.frames for summary in summaries)
         keys = {position: client.submit(keys_of, index_futures[number], pure=False)
@@ -283,6 +294,8 @@ def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = 
         for future in as_completed(decode_futures):
             decoded_by.add(future.result()["worker"])
             progress.advance(1)
+
+        stage_done("decode")
 
         # 4. merge, rules, tables
         progress.stage("merging and writing tables", 1, unit="steps")
@@ -310,6 +323,7 @@ def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = 
                                       record, pure=False)
         record = reduce_future.result()
         progress.advance(1)
+        stage_done("merge")
         del index_futures, keys, decode_futures
 
         # 5. commit

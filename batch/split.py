@@ -26,6 +26,7 @@ Everything here is plain functions over files: no Dask (``runner`` schedules the
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import os
 import pickle
@@ -239,19 +240,25 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
     ``files`` are (name, read path) of every input of the run in order (source indices);
     ``parts[i]`` the group's frames in file ``i``.
     """
-    records: list[tuple] = []
-    numbers: list[int] = []
-    for index, part in enumerate(parts):
-        if not part:
-            continue
-        numbers_here = frame_numbers(index, part, bases[index], overlaps.get(index, {}))
-        numbers.extend(numbers_here)
-        records.extend(zip([index] * len(part), part.timestamps, part.link_types, part.offsets,
-                           part.caplens, part.origlens))
-    order = sorted(range(len(numbers)), key=numbers.__getitem__)
-    if any(order[i] != i for i in range(len(order))):
+    present = [(index, part) for index, part in enumerate(parts) if part]
+    if not any(overlaps.get(index) for index, _part in present):
+        # Files that do not interleave (a ring buffer): file order is frame order; stream it.
+        numbers = itertools.chain.from_iterable(
+            (bases[index] + position + 1 for position in part.positions) for index, part in present)
+        records = itertools.chain.from_iterable(
+            zip(itertools.repeat(index), part.timestamps, part.link_types, part.offsets, part.caplens,
+                part.origlens) for index, part in present)
+        frames = sum(len(part) for _index, part in present)
+    else:
+        numbers, records = [], []
+        for index, part in present:
+            numbers.extend(frame_numbers(index, part, bases[index], overlaps.get(index, {})))
+            records.extend(zip(itertools.repeat(index), part.timestamps, part.link_types, part.offsets,
+                               part.caplens, part.origlens))
+        order = sorted(range(len(numbers)), key=numbers.__getitem__)
         numbers = [numbers[i] for i in order]
         records = [records[i] for i in order]
+        frames = len(records)
     sources = [map_source(name, read_path) if parts[index] else CaptureSource(name=name, data=b"")
                for index, (name, read_path) in enumerate(files)]
     plugins = PluginHost(disabled=set(disabled))
@@ -301,5 +308,5 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
     os.replace(tmp, out_path)
     for source in sources:
         source.close()
-    return {"group": group, "frames": len(records), "connections": len(connections),
+    return {"group": group, "frames": frames, "connections": len(connections),
             "messages": len(analysis.messages), "worker": f"{socket.gethostname()}:{os.getpid()}"}
