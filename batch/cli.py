@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 
 EXTRA_MODULES = {"dask": "dask", "distributed": "distributed", "pyarrow": "pyarrow", "duckdb": "duckdb"}
@@ -31,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "local cluster; its workers must see the same paths")
     group.add_argument("--workers", type=int, metavar="N",
                        help="with --batch and no --scheduler: local worker processes (default: one per core)")
+    group.add_argument("--run-files", type=int, default=0, metavar="N",
+                       help="with --batch: cut the new inputs (in name order) into runs of N files, each read "
+                            "as one capture and merged on its own (bounds the merge's memory; connections are "
+                            "cut where runs are); default: all new inputs are one capture")
     group.add_argument("--groups", type=int, metavar="N",
                        help="with --batch: flow groups decoded in parallel (default: twice the worker threads)")
 
@@ -65,8 +70,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, make_config) 
         parser.error("--batch needs captures: files, directories or glob patterns")
     if "-" in captures:
         parser.error("--batch reads files, not standard input")
-    if args.workers is not None and args.workers < 1 or args.groups is not None and args.groups < 1:
-        parser.error("--workers and --groups must be at least 1")
+    if args.workers is not None and args.workers < 1 or args.groups is not None and args.groups < 1 \
+            or args.run_files < 0:
+        parser.error("--workers and --groups must be at least 1, --run-files at least 0")
     config = make_config(args, parser)
     return _batch(args, captures, config)
 
@@ -93,7 +99,8 @@ def _batch(args: argparse.Namespace, captures: list[str], config) -> int:
 
     try:
         outcome = run_batch(args.batch, captures, config, disabled=set(args.disable_plugin),
-                            scheduler=args.scheduler, workers=args.workers, groups=args.groups)
+                            scheduler=args.scheduler, workers=args.workers, groups=args.groups,
+                            run_files=args.run_files)
     except OSError as exc:
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
         return EXIT_INPUT_PROBLEM
@@ -102,7 +109,8 @@ def _batch(args: argparse.Namespace, captures: list[str], config) -> int:
               file=sys.stderr)
     if outcome.run_dir and outcome.counts:
         counts = ", ".join(f"{count} {name}" for name, count in outcome.counts.items())
-        print(f"dicomtui: run {outcome.run_id}: {outcome.inputs} inputs ({outcome.bytes / 1e6:,.1f} MB, "
+        runs = f"{len(outcome.run_ids)} runs" if len(outcome.run_ids) > 1 else f"run {outcome.run_id}"
+        print(f"dicomtui: {runs}: {outcome.inputs} inputs ({outcome.bytes / 1e6:,.1f} MB, "
               f"{outcome.frames} frames) in {outcome.seconds:.1f} s; {outcome.skipped} already done; {counts} "
-              f"-> {outcome.run_dir}", file=sys.stderr)
+              f"-> {os.path.dirname(outcome.run_dir)}", file=sys.stderr)
     return EXIT_INPUT_PROBLEM if outcome.problems else EXIT_OK

@@ -40,8 +40,9 @@ STAGING = ".staging"
 
 @dataclass
 class BatchOutcome:
-    run_id: str | None = None
+    run_id: str | None = None  # the first run's (most batches are one run)
     run_dir: str | None = None
+    run_ids: list[str] = field(default_factory=list)
     inputs: int = 0
     skipped: int = 0
     bytes: int = 0
@@ -124,7 +125,7 @@ def keys_of(index_result: dict):
 
 
 def reduce_run(summaries, group_paths, config, disabled, bases, link_keys, out_dir, run_id, extra_tables,
-               record) -> dict:
+               record, _decoded=()) -> dict:
     """Merge the groups, run the rules, write every table and ``run.json`` into ``out_dir``."""
     from .merge import link_type_findings, merge_groups
     from .tables import analysis_tables
@@ -140,9 +141,6 @@ def reduce_run(summaries, group_paths, config, disabled, bases, link_keys, out_d
                   merge_seconds=round(time.monotonic() - started, 3))
     for source in analysis.sources:
         source.close()
-    with open(os.path.join(out_dir, "run.json.tmp"), "w", encoding="utf-8") as handle:
-        json.dump(record, handle, indent=1)
-    os.replace(os.path.join(out_dir, "run.json.tmp"), os.path.join(out_dir, "run.json"))
     return record
 
 
@@ -156,10 +154,55 @@ def _client(scheduler: str | None, workers: int | None, processes: bool):
     return Client(cluster), cluster
 
 
+class _Run:
+    """One run: a set of inputs read as one capture, staged, merged and committed together."""
+
+    def __init__(self, outdir: str, items: list[dict], problems: list[dict]) -> None:
+        self.items, self.problems = items, problems
+        identity = [item["hash"] for item in items] + sorted(f"{p['path']}:{p['problem']}" for p in problems)
+        self.run_id = hashlib.sha256("\n".join(identity).encode()).hexdigest()[:16]
+        self.run_dir = os.path.join(outdir, RUNS, self.run_id)
+        self.staging = os.path.join(outdir, STAGING, self.run_id)
+        self.out_dir = os.path.join(self.staging, "out")
+        self.groups = 0
+        self.index_futures: list = []
+        self.summary_futures: list = []
+        self.reduce_future = None
+        self.good: list[int] = []
+        self.summaries: list = []
+        self.reused_groups = 0
+
+    def prepare(self, groups: int) -> None:
+        """The staging directory; a stopped run's plan (its number of groups) is kept."""
+        plan_path = os.path.join(self.staging, "plan.json")
+        if os.path.exists(plan_path):
+            with open(plan_path, encoding="utf-8") as handle:
+                groups = json.load(handle)["groups"]
+        else:
+            os.makedirs(self.staging, exist_ok=True)
+            with open(plan_path + ".tmp", "w", encoding="utf-8") as handle:
+                json.dump({"groups": groups, "inputs": [item["path"] for item in self.items]}, handle)
+            os.replace(plan_path + ".tmp", plan_path)
+        self.groups = groups
+        for sub in ("groups", "spool"):
+            os.makedirs(os.path.join(self.staging, sub), exist_ok=True)
+        shutil.rmtree(self.out_dir, ignore_errors=True)  # a merge that stopped early starts again
+        os.makedirs(self.out_dir)
+
+    def group_path(self, group: int) -> str:
+        return os.path.join(self.staging, "groups", f"group-{group:04d}.pickle")
+
+
 def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = None, disabled=(),
               scheduler: str | None = None, workers: int | None = None, groups: int | None = None,
-              processes: bool = True, progress: Progress | None = None, say=None) -> BatchOutcome:
-    """Analyse ``patterns`` into ``OUTDIR`` (see the module docstring)."""
+              processes: bool = True, progress: Progress | None = None, say=None,
+              run_files: int = 0) -> BatchOutcome:
+    """Analyse ``patterns`` into ``OUTDIR`` (see the module docstring).
+
+    ``run_files``: cut the new inputs (in name order) into runs of this many files, each one
+    capture with its own merge; runs are scheduled together, so one run's merge overlaps the
+    others' decoding.  0: all new inputs are one run.
+    """
     from dask.distributed import as_completed
 
     config = config or AnalysisConfig()
@@ -179,7 +222,6 @@ def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = 
         outcome.dashboard = client.dashboard_link
         say(f"Dask dashboard: {outcome.dashboard}")
         threads = sum(client.nthreads().values()) or 1
-
         stage_start = time.monotonic()
 
         def stage_done(name: str) -> None:
@@ -191,8 +233,7 @@ def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = 
         # 1. hash
         progress.stage("hashing", len(paths), sum(_size(path) for path in paths))
         hashed = []
-        futures = client.map(hash_file, paths, pure=False)
-        for future in as_completed(futures):
+        for future in as_completed(client.map(hash_file, paths, pure=False)):
             item = future.result()
             hashed.append(item)
             progress.advance(1, item["size"])
@@ -203,140 +244,91 @@ def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = 
         for item in hashed:
             if item["problem"]:
                 problems.append({**item, "content_hash": None, "noticed": noticed})
-            elif item["hash"] in done:
+            elif item["hash"] in done or item["hash"] in seen:
                 outcome.skipped += 1
-            elif item["hash"] in seen:
-                outcome.skipped += 1
-                say(f"{item['path']}: same content as another input; read once")
+                if item["hash"] in seen:
+                    say(f"{item['path']}: same content as another input; read once")
             else:
                 seen.add(item["hash"])
                 todo.append(item)
-        if not todo and not problems:
+        size = run_files if run_files > 0 else max(1, len(todo))
+        chunks = [todo[start:start + size] for start in range(0, len(todo), size)] or ([[]] if problems else [])
+        runs = []
+        for number, chunk in enumerate(chunks):
+            run = _Run(outdir, chunk, problems if number == 0 else [])
+            if os.path.exists(run.run_dir):
+                say(f"run {run.run_id} already holds these inputs")
+                continue
+            runs.append(run)
+        if not runs:
             progress.close()
             say(f"nothing new: {outcome.skipped} inputs already in {outdir}")
             outcome.seconds = time.monotonic() - started
             return outcome
-        identity = [item["hash"] for item in todo] + sorted(f"{p['path']}:{p['problem']}" for p in problems)
-        run_id = hashlib.sha256("\n".join(identity).encode()).hexdigest()[:16]
-        run_dir = os.path.join(outdir, RUNS, run_id)
-        if os.path.exists(run_dir):
-            progress.close()
-            say(f"nothing new: run {run_id} already holds these inputs")
-            outcome.run_id, outcome.run_dir = run_id, run_dir
-            return outcome
-        staging = os.path.join(outdir, STAGING, run_id)
-        plan_path = os.path.join(staging, "plan.json")
-        if os.path.exists(plan_path):
-            with open(plan_path, encoding="utf-8") as handle:
-                groups = json.load(handle)["groups"]
-        else:
-            groups = groups or max(4, 2 * threads)
-            os.makedirs(staging, exist_ok=True)
-            with open(plan_path + ".tmp", "w", encoding="utf-8") as handle:
-                json.dump({"groups": groups, "inputs": [item["path"] for item in todo]}, handle)
-            os.replace(plan_path + ".tmp", plan_path)
-        for sub in ("groups", "spool"):
-            os.makedirs(os.path.join(staging, sub), exist_ok=True)
-        out_dir = os.path.join(staging, "out")
-        shutil.rmtree(out_dir, ignore_errors=True)  # a merge that stopped early starts again
-        os.makedirs(out_dir)
+        default_groups = groups or max(4, 2 * threads) // (1 if len(runs) == 1 else 2)
+        for run in runs:
+            run.prepare(default_groups)
 
-        # 2. index
-        total_bytes = sum(item["size"] for item in todo)
-        progress.stage("indexing", len(todo), total_bytes)
-        index_futures = [client.submit(index_file, number, item["path"], groups, os.path.join(staging, "spool"),
-                                       item["hash"], pure=False)
-                         for number, item in enumerate(todo)]
-        # Only the summaries come to this process; the index parts stay on the workers until
-        # the group that needs each is decoded.
-        summary_futures = [client.submit(summary_of, future, pure=False) for future in index_futures]
-        by_future = {future.key: number for number, future in enumerate(summary_futures)}
-        results: dict[int, dict] = {}
-        for future, value in as_completed(summary_futures, with_results=True):
-            number = by_future[future.key]
-            results[number] = value
-            progress.advance(1, todo[number]["size"])
-        good = []
-        for number, item in enumerate(todo):
-            problem = results[number].get("problem")
-            if problem:
-                problems.append({"path": item["path"], "content_hash": item["hash"], "size": item["size"],
-                                 "problem": problem, "noticed": noticed})
-            else:
-                good.append(number)
-        summaries = []
-        for position, number in enumerate(good):
-            summary = results[number]["summary"]
-            summary.index = position
-            summaries.append(summary)
+        # 2. index: every run's files at once; only the summaries come to this process, the
+        # index parts stay on the workers until the group that needs each is decoded.
+        files_total = sum(len(run.items) for run in runs)
+        progress.stage("indexing", files_total, sum(item["size"] for run in runs for item in run.items))
+        owner = {}
+        for run in runs:
+            run.index_futures = [client.submit(index_file, number, item["path"], run.groups,
+                                               os.path.join(run.staging, "spool"), item["hash"], pure=False)
+                                 for number, item in enumerate(run.items)]
+            run.summary_futures = [client.submit(summary_of, future, pure=False) for future in run.index_futures]
+            for number, future in enumerate(run.summary_futures):
+                owner[future.key] = (run, number)
+        results: dict[tuple[str, int], dict] = {}
+        for future, value in as_completed([f for run in runs for f in run.summary_futures], with_results=True):
+            run, number = owner[future.key]
+            results[run.run_id, number] = value
+            progress.advance(1, run.items[number]["size"])
         stage_done("index")
-        bases, overlaps = numbering_plan(summaries)
-        frame_count = sum(summary.frames for summary in summaries)
-        keys = {position: client.submit(keys_of, index_futures[number], pure=False)
-                for position, number in enumerate(good)}
-        files = [(summary.name, summary.read_path) for summary in summaries]
 
-        # 3. decode the flow groups (the ones a stopped run did not finish)
-        group_paths = [os.path.join(staging, "groups", f"group-{group:04d}.pickle") for group in range(groups)]
-        missing = [group for group in range(groups) if not os.path.exists(group_paths[group])]
-        outcome.reused_groups = groups - len(missing)
-        progress.stage("decoding flow groups", groups, unit="groups")
-        progress.advance(outcome.reused_groups)
-        decode_futures = []
-        for group in missing:
-            parts = [client.submit(part_of, index_futures[number], group, pure=False) for number in good]
-            overlapping = {position: {other: keys[other] for other in overlaps[position]}
-                           for position in range(len(good)) if overlaps.get(position)}
-            decode_futures.append(client.submit(
-                decode_group, group, files, parts, bases, overlapping, frame_count, config, set(disabled),
-                group_paths[group], pure=False))
-        decoded_by = set()
-        for future in as_completed(decode_futures):
-            decoded_by.add(future.result()["worker"])
+        # 3. decode the flow groups (those a stopped run did not finish), then 4. merge: submitted
+        # for every run before waiting on any.
+        progress.stage("decoding flow groups", sum(run.groups for run in runs), unit="groups")
+        decode_owner = {}
+        for run in runs:
+            _submit_run(client, run, results, config, disabled, noticed, decode_owner)
+            outcome.reused_groups += run.reused_groups
+            progress.advance(run.reused_groups)
+        decoded_by: dict[str, set] = {run.run_id: set() for run in runs}
+        for future, value in as_completed(list(decode_owner.values()), with_results=True):
+            decoded_by[value["run_id"]].add(value["worker"])
             progress.advance(1)
-
         stage_done("decode")
-
-        # 4. merge, rules, tables
-        progress.stage("merging and writing tables", 1, unit="steps")
-        link_files = {summary.index for summary in summaries if summary.unsupported_link_types}
-        link_keys = {position: keys[position] for position in link_files | {
-            other for position in link_files for other in overlaps.get(position, [])}}
-        inputs_rows = [{"run_id": run_id, "path": summary.name, "content_hash": todo[number]["hash"],
-                        "size": todo[number]["size"], "frames": summary.frames, "first_time": summary.first_ts,
-                        "last_time": summary.last_ts, "start": _utc(summary.first_ts), "notes": summary.notes}
-                       for summary, number in zip(summaries, good)]
-        problem_rows = [{**problem, "run_id": run_id} for problem in problems]
-        record = {
-            "schema_version": SCHEMA_VERSION,
-            "run_id": run_id,
-            "created": noticed.isoformat(),
-            "groups": groups,
-            "inputs": [{k: v for k, v in row.items() if k != "start"} for row in inputs_rows],
-            "input_problems": [{**{k: v for k, v in row.items() if k != "noticed"},
-                                "noticed": row["noticed"].isoformat()} for row in problem_rows],
-            "options": dict(config.options),
-            "decoded_by": sorted(decoded_by),  # host:pid of the workers that decoded groups in this session
-        }
-        reduce_future = client.submit(reduce_run, summaries, group_paths, config, set(disabled), bases, link_keys,
-                                      out_dir, run_id, {"inputs": inputs_rows, "input_problems": problem_rows},
-                                      record, pure=False)
-        record = reduce_future.result()
-        progress.advance(1)
+        progress.stage("merging and writing tables", len(runs), unit="runs")
+        for run in runs:
+            run.record["decoded_by"] = sorted(decoded_by[run.run_id])
+        finished = []
+        for future, record in as_completed([run.reduce_future for run in runs], with_results=True):
+            finished.append(record)
+            progress.advance(1)
         stage_done("merge")
-        del index_futures, keys, decode_futures
 
-        # 5. commit
+        # 5. commit, in input order
         os.makedirs(os.path.join(outdir, RUNS), exist_ok=True)
-        os.replace(out_dir, run_dir)
-        shutil.rmtree(staging, ignore_errors=True)
+        records = {record["run_id"]: record for record in finished}
+        for run in runs:
+            with open(os.path.join(run.out_dir, "run.json.tmp"), "w", encoding="utf-8") as handle:
+                json.dump({**records[run.run_id], "decoded_by": run.record["decoded_by"]}, handle, indent=1)
+            os.replace(os.path.join(run.out_dir, "run.json.tmp"), os.path.join(run.out_dir, "run.json"))
+            os.replace(run.out_dir, run.run_dir)
+            shutil.rmtree(run.staging, ignore_errors=True)
+            record = records[run.run_id]
+            outcome.run_ids.append(run.run_id)
+            outcome.inputs += len(run.good)
+            outcome.bytes += sum(run.items[number]["size"] for number in run.good)
+            outcome.frames += record.get("frames", 0)
+            for name, count in record.get("counts", {}).items():
+                outcome.counts[name] = outcome.counts.get(name, 0) + count
+            outcome.problems.extend(run.problems)
         progress.close()
-        outcome.run_id, outcome.run_dir = run_id, run_dir
-        outcome.inputs = len(summaries)
-        outcome.bytes = sum(todo[number]["size"] for number in good)
-        outcome.frames = record.get("frames", 0)
-        outcome.counts = record.get("counts", {})
-        outcome.problems = problems
+        outcome.run_id, outcome.run_dir = runs[0].run_id, runs[0].run_dir
         outcome.seconds = time.monotonic() - started
         return outcome
     finally:
@@ -344,6 +336,64 @@ def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = 
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _submit_run(client, run: _Run, results: dict, config: AnalysisConfig, disabled, noticed, decode_owner) -> None:
+    """Number the run's frames, submit its missing flow groups and its merge (without waiting)."""
+    for number, item in enumerate(run.items):
+        problem = results[run.run_id, number].get("problem")
+        if problem:
+            run.problems.append({"path": item["path"], "content_hash": item["hash"], "size": item["size"],
+                                 "problem": problem, "noticed": noticed})
+        else:
+            run.good.append(number)
+    for position, number in enumerate(run.good):
+        summary = results[run.run_id, number]["summary"]
+        summary.index = position
+        run.summaries.append(summary)
+    bases, overlaps = numbering_plan(run.summaries)
+    frame_count = sum(summary.frames for summary in run.summaries)
+    keys = {position: client.submit(keys_of, run.index_futures[number], pure=False)
+            for position, number in enumerate(run.good)}
+    files = [(summary.name, summary.read_path) for summary in run.summaries]
+    group_paths = [run.group_path(group) for group in range(run.groups)]
+    missing = [group for group in range(run.groups) if not os.path.exists(group_paths[group])]
+    run.reused_groups = run.groups - len(missing)
+    overlapping = {position: {other: keys[other] for other in overlaps[position]}
+                   for position in range(len(run.good)) if overlaps.get(position)}
+    decodes = []
+    for group in missing:
+        parts = [client.submit(part_of, run.index_futures[number], group, pure=False) for number in run.good]
+        future = client.submit(decode_group_of_run, run.run_id, group, files, parts, bases, overlapping,
+                               frame_count, config, set(disabled), group_paths[group], pure=False)
+        decode_owner[future.key] = future
+        decodes.append(future)
+    link_files = {summary.index for summary in run.summaries if summary.unsupported_link_types}
+    link_keys = {position: keys[position] for position in link_files | {
+        other for position in link_files for other in overlaps.get(position, [])}}
+    inputs_rows = [{"run_id": run.run_id, "path": summary.name, "content_hash": run.items[number]["hash"],
+                    "size": run.items[number]["size"], "frames": summary.frames, "first_time": summary.first_ts,
+                    "last_time": summary.last_ts, "start": _utc(summary.first_ts), "notes": summary.notes}
+                   for summary, number in zip(run.summaries, run.good)]
+    problem_rows = [{**problem, "run_id": run.run_id} for problem in run.problems]
+    run.record = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run.run_id,
+        "created": noticed.isoformat(),
+        "groups": run.groups,
+        "inputs": [{k: v for k, v in row.items() if k != "start"} for row in inputs_rows],
+        "input_problems": [{**{k: v for k, v in row.items() if k != "noticed"},
+                            "noticed": row["noticed"].isoformat()} for row in problem_rows],
+        "options": dict(config.options),
+    }
+    # The merge waits for this run's groups (passed as dependencies), not for the whole batch.
+    run.reduce_future = client.submit(
+        reduce_run, run.summaries, group_paths, config, set(disabled), bases, link_keys, run.out_dir, run.run_id,
+        {"inputs": inputs_rows, "input_problems": problem_rows}, run.record, decodes, pure=False)
+
+
+def decode_group_of_run(run_id: str, *args) -> dict:
+    return {**decode_group(*args), "run_id": run_id}
 
 
 def _size(path: str) -> int:

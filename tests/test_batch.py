@@ -45,15 +45,15 @@ def single_json(paths, capsys) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def read_table(outdir: Path, table: str) -> list[dict]:
+def read_table(outdir: Path, table: str, run: str = "*") -> list[dict]:
     rows = []
-    for path in sorted(outdir.glob(f"runs/*/{table}/date=*/*.parquet")):
+    for path in sorted(outdir.glob(f"runs/{run}/{table}/date=*/*.parquet")):
         rows.extend(pq.read_table(path).to_pylist())
     return rows
 
 
-def as_json_rows(outdir: Path, table: str) -> list[dict]:
-    rows = read_table(outdir, table)
+def as_json_rows(outdir: Path, table: str, run: str = "*") -> list[dict]:
+    rows = read_table(outdir, table, run)
     for row in rows:
         for column in JSON_TEXT_COLUMNS.get(table, ()):
             row[column] = json.loads(row[column]) if row[column] is not None else None
@@ -63,9 +63,9 @@ def as_json_rows(outdir: Path, table: str) -> list[dict]:
     return sorted(rows, key=lambda row: row[key])
 
 
-def assert_same_as_single(outdir: Path, expected: dict) -> None:
+def assert_same_as_single(outdir: Path, expected: dict, run: str = "*") -> None:
     for table in JSON_TABLES:
-        rows = as_json_rows(outdir, table)
+        rows = as_json_rows(outdir, table, run)
         wanted = expected[table]
         assert len(rows) == len(wanted), table
         if table == "expert":
@@ -113,6 +113,19 @@ def test_files_whose_time_ranges_interleave(tmp_path, capsys):
     expected = single_json(files, capsys)
     local_batch(tmp_path / "out", files, groups=3)
     assert_same_as_single(tmp_path / "out", expected)
+
+
+def test_runs_of_a_few_files_are_each_one_capture(tmp_path, capsys):
+    """--run-files: each run equals the single pass over its own files; together, every input once."""
+    files = split_capture(FIXTURES / "qr_pynetdicom.pcap", tmp_path / "ring", [10, 30, 50, 70, 95])
+    outcome = local_batch(tmp_path / "out", [tmp_path / "ring"], run_files=2, groups=3)
+    assert len(outcome.run_ids) == 3 and outcome.inputs == 6
+    for run_id in outcome.run_ids:
+        record = json.loads((tmp_path / "out" / "runs" / run_id / "run.json").read_text())
+        own = [Path(item["path"]) for item in record["inputs"]]
+        assert len(own) == 2
+        assert_same_as_single(tmp_path / "out", single_json(own, capsys), run=run_id)
+    assert sorted(row["path"] for row in read_table(tmp_path / "out", "inputs")) == [str(f) for f in files]
 
 
 def test_default_local_cluster_through_the_command_line(tmp_path, capsys):
