@@ -116,10 +116,17 @@ def _plain(value):
     return value
 
 
+TEXT_CELL_WIDTH = 110  # text tables only; --json and --csv give every cell whole
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= TEXT_CELL_WIDTH else text[: TEXT_CELL_WIDTH - 1] + "…"
+
+
 def text_table(columns: list[str], rows: list[tuple]) -> str:
     from dicomtui.core.safe_text import safe_text
 
-    cells = [columns] + [[safe_text(_cell(value)) for value in row] for row in rows]
+    cells = [columns] + [[_clip(safe_text(_cell(value))) for value in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))

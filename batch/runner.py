@@ -211,7 +211,7 @@ def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = 
     started = time.monotonic()
     outcome = BatchOutcome()
     paths, pattern_problems, passed_over = expand_inputs(patterns)
-    noticed = datetime.datetime.now(datetime.timezone.utc)
+    noticed = datetime.datetime.now(datetime.UTC)
     problems = [{"path": path, "content_hash": None, "size": None, "problem": text, "noticed": noticed}
                 for path, text in pattern_problems]
     if passed_over:
@@ -404,4 +404,4 @@ def _size(path: str) -> int:
 
 
 def _utc(timestamp: float | None):
-    return None if timestamp is None else datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    return None if timestamp is None else datetime.datetime.fromtimestamp(timestamp, datetime.UTC)

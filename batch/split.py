@@ -120,8 +120,7 @@ def index_file(index: int, name: str, groups: int, spool_dir: str, content_hash:
         try:
             for _source, ts, link_type, offset, caplen, origlen in iter_record_tuples(source, index):
                 position += 1
-                if ts > running:
-                    running = ts
+                running = max(running, ts)
                 all_keys.append(running)
                 if position == 0:
                     summary.first_ts = ts

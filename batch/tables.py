@@ -18,7 +18,6 @@ from collections import defaultdict
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from dicomtui.core.analysis import Analysis
 from dicomtui.core.pdu_table import PduTable
 from dicomtui.core.views import analysis_json
@@ -121,18 +120,18 @@ def modality_of(sop_class: str) -> str | None:
 
 
 def _date(timestamp: float | None) -> str:
-    return datetime.datetime.fromtimestamp(timestamp or 0.0, datetime.timezone.utc).strftime("%Y-%m-%d")
+    return datetime.datetime.fromtimestamp(timestamp or 0.0, datetime.UTC).strftime("%Y-%m-%d")
 
 
 def _start(timestamp: float | None) -> datetime.datetime | None:
     if timestamp is None:
         return None
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
 
 
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def analysis_tables(analysis: Analysis, run_id: str) -> dict[str, list[dict]]:

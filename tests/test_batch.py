@@ -22,14 +22,12 @@ pytest.importorskip("distributed")
 pytest.importorskip("pyarrow")
 pytest.importorskip("duckdb")
 
-import pyarrow.parquet as pq  # noqa: E402
-
-from batch_tools import deal_capture, random_cuts, split_capture  # noqa: E402
-from capture_tools import FIXTURES  # noqa: E402
-
-from dicomtui.batch import runner  # noqa: E402
-from dicomtui.batch.runner import Progress, run_batch  # noqa: E402
-from dicomtui.core.cli import main  # noqa: E402
+import pyarrow.parquet as pq
+from batch_tools import deal_capture, random_cuts, split_capture
+from capture_tools import FIXTURES
+from dicomtui.batch import runner
+from dicomtui.batch.runner import Progress, run_batch
+from dicomtui.core.cli import main
 
 JSON_TABLES = ("connections", "associations", "messages", "expert")
 JSON_TEXT_COLUMNS = {"associations": ("roles", "user_identity"), "messages": ("fields",)}
@@ -252,8 +250,8 @@ def test_missing_batch_extra_is_one_clear_line(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(batch_cli, "missing_modules", lambda: ["duckdb"])
     assert main(["--report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["dicomtui: batch mode needs the batch extra (missing: duckdb); "
-                   "install it with: pip install 'dicomtui[batch]'"]
+    assert err == [("dicomtui: batch mode needs the batch extra (missing: duckdb); "
+                    "install it with: pip install 'dicomtui[batch]'")]
 
 
 @pytest.fixture
