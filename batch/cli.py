@@ -48,7 +48,8 @@ def missing_modules() -> list[str]:
     return [name for name, module in EXTRA_MODULES.items() if importlib.util.find_spec(module) is None]
 
 
-def run(args: argparse.Namespace, parser: argparse.ArgumentParser, make_config) -> int:
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser, make_config, make_host) -> int:
+    """``make_config`` and ``make_host``: the command line's own (it is the composition root)."""
     if args.batch and args.report:
         parser.error("--batch and --report are separate steps: run --batch, then --report")
     if (args.sql or args.csv) and not args.report:
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, make_config) 
             or args.run_files < 0:
         parser.error("--workers and --groups must be at least 1, --run-files at least 0")
     config = make_config(args, parser)
-    return _batch(args, captures, config)
+    return _batch(args, captures, config, make_host)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -84,7 +85,7 @@ def _report(args: argparse.Namespace) -> int:
     try:
         text = run_reports(args.report, args.sql, output)
     except ReportError as exc:
-        from dicomtui.core.safe_text import safe_text
+        from dicomtui.core.base.safe_text import safe_text
 
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE if args.sql else EXIT_INPUT_PROBLEM
@@ -92,13 +93,13 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _batch(args: argparse.Namespace, captures: list[str], config) -> int:
-    from dicomtui.core.safe_text import safe_text
+def _batch(args: argparse.Namespace, captures: list[str], config, make_host) -> int:
+    from dicomtui.core.base.safe_text import safe_text
 
     from .runner import run_batch
 
     try:
-        outcome = run_batch(args.batch, captures, config, disabled=set(args.disable_plugin),
+        outcome = run_batch(args.batch, captures, make_host, config, disabled=set(args.disable_plugin),
                             scheduler=args.scheduler, workers=args.workers, groups=args.groups,
                             run_files=args.run_files)
     except OSError as exc:

@@ -5,7 +5,7 @@ connections, associations, PDUs, messages and findings in the order it creates t
 which is the order of (frame, order within the frame) logged by ``split``: so every
 object gets its index from a sort of those keys, every reference between objects is
 mapped to the new indices, and the result is exactly the state the single pass has
-after its last frame.  ``core.analysis.finish_analysis`` then does what the single
+after its last frame.  ``core.pipeline.phases.finish_analysis`` then does what the single
 pass does next (numbering PDUs and connections, the expert rules, which may look
 across connections, e.g. C-MOVE sub-association links, capture notes).
 """
@@ -16,11 +16,11 @@ import pickle
 from bisect import bisect_left, bisect_right
 from dataclasses import replace
 
-from dicomtui.core.analysis import Analysis, AnalysisConfig, finish_analysis
-from dicomtui.core.capture import CaptureNote, CaptureSource
 from dicomtui.core.model import ExpertItem, Group, Severity
-from dicomtui.core.pdu_table import PduTable
-from dicomtui.core.plugins import PluginHost
+from dicomtui.core.model.analysis import Analysis, AnalysisConfig
+from dicomtui.core.model.pdu_table import PduTable
+from dicomtui.core.pipeline.phases import finish_analysis
+from dicomtui.core.wire.capture import CaptureNote, CaptureSource
 
 from .split import FileSummary, map_source
 
@@ -56,7 +56,7 @@ def _interleaves(summaries: list[FileSummary], a: int, b: int) -> bool:
     return bool(x.frames and y.frames) and not before(x, y) and not before(y, x)
 
 
-def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: AnalysisConfig,
+def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: AnalysisConfig, make_host,
                  disabled: set[str], link_findings: list[tuple[int, int]]) -> Analysis:
     """One Analysis from the groups' pickled results, as the single pass over all files makes it."""
     results = [_load(path) for path in group_paths]
@@ -65,7 +65,7 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
         source = map_source(summary.name, summary.read_path) if summary.size else CaptureSource(summary.name, b"")
         source.notes = [CaptureNote(summary.name, message) for message in summary.notes]
         sources.append(source)
-    plugins = PluginHost(disabled=set(disabled))
+    plugins = make_host(disabled=set(disabled))
     analysis = Analysis(sources, config, plugins)
     for failure in plugins.failures:
         analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,

@@ -124,7 +124,7 @@ def _clip(text: str) -> str:
 
 
 def text_table(columns: list[str], rows: list[tuple]) -> str:
-    from dicomtui.core.safe_text import safe_text
+    from dicomtui.core.base.safe_text import safe_text
 
     cells = [columns] + [[_clip(safe_text(_cell(value))) for value in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]

@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from dicomtui.core.analysis import AnalysisConfig
+from dicomtui.core.model.analysis import AnalysisConfig
 
 from .inputs import expand_inputs, hash_file
 from .split import decode_group, index_file, numbering_plan
@@ -124,7 +124,7 @@ def keys_of(index_result: dict):
     return index_result["keys"]
 
 
-def reduce_run(summaries, group_paths, config, disabled, bases, link_keys, out_dir, run_id, extra_tables,
+def reduce_run(summaries, group_paths, config, make_host, disabled, bases, link_keys, out_dir, run_id, extra_tables,
                record, _decoded=()) -> dict:
     """Merge the groups, run the rules, write every table and ``run.json`` into ``out_dir``."""
     from .merge import link_type_findings, merge_groups
@@ -132,7 +132,7 @@ def reduce_run(summaries, group_paths, config, disabled, bases, link_keys, out_d
 
     started = time.monotonic()
     findings = link_type_findings(summaries, bases, link_keys)
-    analysis = merge_groups(summaries, group_paths, config, disabled, findings)
+    analysis = merge_groups(summaries, group_paths, config, make_host, disabled, findings)
     tables = analysis_tables(analysis, run_id)
     tables.update(extra_tables)
     counts = write_tables(tables, out_dir, run_id)
@@ -193,13 +193,14 @@ class _Run:
         return os.path.join(self.staging, "groups", f"group-{group:04d}.pickle")
 
 
-def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = None, disabled=(),
+def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfig | None = None, disabled=(),
               scheduler: str | None = None, workers: int | None = None, groups: int | None = None,
               processes: bool = True, progress: Progress | None = None, say=None,
               run_files: int = 0) -> BatchOutcome:
     """Analyse ``patterns`` into ``OUTDIR`` (see the module docstring).
 
-    ``run_files``: cut the new inputs (in name order) into runs of this many files, each one
+    ``make_host(disabled=...)`` builds the plugin host in each task (the command line's
+    factory: workers load the same plugins).  ``run_files``: cut the new inputs (in name order) into runs of this many files, each one
     capture with its own merge; runs are scheduled together, so one run's merge overlaps the
     others' decoding.  0: all new inputs are one run.
     """
@@ -293,7 +294,7 @@ def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = 
         progress.stage("decoding flow groups", sum(run.groups for run in runs), unit="groups")
         decode_owner = {}
         for run in runs:
-            _submit_run(client, run, results, config, disabled, noticed, decode_owner)
+            _submit_run(client, run, results, config, make_host, disabled, noticed, decode_owner)
             outcome.reused_groups += run.reused_groups
             progress.advance(run.reused_groups)
         decoded_by: dict[str, set] = {run.run_id: set() for run in runs}
@@ -338,7 +339,8 @@ def run_batch(outdir: str, patterns: list[str], config: AnalysisConfig | None = 
             cluster.close()
 
 
-def _submit_run(client, run: _Run, results: dict, config: AnalysisConfig, disabled, noticed, decode_owner) -> None:
+def _submit_run(client, run: _Run, results: dict, config: AnalysisConfig, make_host, disabled, noticed,
+                decode_owner) -> None:
     """Number the run's frames, submit its missing flow groups and its merge (without waiting)."""
     for number, item in enumerate(run.items):
         problem = results[run.run_id, number].get("problem")
@@ -365,7 +367,7 @@ def _submit_run(client, run: _Run, results: dict, config: AnalysisConfig, disabl
     for group in missing:
         parts = [client.submit(part_of, run.index_futures[number], group, pure=False) for number in run.good]
         future = client.submit(decode_group_of_run, run.run_id, group, files, parts, bases, overlapping,
-                               frame_count, config, set(disabled), group_paths[group], pure=False)
+                               frame_count, config, make_host, set(disabled), group_paths[group], pure=False)
         decode_owner[future.key] = future
         decodes.append(future)
     link_files = {summary.index for summary in run.summaries if summary.unsupported_link_types}
@@ -388,8 +390,8 @@ def _submit_run(client, run: _Run, results: dict, config: AnalysisConfig, disabl
     }
     # The merge waits for this run's groups (passed as dependencies), not for the whole batch.
     run.reduce_future = client.submit(
-        reduce_run, run.summaries, group_paths, config, set(disabled), bases, link_keys, run.out_dir, run.run_id,
-        {"inputs": inputs_rows, "input_problems": problem_rows}, run.record, decodes, pure=False)
+        reduce_run, run.summaries, group_paths, config, make_host, set(disabled), bases, link_keys, run.out_dir,
+        run.run_id, {"inputs": inputs_rows, "input_problems": problem_rows}, run.record, decodes, pure=False)
 
 
 def decode_group_of_run(run_id: str, *args) -> dict:

@@ -36,11 +36,10 @@ from array import array
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
-from dicomtui.core.analysis import Analysis, AnalysisConfig
-from dicomtui.core.capture import CaptureError, CaptureSource, iter_record_tuples, open_source
-from dicomtui.core.engine import CaptureEngine
-from dicomtui.core.packet import SUPPORTED_LINK_TYPES, parse_tcp_at
-from dicomtui.core.plugins import PluginHost
+from dicomtui.core.model.analysis import Analysis, AnalysisConfig
+from dicomtui.core.pipeline.engine import CaptureEngine
+from dicomtui.core.wire.capture import CaptureError, CaptureSource, iter_record_tuples, open_source
+from dicomtui.core.wire.packet import SUPPORTED_LINK_TYPES, parse_tcp_at
 
 FINISH = 1 << 62  # creation "frame" of what is added while closing connections at the end
 
@@ -233,7 +232,7 @@ def map_source(name: str, read_path: str) -> CaptureSource:
 
 def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart | None],
                  bases: dict[int, int], overlaps: dict[int, dict[int, array]], frame_count: int,
-                 config: AnalysisConfig, disabled: set[str], out_path: str) -> dict:
+                 config: AnalysisConfig, make_host, disabled: set[str], out_path: str) -> dict:
     """Decode one flow group's frames; the result is pickled to ``out_path`` (write, then rename).
 
     ``files`` are (name, read path) of every input of the run in order (source indices);
@@ -260,7 +259,7 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
         frames = len(records)
     sources = [map_source(name, read_path) if parts[index] else CaptureSource(name=name, data=b"")
                for index, (name, read_path) in enumerate(files)]
-    plugins = PluginHost(disabled=set(disabled))
+    plugins = make_host(disabled=set(disabled))
     startup_failures = len(plugins.failures)
     analysis = Analysis(sources, config, plugins)
     log = _CreationLog()

@@ -18,8 +18,8 @@ from collections import defaultdict
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from dicomtui.core.analysis import Analysis
-from dicomtui.core.pdu_table import PduTable
+from dicomtui.core.model.analysis import Analysis
+from dicomtui.core.model.pdu_table import PduTable
 from dicomtui.core.views import analysis_json
 
 SCHEMA_VERSION = 1

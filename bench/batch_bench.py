@@ -82,10 +82,11 @@ def available_parallelism() -> float:
 
 
 def time_single(files: list[Path]) -> tuple[float, float, dict]:
-    from dicomtui.core.analysis import analyze
+    from dicomtui.core.cli import make_host
+    from dicomtui.core.pipeline import analyze
 
     started, cpu = time.perf_counter(), time.process_time()
-    analysis = analyze([str(path) for path in files])
+    analysis = analyze([str(path) for path in files], plugins=make_host())
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     counts = {"frames": analysis.frame_count, "connections": len(analysis.connections),
               "associations": len(analysis.associations), "messages": len(analysis.messages)}
@@ -103,12 +104,13 @@ def time_batch(client, files_dir: Path, work: Path, tag: str) -> tuple[float, fl
     """One --batch run on ``client``'s cluster: wall seconds, CPU seconds of the workers and
     of this (client) process, stage times, run figures."""
     from dicomtui.batch.runner import Progress, run_batch
+    from dicomtui.core.cli import make_host
 
     out = work / f"out-{tag}"
     shutil.rmtree(out, ignore_errors=True)
     before = sum(client.run(_worker_cpu).values())
     started, cpu = time.perf_counter(), time.process_time()
-    outcome = run_batch(str(out), [str(files_dir)], scheduler=client.scheduler.address,
+    outcome = run_batch(str(out), [str(files_dir)], make_host, scheduler=client.scheduler.address,
                         progress=Progress(enabled=False), say=lambda text: None)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     worker_cpu = sum(client.run(_worker_cpu).values()) - before

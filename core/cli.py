@@ -1,4 +1,8 @@
-"""The ``dicomtui`` command: a thin face over the engine, the plugins and the TUI.
+"""The ``dicomtui`` command: the composition root.
+
+The one module that knows every layer: it builds the plugin host with the
+list of built-in plugins, reads the preferences file, runs the pipeline, and
+hands the result to a view (summary, JSON, expert list, export) or the TUI.
 
 Exit status: 0 success; 1 a capture could not be read; 2 bad command line;
 3 export left objects out (incomplete or failed); 4 ``--fail-on`` threshold met.
@@ -12,14 +16,39 @@ import os
 import sys
 
 from dicomtui import __version__
+from dicomtui.core.api.host import PluginHost
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.settings import PreferencesError, load_preferences
+from dicomtui.core.model import Severity
+from dicomtui.core.pipeline import AnalysisConfig, analyze
+from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
+from dicomtui.core.wire.capture import CaptureError
 
-from .analysis import AnalysisConfig, analyze
-from .capture import CaptureError
-from .detect import DEFAULT_PORTS, parse_port_list
-from .limits import Limits
-from .model import Severity
-from .plugins import PluginHost
-from .safe_text import safe_text
+BUILTIN_PLUGINS = (
+    "dicomtui.plugins.pdu",
+    "dicomtui.plugins.connection",
+    "dicomtui.plugins.status",
+    "dicomtui.plugins.dictionary",
+    "dicomtui.plugins.dataset",
+    "dicomtui.plugins.linking",
+    "dicomtui.plugins.rules.association",
+    "dicomtui.plugins.rules.protocol",
+    "dicomtui.plugins.rules.status",
+    "dicomtui.plugins.rules.timing",
+    "dicomtui.plugins.rules.capture",
+    "dicomtui.plugins.rules.query",
+    "dicomtui.plugins.export.part10",
+    "dicomtui.plugins.export.dicom_json",
+    "dicomtui.plugins.export.transactions",
+    "dicomtui.plugins.export.pcap",
+)
+
+
+def make_host(disabled: set[str] | None = None, load_installed: bool = True) -> PluginHost:
+    """The plugin host with the built-in plugins and (unless told not to) the installed ones."""
+    return PluginHost(BUILTIN_PLUGINS, disabled=disabled, load_installed=load_installed)
+
 
 EXIT_OK, EXIT_CAPTURE, EXIT_USAGE, EXIT_EXPORT_INCOMPLETE, EXIT_FAIL_ON = 0, 1, 2, 3, 4
 
@@ -80,12 +109,9 @@ def _parse_options(pairs: list[str], parser: argparse.ArgumentParser) -> dict[st
 
 def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> AnalysisConfig:
     options = _parse_options(args.options, parser)
-    preferences: dict[str, str] = {}
     try:
-        from dicomtui.tui.prefs import load_preferences
-
         preferences = load_preferences()
-    except Exception:  # no TUI installed or unreadable preferences: command-line values still apply
+    except PreferencesError:  # unreadable preferences: command-line values still apply
         preferences = {}
     merged = {**{k: str(v) for k, v in preferences.items()}, **options}
     ports_text = args.ports or merged.get("ports") or DEFAULT_PORTS
@@ -154,14 +180,14 @@ def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     captures = list(args.read) + list(args.captures)
-    host = PluginHost(disabled=set(args.disable_plugin))
+    host = make_host(disabled=set(args.disable_plugin))
     if args.list_plugins:
         _print_plugins(host)
         return EXIT_OK
     from dicomtui.batch import cli as batch_cli
 
     if batch_cli.wanted(args):
-        return batch_cli.run(args, parser, make_config)
+        return batch_cli.run(args, parser, make_config, make_host)
     if not captures:
         parser.error("no capture given (e.g. dicomtui capture.pcap)")
     config = make_config(args, parser)
@@ -184,12 +210,12 @@ def _run(argv: list[str] | None) -> int:
     status = EXIT_OK
     try:
         if args.summary:
-            from .views import summary_lines
+            from dicomtui.core.views import summary_lines
 
             for line in summary_lines(analysis):
                 print(line)
         elif args.json:
-            from .views import analysis_json
+            from dicomtui.core.views import analysis_json
 
             json.dump(analysis_json(analysis), sys.stdout, indent=1)
             sys.stdout.write("\n")
@@ -200,7 +226,7 @@ def _run(argv: list[str] | None) -> int:
                 print(f"{item.severity.label:<7} {item.group.value:<15} {where:>12}{association:<5} "
                       f"{safe_text(item.message)}")
         elif args.export:
-            from .export import run_export
+            from dicomtui.core.views.export import run_export
 
             status = run_export(analysis, args)
     except BrokenPipeError:

@@ -21,14 +21,13 @@ import zlib
 from dataclasses import dataclass, field
 
 import pydicom
+from dicomtui import hookimpl
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.base.tree import Field
+from dicomtui.core.base.uids import uid_name
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
-
-from dicomtui import hookimpl
-from dicomtui.core.limits import Limits
-from dicomtui.core.tree import Field
-from dicomtui.core.uids import uid_name
 
 from .dictionary import TagDictionary
 

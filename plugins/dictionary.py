@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from pydicom.datadict import get_entry, get_private_entry
-
 from dicomtui import hookimpl
+from pydicom.datadict import get_entry, get_private_entry
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from batch_tools import deal_capture, random_cuts, split_capture
 from capture_tools import FIXTURES
 from dicomtui.batch import runner
 from dicomtui.batch.runner import Progress, run_batch
-from dicomtui.core.cli import main
+from dicomtui.core.cli import main, make_host
 
 JSON_TABLES = ("connections", "associations", "messages", "expert")
 JSON_TEXT_COLUMNS = {"associations": ("roles", "user_identity"), "messages": ("fields",)}
@@ -75,7 +75,7 @@ def assert_same_as_single(outdir: Path, expected: dict, run: str = "*") -> None:
 
 def local_batch(outdir, inputs, **kwargs):
     kwargs.setdefault("workers", 2)
-    return run_batch(str(outdir), [str(item) for item in inputs], processes=False,
+    return run_batch(str(outdir), [str(item) for item in inputs], make_host, processes=False,
                      progress=Progress(enabled=False), say=lambda text: None, **kwargs)
 
 

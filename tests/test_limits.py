@@ -23,13 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_tools as tools  # noqa: E402
 from conftest import analyze_path  # noqa: E402
 
-from dicomtui.core.errors import DecodeError
-from dicomtui.core.limits import Limits
-from dicomtui.core.tcp import DirectionReassembler
-from dicomtui.plugins import pdu as decoders
+from dicomtui.core.base.errors import DecodeError
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.wire.tcp import DirectionReassembler
+from dicomtui.core.protocol import pdu as decoders
 from dicomtui.plugins.dataset import decode_dataset
-from dicomtui.plugins.dimse import decode_command_set
-from dicomtui.plugins.pdu_stream import FramedPdu, PduStreamParser, StreamProblem
+from dicomtui.core.protocol.dimse import decode_command_set
+from dicomtui.core.protocol.framing import FramedPdu, PduStreamParser, StreamProblem
 
 MB = 1 << 20
 

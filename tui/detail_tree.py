@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dicomtui.core.model import Pdu
-from dicomtui.core.safe_text import safe_text
-from dicomtui.core.tree import Field
+from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.tree import Field
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from dicomtui.core.analysis import Analysis
+from dicomtui.core.model.analysis import Analysis
 from dicomtui.core.model import Message, Pdu
 
 HEADER = 6
@@ -208,7 +208,7 @@ class PacketIndex:
 
     def decode_command(self, message: Message):
         """(fields, tree, error) for a message's command set, cached."""
-        from dicomtui.plugins.dimse import decode_command_set
+        from dicomtui.core.protocol.dimse import decode_command_set
 
         def make():
             try:

@@ -19,11 +19,16 @@ import warnings
 import zlib
 from io import BytesIO
 
-from pydicom.filereader import read_dataset
-
 from dicomtui import hookimpl
-from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress, object_name
-from dicomtui.core.limits import Limits
+from dicomtui.core.api.export import (
+    ExportOptions,
+    ExportResult,
+    OutputFolder,
+    Progress,
+    object_name,
+)
+from dicomtui.core.base.limits import Limits
+from pydicom.filereader import read_dataset
 
 from .part10 import SKIP_NO_SYNTAX, SKIP_TOO_SMALL, selected_messages
 

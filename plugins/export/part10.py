@@ -28,8 +28,14 @@ import os
 import struct
 
 from dicomtui import hookimpl
-from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress, object_name
-from dicomtui.core.uids import (
+from dicomtui.core.api.export import (
+    ExportOptions,
+    ExportResult,
+    OutputFolder,
+    Progress,
+    object_name,
+)
+from dicomtui.core.base.uids import (
     ARTIFICIAL_COMMAND_INSTANCE_ROOT,
     ARTIFICIAL_COMMAND_SOP_CLASS,
     IMPLEMENTATION_CLASS_UID,

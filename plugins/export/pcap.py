@@ -20,9 +20,9 @@ import struct
 from bisect import bisect_right
 
 from dicomtui import hookimpl
-from dicomtui.core.capture import PCAP_MAGICS, Record, merge_records
-from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress
-from dicomtui.core.packet import format_address, parse_tcp
+from dicomtui.core.api.export import ExportOptions, ExportResult, OutputFolder, Progress
+from dicomtui.core.wire.capture import PCAP_MAGICS, Record, merge_records
+from dicomtui.core.wire.packet import format_address, parse_tcp
 
 SNAPLEN = 262144
 

@@ -9,10 +9,16 @@ per association (established, released normally) mark the normal milestones.
 from __future__ import annotations
 
 from dicomtui import hookimpl
+from dicomtui.core.base.uids import uid_label, uid_with_name
 from dicomtui.core.model import Group, Severity
-from dicomtui.core.uids import uid_label, uid_with_name
+from dicomtui.core.protocol.pdu import (
+    REJECT_RESULTS,
+    REJECT_SOURCES,
+    AbortPdu,
+    RejectPdu,
+    reject_reason_text,
+)
 
-from ..pdu import REJECT_RESULTS, REJECT_SOURCES, AbortPdu, RejectPdu, reject_reason_text
 from .common import ASSOCIATION_ADVICE, decode_or_none, first_pdu_of_type, pdu_at, peers, side
 
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"

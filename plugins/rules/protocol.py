@@ -14,12 +14,11 @@ from __future__ import annotations
 import struct
 import weakref
 
+from dicomtui import hookimpl
+from dicomtui.core.base.uids import uid_label, uid_with_name
+from dicomtui.core.model import Group, Severity
 from pydicom.datadict import dictionary_VR
 from pydicom.uid import UID
-
-from dicomtui import hookimpl
-from dicomtui.core.model import Group, Severity
-from dicomtui.core.uids import uid_label, uid_with_name
 
 from .common import association_pdu_indices, option, pdu_at, peers, side
 

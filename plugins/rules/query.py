@@ -17,11 +17,10 @@ import io
 import warnings
 
 import pydicom
-from pydicom.datadict import dictionary_VR, keyword_for_tag
-from pydicom.uid import UID
-
 from dicomtui import hookimpl
 from dicomtui.core.model import Group, Severity
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.uid import UID
 
 from .common import peers, quoted
 

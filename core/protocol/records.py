@@ -1,101 +1,15 @@
-"""The decoded model: what the engine and the decoders produce, and every view consumes.
+"""What the protocol core produces: PDUs with their PDVs, associations and DIMSE messages.
 
-Objects that describe the wire are frozen dataclasses; objects that accumulate
-during a pass over the capture (connections, associations, messages) are
-mutable and only mutated by the analysis pipeline.
+Plain records (no I/O).  Objects that describe the wire are frozen or tuples;
+associations and messages accumulate while a connection is decoded and are
+only mutated by the decoder and the pipeline's completion phase.
 """
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
-
-from .tcp import ChunkMap
-
-
-class Severity(enum.IntEnum):
-    CHAT = 1
-    NOTE = 2
-    WARNING = 3
-    ERROR = 4
-
-    @classmethod
-    def parse(cls, text: str) -> "Severity":
-        try:
-            return cls[text.strip().upper()]
-        except KeyError:
-            raise ValueError(f"unknown severity {text!r} (chat, note, warning, error)") from None
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
-class Group(str, enum.Enum):
-    PROTOCOL = "protocol"
-    MALFORMED = "malformed"
-    RESPONSE_STATUS = "response status"
-    SEQUENCE = "sequence"
-    PERFORMANCE = "performance"
-    NEGOTIATION = "negotiation"
-    CAPTURE = "capture"
-    QUERY = "query"
-    PLUGIN = "plugin"
-
-
-@dataclass(frozen=True, slots=True)
-class ExpertItem:
-    """One finding, like Wireshark's Expert Info entries."""
-
-    severity: Severity
-    group: Group
-    message: str
-    frame: int = 0
-    association: int | None = None
-    pdu: int | None = None
-    message_index: int | None = None
-    rule: str = ""
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "frame": self.frame,
-            "severity": self.severity.label,
-            "group": self.group.value,
-            "message": self.message,
-            "association": self.association,
-            "pdu": self.pdu,
-            "message_index": self.message_index,
-            "rule": self.rule,
-        }
-
-
-# -- connections ---------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Connection:
-    """One TCP connection that carries DICOM.  Direction 0 is the client's (association requester's)."""
-
-    index: int
-    client: str
-    server: str
-    client_port: int
-    server_port: int
-    streams: tuple[ChunkMap, ChunkMap]
-    first_frame: int
-    first_time: float
-    last_frame: int = 0
-    last_time: float = 0.0
-    syn_seen: bool = False
-    closed_by: str = ""  # "FIN", "RST" or "" (still open when the capture ended)
-    detection: str = ""
-    picked_up_midway: bool = False
-
-    def read(self, direction: int, start: int, end: int, buffers: list) -> bytes | None:
-        return self.streams[direction].read(start, end, buffers)
-
 
 # -- PDUs ----------------------------------------------------------------------------------
 

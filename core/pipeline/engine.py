@@ -9,15 +9,19 @@ plugin supplied.  ``DecoderHost`` is all a decoder may touch of the analysis.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .detect import classify_connection
-from .model import Association, Connection, ExpertItem, Group, Message, Pdu, Severity
-from .packet import SUPPORTED_LINK_TYPES, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, format_address, parse_tcp_at
-from .tcp import ChunkMap, DirectionReassembler, Gap
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .analysis import Analysis
+from dicomtui.core.model import Association, Connection, ExpertItem, Group, Message, Pdu, Severity
+from dicomtui.core.model.analysis import Analysis
+from dicomtui.core.protocol.detect import classify_connection
+from dicomtui.core.wire.packet import (
+    SUPPORTED_LINK_TYPES,
+    TCP_ACK,
+    TCP_FIN,
+    TCP_RST,
+    TCP_SYN,
+    format_address,
+    parse_tcp_at,
+)
+from dicomtui.core.wire.tcp import ChunkMap, DirectionReassembler, Gap
 
 DETECTION_BYTES = 4096
 

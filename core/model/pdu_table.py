@@ -15,7 +15,7 @@ from __future__ import annotations
 from array import array
 from typing import Iterator
 
-from .model import Pdu, Pdv
+from dicomtui.core.model import Pdu, Pdv
 
 
 class PduTable:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydicom.uid import UID_dictionary
-
 from dicomtui import __version__
+from pydicom.uid import UID_dictionary
 
 PROJECT_UID_ROOT = "2.25.266992527129183994462024539468318572522"
 IMPLEMENTATION_CLASS_UID = PROJECT_UID_ROOT + ".1"

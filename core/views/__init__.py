@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .analysis import Analysis
-from .model import Association, Message, Pdu
-from .safe_text import safe_text
-from .uids import uid_name
+from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.uids import uid_name
+from dicomtui.core.model import Association, Message, Pdu
+from dicomtui.core.model.analysis import Analysis
 
 JSON_FORMAT_VERSION = 1
 

@@ -22,31 +22,11 @@ from importlib import metadata
 from typing import Any, Iterator
 
 import pluggy
-
 from dicomtui import PROJECT_NAME, __version__
-
-from . import hookspecs
+from dicomtui.core.api import hookspecs
 
 ENTRY_POINT_GROUP = "dicomtui"
 
-BUILTIN_PLUGINS = (
-    "dicomtui.plugins.pdu",
-    "dicomtui.plugins.connection",
-    "dicomtui.plugins.status",
-    "dicomtui.plugins.dictionary",
-    "dicomtui.plugins.dataset",
-    "dicomtui.plugins.linking",
-    "dicomtui.plugins.rules.association",
-    "dicomtui.plugins.rules.protocol",
-    "dicomtui.plugins.rules.status",
-    "dicomtui.plugins.rules.timing",
-    "dicomtui.plugins.rules.capture",
-    "dicomtui.plugins.rules.query",
-    "dicomtui.plugins.export.part10",
-    "dicomtui.plugins.export.dicom_json",
-    "dicomtui.plugins.export.transactions",
-    "dicomtui.plugins.export.pcap",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +56,15 @@ def _split_names(text: str | None) -> set[str]:
 class PluginHost:
     """Owns the pluggy manager and calls hooks with per-plugin isolation."""
 
-    def __init__(self, disabled: set[str] | None = None, load_installed: bool = True) -> None:
+    def __init__(self, builtins: tuple[str, ...] = (), disabled: set[str] | None = None,
+                 load_installed: bool = True) -> None:
+        """``builtins``: module paths of the built-in plugins, loaded first (the CLI knows the list)."""
         self.manager = pluggy.PluginManager(PROJECT_NAME)
         self.manager.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
         self.infos: dict[str, PluginInfo] = {}
         self.disabled = set(disabled or ()) | _split_names(os.environ.get("DICOMTUI_DISABLE_PLUGINS"))
-        for module_path in BUILTIN_PLUGINS:
+        for module_path in builtins:
             self._load_builtin(module_path)
         if load_installed:
             self._load_installed()

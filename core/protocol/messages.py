@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dicomtui.core.errors import DecodeError
-from dicomtui.core.model import Fragment, Message, Pdv
-
-from .dimse import NO_DATASET, CommandFields, command_name, decode_command_fields
+from dicomtui.core.base.errors import DecodeError
+from dicomtui.core.protocol.dimse import (
+    NO_DATASET,
+    CommandFields,
+    command_name,
+    decode_command_fields,
+)
+from dicomtui.core.protocol.records import Fragment, Message, Pdv
 
 
 @dataclass(slots=True)

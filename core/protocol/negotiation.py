@@ -6,7 +6,7 @@ problems it noticed as text so the caller can report them with frame numbers.
 
 from __future__ import annotations
 
-from dicomtui.core.model import Association, PresentationContext
+from dicomtui.core.protocol.records import Association, PresentationContext
 
 from .pdu import AbortPdu, AssociatePdu, RejectPdu
 

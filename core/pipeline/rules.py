@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .model import ExpertItem, Group, Severity
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .analysis import Analysis
+from dicomtui.core.model import ExpertItem, Group, Severity
+from dicomtui.core.model.analysis import Analysis
 
 
 class ExpertReport:

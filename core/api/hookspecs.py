@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from dicomtui import hookspec
 
 if TYPE_CHECKING:  # pragma: no cover - names for the signatures only
-    from .analysis import Analysis
-    from .model import Association, Message
-    from .rules import ExpertReport
+    from dicomtui.core.model import Association, Message
+    from dicomtui.core.model.analysis import Analysis
+    from dicomtui.core.pipeline.rules import ExpertReport
 
 
 # -- decoding ------------------------------------------------------------------------------
@@ -36,7 +36,7 @@ def dicomtui_register_pdu_decoders(register: Callable[[int, Callable[[bytes], An
 
     Call ``register(pdu_type, decode)`` where ``decode(body: bytes)`` is a pure
     function returning a decoded PDU object (see ``dicomtui.plugins.pdu``) and
-    raises ``dicomtui.core.errors.DecodeError`` for malformed input.  A later
+    raises ``dicomtui.core.base.errors.DecodeError`` for malformed input.  A later
     registration for the same type replaces an earlier one.
     """
 
@@ -47,7 +47,7 @@ def dicomtui_make_connection_decoder(connection: Any, config: Any, pdu_decoders:
 
     The object must offer ``receive_data(direction, stream_offset, data)``,
     ``receive_gap(direction, gap)`` and ``finish()``; it reports what it finds
-    through ``host`` (``dicomtui.core.engine.DecoderHost``).  The built-in one
+    through ``host`` (``dicomtui.core.pipeline.engine.DecoderHost``).  The built-in one
     is ``dicomtui.plugins.connection``.
     """
 

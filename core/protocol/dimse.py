@@ -13,11 +13,10 @@ import sys
 from collections.abc import Mapping
 from functools import lru_cache
 
+from dicomtui.core.base.errors import DecodeError
+from dicomtui.core.base.tree import Field
+from dicomtui.core.base.uids import uid_with_name
 from pydicom.datadict import dictionary_VR, keyword_for_tag
-
-from dicomtui.core.errors import DecodeError
-from dicomtui.core.tree import Field
-from dicomtui.core.uids import uid_with_name
 
 COMMAND_NAMES = {
     0x0001: "C-STORE-RQ", 0x8001: "C-STORE-RSP",

@@ -18,10 +18,10 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from dicomtui.core.detect import plausible_pdu_header
-from dicomtui.core.limits import Limits
-from dicomtui.core.model import PDU_TYPE_NAMES, Pdv
-from dicomtui.core.tcp import Gap
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.protocol.detect import plausible_pdu_header
+from dicomtui.core.protocol.records import PDU_TYPE_NAMES, Pdv
+from dicomtui.core.wire.tcp import Gap
 
 RESYNC_WINDOW = 1 << 16
 
