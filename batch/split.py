@@ -209,6 +209,14 @@ class _CreationLog:
             self.frame = number
             yield number
 
+    def file_order_numbering(self, present, bases):
+        """``numbering`` of files that do not interleave: base + position + 1, file after file."""
+        for index, part in present:
+            base = bases[index] + 1
+            for position in part.positions:
+                self.frame = number = base + position
+                yield number
+
 
 class _LoggedList(list):
     """A list that notes the creation key of everything appended."""
@@ -239,10 +247,10 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
     ``parts[i]`` the group's frames in file ``i``.
     """
     present = [(index, part) for index, part in enumerate(parts) if part]
+    log = _CreationLog()
     if not any(overlaps.get(index) for index, _part in present):
         # Files that do not interleave (a ring buffer): file order is frame order; stream it.
-        numbers = itertools.chain.from_iterable(
-            (bases[index] + position + 1 for position in part.positions) for index, part in present)
+        numbers = log.file_order_numbering(present, bases)
         records = itertools.chain.from_iterable(
             zip(itertools.repeat(index), part.timestamps, part.link_types, part.offsets, part.caplens,
                 part.origlens) for index, part in present)
@@ -254,7 +262,7 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
             records.extend(zip(itertools.repeat(index), part.timestamps, part.link_types, part.offsets,
                                part.caplens, part.origlens))
         order = sorted(range(len(numbers)), key=numbers.__getitem__)
-        numbers = [numbers[i] for i in order]
+        numbers = log.numbering([numbers[i] for i in order])
         records = [records[i] for i in order]
         frames = len(records)
     sources = [map_source(name, read_path) if parts[index] else CaptureSource(name=name, data=b"")
@@ -262,7 +270,6 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
     plugins = make_host(disabled=set(disabled))
     startup_failures = len(plugins.failures)
     analysis = Analysis(sources, config, plugins)
-    log = _CreationLog()
     analysis.connections = _LoggedList(log)
     analysis.associations = _LoggedList(log)
     analysis.messages = _LoggedList(log)
@@ -276,7 +283,7 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
 
     analysis.pdus.append = logged_pdu_append
     engine = CaptureEngine(analysis)
-    engine.run(records, lambda *_: None, 1 << 16, frame_numbers=log.numbering(numbers))
+    engine.run(records, lambda *_: None, 1 << 16, frame_numbers=numbers)
     analysis.frame_count = frame_count
 
     def closing(first_frame: int) -> None:

@@ -264,10 +264,14 @@ def dask_cluster(tmp_path):
          "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        address = json.loads(scheduler_file.read_text())["address"]
+        deadline = time.monotonic() + 90
+        address = None
+        while address is None and time.monotonic() < deadline:
+            try:  # the scheduler may be half way through writing the file
+                address = json.loads(scheduler_file.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.1)
+        assert address, "the dask scheduler did not start"
         for number in range(2):
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny",
@@ -277,7 +281,7 @@ def dask_cluster(tmp_path):
         from dask.distributed import Client
 
         with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)
+            client.wait_for_workers(2, timeout=90)
         yield address
     finally:
         for process in reversed(processes):
