@@ -100,6 +100,12 @@ def _worker_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _worker_peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def time_batch(client, files_dir: Path, work: Path, tag: str) -> tuple[float, float, dict, dict]:
     """One --batch run on ``client``'s cluster: wall seconds, CPU seconds of the workers and
     of this (client) process, stage times, run figures."""
@@ -115,8 +121,11 @@ def time_batch(client, files_dir: Path, work: Path, tag: str) -> tuple[float, fl
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     worker_cpu = sum(client.run(_worker_cpu).values()) - before
     record = json.loads(next(out.glob("runs/*/run.json")).read_text())
+    table_bytes = sum(path.stat().st_size for path in out.glob("runs/*/*/*/*.parquet"))
+    peak = max(client.run(_worker_peak_rss_mb).values())
     shutil.rmtree(out, ignore_errors=True)
     return seconds, worker_cpu + cpu, outcome.stage_seconds, {
+        "parquet_MB": round(table_bytes / 1e6, 2), "worker_peak_rss_MB": round(peak),
         "merge_seconds": record["merge_seconds"], "frames": record["frames"], "groups": record["groups"],
         "decoded_by": len(record["decoded_by"]), **record["counts"]}
 
