@@ -24,7 +24,7 @@ pytest.importorskip("duckdb")
 
 import pyarrow.parquet as pq
 from batch_tools import deal_capture, random_cuts, split_capture
-from capture_tools import FIXTURES
+from capture_tools import FIXTURES, RawFrame, read_frames, to_sll, write_pcap
 from dicomtui.batch import runner
 from dicomtui.batch.runner import Progress, run_batch
 from dicomtui.core.cli import main, make_host
@@ -110,6 +110,24 @@ def test_files_whose_time_ranges_interleave(tmp_path, capsys):
     files = sorted(files)
     expected = single_json(files, capsys)
     local_batch(tmp_path / "out", files, groups=3)
+    assert_same_as_single(tmp_path / "out", expected)
+
+
+def test_damaged_and_odd_inputs_come_out_as_in_the_single_pass(tmp_path, capsys):
+    """A ring file cut mid-record (copied while written), another link layer (Linux SLL) whose
+    frames interleave in time with the ring's, and an unsupported link type: same notes,
+    same findings, same frames."""
+    files = split_capture(FIXTURES / "qr_pynetdicom.pcap", tmp_path / "in", [40, 80])
+    files[1].write_bytes(files[1].read_bytes()[:-25])
+    frames = read_frames(FIXTURES / "echo_dcmtk.pcap")
+    files.append(write_pcap(tmp_path / "in" / "sll.pcap", [to_sll(frame) for frame in frames]))
+    files.append(write_pcap(tmp_path / "in" / "unknown.pcap", [RawFrame(f.ts, f.data, 147) for f in frames[:5]]))
+    files = sorted(files)
+    expected = single_json(files, capsys)
+    assert any("truncated" in item["message"] for item in expected["expert"])
+    assert any("link type 147" in item["message"] for item in expected["expert"])
+    outcome = local_batch(tmp_path / "out", [tmp_path / "in"], groups=3)
+    assert not outcome.problems
     assert_same_as_single(tmp_path / "out", expected)
 
 
