@@ -1,18 +1,20 @@
 """Throughput of ``dicomtui --batch`` with 1 and 2 local Dask workers, against one plain pass.
 
-    python bench/batch_bench.py [--size-mb 300] [--file-mb 20] [--associations 16] [--repeat 2]
+    python bench/batch_bench.py [--size-mb 300] [--file-mb 20] [--associations 16] [--repeat 3]
 
 Makes a capture with ``make_capture.py`` (several associations, so there are flows to
 spread), cuts it into ring-buffer files of about ``--file-mb`` MB at record boundaries
-(as dumpcap -b filesize does), then times, in this order and ``--repeat`` times each:
+(as dumpcap -b filesize does), then times, in turns, ``--repeat`` rounds of:
 
 * one process, ``analyze`` over all the files read as one capture (what ``dicomtui -r a
   -r b ... --json`` does before printing): the reference per-core rate;
-* ``--batch`` on a LocalCluster of 1 worker process, then of 2 (fresh OUTDIR each time),
-  with the time of each stage (hash, index, decode, merge) and the merge's own figure.
+* ``--batch`` on a LocalCluster of 1 worker process, then on one of 2 (both clusters stay
+  up; fresh OUTDIR each time), with the wall time of each stage, the CPU seconds of the
+  workers and the client, the merge's own figure, the Parquet size and the workers' peak RSS;
+* a probe of how many cores the machine gives us right now (2.0 on an idle 2-core machine).
 
-and prints MB/s and the 2-worker/1-worker ratio.  The machine may be shared: compare the
-ratios of one run, not absolute figures across runs.  Nothing is left behind unless
+and prints MB/s and the 2-worker/1-worker ratio of each round.  The machine may be shared:
+compare the ratios of one run, not absolute figures across runs.  Nothing is left behind unless
 ``--keep``.
 """
 
@@ -136,7 +138,7 @@ def main() -> int:
     parser.add_argument("--file-mb", type=float, default=20)
     parser.add_argument("--associations", type=int, default=16)
     parser.add_argument("--object-kb", type=int, default=256)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
@@ -154,16 +156,26 @@ def main() -> int:
         print(f"available parallelism before: {available_parallelism()} (2.0 = two idle cores)")
         from dask.distributed import Client, LocalCluster
 
-        single = [time_single(files) for _ in range(args.repeat)]
+        # Both clusters stay up and the three configurations take turns, so a change in what the
+        # other users of the machine do hits them alike; each round also probes the machine.
+        single, results, probes, ratios = [], {1: [], 2: []}, [], []
+        started = time.perf_counter()
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as one, \
+                LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as two, \
+                Client(one) as client_one, Client(two) as client_two:
+            startup = time.perf_counter() - started
+            clients = {1: client_one, 2: client_two}
+            for round_number in range(args.repeat):
+                single.append(time_single(files))
+                for workers in (1, 2):
+                    results[workers].append(time_batch(clients[workers], work / "ring", work,
+                                                       f"{workers}-{round_number}"))
+                ratios.append(results[1][-1][0] / results[2][-1][0])
+                probes.append(available_parallelism())
         counts = single[0][2]
-        results = {}
-        for workers in (1, 2):
-            started = time.perf_counter()
-            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              dashboard_address=":0") as cluster, Client(cluster) as client:
-                startup = time.perf_counter() - started
-                results[workers] = (startup, [time_batch(client, work / "ring", work, f"{workers}-{n}")
-                                              for n in range(args.repeat)])
+        print(f"two LocalClusters (1 and 2 worker processes) started in {startup:.1f} s (not counted)")
+        print(f"available parallelism after each round: {probes}")
+        print(f"ratio 2 workers / 1 worker (throughput) per round: {[round(r, 2) for r in ratios]}")
         print(f"available parallelism after: {available_parallelism()}")
         mb = total / 1e6
         best_single = min(run[0] for run in single)
@@ -173,15 +185,14 @@ def main() -> int:
               f"CPU {single_cpu:.2f} s -> {mb / single_cpu:,.1f} MB/s per core")
         best = {}
         for workers in (1, 2):
-            startup, runs = results[workers]
+            runs = results[workers]
             fastest = min(runs, key=lambda run: run[0])
             best[workers] = fastest
-            print(f"--batch on a LocalCluster of {workers} worker process{'es' if workers > 1 else ''} "
-                  f"(started in {startup:.1f} s, not counted):")
+            print(f"--batch on a LocalCluster of {workers} worker process{'es' if workers > 1 else ''}:")
             print(f"  wall {', '.join(f'{run[0]:.2f}' for run in runs)} s -> {mb / fastest[0]:,.1f} MB/s; "
                   f"CPU (workers + client) {fastest[1]:.2f} s -> {mb / fastest[1]:,.1f} MB/s per core")
             print(f"  stages (s): {fastest[2]}; {fastest[3]}")
-        print(f"ratio 2 workers / 1 worker, throughput (wall): {best[1][0] / best[2][0]:.2f}x")
+        print(f"ratio 2 workers / 1 worker, throughput (best wall of each): {best[1][0] / best[2][0]:.2f}x")
         print(f"ratio batch (1 worker) / single pass, CPU per byte: {best[1][1] / single_cpu:.2f}x")
     finally:
         if not args.keep:
