@@ -59,6 +59,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, make_config, 
     for name in ("summary", "expert", "export", "list_plugins"):
         if getattr(args, name, None):
             parser.error(f"--{name.replace('_', '-')} does not combine with --batch/--report")
+    if getattr(args, "anonymize", None) is not None:
+        parser.error("--anonymize does not combine with --batch/--report")
     missing = missing_modules()
     if missing:
         print(f"dicomtui: batch mode needs the batch extra (missing: {', '.join(missing)}); "

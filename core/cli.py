@@ -11,14 +11,14 @@ Exit status: 0 success; 1 a capture could not be read; 2 bad command line;
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import os
 import sys
 
 from dicomtui import __version__
 from dicomtui.core.api.host import PluginHost
 from dicomtui.core.base.limits import Limits
-from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_json, safe_text
 from dicomtui.core.base.settings import PreferencesError, load_preferences
 from dicomtui.core.model import Severity
 from dicomtui.core.pipeline import AnalysisConfig, analyze
@@ -91,10 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
                         help="do not load this plugin (name as in --list-plugins); may be repeated")
     parser.add_argument("--version", action="version", version=f"dicomtui {__version__}")
+    _anonymize_cli().add_arguments(parser)
     from dicomtui.batch import cli as batch_cli  # standard library only until a batch option is used
 
     batch_cli.add_arguments(parser)
     return parser
+
+
+# The de-identification mode (--anonymize) lives in a built-in plugin package; named as a
+# string like the other built-ins, since core does not import plugins.
+ANONYMIZE_CLI = "dicomtui.plugins.anonymize.cli"
+
+
+def _anonymize_cli():
+    return importlib.import_module(ANONYMIZE_CLI)
 
 
 def _parse_options(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -132,7 +142,8 @@ def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> An
 def _columns(rows: list[tuple[str, ...]]) -> list[str]:
     """Rows of cells as aligned text (last column left ragged)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)] if rows else []
-    return ["  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]).rstrip()
+    # Names, versions and texts come from installed plugins: shown escaped like capture text.
+    return [safe_text("  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]).rstrip())
             for row in rows]
 
 
@@ -180,6 +191,10 @@ def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     captures = list(args.read) + list(args.captures)
+    anonymize_cli = _anonymize_cli()
+    anonymize = anonymize_cli.wanted(args)
+    if anonymize:
+        captures = anonymize_cli.fix_captures(args, captures)
     host = make_host(disabled=set(args.disable_plugin))
     if args.list_plugins:
         _print_plugins(host)
@@ -191,7 +206,9 @@ def _run(argv: list[str] | None) -> int:
     if not captures:
         parser.error("no capture given (e.g. dicomtui capture.pcap)")
     config = make_config(args, parser)
-    interactive = not (args.summary or args.json or args.expert or args.export)
+    if anonymize:
+        anonymize_cli.check(args, captures, parser)
+    interactive = not (args.summary or args.json or args.expert or args.export or anonymize)
     # The UI needs the terminal for keys as well as for drawing; a capture piped in on stdin
     # (`tcpdump -w - | dicomtui -`) therefore gets the summary.
     if interactive and sys.stdout.isatty() and sys.stdin.isatty():
@@ -208,6 +225,8 @@ def _run(argv: list[str] | None) -> int:
     for note in analysis.notes:
         print(f"dicomtui: warning: {safe_text(note.source)}: {safe_text(note.message)}", file=sys.stderr)
     status = EXIT_OK
+    if anonymize:
+        return anonymize_cli.run(analysis, args)
     try:
         if args.summary:
             from dicomtui.core.views import summary_lines
@@ -217,7 +236,7 @@ def _run(argv: list[str] | None) -> int:
         elif args.json:
             from dicomtui.core.views import analysis_json
 
-            json.dump(analysis_json(analysis), sys.stdout, indent=1)
+            sys.stdout.write(safe_json(analysis_json(analysis), indent=1))
             sys.stdout.write("\n")
         elif args.expert:
             for item in analysis.expert:

@@ -226,7 +226,7 @@ def test_deflate_bomb_inflates_only_up_to_the_limit():
     from dicomtui.plugins.export.dicom_json import parse_dataset
 
     with Peak() as peak, pytest.raises(ValueError, match="inflates beyond"):
-        parse_dataset(bomb, tools.DEFLATED_LE, 1 * MB)
+        parse_dataset(bomb, tools.DEFLATED_LE, Limits(max_inflated_bytes=1 * MB))
     assert peak.bytes < 16 * MB
 
 

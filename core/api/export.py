@@ -17,6 +17,11 @@ from typing import Callable
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+SKIP_TOO_SMALL = "smaller than --min-size"
+SKIP_NOTHING = "no DICOM connection in the capture"
+REQUESTED_SKIPS = frozenset((SKIP_TOO_SMALL, SKIP_NOTHING))
+
+
 @dataclass(slots=True)
 class ExportOptions:
     min_size: int = 0
@@ -36,12 +41,23 @@ class ExportResult:
     bytes_written: int = 0
     replaced: list[str] = field(default_factory=list)  # files of an earlier export replaced (--overwrite)
     renamed: list[str] = field(default_factory=list)  # written as NAME~N because NAME was already there
+    notes: list[str] = field(default_factory=list)  # written, with something to say (a value kept raw)
 
     @property
     def complete(self) -> bool:
-        """True when every object the capture carried was written whole."""
-        return not self.errors and not self.partial and not any(
-            reason.startswith("incomplete") for _index, reason in self.skipped)
+        """True when every object the capture carried was written whole.
+
+        Skipping is a loss unless the user asked for it (``SKIP_TOO_SMALL``) or there
+        was nothing to export (``SKIP_NOTHING``): any other skip makes the export
+        incomplete, whatever the exporter's reason.
+        """
+        return not self.errors and not self.partial and all(
+            reason in REQUESTED_SKIPS for _index, reason in self.skipped)
+
+    @property
+    def lost(self) -> list[tuple[int, str]]:
+        """Skipped objects the user did not ask to skip: (message index, reason)."""
+        return [(index, reason) for index, reason in self.skipped if reason not in REQUESTED_SKIPS]
 
 
 Progress = Callable[[int, int], None]

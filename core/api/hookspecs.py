@@ -23,7 +23,7 @@ from dicomtui import hookspec
 
 if TYPE_CHECKING:  # pragma: no cover - names for the signatures only
     from dicomtui.core.model import Association, Message
-    from dicomtui.core.model.analysis import Analysis
+    from dicomtui.core.model.analysis import Analysis, AnalysisConfig
     from dicomtui.core.pipeline.rules import ExpertReport
 
 
@@ -53,13 +53,21 @@ def dicomtui_make_connection_decoder(connection: Any, config: Any, pdu_decoders:
 
 
 @hookspec
-def dicomtui_finish_analysis(analysis: "Analysis") -> None:
-    """Called once when every connection is decoded, before the expert rules.
+def dicomtui_complete_model(analysis: "Analysis") -> None:
+    """Complete the model with what needs the whole capture, before the expert rules.
 
-    Plugins may complete the model here with what spans connections (the
-    built-in one links C-MOVE sub-associations to their C-MOVE and guesses
-    transfer syntaxes for associations the capture did not show).
+    Called once when every connection is decoded and numbered (the pipeline's
+    "complete the model" phase).  The built-in ones guess transfer syntaxes for
+    associations the capture did not show (``dicomtui.plugins.dataset``) and link
+    C-MOVE sub-associations to their C-MOVE (``dicomtui.plugins.linking``).  Each
+    implementation runs isolated: one that raises loses nothing of the others or
+    of the rules.
     """
+
+
+@hookspec
+def dicomtui_finish_analysis(analysis: "Analysis") -> None:
+    """The older name of ``dicomtui_complete_model``, called right after it (same phase)."""
 
 
 @hookspec(firstresult=True)
@@ -71,17 +79,24 @@ def dicomtui_status_meaning(command_field: int, status: int, sop_class: str) -> 
 
 
 @hookspec
-def dicomtui_register_dictionaries(register: Callable[[Any], None]) -> None:
+def dicomtui_register_dictionaries(register: Callable[[Any], None], config: "AnalysisConfig") -> None:
     """Register tag dictionaries: objects with ``lookup(tag, private_creator) -> TagInfo | None``.
 
+    Called when an Analysis is created; its ``dictionary`` combines them.
     Dictionaries registered later are consulted first, so a site's private
-    dictionary can name tags the standard one does not know.
+    dictionary can name tags the standard one does not know.  ``config`` holds
+    the ``-o`` options (the built-in plugin reads ``private_dictionary``).
     """
 
 
 @hookspec(firstresult=True)
-def dicomtui_decode_dataset(data: bytes, transfer_syntax: str, limits: Any) -> Any:
-    """Decode data-set bytes in a transfer syntax into a ``DecodedDataset`` (*first result*)."""
+def dicomtui_decode_dataset(data: bytes, transfer_syntax: str, limits: Any, dictionary: Any) -> Any:
+    """Decode data-set bytes in a transfer syntax into a ``DecodedDataset`` (*first result*).
+
+    ``transfer_syntax`` is "" when unknown (guess it); ``dictionary`` is the
+    Analysis' tag dictionary.  Parse with ``dicomtui.core.protocol.datasets``
+    so every consumer agrees on inflation limits and character sets.
+    """
 
 
 # -- expert rules --------------------------------------------------------------------------

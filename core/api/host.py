@@ -1,4 +1,7 @@
-"""The plugin manager: loading built-in and installed plugins, isolating failures, listing.
+"""The plugin host: loading built-in and installed plugins, calling hooks with isolation, listing.
+
+The built-in plugins are whatever module paths the composition root (the CLI)
+hands in; this module knows none of them.
 
 Each installed entry point is loaded on its own, so one broken plugin cannot
 stop the others (llm's issue #1280); import failures and exceptions raised
@@ -19,7 +22,7 @@ import os
 import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Iterator
+from typing import Any
 
 import pluggy
 from dicomtui import PROJECT_NAME, __version__
@@ -62,6 +65,7 @@ class PluginHost:
         self.manager = pluggy.PluginManager(PROJECT_NAME)
         self.manager.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
+        self.current_plugin = ""  # whose hook implementation is running (attribution of findings)
         self.infos: dict[str, PluginInfo] = {}
         self.disabled = set(disabled or ()) | _split_names(os.environ.get("DICOMTUI_DISABLE_PLUGINS"))
         for module_path in builtins:
@@ -84,6 +88,7 @@ class PluginHost:
             self._fail(info, "import", exc)
             return
         self.manager.register(module, name=name)
+        self._isolate(name)
         info.hooks = self._hooks_of(name)
 
     def _load_installed(self) -> None:
@@ -109,6 +114,7 @@ class PluginHost:
             try:
                 plugin = entry_point.load()
                 self.manager.register(plugin, name=name)
+                self._isolate(name)
             except Exception as exc:
                 self._fail(info, "import", exc)
                 continue
@@ -128,52 +134,86 @@ class PluginHost:
     def register(self, plugin: Any, name: str) -> None:
         """Register an in-process plugin object (tests, embedding applications)."""
         self.manager.register(plugin, name=name)
+        self._isolate(name)
         self.infos[name] = PluginInfo(name, "in-process", "", self._hooks_of(name))
 
     # -- calling -----------------------------------------------------------------------------
+    #
+    # Hooks are called through pluggy (``manager.hook.NAME(**kwargs)``), so ordering
+    # (tryfirst/trylast, newest first), ``firstresult`` and wrappers (``wrapper=True``,
+    # old-style ``hookwrapper=True``) behave as pluggy documents.  Isolation is per
+    # implementation: each plain hookimpl's function is wrapped once, when its plugin is
+    # registered, so an exception inside it becomes a PluginFailure and pluggy goes on
+    # with the next implementation.  A wrapper that raises ends that one hook call (pluggy
+    # cannot go on without it); that is recorded too, and the caller gets no result.
 
-    def _implementations(self, hook_name: str):
-        # pluggy calls later-registered plugins first; keep that order.
-        return reversed(getattr(self.manager.hook, hook_name).get_hookimpls())
+    def _isolate(self, plugin_name: str) -> None:
+        plugin = self.manager.get_plugin(plugin_name)
+        for caller in self.manager.get_hookcallers(plugin) or []:
+            for implementation in caller.get_hookimpls():
+                if implementation.plugin_name != plugin_name or implementation.wrapper \
+                        or implementation.hookwrapper or getattr(implementation.function, "_isolated", False):
+                    continue
+                implementation.function = self._isolated(implementation.function, plugin_name, caller.name)
 
-    def call_each(self, hook_name: str, _before=None, **kwargs: Any) -> Iterator[tuple[str, Any]]:
-        """Call every implementation on its own; a raising plugin becomes a PluginFailure.
-
-        ``_before(plugin_name)`` runs before each call (the rule runner uses it to
-        attribute findings to the plugin that made them).
-        """
-        for implementation in self._implementations(hook_name):
-            if _before is not None:
-                _before(implementation.plugin_name)
-            arguments = {name: kwargs[name] for name in implementation.argnames}
+    def _isolated(self, function, plugin_name: str, hook_name: str):
+        def call(*args, **kwargs):
+            outer = self.current_plugin
+            self.current_plugin = plugin_name
             try:
-                result = implementation.function(**arguments)
+                return function(*args, **kwargs)
             except Exception as exc:
-                detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                self.failures.append(PluginFailure(implementation.plugin_name, hook_name, detail))
-                continue
-            yield implementation.plugin_name, result
+                self._record(plugin_name, hook_name, exc)
+                return None
+            finally:
+                self.current_plugin = outer
+
+        call._isolated = True
+        call.__wrapped__ = function
+        return call
+
+    def _record(self, plugin_name: str, hook_name: str, exc: BaseException) -> None:
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        self.failures.append(PluginFailure(plugin_name, hook_name, detail))
+
+    def call(self, hook_name: str, **kwargs: Any) -> Any:
+        """Call a hook as pluggy does: a list of results, or one result for *first result* hooks."""
+        caller = getattr(self.manager.hook, hook_name)
+        try:
+            return caller(**kwargs)
+        except Exception as exc:  # a wrapper raised (plain implementations are isolated)
+            wrappers = [impl.plugin_name for impl in caller.get_hookimpls() if impl.wrapper or impl.hookwrapper]
+            self._record(", ".join(wrappers) or "<hook wrapper>", hook_name, exc)
+            return None if caller.spec and caller.spec.opts.get("firstresult") else []
 
     def call_first(self, hook_name: str, **kwargs: Any) -> Any:
-        for _name, result in self.call_each(hook_name, **kwargs):
-            if result is not None:
-                return result
-        return None
+        """The first non-None result (pluggy's order; wrappers may change it)."""
+        result = self.call(hook_name, **kwargs)
+        if isinstance(result, list) and not self._is_firstresult(hook_name):
+            return next((item for item in result if item is not None), None)
+        return result
 
-    def collect_registrations(self, hook_name: str) -> list[tuple[str, tuple]]:
-        """For ``register``-style hooks: every (plugin, args) a plugin registered, oldest first."""
-        collected: list[tuple[str, tuple]] = []
-        implementations = list(getattr(self.manager.hook, hook_name).get_hookimpls())
-        for implementation in implementations:  # registration order: built-ins first
-            registered: list[tuple] = []
-            try:
-                implementation.function(register=lambda *args: registered.append(args))
-            except Exception as exc:
-                detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                self.failures.append(PluginFailure(implementation.plugin_name, hook_name, detail))
-                continue
-            collected.extend((implementation.plugin_name, args) for args in registered)
-        return collected
+    def _is_firstresult(self, hook_name: str) -> bool:
+        caller = getattr(self.manager.hook, hook_name)
+        return bool(caller.spec and caller.spec.opts.get("firstresult"))
+
+    def collect_registrations(self, hook_name: str, **kwargs: Any) -> list[tuple[str, tuple]]:
+        """For ``register``-style hooks: every (plugin, args) a plugin registered.
+
+        Lowest priority first (the reverse of pluggy's calling order: built-ins before
+        installed plugins, trylast before tryfirst), so a table filled in this order lets
+        the plugin pluggy would ask first have the last word.  What a plugin registered
+        before it raised is kept.
+        """
+        by_plugin: dict[str, list[tuple]] = {}
+
+        def register(*args) -> None:
+            by_plugin.setdefault(self.current_plugin, []).append(args)
+
+        caller = getattr(self.manager.hook, hook_name)
+        names = [impl.plugin_name for impl in reversed(caller.get_hookimpls())]  # pluggy's calling order
+        self.call(hook_name, register=register, **kwargs)
+        return [(name, args) for name in reversed(names) for args in by_plugin.get(name, [])]
 
     def list_plugins(self) -> list[PluginInfo]:
         return list(self.infos.values())

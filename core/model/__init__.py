@@ -15,16 +15,18 @@ from dicomtui.core.protocol.records import (
     CONTEXT_RESULTS,
     PDU_TYPE_NAMES,
     Association,
+    AssociationEnd,
     Fragment,
     Message,
     Pdu,
     Pdv,
     PresentationContext,
 )
+from dicomtui.core.protocol.state import AssociationState, Side
 from dicomtui.core.wire.tcp import ChunkMap
 
-__all__ = ["CONTEXT_RESULTS", "PDU_TYPE_NAMES", "Association", "Connection", "ExpertItem", "Fragment", "Group",
-           "Message", "Pdu", "Pdv", "PresentationContext", "Severity"]
+__all__ = ["CONTEXT_RESULTS", "PDU_TYPE_NAMES", "Association", "AssociationEnd", "AssociationState", "Connection",
+           "ExpertItem", "Fragment", "Group", "Message", "Pdu", "Pdv", "PresentationContext", "Severity", "Side"]
 
 
 @dataclass(frozen=True, slots=True)

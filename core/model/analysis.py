@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import mmap
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Protocol
 
 from dicomtui.core.base.limits import Limits
 from dicomtui.core.model import Association, Connection, ExpertItem, Message, Pdu
+from dicomtui.core.model.dictionary import TagDictionary
+from dicomtui.core.model.message_index import MessageIndex
 from dicomtui.core.model.pdu_table import PduTable
+from dicomtui.core.protocol.dimse import decode_command_set
 from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
 from dicomtui.core.wire.capture import CaptureNote, CaptureSource
 
@@ -26,12 +29,13 @@ class PluginCaller(Protocol):
     """
 
     failures: list
+    current_plugin: str  # whose hook implementation is running
 
-    def call_each(self, hook_name: str, _before=None, **kwargs: Any) -> Iterator[tuple[str, Any]]: ...
+    def call(self, hook_name: str, **kwargs: Any) -> Any: ...
 
     def call_first(self, hook_name: str, **kwargs: Any) -> Any: ...
 
-    def collect_registrations(self, hook_name: str) -> list[tuple[str, tuple]]: ...
+    def collect_registrations(self, hook_name: str, **kwargs: Any) -> list[tuple[str, tuple]]: ...
 
 
 @dataclass(slots=True)
@@ -78,6 +82,10 @@ class Analysis:
         self.pdu_decoders: dict[int, Callable[[bytes], Any]] = {}
         for _plugin, (pdu_type, decoder) in plugins.collect_registrations("dicomtui_register_pdu_decoders"):
             self.pdu_decoders[pdu_type] = decoder
+        self.message_index = MessageIndex(self)
+        # The Analysis' own tag dictionary (no module-level state shared between analyses).
+        self.dictionary = TagDictionary([args[0] for _plugin, args in plugins.collect_registrations(
+            "dicomtui_register_dictionaries", config=config)])
 
     def release_pages(self) -> None:
         """Drop the capture's mapped pages from this process's resident memory.
@@ -146,6 +154,24 @@ class Analysis:
             raise DecodeError(f"no decoder registered for PDU type 0x{pdu.pdu_type:02x}")
         return decoder(bytes(data[6:]))
 
+    # -- PDUs to messages (the read API views use instead of re-deriving the assembler) -----
+
+    def messages_for(self, pdu: Pdu) -> list[Message]:
+        """Messages with at least one PDV in ``pdu``, in stream order."""
+        return self.message_index.messages_for(pdu)
+
+    def pdv_messages(self, pdu: Pdu) -> list[Message | None]:
+        """For each PDV of ``pdu``, the message it belongs to (None when unknown)."""
+        return self.message_index.pdv_messages(pdu)
+
+    def dataset_completed_in(self, pdu: Pdu) -> list[Message]:
+        """Messages whose data set ends in ``pdu`` (where a view shows the data set)."""
+        return self.message_index.dataset_completed_in(pdu)
+
+    def decode_command(self, message: Message):
+        """``(fields, display tree)`` of a message's command set; raises DecodeError when malformed."""
+        return decode_command_set(message.command_bytes)
+
     def status_meaning(self, command_field: int, status: int, sop_class: str = "") -> tuple[str, str]:
         result = self.plugins.call_first("dicomtui_status_meaning", command_field=command_field,
                                          status=status, sop_class=sop_class)
@@ -160,7 +186,7 @@ class Analysis:
         # (and says so) from the bytes itself.
         syntax = "" if message.syntax_guessed else message.transfer_syntax
         return self.plugins.call_first("dicomtui_decode_dataset", data=data, transfer_syntax=syntax,
-                                       limits=self.config.limits)
+                                       limits=self.config.limits, dictionary=self.dictionary)
 
     def frame_time(self, timestamp: float) -> float:
         return timestamp - (self.first_time or 0.0)

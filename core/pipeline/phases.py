@@ -15,6 +15,7 @@ from typing import Callable
 from dicomtui.core.model import ExpertItem, Group, Severity
 from dicomtui.core.model.analysis import Analysis, AnalysisConfig, PluginCaller
 from dicomtui.core.pipeline.engine import CaptureEngine
+from dicomtui.core.pipeline.rules import report_failures
 from dicomtui.core.pipeline.rules import run_rules as run_expert_rules
 from dicomtui.core.wire.capture import CaptureError, CaptureSource, merge_records, open_source
 
@@ -64,21 +65,59 @@ def analyze(
     progress_interval: float = 0.1,
     run_rules: bool = True,
 ) -> Analysis:
-    """Decode a capture (one or several files read as one) into an Analysis.
+    """Decode a capture (one or several files read as one) into an Analysis, phase by phase.
 
-    Raises CaptureError when a file cannot be read at all.
+    1. scan: every frame through the engine (TCP, detection, connection decoders);
+    2. close streams: what is still open at the end of the capture, then number for display
+       (``finish_analysis`` runs this phase's numbering and the phases after it);
+    3. complete the model: ``dicomtui_complete_model`` (transfer-syntax guesses, C-MOVE links);
+    4. check: the expert rules (``dicomtui_check_*``), unless ``run_rules`` is False;
+    5. freeze: capture notes, findings in frame order, ``finished``.
+
+    Plugins are isolated per implementation, so a plugin that fails in one phase loses
+    nothing of another.  Raises CaptureError when a file cannot be read at all.
     """
     if plugins is None:
         raise TypeError("analyze() needs the plugin host (the command line builds it: dicomtui.core.cli.make_host)")
     config = config or AnalysisConfig()
     sources = open_capture(paths)
     analysis = Analysis(sources, config, plugins)
-    for failure in plugins.failures:
+    _report_load_failures(analysis, 0)
+    reported = len(plugins.failures)
+    engine = CaptureEngine(analysis)
+    _scan(analysis, engine, sources, progress, progress_interval)
+    engine.finish()
+    analysis.tcp_frame_count = engine.tcp_frames
+    finish_analysis(analysis, reported, run_rules)
+    if progress is not None:
+        progress(analysis)
+    return analysis
+
+
+def finish_analysis(analysis: Analysis, reported_failures: int = 0, run_rules: bool = True) -> None:
+    """Phases 2 to 5 once the engine has closed every stream: number, complete, check, freeze.
+
+    ``reported_failures``: plugin failures already reported as findings.  Batch mode calls
+    this on the analysis it puts together from flow groups decoded in parallel.
+    """
+    analysis.bytes_done = analysis.bytes_total
+    _renumber(analysis)
+    _report_load_failures(analysis, reported_failures)
+    complete_model(analysis)
+    if run_rules:
+        run_expert_rules(analysis)
+    _freeze(analysis)
+
+
+def _report_load_failures(analysis: Analysis, since: int) -> None:
+    for failure in analysis.plugins.failures[since:]:
         analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
                                           f"plugin {failure.plugin} failed in {failure.where}: {failure.error}",
                                           rule="plugins"))
-    reported_failures = len(plugins.failures)
-    engine = CaptureEngine(analysis)
+
+
+def _scan(analysis: Analysis, engine: CaptureEngine, sources: list[CaptureSource],
+          progress: ProgressCallback | None, progress_interval: float) -> None:
     next_report = time.monotonic() + progress_interval
     released_at = 0
 
@@ -103,29 +142,17 @@ def analyze(
         analysis.first_time = first[1]
         records = itertools.chain((first,), records)
     analysis.frame_count, analysis.last_time = engine.run(records, tick)
-    engine.finish()
-    analysis.tcp_frame_count = engine.tcp_frames
-    finish_analysis(analysis, reported_failures, run_rules)
-    if progress is not None:
-        progress(analysis)
-    return analysis
 
 
-def finish_analysis(analysis: Analysis, reported_failures: int = 0, run_rules: bool = True) -> None:
-    """What follows the pass over the frames: numbering, expert rules, capture notes.
+def complete_model(analysis: Analysis) -> None:
+    """What needs the whole capture: ``dicomtui_complete_model`` (and the older ``dicomtui_finish_analysis``)."""
+    since = len(analysis.plugins.failures)
+    analysis.plugins.call("dicomtui_complete_model", analysis=analysis)
+    analysis.plugins.call("dicomtui_finish_analysis", analysis=analysis)
+    report_failures(analysis, since)
 
-    ``reported_failures``: plugin failures already reported as expert items.  Batch mode
-    calls this on an analysis it put together from flow groups decoded in parallel.
-    """
-    plugins = analysis.plugins
-    analysis.bytes_done = analysis.bytes_total
-    _renumber(analysis)
-    for failure in plugins.failures[reported_failures:]:
-        analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
-                                          f"plugin {failure.plugin} failed in {failure.where}: {failure.error}",
-                                          rule="plugins"))
-    if run_rules:
-        run_expert_rules(analysis)
+
+def _freeze(analysis: Analysis) -> None:
     for note in analysis.notes:
         analysis.expert.append(ExpertItem(Severity.WARNING, Group.CAPTURE, f"{note.source}: {note.message}",
                                           analysis.frame_count, rule="capture"))

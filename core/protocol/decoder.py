@@ -3,9 +3,11 @@
 Sans-IO: the engine feeds each direction's in-order bytes and gaps; this
 decoder reports PDUs, associations, messages and protocol findings to the
 host.  It composes the pieces that each live in their own module:
-``pdu_stream`` (framing), ``pdu`` (body decoders, through the registered
-decoder table), ``association`` (negotiation state) and ``messages`` (PDVs to
-DIMSE messages).
+``framing`` (PDUs and PDVs from bytes), ``pdu`` (body decoders, through the
+registered decoder table, read through the ``AssociateBody``/``RejectBody``/
+``AbortBody`` protocols so a replacement decoder works), ``state`` (the
+association state table), ``negotiation`` (what A-ASSOCIATE items set) and
+``messages`` (PDVs to DIMSE messages).
 """
 
 from __future__ import annotations
@@ -16,9 +18,29 @@ from dicomtui.core.protocol import negotiation
 from dicomtui.core.protocol.findings import Group, Severity
 from dicomtui.core.protocol.framing import FramedPdu, PduStreamParser, StreamProblem
 from dicomtui.core.protocol.messages import MessageAssembler
-from dicomtui.core.protocol.pdu import AbortPdu, AssociatePdu, RejectPdu
-from dicomtui.core.protocol.records import Association, Message, Pdu, PresentationContext
+from dicomtui.core.protocol.pdu import AbortBody, AssociateBody, RejectBody
+from dicomtui.core.protocol.records import (
+    PDU_HEADER_LENGTH,
+    Association,
+    AssociationEnd,
+    Message,
+    Pdu,
+    PresentationContext,
+)
+from dicomtui.core.protocol.state import OPEN_STATES, AssociationState, PduType, Side, Violation, transition
 from dicomtui.core.wire.tcp import Gap
+
+# How a violation reads (the table only gives its code); {state} is the state it happened in.
+VIOLATION_TEXT = {
+    Violation.RQ_WHILE_OPEN: "A-ASSOCIATE-RQ while an association is already open on this connection",
+    Violation.RQ_FROM_ACCEPTOR: "A-ASSOCIATE-RQ sent by the connection's server side",
+    Violation.AC_WITHOUT_RQ: "A-ASSOCIATE-AC without a pending A-ASSOCIATE-RQ",
+    Violation.RJ_WITHOUT_RQ: "A-ASSOCIATE-RJ without a pending A-ASSOCIATE-RQ",
+    Violation.DATA_BEFORE_AC: "P-DATA-TF before the association was accepted (no A-ASSOCIATE-AC yet)",
+    Violation.DATA_AFTER_END: "P-DATA-TF after the association was {state}",
+    Violation.DATA_AFTER_OWN_RELEASE_RQ: "P-DATA-TF sent after this side requested release",
+    Violation.RP_WITHOUT_RQ: "A-RELEASE-RP without an A-RELEASE-RQ",
+}
 
 KIND_BY_TYPE = {1: "association", 2: "association", 3: "reject", 4: "data", 5: "release", 6: "release",
                 7: "abort"}
@@ -46,6 +68,7 @@ class ConnectionDecoder:
         self.association: Association | None = None
         self.requests: dict[tuple[int, int, int], Message] = {}  # (association, direction, message id)
         self.release_requester: int | None = None  # direction that sent A-RELEASE-RQ
+        self.violation_state: AssociationState | None = None  # the state the last PDU was sent in
 
     # -- input from the engine -------------------------------------------------------------
 
@@ -74,11 +97,13 @@ class ConnectionDecoder:
             for event in self.assemblers[direction].finish():
                 self._message_event(direction, event, None)
         association = self.association
-        if association is not None and association.state in ("requested", "established", "releasing"):
+        if association is not None and association.state in OPEN_STATES:
             closed = self.connection.closed_by
             association.end_reason = (f"connection closed ({closed}) without A-RELEASE" if closed
                                       else "capture ended while the association was open")
-            association.state = "incomplete" if not closed or association.state != "releasing" else "released"
+            association.ended_by = AssociationEnd.CONNECTION_CLOSED if closed else AssociationEnd.CAPTURE_ENDED
+            releasing = association.state == AssociationState.RELEASING
+            association.state = AssociationState.RELEASED if closed and releasing else AssociationState.INCOMPLETE
 
     # -- events ----------------------------------------------------------------------------
 
@@ -92,126 +117,139 @@ class ConnectionDecoder:
             return
         self._pdu(direction, event)
 
-    def _new_association(self, pdu_model: Pdu, midway: bool) -> Association:
+    def _new_association(self, pdu_model: Pdu, state: AssociationState, midway: bool) -> Association:
         association = Association(index=-1, connection=self.connection.index, start_time=pdu_model.timestamp,
-                                   first_frame=pdu_model.first_frame, picked_up_midway=midway)
-        if midway:
-            association.state = "established"
-            association.end_reason = ""
+                                  first_frame=pdu_model.first_frame, picked_up_midway=midway, state=state)
         self.host.add_association(association)
         self.association = association
         return association
 
     def _pdu(self, direction: int, framed: FramedPdu) -> None:
+        """One framed PDU: decode its body, move the association's state, report, describe, store."""
         host = self.host
-        first, last, start_ts, ts = host.frames(direction, framed.stream_offset, framed.end_offset)
-        pdu_frames = (first, last, start_ts, ts)
+        pdu_frames = host.frames(direction, framed.stream_offset, framed.end_offset)
         # The PDU is stored (host.add_pdu) only once complete, summary included; the index
         # it will get is known now, for the messages and findings that refer to it.
         pdu_model = Pdu(index=host.next_pdu_index(), connection=self.connection.index, direction=direction,
                         stream_offset=framed.stream_offset, pdu_type=framed.pdu_type, length=framed.length,
-                        first_frame=first, last_frame=last, timestamp=ts, complete=framed.complete,
-                        kind=KIND_BY_TYPE.get(framed.pdu_type, "other"))
-        pdu_model.pdvs = tuple(framed.pdvs)
-        decoded = None
+                        first_frame=pdu_frames[0], last_frame=pdu_frames[1], timestamp=pdu_frames[3],
+                        complete=framed.complete, kind=KIND_BY_TYPE.get(framed.pdu_type, "other"),
+                        pdvs=tuple(framed.pdvs))
         problems = list(framed.problems)
-        if framed.body is not None and framed.pdu_type != 4:
-            decoder = self.pdu_decoders.get(framed.pdu_type)
-            if decoder is not None:
-                try:
-                    decoded = decoder(framed.body)
-                except DecodeError as exc:
-                    problems.append(f"malformed {pdu_model.type_name}: {exc} (at PDU byte {exc.offset + 6})")
-                except Exception as exc:  # a plugin decoder must not stop the analysis
-                    problems.append(f"{pdu_model.type_name} decoder raised {type(exc).__name__}: {exc}")
-
-        association = self.association
-        pdu_type = framed.pdu_type
-        order_problem = ""
-        if pdu_type == 1:
-            if association is not None and association.state in ("requested", "established", "releasing"):
-                order_problem = "A-ASSOCIATE-RQ while an association is already open on this connection"
-            if direction != 0:
-                order_problem = "A-ASSOCIATE-RQ sent by the connection's server side"
-            association = self._new_association(pdu_model, False)
-            association.request_pdu = pdu_model.index
-            if isinstance(decoded, AssociatePdu):
-                problems += negotiation.apply_request(association, decoded, self.limits.max_contexts)
-            pdu_model.summary = (f"A-ASSOCIATE request {association.calling_ae} --> {association.called_ae}"
-                                 if isinstance(decoded, AssociatePdu) else "A-ASSOCIATE request (malformed)")
-        else:
-            if association is None:
-                association = self._new_association(pdu_model, True)
-                if pdu_type in (2, 3):
-                    association.state = "requested"
-            if pdu_type == 2:
-                if association.state != "requested" or association.response_pdu is not None:
-                    order_problem = "A-ASSOCIATE-AC without a pending A-ASSOCIATE-RQ"
-                association.response_pdu = pdu_model.index
-                association.established_time = ts
-                if isinstance(decoded, AssociatePdu):
-                    problems += negotiation.apply_accept(association, decoded)
-                else:
-                    association.state = "established"
-                pdu_model.summary = f"A-ASSOCIATE accept  {association.calling_ae} <-- {association.called_ae}"
-            elif pdu_type == 3:
-                if association.state != "requested":
-                    order_problem = "A-ASSOCIATE-RJ without a pending A-ASSOCIATE-RQ"
-                association.response_pdu = pdu_model.index
-                if isinstance(decoded, RejectPdu):
-                    negotiation.apply_reject(association, decoded)
-                    reason = decoded.text
-                else:
-                    association.state = "rejected"
-                    reason = "malformed"
-                association.end_time = ts
-                pdu_model.summary = (f"A-ASSOCIATE reject  {association.calling_ae} <-- {association.called_ae} "
-                                     f"({reason})")
-                pdu_model.kind = "reject"
-            elif pdu_type == 4:
-                if association.state == "requested":
-                    order_problem = "P-DATA-TF before the association was accepted (no A-ASSOCIATE-AC yet)"
-                elif association.state in ("released", "aborted", "rejected"):
-                    order_problem = f"P-DATA-TF after the association was {association.state}"
-                elif association.state == "releasing" and direction == self.release_requester:
-                    order_problem = "P-DATA-TF sent after this side requested release"
-            elif pdu_type == 5:
-                association.state = "releasing"
-                self.release_requester = direction
-                pdu_model.summary = "A-RELEASE request"
-            elif pdu_type == 6:
-                if association.state != "releasing":
-                    order_problem = "A-RELEASE-RP without an A-RELEASE-RQ"
-                association.state = "released"
-                association.end_reason = "released normally"
-                association.end_time = ts
-                pdu_model.summary = "A-RELEASE response"
-            elif pdu_type == 7:
-                negotiation.apply_abort(association, decoded if isinstance(decoded, AbortPdu) else None)
-                association.end_time = ts
-                pdu_model.summary = "ABORT " + (decoded.text if isinstance(decoded, AbortPdu) else "(malformed)")
+        decoded = self._decode_body(framed, pdu_model, problems)
+        association, violation = self._advance(direction, pdu_model)
+        handler = self._HANDLERS.get(framed.pdu_type)
+        if handler is not None:
+            pdu_model.summary = handler(self, association, pdu_model, decoded, problems)
         pdu_model.association = association.index
-        association.last_frame = max(association.last_frame, last)
-        index = pdu_model.index
-
-        if order_problem:
-            sender = "the requestor" if direction == 0 else "the acceptor"
-            host.expert(Severity.ERROR, Group.SEQUENCE, order_problem + f" — a protocol violation by {sender} "
-                        "(PS3.8 state machine): look at what it did just before and in its log; the other side "
-                        "is expected to abort", last, association.index, index, rule="protocol-order")
-        for problem in problems:
-            if _is_capture_problem(problem):
-                # the capture, not the peer, lost the rest of this PDU (the gap has its own item)
-                host.expert(Severity.NOTE, Group.CAPTURE, problem, last, association.index, index, rule="pdu")
-                continue
-            host.expert(Severity.ERROR, Group.MALFORMED, problem + " — the sender's DICOM stack wrote an "
-                        "invalid PDU (or the capture is damaged); expect the receiver to abort",
-                        last, association.index, index, rule="pdu")
-        if pdu_type == 4:
+        association.last_frame = max(association.last_frame, pdu_model.last_frame)
+        self._report(direction, pdu_model, violation, problems, framed.capture_problems)
+        if framed.pdu_type == PduType.P_DATA_TF:
             pdu_model.summary = self._pdata(direction, framed, pdu_model, association, pdu_frames)
         if not framed.complete and not pdu_model.summary.endswith("[incomplete]"):
             pdu_model.summary += " [incomplete]"
         host.add_pdu(pdu_model)
+
+    def _decode_body(self, framed: FramedPdu, pdu_model: Pdu, problems: list[str]):
+        """The registered decoder's object for a control PDU's body (None for P-DATA or when malformed)."""
+        if framed.body is None or framed.pdu_type == PduType.P_DATA_TF:
+            return None
+        decoder = self.pdu_decoders.get(framed.pdu_type)
+        if decoder is None:
+            return None
+        try:
+            return decoder(framed.body)
+        except DecodeError as exc:
+            problems.append(f"malformed {pdu_model.type_name}: {exc} (at PDU byte {exc.offset + PDU_HEADER_LENGTH})")
+        except Exception as exc:  # a plugin decoder must not stop the analysis
+            problems.append(f"{pdu_model.type_name} decoder raised {type(exc).__name__}: {exc}")
+        return None
+
+    def _advance(self, direction: int, pdu_model: Pdu) -> tuple[Association, Violation | None]:
+        """Move the association along the state table; a new one for a request (or a capture's first PDU)."""
+        association = self.association
+        pdu_type = pdu_model.pdu_type
+        if pdu_type == PduType.A_ASSOCIATE_RQ:
+            state, violation = transition(association.state if association else None, pdu_type, direction)
+            association = self._new_association(pdu_model, state, False)
+            association.request_pdu = pdu_model.index
+            return association, violation
+        if association is None:
+            # Picked up after the negotiation: assume it was accepted, unless this is its answer.
+            answer = pdu_type in (PduType.A_ASSOCIATE_AC, PduType.A_ASSOCIATE_RJ)
+            association = self._new_association(
+                pdu_model, AssociationState.REQUESTED if answer else AssociationState.ESTABLISHED, True)
+        state, violation = transition(association.state, pdu_type, direction, self.release_requester,
+                                      answered=association.response_pdu is not None)
+        self.violation_state = association.state
+        association.state = state
+        if pdu_type == PduType.A_RELEASE_RQ:
+            self.release_requester = direction
+        return association, violation
+
+    # Per PDU type: update the association from the decoded body; return the PDU's summary.
+
+    def _on_request(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+        if not isinstance(decoded, AssociateBody):
+            return "A-ASSOCIATE request (malformed)"
+        problems += negotiation.apply_request(association, decoded, self.limits.max_contexts)
+        return f"A-ASSOCIATE request {association.calling_ae} --> {association.called_ae}"
+
+    def _on_accept(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+        association.response_pdu = pdu_model.index
+        association.established_time = pdu_model.timestamp
+        if isinstance(decoded, AssociateBody):
+            problems += negotiation.apply_accept(association, decoded)
+        return f"A-ASSOCIATE accept  {association.calling_ae} <-- {association.called_ae}"
+
+    def _on_reject(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+        association.response_pdu = pdu_model.index
+        reason = "malformed"
+        if isinstance(decoded, RejectBody):
+            negotiation.apply_reject(association, decoded)
+            reason = decoded.text
+        association.ended_by = AssociationEnd.REJECTED
+        association.end_time = pdu_model.timestamp
+        pdu_model.kind = "reject"
+        return f"A-ASSOCIATE reject  {association.calling_ae} <-- {association.called_ae} ({reason})"
+
+    def _on_release_request(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+        return "A-RELEASE request"
+
+    def _on_release_response(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+        association.end_reason = "released normally"
+        association.ended_by = AssociationEnd.RELEASED
+        association.end_time = pdu_model.timestamp
+        return "A-RELEASE response"
+
+    def _on_abort(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+        body = decoded if isinstance(decoded, AbortBody) else None
+        negotiation.apply_abort(association, body)
+        association.ended_by = AssociationEnd.ABORTED
+        association.end_time = pdu_model.timestamp
+        return "ABORT " + (body.text if body is not None else "(malformed)")
+
+    _HANDLERS = {PduType.A_ASSOCIATE_RQ: _on_request, PduType.A_ASSOCIATE_AC: _on_accept,
+                 PduType.A_ASSOCIATE_RJ: _on_reject, PduType.A_RELEASE_RQ: _on_release_request,
+                 PduType.A_RELEASE_RP: _on_release_response, PduType.A_ABORT: _on_abort}
+
+    def _report(self, direction: int, pdu_model: Pdu, violation: Violation | None, problems: list[str],
+                capture_problems: list[str]) -> None:
+        host = self.host
+        frame, association, index = pdu_model.last_frame, pdu_model.association, pdu_model.index
+        if violation is not None:
+            sender = "the requestor" if direction == Side.REQUESTOR else "the acceptor"
+            text = VIOLATION_TEXT[violation].format(state=self.violation_state)
+            host.expert(Severity.ERROR, Group.SEQUENCE, text + f" — a protocol violation by {sender} "
+                        "(PS3.8 state machine): look at what it did just before and in its log; the other side "
+                        "is expected to abort", frame, association, index, rule="protocol-order")
+        for problem in problems:
+            host.expert(Severity.ERROR, Group.MALFORMED, problem + " — the sender's DICOM stack wrote an "
+                        "invalid PDU (or the capture is damaged); expect the receiver to abort",
+                        frame, association, index, rule="pdu")
+        for problem in capture_problems:
+            # the capture, not the peer, lost the rest of this PDU (the gap has its own item)
+            host.expert(Severity.NOTE, Group.CAPTURE, problem, frame, association, index, rule="pdu")
 
     def _pdata(self, direction: int, framed: FramedPdu, pdu_model: Pdu, association: Association,
                pdu_frames: tuple[int, int, float, float]) -> str:
@@ -310,8 +348,3 @@ class ConnectionDecoder:
             text += f" ({meaning})" if message.status else " (Success)"
         return text + _sub_operations(message.command)
 
-
-def _is_capture_problem(problem: str) -> bool:
-    """Problems of the capture (the rest of a PDU was not recorded), not of the peers."""
-    return problem.startswith(("capture ended inside", "TCP gap:")) or problem.endswith(
-        "missing from the capture (TCP gap)")

@@ -38,7 +38,8 @@ class FramedPdu:
     pdvs: list[Pdv] = field(default_factory=list)
     commands: dict[int, bytes] = field(default_factory=dict)  # pdv index -> command bytes
     complete: bool = True
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # the sender's: the PDU is malformed
+    capture_problems: list[str] = field(default_factory=list)  # the capture's: part of it was not recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,7 @@ class PduStreamParser:
         if state == _PDV_DATA and length <= self.pdv_remaining and not self.pdv_is_command:
             # Lost bytes inside a data PDV: lengths still say where the next header is.
             current.complete = False
-            current.problems.append(f"{length} bytes missing from the capture (TCP gap)")
+            current.capture_problems.append(f"{length} bytes missing from the capture (TCP gap)")
             self.pdv_remaining -= length
             self.pdu_remaining -= length
             self.position += length
@@ -114,7 +115,7 @@ class PduStreamParser:
         if state in (_PDV_DATA, _PDV_HEADER, _BODY) and current is not None and length <= self.pdu_remaining:
             # The gap ends inside this PDU: skip to its end, we know where that is.
             current.complete = False
-            current.problems.append(f"{length} bytes missing from the capture (TCP gap)")
+            current.capture_problems.append(f"{length} bytes missing from the capture (TCP gap)")
             self.position += length
             self.pdu_remaining -= length
             self.buffer.clear()
@@ -136,7 +137,7 @@ class PduStreamParser:
             self.resync_skipped += len(self.buffer)
         if current is not None:
             current.complete = False
-            current.problems.append("TCP gap: the rest of this PDU was not captured")
+            current.capture_problems.append("TCP gap: the rest of this PDU was not captured")
             self._emit_current()
         self.position += length
         self.buffer.clear()
@@ -147,7 +148,7 @@ class PduStreamParser:
         """End of stream: report a PDU cut short by the end of the capture."""
         if self.current is not None:
             self.current.complete = False
-            self.current.problems.append("capture ended inside this PDU")
+            self.current.capture_problems.append("capture ended inside this PDU")
             self._emit_current()
         elif self.state == _HEADER and self.buffer:
             self.events.append(StreamProblem(self.position - len(self.buffer),
@@ -156,7 +157,7 @@ class PduStreamParser:
             self._scan(final=True)
             if self.current is not None:
                 self.current.complete = False
-                self.current.problems.append("capture ended inside this PDU")
+                self.current.capture_problems.append("capture ended inside this PDU")
                 self._emit_current()
             if self.state == _RESYNC:
                 self.resync_skipped += len(self.buffer)

@@ -9,6 +9,7 @@ command bytes are held; data set fragments are kept as stream ranges.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from dicomtui.core.base.errors import DecodeError
@@ -26,6 +27,57 @@ class MessageEvent:
     kind: str  # "command" (command set decoded), "complete", "problem"
     message: Message | None
     text: str = ""
+
+
+def starts_message(pdv: Pdv, in_message: bool, command_done: bool) -> bool:
+    """Does this PDV begin a new message?  The one rule, for the assembler and for readers.
+
+    Outside a message, any PDV does; inside one, a command PDV after the command set
+    was finished does (the previous message ended without its data set, or had none).
+    """
+    return not in_message or (pdv.is_command and command_done)
+
+
+def owns_fragment(message: Message, stream_offset: int) -> bool:
+    """Is the data PDV starting at ``stream_offset`` one of ``message``'s data-set fragments?"""
+    fragments = message.dataset_fragments
+    at = bisect.bisect_left(fragments, stream_offset, key=lambda fragment: fragment.stream_offset)
+    return at < len(fragments) and fragments[at].stream_offset == stream_offset
+
+
+def pdv_owners(pdu_index: int, pdvs, messages: list[Message]) -> list[Message | None]:
+    """For each PDV of a P-DATA PDU, the message the assembler put it in (None when none).
+
+    ``messages`` are the messages with a PDV in this PDU, in stream order (a message
+    that began in an earlier PDU first).  Applies the assembler's own rules
+    (``starts_message``; a message with no data set ends with its command set; a data
+    PDV belongs to the message whose fragments list it), so readers never re-derive them.
+    """
+    result: list[Message | None] = []
+    queue = list(messages)
+    current: Message | None = None
+    command_done = False
+    if queue and queue[0].first_pdu < pdu_index:
+        current = queue.pop(0)
+    for pdv in pdvs:
+        if not pdv.is_command and current is not None and not owns_fragment(current, pdv.stream_offset):
+            current = None
+        if starts_message(pdv, current is not None, command_done):
+            current = queue.pop(0) if queue else None
+            command_done = False
+        result.append(current)
+        if current is None:
+            continue
+        if pdv.is_command:
+            if pdv.is_last:
+                command_done = True
+                if not current.has_dataset:
+                    current = None
+        else:
+            command_done = True
+            if pdv.is_last:
+                current = None
+    return result
 
 
 class MessageAssembler:
@@ -53,7 +105,7 @@ class MessageAssembler:
                 frames: tuple[int, int, float, float], pdu_complete: bool) -> list[MessageEvent]:
         events: list[MessageEvent] = []
         message = self.current
-        if message is not None and pdv.is_command and self.command_done:
+        if message is not None and starts_message(pdv, True, self.command_done):
             # A command PDV while the previous message still expects data: it was cut short.
             message.complete = False
             message.incomplete_reason = message.incomplete_reason or "data set never finished"

@@ -1,17 +1,19 @@
 """Association state from decoded A-ASSOCIATE / release / abort PDUs (PS3.8 9.3, 7.1-7.5).
 
-Pure updates of an ``Association`` model object; each returns the protocol
-problems it noticed as text so the caller can report them with frame numbers.
+Pure updates of an ``Association`` model object from what a PDU carried; each
+returns the protocol problems it noticed as text so the caller can report them
+with frame numbers.  The association's state is the state table's business
+(``state.transition``), not these functions'.
 """
 
 from __future__ import annotations
 
 from dicomtui.core.protocol.records import Association, PresentationContext
 
-from .pdu import AbortPdu, AssociatePdu, RejectPdu
+from .pdu import AbortBody, AssociateBody, RejectBody
 
 
-def apply_request(association: Association, pdu: AssociatePdu, max_contexts: int) -> list[str]:
+def apply_request(association: Association, pdu: AssociateBody, max_contexts: int) -> list[str]:
     problems: list[str] = list(pdu.problems)
     association.calling_ae = pdu.calling_ae
     association.called_ae = pdu.called_ae
@@ -45,7 +47,7 @@ def apply_request(association: Association, pdu: AssociatePdu, max_contexts: int
     return problems
 
 
-def apply_accept(association: Association, pdu: AssociatePdu) -> list[str]:
+def apply_accept(association: Association, pdu: AssociateBody) -> list[str]:
     problems: list[str] = list(pdu.problems)
     for item in pdu.contexts:
         context = association.contexts.get(item.context_id)
@@ -72,15 +74,12 @@ def apply_accept(association: Association, pdu: AssociatePdu) -> list[str]:
         association.roles[uid] = (bool(scu), bool(scp))
     if user.user_identity_response is not None:
         association.user_identity["server_response_length"] = len(user.user_identity_response)
-    association.state = "established"
     return problems
 
 
-def apply_reject(association: Association, pdu: RejectPdu) -> None:
-    association.state = "rejected"
+def apply_reject(association: Association, pdu: RejectBody) -> None:
     association.end_reason = pdu.text
 
 
-def apply_abort(association: Association, pdu: AbortPdu | None) -> None:
-    association.state = "aborted"
+def apply_abort(association: Association, pdu: AbortBody | None) -> None:
     association.end_reason = pdu.text if pdu is not None else "A-ABORT (malformed)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 from dicomtui.core.base.errors import DecodeError
 from dicomtui.core.base.limits import Limits
@@ -62,6 +63,45 @@ def abort_reason_text(source: int, reason: int) -> str:
     return ABORT_REASONS.get(reason, f"unknown ({reason})")
 
 
+# -- what any PDU decoder must return (a replacement registered through the hook too) -------
+#
+# The connection decoder reads decoded PDUs through these Protocols, not the classes
+# below, so a site's own decoder (``dicomtui_register_pdu_decoders``) returning objects
+# of its own classes with these attributes keeps the association state.
+
+
+@runtime_checkable
+class AssociateBody(Protocol):
+    """A decoded A-ASSOCIATE-RQ or -AC (``AssociatePdu`` is the built-in one)."""
+
+    calling_ae: str
+    called_ae: str
+    application_context: str
+    contexts: list  # items with context_id, result, abstract_syntax, transfer_syntaxes
+    user: Any  # max_length, implementation_class_uid, implementation_version_name, async_window,
+    #            roles, user_identity, user_identity_response (see UserInformation)
+    problems: list
+
+
+@runtime_checkable
+class RejectBody(Protocol):
+    """A decoded A-ASSOCIATE-RJ (``RejectPdu``)."""
+
+    result: int
+    source: int
+    reason: int
+    text: str
+
+
+@runtime_checkable
+class AbortBody(Protocol):
+    """A decoded A-ABORT (``AbortPdu``)."""
+
+    source: int
+    reason: int
+    text: str
+
+
 # -- decoded objects ---------------------------------------------------------------------------
 
 
@@ -78,8 +118,7 @@ class UserIdentityRequest:
     identity_type: int
     positive_response_requested: bool
     primary: bytes
-    secondary_length: int  # the passcode itself is never kept
-    secret: tuple[int, int] = (0, 0)  # PDU-relative (offset, length) of the passcode or token, for masking
+    secondary_length: int  # the passcode itself is never kept (protocol.secrets says where it lies)
 
 
 @dataclass(slots=True)
@@ -198,130 +237,210 @@ def _flag_bytes_text(abstract_syntax: str, info: bytes) -> str:
 # -- A-ASSOCIATE-RQ / -AC ------------------------------------------------------------------
 
 
+# One function per user information sub-item type (PS3.7 D.3.3, PS3.8 9.3.2.3).
+
+
+def _user_max_length(raw: bytes, at: int, size: int, item: int, user: UserInformation) -> Field:
+    length = len(raw)
+    if length != 4:
+        raise DecodeError(f"maximum length sub-item has length {length}, expected 4", item)
+    user.max_length = struct.unpack("!I", raw)[0]
+    return Field("Max PDU length (0x51)", f"{user.max_length}"
+                 + (" (unlimited)" if user.max_length == 0 else ""), at, size)
+
+
+def _user_implementation_class(raw: bytes, at: int, size: int, item: int, user: UserInformation) -> Field:
+    user.implementation_class_uid = _uid(raw)
+    return Field("Implementation class UID (0x52)", user.implementation_class_uid, at, size)
+
+
+def _user_async_window(raw: bytes, at: int, size: int, item: int, user: UserInformation) -> Field:
+    length = len(raw)
+    if length != 4:
+        raise DecodeError(f"asynchronous operations window has length {length}, expected 4", item)
+    invoked, performed = struct.unpack("!HH", raw)
+    user.async_window = (invoked, performed)
+    return Field("Asynchronous operations window (0x53)",
+                 f"invoked {invoked or 'unlimited'}, performed {performed or 'unlimited'}", at, size)
+
+
+def _user_role_selection(raw: bytes, at: int, size: int, item: int, user: UserInformation) -> Field:
+    length = len(raw)
+    if length < 4:
+        raise DecodeError("role selection sub-item too short", item)
+    uid_length = struct.unpack_from("!H", raw, 0)[0]
+    if 2 + uid_length + 2 > length:
+        raise DecodeError("role selection UID length runs past the sub-item", item)
+    uid = _uid(raw[2 : 2 + uid_length])
+    scu, scp = raw[2 + uid_length], raw[3 + uid_length]
+    user.roles.append((uid, scu, scp))
+    return Field("SCP/SCU role selection (0x54)", f"{uid_label(uid)}: SCU role {scu}, SCP role {scp}",
+                 at, size)
+
+
+def _user_implementation_version(raw: bytes, at: int, size: int, item: int, user: UserInformation) -> Field:
+    user.implementation_version_name = _text(raw)
+    return Field("Implementation version name (0x55)", user.implementation_version_name, at, size)
+
+
+def _user_extended_negotiation(raw: bytes, at: int, size: int, item: int, user: UserInformation) -> Field:
+    length = len(raw)
+    if length < 2:
+        raise DecodeError("SOP class extended negotiation sub-item too short", item)
+    uid_length = struct.unpack_from("!H", raw, 0)[0]
+    if 2 + uid_length > length:
+        raise DecodeError("extended negotiation UID length runs past the sub-item", item)
+    uid = _uid(raw[2 : 2 + uid_length])
+    info = raw[2 + uid_length :]
+    user.extended_negotiation.append((uid, info))
+    return Field("SOP class extended negotiation (0x56)",
+                 f"{uid_label(uid)}: {_flag_bytes_text(uid, info)}", at, size)
+
+
+def _user_common_extended_negotiation(raw: bytes, at: int, size: int, item: int, user: UserInformation) -> Field:
+    length = len(raw)
+    position = 0
+
+    def take_uid() -> str:
+        nonlocal position
+        if position + 2 > length:
+            raise DecodeError("common extended negotiation sub-item truncated", item)
+        size_ = struct.unpack_from("!H", raw, position)[0]
+        if position + 2 + size_ > length:
+            raise DecodeError("common extended negotiation UID runs past the sub-item", item)
+        text = _uid(raw[position + 2 : position + 2 + size_])
+        position += 2 + size_
+        return text
+
+    sop_class = take_uid()
+    service_class = take_uid()
+    related: list[str] = []
+    if position + 2 <= length:
+        related_length = struct.unpack_from("!H", raw, position)[0]
+        position += 2
+        related_end = position + related_length
+        if related_end > length:
+            raise DecodeError("related general SOP classes run past the sub-item", item)
+        while position < related_end:
+            related.append(take_uid())
+    user.common_extended_negotiation.append((sop_class, service_class, related))
+    children = tuple(Field("Related general SOP class", uid_label(uid), at, size) for uid in related)
+    return Field("SOP class common extended negotiation (0x57)",
+                 f"{uid_label(sop_class)} in {uid_label(service_class)}", at, size, children)
+
+
+def _user_user_identity(raw: bytes, at: int, size: int, item: int, user: UserInformation) -> Field:
+    length = len(raw)
+    if length < 6:
+        raise DecodeError("user identity sub-item too short", item)
+    identity_type, positive = raw[0], raw[1]
+    primary_length = struct.unpack_from("!H", raw, 2)[0]
+    if 4 + primary_length + 2 > length:
+        raise DecodeError("user identity primary field runs past the sub-item", item)
+    primary = raw[4 : 4 + primary_length]
+    secondary_length = struct.unpack_from("!H", raw, 4 + primary_length)[0]
+    if 6 + primary_length + secondary_length > length:
+        raise DecodeError("user identity secondary field runs past the sub-item", item)
+    user.user_identity = UserIdentityRequest(identity_type, bool(positive), primary, secondary_length)
+    kind = USER_IDENTITY_TYPES.get(identity_type, f"type {identity_type}")
+    primary_text = _text(primary) if identity_type in (1, 2) else f"{primary_length} bytes"
+    children = [
+        Field("Identity type", kind, at + 4, 1),
+        Field("Positive response requested", "yes" if positive else "no", at + 5, 1),
+        Field("Primary field", primary_text, at + 8, primary_length),
+    ]
+    if identity_type == 2 or secondary_length:
+        label = "Secondary field (passcode)" if identity_type == 2 else "Secondary field"
+        children.append(Field(label, f"{MASK} ({secondary_length} bytes)",
+                              at + 10 + primary_length, secondary_length))
+    return Field("User identity negotiation (0x58)", f"{kind}: {primary_text}", at, size,
+                 tuple(children))
+
+
+def _user_user_identity_response(raw: bytes, at: int, size: int, item: int, user: UserInformation) -> Field:
+    length = len(raw)
+    if length < 2:
+        raise DecodeError("user identity response sub-item too short", item)
+    response_length = struct.unpack_from("!H", raw, 0)[0]
+    if 2 + response_length > length:
+        raise DecodeError("user identity server response runs past the sub-item", item)
+    user.user_identity_response = raw[2 : 2 + response_length]
+    return Field("User identity response (0x59)", f"server response, {response_length} bytes",
+                 at, size, (Field("Server response", f"{MASK} ({response_length} bytes)",
+                                  at + 6, response_length),))
+
+
+_USER_SUB_ITEMS = {
+    0x51: _user_max_length,
+    0x52: _user_implementation_class,
+    0x53: _user_async_window,
+    0x54: _user_role_selection,
+    0x55: _user_implementation_version,
+    0x56: _user_extended_negotiation,
+    0x57: _user_common_extended_negotiation,
+    0x58: _user_user_identity,
+    0x59: _user_user_identity_response,
+}
+
+
 def _decode_user_information(body: bytes, start: int, end: int, user: UserInformation,
                              contexts_by_uid: dict[str, str]) -> list[Field]:
+    """The user information item's sub-items (PS3.7 D.3.3, PS3.8 9.3.2.3): one field each, into ``user``."""
     fields: list[Field] = []
-    count = 0
-    for sub_type, value, length in _items(body, start, end, "user information"):
-        count += 1
+    for count, (sub_type, value, length) in enumerate(_items(body, start, end, "user information"), 1):
         if count > MAX_USER_SUB_ITEMS:
             fields.append(Field(f"More than {MAX_USER_SUB_ITEMS} sub-items", "the rest not decoded",
                                 value - 4 + HEADER, end - value + 4, problem="too many sub-items"))
             break
-        raw = body[value : value + length]
-        at = value - 4 + HEADER
-        size = length + 4
-        if sub_type == 0x51:
-            if length != 4:
-                raise DecodeError(f"maximum length sub-item has length {length}, expected 4", value - 4)
-            user.max_length = struct.unpack("!I", raw)[0]
-            fields.append(Field("Max PDU length (0x51)", f"{user.max_length}"
-                                + (" (unlimited)" if user.max_length == 0 else ""), at, size))
-        elif sub_type == 0x52:
-            user.implementation_class_uid = _uid(raw)
-            fields.append(Field("Implementation class UID (0x52)", user.implementation_class_uid, at, size))
-        elif sub_type == 0x53:
-            if length != 4:
-                raise DecodeError(f"asynchronous operations window has length {length}, expected 4", value - 4)
-            invoked, performed = struct.unpack("!HH", raw)
-            user.async_window = (invoked, performed)
-            fields.append(Field("Asynchronous operations window (0x53)",
-                                f"invoked {invoked or 'unlimited'}, performed {performed or 'unlimited'}", at, size))
-        elif sub_type == 0x54:
-            if length < 4:
-                raise DecodeError("role selection sub-item too short", value - 4)
-            uid_length = struct.unpack_from("!H", raw, 0)[0]
-            if 2 + uid_length + 2 > length:
-                raise DecodeError("role selection UID length runs past the sub-item", value - 4)
-            uid = _uid(raw[2 : 2 + uid_length])
-            scu, scp = raw[2 + uid_length], raw[3 + uid_length]
-            user.roles.append((uid, scu, scp))
-            fields.append(Field("SCP/SCU role selection (0x54)", f"{uid_label(uid)}: SCU role {scu}, SCP role {scp}",
-                                at, size))
-        elif sub_type == 0x55:
-            user.implementation_version_name = _text(raw)
-            fields.append(Field("Implementation version name (0x55)", user.implementation_version_name, at, size))
-        elif sub_type == 0x56:
-            if length < 2:
-                raise DecodeError("SOP class extended negotiation sub-item too short", value - 4)
-            uid_length = struct.unpack_from("!H", raw, 0)[0]
-            if 2 + uid_length > length:
-                raise DecodeError("extended negotiation UID length runs past the sub-item", value - 4)
-            uid = _uid(raw[2 : 2 + uid_length])
-            info = raw[2 + uid_length :]
-            user.extended_negotiation.append((uid, info))
-            fields.append(Field("SOP class extended negotiation (0x56)",
-                                f"{uid_label(uid)}: {_flag_bytes_text(uid, info)}", at, size))
-        elif sub_type == 0x57:
-            position = 0
-
-            def take_uid() -> str:
-                nonlocal position
-                if position + 2 > length:
-                    raise DecodeError("common extended negotiation sub-item truncated", value - 4)
-                size_ = struct.unpack_from("!H", raw, position)[0]
-                if position + 2 + size_ > length:
-                    raise DecodeError("common extended negotiation UID runs past the sub-item", value - 4)
-                text = _uid(raw[position + 2 : position + 2 + size_])
-                position += 2 + size_
-                return text
-
-            sop_class = take_uid()
-            service_class = take_uid()
-            related: list[str] = []
-            if position + 2 <= length:
-                related_length = struct.unpack_from("!H", raw, position)[0]
-                position += 2
-                related_end = position + related_length
-                if related_end > length:
-                    raise DecodeError("related general SOP classes run past the sub-item", value - 4)
-                while position < related_end:
-                    related.append(take_uid())
-            user.common_extended_negotiation.append((sop_class, service_class, related))
-            children = tuple(Field("Related general SOP class", uid_label(uid), at, size) for uid in related)
-            fields.append(Field("SOP class common extended negotiation (0x57)",
-                                f"{uid_label(sop_class)} in {uid_label(service_class)}", at, size, children))
-        elif sub_type == 0x58:
-            if length < 6:
-                raise DecodeError("user identity sub-item too short", value - 4)
-            identity_type, positive = raw[0], raw[1]
-            primary_length = struct.unpack_from("!H", raw, 2)[0]
-            if 4 + primary_length + 2 > length:
-                raise DecodeError("user identity primary field runs past the sub-item", value - 4)
-            primary = raw[4 : 4 + primary_length]
-            secondary_length = struct.unpack_from("!H", raw, 4 + primary_length)[0]
-            if 6 + primary_length + secondary_length > length:
-                raise DecodeError("user identity secondary field runs past the sub-item", value - 4)
-            secret = (at + 10 + primary_length, secondary_length) if identity_type == 2 else \
-                (at + 8, primary_length) if identity_type in (3, 4, 5) else (0, 0)  # tickets are secrets too
-            user.user_identity = UserIdentityRequest(identity_type, bool(positive), primary, secondary_length,
-                                                     secret)
-            kind = USER_IDENTITY_TYPES.get(identity_type, f"type {identity_type}")
-            primary_text = _text(primary) if identity_type in (1, 2) else f"{primary_length} bytes"
-            children = [
-                Field("Identity type", kind, at + 4, 1),
-                Field("Positive response requested", "yes" if positive else "no", at + 5, 1),
-                Field("Primary field", primary_text, at + 8, primary_length),
-            ]
-            if identity_type == 2:
-                children.append(Field("Secondary field (passcode)", f"{MASK} ({secondary_length} bytes)",
-                                      at + 10 + primary_length, secondary_length))
-            fields.append(Field("User identity negotiation (0x58)", f"{kind}: {primary_text}", at, size,
-                                tuple(children)))
-        elif sub_type == 0x59:
-            if length < 2:
-                raise DecodeError("user identity response sub-item too short", value - 4)
-            response_length = struct.unpack_from("!H", raw, 0)[0]
-            if 2 + response_length > length:
-                raise DecodeError("user identity server response runs past the sub-item", value - 4)
-            user.user_identity_response = raw[2 : 2 + response_length]
-            fields.append(Field("User identity response (0x59)", f"server response, {response_length} bytes",
-                                at, size))
-        else:
+        decode = _USER_SUB_ITEMS.get(sub_type)
+        if decode is None:
             user.unknown_items.append(sub_type)
-            fields.append(Field(f"Unknown user information sub-item 0x{sub_type:02x}", f"{length} bytes", at, size,
-                                problem="unknown sub-item"))
+            fields.append(Field(f"Unknown user information sub-item 0x{sub_type:02x}", f"{length} bytes",
+                                value - 4 + HEADER, length + 4, problem="unknown sub-item"))
+            continue
+        # Sub-item decoders get its value bytes, its PDU-relative place, and its body offset
+        # (DecodeError offsets point at the sub-item's header).
+        fields.append(decode(body[value : value + length], value - 4 + HEADER, length + 4, value - 4, user))
     return fields
+
+
+def _decode_context_item(body: bytes, value: int, length: int, rq: bool,
+                         problems: list[str]) -> tuple[ContextItem, Field]:
+    """One presentation context item (0x20 in a request, 0x21 in an accept) at ``body[value:]``."""
+    if length < 4:
+        raise DecodeError("presentation context item shorter than 4 bytes", value - 4)
+    context = ContextItem(body[value], None if rq else body[value + 2])
+    sub_fields: list[Field] = []
+    for sub_type, sub_value, sub_length in _items(body, value + 4, value + length, "presentation context"):
+        uid = _uid(body[sub_value : sub_value + sub_length])
+        sub_at, sub_size = sub_value - 4 + HEADER, sub_length + 4
+        if sub_type == 0x30:
+            if context.abstract_syntax:
+                problems.append(f"context {context.context_id}: more than one abstract syntax")
+            context.abstract_syntax = uid
+            sub_fields.append(Field("Abstract syntax", uid_with_name(uid), sub_at, sub_size))
+        elif sub_type == 0x40:
+            context.transfer_syntaxes.append(uid)
+            sub_fields.append(Field("Transfer syntax", uid_with_name(uid), sub_at, sub_size))
+        else:
+            sub_fields.append(Field(f"Unknown sub-item 0x{sub_type:02x}", "", sub_at, sub_size,
+                                    problem="unknown sub-item"))
+    if context.context_id % 2 == 0:
+        problems.append(f"presentation context ID {context.context_id} is even")
+    if rq and not context.abstract_syntax:
+        problems.append(f"context {context.context_id}: no abstract syntax")
+    if rq and not context.transfer_syntaxes:
+        problems.append(f"context {context.context_id}: no transfer syntax")
+    if not rq and context.result == 0 and len(context.transfer_syntaxes) != 1:
+        problems.append(f"context {context.context_id}: accepted with {len(context.transfer_syntaxes)} "
+                        "transfer syntaxes (exactly one expected)")
+    value_text = f"ID {context.context_id}"
+    if not rq:
+        value_text += f", {CONTEXT_RESULTS.get(context.result, f'result {context.result}')}"
+    elif context.abstract_syntax:
+        value_text += f", {uid_label(context.abstract_syntax)}"
+    return context, Field("Presentation context", value_text, value - 4 + HEADER, length + 4,
+                          tuple(sub_fields))
 
 
 def decode_associate(body: bytes, pdu_type: int, max_contexts: int = _LIMITS.max_contexts) -> AssociatePdu:
@@ -359,40 +478,9 @@ def decode_associate(body: bytes, pdu_type: int, max_contexts: int = _LIMITS.max
         elif item_type in (0x20, 0x21):
             if (item_type == 0x20) != rq:
                 problems.append(f"presentation context item 0x{item_type:02x} in the wrong PDU type")
-            if length < 4:
-                raise DecodeError("presentation context item shorter than 4 bytes", value - 4)
-            context = ContextItem(body[value], None if rq else body[value + 2])
-            sub_fields: list[Field] = []
-            for sub_type, sub_value, sub_length in _items(body, value + 4, value + length, "presentation context"):
-                uid = _uid(body[sub_value : sub_value + sub_length])
-                sub_at, sub_size = sub_value - 4 + HEADER, sub_length + 4
-                if sub_type == 0x30:
-                    if context.abstract_syntax:
-                        problems.append(f"context {context.context_id}: more than one abstract syntax")
-                    context.abstract_syntax = uid
-                    sub_fields.append(Field("Abstract syntax", uid_with_name(uid), sub_at, sub_size))
-                elif sub_type == 0x40:
-                    context.transfer_syntaxes.append(uid)
-                    sub_fields.append(Field("Transfer syntax", uid_with_name(uid), sub_at, sub_size))
-                else:
-                    sub_fields.append(Field(f"Unknown sub-item 0x{sub_type:02x}", "", sub_at, sub_size,
-                                            problem="unknown sub-item"))
-            if context.context_id % 2 == 0:
-                problems.append(f"presentation context ID {context.context_id} is even")
-            if rq and not context.abstract_syntax:
-                problems.append(f"context {context.context_id}: no abstract syntax")
-            if rq and not context.transfer_syntaxes:
-                problems.append(f"context {context.context_id}: no transfer syntax")
-            if not rq and context.result == 0 and len(context.transfer_syntaxes) != 1:
-                problems.append(f"context {context.context_id}: accepted with {len(context.transfer_syntaxes)} "
-                                "transfer syntaxes (exactly one expected)")
+            context, context_field = _decode_context_item(body, value, length, rq, problems)
             contexts.append(context)
-            value_text = f"ID {context.context_id}"
-            if not rq:
-                value_text += f", {CONTEXT_RESULTS.get(context.result, f'result {context.result}')}"
-            elif context.abstract_syntax:
-                value_text += f", {uid_label(context.abstract_syntax)}"
-            children.append(Field("Presentation context", value_text, at, size, tuple(sub_fields)))
+            children.append(context_field)
         elif item_type == 0x50:
             user_fields = _decode_user_information(body, value, value + length, user, {})
             children.append(Field("User information", "", at, size, tuple(user_fields)))

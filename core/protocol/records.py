@@ -7,9 +7,23 @@ only mutated by the decoder and the pipeline's completion phase.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+from dicomtui.core.protocol.state import AssociationState
+
+
+class AssociationEnd(enum.StrEnum):
+    """How an association ended (rules key on this, never on the wording of ``end_reason``)."""
+
+    OPEN = ""  # not ended (or not yet)
+    RELEASED = "released"  # A-RELEASE-RP seen
+    REJECTED = "rejected"
+    ABORTED = "aborted"
+    CONNECTION_CLOSED = "connection closed"  # FIN or RST without a release
+    CAPTURE_ENDED = "capture ended"
 
 # -- PDUs ----------------------------------------------------------------------------------
 
@@ -22,6 +36,10 @@ PDU_TYPE_NAMES = {
     6: "A-RELEASE-RP",
     7: "A-ABORT",
 }
+
+
+PDU_HEADER_LENGTH = 6  # PDU type, reserved, 4-byte length (PS3.8 9.3.1)
+PDV_HEADER_LENGTH = 6  # 4-byte item length, context ID, message control header (PS3.8 9.3.5.1)
 
 
 class Pdv(NamedTuple):
@@ -64,7 +82,11 @@ class Pdu:
 
     @property
     def total_length(self) -> int:
-        return self.length + 6
+        return self.length + PDU_HEADER_LENGTH
+
+    def pdv_data_offset(self, number: int) -> int:
+        """Where PDV ``number``'s data starts, counted from the first byte of this PDU (its header)."""
+        return self.pdvs[number].stream_offset - self.stream_offset
 
 
 # -- associations --------------------------------------------------------------------------
@@ -113,8 +135,9 @@ class Association:
     async_window: tuple[int, int] | None = None
     roles: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # SOP class -> (SCU, SCP)
     user_identity: dict[str, Any] = field(default_factory=dict)
-    state: str = "requested"  # requested, established, rejected, released, aborted, incomplete
-    end_reason: str = ""
+    state: AssociationState = AssociationState.REQUESTED
+    end_reason: str = ""  # in words, for people
+    ended_by: AssociationEnd = AssociationEnd.OPEN  # how it ended, for code
     request_pdu: int | None = None
     response_pdu: int | None = None
     start_time: float = 0.0

@@ -11,6 +11,9 @@ from dicomtui.core.api.export import ExportOptions, ExportResult, Progress, spli
 from dicomtui.core.base.safe_text import safe_text
 
 
+MAX_LISTED = 50  # objects named one by one in the summary
+
+
 def exporters(host) -> dict:
     return {exporter.name: exporter for _plugin, (exporter,) in host.collect_registrations(
         "dicomtui_register_exporters")}
@@ -77,5 +80,15 @@ def print_summary(result: ExportResult, name: str, outdir: str, stream=None) -> 
         reasons[reason] = reasons.get(reason, 0) + 1
     for reason, count in sorted(reasons.items()):
         print(f"  skipped {count}: {safe_text(reason)}", file=stream)
+    lost = result.lost
+    for index, reason in lost[:MAX_LISTED]:
+        where = f"message {index}" if index >= 0 else "capture"
+        print(f"  not exported: {where}: {safe_text(reason)}", file=stream)
+    if len(lost) > MAX_LISTED:
+        print(f"  ... and {len(lost) - MAX_LISTED} more not exported", file=stream)
+    for note in result.notes[:MAX_LISTED]:
+        print(f"  note: {safe_text(note)}", file=stream)
+    if len(result.notes) > MAX_LISTED:
+        print(f"  ... and {len(result.notes) - MAX_LISTED} more notes", file=stream)
     for error in result.errors:
         print(f"  error: {safe_text(error)}", file=stream)

@@ -33,6 +33,7 @@ from dicomtui.core.api.export import (
     ExportResult,
     OutputFolder,
     Progress,
+    SKIP_TOO_SMALL,
     object_name,
 )
 from dicomtui.core.base.uids import (
@@ -48,7 +49,6 @@ IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 ARTIFICIAL_DATASET_INSTANCE_ROOT = PROJECT_UID_ROOT + ".3"
 PREAMBLE = bytes(128) + b"DICM"
 
-SKIP_TOO_SMALL = "smaller than --min-size"
 SKIP_NO_SYNTAX = "incomplete: transfer syntax unknown (association negotiation not captured)"
 
 
