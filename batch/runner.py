@@ -84,7 +84,7 @@ class Progress:
         self.last = now
         text = f"{self.name}: {self.items}/{self.total_items} {self.unit}"
         if self.total_bytes:
-            text += f", {self.done_bytes / 1e6:,.0f}/{self.total_bytes / 1e6:,.0f} MB"
+            text += f", {self.done_bytes / 1e6:,.1f}/{self.total_bytes / 1e6:,.1f} MB"
         self.stream.write("\r\x1b[K" + text)
         self.stream.flush()
 
