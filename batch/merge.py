@@ -5,7 +5,7 @@ connections, associations, PDUs, messages and findings in the order it creates t
 which is the order of (frame, order within the frame) logged by ``split``: so every
 object gets its index from a sort of those keys, every reference between objects is
 mapped to the new indices, and the result is exactly the state the single pass has
-after its last frame.  ``core.pipeline.phases.finish_analysis`` then does what the single
+after its last frame.  ``core.pipeline.phases.Pipeline`` then does what the single
 pass does next (numbering PDUs and connections, the expert rules, which may look
 across connections, e.g. C-MOVE sub-association links, capture notes).
 """
@@ -19,7 +19,7 @@ from dataclasses import replace
 from dicomtui.core.model import ExpertItem, Group, Severity
 from dicomtui.core.model.analysis import Analysis, AnalysisConfig
 from dicomtui.core.model.pdu_table import PduTable
-from dicomtui.core.pipeline.phases import finish_analysis
+from dicomtui.core.pipeline.phases import Pipeline
 from dicomtui.core.wire.capture import CaptureNote, CaptureSource
 
 from .split import FileSummary, map_source
@@ -65,12 +65,10 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
         source = map_source(summary.name, summary.read_path) if summary.size else CaptureSource(summary.name, b"")
         source.notes = [CaptureNote(summary.name, message) for message in summary.notes]
         sources.append(source)
-    plugins = make_host(disabled=set(disabled))
-    analysis = Analysis(sources, config, plugins)
-    for failure in plugins.failures:
-        analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
-                                          f"plugin {failure.plugin} failed in {failure.where}: {failure.error}",
-                                          rule="plugins"))
+    analysis = Analysis(sources, config, make_host(disabled=set(disabled)))
+    # The single pass's phases after the scan run on what the groups scanned; the pipeline
+    # reports plugins that failed to load first, as analyze() does.
+    pipeline = Pipeline(analysis)
 
     def ordered(name: str):
         rows = [(key, group, item) for group, result in enumerate(results) for key, item in result[name]]
@@ -139,17 +137,21 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
     analysis.associations = [association for _k, _g, association in associations]
     analysis.messages = [message for _k, _g, message in messages]
     analysis.pdus = table
-    analysis.tcp_frame_count = sum(result["tcp_frames"] for result in results)
     analysis.frame_count = sum(summary.frames for summary in summaries)
     readable = [summary for summary in summaries if summary.frames]
     if readable:
         first = min(readable, key=lambda summary: (summary.first_key, summary.index))
         last = max(readable, key=lambda summary: (summary.last_key, summary.index))
         analysis.first_time, analysis.last_time = first.first_ts, last.last_ts
-    reported = len(plugins.failures)
-    for result in results:
+    # close: every stream was closed in its group (the pipeline's engine has none open), so
+    # this is the numbering for display, as in the single pass.
+    pipeline.close()
+    analysis.tcp_frame_count = sum(result["tcp_frames"] for result in results)
+    for result in results:  # plugins that failed while decoding, reported where close() reports them
         for plugin, where, error in result["failures"]:
             analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
                                               f"plugin {plugin} failed in {where}: {error}", rule="plugins"))
-    finish_analysis(analysis, reported, run_rules=True)
+    pipeline.complete()
+    pipeline.check()
+    pipeline.freeze()
     return analysis
