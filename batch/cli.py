@@ -56,11 +56,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, make_config, 
         parser.error("--sql and --csv go with --report OUTDIR")
     if args.csv and args.json:
         parser.error("--csv and --json: choose one")
-    for name in ("summary", "expert", "export", "list_plugins"):
+    for name in ("summary", "expert", "export", "list_plugins", "stats"):
         if getattr(args, name, None):
             parser.error(f"--{name.replace('_', '-')} does not combine with --batch/--report")
-    if getattr(args, "anonymize", None) is not None:
-        parser.error("--anonymize does not combine with --batch/--report")
+    for name in ("anonymize", "flow"):
+        if getattr(args, name, None) is not None:
+            parser.error(f"--{name} does not combine with --batch/--report")
     missing = missing_modules()
     if missing:
         print(f"dicomtui: batch mode needs the batch extra (missing: {', '.join(missing)}); "

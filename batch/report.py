@@ -33,7 +33,8 @@ REPORTS: list[tuple[str, str, str]] = [
         FROM associations
         WHERE state = 'rejected'
         GROUP BY ALL ORDER BY date, associations DESC"""),
-    ("response_times", "Response time (seconds, request end to first response) by AE pair and command, per hour", """
+    ("response_times", "Response time (seconds, request complete to first response complete) by AE pair "
+                       "and command, per hour", """
         SELECT date_trunc('hour', q.start) AS hour, q.calling_ae, q.called_ae, q.command, count(*) AS requests,
                round(quantile_cont(r.response_time, 0.5), 4) AS p50,
                round(quantile_cont(r.response_time, 0.9), 4) AS p90,

@@ -5,6 +5,8 @@ so one question can be asked of either; a few are added for querying (the AE tit
 every message, a ``start`` timestamp, the modality a storage SOP class implies).  Nested
 values with free-form keys (``fields``, ``roles``, ``user_identity``) are JSON text.
 Columns are only ever added; ``SCHEMA_VERSION`` changes if that promise is ever broken.
+A key added to the ``--json`` document needs its column here: tests/test_batch.py compares
+every key of the document with the tables and fails until it has one.
 The layout and every column are described in docs/batch.md.
 """
 
@@ -58,7 +60,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("sop_class_name", pa.string()), ("modality", pa.string()), ("sop_instance", pa.string()),
         ("status", pa.int64()), ("status_category", pa.string()), ("status_meaning", pa.string()),
         ("error_comment", pa.string()), ("request", pa.int64()), ("responses", pa.list_(pa.int64())),
-        ("response_time", pa.float64()), ("frames", pa.list_(pa.int64())), ("start_time", pa.float64()),
+        ("response_time", pa.float64()), ("first_byte_time", pa.float64()), ("transfer_time", pa.float64()),
+        ("frames", pa.list_(pa.int64())), ("start_time", pa.float64()),
         ("end_time", pa.float64()), ("start", _TIME), ("has_dataset", pa.bool_()), ("dataset_length", pa.int64()),
         ("transfer_syntax", pa.string()), ("transfer_syntax_guessed", pa.bool_()), ("complete", pa.bool_()),
         ("incomplete_reason", pa.string()), ("fields", pa.string()),

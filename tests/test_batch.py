@@ -242,7 +242,9 @@ def test_reports_answer_the_questions(fixture_batch, capsys):
     assert failures[("QRSCU", "QRSCP", "C-MOVE-RSP", "0xA801")] == 1
     assert [(row["calling_ae"], row["called_ae"], row["associations"]) for row in document["rejected"]] == [
         ("REJSCU", "WRONG-AET", 1)]
-    volume = {row["modality"]: row["objects"] for row in document["modality_volume"]}
+    volume: dict[str, int] = {}
+    for row in document["modality_volume"]:  # one row per day and modality
+        volume[row["modality"]] = volume.get(row["modality"], 0) + row["objects"]
     messages = read_table(fixture_batch, "messages")
     assert volume["CT"] == sum(1 for m in messages if m["command"] == "C-STORE-RQ" and m["modality"] == "CT") > 0
     percentiles = document["response_times"]
