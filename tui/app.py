@@ -813,7 +813,10 @@ def run_app(captures: list[str], config: AnalysisConfig, host) -> int:
     try:
         captures, spooled = _spool_stdin(captures)
         app = DicomApp(captures, config, host)
-        status = app.run()
+        from dicomtui.core.base.library_warnings import LibraryWarnings
+
+        with LibraryWarnings():  # pydicom's value warnings would be drawn over the screen
+            status = app.run()
     except OSError as exc:
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
         return EXIT_CAPTURE
