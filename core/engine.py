@@ -139,18 +139,18 @@ class CaptureEngine:
 
     # -- per frame -------------------------------------------------------------------------
 
-    def run(self, records, tick, tick_every: int = 256) -> tuple[int, float | None]:
+    def run(self, records, tick, tick_every: int = 256, frame_number: int = 0) -> tuple[int, float | None]:
         """Process every record (``(source, ts, link type, offset, caplen, origlen)`` tuples).
 
         ``tick(frame_number, offset, ts)`` is called every ``tick_every`` frames (progress,
         releasing mapped pages).  Returns the number of frames and the last frame's
-        time.  The loop body is the
+        time.  A live capture calls ``run`` once per batch of new records, passing the
+        frames numbered so far as ``frame_number``.  The loop body is the
         per-frame work, written out here rather than called, because it runs for every
         frame of the capture.
         """
         buffers = self.buffers
         table = self.table
-        frame_number = 0
         ts = None
         for source, ts, link_type, offset, caplen, _origlen in records:
             frame_number += 1
@@ -365,6 +365,19 @@ class CaptureEngine:
                 client = detection.client_direction or 0
             tracked.swap = client
             self._start_decoder(tracked, detection)
+
+    def close_ended(self, before_frame: int, frame: int) -> int:
+        """Close connections that ended (both FINs, or an RST) with no frame since ``before_frame``.
+
+        A live capture calls this now and then, so an ended connection's decoder
+        finishes (its association settles) and its state is freed, as the end of a
+        file would.  Returns how many were closed.
+        """
+        ended = {id(tracked): tracked for tracked, _direction in self.table.values()
+                 if (tracked.rst or all(tracked.fin)) and tracked.last_frame < before_frame}
+        for tracked in ended.values():
+            self._close(tracked, frame)
+        return len(ended)
 
     def finish(self) -> None:
         seen = set()

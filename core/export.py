@@ -115,10 +115,74 @@ class OutputFolder:
         return path
 
     def open_new(self, name: str):
+        """(final path, stream): the stream writes a temporary file that becomes the final name only when
+        it is closed without an error, so an interrupted export never leaves a file that looks whole."""
         path = self.claim(name)
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if self.overwrite else os.O_EXCL)
-        flags |= getattr(os, "O_NOFOLLOW", 0)
-        return path, os.fdopen(os.open(path, flags, 0o644), "wb")
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        return path, AtomicFile(os.fdopen(os.open(temporary, flags, 0o644), "wb"), temporary, path,
+                                self.overwrite)
+
+
+class AtomicFile:
+    """A file written under a temporary name and renamed to ``target`` when closed cleanly.
+
+    ``discard()`` removes it instead; changing ``target`` before closing renames it
+    elsewhere (e.g. to ``*.partial`` when the writer found bytes missing).
+    """
+
+    def __init__(self, stream, temporary: Path, target: Path, overwrite: bool) -> None:
+        self.stream = stream
+        self.temporary = temporary
+        self.target = target
+        self.overwrite = overwrite
+        self._discard = False
+        self.closed = False
+
+    def write(self, data) -> int:
+        return self.stream.write(data)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def discard(self) -> None:
+        self._discard = True
+
+    def close(self, failed: bool = False) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.stream.close()
+        except OSError:
+            failed = True
+            raise
+        finally:
+            if failed or self._discard:
+                _unlink(self.temporary)
+            elif self.overwrite:
+                os.replace(self.temporary, self.target)
+            else:
+                try:
+                    os.link(self.temporary, self.target)  # never replaces a file that appeared meanwhile
+                finally:
+                    _unlink(self.temporary)
+
+    def __enter__(self) -> "AtomicFile":
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        self.close(failed=exc_type is not None)
+
+
+def _unlink(path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def exporters(host) -> dict:

@@ -189,32 +189,28 @@ class PartTenExporter:
         path, stream = folder.open_new(object_name(message, kind, extension, partial=not complete))
         written = len(header)
         missing = False
-        try:
-            with stream:
-                stream.write(header)
-                stream.flush()
-                descriptor = stream.fileno()
-                for pieces in piece_lists:
-                    if pieces and pieces[-1] is None:
-                        # Bytes the capture lacks: what follows would be misplaced, so stop here.
-                        missing = True
-                        pieces = pieces[:-1]
-                    for start in range(0, len(pieces), WRITE_BATCH):
-                        written += _write_all(descriptor, pieces[start : start + WRITE_BATCH])
-                    if missing:
-                        break
-        except OSError:
-            _remove(path)
-            raise
-        if missing and complete:
-            # The model said whole, the capture map disagrees: never pass it off as complete.
-            if not options.include_incomplete:
-                _remove(path)
-                result.skipped.append((message.index, "incomplete: bytes missing from the capture"))
-                return
-            partial_path = folder.claim(object_name(message, kind, extension, partial=True))
-            os.replace(path, partial_path)
-            path, complete = partial_path, False
+        with stream:
+            stream.write(header)
+            stream.flush()
+            descriptor = stream.fileno()
+            for pieces in piece_lists:
+                if pieces and pieces[-1] is None:
+                    # Bytes the capture lacks: what follows would be misplaced, so stop here.
+                    missing = True
+                    pieces = pieces[:-1]
+                for start in range(0, len(pieces), WRITE_BATCH):
+                    written += _write_all(descriptor, pieces[start : start + WRITE_BATCH])
+                if missing:
+                    break
+            if missing and complete:
+                # The model said whole, the capture map disagrees: never pass it off as complete.
+                if not options.include_incomplete:
+                    stream.discard()
+                    result.skipped.append((message.index, "incomplete: bytes missing from the capture"))
+                    return
+                folder.claimed.discard(path.name)
+                path = stream.target = folder.claim(object_name(message, kind, extension, partial=True))
+                complete = False
         result.bytes_written += written
         if complete:
             result.written.append((str(path), message.index))
@@ -236,13 +232,6 @@ def _write_all(descriptor: int, pieces: list) -> int:
         while rest:
             rest = rest[os.write(descriptor, rest):]
     return total
-
-
-def _remove(path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 @hookimpl
