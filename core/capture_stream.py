@@ -143,7 +143,8 @@ class CaptureStreamParser:
         total = 32 + caplen + len(padding)
         raw = struct.pack("<IIIIIII", PCAPNG_EPB, total, 0, units >> 32, units & 0xFFFFFFFF, caplen, origlen) + \
             data + padding + struct.pack("<I", total)
-        timestamp = seconds + fraction * (1e-9 if nanoseconds else 1e-6)
+        # As a pcapng reader computes it from the block written (the -w file reads back the same).
+        timestamp = units * (1e-9 if nanoseconds else 1e-6)
         return StreamBlock(PACKET, raw, (timestamp, link_type, 28, caplen, origlen))
 
     # -- pcapng ----------------------------------------------------------------------------

@@ -136,7 +136,8 @@ def tool_argv(tool: str, path: str, request: CaptureRequest) -> list[str]:
             argv += ["-f", request.capture_filter]
         return argv
     # -U: write each packet as it arrives (not a buffer at a time); nanosecond timestamps.
-    argv = [path, "-U", "-w", "-", "--time-stamp-precision=nano", "-i", interfaces[0]]
+    # --immediate-mode: hand over each packet at once, not when the kernel's buffer block fills.
+    argv = [path, "-U", "--immediate-mode", "-w", "-", "--time-stamp-precision=nano", "-i", interfaces[0]]
     if request.snaplen:
         argv += ["-s", str(request.snaplen)]
     if request.capture_filter:

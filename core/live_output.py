@@ -57,7 +57,7 @@ class JsonLinesPrinter:
         self.session = session
 
     def _line(self, kind: str, body: dict, **extra) -> None:
-        self.stream.write(json.dumps({"type": kind, **extra, **body}, ensure_ascii=False) + "\n")
+        self.stream.write(json.dumps({"object": kind, **extra, **body}, ensure_ascii=False) + "\n")
 
     def __call__(self, analysis, update: LiveUpdate) -> None:
         for association in update.associations_started:

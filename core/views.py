@@ -189,7 +189,7 @@ def analysis_json_lines(analysis: Analysis):
     import json
 
     def line(kind: str, body: dict[str, Any], **extra) -> str:
-        return json.dumps({"type": kind, **extra, **body}, ensure_ascii=False)
+        return json.dumps({"object": kind, **extra, **body}, ensure_ascii=False)
 
     for association in analysis.associations:
         yield line("association", association_json(analysis, association), event="start")
