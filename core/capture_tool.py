@@ -182,6 +182,7 @@ class CaptureProcess:
         self.stderr_lines: list[str] = []
         self.dropped: int | None = None  # packets the kernel or the tool dropped, when reported
         self._ready = threading.Event()
+        self._capturing = False
         self._stderr_thread: threading.Thread | None = None
         self._stopping = False
 
@@ -207,11 +208,21 @@ class CaptureProcess:
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Wait until the tool says it is capturing; raise the tool's complaint if it exited instead."""
         self._ready.wait(timeout)
+        if not self._capturing:
+            # stderr ended (or stayed silent) without "capturing": the tool is exiting with a complaint.
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
         if self.process.poll() is not None:
             self._stderr_thread.join(2)
-            raise CaptureToolError(self.failure_message())
+            message = self.failure_message()
+            self.wait()
+            raise CaptureToolError(message)
 
     def failure_message(self) -> str:
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(2)
         stderr = "\n".join(self.stderr_lines)
         return _explain(self.tool, self.path, stderr, self.request.interfaces) or \
             f"{self.tool} failed (exit status {self.process.returncode}): {_first_line(stderr)}"
@@ -222,6 +233,7 @@ class CaptureProcess:
             if len(self.stderr_lines) < 200:
                 self.stderr_lines.append(line)
             if line.startswith("Capturing on") or "listening on" in line:
+                self._capturing = True
                 self._ready.set()
             match = _DUMPCAP_DROPS.search(line)
             if match:
@@ -280,7 +292,13 @@ class CaptureProcess:
     def failed(self) -> bool:
         """True when the tool exited on its own with an error (not because we stopped it)."""
         process = self.process
-        return process is not None and process.poll() not in (None, 0) and not self._stopping
+        if process is None or self._stopping:
+            return False
+        try:
+            process.wait(2)  # its output ended: it is exiting
+        except subprocess.TimeoutExpired:
+            return False
+        return process.returncode != 0
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec

@@ -41,6 +41,10 @@ from .rules import ExpertReport
 CLOSE_GRACE_SECONDS = 2.0
 ENDED_STATES = ("released", "aborted", "rejected", "incomplete")
 PENDING_STATUSES = (0xFF00, 0xFF01)
+# Facts only the end-of-capture pass (``dicomtui_finish_analysis``) establishes; rules on messages that
+# depend on them run when the capture stops: a C-MOVE's sub-associations are linked then
+# (plugins/linking.py), and a data set's transfer syntax is guessed then when no negotiation was seen.
+LINKED_AT_END_COMMANDS = frozenset({0x0021})
 
 
 @dataclass(slots=True)
@@ -213,6 +217,8 @@ class IncrementalAnalysis:
 
     def _settled(self, message: Message) -> bool:
         """Complete and answered (or its association over): the message rules see what the end would show."""
+        if message.command_field in LINKED_AT_END_COMMANDS or (message.has_dataset and not message.transfer_syntax):
+            return False
         association = self.analysis.associations[message.association] if message.association >= 0 else None
         if association is None or association.index not in self._open_associations:
             return True
@@ -230,7 +236,7 @@ class IncrementalAnalysis:
         already_failed = len(plugins.failures)
         for index, message in sorted(self._unsettled.items()):
             if not self._settled(message):
-                continue
+                continue  # checked at a later poll, or by finish
             del self._unsettled[index]
             for _ in plugins.call_each("dicomtui_check_message", _before=report._attribute, message=message,
                                        analysis=analysis, report=report):

@@ -190,7 +190,6 @@ class LiveSession:
     def _end_reason(self) -> str:
         if self.process is not None:
             if self.process.failed():
-                self.process.wait()
                 self.status.error = self.process.failure_message()
                 return f"{self.process.tool} failed"
             return f"{self.process.tool} exited"
@@ -256,7 +255,7 @@ class LiveSession:
         """Stop the tool, read its pipe to the end, reap it, close the -w files."""
         process = self.process
         try:
-            if process is not None and process.process is not None:
+            if process is not None and process.process is not None and self._fd is not None:
                 process.stop()
                 deadline = time.monotonic() + DRAIN_TIMEOUT
                 while time.monotonic() < deadline:

@@ -1,0 +1,270 @@
+"""The live pieces without a network: the stream reader, the block files, the incremental engine, the CLI.
+
+Recorded fixtures are fed in arbitrary chunks, as a pipe delivers them; what
+comes out must equal what reading the file gives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from capture_tools import FIXTURES, read_frames
+
+from dicomtui.core.analysis import AnalysisConfig, analyze
+from dicomtui.core.capture import CaptureError
+from dicomtui.core.capture_stream import CaptureFileWriter, CaptureSpool, CaptureStreamParser
+from dicomtui.core.capture_tool import CaptureRequest, CaptureToolError, find_tool, tool_argv, _explain
+from dicomtui.core.incremental import IncrementalAnalysis
+from dicomtui.core.plugins import PluginHost
+from dicomtui.core.views import analysis_json
+
+CAPTURES = ["echo_dcmtk.pcap", "store_dcmtk.pcapng", "qr_pynetdicom.pcap", "reject_abort.pcap",
+            "store_large_segments.pcap", "multi_iface.pcapng", "negotiation_pynetdicom.pcap"]
+
+
+def _chunks(data: bytes, seed: int):
+    rng = random.Random(seed)
+    position = 0
+    while position < len(data):
+        size = rng.choice((1, 3, 17, 100, 1500, 9000, 65536))
+        yield data[position : position + size]
+        position += size
+
+
+def _feed_all(path: Path, host, seed: int = 1, segment_bytes: int = 1 << 20) -> IncrementalAnalysis:
+    live = IncrementalAnalysis(AnalysisConfig(), host, path.name, spool=CaptureSpool(segment_bytes))
+    for chunk in _chunks(path.read_bytes(), seed):
+        live.feed(chunk)
+        live.poll()
+    live.finish()
+    return live
+
+
+def _without_files(document: dict) -> dict:
+    document["capture"]["files"] = []
+    return document
+
+
+@pytest.mark.parametrize("name", CAPTURES)
+def test_fed_in_pieces_equals_reading_the_file(name, plugin_host):
+    path = FIXTURES / name
+    reference = _without_files(analysis_json(analyze([str(path)], AnalysisConfig(), plugin_host)))
+    # Small spool segments: blocks land in many segments, as in a long capture.
+    live = _feed_all(path, plugin_host, seed=len(name), segment_bytes=4096)
+    try:
+        assert live.spool.file_index > 0 or path.stat().st_size < 8192
+        document = _without_files(analysis_json(live.analysis))
+        if name.endswith(".pcap"):
+            # pcap records become pcapng blocks: the same times, read through another resolution.
+            for pdu, expected in zip(document["pdus"], reference["pdus"]):
+                assert abs(pdu.pop("time") - expected.pop("time")) < 1e-6
+            for key in ("first_time", "last_time"):
+                assert abs(document["capture"].pop(key) - reference["capture"].pop(key)) < 1e-6
+            for section in ("associations", "messages"):
+                for ours, theirs in zip(document[section], reference[section]):
+                    for key in ("start_time", "end_time", "response_time"):
+                        if isinstance(ours.get(key), float):
+                            assert abs(ours.pop(key) - theirs.pop(key)) < 1e-6
+        assert document == reference
+    finally:
+        live.close()
+
+
+def test_results_appear_before_the_end(plugin_host):
+    """The C-ECHO request and response are reported once their frames are in, long before the release."""
+    path = FIXTURES / "echo_dcmtk.pcap"
+    frames = read_frames(path)
+    data = path.read_bytes()
+    live = IncrementalAnalysis(AnalysisConfig(), plugin_host, "echo")
+    try:
+        # Feed the file up to the end of frame 14 (the first C-ECHO-RSP), record by record.
+        live.feed(data[:24])
+        offset, frame = 24, 0
+        seen = []
+        while frame < 14:
+            caplen = int.from_bytes(data[offset + 8 : offset + 12], "little")
+            live.feed(data[offset : offset + 16 + caplen])
+            offset += 16 + caplen
+            frame += 1
+            update = live.poll()
+            seen += [(frame, message.command_name) for message in update.messages]
+        assert ("C-ECHO-RQ" in [name for _frame, name in seen]) and seen[-1] == (14, "C-ECHO-RSP")
+        assert live.analysis.associations[0].state == "established"
+        assert any(item.rule == "live" for item in live.provisional), "open association noted as provisional"
+        assert len(frames) > 20
+        live.feed(data[offset:])
+        final = live.finish()
+        assert final.final and live.provisional == []
+        assert live.analysis.associations[0].state == "released"
+    finally:
+        live.close()
+
+
+def test_parser_rejects_what_is_not_a_capture():
+    parser = CaptureStreamParser("pipe")
+    parser.feed(b"hello world, not a capture")
+    with pytest.raises(CaptureError, match="not a pcap or pcapng"):
+        parser.next_block()
+
+
+def test_gzip_pipe_is_inflated_on_the_fly(tmp_path):
+    import gzip
+
+    data = gzip.compress((FIXTURES / "echo_dcmtk.pcap").read_bytes())
+    result = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--summary", "-"], input=data,
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().count("\n") == 8
+
+
+def test_a_pipe_cut_inside_a_block_is_reported(tmp_path):
+    data = (FIXTURES / "echo_dcmtk.pcap").read_bytes()[:-30]
+    result = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--summary", "-"], input=data,
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0
+    assert b"ended inside a block" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+def test_ring_buffer_files_are_each_a_capture_and_read_back_as_one(tmp_path, plugin_host):
+    source = FIXTURES / "store_dcmtk.pcapng"
+    writer = CaptureFileWriter(str(tmp_path / "ring.pcapng"), filesize_kb=20, files=0)
+    parser = CaptureStreamParser("x")
+    parser.feed(source.read_bytes())
+    while (block := parser.next_block()) is not None:
+        writer.add(block)
+    writer.close()
+    paths = writer.kept_paths
+    assert len(paths) > 3
+    for path in paths:
+        assert os.path.getsize(path) <= 20_000 or len(read_frames(Path(path))) == 1
+        assert read_frames(Path(path)), f"{path} holds packets"
+    assert sum(len(read_frames(Path(path))) for path in paths) == len(read_frames(source))
+    whole = _without_files(analysis_json(analyze([str(source)], AnalysisConfig(), plugin_host)))
+    ring = _without_files(analysis_json(analyze(paths, AnalysisConfig(), plugin_host)))
+    assert ring == whole
+
+
+def test_ring_buffer_keeps_the_newest_files(tmp_path):
+    writer = CaptureFileWriter(str(tmp_path / "ring.pcapng"), filesize_kb=10, files=2)
+    parser = CaptureStreamParser("x")
+    parser.feed((FIXTURES / "store_dcmtk.pcapng").read_bytes())
+    while (block := parser.next_block()) is not None:
+        writer.add(block)
+    writer.close()
+    assert len(writer.paths) > 3
+    assert writer.kept_paths == writer.paths[-2:]
+    assert sorted(str(path) for path in tmp_path.iterdir()) == sorted(writer.paths[-2:])
+
+
+# -- the capture tool ------------------------------------------------------------------------
+
+
+def test_argv_for_each_tool():
+    request = CaptureRequest(interfaces=["lo", "eth0"], capture_filter="tcp port 104", snaplen=1500)
+    assert tool_argv("dumpcap", "/usr/bin/dumpcap", request) == [
+        "/usr/bin/dumpcap", "-q", "-w", "-", "-i", "lo", "-i", "eth0", "-s", "1500", "-f", "tcp port 104"]
+    argv = tool_argv("tcpdump", "/usr/bin/tcpdump", CaptureRequest(["any"], "tcp port 104"))
+    assert argv[:5] == ["/usr/bin/tcpdump", "-U", "--immediate-mode", "-w", "-"]
+    assert argv[-3:] == ["-i", "any", "tcp port 104"]
+
+
+def test_no_capture_tool_is_one_line_with_the_fix(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr("dicomtui.core.capture_tool.SEARCH_DIRECTORIES", ())
+    with pytest.raises(CaptureToolError) as caught:
+        find_tool()
+    message = str(caught.value)
+    assert "\n" not in message and "dumpcap" in message and "tcpdump" in message and "apt install" in message
+
+
+def test_tool_messages_are_explained():
+    dumpcap = ('dumpcap: You do not have permission to capture on device "lo".\n(socket: Operation not '
+               'permitted)\nPlease check to make sure you have sufficient permissions.')
+    message = _explain("dumpcap", "/usr/bin/dumpcap", dumpcap, ["lo"])
+    assert "wireshark group" in message and "setcap" in message and "\n" not in message
+    message = _explain("tcpdump", "/usr/bin/tcpdump", "tcpdump: nosuch: No such device exists", ["nosuch"])
+    assert message.startswith("there is no interface named 'nosuch'")
+
+
+def _cli(*arguments: str, user: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    prefix = []
+    if user is not None:
+        prefix = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups"]
+    return subprocess.run(prefix + [sys.executable, "-m", "dicomtui.core.cli", *arguments], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, "HOME": "/tmp"})
+
+
+@pytest.mark.parametrize("tool", ["dumpcap", "tcpdump"])
+def test_missing_interface_is_one_line(tool):
+    try:
+        find_tool(tool)
+    except CaptureToolError:
+        pytest.skip(f"{tool} not installed")
+    result = _cli("-i", "nosuch0", "--capture-tool", tool, "--summary")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("dicomtui: there is no interface named 'nosuch0'")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("tool", ["dumpcap", "tcpdump"])
+def test_capture_without_permission_says_how_to_get_it(tool):
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root to drop to an unprivileged user")
+    try:
+        find_tool(tool)
+    except CaptureToolError:
+        pytest.skip(f"{tool} not installed")
+    result = _cli("-i", "lo", "--capture-tool", tool, "--summary", "-a", "duration:2", user="nobody")
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("dicomtui: no permission to capture on lo") or last.startswith("dicomtui: you may not run")
+    assert "setcap" in last and "Traceback" not in result.stderr
+
+
+def test_list_interfaces():
+    try:
+        find_tool()
+    except CaptureToolError:
+        pytest.skip("no capture tool")
+    result = _cli("-D")
+    assert result.returncode == 0
+    assert "lo" in result.stdout
+
+
+@pytest.mark.parametrize("arguments,complaint", [
+    (["-w", "x.pcapng", "a.pcap"], "only apply to a live capture"),
+    (["-i", "lo", "-b", "files:3", "-w", "x.pcapng"], "needs -b filesize"),
+    (["-i", "lo", "-b", "filesize:10"], "needs -w"),
+    (["-i", "lo", "-a", "filesize:10"], "duration:SEC or packets:N"),
+    (["-i", "lo", "a.pcap"], "do not go together"),
+    (["--follow", "x", "-f", "tcp"], "apply to capturing"),
+])
+def test_live_options_are_checked(arguments, complaint):
+    result = _cli(*arguments)
+    assert result.returncode == 2 and complaint in result.stderr
+
+
+def test_jsonl_of_a_file(plugin_host):
+    result = _cli("--jsonl", str(FIXTURES / "echo_dcmtk.pcap"))
+    assert result.returncode == 0
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [item["object"] for item in objects]
+    assert kinds.count("pdu") == 8 and kinds.count("message") == 4 and kinds[-1] == "end"
+    pdu = next(item for item in objects if item["object"] == "pdu")
+    assert pdu["type"] == 1 and pdu["type_name"] == "A-ASSOCIATE-RQ"
+
+
+def test_follow_a_finished_file_with_packet_autostop(tmp_path):
+    result = _cli("--follow", str(FIXTURES / "store_dcmtk.pcapng"), "-c", "20", "--summary")
+    assert result.returncode == 0
+    assert "autostop after 20 packets: 20 packets" in result.stderr
