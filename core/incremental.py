@@ -36,6 +36,7 @@ from .capture_stream import PACKET, BlockFiles, CaptureSpool, CaptureStreamParse
 from .engine import CaptureEngine
 from .model import Association, ExpertItem, Group, Message, Severity
 from .plugins import PluginHost
+from .retention import Retention, RetentionCounts
 from .rules import ExpertReport
 
 CLOSE_GRACE_SECONDS = 2.0
@@ -59,6 +60,7 @@ class LiveUpdate:
     provisional: list[ExpertItem] = field(default_factory=list)  # end-only findings as they stand now
     frames: int = 0  # frames so far
     final: bool = False
+    dropped: RetentionCounts | None = None  # what the retention limit dropped so far
 
 
 class IncrementalAnalysis:
@@ -77,6 +79,8 @@ class IncrementalAnalysis:
         analysis.bytes_total = 0
         self.analysis = analysis
         self.engine = CaptureEngine(analysis)
+        limits = self.config.limits
+        self.retention = Retention(analysis, self.spool, limits.live_max_pdus, limits.live_spool_mb << 20)
         for failure in self.plugins.failures:
             analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
                                               f"plugin {failure.plugin} failed in {failure.where}: {failure.error}",
@@ -166,11 +170,22 @@ class IncrementalAnalysis:
         self._finish_messages(update)
         self._run_rules(update, ended)
         update.expert = analysis.expert[self._expert_seen:]
-        self._expert_seen = len(analysis.expert)
         if provisional:
             self.provisional = self._provisional()
         update.provisional = self.provisional
+        self._retain()
+        self._expert_seen = len(analysis.expert)
+        update.dropped = self.retention.dropped
         return update
+
+    def _retain(self) -> None:
+        """Apply the retention limit; forget pending work on what it dropped."""
+        if not self.retention.enforce(self._open_associations, self._closed_connections):
+            return
+        first_message = self.analysis.messages.base
+        for pending in (self._unfinished, self._unsettled):
+            for index in [index for index in pending if index < first_message]:
+                del pending[index]
 
     def _close_ended_connections(self) -> None:
         """Let the engine close connections that ended a while ago (their decoders finish)."""
@@ -283,10 +298,9 @@ class IncrementalAnalysis:
         update = self.poll(provisional=False)
         self.engine.finish()
         remaining_messages = list(self._unsettled.values()) + list(self._unfinished.values())
-        remaining_messages += [analysis.messages[index] for index in range(self._messages_seen,
-                                                                           len(analysis.messages))]
-        remaining_associations = list(self._open_associations.values()) + [
-            analysis.associations[index] for index in range(self._associations_seen, len(analysis.associations))]
+        remaining_messages += analysis.messages[self._messages_seen:]
+        remaining_associations = list(self._open_associations.values()) + \
+            analysis.associations[self._associations_seen:]
         late = self.poll(provisional=False)  # what the engine's finish produced (PDUs, findings)
         update.pdus = range(update.pdus.start, late.pdus.stop)
         update.associations_started += late.associations_started
@@ -338,7 +352,7 @@ class IncrementalAnalysis:
 
     @property
     def spool_dropped(self) -> bool:
-        return self.spool.first_kept > 0 or getattr(self, "dropped_pdus", 0) > 0
+        return self.retention.dropped.any
 
     def close(self) -> None:
         self.spool.close()

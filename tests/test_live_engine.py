@@ -249,22 +249,81 @@ def test_list_interfaces():
     (["-i", "lo", "a.pcap"], "do not go together"),
     (["--follow", "x", "-f", "tcp"], "apply to capturing"),
 ])
-def test_live_options_are_checked(arguments, complaint):
-    result = _cli(*arguments)
-    assert result.returncode == 2 and complaint in result.stderr
+def test_live_options_are_checked(arguments, complaint, capsys):
+    from dicomtui.core.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(arguments)
+    assert exited.value.code == 2 and complaint in capsys.readouterr().err
 
 
-def test_jsonl_of_a_file(plugin_host):
-    result = _cli("--jsonl", str(FIXTURES / "echo_dcmtk.pcap"))
-    assert result.returncode == 0
-    objects = [json.loads(line) for line in result.stdout.splitlines()]
+def test_jsonl_of_a_file(capsys):
+    from dicomtui.core.cli import main
+
+    assert main(["--jsonl", str(FIXTURES / "echo_dcmtk.pcap")]) == 0
+    objects = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     kinds = [item["object"] for item in objects]
     assert kinds.count("pdu") == 8 and kinds.count("message") == 4 and kinds[-1] == "end"
     pdu = next(item for item in objects if item["object"] == "pdu")
     assert pdu["type"] == 1 and pdu["type_name"] == "A-ASSOCIATE-RQ"
 
 
-def test_follow_a_finished_file_with_packet_autostop(tmp_path):
-    result = _cli("--follow", str(FIXTURES / "store_dcmtk.pcapng"), "-c", "20", "--summary")
-    assert result.returncode == 0
-    assert "autostop after 20 packets: 20 packets" in result.stderr
+def test_follow_a_finished_file_with_packet_autostop(capsys):
+    from dicomtui.core.cli import main
+
+    assert main(["--follow", str(FIXTURES / "store_dcmtk.pcapng"), "-c", "20", "--summary"]) == 0
+    assert "autostop after 20 packets: 20 packets" in capsys.readouterr().err
+
+
+# -- retention ------------------------------------------------------------------------------
+
+
+def _bench_capture(path: Path, size_mb: int = 2) -> Path:
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parent.parent / "bench" / "make_capture.py"),
+                    str(path), "--size-mb", str(size_mb), "--object-kb", "4", "--associations", "20",
+                    "--max-pdu", "2000"], check=True, capture_output=True, timeout=120)
+    return path
+
+
+def test_retention_bounds_the_index_and_the_spool(tmp_path, plugin_host):
+    from dicomtui.core.export import ExportOptions, exporters
+    from dicomtui.core.limits import Limits
+
+    capture = _bench_capture(tmp_path / "long.pcap")
+    limits = Limits(live_max_pdus=400, live_spool_mb=1)
+    live = IncrementalAnalysis(AnalysisConfig(limits=limits), plugin_host, "long",
+                               spool=CaptureSpool(128 << 10, str(tmp_path)))
+    reference = analyze([str(capture)], AnalysisConfig(), plugin_host)
+    try:
+        most_rows = most_bytes = 0
+        for chunk in _chunks(capture.read_bytes(), 7):
+            live.feed(chunk)
+            update = live.poll()
+            pdus = live.analysis.pdus
+            most_rows = max(most_rows, len(pdus) - pdus.base)
+            most_bytes = max(most_bytes, live.spool.bytes_kept)
+        live.finish()
+        dropped = live.retention.dropped
+        analysis = live.analysis
+        assert dropped.pdus > 0 and dropped.segments > 0 and dropped.messages > 0 and dropped.associations > 0
+        assert len(analysis.pdus) == len(reference.pdus), "row numbers are kept"
+        assert analysis.pdus.base == dropped.pdus
+        # Bounded: the limit plus what arrives between two polls.
+        assert most_rows < 400 + 200
+        assert most_bytes < (1 << 20) + 3 * (128 << 10)
+        assert len([path for path in Path(live.spool.directory).iterdir()]) <= 12
+        assert not [item for item in analysis.expert if item.group.value == "plugin"], "rules coped with drops"
+        assert update.dropped is dropped
+        # What is kept still reads back byte-exact: export the retained objects and compare with the file.
+        kept = [message.index for message in analysis.messages if message.has_dataset and message.complete]
+        assert len(kept) > 20
+        part10 = exporters(plugin_host)["part10"]
+        live_result = part10.export(analysis, str(tmp_path / "live"), ExportOptions(messages=kept))
+        file_result = part10.export(reference, str(tmp_path / "file"), ExportOptions(messages=kept))
+        assert len(live_result.written) == len(kept) and live_result.complete
+        for (live_path, _), (file_path, _) in zip(sorted(live_result.written), sorted(file_result.written)):
+            assert Path(live_path).name == Path(file_path).name
+            assert Path(live_path).read_bytes() == Path(file_path).read_bytes()
+    finally:
+        live.close()
+    assert not Path(live.spool.directory).exists()

@@ -30,12 +30,13 @@ ASSOCIATION_ADVICE = ("check AE titles, host names or IP addresses and the ports
 def _first_of_type(analysis: "Analysis") -> dict[tuple[int, int], int]:
     """(association, PDU type) -> index of its first PDU; built once per analysis from the columns."""
     cached = _PDUS_BY_ASSOCIATION.get(analysis)
-    if cached is None or cached[0] != len(analysis.pdus):
+    if cached is None or cached[0] != (len(analysis.pdus), analysis.pdus.base):
         first: dict[tuple[int, int], int] = {}
         pdus = analysis.pdus
-        for index, key in enumerate(zip(pdus.column("association"), pdus.column("pdu_type"))):
+        for index, key in enumerate(zip(pdus.column("association"), pdus.column("pdu_type")),
+                                    pdus.base):
             first.setdefault(key, index)
-        cached = (len(pdus), first)
+        cached = ((len(pdus), pdus.base), first)
         _PDUS_BY_ASSOCIATION[analysis] = cached
     return cached[1]
 
@@ -43,27 +44,27 @@ def _first_of_type(analysis: "Analysis") -> dict[tuple[int, int], int]:
 def association_pdu_indices(analysis: "Analysis", association: int) -> array:
     """Indices of one association's PDUs in capture order (built once per analysis, from columns)."""
     cached = _INDICES_BY_ASSOCIATION.get(analysis)
-    if cached is None or cached[0] != len(analysis.pdus):
+    if cached is None or cached[0] != (len(analysis.pdus), analysis.pdus.base):
         table: dict[int, array] = {}
-        for index, owner in enumerate(analysis.pdus.column("association")):
+        for index, owner in enumerate(analysis.pdus.column("association"), analysis.pdus.base):
             indices = table.get(owner)
             if indices is None:
                 indices = table[owner] = array("I")
             indices.append(index)
-        cached = (len(analysis.pdus), table)
+        cached = ((len(analysis.pdus), analysis.pdus.base), table)
         _INDICES_BY_ASSOCIATION[analysis] = cached
     return cached[1].get(association, array("I"))
 
 
 def pdu_at(analysis: "Analysis", index: int | None) -> Pdu | None:
-    if index is None or not 0 <= index < len(analysis.pdus):
+    if index is None or not analysis.pdus.base <= index < len(analysis.pdus):
         return None
     return analysis.pdus[index]
 
 
 def first_pdu_of_type(analysis: "Analysis", association: int, pdu_type: int) -> Pdu | None:
     index = _first_of_type(analysis).get((association, pdu_type))
-    return None if index is None else analysis.pdus[index]
+    return pdu_at(analysis, index)
 
 
 def decode_or_none(analysis: "Analysis", pdu: Pdu | None):

@@ -45,13 +45,15 @@ def _oversized_pdus(association, analysis, report) -> None:
     counts = {0: 0, 1: 0}
     pdus = analysis.pdus
     types, directions, lengths = (_column(analysis, name) for name in ("pdu_type", "direction", "length"))
+    base = pdus.base  # columns start at the first retained row (live retention)
     for index in association_pdu_indices(analysis, association.index):
-        if types[index] != 4:
+        row = index - base
+        if types[row] != 4:
             continue
-        limit = limits.get(directions[index])
-        if limit and lengths[index] > limit:
-            counts[directions[index]] += 1
-            first.setdefault(directions[index], index)
+        limit = limits.get(directions[row])
+        if limit and lengths[row] > limit:
+            counts[directions[row]] += 1
+            first.setdefault(directions[row], index)
     for direction, index in first.items():
         pdu = pdus[index]
         receiver = side(association, 1 - direction)
@@ -69,7 +71,7 @@ _COLUMNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def _column(analysis, name: str):
     """One column of the PDU table, copied once per analysis."""
     columns = _COLUMNS.setdefault(analysis, {})
-    if name not in columns or len(columns[name]) != len(analysis.pdus):
+    if name not in columns or len(columns[name]) != len(analysis.pdus) - analysis.pdus.base:
         columns[name] = analysis.pdus.column(name)
     return columns[name]
 
