@@ -30,6 +30,7 @@ from .capture_tool import CaptureProcess, CaptureRequest
 from .incremental import IncrementalAnalysis, LiveUpdate
 
 READ_SIZE = 1 << 20
+QUICK_POLL = 0.03  # after new bytes, report within this (a burst is still batched, not one poll per packet)
 DRAIN_TIMEOUT = 5.0
 
 
@@ -160,13 +161,17 @@ class LiveSession:
         started = time.monotonic()
         deadline = started + options.duration if options.duration else None
         next_poll = started
+        last_poll = started
         try:
             while not self._stop.is_set():
-                timeout = options.poll_interval
+                timeout = max(0.0, min(options.poll_interval, next_poll - time.monotonic()))
                 if deadline is not None:
                     timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+                fed = self.incremental.packets
                 ended = self._read_available(timeout)
                 now = time.monotonic()
+                if self.incremental.packets != fed:
+                    next_poll = min(next_poll, last_poll + QUICK_POLL)
                 if self.incremental.stopped_by_limit:
                     self.stop(f"autostop after {options.packets} packets")
                 elif deadline is not None and now >= deadline:
@@ -175,6 +180,7 @@ class LiveSession:
                     self.stop(self._end_reason())
                 if now >= next_poll or self._stop.is_set():
                     self._poll(on_update)
+                    last_poll = now
                     next_poll = now + options.poll_interval
         finally:
             self._shutdown()

@@ -213,6 +213,8 @@ def test_live_capture_streams_while_open_and_equals_the_saved_file(tmp_path, net
         shown_at, _line = out.wait_for(lambda line: '"C-ECHO-RSP"' in line and '"object": "message"' in line, 10)
         # The association is still open: the SCU waits for our go-ahead.
         assert scu.poll() is None
+        print(f"{tool}: first row {first_row_at - echoed_at:+.3f} s, C-ECHO-RSP message {shown_at - echoed_at:+.3f} s "
+              "relative to the SCU seeing its C-ECHO response")
         assert shown_at - echoed_at < 1.0, f"C-ECHO shown {shown_at - echoed_at:.3f} s after it happened"
         scu.stdin.write(b"go\n")
         scu.stdin.flush()
@@ -318,3 +320,51 @@ def test_follow_reads_a_file_another_process_writes(tmp_path, netns):
         scp.terminate()
         scp.wait(10)
     assert sum("C-STORE-RQ" in line for line in lines) == 3
+
+
+def test_real_command_in_tmux_shows_the_c_echo_within_a_second(tmp_path, netns):
+    """`dicomtui -i lo -f "tcp port 11112"` in a terminal: echoscu's C-ECHO appears on screen at once."""
+    if shutil.which("tmux") is None or not os.path.exists("/usr/bin/echoscu"):
+        pytest.skip("needs tmux and dcmtk's echoscu")
+    if not (_tool_available("dumpcap") or _tool_available("tcpdump")):
+        pytest.skip("no capture tool")
+    received = tmp_path / "received"
+    received.mkdir()
+    scp = _start_storescp(netns, received)
+    session = f"dicomtui-live-{uuid.uuid4().hex[:8]}"
+    status_file = tmp_path / "status"
+    pythonpath = os.environ.get("PYTHONPATH", "")
+    command = (f"ip netns exec {netns} env TERM=xterm-256color PYTHONPATH={pythonpath} {sys.executable} -m "
+               f"dicomtui.core.cli -i lo -f 'tcp port {PORT}'; echo $? > {status_file}; sleep 30")
+
+    def screen() -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+    def wait_screen(text: str, timeout: float = 20.0) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in screen():
+                return time.monotonic()
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not on screen:\n{screen()}")
+
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", command], check=True)
+    try:
+        wait_screen("capturing")
+        echo = subprocess.run(_in_ns(netns, "/usr/bin/echoscu", "-aec", "STORESCP", "127.0.0.1", str(PORT)),
+                              capture_output=True, timeout=30)
+        echoed = time.monotonic()
+        assert echo.returncode == 0, echo.stderr
+        shown = wait_screen("C-ECHO-RSP", 10)
+        print(f"C-ECHO on screen {shown - echoed:.3f} s after echoscu returned")
+        assert shown - echoed < 1.0
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        deadline = time.monotonic() + 20
+        while not (status_file.exists() and status_file.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert status_file.read_text().strip() == "0", screen()
+        assert "Traceback" not in screen()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        scp.terminate()
+        scp.wait(10)
