@@ -1,4 +1,8 @@
-"""The ``dicomtui`` command: a thin face over the engine, the plugins and the TUI.
+"""The ``dicomtui`` command: the composition root.
+
+The one module that knows every layer: it builds the plugin host with the
+list of built-in plugins, reads the preferences file, runs the pipeline, and
+hands the result to a view (summary, JSON, expert list, export) or the TUI.
 
 Exit status: 0 success; 1 a capture could not be read; 2 bad command line;
 3 export left objects out (incomplete or failed); 4 ``--fail-on`` threshold met.
@@ -7,19 +11,45 @@ Exit status: 0 success; 1 a capture could not be read; 2 bad command line;
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
 
 from dicomtui import __version__
+from dicomtui.core.api.host import PluginHost
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.settings import PreferencesError, load_preferences
+from dicomtui.core.model import Severity
+from dicomtui.core.pipeline import AnalysisConfig, analyze
+from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
+from dicomtui.core.wire.capture import CaptureError
 
-from .analysis import AnalysisConfig, analyze
-from .capture import CaptureError
-from .detect import DEFAULT_PORTS, parse_port_list
-from .limits import Limits
-from .model import Severity
-from .plugins import PluginHost
-from .safe_text import safe_text
+BUILTIN_PLUGINS = (
+    "dicomtui.plugins.pdu",
+    "dicomtui.plugins.connection",
+    "dicomtui.plugins.status",
+    "dicomtui.plugins.dictionary",
+    "dicomtui.plugins.dataset",
+    "dicomtui.plugins.linking",
+    "dicomtui.plugins.rules.association",
+    "dicomtui.plugins.rules.protocol",
+    "dicomtui.plugins.rules.status",
+    "dicomtui.plugins.rules.timing",
+    "dicomtui.plugins.rules.capture",
+    "dicomtui.plugins.rules.query",
+    "dicomtui.plugins.export.part10",
+    "dicomtui.plugins.export.dicom_json",
+    "dicomtui.plugins.export.transactions",
+    "dicomtui.plugins.export.pcap",
+)
+
+
+def make_host(disabled: set[str] | None = None, load_installed: bool = True) -> PluginHost:
+    """The plugin host with the built-in plugins and (unless told not to) the installed ones."""
+    return PluginHost(BUILTIN_PLUGINS, disabled=disabled, load_installed=load_installed)
+
 
 EXIT_OK, EXIT_CAPTURE, EXIT_USAGE, EXIT_EXPORT_INCOMPLETE, EXIT_FAIL_ON = 0, 1, 2, 3, 4
 
@@ -84,7 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
                         help="do not load this plugin (name as in --list-plugins); may be repeated")
     parser.add_argument("--version", action="version", version=f"dicomtui {__version__}")
+    _anonymize_cli().add_arguments(parser)
     return parser
+
+
+# The de-identification mode (--anonymize) lives in a built-in plugin package; named as a
+# string like the other built-ins, since core does not import plugins.
+ANONYMIZE_CLI = "dicomtui.plugins.anonymize.cli"
+
+
+def _anonymize_cli():
+    return importlib.import_module(ANONYMIZE_CLI)
 
 
 def _parse_options(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -99,12 +139,9 @@ def _parse_options(pairs: list[str], parser: argparse.ArgumentParser) -> dict[st
 
 def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> AnalysisConfig:
     options = _parse_options(args.options, parser)
-    preferences: dict[str, str] = {}
     try:
-        from dicomtui.tui.prefs import load_preferences
-
         preferences = load_preferences()
-    except Exception:  # no TUI installed or unreadable preferences: command-line values still apply
+    except PreferencesError:  # unreadable preferences: command-line values still apply
         preferences = {}
     merged = {**{k: str(v) for k, v in preferences.items()}, **options}
     ports_text = args.ports or merged.get("ports") or DEFAULT_PORTS
@@ -157,8 +194,8 @@ def _exporter_names(host: PluginHost):
 
 def _live_options(args: argparse.Namespace, parser: argparse.ArgumentParser, captures: list[str]):
     """The LiveOptions of a live capture (-i, --follow, or '-' alone), or None to read files."""
-    from .capture_tool import CaptureRequest
-    from .live import LiveOptions
+    from dicomtui.core.pipeline.live import LiveOptions
+    from dicomtui.core.wire.capture_tool import CaptureRequest
 
     live_only = [name for name, given in (("-f", args.capture_filter), ("-s", args.snaplen), ("-w", args.write),
                                           ("-b", args.ring), ("-a", args.autostop), ("-c", args.count))
@@ -233,12 +270,16 @@ def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     captures = list(args.read) + list(args.captures)
-    host = PluginHost(disabled=set(args.disable_plugin))
+    anonymize_cli = _anonymize_cli()
+    anonymize = anonymize_cli.wanted(args)
+    if anonymize:
+        captures = anonymize_cli.fix_captures(args, captures)
+    host = make_host(disabled=set(args.disable_plugin))
     if args.list_plugins:
         _print_plugins(host)
         return EXIT_OK
     if args.list_interfaces:
-        from .capture_tool import CaptureToolError, list_interfaces
+        from dicomtui.core.wire.capture_tool import CaptureToolError, list_interfaces
 
         try:
             print("\n".join(list_interfaces(args.capture_tool)))
@@ -250,7 +291,11 @@ def _run(argv: list[str] | None) -> int:
     if not captures and live is None:
         parser.error("no capture given (e.g. dicomtui capture.pcap, or dicomtui -i eth0 to capture live)")
     config = make_config(args, parser)
-    interactive = not (args.summary or args.json or args.jsonl or args.expert or args.export)
+    if anonymize:
+        if live is not None:
+            parser.error("--anonymize works on capture files: capture with -w FILE first, then anonymize FILE")
+        anonymize_cli.check(args, captures, parser)
+    interactive = not (args.summary or args.json or args.jsonl or args.expert or args.export or anonymize)
     if live is not None:
         if interactive and sys.stdout.isatty() and (sys.stdin.isatty() or live.pipe_fd is not None):
             from dicomtui.tui.live import run_live_app
@@ -258,7 +303,7 @@ def _run(argv: list[str] | None) -> int:
             return run_live_app(live, config, host)
         if interactive:
             args.summary = True
-        from .live_output import run_live
+        from dicomtui.core.views.live import run_live
 
         return run_live(args, config, host, live)
     # The UI needs the terminal for keys as well as for drawing; a capture piped in on stdin
@@ -277,19 +322,21 @@ def _run(argv: list[str] | None) -> int:
     for note in analysis.notes:
         print(f"dicomtui: warning: {safe_text(note.source)}: {safe_text(note.message)}", file=sys.stderr)
     status = EXIT_OK
+    if anonymize:
+        return anonymize_cli.run(analysis, args)
     try:
         if args.summary:
-            from .views import summary_lines
+            from dicomtui.core.views import summary_lines
 
             for line in summary_lines(analysis):
                 print(line)
         elif args.jsonl:
-            from .views import analysis_json_lines
+            from dicomtui.core.views import analysis_json_lines
 
             for line in analysis_json_lines(analysis):
                 print(line)
         elif args.json:
-            from .views import analysis_json
+            from dicomtui.core.views import analysis_json
 
             json.dump(analysis_json(analysis), sys.stdout, indent=1)
             sys.stdout.write("\n")
@@ -300,7 +347,7 @@ def _run(argv: list[str] | None) -> int:
                 print(f"{item.severity.label:<7} {item.group.value:<15} {where:>12}{association:<5} "
                       f"{safe_text(item.message)}")
         elif args.export:
-            from .export import run_export
+            from dicomtui.core.views.export import run_export
 
             status = run_export(analysis, args)
     except BrokenPipeError:

@@ -17,12 +17,11 @@ import pytest
 
 from capture_tools import FIXTURES, read_frames
 
-from dicomtui.core.analysis import AnalysisConfig, analyze
-from dicomtui.core.capture import CaptureError
-from dicomtui.core.capture_stream import CaptureFileWriter, CaptureSpool, CaptureStreamParser
-from dicomtui.core.capture_tool import CaptureRequest, CaptureToolError, find_tool, tool_argv, _explain
-from dicomtui.core.incremental import IncrementalAnalysis
-from dicomtui.core.plugins import PluginHost
+from dicomtui.core.pipeline import AnalysisConfig, analyze
+from dicomtui.core.wire.capture import CaptureError
+from dicomtui.core.wire.capture_stream import CaptureFileWriter, CaptureSpool, CaptureStreamParser
+from dicomtui.core.wire.capture_tool import CaptureRequest, CaptureToolError, find_tool, tool_argv, _explain
+from dicomtui.core.pipeline.incremental import IncrementalAnalysis
 from dicomtui.core.views import analysis_json
 
 CAPTURES = ["echo_dcmtk.pcap", "store_dcmtk.pcapng", "qr_pynetdicom.pcap", "reject_abort.pcap",
@@ -286,8 +285,9 @@ def _bench_capture(path: Path, size_mb: int = 2) -> Path:
 
 
 def test_retention_bounds_the_index_and_the_spool(tmp_path, plugin_host):
-    from dicomtui.core.export import ExportOptions, exporters
-    from dicomtui.core.limits import Limits
+    from dicomtui.core.api.export import ExportOptions
+    from dicomtui.core.views.export import exporters
+    from dicomtui.core.base.limits import Limits
 
     capture = _bench_capture(tmp_path / "long.pcap")
     limits = Limits(live_max_pdus=400, live_spool_mb=1)

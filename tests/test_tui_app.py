@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from capture_tools import FIXTURES, read_frames, rebuild, tcp_of, write_pcap
-from dicomtui.core.analysis import AnalysisConfig
+from dicomtui.core.model.analysis import AnalysisConfig
 from dicomtui.tui.app import DicomApp, LoadProgress
 from dicomtui.tui.associations import AssociationsScreen
 from dicomtui.tui.detail_tree import NodeData

@@ -9,9 +9,9 @@ from pathlib import Path
 from capture_tools import FIXTURES, read_frames
 from test_tui_app import run_async
 
-from dicomtui.core.analysis import AnalysisConfig, analyze
-from dicomtui.core.capture_stream import CaptureStreamParser
-from dicomtui.core.live import LiveOptions
+from dicomtui.core.pipeline import AnalysisConfig, analyze
+from dicomtui.core.wire.capture_stream import CaptureStreamParser
+from dicomtui.core.pipeline.live import LiveOptions
 from dicomtui.tui.associations import AssociationsScreen
 from dicomtui.tui.live import LiveDicomApp, save_captured
 

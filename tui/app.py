@@ -21,10 +21,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from dicomtui.core.analysis import Analysis, AnalysisConfig, analyze
-from dicomtui.core.capture import CaptureError
+from dicomtui.core.pipeline import Analysis, AnalysisConfig, analyze
+from dicomtui.core.wire.capture import CaptureError
 from dicomtui.core.model import ExpertItem
-from dicomtui.core.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_text
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -175,11 +175,11 @@ class DicomApp(App[int]):
     def __init__(self, captures: list[str], config: AnalysisConfig | None = None, host=None,
                  *, preferences_path: Path | None = None) -> None:
         super().__init__()
-        from dicomtui.core.plugins import PluginHost
-
+        if host is None:  # the command line (the composition root) builds it with the built-ins
+            raise TypeError("DicomApp needs the plugin host (dicomtui.core.cli.make_host)")
         self.captures = list(captures)
         self.config = config or AnalysisConfig()
-        self.host = host if host is not None else PluginHost()
+        self.host = host
         self.preferences_path = preferences_path
         self.analysis: Analysis | None = None
         self.index: PacketIndex | None = None
@@ -665,7 +665,7 @@ class DicomApp(App[int]):
         return [message.index for message in self.index.messages_for(pdu)]
 
     def action_export(self) -> None:
-        from dicomtui.core.export import exporters
+        from dicomtui.core.views.export import exporters
 
         if self.analysis is None or not self.analysis.finished:
             self.notify_plain("Export is available when indexing completes", severity="warning")
@@ -693,7 +693,8 @@ class DicomApp(App[int]):
     def run_export(self, request: ExportRequest, messages: list[int] | None) -> None:
         import io
 
-        from dicomtui.core.export import ExportOptions, exporters, print_summary
+        from dicomtui.core.api.export import ExportOptions
+        from dicomtui.core.views.export import exporters, print_summary
 
         exporter = exporters(self.host)[request.exporter]
         options = ExportOptions(
@@ -750,7 +751,7 @@ class DicomApp(App[int]):
             return
         for name, value in values.items():
             self.config.options[name] = str(value).lower() if isinstance(value, bool) else str(value)
-        from dicomtui.core.detect import parse_port_list
+        from dicomtui.core.protocol.detect import parse_port_list
 
         new_ports = parse_port_list(str(values["ports"]))
         reload_needed = new_ports != self.config.ports or bool(values["heuristic"]) != self.config.heuristic

@@ -19,15 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dicomtui.core.model import Pdu
-from dicomtui.core.safe_text import safe_text
-from dicomtui.core.tree import Field
+from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.tree import Field
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from .index import HEADER, PacketIndex
+from .index import PacketIndex
 
 MAX_CHILDREN = 2000
 
@@ -146,14 +146,13 @@ def build_sections(index: PacketIndex, pdu_index: int) -> tuple[DetailModel, byt
         add_root(tree, 2)
         return model, data
     owners = index.pdv_messages(pdu)
-    body_pdvs = getattr(decoded, "pdvs", [])
     pdv_fields: list[Field] = []
     for number, pdv_field in enumerate(tree.children):
         message = owners[number] if number < len(owners) else None
         pdv = pdu.pdvs[number] if number < len(pdu.pdvs) else None
         extra: list[Field] = []
         if message is not None and pdv is not None:
-            data_offset = HEADER + body_pdvs[number][0] if number < len(body_pdvs) else 0
+            data_offset = pdu.pdv_data_offset(number)
             if pdv.is_command and pdv.is_last:
                 _fields, command_tree, command_error = index.decode_command(message)
                 if command_tree is None:

@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import Any
 
 from dicomtui.core.model import Pdu
-from dicomtui.core.uids import uid_name
+from dicomtui.core.base.uids import uid_name
 
 MAX_FILTER_LENGTH = 4096
 MAX_DEPTH = 64

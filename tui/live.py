@@ -28,11 +28,11 @@ import tempfile
 import threading
 import time
 
-from dicomtui.core.analysis import AnalysisConfig, analyze
-from dicomtui.core.capture import CaptureError
-from dicomtui.core.capture_tool import CaptureToolError
-from dicomtui.core.incremental import IncrementalAnalysis, LiveUpdate
-from dicomtui.core.live import LiveOptions, LiveSession
+from dicomtui.core.pipeline import AnalysisConfig, analyze
+from dicomtui.core.wire.capture import CaptureError
+from dicomtui.core.wire.capture_tool import CaptureToolError
+from dicomtui.core.pipeline.incremental import IncrementalAnalysis, LiveUpdate
+from dicomtui.core.pipeline.live import LiveOptions, LiveSession
 from dicomtui.core.safe_text import safe_text
 from rich.text import Text
 from textual import work
@@ -347,7 +347,8 @@ def save_captured(incremental: IncrementalAnalysis, path: str, dicom_only: bool,
     if not dicom_only:
         size = spool.save(path)
         return f"Saved {incremental.analysis.frame_count:,} packets ({size:,} bytes) to {path}"
-    from dicomtui.core.export import ExportOptions, exporters
+    from dicomtui.core.api.export import ExportOptions
+    from dicomtui.core.views.export import exporters
 
     with tempfile.TemporaryDirectory(prefix="dicomtui-save-") as work_dir:
         everything = os.path.join(work_dir, "all.pcapng")
@@ -382,7 +383,7 @@ def _terminal_for_keys(live: LiveOptions) -> bool:
 def run_live_app(live: LiveOptions, config: AnalysisConfig, host) -> int:
     """The UI on a live capture; returns the exit status."""
     if not _terminal_for_keys(live):
-        from dicomtui.core.live_output import run_live
+        from dicomtui.core.views.live import run_live
 
         import argparse
 

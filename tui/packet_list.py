@@ -15,7 +15,7 @@ import bisect
 from array import array
 from collections import OrderedDict
 
-from dicomtui.core.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_text
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style

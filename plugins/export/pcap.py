@@ -20,9 +20,9 @@ import struct
 from bisect import bisect_right
 
 from dicomtui import hookimpl
-from dicomtui.core.capture import PCAP_MAGICS, Record, merge_records
-from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress
-from dicomtui.core.packet import format_address, parse_tcp
+from dicomtui.core.api.export import SKIP_NOTHING, ExportOptions, ExportResult, OutputFolder, Progress
+from dicomtui.core.wire.capture import PCAP_MAGICS, Record, merge_records
+from dicomtui.core.wire.packet import format_address, parse_tcp
 
 SNAPLEN = 262144
 
@@ -150,7 +150,7 @@ class PcapExporter:
             if record.link_type not in link_types:
                 link_types.append(record.link_type)
         if not count:
-            result.skipped.append((-1, "no DICOM connection in the capture"))
+            result.skipped.append((-1, SKIP_NOTHING))
             return result
         nanoseconds = any(bytes(buffer[:4]) in PCAP_MAGICS and PCAP_MAGICS[bytes(buffer[:4])][1] < 1e-6
                           for buffer in analysis.buffers)

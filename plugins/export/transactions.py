@@ -17,8 +17,8 @@ import json
 from datetime import datetime, timezone
 
 from dicomtui import hookimpl
-from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress
-from dicomtui.core.uids import uid_name
+from dicomtui.core.api.export import ExportOptions, ExportResult, OutputFolder, Progress
+from dicomtui.core.base.uids import uid_name
 
 COLUMNS = (
     "association", "connection", "client", "server", "calling_ae", "called_ae",
