@@ -258,7 +258,7 @@ def test_live_export_records_every_object_byte_exact(tmp_path, netns):
     out_dir = tmp_path / "out"
     scp = _start_storescp(netns, received)
     try:
-        process, out, err = _start_dicomtui(netns, "-i", "lo", "-a", "duration:6", "--export", str(out_dir))
+        process, out, err = _start_dicomtui(netns, "-i", "lo", "-a", "duration:4", "--export", str(out_dir))
         scu = subprocess.run(_in_ns(netns, sys.executable, str(SCU), "127.0.0.1", str(PORT), *_test_files()),
                              input=b"go\n", capture_output=True, timeout=60, env=_environment())
         assert scu.returncode == 0, scu.stderr

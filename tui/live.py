@@ -33,7 +33,7 @@ from dicomtui.core.wire.capture import CaptureError
 from dicomtui.core.wire.capture_tool import CaptureToolError
 from dicomtui.core.pipeline.incremental import IncrementalAnalysis, LiveUpdate
 from dicomtui.core.pipeline.live import LiveOptions, LiveSession
-from dicomtui.core.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_text
 from rich.text import Text
 from textual import work
 from textual.worker import get_current_worker

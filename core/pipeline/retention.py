@@ -9,7 +9,8 @@ everything before a cut frame once the PDU table holds more than
 - PDU rows (``PduTable.drop_before``; row numbers stay, as in Wireshark's
   frame numbers after a ring buffer turned over);
 - messages and associations that ended before the cut, connections closed
-  before it (``RetainedList``: the same numbering, the head forgotten);
+  before it (``RetainedList``: the same numbering, the head forgotten); a
+  message kept that began before the cut is marked incomplete;
 - chunk-map entries of the frames before the cut (reads there find a hole);
 - expert findings of frames before the cut;
 - spool segments whose frames are all before the cut (files deleted).
@@ -135,6 +136,11 @@ class Retention:
             drop += 1
         messages.drop_front(drop)
         dropped.messages += drop
+        for message in messages.items:
+            # Kept, but its first bytes go with the cut: never pass it off as whole.
+            if message.first_frame < cut and message.complete:
+                message.complete = False
+                message.incomplete_reason = "its first part was dropped by the live retention limit"
         associations = analysis.associations
         drop = 0
         for association in associations.items:
