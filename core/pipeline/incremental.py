@@ -41,9 +41,13 @@ from dicomtui.core.pipeline.phases import _renumber, complete_model
 from dicomtui.core.pipeline.retention import Retention, RetentionCounts
 from dicomtui.core.pipeline.rules import ExpertReport, report_failures
 from dicomtui.core.wire.capture import CaptureSource
-from dicomtui.core.wire.capture_stream import PACKET, BlockFiles, CaptureSpool, CaptureStreamParser
+from dicomtui.core.wire.capture_stream import (PACKET, SPOOL_SEGMENT_BYTES, BlockFiles, CaptureSpool,
+                                              CaptureStreamParser)
 
 CLOSE_GRACE_SECONDS = 2.0
+# The association rules over every open association cost O(retained PDUs) (they index the PDU table by
+# association), so the provisional findings are recomputed at most this often, not at every poll.
+PROVISIONAL_INTERVAL = 1.0
 ENDED_STATES = ("released", "aborted", "rejected", "incomplete")
 PENDING_STATUSES = (0xFF00, 0xFF01)
 # Facts only the complete-model phase (``dicomtui_complete_model``) establishes; rules on messages that
@@ -72,7 +76,9 @@ class IncrementalAnalysis:
                  name: str = "<live>", spool: CaptureSpool | None = None, packet_limit: int = 0) -> None:
         self.config = config or AnalysisConfig()
         self.plugins = plugins
-        self.spool = spool or CaptureSpool()
+        # Segments a fraction of the spool limit, so the limit can drop whole segments while one is written.
+        limit = self.config.limits.live_spool_mb << 20
+        self.spool = spool or CaptureSpool(max(1 << 20, min(SPOOL_SEGMENT_BYTES, limit // 8)))
         self.parser = CaptureStreamParser(name)
         self.listeners: list[BlockFiles] = []  # e.g. the -w writer: gets every block as it is read
         self.packet_limit = packet_limit  # autostop after this many packets (0: none)
@@ -100,6 +106,7 @@ class IncrementalAnalysis:
         self._unsettled: dict[int, Message] = {}  # complete, waiting for an answer before the rules run
         self._closed_connections: set[int] = set()
         self.provisional: list[ExpertItem] = []
+        self._provisional_at = 0.0
         self.packets = 0
         self.finished = False
 
@@ -169,8 +176,10 @@ class IncrementalAnalysis:
         self._finish_messages(update)
         self._run_rules(update, ended)
         update.expert = analysis.expert[self._expert_seen:]
-        if provisional:
+        now = time.monotonic()
+        if provisional and now - self._provisional_at >= PROVISIONAL_INTERVAL:
             self.provisional = self._provisional()
+            self._provisional_at = now
         update.provisional = self.provisional
         self._retain()
         self._expert_seen = len(analysis.expert)
