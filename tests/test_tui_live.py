@@ -111,3 +111,40 @@ async def test_live_ui_grows_follows_filters_and_stops(tmp_path, plugin_host):
         await asyncio.sleep(0)
     app.stop_and_wait()
     app.close_spools()
+
+
+def test_a_capture_piped_in_opens_the_ui_with_keys_from_the_terminal(tmp_path):
+    """`... | dicomtui -` in a terminal: the UI opens on the pipe (keys from /dev/tty, like less)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import uuid
+
+    if shutil.which("tmux") is None:
+        import pytest
+
+        pytest.skip("tmux not installed")
+    session = f"dicomtui-pipe-{uuid.uuid4().hex[:8]}"
+    status_file = tmp_path / "status"
+    command = (f"cat {FIXTURES / 'echo_dcmtk.pcap'} | env TERM=xterm-256color "
+               f"PYTHONPATH={os.environ.get('PYTHONPATH', '')} {sys.executable} -m dicomtui.core.cli -; "
+               f"echo $? > {status_file}; sleep 30")
+
+    def screen() -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", command], check=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not ("A-RELEASE" in screen() and "stopped" in screen()):
+            time.sleep(0.1)
+        text = screen()
+        assert "A-RELEASE response" in text and "stopped (end of input)" in text, text
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        deadline = time.monotonic() + 20
+        while not (status_file.exists() and status_file.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert status_file.read_text().strip() == "0", screen()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
