@@ -192,8 +192,12 @@ def _exporter_names(host: PluginHost):
         yield exporter.name, exporter.description
 
 
-def _live_options(args: argparse.Namespace, parser: argparse.ArgumentParser, captures: list[str]):
-    """The LiveOptions of a live capture (-i, --follow, or '-' alone), or None to read files."""
+def _live_options(args: argparse.Namespace, parser: argparse.ArgumentParser, captures: list[str],
+                  reads_whole_file: bool = False):
+    """The LiveOptions of a live capture (-i, --follow, or '-' alone), or None to read files.
+
+    ``reads_whole_file``: the mode needs the whole capture first (--anonymize), so '-' is spooled as before.
+    """
     from dicomtui.core.pipeline.live import LiveOptions
     from dicomtui.core.wire.capture_tool import CaptureRequest
 
@@ -204,7 +208,7 @@ def _live_options(args: argparse.Namespace, parser: argparse.ArgumentParser, cap
         parser.error("-i and --follow do not go together (capture, or follow a file another tool writes)")
     if (args.interfaces or args.follow) and captures:
         parser.error("capture files and live capture (-i, --follow) do not go together")
-    is_pipe = captures == ["-"] and not args.interfaces and not args.follow
+    is_pipe = captures == ["-"] and not args.interfaces and not args.follow and not reads_whole_file
     if not (args.interfaces or args.follow or is_pipe):
         if live_only:
             parser.error(f"{', '.join(live_only)} only apply to a live capture (-i IFACE, --follow FILE or -)")
@@ -287,7 +291,7 @@ def _run(argv: list[str] | None) -> int:
             print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
             return EXIT_CAPTURE
         return EXIT_OK
-    live = _live_options(args, parser, captures)
+    live = _live_options(args, parser, captures, reads_whole_file=anonymize)
     if not captures and live is None:
         parser.error("no capture given (e.g. dicomtui capture.pcap, or dicomtui -i eth0 to capture live)")
     config = make_config(args, parser)
