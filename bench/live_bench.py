@@ -2,6 +2,7 @@
 
     python bench/live_bench.py [--size-mb 100] [--object-kb 4] [--max-pdu 2000] [--capture PATH]
                                [--max-pdus 100000] [--spool-mb 256] [--chunk-kb 64]
+                               [--phases file,live,memory,retention]
 
 Generates a capture with ``bench/make_capture.py`` (unless ``--capture`` names
 one; small objects and small PDUs by default, the worst case for the index),
@@ -45,15 +46,17 @@ def feed(path: Path, config, host, chunk: int, report_every: int = 0, measure_me
     from dicomtui.core.pipeline.incremental import IncrementalAnalysis
 
     live = IncrementalAnalysis(config, host, path.name)
-    data = path.read_bytes()
     rows = []
+    handle = open(path, "rb")  # read as a pipe would deliver it: no copy of the capture in memory
     if measure_memory:
         tracemalloc.start()
     started = time.perf_counter()
     next_report = report_every
-    for position in range(0, len(data), chunk):
-        live.feed(data[position : position + chunk])
+    position = 0
+    while data := handle.read(chunk):
+        live.feed(data)
         live.poll()
+        position += len(data)
         if report_every and position >= next_report:
             pdus = live.analysis.pdus
             rows.append((position >> 20, len(pdus), len(pdus) - pdus.base, live.spool.bytes_kept >> 20,
@@ -62,8 +65,8 @@ def feed(path: Path, config, host, chunk: int, report_every: int = 0, measure_me
     live.finish()
     elapsed = time.perf_counter() - started
     memory = None
+    handle.close()
     if measure_memory:
-        del data
         gc.collect()
         memory = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()
@@ -74,8 +77,14 @@ def main() -> None:
     """Each measurement in its own process, so one's memory does not colour the next."""
     if "--phase" in sys.argv:
         return phase()
-    for name in ("file", "live", "memory", "retention"):
-        subprocess.run([sys.executable, __file__, *sys.argv[1:], "--phase", name], check=True)
+    phases = "file,live,memory,retention"
+    arguments = list(sys.argv[1:])
+    if "--phases" in arguments:
+        at = arguments.index("--phases")
+        phases = arguments[at + 1]
+        del arguments[at : at + 2]
+    for name in phases.split(","):
+        subprocess.run([sys.executable, __file__, *arguments, "--phase", name], check=True)
 
 
 def phase() -> None:

@@ -46,6 +46,9 @@ class PduTable:
         self._kind_codes: dict[str, int] = {}
         self._count = 0
         self.base = 0  # rows below this were dropped (live retention)
+        # Bumped whenever existing rows change (dropped, reordered, remapped): caches built from the
+        # columns stay valid while it is unchanged and only need the rows added since.
+        self.generation = 0
         self._pdv_base = 0  # PDV entries dropped with them
 
     def __len__(self) -> int:
@@ -136,12 +139,13 @@ class PduTable:
     COLUMNS = ("connection", "direction", "stream_offset", "pdu_type", "length", "first_frame", "last_frame",
                "timestamp", "association", "complete")
 
-    def column(self, name: str) -> array:
-        """A copy of one column for rows ``base`` to ``len`` (scans without building Pdu objects)."""
+    def column(self, name: str, start: int | None = None) -> array:
+        """A copy of one column for rows ``start`` (default ``base``) to ``len``, without building Pdu objects."""
         if name not in self.COLUMNS:
             raise KeyError(name)
         column = getattr(self, "_" + name)
-        return array(column.typecode, column[: self._count - self.base])
+        first = 0 if start is None else max(0, start - self.base)
+        return array(column.typecode, column[first : self._count - self.base])
 
     def drop_before(self, number: int) -> int:
         """Forget rows below ``number`` (live retention); returns how many were dropped."""
@@ -157,6 +161,7 @@ class PduTable:
         del self._summaries[:count]
         self._pdv_base += pdv_end
         self.base += count
+        self.generation += 1
         return count
 
     def bytes_used(self) -> int:
@@ -171,6 +176,7 @@ class PduTable:
 
     def reorder(self, order: list[int]) -> None:
         """Rows in the order ``order`` (a permutation of row indices)."""
+        self.generation += 1
         pdvs = [self._pdvs(old) for old in order]
         for name in ("_connection", "_direction", "_stream_offset", "_pdu_type", "_length", "_first_frame",
                      "_last_frame", "_timestamp", "_association", "_complete", "_kind"):
@@ -189,4 +195,5 @@ class PduTable:
                 self._pdv_flags.append(pdv.flags)
 
     def remap_connections(self, mapping: dict[int, int]) -> None:
+        self.generation += 1
         self._connection = array("I", (mapping[value] for value in self._connection))

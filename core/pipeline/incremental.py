@@ -45,8 +45,8 @@ from dicomtui.core.wire.capture_stream import (PACKET, SPOOL_SEGMENT_BYTES, Bloc
                                               CaptureStreamParser)
 
 CLOSE_GRACE_SECONDS = 2.0
-# The association rules over every open association cost O(retained PDUs) (they index the PDU table by
-# association), so the provisional findings are recomputed at most this often, not at every poll.
+# The provisional findings (the association rules over every open association) are recomputed when an
+# association starts or ends, else at most this often (and never more than a tenth of the time).
 PROVISIONAL_INTERVAL = 1.0
 ENDED_STATES = ("released", "aborted", "rejected", "incomplete")
 PENDING_STATUSES = (0xFF00, 0xFF01)
@@ -106,7 +106,7 @@ class IncrementalAnalysis:
         self._unsettled: dict[int, Message] = {}  # complete, waiting for an answer before the rules run
         self._closed_connections: set[int] = set()
         self.provisional: list[ExpertItem] = []
-        self._provisional_at = 0.0
+        self._provisional_next = 0.0
         self.packets = 0
         self.finished = False
 
@@ -177,9 +177,12 @@ class IncrementalAnalysis:
         self._run_rules(update, ended)
         update.expert = analysis.expert[self._expert_seen:]
         now = time.monotonic()
-        if provisional and now - self._provisional_at >= PROVISIONAL_INTERVAL:
+        opened_or_closed = bool(update.associations_started or ended)
+        if provisional and (opened_or_closed or now >= self._provisional_next):
             self.provisional = self._provisional()
-            self._provisional_at = now
+            done = time.monotonic()
+            # At most every PROVISIONAL_INTERVAL, and never more than a tenth of the time.
+            self._provisional_next = done + max(PROVISIONAL_INTERVAL, 10 * (done - now))
         update.provisional = self.provisional
         self._retain()
         self._expert_seen = len(analysis.expert)

@@ -68,11 +68,17 @@ _COLUMNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _column(analysis, name: str):
-    """One column of the PDU table, copied once per analysis."""
+    """One column of the PDU table (rows ``base`` onwards), copied once and extended as rows arrive."""
+    pdus = analysis.pdus
     columns = _COLUMNS.setdefault(analysis, {})
-    if name not in columns or len(columns[name]) != len(analysis.pdus) - analysis.pdus.base:
-        columns[name] = analysis.pdus.column(name)
-    return columns[name]
+    cached = columns.get(name)
+    if cached is None or cached[0] != (pdus.generation, pdus.base):
+        cached = columns[name] = ((pdus.generation, pdus.base), pdus.column(name))
+    column = cached[1]
+    have = pdus.base + len(column)
+    if have < len(pdus):
+        column.extend(pdus.column(name, have))
+    return column
 
 
 def _unanswered_request(association, analysis, report) -> None:
