@@ -110,7 +110,7 @@ def _start_storescp(ns: str, folder: Path) -> subprocess.Popen:
     process = subprocess.Popen(_in_ns(ns, STORESCP, "+B", "-aet", "STORESCP", "-od", str(folder), str(PORT)),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
-        listening = subprocess.run(_in_ns(ns, "ss", "-Hltn", f"sport = :{PORT}"), capture_output=True, text=True)
+        listening = subprocess.run(_in_ns(ns, "ss", "-Hltn", f"sport = :{PORT}"), capture_output=True, text=True, check=False)
         if "LISTEN" in listening.stdout:
             return process
         time.sleep(0.05)
@@ -243,7 +243,7 @@ def test_live_capture_streams_while_open_and_equals_the_saved_file(tmp_path, net
         assert saved.exists()
         arguments = [str(saved)]
     reread = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--jsonl", *arguments], capture_output=True,
-                            text=True, env=_environment(), timeout=60)
+                            text=True, env=_environment(), timeout=60, check=False)
     assert reread.returncode == 0, reread.stderr
     assert _comparable(live) == _comparable(_objects(reread.stdout.splitlines()))
 
@@ -260,7 +260,7 @@ def test_live_export_records_every_object_byte_exact(tmp_path, netns):
     try:
         process, out, err = _start_dicomtui(netns, "-i", "lo", "-a", "duration:4", "--export", str(out_dir))
         scu = subprocess.run(_in_ns(netns, sys.executable, str(SCU), "127.0.0.1", str(PORT), *_test_files()),
-                             input=b"go\n", capture_output=True, timeout=60, env=_environment())
+                             input=b"go\n", capture_output=True, timeout=60, env=_environment(), check=False)
         assert scu.returncode == 0, scu.stderr
         # Objects are written while the capture is still running (before the autostop).
         deadline = time.monotonic() + 3
@@ -338,7 +338,7 @@ def test_real_command_in_tmux_shows_the_c_echo_within_a_second(tmp_path, netns):
                f"dicomtui.core.cli -i lo -f 'tcp port {PORT}'; echo $? > {status_file}; sleep 30")
 
     def screen() -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=False).stdout
 
     def wait_screen(text: str, timeout: float = 20.0) -> float:
         deadline = time.monotonic() + timeout
@@ -352,7 +352,7 @@ def test_real_command_in_tmux_shows_the_c_echo_within_a_second(tmp_path, netns):
     try:
         wait_screen("capturing")
         echo = subprocess.run(_in_ns(netns, "/usr/bin/echoscu", "-aec", "STORESCP", "127.0.0.1", str(PORT)),
-                              capture_output=True, timeout=30)
+                              capture_output=True, timeout=30, check=False)
         echoed = time.monotonic()
         assert echo.returncode == 0, echo.stderr
         shown = wait_screen("C-ECHO-RSP", 10)
@@ -365,6 +365,6 @@ def test_real_command_in_tmux_shows_the_c_echo_within_a_second(tmp_path, netns):
         assert status_file.read_text().strip() == "0", screen()
         assert "Traceback" not in screen()
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, check=False)
         scp.terminate()
         scp.wait(10)

@@ -14,15 +14,19 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from capture_tools import FIXTURES, read_frames
-
 from dicomtui.core.pipeline import AnalysisConfig, analyze
-from dicomtui.core.wire.capture import CaptureError
-from dicomtui.core.wire.capture_stream import CaptureFileWriter, CaptureSpool, CaptureStreamParser
-from dicomtui.core.wire.capture_tool import CaptureRequest, CaptureToolError, find_tool, tool_argv, _explain
 from dicomtui.core.pipeline.incremental import IncrementalAnalysis
 from dicomtui.core.views import analysis_json
+from dicomtui.core.wire.capture import CaptureError
+from dicomtui.core.wire.capture_stream import CaptureFileWriter, CaptureSpool, CaptureStreamParser
+from dicomtui.core.wire.capture_tool import (
+    CaptureRequest,
+    CaptureToolError,
+    _explain,
+    find_tool,
+    tool_argv,
+)
 
 CAPTURES = ["echo_dcmtk.pcap", "store_dcmtk.pcapng", "qr_pynetdicom.pcap", "reject_abort.pcap",
             "store_large_segments.pcap", "multi_iface.pcapng", "negotiation_pynetdicom.pcap"]
@@ -118,7 +122,7 @@ def test_gzip_pipe_is_inflated_on_the_fly(tmp_path):
 
     data = gzip.compress((FIXTURES / "echo_dcmtk.pcap").read_bytes())
     result = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--summary", "-"], input=data,
-                            capture_output=True, timeout=60)
+                            capture_output=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().count("\n") == 8
 
@@ -126,7 +130,7 @@ def test_gzip_pipe_is_inflated_on_the_fly(tmp_path):
 def test_a_pipe_cut_inside_a_block_is_reported(tmp_path):
     data = (FIXTURES / "echo_dcmtk.pcap").read_bytes()[:-30]
     result = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--summary", "-"], input=data,
-                            capture_output=True, timeout=60)
+                            capture_output=True, timeout=60, check=False)
     assert result.returncode == 0
     assert b"ended inside a block" in result.stderr
     assert b"Traceback" not in result.stderr
@@ -198,7 +202,7 @@ def _cli(*arguments: str, user: str | None = None, timeout: float = 60) -> subpr
     if user is not None:
         prefix = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups"]
     return subprocess.run(prefix + [sys.executable, "-m", "dicomtui.core.cli", *arguments], capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "HOME": "/tmp"})
+                          text=True, timeout=timeout, env={**os.environ, "HOME": "/tmp"}, check=False)
 
 
 @pytest.mark.parametrize("tool", ["dumpcap", "tcpdump"])
@@ -288,8 +292,8 @@ def _bench_capture(path: Path, size_mb: int = 2) -> Path:
 
 def test_retention_bounds_the_index_and_the_spool(tmp_path, plugin_host):
     from dicomtui.core.api.export import ExportOptions
-    from dicomtui.core.views.export import exporters
     from dicomtui.core.base.limits import Limits
+    from dicomtui.core.views.export import exporters
 
     capture = _bench_capture(tmp_path / "long.pcap", size_mb=1)
     limits = Limits(live_max_pdus=400, live_spool_mb=1)

@@ -7,13 +7,12 @@ import time
 from pathlib import Path
 
 from capture_tools import FIXTURES, read_frames
-from test_tui_app import run_async
-
 from dicomtui.core.pipeline import AnalysisConfig, analyze
-from dicomtui.core.wire.capture_stream import CaptureStreamParser
 from dicomtui.core.pipeline.live import LiveOptions
+from dicomtui.core.wire.capture_stream import CaptureStreamParser
 from dicomtui.tui.associations import AssociationsScreen
 from dicomtui.tui.live import LiveDicomApp, save_captured
+from test_tui_app import run_async
 
 
 def _blocks(path: Path) -> list[bytes]:
@@ -132,7 +131,7 @@ def test_a_capture_piped_in_opens_the_ui_with_keys_from_the_terminal(tmp_path):
                f"echo $? > {status_file}; sleep 30")
 
     def screen() -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=False).stdout
 
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", command], check=True)
     try:
@@ -147,4 +146,4 @@ def test_a_capture_piped_in_opens_the_ui_with_keys_from_the_terminal(tmp_path):
             time.sleep(0.1)
         assert status_file.read_text().strip() == "0", screen()
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, check=False)

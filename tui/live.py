@@ -28,20 +28,20 @@ import tempfile
 import threading
 import time
 
+from dicomtui.core.base.safe_text import safe_text
 from dicomtui.core.pipeline import AnalysisConfig, analyze
-from dicomtui.core.wire.capture import CaptureError
-from dicomtui.core.wire.capture_tool import CaptureToolError
 from dicomtui.core.pipeline.incremental import IncrementalAnalysis, LiveUpdate
 from dicomtui.core.pipeline.live import LiveOptions, LiveSession
-from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.wire.capture import CaptureError
+from dicomtui.core.wire.capture_tool import CaptureToolError
 from rich.text import Text
 from textual import work
-from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet
+from textual.worker import get_current_worker
 
 from .app import EXIT_CAPTURE, DicomApp, LoadFailed, LoadProgress, StatusBar
 from .associations import AssociationsScreen
@@ -383,9 +383,9 @@ def _terminal_for_keys(live: LiveOptions) -> bool:
 def run_live_app(live: LiveOptions, config: AnalysisConfig, host) -> int:
     """The UI on a live capture; returns the exit status."""
     if not _terminal_for_keys(live):
-        from dicomtui.core.views.live import run_live
-
         import argparse
+
+        from dicomtui.core.views.live import run_live
 
         args = argparse.Namespace(summary=True, expert=False, jsonl=False, json=False, export=None, fail_on=None)
         return run_live(args, config, host, live)

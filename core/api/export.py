@@ -185,7 +185,7 @@ class AtomicFile:
                 finally:
                     _unlink(self.temporary)
 
-    def __enter__(self) -> "AtomicFile":
+    def __enter__(self) -> AtomicFile:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:

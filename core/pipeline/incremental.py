@@ -41,8 +41,13 @@ from dicomtui.core.pipeline.phases import _renumber, complete_model
 from dicomtui.core.pipeline.retention import Retention, RetentionCounts
 from dicomtui.core.pipeline.rules import ExpertReport, report_failures
 from dicomtui.core.wire.capture import CaptureSource
-from dicomtui.core.wire.capture_stream import (PACKET, SPOOL_SEGMENT_BYTES, BlockFiles, CaptureSpool,
-                                              CaptureStreamParser)
+from dicomtui.core.wire.capture_stream import (
+    PACKET,
+    SPOOL_SEGMENT_BYTES,
+    BlockFiles,
+    CaptureSpool,
+    CaptureStreamParser,
+)
 
 CLOSE_GRACE_SECONDS = 2.0
 # The provisional findings (the association rules over every open association) are recomputed when an

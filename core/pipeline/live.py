@@ -21,8 +21,8 @@ import select
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from dicomtui.core.pipeline.incremental import IncrementalAnalysis, LiveUpdate
 from dicomtui.core.wire.capture import CaptureError, CaptureNote

@@ -22,8 +22,8 @@ O(dropped) per call, called once per poll.  What was dropped is counted in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 DROP_SLACK = 0.9  # drop down to 90 % of the limit, so drops come in batches
 
@@ -31,7 +31,7 @@ DROP_SLACK = 0.9  # drop down to 90 % of the limit, so drops come in batches
 class RetainedList:
     """A list whose head can be forgotten while every element keeps its index."""
 
-    __slots__ = ("items", "base")
+    __slots__ = ("base", "items")
 
     def __init__(self, items=()) -> None:
         self.items = list(items)

@@ -20,8 +20,15 @@ from dicomtui.core.base.safe_text import safe_text
 from dicomtui.core.model import Severity
 from dicomtui.core.pipeline.incremental import IncrementalAnalysis, LiveUpdate
 from dicomtui.core.pipeline.live import LiveOptions, LiveSession
-from dicomtui.core.views import (association_json, capture_json, connection_json, expert_line, message_json,
-                                 pdu_json, summary_line)
+from dicomtui.core.views import (
+    association_json,
+    capture_json,
+    connection_json,
+    expert_line,
+    message_json,
+    pdu_json,
+    summary_line,
+)
 from dicomtui.core.views.export import exporters, print_summary
 from dicomtui.core.wire.capture import CaptureError
 from dicomtui.core.wire.capture_tool import CaptureToolError

@@ -27,9 +27,14 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import dpkt
-
-from dicomtui.core.wire.capture import (GZIP_MAGIC, MAX_RECORD_LENGTH, PCAP_MAGICS, PCAPNG_SHB, CaptureError,
-                                       _idb_resolution)
+from dicomtui.core.wire.capture import (
+    GZIP_MAGIC,
+    MAX_RECORD_LENGTH,
+    PCAP_MAGICS,
+    PCAPNG_SHB,
+    CaptureError,
+    _idb_resolution,
+)
 
 PCAPNG_IDB, PCAPNG_OBSOLETE_PB, PCAPNG_SPB, PCAPNG_ISB, PCAPNG_EPB = 1, 2, 3, 5, 6
 SECTION, INTERFACE, PACKET, STATISTICS, OTHER = "section", "interface", "packet", "statistics", "other"

@@ -83,7 +83,7 @@ def list_interfaces(preferred: str = "") -> list[str]:
     name, path = find_tool(preferred)
     try:
         done = subprocess.run([path, "-D"], capture_output=True, text=True, timeout=20,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, check=False)
     except PermissionError:
         raise CaptureToolError(f"you may not run {path}: " + PERMISSION_FIX[name].format(path=path)) from None
     except (OSError, subprocess.TimeoutExpired) as exc:
