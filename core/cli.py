@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 
 from dicomtui import __version__
 from dicomtui.core.api.host import PluginHost
 from dicomtui.core.base.limits import Limits
-from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_json, safe_text
 from dicomtui.core.base.settings import PreferencesError, load_preferences
 from dicomtui.core.model import Severity
 from dicomtui.core.pipeline import AnalysisConfig, analyze
@@ -37,6 +36,7 @@ BUILTIN_PLUGINS = (
     "dicomtui.plugins.rules.protocol",
     "dicomtui.plugins.rules.status",
     "dicomtui.plugins.rules.timing",
+    "dicomtui.plugins.rules.slowness",
     "dicomtui.plugins.rules.capture",
     "dicomtui.plugins.rules.query",
     "dicomtui.plugins.export.part10",
@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--expert", action="store_true", help="print the expert findings")
     mode.add_argument("--export", metavar="OUTDIR", help="export objects into OUTDIR (see --export-format)")
     mode.add_argument("--list-plugins", action="store_true", help="list built-in and installed plugins")
+    mode.add_argument("--stats", action="store_true",
+                      help="where the time went: causes, time budgets, response-time statistics, throughput, "
+                           "TCP behaviour (docs/timing.md)")
+    mode.add_argument("--flow", metavar="ASSOCIATION",
+                      help="print the ladder diagram of one association (number as in --summary, e.g. 1 or A1)")
+    parser.add_argument("--flow-level", choices=["pdu", "message"], default="pdu",
+                        help="--flow rows: one per PDU (P-DATA runs collapsed) or one per DIMSE message")
     live = parser.add_argument_group("live capture (tshark's options; through dumpcap, else tcpdump)")
     live.add_argument("-i", dest="interfaces", action="append", default=[], metavar="IFACE",
                       help="capture on IFACE (repeatable; 'any' for all)")
@@ -162,7 +169,8 @@ def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> An
 def _columns(rows: list[tuple[str, ...]]) -> list[str]:
     """Rows of cells as aligned text (last column left ragged)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)] if rows else []
-    return ["  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]).rstrip()
+    # Names, versions and texts come from installed plugins: shown escaped like capture text.
+    return [safe_text("  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]).rstrip())
             for row in rows]
 
 
@@ -299,7 +307,10 @@ def _run(argv: list[str] | None) -> int:
         if live is not None:
             parser.error("--anonymize works on capture files: capture with -w FILE first, then anonymize FILE")
         anonymize_cli.check(args, captures, parser)
-    interactive = not (args.summary or args.json or args.jsonl or args.expert or args.export or anonymize)
+    if live is not None and (args.stats or args.flow is not None):
+        parser.error("--stats and --flow read a capture file: capture with -w FILE, then dicomtui --stats FILE")
+    interactive = not (args.summary or args.json or args.jsonl or args.expert or args.export or anonymize
+                       or args.stats or args.flow is not None)
     if live is not None:
         if interactive and sys.stdout.isatty() and (sys.stdin.isatty() or live.pipe_fd is not None):
             from dicomtui.tui.live import run_live_app
@@ -342,8 +353,24 @@ def _run(argv: list[str] | None) -> int:
         elif args.json:
             from dicomtui.core.views import analysis_json
 
-            json.dump(analysis_json(analysis), sys.stdout, indent=1)
+            sys.stdout.write(safe_json(analysis_json(analysis), indent=1))
             sys.stdout.write("\n")
+        elif args.stats:
+            from dicomtui.core.views.timing import stats_lines
+
+            for line in stats_lines(analysis):
+                print(safe_text(line))
+        elif args.flow is not None:
+            from dicomtui.core.views.timing import flow_lines
+
+            text = args.flow.strip().upper().removeprefix("A")
+            if not text.isdigit() or int(text) >= len(analysis.associations):
+                print(f"dicomtui: --flow: no association {safe_text(args.flow)!r} in this capture (it has "
+                      f"A0-A{len(analysis.associations) - 1})" if analysis.associations else
+                      "dicomtui: --flow: this capture has no association", file=sys.stderr)
+                return EXIT_USAGE
+            for line in flow_lines(analysis, int(text), args.flow_level):
+                print(safe_text(line))
         elif args.expert:
             for item in analysis.expert:
                 where = f"frame {item.frame}" if item.frame else "capture"

@@ -16,6 +16,7 @@ from dicomtui.tui.app import DicomApp, LoadProgress
 from dicomtui.tui.associations import AssociationsScreen
 from dicomtui.tui.detail_tree import NodeData
 from dicomtui.tui.screens import ExportRequest, HelpScreen
+from tui_tools import wait_for_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +40,7 @@ def make_app(name_or_path, plugin_host, tmp_path=None) -> DicomApp:
 async def settle(app, pilot, rounds: int = 3) -> None:
     for _ in range(rounds):
         await pilot.pause(0.02)
-        await app.workers.wait_for_complete()
+        await wait_for_workers(app)
     await pilot.pause(0.02)
 
 

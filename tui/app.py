@@ -160,6 +160,9 @@ class DicomApp(App[int]):
         Binding("E", "expert_step(False)", "Prev expert", show=False),
         Binding("i", "toggle_expert", "Expert pane", show=False),
         Binding("a", "associations", "Assocs"),
+        Binding("t", "timing_screen('stats')", "Stats"),
+        Binding("L", "timing_screen('ladder')", "Ladder", show=False),
+        Binding("o", "timing_screen('plots')", "Plots", show=False),
         Binding("f", "toggle_subtrees", "Flat/nested", show=False),
         Binding("x", "export", "Export"),
         Binding("p", "preferences", "Prefs"),
@@ -646,6 +649,12 @@ class DicomApp(App[int]):
             return
         threshold = float(self.config.option("slow_response_seconds", 5.0))
         self.push_screen(AssociationsScreen(self.analysis, threshold), self._association_chosen)
+
+    def action_timing_screen(self, which: str) -> None:
+        """Statistics, ladder or plots (tui/timing_screens.py) for the selected PDU's association."""
+        from .timing_screens import open_timing_screen
+
+        open_timing_screen(self, which)
 
     def _association_chosen(self, chosen: int | None) -> None:
         if chosen is not None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from dicomtui.core.model import Pdu
 from dicomtui.core.base.safe_text import safe_text
 from dicomtui.core.base.tree import Field
+from dicomtui.core.protocol.secrets import masked_pdu
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
@@ -112,8 +113,13 @@ def _message_overview(index: PacketIndex, message) -> Field:
     if message.responses:
         parts.append(Field("Responses", ", ".join(f"message {r}" for r in message.responses[:20])
                            + (" …" if len(message.responses) > 20 else "")))
+    parts.append(Field("Transfer time", f"{message.transfer_time:.6f} s (first byte -> complete)"))
+    if message.first_byte_time is not None:
+        parts.append(Field("Time to first byte", f"{message.first_byte_time:.6f} s (request complete -> "
+                                                 "first byte of this response)"))
     if message.response_time is not None:
-        parts.append(Field("Response time", f"{message.response_time:.6f} s"))
+        parts.append(Field("Response time", f"{message.response_time:.6f} s (request complete -> "
+                                            "this response complete)"))
     if message.has_dataset:
         syntax = message.transfer_syntax or "unknown"
         parts.append(Field("Data set", f"{message.dataset_length} bytes in {len(message.dataset_fragments)} "
@@ -129,7 +135,7 @@ def build_sections(index: PacketIndex, pdu_index: int) -> tuple[DetailModel, byt
     pdu_buffer = Buffer("pdu", pdu_index)
     overview = pdu_overview(index, pdu)
     model = DetailModel([overview], {id(overview): pdu_buffer}, set(), set(), [overview])
-    data = analysis.pdu_bytes(pdu)
+    data = masked_pdu(analysis.pdu_bytes(pdu))  # the bytes pane never shows a passcode or token
     decoded, error = index.decode_pdu(pdu)
 
     def add_root(field: Field, expand_depth: int) -> None:

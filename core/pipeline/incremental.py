@@ -152,7 +152,7 @@ class IncrementalAnalysis:
         if analysis.first_time is None:
             analysis.first_time = records[0][1]
         analysis.frame_count, analysis.last_time = self.engine.run(
-            records, _no_tick, 1 << 30, frame_number=analysis.frame_count)
+            records, _no_tick, 1 << 30, start=analysis.frame_count)
         analysis.tcp_frame_count = self.engine.tcp_frames
         analysis.bytes_done = analysis.bytes_total = self.spool.bytes_kept
         self._checkpoints.append((time.monotonic(), analysis.frame_count))

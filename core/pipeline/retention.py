@@ -11,7 +11,8 @@ everything before a cut frame once the PDU table holds more than
 - messages and associations that ended before the cut, connections closed
   before it (``RetainedList``: the same numbering, the head forgotten); a
   message kept that began before the cut is marked incomplete;
-- chunk-map entries of the frames before the cut (reads there find a hole);
+- chunk-map entries and TCP segment rows (timing) of the frames before the cut
+  (reads there find a hole; timing covers the retained frames);
 - expert findings of frames before the cut;
 - spool segments whose frames are all before the cut (files deleted).
 
@@ -150,16 +151,21 @@ class Retention:
         associations.drop_front(drop)
         dropped.associations += drop
         connections = analysis.connections
+        # A kept association keeps its connection (views and rules look it up by number).
+        needed = min((association.connection for association in associations.items), default=len(connections))
         drop = 0
         for connection in connections.items:
-            if not connection.last_frame or connection.last_frame >= cut:  # still open, or recent
-                break
+            if not connection.last_frame or connection.last_frame >= cut or connection.index >= needed:
+                break  # still open, recent, or an association kept needs it
             drop += 1
         connections.drop_front(drop)
         dropped.connections += drop
         for connection in connections:
             for chunks in connection.streams:
                 chunks.drop_before_frame(cut)
+            segments = getattr(connection, "segments", None)  # TCP header rows for the timing analysis
+            if segments is not None:
+                segments.drop_before_frame(cut)
         before = len(analysis.expert)
         analysis.expert[:] = [item for item in analysis.expert if item.frame >= cut or not item.frame]
         dropped.expert += before - len(analysis.expert)

@@ -118,8 +118,7 @@ class UserIdentityRequest:
     identity_type: int
     positive_response_requested: bool
     primary: bytes
-    secondary_length: int  # the passcode itself is never kept
-    secret: tuple[int, int] = (0, 0)  # PDU-relative (offset, length) of the passcode or token, for masking
+    secondary_length: int  # the passcode itself is never kept (protocol.secrets says where it lies)
 
 
 @dataclass(slots=True)
@@ -342,10 +341,7 @@ def _user_user_identity(raw: bytes, at: int, size: int, item: int, user: UserInf
     secondary_length = struct.unpack_from("!H", raw, 4 + primary_length)[0]
     if 6 + primary_length + secondary_length > length:
         raise DecodeError("user identity secondary field runs past the sub-item", item)
-    secret = (at + 10 + primary_length, secondary_length) if identity_type == 2 else \
-        (at + 8, primary_length) if identity_type in (3, 4, 5) else (0, 0)  # tickets are secrets too
-    user.user_identity = UserIdentityRequest(identity_type, bool(positive), primary, secondary_length,
-                                             secret)
+    user.user_identity = UserIdentityRequest(identity_type, bool(positive), primary, secondary_length)
     kind = USER_IDENTITY_TYPES.get(identity_type, f"type {identity_type}")
     primary_text = _text(primary) if identity_type in (1, 2) else f"{primary_length} bytes"
     children = [
@@ -353,8 +349,9 @@ def _user_user_identity(raw: bytes, at: int, size: int, item: int, user: UserInf
         Field("Positive response requested", "yes" if positive else "no", at + 5, 1),
         Field("Primary field", primary_text, at + 8, primary_length),
     ]
-    if identity_type == 2:
-        children.append(Field("Secondary field (passcode)", f"{MASK} ({secondary_length} bytes)",
+    if identity_type == 2 or secondary_length:
+        label = "Secondary field (passcode)" if identity_type == 2 else "Secondary field"
+        children.append(Field(label, f"{MASK} ({secondary_length} bytes)",
                               at + 10 + primary_length, secondary_length))
     return Field("User identity negotiation (0x58)", f"{kind}: {primary_text}", at, size,
                  tuple(children))
@@ -369,7 +366,8 @@ def _user_user_identity_response(raw: bytes, at: int, size: int, item: int, user
         raise DecodeError("user identity server response runs past the sub-item", item)
     user.user_identity_response = raw[2 : 2 + response_length]
     return Field("User identity response (0x59)", f"server response, {response_length} bytes",
-                 at, size)
+                 at, size, (Field("Server response", f"{MASK} ({response_length} bytes)",
+                                  at + 6, response_length),))
 
 
 _USER_SUB_ITEMS = {

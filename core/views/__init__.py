@@ -128,6 +128,8 @@ def message_json(analysis: Analysis, message: Message) -> dict[str, Any]:
         "request": message.request,
         "responses": list(message.responses),
         "response_time": message.response_time,
+        "first_byte_time": message.first_byte_time,
+        "transfer_time": message.transfer_time,
         "frames": [message.first_frame, message.last_frame],
         "start_time": message.start_time,
         "end_time": message.end_time,
@@ -181,6 +183,7 @@ def analysis_json(analysis: Analysis) -> dict[str, Any]:
         "pdus": [pdu_json(pdu) for pdu in analysis.pdus],
         "messages": [message_json(analysis, message) for message in analysis.messages],
         "expert": [item.as_json() for item in analysis.expert],
+        "timing": _timing(analysis),
     }
 
 
@@ -204,3 +207,9 @@ def analysis_json_lines(analysis: Analysis):
     yield line("end", {"capture": capture_json(analysis),
                        "connections": [connection_json(connection) for connection in analysis.connections],
                        "stop_reason": "end of file", "dropped": None, "written": []})
+
+
+def _timing(analysis: Analysis) -> dict[str, Any]:
+    from .timing import timing_json
+
+    return timing_json(analysis)

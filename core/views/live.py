@@ -11,6 +11,7 @@ whole) and atomically (``OutputFolder`` writes a temporary name, then renames).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -33,7 +34,7 @@ from dicomtui.core.views.export import exporters, print_summary
 from dicomtui.core.wire.capture import CaptureError
 from dicomtui.core.wire.capture_tool import CaptureToolError
 
-PER_MESSAGE_EXPORTERS = ("part10", "dicom_json")
+PER_MESSAGE_EXPORTERS = ("part10", "dicom-json")
 EXIT_OK, EXIT_CAPTURE, EXIT_USAGE, EXIT_EXPORT_INCOMPLETE, EXIT_FAIL_ON = 0, 1, 2, 3, 4  # as core.cli  # the others describe the whole capture: written at the end
 
 
@@ -92,7 +93,8 @@ class JsonLinesPrinter:
 class LiveExporter:
     """Exports each complete message's objects as they arrive; the rest when the capture stops."""
 
-    def __init__(self, exporter, outdir: str, options: ExportOptions) -> None:
+    def __init__(self, exporter, outdir: str, options: ExportOptions, incremental: IncrementalAnalysis) -> None:
+        self.incremental = incremental
         self.exporter = exporter
         self.outdir = outdir
         self.options = options
@@ -106,7 +108,7 @@ class LiveExporter:
                 rest = [message.index for message in analysis.messages if message.index not in self.done]
                 self._export(analysis, rest)
             else:
-                self._merge(self.exporter.export(analysis, self.outdir, self._options(None), None))
+                self._export_whole_capture()
             return
         if not self.per_message:
             return
@@ -114,6 +116,22 @@ class LiveExporter:
                  if message.complete and (message.has_dataset or self.options.include_commands)
                  and (message.transfer_syntax or not self.options.meta_header)]
         self._export(analysis, ready)
+
+    def _export_whole_capture(self) -> None:
+        """Exporters that describe the whole capture (pcap, transactions) read what was captured, saved."""
+        import tempfile
+
+        from dicomtui.core.pipeline import analyze
+
+        with tempfile.TemporaryDirectory(prefix="dicomtui-export-") as work_dir:
+            saved = os.path.join(work_dir, "captured.pcapng")
+            self.incremental.spool.save(saved)
+            analysis = analyze([saved], self.incremental.config, self.incremental.plugins)
+            try:
+                self._merge(self.exporter.export(analysis, self.outdir, self._options(None), None))
+            finally:
+                for source in analysis.sources:
+                    source.close()
 
     def _options(self, messages):
         options = self.options
@@ -162,7 +180,7 @@ def run_live(args, config, host, live: LiveOptions) -> int:
         Path(args.export).mkdir(parents=True, exist_ok=True)
         exporter = LiveExporter(chosen, args.export, ExportOptions(
             min_size=args.min_size, include_commands=args.include_commands, meta_header=not args.no_meta,
-            include_incomplete=args.include_incomplete, overwrite=args.overwrite))
+            include_incomplete=args.include_incomplete, overwrite=args.overwrite), incremental)
         consumers.append(exporter)
 
     analysis = incremental.analysis

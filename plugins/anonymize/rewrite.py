@@ -28,7 +28,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from dicomtui.core.base.errors import DecodeError
-from dicomtui.core.wire.packet import format_address, parse_tcp
+from dicomtui.core.protocol.datasets import guess_transfer_syntax
+from dicomtui.core.wire.packet import format_address
 
 from .deidentify import CodecError, DatasetCodec, Deidentifier
 from .mapping import Pseudonymizer
@@ -132,12 +133,8 @@ class CaptureAnonymizer:
             if data is None:
                 dropped["DIMSE messages whose data set the capture lacks"] += 1
                 return None
-            syntax = message.transfer_syntax
-            if not syntax or message.syntax_guessed:
-                from dicomtui.plugins.dataset import guess_transfer_syntax
-
-                syntax = syntax or guess_transfer_syntax(data)
-            codec = DatasetCodec(syntax)
+            syntax = message.transfer_syntax or guess_transfer_syntax(data)
+            codec = DatasetCodec(syntax, self.analysis.config.limits)
             try:
                 dataset = codec.read(data)
             except CodecError:
@@ -269,15 +266,13 @@ class CaptureAnonymizer:
 
         macs: dict[str, bytes] = {}
         frames = 0
-        for record, frame in dicom_frames(self.analysis):
+        for _number, record, frame, segment, _connection, _direction in dicom_frames(self.analysis):
             frames += 1
             pair = ethernet_macs(frame, record.link_type)
             if pair is None:
                 continue
-            segment = parse_tcp(frame, record.link_type)
-            if segment is not None:
-                source = split_endpoint(format_address(segment.family, segment.src, segment.sport))[0]
-                macs.setdefault(source, pair[1])
+            source = split_endpoint(format_address(segment.family, segment.src, segment.sport))[0]
+            macs.setdefault(source, pair[1])
         return macs, frames
 
     def packets(self, ordered: list[Event]):

@@ -16,7 +16,6 @@ Unlike Part 10 export this holds one decoded object in memory at a time.
 
 from __future__ import annotations
 
-import json
 import warnings
 
 from dicomtui import hookimpl
@@ -29,6 +28,7 @@ from dicomtui.core.api.export import (
     object_name,
 )
 from dicomtui.core.base.limits import Limits
+from dicomtui.core.base.safe_text import safe_json
 from dicomtui.core.protocol import datasets as codec
 
 from .part10 import SKIP_NO_SYNTAX, selected_messages
@@ -112,7 +112,7 @@ class DicomJsonExporter:
             result.bytes_written += len(value)
         if renamed:
             _rewrite_uris(document, renamed)
-        encoded = json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8")
+        encoded = safe_json(document, indent=1, ensure_ascii=False).encode("utf-8")
         path, stream = folder.open_new(name)
         with stream:
             stream.write(encoded)
