@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_json, safe_text
 from dicomtui.core.base.uids import uid_name
 from dicomtui.core.model import Association, ExpertItem, Message, Pdu
 from dicomtui.core.model.analysis import Analysis
@@ -189,10 +189,8 @@ def analysis_json(analysis: Analysis) -> dict[str, Any]:
 
 def analysis_json_lines(analysis: Analysis):
     """``--jsonl`` of a finished analysis: the same lines a live capture streams, in document order."""
-    import json
-
     def line(kind: str, body: dict[str, Any], **extra) -> str:
-        return json.dumps({"object": kind, **extra, **body}, ensure_ascii=False)
+        return safe_json({"object": kind, **extra, **body}, ensure_ascii=False)
 
     for association in analysis.associations:
         yield line("association", association_json(analysis, association), event="start")

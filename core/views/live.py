@@ -10,14 +10,13 @@ whole) and atomically (``OutputFolder`` writes a temporary name, then renames).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 from pathlib import Path
 
 from dicomtui.core.api.export import ExportOptions, ExportResult
-from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_json, safe_text
 from dicomtui.core.model import Severity
 from dicomtui.core.pipeline.incremental import IncrementalAnalysis, LiveUpdate
 from dicomtui.core.pipeline.live import LiveOptions, LiveSession
@@ -67,7 +66,7 @@ class JsonLinesPrinter:
         self.session = session
 
     def _line(self, kind: str, body: dict, **extra) -> None:
-        self.stream.write(json.dumps({"object": kind, **extra, **body}, ensure_ascii=False) + "\n")
+        self.stream.write(safe_json({"object": kind, **extra, **body}, ensure_ascii=False) + "\n")
 
     def __call__(self, analysis, update: LiveUpdate) -> None:
         for association in update.associations_started:
@@ -222,7 +221,7 @@ def run_live(args, config, host, live: LiveOptions) -> int:
     if args.json:
         from dicomtui.core.views import analysis_json
 
-        json.dump(analysis_json(analysis), out, indent=1)
+        out.write(safe_json(analysis_json(analysis), indent=1))
         out.write("\n")
         out.flush()
     if live.pipe_fd is None:  # a capture or a followed file: say how it ended (a pipe just ends)
