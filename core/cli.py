@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not load this plugin (name as in --list-plugins); may be repeated")
     parser.add_argument("--version", action="version", version=f"dicomtui {__version__}")
     _anonymize_cli().add_arguments(parser)
+    from dicomtui.batch import cli as batch_cli  # standard library only until a batch option is used
+
+    batch_cli.add_arguments(parser)
     return parser
 
 
@@ -299,6 +302,12 @@ def _run(argv: list[str] | None) -> int:
             print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
             return EXIT_CAPTURE
         return EXIT_OK
+    from dicomtui.batch import cli as batch_cli
+
+    if batch_cli.wanted(args):
+        if args.interfaces or args.follow:
+            parser.error("--batch reads capture files: capture with -w FILE first")
+        return batch_cli.run(args, parser, make_config, make_host)
     live = _live_options(args, parser, captures, reads_whole_file=anonymize)
     if not captures and live is None:
         parser.error("no capture given (e.g. dicomtui capture.pcap, or dicomtui -i eth0 to capture live)")
