@@ -175,6 +175,7 @@ def run_live(args, config, host, live: LiveOptions) -> int:
             names = ", ".join(sorted(available)) or "none"
             print(f"dicomtui: unknown export format {safe_text(args.export_format)!r} (available: {names})",
                   file=sys.stderr)
+            incremental.close()
             return EXIT_USAGE
         Path(args.export).mkdir(parents=True, exist_ok=True)
         exporter = LiveExporter(chosen, args.export, ExportOptions(
