@@ -499,6 +499,7 @@ class DicomApp(App[int]):
             if finished and not started_finished:
                 return  # PDUs were renumbered at the end of the pass; the app restarts the filter
             pdus = analysis.pdus
+            scanned = max(scanned, pdus.base)  # a live capture's retention limit dropped the rows below
             limit = len(pdus) if finished else max(0, len(pdus) - 1)  # the newest PDU may still change
             while scanned < limit:
                 if display_filter.matches(index, pdus[scanned]):

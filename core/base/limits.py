@@ -22,6 +22,8 @@ class Limits:
     max_segment_record: int = 20_000_000  # TCP segments whose headers are kept for timing (28 bytes each)
     max_spool_bytes: int = 4 << 30  # gzip / stdin input copied to the temporary folder at most
     max_gzip_ratio: int = 500  # gzip input expanding more than this (past 64 MB) is a bomb
+    live_max_pdus: int = 500_000  # a live capture keeps the newest PDUs (and their messages) in its index
+    live_spool_mb: int = 2048  # ... and the newest captured bytes on disk (TMPDIR), for views and export
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> "Limits":

@@ -31,8 +31,8 @@ class LadderRow:
 
 
 def association_pdus(analysis: "Analysis", association: int) -> list[int]:
-    column = analysis.pdus.column("association")
-    return [index for index, owner in enumerate(column) if owner == association]
+    column = analysis.pdus.column("association")  # rows from ``base`` (live retention may drop the first)
+    return [index for index, owner in enumerate(column, analysis.pdus.base) if owner == association]
 
 
 def _first_byte_time(analysis: "Analysis", pdu) -> float:

@@ -387,16 +387,18 @@ def _build(analysis: "Analysis") -> TimingReport:
         idle_gap = float(analysis.config.option(IDLE_OPTION, IDLE_DEFAULT))
     except (TypeError, ValueError):  # a bad -o value: the default (the rules say the same)
         idle_gap = IDLE_DEFAULT
-    connections = [analyse_connection(connection) for connection in analysis.connections]
+    # By connection number: a live capture's retention limit may have dropped the first ones.
+    by_number = {connection.index: analyse_connection(connection) for connection in analysis.connections}
+    connections = list(by_number.values())
     pdus_by_association: dict[int, list[int]] = {}
-    for index, owner in enumerate(analysis.pdus.column("association")):
+    for index, owner in enumerate(analysis.pdus.column("association"), analysis.pdus.base):
         pdus_by_association.setdefault(owner, []).append(index)
     messages_by_association: dict[int, list] = {}
     for message in analysis.messages:
         messages_by_association.setdefault(message.association, []).append(message)
     timings = []
     for association in analysis.associations:
-        tcp = connections[association.connection] if 0 <= association.connection < len(connections) else None
+        tcp = by_number.get(association.connection)
         timings.append(association_timing(analysis, association.index,
                                           messages_by_association.get(association.index, []),
                                           pdus_by_association.get(association.index, []), tcp, idle_gap))

@@ -435,6 +435,19 @@ class CaptureEngine:
             tracked.swap = client
             self._start_decoder(tracked, detection)
 
+    def close_ended(self, before_frame: int, frame: int) -> int:
+        """Close connections that ended (both FINs, or an RST) with no frame since ``before_frame``.
+
+        A live capture calls this now and then, so an ended connection's decoder
+        finishes (its association settles) and its state is freed, as the end of a
+        file would.  Returns how many were closed.
+        """
+        ended = {id(tracked): tracked for tracked, _direction in self.table.values()
+                 if (tracked.rst or all(tracked.fin)) and tracked.last_frame < before_frame}
+        for tracked in ended.values():
+            self._close(tracked, frame)
+        return len(ended)
+
     def finish(self, before_close=None) -> None:
         """Close every connection still open at the end of the capture, oldest first.
 

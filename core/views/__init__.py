@@ -10,9 +10,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from dicomtui.core.base.safe_text import safe_json_text, safe_text
+from dicomtui.core.base.safe_text import safe_json, safe_json_text, safe_text
 from dicomtui.core.base.uids import uid_name
-from dicomtui.core.model import Association, Message, Pdu
+from dicomtui.core.model import Association, ExpertItem, Message, Pdu
 from dicomtui.core.model.analysis import Analysis
 
 JSON_FORMAT_VERSION = 1
@@ -21,12 +21,23 @@ JSON_FORMAT_VERSION = 1
 def summary_lines(analysis: Analysis):
     """One line per PDU, like Wireshark's info column."""
     for pdu in analysis.pdus:
-        connection = analysis.connections[pdu.connection]
-        source, destination = (connection.client, connection.server) if pdu.direction == 0 else (
-            connection.server, connection.client)
-        frames = f"{pdu.first_frame}" if pdu.first_frame == pdu.last_frame else f"{pdu.first_frame}-{pdu.last_frame}"
-        yield (f"{pdu.index + 1:6d} {analysis.frame_time(pdu.timestamp):11.6f} {source:>21} -> {destination:<21} "
-               f"A{pdu.association:<3d} frames {frames:<11} {safe_text(pdu.summary)}")
+        yield summary_line(analysis, pdu)
+
+
+def summary_line(analysis: Analysis, pdu: Pdu) -> str:
+    connection = analysis.connections[pdu.connection]
+    source, destination = (connection.client, connection.server) if pdu.direction == 0 else (
+        connection.server, connection.client)
+    frames = f"{pdu.first_frame}" if pdu.first_frame == pdu.last_frame else f"{pdu.first_frame}-{pdu.last_frame}"
+    return (f"{pdu.index + 1:6d} {analysis.frame_time(pdu.timestamp):11.6f} {source:>21} -> {destination:<21} "
+            f"A{pdu.association:<3d} frames {frames:<11} {safe_text(pdu.summary)}")
+
+
+def expert_line(item: ExpertItem) -> str:
+    """One finding as ``--expert`` prints it."""
+    where = f"frame {item.frame}" if item.frame else "capture"
+    association = f" A{item.association}" if item.association is not None else ""
+    return f"{item.severity.label:<7} {item.group.value:<15} {where:>12}{association:<5} {safe_text(item.message)}"
 
 
 def association_json(analysis: Analysis, association: Association) -> dict[str, Any]:
@@ -134,7 +145,18 @@ def message_json(analysis: Analysis, message: Message) -> dict[str, Any]:
     }
 
 
-def _connection_json(connection) -> dict[str, Any]:
+def capture_json(analysis: Analysis) -> dict[str, Any]:
+    return {
+        "files": [source.name for source in analysis.sources],
+        "frames": analysis.frame_count,
+        "tcp_frames": analysis.tcp_frame_count,
+        "first_time": analysis.first_time,
+        "last_time": analysis.last_time,
+        "notes": [note.message for note in analysis.notes],
+    }
+
+
+def connection_json(connection) -> dict[str, Any]:
     return {
         "id": connection.index,
         "client": connection.client,
@@ -158,15 +180,8 @@ def analysis_json_sections(analysis: Analysis) -> list[tuple[str, Any]]:
     """The document's top-level keys in order; the long lists as iterators (built item by item)."""
     return [
         ("format_version", JSON_FORMAT_VERSION),
-        ("capture", {
-            "files": [source.name for source in analysis.sources],
-            "frames": analysis.frame_count,
-            "tcp_frames": analysis.tcp_frame_count,
-            "first_time": analysis.first_time,
-            "last_time": analysis.last_time,
-            "notes": [note.message for note in analysis.notes],
-        }),
-        ("connections", map(_connection_json, analysis.connections)),
+        ("capture", capture_json(analysis)),
+        ("connections", map(connection_json, analysis.connections)),
         ("associations", (association_json(analysis, association) for association in analysis.associations)),
         ("pdus", map(pdu_json, analysis.pdus)),
         ("messages", (message_json(analysis, message) for message in analysis.messages)),
@@ -277,6 +292,26 @@ _SCALARS = {
     type(None): lambda _value: "null",
 }
 _KEY_PREFIXES: dict[str, str] = {}  # '"key": ' for the keys the documents repeat (bounded)
+
+
+def analysis_json_lines(analysis: Analysis):
+    """``--jsonl`` of a finished analysis: the same lines a live capture streams, in document order."""
+    def line(kind: str, body: dict[str, Any], **extra) -> str:
+        return safe_json({"object": kind, **extra, **body}, ensure_ascii=False)
+
+    for association in analysis.associations:
+        yield line("association", association_json(analysis, association), event="start")
+    for pdu in analysis.pdus:
+        yield line("pdu", pdu_json(pdu))
+    for message in analysis.messages:
+        yield line("message", message_json(analysis, message))
+    for association in analysis.associations:
+        yield line("association", association_json(analysis, association), event="end")
+    for item in analysis.expert:
+        yield line("expert", item.as_json())
+    yield line("end", {"capture": capture_json(analysis),
+                       "connections": [connection_json(connection) for connection in analysis.connections],
+                       "stop_reason": "end of file", "dropped": None, "written": []})
 
 
 def _timing(analysis: Analysis) -> dict[str, Any]:

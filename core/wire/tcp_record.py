@@ -50,6 +50,22 @@ class SegmentRecord:
     def nbytes(self) -> int:
         return len(self.data)
 
+    def drop_before_frame(self, frame: int) -> int:
+        """Forget the rows of frames before ``frame`` (live retention); returns how many.
+
+        Rows are in capture order, so the frames only grow: a bisection over rows.
+        """
+        low, high = 0, len(self)
+        while low < high:
+            middle = (low + high) // 2
+            if ROW.unpack_from(self.data, middle * ROW_SIZE)[1] < frame:
+                low = middle + 1
+            else:
+                high = middle
+        if low:
+            del self.data[: low * ROW_SIZE]  # in place: the engine's bound ``extend`` stays valid
+        return low
+
     def stop(self) -> None:
         """Record no more segments (memory budget reached)."""
         self.truncated = True

@@ -131,7 +131,7 @@ class SecretMasker:
         self.regions: dict[tuple[int, int], list[tuple[int, int, list[tuple[int, int]]]]] = {}
         pdus = analysis.pdus
         types = pdus.column("pdu_type")
-        for index in (index for index, pdu_type in enumerate(types) if pdu_type in ASSOCIATE_TYPES):
+        for index in (index for index, pdu_type in enumerate(types, pdus.base) if pdu_type in ASSOCIATE_TYPES):
             pdu = pdus[index]
             start, end = pdu.stream_offset, pdu.stream_offset + pdu.total_length
             stream = analysis.connections[pdu.connection].streams[pdu.direction]
