@@ -5,7 +5,8 @@ list of built-in plugins, reads the preferences file, runs the pipeline, and
 hands the result to a view (summary, JSON, expert list, export) or the TUI.
 
 Exit status: 0 success; 1 a capture could not be read; 2 bad command line;
-3 export left objects out (incomplete or failed); 4 ``--fail-on`` threshold met.
+3 export left objects out (incomplete, refused or failed) or could not write
+something exactly as captured; 4 ``--fail-on`` threshold met.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 
 from dicomtui import __version__
 from dicomtui.core.api.host import PluginHost
+from dicomtui.core.base.library_warnings import LibraryWarnings
 from dicomtui.core.base.limits import Limits
 from dicomtui.core.base.safe_text import safe_text
 from dicomtui.core.base.settings import PreferencesError, load_preferences
@@ -36,6 +38,7 @@ BUILTIN_PLUGINS = (
     "dicomtui.plugins.rules.protocol",
     "dicomtui.plugins.rules.status",
     "dicomtui.plugins.rules.timing",
+    "dicomtui.plugins.rules.slowness",
     "dicomtui.plugins.rules.capture",
     "dicomtui.plugins.rules.query",
     "dicomtui.plugins.export.part10",
@@ -55,18 +58,25 @@ def make_host(disabled: set[str] | None = None, load_installed: bool = True,
     return PluginHost(builtins, disabled=disabled, load_installed=load_installed)
 
 
-def rules_wanted(args: argparse.Namespace, interactive: bool, anonymize: bool) -> bool:
-    """Whether the mode shows expert findings (or exits on them): only then do the rules run."""
-    return bool(interactive or anonymize or args.json or args.expert or args.fail_on or args.list_plugins)
+def _summary_or_export_only(args: argparse.Namespace, anonymize: bool) -> bool:
+    """``--summary`` or ``--export`` of capture files, and nothing that shows findings."""
+    other = (anonymize or args.list_plugins or args.json or args.jsonl or args.expert or args.stats
+             or args.flow is not None or args.batch or args.report or args.interfaces or args.follow)
+    return bool((args.summary or args.export) and not other)
 
 
-def builtins_for(args: argparse.Namespace, interactive: bool, anonymize: bool) -> tuple[str, ...]:
+def rules_wanted(args: argparse.Namespace, anonymize: bool) -> bool:
+    """The expert rules run where findings are shown or ``--fail-on`` asks for them."""
+    return not _summary_or_export_only(args, anonymize) or bool(args.fail_on)
+
+
+def builtins_for(args: argparse.Namespace, anonymize: bool) -> tuple[str, ...]:
     """The built-in plugins a mode uses: start-up imports only those (a rule or an exporter
     module imports pydicom's codec, more than the analysis of a small capture costs)."""
-    if interactive or anonymize or args.list_plugins:
+    if not _summary_or_export_only(args, anonymize):
         return BUILTIN_PLUGINS
     skipped = set() if args.export else set(EXPORT_PLUGINS)
-    if not rules_wanted(args, interactive, anonymize):
+    if not rules_wanted(args, anonymize):
         skipped |= set(RULE_PLUGINS)
     return tuple(name for name in BUILTIN_PLUGINS if name not in skipped)
 
@@ -88,9 +98,38 @@ def build_parser() -> argparse.ArgumentParser:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--summary", action="store_true", help="print one line per PDU")
     mode.add_argument("--json", action="store_true", help="print the whole analysis as one JSON document")
+    mode.add_argument("--jsonl", action="store_true",
+                      help="print one JSON object per line for each association, PDU, message and finding as it "
+                           "completes (streams during a live capture)")
     mode.add_argument("--expert", action="store_true", help="print the expert findings")
     mode.add_argument("--export", metavar="OUTDIR", help="export objects into OUTDIR (see --export-format)")
     mode.add_argument("--list-plugins", action="store_true", help="list built-in and installed plugins")
+    mode.add_argument("--stats", action="store_true",
+                      help="where the time went: causes, time budgets, response-time statistics, throughput, "
+                           "TCP behaviour (docs/timing.md)")
+    mode.add_argument("--flow", metavar="ASSOCIATION",
+                      help="print the ladder diagram of one association (number as in --summary, e.g. 1 or A1)")
+    parser.add_argument("--flow-level", choices=["pdu", "message"], default="pdu",
+                        help="--flow rows: one per PDU (P-DATA runs collapsed) or one per DIMSE message")
+    live = parser.add_argument_group("live capture (tshark's options; through dumpcap, else tcpdump)")
+    live.add_argument("-i", dest="interfaces", action="append", default=[], metavar="IFACE",
+                      help="capture on IFACE (repeatable; 'any' for all)")
+    live.add_argument("-f", dest="capture_filter", default="", metavar="FILTER",
+                      help="capture filter (BPF), e.g. 'tcp port 104'")
+    live.add_argument("-D", dest="list_interfaces", action="store_true", help="list the interfaces and exit")
+    live.add_argument("-s", dest="snaplen", type=int, default=0, metavar="SNAPLEN",
+                      help="snapshot length (bytes kept of each packet; default the tool's, 262144)")
+    live.add_argument("-w", dest="write", default="", metavar="FILE",
+                      help="also keep the raw capture in FILE (pcapng)")
+    live.add_argument("-b", dest="ring", action="append", default=[], metavar="filesize:KB|files:N",
+                      help="ring buffer for -w: a new file every KB kilobytes, keep the newest N files")
+    live.add_argument("-a", dest="autostop", action="append", default=[], metavar="duration:SEC|packets:N",
+                      help="stop after SEC seconds or N packets")
+    live.add_argument("-c", dest="count", type=int, default=0, metavar="N", help="stop after N packets")
+    live.add_argument("--follow", metavar="FILE",
+                      help="read a capture file that another process is still writing, like tail -f")
+    live.add_argument("--capture-tool", choices=["dumpcap", "tcpdump"], default="",
+                      help="capture with this tool (default: dumpcap when installed, else tcpdump)")
     parser.add_argument("--export-format", default="part10", metavar="NAME",
                         help="exporter to use with --export (see --list-plugins); default part10")
     parser.add_argument("--min-size", type=int, default=0, metavar="BYTES",
@@ -113,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not load this plugin (name as in --list-plugins); may be repeated")
     parser.add_argument("--version", action="version", version=f"dicomtui {__version__}")
     _anonymize_cli().add_arguments(parser)
+    from dicomtui.batch import cli as batch_cli  # standard library only until a batch option is used
+
+    batch_cli.add_arguments(parser)
     return parser
 
 
@@ -191,6 +233,70 @@ def _exporter_names(host: PluginHost):
         yield exporter.name, exporter.description
 
 
+def _live_options(args: argparse.Namespace, parser: argparse.ArgumentParser, captures: list[str],
+                  reads_whole_file: bool = False):
+    """The LiveOptions of a live capture (-i, --follow, or '-' alone), or None to read files.
+
+    ``reads_whole_file``: the mode needs the whole capture first (--anonymize), so '-' is spooled as before.
+    """
+    from dicomtui.core.pipeline.live import LiveOptions
+    from dicomtui.core.wire.capture_tool import CaptureRequest
+
+    live_only = [name for name, given in (("-f", args.capture_filter), ("-s", args.snaplen), ("-w", args.write),
+                                          ("-b", args.ring), ("-a", args.autostop), ("-c", args.count))
+                 if given]
+    if args.interfaces and args.follow:
+        parser.error("-i and --follow do not go together (capture, or follow a file another tool writes)")
+    if (args.interfaces or args.follow) and captures:
+        parser.error("capture files and live capture (-i, --follow) do not go together")
+    is_pipe = captures == ["-"] and not args.interfaces and not args.follow and not reads_whole_file
+    if not (args.interfaces or args.follow or is_pipe):
+        if live_only:
+            parser.error(f"{', '.join(live_only)} only apply to a live capture (-i IFACE, --follow FILE or -)")
+        return None
+    if (args.follow or is_pipe) and (args.capture_filter or args.snaplen):
+        parser.error("-f and -s apply to capturing (-i); a followed file or pipe is already captured")
+    options = LiveOptions(write=args.write)
+    if args.interfaces:
+        options.request = CaptureRequest(interfaces=list(args.interfaces), capture_filter=args.capture_filter,
+                                         snaplen=args.snaplen, tool=args.capture_tool)
+        if args.snaplen < 0:
+            parser.error("-s: the snapshot length must be positive")
+    elif args.follow:
+        options.follow = args.follow
+    else:
+        options.pipe_fd = sys.stdin.fileno()
+    for item in args.ring:
+        key, _, value = item.partition(":")
+        if key not in ("filesize", "files") or not value.isdigit() or int(value) <= 0:
+            parser.error(f"-b expects filesize:KB or files:N (a positive whole number), got {item!r}")
+        if key == "filesize":
+            options.ring_filesize_kb = int(value)
+        else:
+            options.ring_files = int(value)
+    if args.ring and not args.write:
+        parser.error("-b (ring buffer) needs -w FILE")
+    if options.ring_files and not options.ring_filesize_kb:
+        parser.error("-b files:N needs -b filesize:KB (when to start the next file)")
+    for item in args.autostop:
+        key, _, value = item.partition(":")
+        try:
+            number = float(value) if key == "duration" else int(value)
+        except ValueError:
+            number = -1
+        if key not in ("duration", "packets") or number <= 0:
+            parser.error(f"-a expects duration:SEC or packets:N (positive), got {item!r}")
+        if key == "duration":
+            options.duration = float(number)
+        else:
+            options.packets = int(number)
+    if args.count:
+        if args.count < 0:
+            parser.error("-c: the packet count must be positive")
+        options.packets = args.count
+    return options
+
+
 def main(argv: list[str] | None = None) -> int:
     """The console entry point: ``_run`` with the exits a shell user expects."""
     try:
@@ -206,6 +312,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
+    with LibraryWarnings() as library_warnings:
+        status = _run_mode(argv)
+    if library_warnings.summary():
+        print(f"dicomtui: warning: {library_warnings.summary()}", file=sys.stderr)
+    return status
+
+
+def _run_mode(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     captures = list(args.read) + list(args.captures)
@@ -213,27 +327,57 @@ def _run(argv: list[str] | None) -> int:
     anonymize = anonymize_cli.wanted(args)
     if anonymize:
         captures = anonymize_cli.fix_captures(args, captures)
-    interactive = not (args.summary or args.json or args.expert or args.export or anonymize or args.list_plugins)
-    # The UI needs the terminal for keys as well as for drawing; a capture piped in on stdin
-    # (`tcpdump -w - | dicomtui -`) therefore gets the summary.
-    if interactive and not (sys.stdout.isatty() and sys.stdin.isatty()):
-        interactive = False
-        args.summary = True
-    host = make_host(disabled=set(args.disable_plugin), builtins=builtins_for(args, interactive, anonymize))
+    host = make_host(disabled=set(args.disable_plugin), builtins=builtins_for(args, anonymize))
     if args.list_plugins:
         _print_plugins(host)
         return EXIT_OK
-    if not captures:
-        parser.error("no capture given (e.g. dicomtui capture.pcap)")
+    if args.list_interfaces:
+        from dicomtui.core.wire.capture_tool import CaptureToolError, list_interfaces
+
+        try:
+            print("\n".join(list_interfaces(args.capture_tool)))
+        except CaptureToolError as exc:
+            print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
+            return EXIT_CAPTURE
+        return EXIT_OK
+    from dicomtui.batch import cli as batch_cli
+
+    if batch_cli.wanted(args):
+        if args.interfaces or args.follow:
+            parser.error("--batch reads capture files: capture with -w FILE first")
+        return batch_cli.run(args, parser, make_config, make_host)
+    live = _live_options(args, parser, captures, reads_whole_file=anonymize)
+    if not captures and live is None:
+        parser.error("no capture given (e.g. dicomtui capture.pcap, or dicomtui -i eth0 to capture live)")
     config = make_config(args, parser)
     if anonymize:
+        if live is not None:
+            parser.error("--anonymize works on capture files: capture with -w FILE first, then anonymize FILE")
         anonymize_cli.check(args, captures, parser)
-    if interactive:
+    if live is not None and (args.stats or args.flow is not None):
+        parser.error("--stats and --flow read a capture file: capture with -w FILE, then dicomtui --stats FILE")
+    interactive = not (args.summary or args.json or args.jsonl or args.expert or args.export or anonymize
+                       or args.stats or args.flow is not None)
+    if live is not None:
+        if interactive and sys.stdout.isatty() and (sys.stdin.isatty() or live.pipe_fd is not None):
+            from dicomtui.tui.live import run_live_app
+
+            return run_live_app(live, config, host)
+        if interactive:
+            args.summary = True
+        from dicomtui.core.views.live import run_live
+
+        return run_live(args, config, host, live)
+    # The UI needs the terminal for keys as well as for drawing; a capture piped in on stdin
+    # (`tcpdump -w - | dicomtui -`) therefore gets the summary.
+    if interactive and sys.stdout.isatty() and sys.stdin.isatty():
         from dicomtui.tui.app import run_app
 
         return run_app(captures, config, host)
+    if interactive:
+        args.summary = True
     try:
-        analysis = analyze(captures, config, host, run_rules=rules_wanted(args, interactive, anonymize))
+        analysis = analyze(captures, config, host, run_rules=rules_wanted(args, anonymize))
     except CaptureError as exc:
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
         return EXIT_CAPTURE
@@ -248,10 +392,32 @@ def _run(argv: list[str] | None) -> int:
 
             for line in summary_lines(analysis):
                 print(line)
-        elif args.json:
-            from dicomtui.core.views import write_json
+        elif args.jsonl:
+            from dicomtui.core.views import analysis_json_lines
 
-            write_json(analysis, sys.stdout)
+            for line in analysis_json_lines(analysis):
+                print(line)
+        elif args.json:
+            from dicomtui.core.views import write_analysis_json
+
+            write_analysis_json(analysis, sys.stdout)
+            sys.stdout.write("\n")
+        elif args.stats:
+            from dicomtui.core.views.timing import stats_lines
+
+            for line in stats_lines(analysis):
+                print(safe_text(line))
+        elif args.flow is not None:
+            from dicomtui.core.views.timing import flow_lines
+
+            text = args.flow.strip().upper().removeprefix("A")
+            if not text.isdigit() or int(text) >= len(analysis.associations):
+                print(f"dicomtui: --flow: no association {safe_text(args.flow)!r} in this capture (it has "
+                      f"A0-A{len(analysis.associations) - 1})" if analysis.associations else
+                      "dicomtui: --flow: this capture has no association", file=sys.stderr)
+                return EXIT_USAGE
+            for line in flow_lines(analysis, int(text), args.flow_level):
+                print(safe_text(line))
         elif args.expert:
             for item in analysis.expert:
                 where = f"frame {item.frame}" if item.frame else "capture"

@@ -195,16 +195,3 @@ def test_json_document_has_the_documented_shape():
     assert {"frames", "association", "type", "length", "summary"} <= set(document["pdus"][0])
     assert {"frame", "severity", "message"} <= set(document["expert"][0])
 
-
-@pytest.mark.parametrize("name", ["qr_pynetdicom.pcap", "reject_abort.pcap", "store_dcmtk.pcapng"])
-def test_json_writer_gives_the_analysis_document_one_record_a_line(analyze_fixture, name):
-    """``--json`` is written piece by piece (the C encoder); it must read back as ``analysis_json``."""
-    from dicomtui.core.views import analysis_json, write_json
-
-    analysis = analyze_fixture(name)
-    out = io.StringIO()
-    write_json(analysis, out)
-    text = out.getvalue()
-    assert json.loads(text) == json.loads(json.dumps(analysis_json(analysis)))
-    lines = text.splitlines()
-    assert sum(line.startswith('  {"index": ') for line in lines) >= len(analysis.pdus)

@@ -5,7 +5,8 @@ records itself, handles in-order segments of known connections inline and lets
 the PDU framer skip the inside of data set fragments.  The reference path sends
 every frame through ``CaptureEngine.frame`` and every segment to the decoder.
 Both must produce the same model: connections and their chunk maps and gaps,
-PDUs with their PDVs, messages with their data set fragments, findings.
+every segment's timing record row (issue 12), PDUs with their PDVs, messages
+with their data set fragments, findings.
 
 Inputs: every pcap fixture (real recordings), those fixtures with segments
 reordered, duplicated, overlapped and dropped by hypothesis, and messy
@@ -53,6 +54,11 @@ def fingerprint(analysis) -> dict:
     document["streams"] = [
         [(list(chunks.stream_offsets), list(chunks.file_offsets), list(chunks.lengths), list(chunks.frames),
           list(chunks.sources), list(chunks.timestamps), chunks.end) for chunks in connection.streams]
+        for connection in analysis.connections
+    ]
+    document["segment_records"] = [
+        (bytes(connection.segments.data), connection.segments.swap, connection.segments.truncated,
+         connection.segments.syn_options) if connection.segments is not None else None
         for connection in analysis.connections
     ]
     document["pdvs"] = [pdu.pdvs for pdu in analysis.pdus]

@@ -102,3 +102,13 @@ def test_text_exporters_keep_the_values_visible(hostile_capture, tmp_path, capfd
     assert rows[0]["sop_instance"] == "1.2.3.\x1b]0;x\x07.\x7f"
     document = json.loads(next((tmp_path / "dicom-json").glob("*.json")).read_text("utf-8"))
     assert document["00081030"]["Value"] == [HOSTILE_VALUE]
+
+
+@pytest.mark.parametrize("mode", ["--summary", "--expert", "--jsonl", "--json"])
+def test_live_modes_print_no_raw_control_characters(hostile_capture, mode, capfdbinary):
+    """The live path (here a followed file) prints through the same guards as reading a file."""
+    status, out, err = run_main(capfdbinary, mode, "--follow", str(hostile_capture), "-a", "duration:0.5")
+    assert status == 0, err
+    assert out, "nothing printed: the test would prove nothing"
+    assert_safe(out, f"live {mode} stdout")
+    assert_safe(err, f"live {mode} stderr")

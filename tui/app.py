@@ -160,6 +160,9 @@ class DicomApp(App[int]):
         Binding("E", "expert_step(False)", "Prev expert", show=False),
         Binding("i", "toggle_expert", "Expert pane", show=False),
         Binding("a", "associations", "Assocs"),
+        Binding("t", "timing_screen('stats')", "Stats"),
+        Binding("L", "timing_screen('ladder')", "Ladder", show=False),
+        Binding("o", "timing_screen('plots')", "Plots", show=False),
         Binding("f", "toggle_subtrees", "Flat/nested", show=False),
         Binding("x", "export", "Export"),
         Binding("p", "preferences", "Prefs"),
@@ -496,6 +499,7 @@ class DicomApp(App[int]):
             if finished and not started_finished:
                 return  # PDUs were renumbered at the end of the pass; the app restarts the filter
             pdus = analysis.pdus
+            scanned = max(scanned, pdus.base)  # a live capture's retention limit dropped the rows below
             limit = len(pdus) if finished else max(0, len(pdus) - 1)  # the newest PDU may still change
             while scanned < limit:
                 if display_filter.matches(index, pdus[scanned]):
@@ -645,6 +649,12 @@ class DicomApp(App[int]):
             return
         threshold = float(self.config.option("slow_response_seconds", 5.0))
         self.push_screen(AssociationsScreen(self.analysis, threshold), self._association_chosen)
+
+    def action_timing_screen(self, which: str) -> None:
+        """Statistics, ladder or plots (tui/timing_screens.py) for the selected PDU's association."""
+        from .timing_screens import open_timing_screen
+
+        open_timing_screen(self, which)
 
     def _association_chosen(self, chosen: int | None) -> None:
         if chosen is not None:
@@ -804,7 +814,10 @@ def run_app(captures: list[str], config: AnalysisConfig, host) -> int:
     try:
         captures, spooled = _spool_stdin(captures)
         app = DicomApp(captures, config, host)
-        status = app.run()
+        from dicomtui.core.base.library_warnings import LibraryWarnings
+
+        with LibraryWarnings():  # pydicom's value warnings would be drawn over the screen
+            status = app.run()
     except OSError as exc:
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
         return EXIT_CAPTURE

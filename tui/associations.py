@@ -121,6 +121,7 @@ class AssociationsScreen(Screen[int | None]):
         self.analysis = analysis
         self.threshold = threshold
         self.figures = response_figures(analysis, threshold)
+        self.shown: list[Association] = []
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -133,9 +134,21 @@ class AssociationsScreen(Screen[int | None]):
         table = self.query_one(DataTable)
         table.add_columns("ID", "Calling -> Called", "Client", "Server", "Start", "End", "State", "Ctx",
                           "Msgs", "Resp avg/max")
+        self.fill_rows()
+        table.focus()
+
+    def fill_rows(self) -> None:
+        """(Re)list the associations: at mount, and as a live capture goes on."""
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        table.clear()
         analysis = self.analysis
-        for association in analysis.associations:
-            connection = analysis.connections[association.connection]
+        self.shown = list(analysis.associations)  # live retention may have dropped the oldest: rows != ids
+        for association in self.shown:
+            try:
+                connection = analysis.connections[association.connection]
+            except IndexError:
+                continue
             end = f"{analysis.frame_time(association.end_time):.3f}" if association.end_time is not None else "-"
             figures = self.figures.get(association.index)
             table.add_row(
@@ -151,16 +164,16 @@ class AssociationsScreen(Screen[int | None]):
                 Text(figures.text() if figures else "-"),
                 key=str(association.index),
             )
-        table.focus()
-        if analysis.associations:
-            self._show_detail(0)
+        if self.shown:
+            table.move_cursor(row=min(max(row, 0), len(self.shown) - 1))
+            self._show_detail(table.cursor_row)
         else:
             self.query_one("#association-detail", Static).update(Text("No associations in this capture."))
 
     def _show_detail(self, row: int) -> None:
-        if not 0 <= row < len(self.analysis.associations):
+        if not 0 <= row < len(self.shown):
             return
-        association = self.analysis.associations[row]
+        association = self.shown[row]
         self.query_one("#association-detail", Static).update(
             association_detail(self.analysis, association, self.figures.get(association.index), self.threshold))
 
@@ -169,12 +182,13 @@ class AssociationsScreen(Screen[int | None]):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.dismiss(event.cursor_row)
+        if 0 <= event.cursor_row < len(self.shown):
+            self.dismiss(self.shown[event.cursor_row].index)
 
     def action_choose(self) -> None:
         table = self.query_one(DataTable)
-        if self.analysis.associations:
-            self.dismiss(table.cursor_row)
+        if 0 <= table.cursor_row < len(self.shown):
+            self.dismiss(self.shown[table.cursor_row].index)
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)

@@ -133,22 +133,23 @@ class PacketIndex:
         """The PDU that holds (or, failing that, follows) ``frame``."""
         pdus = self.analysis.pdus
         count = len(pdus)
-        if not count:
+        base = pdus.base  # rows below were dropped by a live capture's retention limit
+        if count <= base:
             return None
         best = None
         # PDUs are appended as they complete, so last_frame is nearly sorted: bisect, then look around.
-        if self._last_frames is None or len(self._last_frames) != count:
-            self._last_frames = pdus.last_frames()[:count]
+        if self._last_frames is None or len(self._last_frames) != count - base:
+            self._last_frames = pdus.last_frames()[: count - base]
         last_frames = self._last_frames
-        at = bisect.bisect_left(last_frames, frame)
-        for position in range(max(0, at - 64), min(count, at + 64)):
+        at = bisect.bisect_left(last_frames, frame) + base
+        for position in range(max(base, at - 64), min(count, at + 64)):
             pdu = pdus[position]
             if pdu.first_frame <= frame <= pdu.last_frame:
                 return position
             if pdu.last_frame >= frame and (best is None or pdus[best].last_frame > pdu.last_frame):
                 best = position
         if best is None:
-            for position in range(count):
+            for position in range(base, count):
                 if pdus[position].first_frame <= frame <= pdus[position].last_frame:
                     return position
             return count - 1

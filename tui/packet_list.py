@@ -29,7 +29,7 @@ from textual.strip import Strip
 
 from .index import PacketIndex
 
-KINDS = ("association", "data", "release", "abort", "reject", "failure", "warning")
+KINDS = ("association", "data", "release", "abort", "reject", "failure", "warning", "dropped")
 ROW_CACHE_SIZE = 512
 
 
@@ -99,6 +99,7 @@ class PacketList(ScrollView, can_focus=True):
     PacketList > .packet-list--reject { color: $error; text-style: bold; }
     PacketList > .packet-list--failure { color: $error; }
     PacketList > .packet-list--warning { color: $warning; }
+    PacketList > .packet-list--dropped { color: $text-muted; text-style: italic; }
     """
 
     BINDINGS = [
@@ -271,8 +272,15 @@ class PacketList(ScrollView, can_focus=True):
         """(row text, kind) for one PDU, exactly as wide as the columns."""
         index = self.index
         analysis = index.analysis
+        if not analysis.pdus.retained(pdu_index):  # a live capture's retention limit dropped it
+            values = {"No.": str(pdu_index + 1), "Info": "(dropped from the index: live retention limit)"}
+            parts = [fit(values.get(title, ""), width, align) for title, width, align in columns]
+            return " ".join(parts), "dropped"
         pdu = analysis.pdus[pdu_index]
-        connection = analysis.connections[pdu.connection] if pdu.connection < len(analysis.connections) else None
+        try:
+            connection = analysis.connections[pdu.connection]
+        except IndexError:
+            connection = None
         if connection is None:
             source = destination = "?"
         elif pdu.direction == 0:

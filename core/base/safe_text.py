@@ -40,5 +40,13 @@ def safe_json(document, **options) -> str:
 
 
 def safe_json_text(text: str) -> str:
-    """JSON text made safe to ``cat`` as ``safe_json`` does (for text encoded piece by piece)."""
-    return _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    """JSON text (whole, or any piece of it) with ``safe_json``'s escapes applied.
+
+    The substitution is per character, so escaping pieces one by one (a streamed
+    document) gives the same bytes as escaping the whole.
+    """
+    return _UNSAFE_IN_JSON.sub(_json_escape, text)
+
+
+def _json_escape(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"

@@ -50,7 +50,8 @@ class MessageIndex:
             messages = analysis.messages
             end = len(messages)
             groups = self._groups
-            for position in range(self._messages_seen, end):
+            # A live capture's retention limit may have dropped the oldest messages (numbers stay).
+            for position in range(max(self._messages_seen, getattr(messages, "base", 0)), end):
                 message = messages[position]
                 key = (message.connection, message.direction)
                 group = groups.get(key)
@@ -70,9 +71,10 @@ class MessageIndex:
             return []
         firsts, positions = group
         messages = self.analysis.messages
+        first_kept = getattr(messages, "base", 0)
         at = bisect.bisect_right(firsts, pdu.index) - 1
         found: list[Message] = []
-        while at >= 0:
+        while at >= 0 and positions[at] >= first_kept:
             message = messages[positions[at]]
             if message.last_pdu < pdu.index:
                 break  # ranges do not overlap: earlier messages ended earlier still

@@ -8,6 +8,10 @@ rules use the same objects as before, they just do not live in memory.
 
 Readers on another thread (the TUI while loading) only see rows below
 ``len(table)``, which is bumped after every column of a row is written.
+
+A live capture's retention limit drops the oldest rows (``drop_before``): row
+numbers stay what they were (``len`` still counts every row ever added), rows
+below ``base`` raise IndexError, and ``column`` returns rows ``base`` onwards.
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ class PduTable:
         self._kinds: list[str] = []
         self._kind_codes: dict[str, int] = {}
         self._count = 0
+        self.base = 0  # rows below this were dropped (live retention)
+        # Bumped whenever existing rows change (dropped, reordered, remapped): caches built from the
+        # columns stay valid while it is unchanged and only need the rows added since.
+        self.generation = 0
+        self._pdv_base = 0  # PDV entries dropped with them
 
     def __len__(self) -> int:
         return self._count
@@ -64,7 +73,7 @@ class PduTable:
             code = self._kind_codes[pdu.kind] = len(self._kinds)
             self._kinds.append(pdu.kind)
         self._kind.append(code)
-        self._pdv_start.append(len(self._pdv_offset))
+        self._pdv_start.append(len(self._pdv_offset) + self._pdv_base)
         for pdv in pdu.pdvs:
             self._pdv_offset.append(pdv.stream_offset)
             self._pdv_length.append(pdv.length)
@@ -77,17 +86,20 @@ class PduTable:
         return index
 
     def _pdvs(self, index: int) -> tuple[Pdv, ...]:
-        start = self._pdv_start[index]
-        end = self._pdv_start[index + 1] if index + 1 < len(self._pdv_start) else len(self._pdv_offset)
+        """PDVs of the row at array position ``index`` (row number minus ``base``)."""
+        start = self._pdv_start[index] - self._pdv_base
+        end = self._pdv_start[index + 1] - self._pdv_base if index + 1 < len(self._pdv_start) \
+            else len(self._pdv_offset)
         return tuple(
             Pdv(self._pdv_offset[n], self._pdv_length[n], self._pdv_context[n], bool(self._pdv_flags[n] & 1),
                 bool(self._pdv_flags[n] & 2), self._pdv_flags[n])
             for n in range(start, end)
         )
 
-    def _row(self, index: int) -> Pdu:
+    def _row(self, number: int) -> Pdu:
+        index = number - self.base
         return Pdu(
-            index=index,
+            index=number,
             connection=self._connection[index],
             direction=self._direction[index],
             stream_offset=self._stream_offset[index],
@@ -105,16 +117,20 @@ class PduTable:
 
     def __getitem__(self, key):
         if isinstance(key, slice):
-            return [self._row(index) for index in range(*key.indices(self._count))]
+            return [self._row(index) for index in range(*key.indices(self._count)) if index >= self.base]
         if key < 0:
             key += self._count
-        if not 0 <= key < self._count:
-            raise IndexError("PDU index out of range")
+        if not self.base <= key < self._count:
+            raise IndexError("PDU index out of range" if key >= self.base
+                             else "PDU dropped by the live retention limit")
         return self._row(key)
 
     def __iter__(self) -> Iterator[Pdu]:
-        for index in range(self._count):
+        for index in range(self.base, self._count):
             yield self._row(index)
+
+    def retained(self, index: int) -> bool:
+        return self.base <= index < self._count
 
     def last_frames(self) -> array:
         """Every row's last frame (for searches by frame number)."""
@@ -123,17 +139,44 @@ class PduTable:
     COLUMNS = ("connection", "direction", "stream_offset", "pdu_type", "length", "first_frame", "last_frame",
                "timestamp", "association", "complete")
 
-    def column(self, name: str) -> array:
-        """A copy of one column for the rows so far (scans without building Pdu objects)."""
+    def column(self, name: str, start: int | None = None) -> array:
+        """A copy of one column for rows ``start`` (default ``base``) to ``len``, without building Pdu objects."""
         if name not in self.COLUMNS:
             raise KeyError(name)
         column = getattr(self, "_" + name)
-        return array(column.typecode, column[: self._count])
+        first = 0 if start is None else max(0, start - self.base)
+        return array(column.typecode, column[first : self._count - self.base])
+
+    def drop_before(self, number: int) -> int:
+        """Forget rows below ``number`` (live retention); returns how many were dropped."""
+        count = min(number, self._count) - self.base
+        if count <= 0:
+            return 0
+        pdv_end = self._pdv_start[count] - self._pdv_base if count < len(self._pdv_start) else len(self._pdv_offset)
+        for name in ("_connection", "_direction", "_stream_offset", "_pdu_type", "_length", "_first_frame",
+                     "_last_frame", "_timestamp", "_association", "_complete", "_kind", "_pdv_start"):
+            del getattr(self, name)[:count]
+        for name in ("_pdv_offset", "_pdv_length", "_pdv_context", "_pdv_flags"):
+            del getattr(self, name)[:pdv_end]
+        del self._summaries[:count]
+        self._pdv_base += pdv_end
+        self.base += count
+        self.generation += 1
+        return count
+
+    def bytes_used(self) -> int:
+        """Memory held by the rows (arrays and summary references), for the retention figures."""
+        arrays = sum(getattr(self, name).buffer_info()[1] * getattr(self, name).itemsize for name in (
+            "_connection", "_direction", "_stream_offset", "_pdu_type", "_length", "_first_frame", "_last_frame",
+            "_timestamp", "_association", "_complete", "_kind", "_pdv_start", "_pdv_offset", "_pdv_length",
+            "_pdv_context", "_pdv_flags"))
+        return arrays + 8 * len(self._summaries)
 
     # -- renumbering at the end of the pass ---------------------------------------------------
 
     def reorder(self, order: list[int]) -> None:
         """Rows in the order ``order`` (a permutation of row indices)."""
+        self.generation += 1
         pdvs = [self._pdvs(old) for old in order]
         for name in ("_connection", "_direction", "_stream_offset", "_pdu_type", "_length", "_first_frame",
                      "_last_frame", "_timestamp", "_association", "_complete", "_kind"):
@@ -152,4 +195,5 @@ class PduTable:
                 self._pdv_flags.append(pdv.flags)
 
     def remap_connections(self, mapping: dict[int, int]) -> None:
+        self.generation += 1
         self._connection = array("I", (mapping[value] for value in self._connection))

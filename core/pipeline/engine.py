@@ -32,8 +32,10 @@ from dicomtui.core.wire.packet import (
     TCP_SYN,
     format_address,
     parse_tcp_at,
+    tcp_options_at,
 )
 from dicomtui.core.wire.tcp import ChunkMap, DirectionReassembler, Gap
+from dicomtui.core.wire.tcp_record import ROW_SIZE, SegmentRecord, pack_row
 
 DETECTION_BYTES = 4096
 
@@ -65,9 +67,9 @@ class DecoderHost:
 
     def expert(self, severity: Severity, group: Group, message: str, frame: int = 0,
                association: int | None = None, pdu: int | None = None, message_index: int | None = None,
-               rule: str = "decoder") -> None:
+               rule: str = "decoder", code: str = "") -> None:
         self.analysis.expert.append(ExpertItem(severity, group, message, frame, association, pdu,
-                                               message_index, rule))
+                                               message_index, rule, code))
 
     def frames(self, direction: int, start: int, end: int) -> tuple[int, int, float, float]:
         """(first frame, last frame, first frame's time, last frame's time) of a stream range."""
@@ -75,6 +77,15 @@ class DecoderHost:
 
     def status_meaning(self, command_field: int, status: int, sop_class: str) -> tuple[str, str]:
         return self.analysis.status_meaning(command_field, status, sop_class)
+
+
+class _Closed:
+    """What a sink of a closed connection points back to (ignores anything still delivered)."""
+
+    ignored = True
+
+
+_CLOSED = _Closed()
 
 
 class _DirectionSink:
@@ -118,7 +129,7 @@ class _DirectionSink:
                 self.credit = skippable(direction) if skippable is not None else 0
         else:
             tracked.pending.append((self.tcp_direction, stream_offset, source, file_offset, length))
-            tracked.engine.try_classify(tracked)
+            tracked.engine.try_classify(tracked, self.tcp_direction, source, file_offset, length)
 
     def flush(self) -> None:
         """Hand the decoder the bytes it skipped (before a gap, the end, or other input)."""
@@ -144,7 +155,7 @@ class _TrackedConnection:
 
     __slots__ = ("engine", "key", "family", "reassemblers", "sinks", "ignored", "decoder", "swap", "pending",
                  "model", "syn_seen", "client_tcp_direction", "fin", "rst", "first_frame", "first_time",
-                 "last_frame", "last_time", "has_data")
+                 "last_frame", "last_time", "has_data", "segments", "record", "first_bytes")
 
     def __init__(self, engine: "CaptureEngine", key: tuple, family: int, frame: int, ts: float) -> None:
         self.engine = engine
@@ -167,6 +178,11 @@ class _TrackedConnection:
         self.last_frame = frame
         self.last_time = ts
         self.has_data = False
+        self.segments = SegmentRecord()  # every segment's header facts, for timing analysis
+        if engine.record_stopped:
+            self.segments.stop()
+        self.record = self.segments.extend
+        self.first_bytes: tuple[bytearray, bytearray] | None = None  # until classified
 
 
 class CaptureEngine:
@@ -181,34 +197,43 @@ class CaptureEngine:
         self.config = analysis.config
         self.tcp_frames = 0
         self.evicted = 0
+        self.record_stopped = False
+        self.record_budget = self.config.limits.max_segment_record
         self.fast_path = analysis.config.fast_path
 
     # -- per frame -------------------------------------------------------------------------
 
-    def run(self, records, tick, tick_every: int = 256) -> tuple[int, float | None]:
+    def run(self, records, tick, tick_every: int = 256, start: int = 0,
+            frame_numbers=None) -> tuple[int, float | None]:
         """Process every record (``(source, ts, link type, offset, caplen, origlen)`` tuples).
 
         ``tick(frame_number, offset, ts)`` is called every ``tick_every`` frames (progress,
-        releasing mapped pages).  Returns the number of frames and the last frame's
-        time.  This is the reference path: every frame through ``frame``.
+        releasing mapped pages).  Frames are numbered on from ``start`` (a later call
+        continues a capture), unless ``frame_numbers`` gives each record's number: batch
+        mode feeds one flow group's frames of a larger capture, numbered as in the whole.
+        Returns the last frame's number and time.  This is the reference path: every
+        frame through ``frame``.
         """
         frame = self.frame
-        frame_number = 0
+        frame_number = start  # a later call continues the numbering
         ts = None
-        for source, ts, link_type, offset, caplen, _origlen in records:
-            frame_number += 1
+        numbered = enumerate(records, start + 1) if frame_numbers is None else zip(frame_numbers, records)
+        for frame_number, (source, ts, link_type, offset, caplen, _origlen) in numbered:
             if not frame_number % tick_every:
                 tick(frame_number, offset, ts)
+                if self.tcp_frames > self.record_budget and not self.record_stopped:
+                    self._check_record_budget(frame_number)
             frame(frame_number, source, ts, link_type, offset, caplen)
         return frame_number, ts
 
-    def run_sources(self, sources: list[CaptureSource], tick, tick_every: int = 256) -> tuple[int, float | None]:
-        """``run`` over the frames of ``sources``: one pcap file takes the fast path (``run_pcap``)."""
-        if self.fast_path and len(sources) == 1:
+    def run_sources(self, sources: list[CaptureSource], tick, tick_every: int = 256,
+                    start: int = 0) -> tuple[int, float | None]:
+        """``run`` over the frames of ``sources``: one Ethernet pcap file takes the fast path (``run_pcap``)."""
+        if self.fast_path and len(sources) == 1 and start == 0:
             layout = pcap_layout(sources[0])
             if layout is not None and layout[2] == LINKTYPE_ETHERNET:
                 return self.run_pcap(sources[0], layout, tick, tick_every)
-        return self.run(merge_records(sources), tick, tick_every)
+        return self.run(merge_records(sources), tick, tick_every, start)
 
     def run_pcap(self, source: CaptureSource, layout: tuple[str, float, int], tick,
                  tick_every: int = 256) -> tuple[int, float | None]:
@@ -216,9 +241,9 @@ class CaptureEngine:
 
         The common frame, an in-order segment (or a bare ACK) of a connection
         already known to be DICOM (or ignored), untagged Ethernet/IPv4/TCP without
-        SYN, FIN or RST, is handled inline: the same state changes as ``frame``,
-        without the calls through every layer.  Every other frame goes to
-        ``frame``; tests check both paths give the same analysis.
+        SYN, FIN or RST, is handled inline: the same state changes as ``frame``
+        (segment record row included), without the calls through every layer.  Every
+        other frame goes to ``frame``; tests check both paths give the same analysis.
         """
         endian, resolution, link_type = layout
         data = source.data
@@ -243,9 +268,11 @@ class CaptureEngine:
             frame_number += 1
             if not frame_number % tick_every:
                 tick(frame_number, body, ts)
+                if self.tcp_frames > self.record_budget and not self.record_stopped:
+                    self._check_record_budget(frame_number)
             if caplen >= 54:
                 (ethertype, version_ihl, total_length, fragment, protocol, src, dst, sport, dport, seq, ack,
-                 data_offset, flags) = headers(data, body)
+                 data_offset, flags, window) = headers(data, body)
                 if ethertype == 0x0800 and version_ihl == 0x45 and protocol == 6 and not flags & 0x07 \
                         and not fragment & 0x3FFF and 20 <= data_offset >> 2 <= total_length - 20 \
                         and total_length <= caplen - 14:
@@ -253,6 +280,7 @@ class CaptureEngine:
                     if entry is not None:
                         tracked, direction = entry
                         if tracked.ignored:
+                            self.tcp_frames += 1
                             tracked.last_frame = frame_number
                             tracked.last_time = ts
                             continue
@@ -265,6 +293,7 @@ class CaptureEngine:
                                 self.tcp_frames += 1
                                 tracked.last_frame = frame_number
                                 tracked.last_time = ts
+                                tracked.record(pack_row(ts, frame_number, seq, ack, length, window, flags, direction))
                                 if length:
                                     tracked.has_data = True
                                     stream_offset = reassembler.next_offset
@@ -297,12 +326,13 @@ class CaptureEngine:
 
     def frame(self, frame_number: int, source: int, ts: float, link_type: int, offset: int, caplen: int) -> None:
         """One frame through the layers: headers, the connection table, reassembly, detection."""
-        segment = parse_tcp_at(self.buffers[source], offset, caplen, link_type)
+        buffers = self.buffers
+        segment = parse_tcp_at(buffers[source], offset, caplen, link_type)
         if segment is None:
             self._not_tcp(frame_number, link_type)
             return
         self.tcp_frames += 1
-        family, src, dst, sport, dport, seq, ack, flags, payload_offset, payload_length, missing = segment
+        family, src, dst, sport, dport, seq, ack, flags, payload_offset, payload_length, missing, window = segment
         entry = self.table.get((src, sport, dst, dport))
         if entry is None or flags & TCP_SYN:
             entry = self._lookup(entry, family, src, dst, sport, dport, seq, flags, frame_number, ts)
@@ -313,8 +343,10 @@ class CaptureEngine:
             if flags & (TCP_FIN | TCP_RST):
                 self._note_close(tracked, direction, flags)
             return
+        tracked.record(pack_row(ts, frame_number, seq, ack, payload_length + missing, window, flags, direction))
         reassembler = tracked.reassemblers[direction]
         if flags & TCP_SYN:
+            tracked.segments.syn_options[direction] = tcp_options_at(buffers[source], offset, caplen, link_type)
             tracked.syn_seen = True
             if not flags & TCP_ACK:
                 tracked.client_tcp_direction = direction
@@ -335,6 +367,29 @@ class CaptureEngine:
             if flags & TCP_FIN:
                 reassembler.fin(seq + payload_length + missing)
             self._note_close(tracked, direction, flags)
+
+    def _check_record_budget(self, frame_number: int) -> None:
+        """Stop recording segment headers once ``max_segment_record`` segments are held.
+
+        Called when the TCP frame count passes ``record_budget`` (an upper bound of what
+        is recorded), so the exact count is taken rarely.
+        """
+        limit = self.config.limits.max_segment_record
+        seen = {id(tracked): tracked for tracked, _direction in self.table.values()}
+        held = sum(len(connection.segments) for connection in self.analysis.connections
+                   if connection.segments is not None)
+        held += sum(len(tracked.segments) for tracked in seen.values() if tracked.model is None)
+        if held < limit:
+            self.record_budget = self.tcp_frames + (limit - held)
+            return
+        self.record_stopped = True
+        for tracked in seen.values():
+            tracked.segments.stop()
+            tracked.record = tracked.segments.extend
+        self.analysis.expert.append(ExpertItem(
+            Severity.NOTE, Group.CAPTURE,
+            f"TCP timing analysis covers the first {held} segments only (limit max_segment_record, "
+            f"{ROW_SIZE} bytes each; raise it with -o max_segment_record:N)", frame_number, rule="capture"))
 
     def _not_tcp(self, frame_number: int, link_type: int) -> None:
         if link_type not in SUPPORTED_LINK_TYPES and link_type not in self.unsupported_link_types:
@@ -381,20 +436,31 @@ class CaptureEngine:
 
     # -- DICOM or not ----------------------------------------------------------------------
 
-    def try_classify(self, tracked: _TrackedConnection) -> None:
-        first: list[bytes] = [b"", b""]
-        for item in tracked.pending:
-            if len(item) == 5:
-                tcp_direction, _offset, source, file_offset, length = item
-                if len(first[tcp_direction]) < DETECTION_BYTES:
-                    first[tcp_direction] += bytes(self.views[source][file_offset : file_offset + min(length, DETECTION_BYTES)])
+    def try_classify(self, tracked: _TrackedConnection, tcp_direction: int, source: int, file_offset: int,
+                     length: int) -> None:
+        """Decide with the first bytes so far, the new segment's appended (at most DETECTION_BYTES per side).
+
+        The first bytes grow with each segment instead of being rebuilt from all held
+        segments, so a connection sending 4,096 one-byte segments costs 4,096 small
+        appends, not 8 million (it was quadratic: 7 s for one such connection).
+        """
+        first = tracked.first_bytes
+        if first is None:
+            first = tracked.first_bytes = (bytearray(), bytearray())
+        side = first[tcp_direction]
+        room = DETECTION_BYTES - len(side)
+        if room > 0:
+            side += self.views[source][file_offset : file_offset + min(length, room)]
         ports = (tracked.key[3], tracked.key[1])  # destination port of each TCP direction
-        detection = classify_connection((first[0], first[1]), ports, self.config.ports, self.config.heuristic)
+        detection = classify_connection(first, ports, self.config.ports, self.config.heuristic)
         if detection is None:
             return
+        tracked.first_bytes = None
         if not detection.is_dicom:
             tracked.ignored = True
             tracked.pending = []
+            tracked.segments = SegmentRecord()  # not DICOM: its segments are not analysed
+            tracked.record = tracked.segments.extend
             for sink in tracked.sinks:
                 sink.chunks = ChunkMap()
             return
@@ -423,7 +489,9 @@ class CaptureEngine:
             syn_seen=tracked.syn_seen,
             detection=detection.reason,
             picked_up_midway=detection.picked_up_midway or not tracked.syn_seen,
+            segments=tracked.segments,
         )
+        tracked.segments.swap = tracked.swap
         analysis.connections.append(model)
         tracked.model = model
         host = DecoderHost(analysis, model)
@@ -490,6 +558,11 @@ class CaptureEngine:
         for key in (tracked.key, (tracked.key[2], tracked.key[3], tracked.key[0], tracked.key[1])):
             if self.table.get(key, (None,))[0] is tracked:
                 del self.table[key]
+        # Break the tracked <-> sink cycle: reference counting frees a closed connection at once
+        # (the analysis moves what it built out of the cyclic collector's reach; see analysis.py).
+        for sink in tracked.sinks:
+            sink.tracked = _CLOSED
+        tracked.reassemblers = ()
 
     def try_classify_final(self, tracked: _TrackedConnection) -> None:
         ports = (tracked.key[3], tracked.key[1])
@@ -508,11 +581,31 @@ class CaptureEngine:
             tracked.swap = client
             self._start_decoder(tracked, detection)
 
-    def finish(self) -> None:
+    def close_ended(self, before_frame: int, frame: int) -> int:
+        """Close connections that ended (both FINs, or an RST) with no frame since ``before_frame``.
+
+        A live capture calls this now and then, so an ended connection's decoder
+        finishes (its association settles) and its state is freed, as the end of a
+        file would.  Returns how many were closed.
+        """
+        ended = {id(tracked): tracked for tracked, _direction in self.table.values()
+                 if (tracked.rst or all(tracked.fin)) and tracked.last_frame < before_frame}
+        for tracked in ended.values():
+            self._close(tracked, frame)
+        return len(ended)
+
+    def finish(self, before_close=None) -> None:
+        """Close every connection still open at the end of the capture, oldest first.
+
+        ``before_close(first_frame)`` is called before each (batch mode orders what the
+        decoders add while closing by the connection's first frame, as this loop does).
+        """
         seen = set()
         for tracked, _direction in list(self.table.values()):
             if id(tracked) in seen:
                 continue
             seen.add(id(tracked))
+            if before_close is not None:
+                before_close(tracked.first_frame)
             self._close(tracked, self.analysis.frame_count)
         self.analysis.connections.sort(key=lambda connection: connection.first_frame)

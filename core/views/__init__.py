@@ -7,11 +7,12 @@ output"); add keys freely, never rename or remove them.
 from __future__ import annotations
 
 import json
-from typing import Any, TextIO
+from collections.abc import Iterator
+from typing import Any
 
-from dicomtui.core.base.safe_text import safe_json_text, safe_text
+from dicomtui.core.base.safe_text import safe_json, safe_json_text, safe_text
 from dicomtui.core.base.uids import uid_name
-from dicomtui.core.model import Association, Message, Pdu
+from dicomtui.core.model import Association, ExpertItem, Message, Pdu
 from dicomtui.core.model.analysis import Analysis
 
 JSON_FORMAT_VERSION = 1
@@ -20,12 +21,23 @@ JSON_FORMAT_VERSION = 1
 def summary_lines(analysis: Analysis):
     """One line per PDU, like Wireshark's info column."""
     for pdu in analysis.pdus:
-        connection = analysis.connections[pdu.connection]
-        source, destination = (connection.client, connection.server) if pdu.direction == 0 else (
-            connection.server, connection.client)
-        frames = f"{pdu.first_frame}" if pdu.first_frame == pdu.last_frame else f"{pdu.first_frame}-{pdu.last_frame}"
-        yield (f"{pdu.index + 1:6d} {analysis.frame_time(pdu.timestamp):11.6f} {source:>21} -> {destination:<21} "
-               f"A{pdu.association:<3d} frames {frames:<11} {safe_text(pdu.summary)}")
+        yield summary_line(analysis, pdu)
+
+
+def summary_line(analysis: Analysis, pdu: Pdu) -> str:
+    connection = analysis.connections[pdu.connection]
+    source, destination = (connection.client, connection.server) if pdu.direction == 0 else (
+        connection.server, connection.client)
+    frames = f"{pdu.first_frame}" if pdu.first_frame == pdu.last_frame else f"{pdu.first_frame}-{pdu.last_frame}"
+    return (f"{pdu.index + 1:6d} {analysis.frame_time(pdu.timestamp):11.6f} {source:>21} -> {destination:<21} "
+            f"A{pdu.association:<3d} frames {frames:<11} {safe_text(pdu.summary)}")
+
+
+def expert_line(item: ExpertItem) -> str:
+    """One finding as ``--expert`` prints it."""
+    where = f"frame {item.frame}" if item.frame else "capture"
+    association = f" A{item.association}" if item.association is not None else ""
+    return f"{item.severity.label:<7} {item.group.value:<15} {where:>12}{association:<5} {safe_text(item.message)}"
 
 
 def association_json(analysis: Analysis, association: Association) -> dict[str, Any]:
@@ -118,6 +130,8 @@ def message_json(analysis: Analysis, message: Message) -> dict[str, Any]:
         "request": message.request,
         "responses": list(message.responses),
         "response_time": message.response_time,
+        "first_byte_time": message.first_byte_time,
+        "transfer_time": message.transfer_time,
         "frames": [message.first_frame, message.last_frame],
         "start_time": message.start_time,
         "end_time": message.end_time,
@@ -131,60 +145,176 @@ def message_json(analysis: Analysis, message: Message) -> dict[str, Any]:
     }
 
 
-def analysis_json(analysis: Analysis) -> dict[str, Any]:
+def capture_json(analysis: Analysis) -> dict[str, Any]:
     return {
-        "format_version": JSON_FORMAT_VERSION,
-        "capture": {
-            "files": [source.name for source in analysis.sources],
-            "frames": analysis.frame_count,
-            "tcp_frames": analysis.tcp_frame_count,
-            "first_time": analysis.first_time,
-            "last_time": analysis.last_time,
-            "notes": [note.message for note in analysis.notes],
-        },
-        "connections": [
-            {
-                "id": connection.index,
-                "client": connection.client,
-                "server": connection.server,
-                "first_frame": connection.first_frame,
-                "last_frame": connection.last_frame,
-                "syn_seen": connection.syn_seen,
-                "closed_by": connection.closed_by or None,
-                "detection": connection.detection,
-                "picked_up_midway": connection.picked_up_midway,
-                "bytes": [connection.streams[0].end, connection.streams[1].end],
-                "gaps": [
-                    {"direction": direction, "stream_offset": gap.stream_offset, "length": gap.length,
-                     "frame": gap.frame, "reason": gap.reason}
-                    for direction in (0, 1) for gap in connection.streams[direction].gaps
-                ],
-            }
-            for connection in analysis.connections
-        ],
-        "associations": [association_json(analysis, association) for association in analysis.associations],
-        "pdus": [pdu_json(pdu) for pdu in analysis.pdus],
-        "messages": [message_json(analysis, message) for message in analysis.messages],
-        "expert": [item.as_json() for item in analysis.expert],
+        "files": [source.name for source in analysis.sources],
+        "frames": analysis.frame_count,
+        "tcp_frames": analysis.tcp_frame_count,
+        "first_time": analysis.first_time,
+        "last_time": analysis.last_time,
+        "notes": [note.message for note in analysis.notes],
     }
 
 
-def write_json(analysis: Analysis, stream: TextIO) -> None:
-    """``analysis_json`` as one document: top-level keys one per line, list items one per line.
+def connection_json(connection) -> dict[str, Any]:
+    return {
+        "id": connection.index,
+        "client": connection.client,
+        "server": connection.server,
+        "first_frame": connection.first_frame,
+        "last_frame": connection.last_frame,
+        "syn_seen": connection.syn_seen,
+        "closed_by": connection.closed_by or None,
+        "detection": connection.detection,
+        "picked_up_midway": connection.picked_up_midway,
+        "bytes": [connection.streams[0].end, connection.streams[1].end],
+        "gaps": [
+            {"direction": direction, "stream_offset": gap.stream_offset, "length": gap.length,
+             "frame": gap.frame, "reason": gap.reason}
+            for direction in (0, 1) for gap in connection.streams[direction].gaps
+        ],
+    }
 
-    Each item is encoded by ``json``'s C encoder (``json.dumps(..., indent=...)`` takes the
-    module's pure-Python encoder, three times slower on a capture of many PDUs); the text is
-    made terminal-safe as ``safe_json`` does.
-    """
-    document = analysis_json(analysis)
-    last = len(document) - 1
-    parts = ["{\n"]
-    for number, (key, value) in enumerate(document.items()):
-        parts.append(f" {json.dumps(key)}: ")
-        if isinstance(value, list) and value:
-            parts.append("[\n  " + ",\n  ".join(map(json.dumps, value)) + "\n ]")
+
+def analysis_json_sections(analysis: Analysis) -> list[tuple[str, Any]]:
+    """The document's top-level keys in order; the long lists as iterators (built item by item)."""
+    return [
+        ("format_version", JSON_FORMAT_VERSION),
+        ("capture", capture_json(analysis)),
+        ("connections", map(connection_json, analysis.connections)),
+        ("associations", (association_json(analysis, association) for association in analysis.associations)),
+        ("pdus", map(pdu_json, analysis.pdus)),
+        ("messages", (message_json(analysis, message) for message in analysis.messages)),
+        ("expert", (item.as_json() for item in analysis.expert)),
+        ("timing", _timing(analysis)),
+    ]
+
+
+def analysis_json(analysis: Analysis) -> dict[str, Any]:
+    """The whole document as one structure (tests, plugins); ``write_analysis_json`` streams it."""
+    return {key: list(value) if isinstance(value, Iterator) else value
+            for key, value in analysis_json_sections(analysis)}
+
+
+def write_analysis_json(analysis: Analysis, out) -> None:
+    """Write the document as ``safe_json(analysis_json(analysis), indent=1)`` would, byte for byte,
+    but one list item at a time: memory holds one PDU's dict, not a million of them, and each
+    item is encoded by ``encode_indented`` rather than the json module's generator-per-value
+    pure-Python path (json cannot use its C encoder when indenting)."""
+    out.write("{")
+    for number, (key, value) in enumerate(analysis_json_sections(analysis)):
+        out.write(("," if number else "") + "\n " + safe_json_text(_encode_string(key)) + ": ")
+        if isinstance(value, Iterator):
+            written = False
+            for item in value:
+                out.write(("," if written else "[") + "\n  " + safe_json_text(encode_indented(item, 2)))
+                written = True
+            out.write("\n ]" if written else "[]")
         else:
-            parts.append(json.dumps(value))
-        parts.append(",\n" if number < last else "\n")
-    parts.append("}\n")
-    stream.write(safe_json_text("".join(parts)))
+            out.write(safe_json_text(encode_indented(value, 1)))
+    out.write("\n}")
+
+
+_encode_string = json.encoder.encode_basestring_ascii  # the C function json.dump uses (ensure_ascii)
+_INFINITY = float("inf")
+
+
+def _encode_float(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value == _INFINITY:
+        return "Infinity"
+    if value == -_INFINITY:
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+def _encode_key(key: Any) -> str:
+    if isinstance(key, str):
+        return _encode_string(key)
+    if key is True or key is False or key is None:
+        return _encode_string(json.dumps(key))
+    if isinstance(key, int):
+        return _encode_string(int.__repr__(key))
+    if isinstance(key, float):
+        return _encode_string(_encode_float(key))
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
+def encode_indented(value: Any, level: int) -> str:
+    """``value`` as ``json.dumps(value, indent=1)`` writes it at nesting ``level`` (same bytes)."""
+    scalar = _SCALARS.get(type(value))
+    if scalar is not None:
+        return scalar(value)
+    return _encode_other(value, level)
+
+
+def _encode_other(value: Any, level: int) -> str:
+    if isinstance(value, str):
+        return _encode_string(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _encode_float(value)
+    inner = "\n" + " " * (level + 1)
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        return "[" + ",".join(inner + encode_indented(item, level + 1) for item in value) + "\n" + " " * level + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        parts = []
+        for key, item in value.items():
+            prefix = _KEY_PREFIXES.get(key) if type(key) is str else None
+            if prefix is None:
+                prefix = _encode_key(key) + ": "
+                if type(key) is str and len(_KEY_PREFIXES) < 4096:
+                    _KEY_PREFIXES[key] = prefix
+            scalar = _SCALARS.get(type(item))
+            parts.append(inner + prefix + (scalar(item) if scalar is not None else _encode_other(item, level + 1)))
+        return "{" + ",".join(parts) + "\n" + " " * level + "}"
+    return json.dumps(value)  # raises TypeError for what JSON cannot hold, as json.dump would
+
+
+# Exact types only (a subclass, e.g. an IntEnum, takes the isinstance path as json does).
+_SCALARS = {
+    str: _encode_string,
+    int: int.__repr__,
+    float: _encode_float,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda _value: "null",
+}
+_KEY_PREFIXES: dict[str, str] = {}  # '"key": ' for the keys the documents repeat (bounded)
+
+
+def analysis_json_lines(analysis: Analysis):
+    """``--jsonl`` of a finished analysis: the same lines a live capture streams, in document order."""
+    def line(kind: str, body: dict[str, Any], **extra) -> str:
+        return safe_json({"object": kind, **extra, **body}, ensure_ascii=False)
+
+    for association in analysis.associations:
+        yield line("association", association_json(analysis, association), event="start")
+    for pdu in analysis.pdus:
+        yield line("pdu", pdu_json(pdu))
+    for message in analysis.messages:
+        yield line("message", message_json(analysis, message))
+    for association in analysis.associations:
+        yield line("association", association_json(analysis, association), event="end")
+    for item in analysis.expert:
+        yield line("expert", item.as_json())
+    yield line("end", {"capture": capture_json(analysis),
+                       "connections": [connection_json(connection) for connection in analysis.connections],
+                       "stop_reason": "end of file", "dropped": None, "written": []})
+
+
+def _timing(analysis: Analysis) -> dict[str, Any]:
+    from .timing import timing_json
+
+    return timing_json(analysis)

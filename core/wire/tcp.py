@@ -63,7 +63,7 @@ class ChunkMap:
     file_offsets: array = field(default_factory=lambda: array("Q"))
     lengths: array = field(default_factory=lambda: array("I"))
     frames: array = field(default_factory=lambda: array("I"))
-    sources: array = field(default_factory=lambda: array("H"))
+    sources: array = field(default_factory=lambda: array("I"))  # a live capture's spool has many segments
     timestamps: array = field(default_factory=lambda: array("d"))
     gaps: list[Gap] = field(default_factory=list)
     end: int = 0  # stream offset just after the last byte or gap
@@ -76,6 +76,24 @@ class ChunkMap:
         self.sources.append(source)
         self.timestamps.append(ts)
         self.end = stream_offset + length
+
+    def drop_before_frame(self, frame: int) -> int:
+        """Forget the entries of frames before ``frame`` at the start of the map (live retention).
+
+        Reads of the forgotten range then find a hole (None), as if never captured.
+        Returns the entries dropped.
+        """
+        frames = self.frames
+        count = 0
+        while count < len(frames) and frames[count] < frame:
+            count += 1
+        if count:
+            for column in (self.stream_offsets, self.file_offsets, self.lengths, self.frames, self.sources,
+                           self.timestamps):
+                del column[:count]
+            start = self.stream_offsets[0] if self.stream_offsets else self.end
+            self.gaps = [gap for gap in self.gaps if gap.stream_offset + gap.length > start]
+        return count
 
     def add_gap(self, gap: Gap) -> None:
         self.gaps.append(gap)

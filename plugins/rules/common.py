@@ -27,43 +27,54 @@ ASSOCIATION_ADVICE = ("check AE titles, host names or IP addresses and the ports
                       "a C-ECHO (application-level ping) tests the same configuration")
 
 
+def _rows_since(cache: "weakref.WeakKeyDictionary", analysis: "Analysis", empty) -> tuple[object, int]:
+    """(the per-analysis table, first row not yet in it), resetting it when existing rows changed.
+
+    A live capture's PDU table grows between rule calls; indexing only the new rows keeps each
+    call O(new rows) instead of O(all rows).
+    """
+    pdus = analysis.pdus
+    cached = cache.get(analysis)
+    if cached is None or cached[0] != (pdus.generation, pdus.base) or cached[1] > len(pdus):
+        cached = [(pdus.generation, pdus.base), pdus.base, empty()]
+        cache[analysis] = cached
+    start = cached[1]
+    cached[1] = len(pdus)
+    return cached[2], start
+
+
 def _first_of_type(analysis: "Analysis") -> dict[tuple[int, int], int]:
-    """(association, PDU type) -> index of its first PDU; built once per analysis from the columns."""
-    cached = _PDUS_BY_ASSOCIATION.get(analysis)
-    if cached is None or cached[0] != len(analysis.pdus):
-        first: dict[tuple[int, int], int] = {}
-        pdus = analysis.pdus
-        for index, key in enumerate(zip(pdus.column("association"), pdus.column("pdu_type"))):
+    """(association, PDU type) -> index of its first PDU; built from the columns, extended as rows arrive."""
+    first, start = _rows_since(_PDUS_BY_ASSOCIATION, analysis, dict)
+    pdus = analysis.pdus
+    if start < len(pdus):
+        for index, key in enumerate(zip(pdus.column("association", start), pdus.column("pdu_type", start)), start):
             first.setdefault(key, index)
-        cached = (len(pdus), first)
-        _PDUS_BY_ASSOCIATION[analysis] = cached
-    return cached[1]
+    return first
 
 
 def association_pdu_indices(analysis: "Analysis", association: int) -> array:
-    """Indices of one association's PDUs in capture order (built once per analysis, from columns)."""
-    cached = _INDICES_BY_ASSOCIATION.get(analysis)
-    if cached is None or cached[0] != len(analysis.pdus):
-        table: dict[int, array] = {}
-        for index, owner in enumerate(analysis.pdus.column("association")):
+    """Indices of one association's PDUs in capture order (from the columns, extended as rows arrive)."""
+    table, start = _rows_since(_INDICES_BY_ASSOCIATION, analysis, dict)
+    pdus = analysis.pdus
+    if start < len(pdus):
+        for index, owner in enumerate(pdus.column("association", start), start):
             indices = table.get(owner)
             if indices is None:
                 indices = table[owner] = array("I")
             indices.append(index)
-        cached = (len(analysis.pdus), table)
-        _INDICES_BY_ASSOCIATION[analysis] = cached
-    return cached[1].get(association, array("I"))
+    return table.get(association, array("I"))
 
 
 def pdu_at(analysis: "Analysis", index: int | None) -> Pdu | None:
-    if index is None or not 0 <= index < len(analysis.pdus):
+    if index is None or not analysis.pdus.base <= index < len(analysis.pdus):
         return None
     return analysis.pdus[index]
 
 
 def first_pdu_of_type(analysis: "Analysis", association: int, pdu_type: int) -> Pdu | None:
     index = _first_of_type(analysis).get((association, pdu_type))
-    return None if index is None else analysis.pdus[index]
+    return pdu_at(analysis, index)
 
 
 def decode_or_none(analysis: "Analysis", pdu: Pdu | None):

@@ -44,13 +44,15 @@ def _oversized_pdus(association, analysis, report) -> None:
     counts = {0: 0, 1: 0}
     pdus = analysis.pdus
     types, directions, lengths = (_column(analysis, name) for name in ("pdu_type", "direction", "length"))
+    base = pdus.base  # columns start at the first retained row (live retention)
     for index in association_pdu_indices(analysis, association.index):
-        if types[index] != 4:
+        row = index - base
+        if types[row] != 4:
             continue
-        limit = limits.get(directions[index])
-        if limit and lengths[index] > limit:
-            counts[directions[index]] += 1
-            first.setdefault(directions[index], index)
+        limit = limits.get(directions[row])
+        if limit and lengths[row] > limit:
+            counts[directions[row]] += 1
+            first.setdefault(directions[row], index)
     for direction, index in first.items():
         pdu = pdus[index]
         receiver = side(association, 1 - direction)
@@ -66,11 +68,17 @@ _COLUMNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _column(analysis, name: str):
-    """One column of the PDU table, copied once per analysis."""
+    """One column of the PDU table (rows ``base`` onwards), copied once and extended as rows arrive."""
+    pdus = analysis.pdus
     columns = _COLUMNS.setdefault(analysis, {})
-    if name not in columns or len(columns[name]) != len(analysis.pdus):
-        columns[name] = analysis.pdus.column(name)
-    return columns[name]
+    cached = columns.get(name)
+    if cached is None or cached[0] != (pdus.generation, pdus.base):
+        cached = columns[name] = ((pdus.generation, pdus.base), pdus.column(name))
+    column = cached[1]
+    have = pdus.base + len(column)
+    if have < len(pdus):
+        column.extend(pdus.column(name, have))
+    return column
 
 
 def _unanswered_request(association, analysis, report) -> None:
@@ -192,9 +200,18 @@ def dicomtui_check_message(message, analysis, report):
         return
     counts[key] = counts.get(key, 0) + 1
     _budget_used[analysis] = used + message.dataset_length
-    decoded = analysis.decode_dataset(message)
+    decoded = analysis.decode_dataset(message, max_bytes=limit)
     if decoded is None:
         return
+    if any("inflates beyond" in problem for problem in decoded.problems):
+        # Larger than the check's bound once inflated: not checked, as a larger plain one is not.
+        return
+    if decoded.warnings:
+        # pydicom's complaints about values (already escaped by the decoder), one item per data set.
+        report.add(Severity.NOTE, Group.MALFORMED,
+                   f"{message.command_name} data set has {len(decoded.warnings)} value(s) pydicom reports as "
+                   f"invalid: {'; '.join(decoded.warnings[:3])}",
+                   message.last_frame or message.first_frame, message.association, message.last_pdu, message.index)
     problems = [problem for problem in decoded.problems if not problem.endswith(_DISPLAY_LIMITS)]
     if not problems:
         return
