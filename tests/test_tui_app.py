@@ -106,6 +106,7 @@ async def test_filter_bar_marks_invalid_input_and_applies_valid_filter(plugin_ho
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         await pilot.press("slash", *"status ==")
+        await pilot.pause(0.3)  # validation waits for a pause in typing
         bar = app.filter_bar
         assert bar.has_class("-invalid")
         await pilot.press("enter")  # refused: still open, nothing crashed
@@ -245,7 +246,7 @@ async def test_export_selected_and_all_objects(plugin_host, tmp_path):
         await settle(app, pilot)
         written = sorted((tmp_path / "selected").iterdir())
         assert len(written) == 1 and written[0].read_bytes()[128:132] == b"DICM"
-        app._export_chosen(ExportRequest("part10", str(tmp_path / "all"), "all"))
+        app.exports.chosen(ExportRequest("part10", str(tmp_path / "all"), "all"))
         await settle(app, pilot)
         assert len(list((tmp_path / "all").iterdir())) == 3
 

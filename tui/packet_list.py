@@ -109,6 +109,8 @@ class PacketList(ScrollView, can_focus=True):
         Binding("home,g", "first", "First", show=False),
         Binding("end,G", "last", "Last", show=False),
         Binding("enter", "activate", "Details", show=False),
+        Binding("m", "toggle_mark", "Mark", show=False),
+        Binding("M", "next_mark", "Next marked", show=False),
     ]
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
@@ -119,6 +121,11 @@ class PacketList(ScrollView, can_focus=True):
         def __init__(self, pdu_index: int | None) -> None:
             super().__init__()
             self.pdu_index = pdu_index
+
+    class MarksChanged(Message):
+        def __init__(self, count: int) -> None:
+            super().__init__()
+            self.count = count
 
     class Activated(Message):
         """Enter on a row: the user wants the details."""
@@ -134,12 +141,14 @@ class PacketList(ScrollView, can_focus=True):
         self._row_cache: OrderedDict = OrderedDict()
         self._highlighted: int | None = None
         self.search_text = ""
+        self.marked: set[int] = set()  # PDU numbers marked by the user (Wireshark's Ctrl-M)
 
     # -- the data --------------------------------------------------------------------------
 
     def set_index(self, index: PacketIndex | None) -> None:
         self.index = index
         self.rows = None
+        self.marked = set()
         self.cursor_to(0)
         self.data_changed()
 
@@ -254,6 +263,29 @@ class PacketList(ScrollView, can_focus=True):
         pdu = self.selected_pdu
         if pdu is not None:
             self.post_message(self.Activated(pdu))
+
+    def action_toggle_mark(self) -> None:
+        pdu = self.selected_pdu
+        if pdu is None:
+            return
+        self.marked.symmetric_difference_update((pdu,))
+        self._row_cache.clear()
+        self.refresh()
+        self.post_message(self.MarksChanged(len(self.marked)))
+
+    def action_next_mark(self) -> None:
+        if not self.marked:
+            self.app.notify("No marked rows: m marks the selected row")
+            return
+        current = self.selected_pdu if self.selected_pdu is not None else -1
+        ordered = sorted(self.marked)
+        at = bisect.bisect_right(ordered, current)
+        target = ordered[at] if at < len(ordered) else ordered[0]
+        row = self.row_of(target)
+        if row is None:
+            self.app.notify("The next marked row is hidden by the filter")
+            return
+        self.cursor_to(row)
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)

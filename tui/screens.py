@@ -83,7 +83,7 @@ class HelpScreen(ModalScreen[None]):
 class ExportRequest:
     exporter: str
     folder: str
-    scope: str  # "selected" or "all"
+    scope: str  # "selected", "displayed", "marked" or "all"
 
 
 class ExportScreen(ModalScreen[ExportRequest | None]):
@@ -97,11 +97,15 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
     ExportScreen Button { margin: 0 1 0 0; }
     """
 
-    def __init__(self, exporters: dict[str, Any], folder: str, selected_text: str) -> None:
+    def __init__(self, exporters: dict[str, Any], folder: str, selected_text: str,
+                 scopes: dict[str, str] | None = None, default_scope: str = "selected") -> None:
         super().__init__()
         self.exporters = exporters
         self.folder = folder
         self.selected_text = selected_text
+        # scope -> label; the default is one that has something to export
+        self.scopes = scopes or {"selected": f"Selected: {selected_text}", "all": "All objects in the capture"}
+        self.default_scope = default_scope if default_scope in self.scopes else next(iter(self.scopes))
 
     def compose(self) -> ComposeResult:
         options = [(f"{name}: {getattr(exporter, 'description', '')}"[:60], name)
@@ -112,8 +116,8 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
             yield Select(options, value=default, allow_blank=False, id="export-format")
             yield Input(self.folder, placeholder="output folder", id="export-folder")
             with RadioSet(id="export-scope"):
-                yield RadioButton(Text(f"Selected: {self.selected_text}"), value=True, id="scope-selected")
-                yield RadioButton("All objects in the capture", id="scope-all")
+                for scope, label in self.scopes.items():
+                    yield RadioButton(Text(label), value=scope == self.default_scope, id=f"scope-{scope}")
             with Horizontal():
                 yield Button("Export", variant="primary", id="export-go")
                 yield Button("Cancel", id="export-cancel")
@@ -133,10 +137,11 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
     def _submit(self) -> None:
         folder = self.query_one("#export-folder", Input).value.strip()
         if not folder:
-            self.app.notify_plain("Give an output folder", severity="error")
+            self.app.notify("Give an output folder", severity="error")
             return
         exporter = self.query_one("#export-format", Select).value
-        scope = "all" if self.query_one("#scope-all", RadioButton).value else "selected"
+        scope = next((name for name in self.scopes if self.query_one(f"#scope-{name}", RadioButton).value),
+                     self.default_scope)
         self.dismiss(ExportRequest(str(exporter), folder, scope))
 
     def action_cancel(self) -> None:
@@ -203,7 +208,7 @@ class PreferencesScreen(ModalScreen[dict[str, Any] | None]):
 
                     parse_port_list(raw)
             except ValueError as exc:
-                self.app.notify_plain(f"{preference.name}: {exc}", severity="error")
+                self.app.notify(f"{preference.name}: {exc}", severity="error")
                 return
         self.dismiss(values)
 

@@ -1,0 +1,94 @@
+"""Moving the cursor to things: a packet number or frame, an expert finding, related PDUs.
+
+A helper of the app; it only decides *which* PDU to show and asks the packet
+list to go there (clearing a filter that hides it).
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from dicomtui.core.model import ExpertItem
+
+
+class Navigator:
+    def __init__(self, app) -> None:
+        self.app = app
+        self._expert_pdus: list[int] | None = None
+
+    def reset(self) -> None:
+        self._expert_pdus = None
+
+    def go_to(self, text: str) -> None:
+        app = self.app
+        if app.analysis is None:
+            return
+        text = text.strip().lower()
+        try:
+            pdu = app.index.pdu_for_frame(int(text[1:])) if text.startswith("f") else int(text) - 1
+        except ValueError:
+            app.notify(f"Not a packet number: {text!r}", severity="error")
+            return
+        if pdu is None or not 0 <= pdu < len(app.analysis.pdus):
+            app.notify(f"No packet {text}", severity="error")
+            return
+        self.select_pdu(pdu)
+
+    def select_pdu(self, pdu: int) -> None:
+        """Put the cursor on PDU ``pdu``, clearing the filter if it hides it."""
+        app = self.app
+        packets = app.packet_list
+        row = packets.row_of(pdu)
+        if row is None and app.filtering.display_filter is not None:
+            app.notify("The filter hid that packet: filter cleared")
+            app.filtering.clear(keep_pdu=pdu)
+            row = packets.row_of(pdu)
+        if row is not None:
+            packets.cursor_to(row)
+            packets.focus()
+
+    # -- expert findings -------------------------------------------------------------------
+
+    def expert_pdu(self, item: ExpertItem) -> int | None:
+        app = self.app
+        if app.analysis is None:
+            return None
+        if item.pdu is not None and 0 <= item.pdu < len(app.analysis.pdus):
+            return item.pdu
+        if item.frame:
+            return app.index.pdu_for_frame(item.frame)
+        return None
+
+    def jump_to_finding(self, item: ExpertItem) -> None:
+        pdu = self.expert_pdu(item)
+        if pdu is None:
+            self.app.notify("This finding is about the whole capture, not one packet")
+            return
+        self.select_pdu(pdu)
+
+    def expert_step(self, forward: bool = True) -> None:
+        app = self.app
+        analysis = app.analysis
+        if analysis is None or not analysis.finished:
+            app.notify("Expert findings are ready when indexing completes")
+            return
+        if self._expert_pdus is None:
+            self._expert_pdus = sorted({pdu for pdu in (self.expert_pdu(item) for item in analysis.expert)
+                                        if pdu is not None})
+        targets = self._expert_pdus
+        if not targets:
+            app.notify("No expert findings")
+            return
+        current = app.packet_list.selected_pdu
+        current = -1 if current is None else current
+        if forward:
+            at = bisect.bisect_right(targets, current)
+            target = targets[at] if at < len(targets) else targets[0]
+        else:
+            at = bisect.bisect_left(targets, current) - 1
+            target = targets[at] if at >= 0 else targets[-1]
+        self.select_pdu(target)
+        items = [item for item in analysis.expert if self.expert_pdu(item) == target][:1] \
+            if len(analysis.expert) < 50_000 else []
+        if items:
+            app.notify(f"{items[0].severity.label}: {items[0].message}", timeout=4)

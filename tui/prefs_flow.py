@@ -1,0 +1,60 @@
+"""Preferences from the UI: the screen's values in, the file and the running config out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .prefs import PREFERENCES, PreferencesError, config_path, load_preferences, save_preferences
+
+
+class PreferencesFlow:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def current(self) -> dict[str, Any]:
+        app = self.app
+        values: dict[str, Any] = {}
+        try:
+            values.update(load_preferences(app.preferences_path))
+        except PreferencesError as exc:
+            app.notify(f"Preferences file unreadable: {exc}", severity="error")
+        for preference in PREFERENCES:
+            if preference.name in app.config.options:
+                values[preference.name] = app.config.option(preference.name, preference.default)
+        if "ports" not in values:
+            values["ports"] = ",".join(str(port) for port in sorted(app.config.ports)[:32])
+        return values
+
+    def open(self) -> None:
+        from .screens import PreferencesScreen
+
+        app = self.app
+        path = app.preferences_path or config_path()
+        app.push_screen(PreferencesScreen(self.current(), str(path)), self.saved)
+
+    def saved(self, values: dict[str, Any] | None) -> None:
+        if values is None:
+            return
+        app = self.app
+        try:
+            try:
+                stored = load_preferences(app.preferences_path)
+            except PreferencesError:
+                stored = {}
+            stored.update(values)
+            path = save_preferences(stored, app.preferences_path)
+        except OSError as exc:
+            app.notify(f"Could not save preferences: {exc}", severity="error")
+            return
+        for name, value in values.items():
+            app.config.options[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        from dicomtui.core.detect import parse_port_list
+
+        new_ports = parse_port_list(str(values["ports"]))
+        reload_needed = new_ports != app.config.ports or bool(values["heuristic"]) != app.config.heuristic
+        app.config.ports = new_ports
+        app.config.heuristic = bool(values["heuristic"])
+        app.detail_tree.set_flat(values["subtree_style"] == "flat")
+        app.preferences_applied(values)
+        note = " (ctrl+r reloads the capture with the new ports / heuristic)" if reload_needed else ""
+        app.notify(f"Preferences saved to {path}{note}", timeout=5)
