@@ -75,21 +75,41 @@ def _parse_options(pairs: list[str], parser: argparse.ArgumentParser) -> dict[st
     return options
 
 
-def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> AnalysisConfig:
-    options = _parse_options(args.options, parser)
-    preferences: dict[str, str] = {}
-    try:
-        from dicomtui.tui.prefs import load_preferences
+def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser,
+                warnings: list[str] | None = None) -> AnalysisConfig:
+    """The analysis settings: preferences file < -o < dedicated options.
 
-        preferences = load_preferences()
-    except Exception:  # no TUI installed or unreadable preferences: command-line values still apply
-        preferences = {}
-    merged = {**{k: str(v) for k, v in preferences.items()}, **options}
-    ports_text = args.ports or merged.get("ports") or DEFAULT_PORTS
+    A bad value in the preferences file is a warning naming the file, key and
+    value (its default applies); a bad value given on the command line is a
+    usage error naming the option the user typed.
+    """
+    options = _parse_options(args.options, parser)
+    preferences: dict[str, object] = {}
+    warnings = [] if warnings is None else warnings
     try:
-        ports = parse_port_list(ports_text)
-    except ValueError as exc:
-        parser.error(f"--ports: {exc}")
+        from dicomtui.tui.prefs import check_preferences, load_checked_preferences
+    except ImportError:  # no TUI installed: command-line values still apply
+        check_preferences = None
+    else:
+        preferences, found = load_checked_preferences()
+        warnings.extend(found)
+        _typed, bad = check_preferences(options, "-o")
+        if bad:
+            parser.error(bad[0].split("; the default")[0])
+    for warning in warnings:
+        print(f"dicomtui: warning: {safe_text(warning)}", file=sys.stderr)
+    merged = {**{k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in preferences.items()},
+              **options}
+    if args.ports:
+        try:
+            ports = parse_port_list(args.ports)
+        except ValueError as exc:
+            parser.error(f"--ports: {exc}")
+    else:
+        try:
+            ports = parse_port_list(merged.get("ports") or DEFAULT_PORTS)
+        except ValueError as exc:  # only -o ports can get here: the file's value was checked
+            parser.error(f"-o ports: {exc}")
     heuristic = not args.no_heuristic
     if "heuristic" in merged and not args.no_heuristic:
         heuristic = merged["heuristic"].strip().lower() in ("1", "true", "yes", "on")
@@ -157,14 +177,15 @@ def _run(argv: list[str] | None) -> int:
         return EXIT_OK
     if not captures:
         parser.error("no capture given (e.g. dicomtui capture.pcap)")
-    config = make_config(args, parser)
+    warnings: list[str] = []  # shown again in the UI, where stderr is hidden
+    config = make_config(args, parser, warnings)
     interactive = not (args.summary or args.json or args.expert or args.export)
     # The UI needs the terminal for keys as well as for drawing; a capture piped in on stdin
     # (`tcpdump -w - | dicomtui -`) therefore gets the summary.
     if interactive and sys.stdout.isatty() and sys.stdin.isatty():
         from dicomtui.tui.app import run_app
 
-        return run_app(captures, config, host)
+        return run_app(captures, config, host, warnings=warnings)
     if interactive:
         args.summary = True
     try:

@@ -48,6 +48,7 @@ from .main_screen import FilterBar, MainScreen
 from .navigation import Navigator
 from .notify import Toasts
 from .packet_list import PacketList
+from .prefs import preference
 from .prefs_flow import PreferencesFlow
 from .screens import HelpScreen
 
@@ -122,6 +123,7 @@ class DicomApp(App[int]):
         self.load_started = 0.0
         self.load_error: str | None = None
         self.crashed = False
+        self.startup_warnings: list[str] = []  # e.g. bad values in the preferences file
         self.first_rows_seconds: float | None = None
         self.loaded_seconds: float | None = None
         self.toasts = Toasts()
@@ -140,8 +142,11 @@ class DicomApp(App[int]):
                markup: bool = False) -> None:
         """Every toast: plain text shown literally (see ``tui.notify``); ``markup`` is ignored."""
         text, title_text = self.toasts.prepare(message, title)
-        self.toasts.make_room(self)
         super().notify(text, title=title_text, severity=severity, timeout=timeout, markup=False)
+
+    def _on_notify(self, event) -> None:
+        self.toasts.make_room(self)  # toasts arrive as messages: trim when one is added
+        super()._on_notify(event)
 
     def notify_plain(self, message: str, **kwargs) -> None:  # kept for plugins and older callers
         self.notify(message, **kwargs)
@@ -167,13 +172,15 @@ class DicomApp(App[int]):
         return self.main_screen
 
     def main_screen_ready(self, screen: MainScreen) -> None:
-        flat = str(self.config.option("subtree_style", "nested")).strip().lower() == "flat"
+        flat = preference(self.config.options, "subtree_style") == "flat"
         self.detail_tree.set_flat(flat)
         self.detail_tree.show_message("Indexing the capture…")
         self.expert_pane.show_loading("Expert findings appear when indexing is complete")
         if self.size.height >= 40:
             screen.add_class("-expert")
         self.packet_list.focus()
+        for warning in self.startup_warnings:
+            self.notify(str(warning), severity="warning", timeout=10)
         self.start_loading()
 
     @property
@@ -360,7 +367,7 @@ class DicomApp(App[int]):
     def action_associations(self) -> None:
         if self.analysis is None:
             return
-        threshold = float(self.config.option("slow_response_seconds", 5.0))
+        threshold = preference(self.config.options, "slow_response_seconds")
         self.push_screen(AssociationsScreen(self.analysis, threshold), self._association_chosen)
 
     def _association_chosen(self, chosen: int | None) -> None:
@@ -420,7 +427,8 @@ def _spool_stdin(captures: list[str]) -> tuple[list[str], str | None]:
     return [handle.name if path == "-" else path for path in captures], handle.name
 
 
-def run_app(captures: list[str], config: AnalysisConfig, host, app_class: type[DicomApp] = DicomApp) -> int:
+def run_app(captures: list[str], config: AnalysisConfig, host, app_class: type[DicomApp] = DicomApp,
+            warnings: list[str] | None = None) -> int:
     """Run the terminal UI on ``captures``; returns the exit status.
 
     1 if the capture cannot be read; EXIT_CRASH (70) if the UI failed (Textual
@@ -431,6 +439,7 @@ def run_app(captures: list[str], config: AnalysisConfig, host, app_class: type[D
     try:
         captures, spooled = _spool_stdin(captures)
         app = app_class(captures, config, host)
+        app.startup_warnings = list(warnings or [])
         status = app.run()
     except OSError as exc:
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
@@ -444,7 +453,7 @@ def run_app(captures: list[str], config: AnalysisConfig, host, app_class: type[D
     if app.load_error:
         print(f"dicomtui: {safe_text(app.load_error)}", file=sys.stderr)
         return EXIT_CAPTURE
-    if app.crashed or (app.return_code or 0) not in (0, EXIT_CAPTURE) and status is None:
+    if app.crashed or (status is None and app.return_code):
         print("dicomtui: the terminal UI stopped on an internal error (details above)", file=sys.stderr)
         return EXIT_CRASH
     return int(status or 0)

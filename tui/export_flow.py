@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 
+from .prefs import preference
 from .screens import ExportRequest, ExportScreen
 
 
@@ -80,8 +81,8 @@ class ExportFlow:
         app = self.app
         exporter = exporters(app.host)[request.exporter]
         options = ExportOptions(
-            min_size=int(app.config.option("export_min_size", 0)),
-            meta_header=bool(app.config.option("export_meta_header", True)),
+            min_size=preference(app.config.options, "export_min_size"),
+            meta_header=preference(app.config.options, "export_meta_header"),
             messages=messages,
         )
         try:

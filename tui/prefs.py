@@ -65,6 +65,55 @@ def load_preferences(path: Path | None = None) -> dict[str, Any]:
             if isinstance(value, (str, int, float, bool))}
 
 
+def check_preferences(values: dict[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
+    """``values`` with every known preference converted to its type; a bad value is dropped
+    (its default applies) and named in one warning: ``source: key = value: reason; default used``.
+
+    Unknown keys pass unchanged (they may be rule options, ``-o`` names of plugins).
+    """
+    checked: dict[str, Any] = {}
+    warnings: list[str] = []
+    for name, value in values.items():
+        if name not in PREFERENCE_NAMES:
+            checked[name] = value
+            continue
+        try:
+            typed = coerce(name, _toml_value(value) if isinstance(value, bool) else str(value))
+            if name == "ports":
+                from dicomtui.core.detect import parse_port_list
+
+                parse_port_list(str(value))
+            checked[name] = typed
+        except ValueError as exc:
+            reason = str(exc).removeprefix(f"{name}: ")
+            default = PREFERENCE_NAMES[name].default
+            warnings.append(f"{source}: {name} = {_toml_value(value)}: {reason}; "
+                            f"the default ({_toml_value(default)}) is used")
+    return checked, warnings
+
+
+def load_checked_preferences(path: Path | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The preferences file, validated: (values, warnings).  Never raises."""
+    path = path or config_path()
+    try:
+        values = load_preferences(path)
+    except PreferencesError as exc:
+        return {}, [f"{exc}; preferences file ignored, defaults used"]
+    return check_preferences(values, str(path))
+
+
+def preference(options: dict[str, Any], name: str) -> Any:
+    """A known preference from merged options, typed; the default when absent or invalid."""
+    default = PREFERENCE_NAMES[name].default
+    value = options.get(name)
+    if value is None:
+        return default
+    try:
+        return coerce(name, _toml_value(value) if isinstance(value, bool) else str(value))
+    except ValueError:
+        return default
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -106,15 +155,23 @@ def coerce(name: str, text: str) -> Any:
             return False
         raise ValueError(f"{name}: expected true or false, got {text!r}")
     if isinstance(default, int):
-        value = int(text)
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{name}: expected a whole number, got {text!r}") from None
         if value < 0:
             raise ValueError(f"{name}: must not be negative")
         return value
     if isinstance(default, float):
-        value = float(text)
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{name}: expected a number of seconds, got {text!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{name}: expected a finite number, got {text!r}")
         if value < 0:
             raise ValueError(f"{name}: must not be negative")
         return value
     if preference and preference.choices and text not in preference.choices:
-        raise ValueError(f"{name}: one of {', '.join(preference.choices)}")
+        raise ValueError(f"{name}: expected one of {', '.join(preference.choices)}, got {text!r}")
     return text

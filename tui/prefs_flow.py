@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .prefs import PREFERENCES, PreferencesError, config_path, load_preferences, save_preferences
+from .prefs import (PREFERENCES, PreferencesError, config_path, load_checked_preferences, load_preferences,
+                    preference, save_preferences)
 
 
 class PreferencesFlow:
@@ -13,14 +14,13 @@ class PreferencesFlow:
 
     def current(self) -> dict[str, Any]:
         app = self.app
-        values: dict[str, Any] = {}
-        try:
-            values.update(load_preferences(app.preferences_path))
-        except PreferencesError as exc:
-            app.notify(f"Preferences file unreadable: {exc}", severity="error")
-        for preference in PREFERENCES:
-            if preference.name in app.config.options:
-                values[preference.name] = app.config.option(preference.name, preference.default)
+        stored, warnings = load_checked_preferences(app.preferences_path)
+        for warning in warnings:
+            app.notify(str(warning), severity="warning", timeout=10)
+        values: dict[str, Any] = dict(stored)
+        for known in PREFERENCES:  # values in force (command line, file) win; invalid ones are skipped
+            if known.name in app.config.options:
+                values[known.name] = preference(app.config.options, known.name)
         if "ports" not in values:
             values["ports"] = ",".join(str(port) for port in sorted(app.config.ports)[:32])
         return values
@@ -37,7 +37,7 @@ class PreferencesFlow:
             return
         app = self.app
         try:
-            try:
+            try:  # keep the file's other keys (rule options); invalid known ones are replaced
                 stored = load_preferences(app.preferences_path)
             except PreferencesError:
                 stored = {}

@@ -176,7 +176,8 @@ class PreferencesScreen(ModalScreen[dict[str, Any] | None]):
                 if isinstance(preference.default, bool):
                     yield Switch(value=bool(value), id=f"pref-{preference.name}")
                 elif preference.choices:
-                    yield Select([(choice, choice) for choice in preference.choices], value=str(value),
+                    chosen = str(value) if str(value) in preference.choices else preference.default
+                    yield Select([(choice, choice) for choice in preference.choices], value=chosen,
                                  allow_blank=False, id=f"pref-{preference.name}")
                 else:
                     yield Input(str(value), id=f"pref-{preference.name}")

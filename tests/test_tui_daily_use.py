@@ -1,0 +1,247 @@
+"""Issue 13: the UI and CLI in daily use (crashes, misleading displays, filters, Wireshark habits).
+
+Each test names the numbered item it guards; every one failed before its fix.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import functools
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from capture_tools import FIXTURES
+from dicomtui.core.analysis import AnalysisConfig
+from dicomtui.tui.app import DicomApp, run_app
+from dicomtui.tui.screens import ExportRequest, ExportScreen, PreferencesScreen
+
+ROOT = Path(__file__).resolve().parent.parent
+TUI = ROOT / "tui"
+
+
+def run_async(test):
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+    wrapper.__signature__ = inspect.signature(test)
+    return wrapper
+
+
+def make_app(name, plugin_host, tmp_path=None, **options) -> DicomApp:
+    preferences = (tmp_path / "config.toml") if tmp_path else None
+    config = AnalysisConfig(options={k: str(v) for k, v in options.items()})
+    return DicomApp([str(FIXTURES / name)], config, plugin_host, preferences_path=preferences)
+
+
+async def settle(app, pilot, rounds: int = 3) -> None:
+    for _ in range(rounds):
+        await pilot.pause(0.02)
+        await app.workers.wait_for_complete()
+    await pilot.pause(0.02)
+
+
+def render_toasts(app) -> list[str]:
+    """Pilot's headless screen does not draw toasts: render each one as the terminal would."""
+    from dataclasses import replace
+
+    from textual.widgets._toast import Toast
+
+    # (the title is drawn with the toast's component styles, which need a mounted toast: shown apart)
+    return [notification.title + ": " + str(Toast(replace(notification, title="")).render())
+            for notification in app._notifications]
+
+
+# -- 1. every notification is plain text ----------------------------------------------------------
+
+_PLAIN = (ast.Constant, ast.JoinedStr)
+
+
+def _is_plain_text(node: ast.AST) -> bool:
+    """An expression that is a str by construction: a literal, an f-string, str(...), or + of those."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _is_plain_text(node.left) and _is_plain_text(node.right)
+    if isinstance(node, ast.IfExp):
+        return _is_plain_text(node.body) and _is_plain_text(node.orelse)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "str":
+        return True
+    return False
+
+
+def notification_calls():
+    """(file, line, message node, title node) of every notify call in the tui package, also those
+    handed to a worker bridge (deliver / call_from_thread)."""
+    for path in sorted(TUI.glob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        helper_calls = {id(inner) for function in ast.walk(tree)
+                        if isinstance(function, ast.FunctionDef) and function.name in ("notify", "notify_plain")
+                        for inner in ast.walk(function)}  # the helper itself passes its checked text on
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or id(node) in helper_calls:
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            args = list(node.args)
+            if name in ("deliver", "call_from_thread") and args and isinstance(args[0], ast.Attribute) \
+                    and args[0].attr in ("notify", "notify_plain"):
+                args = args[1:]
+            elif name not in ("notify", "notify_plain"):
+                continue
+            keywords = {keyword.arg: keyword.value for keyword in node.keywords}
+            message = args[0] if args else keywords.get("message")
+            yield path.name, node.lineno, message, keywords.get("title"), keywords.get("markup")
+
+
+def test_item1_every_notify_call_in_the_tui_passes_plain_text():
+    calls = list(notification_calls())
+    assert len(calls) > 20  # the scan sees the call sites (it is not vacuous)
+    bad = [f"{name}:{line}" for name, line, message, title, markup in calls
+           if message is None or not _is_plain_text(message) or (title is not None and not _is_plain_text(title))
+           or (markup is not None and not (isinstance(markup, ast.Constant) and markup.value is False))]
+    assert not bad, f"notify with something that is not plainly text: {bad}"
+
+
+def test_item1_super_notify_only_in_the_one_helper():
+    """Only DicomApp.notify reaches Textual's notify; everything else calls it."""
+    found = []
+    for path in sorted(TUI.glob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if "super().notify(" in line:
+                found.append((path.name, number))
+    assert len(found) == 1 and found[0][0] == "app.py"
+
+
+@run_async
+async def test_item1_export_toast_renders_after_a_successful_export(plugin_host, tmp_path):
+    app = make_app("store_dcmtk.pcapng", plugin_host)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        app.exports.chosen(ExportRequest("part10", str(tmp_path / "all [bold]x[/]"), "all"))
+        await settle(app, pilot)
+        await pilot.pause(0.2)
+        rendered = render_toasts(app)
+        assert any("wrote 3 file(s)" in text and "all [bold]x[/]" in text for text in rendered), rendered
+        assert app.toasts.violations == []
+        # a failed export names the folder literally (item 9: no markup in the path)
+        blocker = tmp_path / "file [red]y"
+        blocker.write_text("not a folder")
+        app.exports.chosen(ExportRequest("part10", str(blocker), "all"))
+        await settle(app, pilot)
+        await pilot.pause(0.1)
+        assert any("Export failed" in text and "file [red]y" in text for text in render_toasts(app))
+    assert app.return_code in (None, 0)
+
+
+@run_async
+async def test_item1_runtime_check_records_a_rich_text_message(plugin_host):
+    from rich.text import Text
+
+    app = make_app("echo_dcmtk.pcap", plugin_host)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        app.notify(Text("styled"))  # what crashed the real terminal before
+        await pilot.pause(0.1)
+        assert app.toasts.violations == ["message of type Text"]
+        assert any("styled" in text for text in render_toasts(app))
+
+
+@run_async
+async def test_item7_at_most_two_toasts_stack(plugin_host):
+    app = make_app("echo_dcmtk.pcap", plugin_host)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        for number in range(6):
+            app.notify(f"toast {number}")
+        await pilot.pause(0.05)
+        assert [n.message for n in app._notifications] == ["toast 4", "toast 5"]
+
+
+# -- 2. config.toml is validated ------------------------------------------------------------------
+
+
+def test_item2_bad_values_in_the_file_are_one_warning_each_and_defaults_apply(tmp_path, monkeypatch):
+    from dicomtui.core.cli import build_parser, make_config
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    path = tmp_path / "dicomtui" / "config.toml"
+    path.parent.mkdir()
+    path.write_text('slow_response_seconds = "abc"\nsubtree_style = "weird"\nports = "11112,banana"\n'
+                    'export_min_size = 10\n')
+    parser = build_parser()
+    warnings: list[str] = []
+    config = make_config(parser.parse_args(["x.pcap"]), parser, warnings)
+    assert len(warnings) == 3
+    for key, value in (("slow_response_seconds", '"abc"'), ("subtree_style", '"weird"'),
+                       ("ports", '"11112,banana"')):
+        assert any(str(path) in w and f"{key} = {value}" in w and "default" in w for w in warnings), warnings
+    assert config.ports == frozenset({104, 11112})  # the default, not an error blaming --ports
+    assert "slow_response_seconds" not in config.options and config.options["export_min_size"] == "10"
+
+
+def test_item2_bad_ports_in_the_file_do_not_blame_the_ports_option(tmp_path):
+    path = tmp_path / "dicomtui" / "config.toml"
+    path.parent.mkdir()
+    path.write_text('ports = "banana"\n')
+    import os
+
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path))
+    result = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--summary",
+                             str(FIXTURES / "echo_dcmtk.pcap")], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "--ports" not in result.stderr
+    assert f"{path}: ports = \"banana\"" in result.stderr
+    assert "A-ASSOCIATE" in result.stdout
+
+
+def test_item2_bad_o_value_is_a_usage_error_naming_o(capsys):
+    from dicomtui.core.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--summary", "-o", "slow_response_seconds:abc", str(FIXTURES / "echo_dcmtk.pcap")])
+    assert exit_info.value.code == 2
+    assert "-o: slow_response_seconds" in capsys.readouterr().err
+
+
+@run_async
+async def test_item2_preferences_and_associations_screens_survive_bad_values(plugin_host, tmp_path):
+    (tmp_path / "config.toml").write_text('slow_response_seconds = "abc"\nsubtree_style = "weird"\n')
+    app = make_app("reject_abort.pcap", plugin_host, tmp_path, slow_response_seconds="abc",
+                   subtree_style="weird", export_min_size="x")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert isinstance(app.screen, PreferencesScreen)
+        assert app.screen.query_one("#pref-subtree_style").value == "nested"
+        assert any("subtree_style" in text and "weird" in text for text in render_toasts(app))
+        await pilot.press("escape")
+        await pilot.press("a")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "AssociationsScreen"
+    assert app.return_code in (None, 0)
+
+
+# -- 3. a crash inside the UI is a non-zero exit ------------------------------------------------
+
+
+def test_item3_a_crash_in_the_ui_exits_non_zero(plugin_host, monkeypatch):
+    class Broken(DicomApp):
+        def main_screen_ready(self, screen):
+            super().main_screen_ready(screen)
+            self.set_timer(0.2, self.explode)
+
+        def explode(self):
+            raise RuntimeError("deliberate crash")
+
+        def run(self, **kwargs):
+            return super().run(headless=True, **kwargs)
+
+    status = run_app([str(FIXTURES / "echo_dcmtk.pcap")], AnalysisConfig(), plugin_host, app_class=Broken)
+    assert status == 70
