@@ -245,3 +245,86 @@ def test_item3_a_crash_in_the_ui_exits_non_zero(plugin_host, monkeypatch):
 
     status = run_app([str(FIXTURES / "echo_dcmtk.pcap")], AnalysisConfig(), plugin_host, app_class=Broken)
     assert status == 70
+
+
+# -- 13-16. filters -------------------------------------------------------------------------------
+
+
+def shown(analysis, text):
+    from dicomtui.tui.filter import compile_filter
+    from dicomtui.tui.index import PacketIndex
+
+    index = PacketIndex(analysis)
+    display_filter = compile_filter(text)
+    return [pdu.index + 1 for pdu in analysis.pdus if display_filter.matches(index, pdu)]
+
+
+def test_item13_dicom_alone_and_wireshark_field_names(analyze_fixture):
+    analysis = analyze_fixture("reject_abort.pcap")
+    assert shown(analysis, "dicom") == list(range(1, len(analysis.pdus) + 1))
+    assert shown(analysis, "dicom.pdu.type == 3") == shown(analysis, "type == A-ASSOCIATE-RJ") == [2]
+    assert shown(analysis, "dicom.assoc.reject") == [2]
+    assert shown(analysis, "dicom.assoc.reject.reason == 7") == [2]  # called-AE-title-not-recognized
+    assert shown(analysis, "dicom.assoc.abort") == [13, 36]
+    assert shown(analysis, "dicom.status == 0xA700") == shown(analysis, "status == 0xA700") == [18]
+    assert shown(analysis, 'dicom.assoc.ae.calling == "STATUSSCU" and dicom.pdu.type == 1') == [14]
+    assert 1 in shown(analysis, "dicom.assoc.item.type == 0x20")
+    assert 4 in shown(analysis, "dicom.assoc.item.type == 0x21")
+    assert shown(analysis, "dicom.assoc.item.type == 0x52") == shown(analysis, "type == 1 or type == 2")
+    assert 17 in shown(analysis, "dicom.tag == 0x00100010")  # PatientName in the RT Plan data set
+    assert 14 in shown(analysis, 'dicom.pctx.abss.syntax contains "RT Plan"')
+    flags = shown(analysis, "dicom.pdv.flags == 3")  # a whole command in one PDV
+    assert 5 in flags and 12 not in flags and 12 in shown(analysis, "dicom.pdv.flags == 2")
+
+
+def test_item13_wireshark_names_without_equivalent_are_refused_clearly():
+    from dicomtui.tui.filter import FilterError, compile_filter
+
+    with pytest.raises(FilterError, match="no dicomtui equivalent"):
+        compile_filter("dicom.pdv.fragment.overlap")
+
+
+def test_item14_command_set_keywords_work(analyze_fixture):
+    analysis = analyze_fixture("qr_pynetdicom.pcap")
+    assert shown(analysis, "command == C-MOVE-RSP and NumberOfCompletedSuboperations > 0") == [24, 28, 31]
+    assert shown(analysis, "NumberOfFailedSuboperations > 0") == []
+    assert shown(analysis, "NumberOfRemainingSuboperations == 1") == [24]
+    assert shown(analysis, 'MoveDestination == "NOWHERE"') == [32, 33]  # the C-MOVE-RQ's command and identifier
+    assert shown(analysis, "tag(0000,0900) == 0xA801") == shown(analysis, "status == 0xA801")
+
+
+def test_item16_dataset_values_are_decoded_once_and_kept(analyze_fixture):
+    from dicomtui.tui.dataset_values import values_cache
+
+    analysis = analyze_fixture("store_dcmtk.pcapng")
+    cache = values_cache(analysis)
+    before = cache.parses
+    first = shown(analysis, 'Modality == "CT"')
+    parsed = cache.parses - before
+    assert first and parsed == sum(1 for m in analysis.messages if m.has_dataset)
+    assert shown(analysis, 'Modality == "CT"') == first
+    assert shown(analysis, 'Modality == "CT" or Modality == "XA"') == first
+    assert cache.parses - before == parsed  # the same filter (and its tags) again: no decoding
+    # values agree with the full decode the detail pane uses
+    message = next(m for m in analysis.messages if m.has_dataset)
+    decoded = analysis.decode_dataset(message)
+    assert cache.lookup(message, 0x00080060, frozenset()) == [decoded.dataset.Modality]
+
+
+@run_async
+async def test_item15_typing_a_long_filter_is_validated_cheaply(plugin_host, monkeypatch):
+    import dicomtui.tui.filtering as filtering
+
+    compiled = []
+    real = filtering.compile_filter
+    monkeypatch.setattr(filtering, "compile_filter", lambda text: compiled.append(len(text)) or real(text))
+    app = make_app("echo_dcmtk.pcap", plugin_host)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash", *("status != 1 and " * 3))
+        await pilot.pause(0.3)
+        assert len(compiled) <= 3  # not once per key (48 keys)
+        app.filter_bar.value = "x" * 6874  # a paste over the limit: refused at once, not parsed
+        await pilot.pause(0.01)
+        assert app.filter_bar.has_class("-invalid")
+        assert all(length <= 4096 for length in compiled)

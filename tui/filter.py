@@ -36,6 +36,8 @@ from typing import Any
 from dicomtui.core.model import Pdu
 from dicomtui.core.uids import uid_name
 
+from .dataset_values import ALL_TAGS, element_values, values_cache
+
 MAX_FILTER_LENGTH = 4096
 MAX_DEPTH = 64
 
@@ -319,6 +321,153 @@ _field("move_destination", _messages(_command_value("MoveDestination")), "C-MOVE
 _field("error_comment", _messages(_command_value("ErrorComment")), "ErrorComment of a response")
 
 
+# -- Wireshark's DICOM field names ----------------------------------------------------------
+# Wireshark's dissector names its fields dicom.*; a Wireshark user types those.  Each one with an
+# equivalent here is accepted (same values); the others are refused with a pointer.
+
+ASSOCIATE_TYPES = (1, 2)
+
+
+def _decoded(index, pdu: Pdu):
+    decoded, _error = index.decode_pdu(pdu)
+    return decoded
+
+
+def _decoded_number(name: str, types: tuple[int, ...]) -> Getter:
+    def get(index, pdu: Pdu):
+        if pdu.pdu_type not in types:
+            return []
+        value = getattr(_decoded(index, pdu), name, None)
+        return [] if value is None else [value]
+    return get
+
+
+def _item_types(index, pdu: Pdu):
+    """Item and sub-item types of an A-ASSOCIATE-RQ/AC, as Wireshark's dicom.assoc.item.type."""
+    if pdu.pdu_type not in ASSOCIATE_TYPES:
+        return []
+    decoded = _decoded(index, pdu)
+    if decoded is None:
+        return []
+    types = [0x10] if getattr(decoded, "application_context", "") else []
+    types += [0x20 if pdu.pdu_type == 1 else 0x21] * (1 if getattr(decoded, "contexts", None) else 0)
+    user = getattr(decoded, "user", None)
+    if user is not None:
+        types.append(0x50)
+        for item_type, present in ((0x51, user.max_length is not None), (0x52, user.implementation_class_uid),
+                                   (0x53, user.async_window), (0x54, user.roles),
+                                   (0x55, user.implementation_version_name), (0x56, user.extended_negotiation),
+                                   (0x57, user.common_extended_negotiation), (0x58, user.user_identity),
+                                   (0x59, user.user_identity_response is not None)):
+            if present:
+                types.append(item_type)
+        types += list(user.unknown_items)
+    return types
+
+
+def _context_syntaxes(kind: str) -> Getter:
+    def get(index, pdu: Pdu):
+        association = _association(index, pdu)
+        if association is None:
+            return []
+        if pdu.pdu_type in ASSOCIATE_TYPES:
+            contexts = association.contexts.values()
+        else:
+            contexts = [association.contexts[c] for c in {pdv.context_id for pdv in pdu.pdvs}
+                        if c in association.contexts]
+        values = []
+        for context in contexts:
+            uids = [context.abstract_syntax] if kind == "abstract" else (
+                list(context.proposed_transfer_syntaxes) if pdu.pdu_type == 1 else [context.transfer_syntax])
+            for uid in uids:
+                if uid:
+                    values.append(uid)
+                    name = uid_name(uid)
+                    if name:
+                        values.append(name)
+        return values
+    return get
+
+
+def _implementation(part: int) -> Getter:
+    def get(index, pdu: Pdu):
+        association = _association(index, pdu)
+        if association is None or pdu.pdu_type not in ASSOCIATE_TYPES:
+            return []
+        side = association.requestor_implementation if pdu.pdu_type == 1 else association.acceptor_implementation
+        return [side[part]] if side[part] else []
+    return get
+
+
+def _max_pdu(index, pdu: Pdu):
+    association = _association(index, pdu)
+    if association is None or pdu.pdu_type not in ASSOCIATE_TYPES:
+        return []
+    value = association.requestor_max_pdu if pdu.pdu_type == 1 else association.acceptor_max_pdu
+    return [] if value is None else [value]
+
+
+def _message_tags(index, pdu: Pdu):
+    """dicom.tag: every tag of the PDU's command sets and of the data sets completed in it."""
+    for message in index.messages_for(pdu):
+        for keyword in message.command:
+            tag = _keyword_tag(keyword) if not keyword.startswith("(") else int(keyword[1:5] + keyword[6:10], 16)
+            if tag is not None:
+                yield tag
+    cache = values_cache(index.analysis)
+    for message in index.dataset_completed_in(pdu):
+        yield from cache.lookup(message, ALL_TAGS, frozenset({ALL_TAGS}))
+
+
+WIRESHARK_FIELDS: dict[str, tuple[Getter, bool, str]] = {
+    "dicom": (lambda index, pdu: [True], False, "every DICOM PDU"),
+    "dicom.pdu.type": (_type_values, True, "type"),
+    "dicom.pdu.len": (lambda index, pdu: [pdu.length], False, "length"),
+    "dicom.assoc.ae.called": (FIELDS["called_ae"].getter, False, "called_ae"),
+    "dicom.assoc.ae.calling": (FIELDS["calling_ae"].getter, False, "calling_ae"),
+    "dicom.assoc.item.type": (_item_types, False, "item and sub-item types of an A-ASSOCIATE"),
+    "dicom.assoc.reject": (lambda index, pdu: [pdu.pdu_type == 3], False, "type == A-ASSOCIATE-RJ"),
+    "dicom.assoc.abort": (lambda index, pdu: [pdu.pdu_type == 7], False, "type == A-ABORT"),
+    "dicom.assoc.reject.result": (_decoded_number("result", (3,)), False, "reject result"),
+    "dicom.assoc.reject.source": (_decoded_number("source", (3,)), False, "reject source"),
+    "dicom.assoc.reject.reason": (_decoded_number("reason", (3,)), False, "reject reason"),
+    "dicom.assoc.abort.source": (_decoded_number("source", (7,)), False, "abort source"),
+    "dicom.assoc.abort.reason": (_decoded_number("reason", (7,)), False, "abort reason"),
+    "dicom.assoc.version": (_decoded_number("protocol_version", ASSOCIATE_TYPES), False, "protocol version"),
+    "dicom.actx": (lambda index, pdu: [a.application_context for a in [_association(index, pdu)]
+                                       if a and pdu.pdu_type in ASSOCIATE_TYPES], False, "application context"),
+    "dicom.pctx.id": (lambda index, pdu: [c for a in [_association(index, pdu)] if a
+                                          and pdu.pdu_type in ASSOCIATE_TYPES for c in a.contexts]
+                      or [pdv.context_id for pdv in pdu.pdvs], False, "context"),
+    "dicom.pctx.abss.syntax": (_context_syntaxes("abstract"), False, "abstract syntax (UID or name)"),
+    "dicom.pctx.xfer.syntax": (_context_syntaxes("transfer"), False, "transfer syntax (UID or name)"),
+    "dicom.userinfo.uid": (_implementation(0), False, "implementation class UID"),
+    "dicom.userinfo.version": (_implementation(1), False, "implementation version name"),
+    "dicom.max_pdu_len": (_max_pdu, False, "maximum PDU length"),
+    "dicom.pdv.len": (lambda index, pdu: [pdv.length for pdv in pdu.pdvs], False, "PDV length"),
+    "dicom.pdv.ctx": (FIELDS["context"].getter, False, "context"),
+    "dicom.pdv.flags": (lambda index, pdu: [int(pdv.is_command) | int(pdv.is_last) << 1 for pdv in pdu.pdvs],
+                        False, "PDV flags (bit 0 command, bit 1 last fragment)"),
+    "dicom.status": (FIELDS["status"].getter, False, "status"),
+    "dicom.tag": (_message_tags, False, "tags present in the command and data set, e.g. dicom.tag == 0x00100010"),
+}
+
+
+def wireshark_field_help() -> list[tuple[str, str]]:
+    return [(name, f"as {meaning}") for name, (_getter, _base, meaning) in WIRESHARK_FIELDS.items()]
+
+
+# -- command-set elements --------------------------------------------------------------------
+
+
+def _command_tag_getter(tag: int) -> Getter:
+    """A group 0000 element (command set): read from each message's command, not from data sets."""
+    from pydicom.datadict import keyword_for_tag
+
+    keyword = keyword_for_tag(tag) or f"(0000,{tag & 0xFFFF:04X})"
+    return _messages(_command_value(keyword))
+
+
 # -- data set content ----------------------------------------------------------------------
 
 
@@ -333,51 +482,24 @@ def _keyword_tag(keyword: str) -> int | None:
     return int(tag) if tag is not None else None
 
 
-def _element_values(element) -> list[Any]:
-    value = element.value
-    if element.VR == "SQ":
-        return [f"{len(value)} item(s)"]
-    if value is None:
-        return [""]
-    if isinstance(value, (bytes, bytearray)):
-        return [bytes(value[:64]).hex(" ")]
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        items = list(value)
-        return [*items, "\\".join(str(item) for item in items)] if items else [""]
-    return [value]
-
-
 class DatasetField:
-    """Values of one tag anywhere in the data sets completed in a PDU, memoised per message."""
+    """Values of one tag anywhere in the data sets completed in a PDU.
 
-    MEMO_LIMIT = 200_000
+    Values come from the analysis' ``DatasetValues`` cache: each data set is
+    parsed once for all the tags the filter names (``wanted``) and kept for
+    later filters.
+    """
 
-    def __init__(self, tag: int, label: str) -> None:
+    def __init__(self, tag: int, label: str, wanted: set[int]) -> None:
         self.tag = tag
         self.label = label
-        self.memo: dict[int, list[Any]] = {}
-
-    def values_of(self, index, message) -> list[Any]:
-        found = self.memo.get(message.index)
-        if found is not None:
-            return found
-        found = []
-        decoded = index.decode_dataset(message)
-        dataset = getattr(decoded, "dataset", None) if decoded is not None else None
-        if dataset is not None:
-            try:
-                for element in dataset.iterall():
-                    if int(element.tag) == self.tag:
-                        found.extend(_element_values(element))
-            except Exception:  # damaged values: what was found so far counts
-                pass
-        if len(self.memo) < self.MEMO_LIMIT:
-            self.memo[message.index] = found
-        return found
+        self.wanted = wanted  # shared by every data-set test of one filter: filled while parsing
 
     def __call__(self, index, pdu: Pdu):
+        cache = values_cache(index.analysis)
+        wanted = frozenset(self.wanted)
         for message in index.dataset_completed_in(pdu):
-            yield from self.values_of(index, message)
+            yield from cache.lookup(message, self.tag, wanted)
 
 
 # -- the parser ----------------------------------------------------------------------------
@@ -402,6 +524,7 @@ class _Parser:
         self.at = 0
         self.depth = 0
         self.uses_datasets = False
+        self.dataset_tags: set[int] = set()
 
     def peek(self) -> Token:
         return self.tokens[self.at]
@@ -504,30 +627,43 @@ class _Parser:
                 raise FilterError("a tag is (gggg,eeee) in hexadecimal", part.position)
         return (int(group.text, 16) << 16) | int(element.text, 16)
 
+    def element(self, tag: int, label: str) -> Getter:
+        """A data element test: the command set for group 0000, else the data sets."""
+        if tag >> 16 == 0:
+            return _command_tag_getter(tag)
+        self.uses_datasets = True
+        self.dataset_tags.add(tag)
+        return DatasetField(tag, label, self.dataset_tags)
+
     def test(self) -> Predicate:
         start = self.peek()
         base_names = False
         if start.kind == "op" and start.text == "(":
             tag = self._tag_arguments(start)
-            getter: Getter = DatasetField(tag, f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
-            self.uses_datasets = True
+            getter: Getter = self.element(tag, f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
         elif self.is_keyword(start, "tag") and self.tokens[self.at + 1].text == "(":
             self.take()
             tag = self._tag_arguments(start)
-            getter = DatasetField(tag, f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
-            self.uses_datasets = True
+            getter = self.element(tag, f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
         else:
             name = self.take().text
             spec = FIELDS.get(name.lower())
+            wireshark = WIRESHARK_FIELDS.get(name.lower())
             if spec is not None:
                 getter = spec.getter
                 base_names = spec.base_names
+            elif wireshark is not None:
+                getter, base_names = wireshark[0], wireshark[1]
+                if name.lower() == "dicom.tag":
+                    self.uses_datasets = True
+            elif name.lower().startswith("dicom."):
+                raise FilterError(f"Wireshark field {name!r} has no dicomtui equivalent (see ? for "
+                                  "the fields; data set elements by keyword or tag(gggg,eeee))", start.position)
             else:
                 tag = _keyword_tag(name)
                 if tag is None:
                     raise FilterError(f"unknown field {name!r}", start.position)
-                getter = DatasetField(tag, name)
-                self.uses_datasets = True
+                getter = self.element(tag, name)
         token = self.peek()
         operator = None
         if token.kind == "op" and token.text in ("==", "=", "!=", "<", "<=", ">", ">=", "~"):
