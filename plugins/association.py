@@ -82,5 +82,10 @@ def apply_reject(association: Association, pdu: RejectPdu) -> None:
 
 
 def apply_abort(association: Association, pdu: AbortPdu | None) -> None:
+    text = pdu.text if pdu is not None else "A-ABORT (malformed)"
+    if association.state == "released":
+        # An A-ABORT after a completed A-RELEASE exchange ends nothing: the association was released.
+        association.end_reason = f"released normally, then A-ABORT: {text}"
+        return
     association.state = "aborted"
-    association.end_reason = pdu.text if pdu is not None else "A-ABORT (malformed)"
+    association.end_reason = text

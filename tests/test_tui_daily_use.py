@@ -328,3 +328,31 @@ async def test_item15_typing_a_long_filter_is_validated_cheaply(plugin_host, mon
         await pilot.pause(0.01)
         assert app.filter_bar.has_class("-invalid")
         assert all(length <= 4096 for length in compiled)
+
+
+# -- 6. expert severity on the right side ---------------------------------------------------------
+
+
+def test_item6_pdata_in_flight_at_the_scps_abort_is_not_a_violation(analyze_fixture):
+    from dicomtui.core.model import Severity
+
+    analysis = analyze_fixture("abort_inflight_dcmtk.pcap")
+    assert not [item for item in analysis.expert if "a protocol violation by" in item.message]
+    assert not [item for item in analysis.expert if item.severity >= Severity.ERROR]
+    notes = [item for item in analysis.expert if "in flight" in item.message]
+    assert notes and all(item.severity == Severity.NOTE and "requestor" in item.message for item in notes)
+    assert any(item.severity == Severity.WARNING and "aborted by the acceptor" in item.message
+               for item in analysis.expert)
+
+
+def test_item6_abort_after_a_completed_release_is_not_an_aborted_association(analyze_fixture):
+    from dicomtui.core.model import Severity
+
+    analysis = analyze_fixture("abort_after_release.pcap")
+    association = analysis.associations[0]
+    assert association.state == "released"
+    assert "then A-ABORT" in association.end_reason
+    texts = [item.message for item in analysis.expert]
+    assert not any("gave up" in text or "timeout" in text for text in texts)
+    assert any("released normally, then the requestor" in item.message and item.severity == Severity.NOTE
+               for item in analysis.expert)
