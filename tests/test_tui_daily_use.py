@@ -356,3 +356,65 @@ def test_item6_abort_after_a_completed_release_is_not_an_aborted_association(ana
     assert not any("gave up" in text or "timeout" in text for text in texts)
     assert any("released normally, then the requestor" in item.message and item.severity == Severity.NOTE
                for item in analysis.expert)
+
+
+# -- 4. a partly captured PDU shows what is there ------------------------------------------------
+
+
+def _capture_with_lost_segment(tmp_path) -> Path:
+    """store_dcmtk.pcapng without one 1,448-byte segment inside the CT data set's first PDU."""
+    from capture_tools import read_frames, tcp_of, write_pcap
+
+    frames = read_frames(FIXTURES / "store_dcmtk.pcapng")
+    assert len(tcp_of(frames[31])[2].data) == 1448
+    del frames[31]
+    return write_pcap(tmp_path / "lost_segment.pcap", frames)
+
+
+def test_item4_core_reads_a_pdu_around_its_hole(tmp_path, plugin_host):
+    from conftest import analyze_path
+    from dicomtui.core.partial_pdu import pdata_pdvs
+
+    analysis = analyze_path(_capture_with_lost_segment(tmp_path), plugin_host)
+    pdu = analysis.pdus[9]
+    assert not pdu.complete and analysis.pdu_bytes(pdu) is None
+    data, holes = analysis.pdu_bytes_with_holes(pdu)
+    assert holes == [(4202, 5650)] and len(data) == pdu.total_length
+    whole = analyze_path(FIXTURES / "store_dcmtk.pcapng", plugin_host)
+    original = whole.pdu_bytes(whole.pdus[9])
+    assert data[:4202] == original[:4202] and data[5650:] == original[5650:]  # exact bytes around the hole
+    pdvs, stopped = pdata_pdvs(data, holes)
+    assert [(p.context_id, p.flags, p.captured) for p in pdvs] == [(1, 0, 4202 - 12)] and not stopped
+
+
+@run_async
+async def test_item4_partial_pdu_is_shown_with_its_hole_and_data_set_prefix(plugin_host, tmp_path):
+    path = _capture_with_lost_segment(tmp_path)
+    app = DicomApp([str(path)], AnalysisConfig(), plugin_host)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("colon", *"10", "enter")
+        await settle(app, pilot)
+        labels = [str(node.label) for node in _tree_nodes(app.detail_tree)]
+        assert not any("not decoded: DecodeError" in label for label in labels)
+        assert any(label.startswith("Not captured: bytes 4202-5649") for label in labels)
+        assert any(label.startswith("Data set up to the hole") for label in labels)
+        assert any(label.startswith("(0008,0060) Modality") and "CT" in label for label in labels)
+        view = app.bytes_view
+        assert len(view.data) == app.analysis.pdus[9].total_length and view.holes == [(4202, 5650)]
+        assert "not captured" in view.border_title and "1448" in view.border_title
+        # stepping through the findings: the gap lands on the damaged PDU, not the next response
+        targets = {app.navigator.expert_pdu(item) for item in app.analysis.expert
+                   if "gap" in item.message.lower() or "missing" in item.message}
+        assert targets == {9}
+
+
+def _tree_nodes(tree):
+    found = []
+
+    def walk(node):
+        for child in node.children:
+            found.append(child)
+            walk(child)
+    walk(tree.root)
+    return found

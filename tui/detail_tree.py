@@ -16,7 +16,7 @@ capture are never read as markup.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dicomtui.core.model import Pdu
 from dicomtui.core.safe_text import safe_text
@@ -70,6 +70,7 @@ class DetailModel:
     datasets: set[int]
     expanded: set[int]
     keep: list[Field]  # keeps every field with an id in the maps alive
+    holes: list[tuple[int, int]] = field(default_factory=list)  # PDU byte ranges the capture lacks
 
 
 def _connection_text(index: PacketIndex, pdu: Pdu) -> str:
@@ -138,6 +139,12 @@ def build_sections(index: PacketIndex, pdu_index: int) -> tuple[DetailModel, byt
         model.buffers[id(field)] = pdu_buffer
         _expand(field, expand_depth, model)
 
+    if decoded is None and data is None:  # partly captured: show what is there (tui.partial_view)
+        from .partial_view import partial_pdu_fields
+
+        data, model.holes = analysis.pdu_bytes_with_holes(pdu)
+        add_root(partial_pdu_fields(index, pdu, data, model.holes), 3)
+        return model, data
     if decoded is None:
         add_root(Field(pdu.type_name, "", 0, pdu.total_length, problem=f"not decoded: {error}"), 0)
         return model, data

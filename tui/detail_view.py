@@ -19,6 +19,7 @@ class DetailPresenter:
         self.app = app
         self.current_pdu: int | None = None
         self.current_pdu_bytes: bytes | None = None
+        self.current_holes: list[tuple[int, int]] = []
         self.shown_buffer: Buffer | None = None
         self._dataset_bytes: tuple[int, bytes | None] | None = None
         self._timer = None
@@ -52,8 +53,9 @@ class DetailPresenter:
         if pdu_index != self.current_pdu:
             return
         self.current_pdu_bytes = data
+        self.current_holes = model.holes
         self.shown_buffer = Buffer("pdu", pdu_index)
-        self.app.bytes_view.show(data, f"PDU {pdu_index + 1}")
+        self.app.bytes_view.show(data, f"PDU {pdu_index + 1}", holes=model.holes)
         self.app.detail_tree.show_model(model)
 
     def field_highlighted(self, data) -> None:
@@ -64,7 +66,7 @@ class DetailPresenter:
         if buffer != self.shown_buffer:
             content, title = self._buffer_bytes(buffer)
             self.shown_buffer = buffer
-            view.show(content, title)
+            view.show(content, title, holes=self.current_holes if buffer.kind == "pdu" else None)
         view.highlight(data.field.offset, data.field.length)
 
     def _buffer_bytes(self, buffer: Buffer) -> tuple[bytes | None, str]:

@@ -55,8 +55,25 @@ class Navigator:
             return None
         if item.pdu is not None and 0 <= item.pdu < len(app.analysis.pdus):
             return item.pdu
-        if item.frame:
-            return app.index.pdu_for_frame(item.frame)
+        if not item.frame:
+            return None
+        found = app.index.pdu_for_frame(item.frame)
+        if item.rule == "tcp-gap" and found is not None:
+            # The gap is reported at the frame where it was noticed (often an ACK or the next
+            # segment): the PDU it damaged is the incomplete one of that association at or before it.
+            damaged = self._damaged_pdu(item, found)
+            if damaged is not None:
+                return damaged
+        return found
+
+    def _damaged_pdu(self, item: ExpertItem, near: int) -> int | None:
+        pdus = self.app.analysis.pdus
+        for position in range(min(near, len(pdus) - 1), max(-1, near - 256), -1):
+            pdu = pdus[position]
+            if item.association is not None and pdu.association != item.association:
+                continue
+            if not pdu.complete and pdu.first_frame <= item.frame:
+                return position
         return None
 
     def jump_to_finding(self, item: ExpertItem) -> None:
