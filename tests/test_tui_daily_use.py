@@ -418,3 +418,46 @@ def _tree_nodes(tree):
             walk(child)
     walk(tree.root)
     return found
+
+
+# -- 8. values rendered as Wireshark does, and the same way everywhere ------------------------
+
+
+def test_item8_undefined_length_sequence_is_labelled_and_spans_its_bytes():
+    import struct
+
+    from dicomtui.plugins.dataset import decode_dataset
+
+    def element(group, number, value):
+        return struct.pack("<HHI", group, number, len(value)) + value
+    item = struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF) + element(0x10, 0x20, b"X ") + \
+        struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
+    data = element(0x10, 0x10, b"A ") + struct.pack("<HHI", 0x10, 0x1002, 0xFFFFFFFF) + item + item + \
+        struct.pack("<HHI", 0xFFFE, 0xE0DD, 0) + element(0x10, 0x30, b"20000101")
+    for syntax in ("1.2.840.10008.1.2",):
+        fields = decode_dataset(data, syntax).tree.children
+        assert fields[0].offset == 0 and fields[0].length == 10  # the first element highlights too
+        sequence = fields[1]
+        assert sequence.value.startswith("SQ undefined length: 2 item(s)")
+        assert (sequence.offset, sequence.offset + sequence.length) == (10, fields[2].offset)
+
+
+def test_item8_no_python_lists_in_any_tree_and_ac_contexts_name_their_abstract_syntax(plugin_host):
+    import re
+
+    from conftest import analyze_path
+    from dicomtui.tui.detail_tree import build_sections
+    from dicomtui.tui.index import PacketIndex
+
+    python_list = re.compile(r"\[\s*['\"\d(]")
+    for name in ("echo_dcmtk.pcap", "qr_pynetdicom.pcap", "reject_abort.pcap", "store_dcmtk.pcapng",
+                 "negotiation_pynetdicom.pcap"):
+        analysis = analyze_path(FIXTURES / name, plugin_host)
+        index = PacketIndex(analysis)
+        for pdu in analysis.pdus:
+            model, _data = build_sections(index, pdu.index)
+            for root in model.roots:
+                for _depth, field in root.walk():
+                    assert not python_list.search(field.value), (name, pdu.index + 1, field.label, field.value)
+                    if pdu.pdu_type == 2 and field.label == "Presentation context":
+                        assert field.children[0].label.startswith("Abstract syntax"), (name, field.value)

@@ -149,6 +149,12 @@ def build_sections(index: PacketIndex, pdu_index: int) -> tuple[DetailModel, byt
         add_root(Field(pdu.type_name, "", 0, pdu.total_length, problem=f"not decoded: {error}"), 0)
         return model, data
     tree: Field = decoded.tree
+    if pdu.pdu_type == 2:
+        from .negotiation_view import name_accepted_contexts
+
+        association = analysis.associations[pdu.association] if 0 <= pdu.association < len(
+            analysis.associations) else None
+        tree = name_accepted_contexts(tree, association)
     if pdu.pdu_type != 4:
         add_root(tree, 2)
         return model, data
