@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--expert", action="store_true", help="print the expert findings")
     mode.add_argument("--export", metavar="OUTDIR", help="export objects into OUTDIR (see --export-format)")
     mode.add_argument("--list-plugins", action="store_true", help="list built-in and installed plugins")
+    parser.add_argument("-Y", dest="display_filter", metavar="FILTER",
+                        help="display filter (the UI's language, see docs/filter.md): --summary, --json and "
+                             "--expert show only matching PDUs, --export writes only their objects (pcap: frames)")
+    parser.add_argument("-t", dest="time_format", default=None, metavar="FORMAT",
+                        help="time display format as tshark's -t: r (since first frame, default), a (absolute), "
+                             "ad (absolute with date), u / ud (UTC), e (epoch), d (since previous PDU), "
+                             "dd (since previous displayed PDU)")
     parser.add_argument("--export-format", default="part10", metavar="NAME",
                         help="exporter to use with --export (see --list-plugins); default part10")
     parser.add_argument("--min-size", type=int, default=0, metavar="BYTES",
@@ -179,13 +186,32 @@ def _run(argv: list[str] | None) -> int:
         parser.error("no capture given (e.g. dicomtui capture.pcap)")
     warnings: list[str] = []  # shown again in the UI, where stderr is hidden
     config = make_config(args, parser, warnings)
+    time_format = args.time_format or config.options.get("time_format") or "r"
+    try:
+        from .time_format import check
+
+        time_format = check(time_format)
+    except ValueError as exc:
+        if args.time_format:
+            parser.error(f"-t: {exc}")
+        warnings.append(f"preference time_format: {exc}; r is used")
+        time_format = "r"
+    config.options["time_format"] = time_format
+    display_filter = None
+    if args.display_filter is not None:
+        from dicomtui.tui.filter import FilterError, compile_filter
+
+        try:
+            display_filter = compile_filter(args.display_filter)
+        except FilterError as exc:
+            parser.error(f"-Y: invalid filter at {exc.position + 1}: {exc}")
     interactive = not (args.summary or args.json or args.expert or args.export)
     # The UI needs the terminal for keys as well as for drawing; a capture piped in on stdin
     # (`tcpdump -w - | dicomtui -`) therefore gets the summary.
     if interactive and sys.stdout.isatty() and sys.stdin.isatty():
         from dicomtui.tui.app import run_app
 
-        return run_app(captures, config, host, warnings=warnings)
+        return run_app(captures, config, host, warnings=warnings, display_filter=args.display_filter)
     if interactive:
         args.summary = True
     try:
@@ -196,19 +222,28 @@ def _run(argv: list[str] | None) -> int:
     for note in analysis.notes:
         print(f"dicomtui: warning: {safe_text(note.source)}: {safe_text(note.message)}", file=sys.stderr)
     status = EXIT_OK
+    shown = None  # PDU numbers -Y keeps (None: all)
+    if display_filter is not None:
+        from dicomtui.tui.index import PacketIndex
+
+        index = PacketIndex(analysis)
+        shown = [pdu.index for pdu in analysis.pdus if display_filter.matches(index, pdu)]
     try:
         if args.summary:
             from .views import summary_lines
 
-            for line in summary_lines(analysis):
+            for line in summary_lines(analysis, time_format, shown):
                 print(line)
         elif args.json:
             from .views import analysis_json
 
-            json.dump(analysis_json(analysis), sys.stdout, indent=1)
+            json.dump(analysis_json(analysis, shown), sys.stdout, indent=1)
             sys.stdout.write("\n")
         elif args.expert:
+            kept = set(shown) if shown is not None else None
             for item in analysis.expert:
+                if kept is not None and item.pdu not in kept:
+                    continue
                 where = f"frame {item.frame}" if item.frame else "capture"
                 association = f" A{item.association}" if item.association is not None else ""
                 print(f"{item.severity.label:<7} {item.group.value:<15} {where:>12}{association:<5} "
@@ -216,7 +251,17 @@ def _run(argv: list[str] | None) -> int:
         elif args.export:
             from .export import run_export
 
-            status = run_export(analysis, args)
+            messages = frames = None
+            if shown is not None:
+                from dicomtui.tui.index import PacketIndex
+
+                from .export import frames_of_pdus
+
+                index = PacketIndex(analysis)
+                pdus = [analysis.pdus[number] for number in shown]
+                messages = sorted({message.index for pdu in pdus for message in index.messages_for(pdu)})
+                frames = frames_of_pdus(analysis, pdus)
+            status = run_export(analysis, args, messages, frames)
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

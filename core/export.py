@@ -27,6 +27,24 @@ class ExportOptions:
     include_incomplete: bool = False
     overwrite: bool = False
     messages: list[int] | None = None  # only these message indices (the TUI's "export selected")
+    frames: frozenset[int] | None = None  # frame-based exporters (pcap): only these frame numbers
+
+
+def frames_of_pdus(analysis, pdus) -> frozenset[int]:
+    """Every frame number that carried bytes of the given PDUs (for "displayed" / "marked" exports)."""
+    from bisect import bisect_right
+
+    found: set[int] = set()
+    for pdu in pdus:
+        chunks = analysis.connections[pdu.connection].streams[pdu.direction]
+        start, end = pdu.stream_offset, pdu.stream_offset + pdu.total_length
+        offsets = chunks.stream_offsets
+        index = max(bisect_right(offsets, start) - 1, 0)
+        while index < len(offsets) and offsets[index] < end:
+            if offsets[index] + chunks.lengths[index] > start:
+                found.add(chunks.frames[index])
+            index += 1
+    return frozenset(found)
 
 
 @dataclass(slots=True)
@@ -138,8 +156,8 @@ def _terminal_progress(stream) -> Progress:
     return show
 
 
-def run_export(analysis, args) -> int:
-    """The headless ``--export`` mode; returns the exit status."""
+def run_export(analysis, args, messages: list[int] | None = None, frames: frozenset[int] | None = None) -> int:
+    """The headless ``--export`` mode; returns the exit status.  ``messages`` / ``frames``: what -Y kept."""
     available = exporters(analysis.plugins)
     exporter = available.get(args.export_format)
     if exporter is None:
@@ -149,7 +167,7 @@ def run_export(analysis, args) -> int:
         return 2
     options = ExportOptions(min_size=args.min_size, include_commands=args.include_commands,
                             meta_header=not args.no_meta, include_incomplete=args.include_incomplete,
-                            overwrite=args.overwrite)
+                            overwrite=args.overwrite, messages=messages, frames=frames)
     progress = _terminal_progress(sys.stderr) if sys.stderr.isatty() else None
     existing = set(os.listdir(args.export)) if os.path.isdir(args.export) else set()
     try:

@@ -16,14 +16,23 @@ from .uids import uid_name
 JSON_FORMAT_VERSION = 1
 
 
-def summary_lines(analysis: Analysis):
-    """One line per PDU, like Wireshark's info column."""
-    for pdu in analysis.pdus:
+def summary_lines(analysis: Analysis, time_format: str = "r", shown: list[int] | None = None):
+    """One line per PDU (or per PDU in ``shown``), like Wireshark's info column; times as tshark's -t."""
+    from .time_format import format_timestamp
+
+    pdus = analysis.pdus
+    previous_shown = None
+    for number in (range(len(pdus)) if shown is None else shown):
+        pdu = pdus[number]
         connection = analysis.connections[pdu.connection]
         source, destination = (connection.client, connection.server) if pdu.direction == 0 else (
             connection.server, connection.client)
         frames = f"{pdu.first_frame}" if pdu.first_frame == pdu.last_frame else f"{pdu.first_frame}-{pdu.last_frame}"
-        yield (f"{pdu.index + 1:6d} {analysis.frame_time(pdu.timestamp):11.6f} {source:>21} -> {destination:<21} "
+        previous = previous_shown if time_format == "dd" else (
+            pdus[number - 1].timestamp if number > 0 else None)
+        when = format_timestamp(time_format, pdu.timestamp, analysis.first_time, previous)
+        previous_shown = pdu.timestamp
+        yield (f"{pdu.index + 1:6d} {when:>11} {source:>21} -> {destination:<21} "
                f"A{pdu.association:<3d} frames {frames:<11} {safe_text(pdu.summary)}")
 
 
@@ -130,7 +139,15 @@ def message_json(analysis: Analysis, message: Message) -> dict[str, Any]:
     }
 
 
-def analysis_json(analysis: Analysis) -> dict[str, Any]:
+def analysis_json(analysis: Analysis, shown: list[int] | None = None) -> dict[str, Any]:
+    """The whole analysis; with ``shown`` (PDU numbers a -Y filter kept) only those PDUs, their messages
+    and their findings (connections and associations stay whole, as context)."""
+    pdus = analysis.pdus if shown is None else [analysis.pdus[number] for number in shown]
+    kept = None if shown is None else set(shown)
+    messages = analysis.messages if kept is None else [
+        message for message in analysis.messages
+        if any(number in kept for number in range(message.first_pdu, message.last_pdu + 1))]
+    expert = analysis.expert if kept is None else [item for item in analysis.expert if item.pdu in kept]
     return {
         "format_version": JSON_FORMAT_VERSION,
         "capture": {
@@ -162,7 +179,7 @@ def analysis_json(analysis: Analysis) -> dict[str, Any]:
             for connection in analysis.connections
         ],
         "associations": [association_json(analysis, association) for association in analysis.associations],
-        "pdus": [pdu_json(pdu) for pdu in analysis.pdus],
-        "messages": [message_json(analysis, message) for message in analysis.messages],
-        "expert": [item.as_json() for item in analysis.expert],
+        "pdus": [pdu_json(pdu) for pdu in pdus],
+        "messages": [message_json(analysis, message) for message in messages],
+        "expert": [item.as_json() for item in expert],
     }

@@ -133,7 +133,7 @@ async def test_dataset_node_highlights_its_bytes_in_the_data_set(plugin_host):
         assert app.current_pdu == 11
         await move_tree_cursor_to(app, pilot, lambda label: label.startswith("(0008,0016) SOP Class UID"))
         view = app.bytes_view
-        assert view.title.startswith("data set of message")
+        assert view.title == "data set of the C-STORE-RQ in PDUs 9-12"  # numbers the packet list shows
         assert view.data[view.start:view.start + 4] == struct.pack("<HH", 0x0008, 0x0016)
         assert view.end - view.start == 8 + 26  # explicit VR header + value
         await move_tree_cursor_to(app, pilot, lambda label: label.startswith("P-DATA-TF"))

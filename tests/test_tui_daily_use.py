@@ -6,6 +6,7 @@ Each test names the numbered item it guards; every one failed before its fix.
 from __future__ import annotations
 
 import ast
+import re
 import asyncio
 import functools
 import inspect
@@ -461,3 +462,286 @@ def test_item8_no_python_lists_in_any_tree_and_ac_contexts_name_their_abstract_s
                     assert not python_list.search(field.value), (name, pdu.index + 1, field.label, field.value)
                     if pdu.pdu_type == 2 and field.label == "Presentation context":
                         assert field.children[0].label.startswith("Abstract syntax"), (name, field.value)
+
+
+# -- 5, 7. NO_COLOR and narrow terminals ---------------------------------------------------------
+
+
+def test_item7_info_puts_the_status_and_reject_reason_first_when_narrow():
+    from dicomtui.tui.packet_list import telling_first
+
+    text = "P-DATA, C-STORE-RSP ID=1 (Refused: Out of resources)"
+    assert telling_first(text, 80) == text
+    assert telling_first(text, 28).startswith("C-STORE-RSP (Refused: Out of resources)")
+    reject = ("A-ASSOCIATE reject  REJSCU <-- WRONG-AET (rejected-permanent, DICOM UL service-user: "
+              "called-AE-title-not-recognized)")
+    assert telling_first(reject, 28).startswith("A-ASSOCIATE reject: called-AE-title-not-recognized")
+    last = "P-DATA, MR Image Storage (last fragment)"
+    assert telling_first(last, 20) == "MR Image Storage (last fragment)"  # not a status: stays in place
+
+
+@run_async
+async def test_item5_no_color_failures_stand_out_and_show_their_status(plugin_host, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app("reject_abort.pcap", plugin_host)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert app.no_color
+        packets = app.packet_list
+        packets.cursor_to(0)
+        await settle(app, pilot)
+        packets.scroll_to(y=10, animate=False, immediate=True)
+        await pilot.pause(0.05)
+        top = round(packets.scroll_y)
+        failed = packets.render_line(17 - top + 1)  # PDU 18: C-STORE-RSP 0xA700
+        normal = packets.render_line(16 - top + 1)
+        assert "Refused" in failed.text and failed.text.lstrip().startswith("18")
+        failed_style = [segment.style for segment in failed][0]
+        normal_style = [segment.style for segment in normal][0]
+        assert failed_style.bold and not failed_style.dim
+        assert not normal_style.dim
+
+
+# -- 9-12 ---------------------------------------------------------------------------------------
+
+
+@run_async
+async def test_item9_export_dialog_defaults_to_a_scope_with_something_in_it(plugin_host):
+    app = make_app("store_dcmtk.pcapng", plugin_host)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("x")  # PDU 1: an A-ASSOCIATE-RQ, no message
+        await settle(app, pilot)
+        assert isinstance(app.screen, ExportScreen)
+        assert app.screen.query_one("#scope-all").value and not app.screen.query_one("#scope-selected").value
+        await pilot.press("escape")
+        await pilot.press("colon", *"15", "enter")
+        await settle(app, pilot)
+        await pilot.press("x")
+        await settle(app, pilot)
+        assert app.screen.query_one("#scope-selected").value
+
+
+@run_async
+async def test_item10_other_screens_do_not_offer_main_screen_keys(plugin_host):
+    app = make_app("reject_abort.pcap", plugin_host)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        assert app.check_action("open_bar", ("filter",))
+        await pilot.press("a")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "AssociationsScreen"
+        footer_keys = {binding.key for (_node, binding, enabled, _tip) in app.screen.active_bindings.values()
+                       if enabled and binding.show}
+        assert "slash" not in footer_keys and "e" not in footer_keys
+        await pilot.press("slash", "e")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "AssociationsScreen"
+        assert not app.filter_bar.has_class("-visible")
+
+
+@run_async
+async def test_item11_message_references_name_pdus_and_enter_follows_them(plugin_host):
+    app = make_app("reject_abort.pcap", plugin_host)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("colon", *"18", "enter")
+        await settle(app, pilot)
+        from dicomtui.tui.tree_search import find_path, reveal
+
+        tree = app.detail_tree
+        texts = [f"{field.label}: {field.value}" for root in tree.model.roots for _depth, field in root.walk()]
+        assert not any(re.search(r"message \d", text) for text in texts), texts
+        assert any(text.startswith("Request: C-STORE-RQ in PDUs 16-17") for text in texts), texts
+        assert reveal(tree, find_path(tree.model.roots, "Request", None))
+        tree.focus()
+        await pilot.pause(0.05)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.current_pdu == 15
+        await pilot.press("backspace")
+        await settle(app, pilot)
+        assert app.current_pdu == 17
+
+
+@run_async
+async def test_item12_help_scrolls_with_j_and_reload_keeps_the_selection(plugin_host):
+    from dicomtui.tui.screens import HelpScreen
+
+    app = make_app("reject_abort.pcap", plugin_host)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("colon", *"21", "enter")
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await settle(app, pilot)
+        assert isinstance(app.screen, HelpScreen)
+        from textual.containers import VerticalScroll
+
+        scroll = app.screen.query_one(VerticalScroll)
+        await pilot.press("j", "j", "j")
+        await pilot.pause(0.05)
+        assert scroll.scroll_y >= 3
+        await pilot.press("k")
+        await pilot.pause(0.05)
+        assert scroll.scroll_y >= 2
+        await pilot.press("escape", "ctrl+r")
+        await settle(app, pilot, 6)
+        assert app.current_pdu == 20 and app.packet_list.cursor == 20
+
+
+# -- What a Wireshark user reaches for first --------------------------------------------------------
+
+
+def _cli(*args, env=None):
+    import os
+
+    return subprocess.run([sys.executable, "-m", "dicomtui.core.cli", *args], capture_output=True, text=True,
+                          env=dict(os.environ, **(env or {})))
+
+
+def test_time_formats_on_the_command_line():
+    path = str(FIXTURES / "echo_dcmtk.pcap")
+    relative = _cli("--summary", path).stdout.splitlines()
+    utc = _cli("--summary", "-t", "ud", path).stdout.splitlines()
+    epoch = _cli("--summary", "-t", "e", path).stdout.splitlines()
+    delta = _cli("--summary", "-t", "dd", "-Y", "type == P-DATA", path).stdout.splitlines()
+    assert len(relative) == len(utc) == 8 and len(delta) == 4
+    assert re.search(r" \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} ", utc[0])
+    first_epoch = float(epoch[0].split()[1])
+    assert abs(float(epoch[2].split()[1]) - first_epoch - float(relative[2].split()[1])
+               + float(relative[0].split()[1])) < 2e-6
+    assert float(delta[0].split()[1]) == 0.0
+    assert abs(float(delta[1].split()[1]) - (float(relative[3].split()[1]) - float(relative[2].split()[1]))) < 2e-6
+    bad = _cli("--summary", "-t", "x", path)
+    assert bad.returncode == 2 and "-t:" in bad.stderr
+
+
+def test_display_filter_in_every_headless_mode(tmp_path):
+    import json
+
+    path = str(FIXTURES / "reject_abort.pcap")
+    summary = _cli("--summary", "-Y", "status.failure", path)
+    assert [line.split()[0] for line in summary.stdout.splitlines()] == ["18", "21"]
+    document = json.loads(_cli("--json", "-Y", "status.failure", path).stdout)
+    assert [pdu["index"] for pdu in document["pdus"]] == [17, 20]
+    assert {message["status"] for message in document["messages"]} == {0xA700, 0xC000}
+    expert = _cli("--expert", "-Y", "dicom.assoc.reject", path).stdout.splitlines()
+    assert len(expert) == 1 and "rejected" in expert[0]
+    store = str(FIXTURES / "store_dcmtk.pcapng")
+    result = _cli("--export", str(tmp_path / "mr"), "-Y", 'Modality == "MR"', store)
+    assert result.returncode == 0 and [p.name[:14] for p in (tmp_path / "mr").iterdir()] == ["A001-M00004-C-"]
+    result = _cli("--export", str(tmp_path / "echo"), "--export-format", "pcap", "-Y", "command == C-ECHO", store)
+    again = _cli("--summary", str(tmp_path / "echo" / "dicom.pcap")).stdout.splitlines()
+    assert [line.split("frames ")[1].split(None, 1)[1] for line in again] == [
+        "P-DATA, C-ECHO-RQ ID=1 Verification SOP Class", "P-DATA, C-ECHO-RSP ID=1 (Success)"]
+    bad = _cli("--summary", "-Y", "status ==", path)
+    assert bad.returncode == 2 and "-Y: invalid filter" in bad.stderr
+
+
+@run_async
+async def test_time_format_key_and_preference(plugin_host, tmp_path):
+    app = make_app("echo_dcmtk.pcap", plugin_host, tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("t", "t", "t", "t")  # r -> a -> ad -> u -> ud
+        await settle(app, pilot)
+        assert app.packet_list.time_format == "ud"
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", app.packet_list.render_line(1).text)
+    assert 'time_format = "ud"' in (tmp_path / "config.toml").read_text()
+    again = make_app("echo_dcmtk.pcap", plugin_host, tmp_path, time_format="ud")
+    async with again.run_test(size=(120, 30)) as pilot:
+        await settle(again, pilot)
+        assert again.packet_list.time_format == "ud"
+
+
+@run_async
+async def test_marking_rows_and_exporting_marked_and_displayed(plugin_host, tmp_path):
+    app = make_app("store_dcmtk.pcapng", plugin_host)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("colon", *"14", "enter")
+        await settle(app, pilot)
+        await pilot.press("m")
+        await pilot.press("colon", *"17", "enter")
+        await settle(app, pilot)
+        await pilot.press("m")
+        assert app.packet_list.marked == {13, 16}
+        assert app.packet_list.render_line(14 - round(app.packet_list.scroll_y)).text.lstrip().startswith("*14")
+        app.exports.chosen(ExportRequest("part10", str(tmp_path / "marked"), "marked"))
+        await settle(app, pilot)
+        assert len(list((tmp_path / "marked").iterdir())) == 2  # the MR and the RT Plan, not the CT
+        app.apply_filter("command == C-ECHO")
+        await settle(app, pilot)
+        app.exports.chosen(ExportRequest("pcap", str(tmp_path / "shown"), "displayed"))
+        await settle(app, pilot)
+        assert app.toasts.violations == []
+    shown = _cli("--summary", str(tmp_path / "shown" / "dicom.pcap")).stdout.splitlines()
+    assert len(shown) == 2 and all("C-ECHO" in line for line in shown)
+
+
+@run_async
+async def test_request_response_and_move_navigation_and_findings(plugin_host):
+    app = make_app("qr_pynetdicom.pcap", plugin_host)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("colon", *"15", "enter")  # C-MOVE-RQ
+        await settle(app, pilot)
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert app.current_pdu == 23  # its first C-MOVE-RSP
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert app.current_pdu == 14  # back to the request
+        await pilot.press("o")
+        await settle(app, pilot)
+        assert app.current_pdu == 16 and app.analysis.pdus[16].pdu_type == 1  # the sub-association
+        await pilot.press("o")
+        await settle(app, pilot)
+        assert app.current_pdu == 14
+        await pilot.press("backspace")
+        await settle(app, pilot)
+        assert app.current_pdu == 16
+    app = make_app("reject_abort.pcap", plugin_host)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("colon", *"18", "enter")
+        await settle(app, pilot)
+        await pilot.press("F")
+        await settle(app, pilot)
+        assert app.focused is app.expert_pane
+        item = app.expert_pane.cursor_node.data
+        assert app.navigator.expert_pdu(item) == 17 and "0xA700" in item.message
+
+
+@run_async
+async def test_full_value_copy_columns_and_tree_search(plugin_host, tmp_path, monkeypatch):
+    from dicomtui.tui.columns_screen import ColumnsScreen
+    from dicomtui.tui.value_screen import ValueScreen
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    app = make_app("store_dcmtk.pcapng", plugin_host, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("colon", *"12", "enter")
+        await settle(app, pilot)
+        app.detail_tree.focus()
+        await pilot.press("s", *"0008,0018", "enter")  # search inside the tree: SOP Instance UID
+        await settle(app, pilot)
+        node = app.detail_tree.cursor_node
+        assert str(node.label).startswith("(0008,0018) SOP Instance UID")
+        uid = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
+        await pilot.press("v")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ValueScreen) and uid in app.screen.text
+        await pilot.press("escape", "y")
+        await settle(app, pilot)
+        assert uid in (tmp_path / "cache" / "dicomtui" / "copied.txt").read_text()
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ColumnsScreen)
+        await pilot.press("down", "space", "down", "J", "enter")  # hide time; move source below destination
+        await settle(app, pilot)
+        assert app.packet_list.columns == ("no", "destination", "source", "assoc", "type", "info")
+        assert "Destination" in app.packet_list.render_line(0).text.split("Source")[0]
+    assert 'columns = "no,destination,source,assoc,type,info"' in (tmp_path / "config.toml").read_text()

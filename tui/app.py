@@ -93,7 +93,7 @@ class DicomApp(App[int]):
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help"),
         Binding("slash", "open_bar('filter')", "Filter"),
-        Binding("s", "open_bar('search')", "Search", show=False),
+        Binding("s", "open_search", "Search", show=False),
         Binding("n", "search(True)", "Next match", show=False),
         Binding("N", "search(False)", "Prev match", show=False),
         Binding("colon,ctrl+g", "open_bar('goto')", "Go to", show=False),
@@ -106,7 +106,22 @@ class DicomApp(App[int]):
         Binding("p", "preferences", "Prefs"),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("t", "cycle_time_format", "Time", show=False),
+        Binding("v", "show_value", "Full value", show=False),
+        Binding("y", "copy(False)", "Copy", show=False),
+        Binding("Y", "copy(True)", "Copy subtree", show=False),
+        Binding("r", "related", "Request/response", show=False),
+        Binding("o", "move_link", "C-MOVE link", show=False),
+        Binding("F", "findings", "Findings of PDU", show=False),
+        Binding("backspace", "back", "Back", show=False),
+        Binding("c", "columns", "Columns", show=False),
     ]
+
+    # Actions that act on the main screen: inactive (and not offered in the footer) while another
+    # screen (associations, help, a dialog) is on top.
+    MAIN_SCREEN_ACTIONS = {"open_bar", "search", "expert_step", "toggle_expert", "toggle_subtrees", "export",
+                           "clear_filter", "cycle_time_format", "show_value", "copy", "related", "move_link",
+                           "findings", "back", "columns", "associations", "reload"}
 
     def __init__(self, captures: list[str], config: AnalysisConfig | None = None, host=None,
                  *, preferences_path: Path | None = None) -> None:
@@ -124,6 +139,9 @@ class DicomApp(App[int]):
         self.load_error: str | None = None
         self.crashed = False
         self.startup_warnings: list[str] = []  # e.g. bad values in the preferences file
+        self.initial_filter: str | None = None  # -Y on the command line
+        self.reload_pdu: int | None = None  # the selection to restore after ctrl+r
+        self.search_in_tree = False  # n / N repeat the last search where it was made
         self.first_rows_seconds: float | None = None
         self.loaded_seconds: float | None = None
         self.toasts = Toasts()
@@ -158,6 +176,12 @@ class DicomApp(App[int]):
     def on_deliver(self, message: Deliver) -> None:
         message.callback(*message.args, **message.kwargs)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.MAIN_SCREEN_ACTIONS and getattr(self, "main_screen", None) is not None \
+                and self.screen is not self.main_screen:
+            return False
+        return True
+
     # -- crashes ---------------------------------------------------------------------------
 
     def _handle_exception(self, error: Exception) -> None:
@@ -174,6 +198,7 @@ class DicomApp(App[int]):
     def main_screen_ready(self, screen: MainScreen) -> None:
         flat = preference(self.config.options, "subtree_style") == "flat"
         self.detail_tree.set_flat(flat)
+        self.apply_view_preferences()
         self.detail_tree.show_message("Indexing the capture…")
         self.expert_pane.show_loading("Expert findings appear when indexing is complete")
         if self.size.height >= 40:
@@ -182,6 +207,8 @@ class DicomApp(App[int]):
         for warning in self.startup_warnings:
             self.notify(str(warning), severity="warning", timeout=10)
         self.start_loading()
+        if self.initial_filter:
+            self.filtering.apply(self.initial_filter)
 
     @property
     def packet_list(self) -> PacketList:
@@ -276,6 +303,10 @@ class DicomApp(App[int]):
             self.index.decoded_commands.clear()
             self.index.decoded_datasets.clear()
             self.expert_pane.show_items(self.analysis.expert)
+            if self.reload_pdu is not None and self.reload_pdu < len(self.analysis.pdus):
+                packets.cursor_to(self.reload_pdu if filtering.display_filter is None else 0)
+                self.details.current_pdu = self.reload_pdu
+            self.reload_pdu = None
             if filtering.display_filter is not None:
                 filtering.start()
             else:
@@ -347,8 +378,26 @@ class DicomApp(App[int]):
         if self.filtering.display_filter is not None:
             self.filtering.apply("")
 
+    def action_open_search(self) -> None:
+        self.search_in_tree = self.focused is self.detail_tree
+        self.filtering.open_bar("search")
+
     def action_search(self, forward: bool = True) -> None:
-        self.filtering.search(forward)
+        if self.search_in_tree:
+            self.search_tree(self.filtering.search_text, forward)
+        else:
+            self.filtering.search(forward)
+
+    def search_tree(self, text: str, forward: bool = True) -> None:
+        from .tree_search import search_tree
+
+        if not text:
+            self.notify("No search text: press s in the detail tree to search it", severity="warning")
+            return
+        if not search_tree(self.detail_tree, text, forward):
+            self.notify(f"{text!r} not found in this PDU's tree", severity="warning")
+        else:
+            self.detail_tree.focus()
 
     def action_expert_step(self, forward: bool = True) -> None:
         self.navigator.expert_step(forward)
@@ -391,7 +440,167 @@ class DicomApp(App[int]):
 
     def action_reload(self) -> None:
         self.notify("Reloading the capture…", timeout=2)
+        self.reload_pdu = self.current_pdu  # put the cursor back where it was
         self.start_loading()
+
+    # -- views of the packet list: time format, columns -------------------------------------
+
+    def apply_view_preferences(self) -> None:
+        from dicomtui.core.time_format import check
+
+        from .packet_list import DEFAULT_COLUMNS, parse_columns
+
+        try:
+            self.packet_list.time_format = check(str(self.config.options.get("time_format") or "r"))
+        except ValueError:
+            self.packet_list.time_format = "r"
+        try:
+            self.packet_list.columns = parse_columns(str(self.config.options.get("columns") or ""))
+        except ValueError:
+            self.packet_list.columns = DEFAULT_COLUMNS
+        self.packet_list.data_changed()
+
+    def save_preference(self, name: str, value: str) -> None:
+        """Keep a view setting for next time (the preferences file), without a dialog."""
+        from .prefs import PreferencesError, load_preferences, save_preferences
+
+        self.config.options[name] = value
+        try:
+            try:
+                stored = load_preferences(self.preferences_path)
+            except PreferencesError:
+                stored = {}
+            stored[name] = value
+            save_preferences(stored, self.preferences_path)
+        except OSError as exc:
+            self.notify(f"Could not save the {name} preference: {exc}", severity="warning")
+
+    def action_cycle_time_format(self) -> None:
+        from dicomtui.core.time_format import FORMATS, next_format
+
+        packets = self.packet_list
+        packets.set_time_format(next_format(packets.time_format))
+        self.save_preference("time_format", packets.time_format)
+        self.notify(f"Time: {FORMATS[packets.time_format]} (-t {packets.time_format})", timeout=3)
+
+    def action_columns(self) -> None:
+        from .columns_screen import ColumnsScreen
+
+        self.push_screen(ColumnsScreen(self.packet_list.columns), self._columns_chosen)
+
+    def _columns_chosen(self, columns: tuple[str, ...] | None) -> None:
+        if columns is None:
+            return
+        self.packet_list.set_columns(columns)
+        self.save_preference("columns", ",".join(columns))
+        self.notify(f"Columns: {', '.join(columns)}", timeout=3)
+
+    # -- full values and copying -------------------------------------------------------------
+
+    def focused_value(self, subtree: bool = False) -> tuple[str, str] | None:
+        """(title, full text) of what the focused pane's cursor is on."""
+        focused = self.focused
+        if focused is self.detail_tree:
+            node = self.detail_tree.cursor_node
+            data = node.data if node is not None else None
+            from .detail_tree import NodeData
+
+            if isinstance(data, NodeData):
+                field = data.field
+                if subtree:
+                    return field.label, field.render_text()
+                text = f"{field.label}: {field.value}" if field.value else field.label
+                return field.label, text + (f"\n[{field.problem}]" if field.problem else "")
+            return None
+        if focused is self.expert_pane:
+            node = self.expert_pane.cursor_node
+            item = node.data if node is not None else None
+            if item is not None and hasattr(item, "message"):
+                where = f"frame {item.frame}" if item.frame else "capture"
+                return f"{item.severity.label} ({where})", item.message
+            return None
+        pdu = self.packet_list.selected_pdu
+        if pdu is None or self.index is None:
+            return None
+        values = self.packet_list.cell_values(pdu, self.packet_list.cursor)
+        from .packet_list import COLUMNS
+
+        lines = [f"{COLUMNS[name][0][2]}: {values[name]}" for name in COLUMNS]
+        return f"PDU {pdu + 1}", "\n".join(lines)
+
+    def action_show_value(self) -> None:
+        from .value_screen import ValueScreen
+
+        found = self.focused_value()
+        if found is None:
+            self.notify("Nothing selected to show")
+            return
+        self.push_screen(ValueScreen(*found))
+
+    def action_copy(self, subtree: bool = False) -> None:
+        found = self.focused_value(subtree)
+        if found is None:
+            self.notify("Nothing selected to copy")
+            return
+        self.copy_value(found[1], ("subtree of " if subtree else "") + found[0])
+
+    def copy_value(self, text: str, what: str) -> None:
+        from .clipboard import copy_text
+
+        mode = str(self.config.options.get("copy_to") or "both")
+        self.notify(str(copy_text(self, text, what, mode)), timeout=4)
+
+    # -- related PDUs ---------------------------------------------------------------------
+
+    def action_related(self) -> None:
+        from .related import partner
+
+        pdu = self.current_pdu
+        if pdu is None or self.index is None:
+            return
+        steps = getattr(self, "_partner_steps", {})
+        found = partner(self.index, pdu, steps.get(pdu, 0))
+        if found is None:
+            self.notify("No request or response linked to this PDU")
+            return
+        steps[pdu] = steps.get(pdu, 0) + 1  # r again from the request: the next response
+        self._partner_steps = steps
+        self.navigator.jump(found[0], f"Went to the {found[1]} (backspace returns)")
+
+    def action_move_link(self) -> None:
+        from .related import move_link
+
+        pdu = self.current_pdu
+        if pdu is None or self.index is None:
+            return
+        found = move_link(self.index, pdu)
+        if found is None:
+            self.notify("Not part of a C-MOVE with a linked sub-association")
+            return
+        self.navigator.jump(found[0], f"Went to {found[1]} (backspace returns)")
+
+    def action_findings(self) -> None:
+        from .related import findings_of
+
+        pdu = self.current_pdu
+        if pdu is None or self.analysis is None or not self.analysis.finished:
+            return
+        items = findings_of(self.analysis, pdu, self.navigator.expert_pdu)
+        if not items:
+            self.notify("No expert finding points at this PDU")
+            return
+        if not self.main_screen.has_class("-expert"):
+            self.main_screen.add_class("-expert")
+        if self.expert_pane.select_item(items[0]):
+            self.expert_pane.focus()
+        self.notify(f"{len(items)} finding(s) on PDU {pdu + 1}: {items[0].severity.label}: {items[0].message}",
+                    timeout=5)
+
+    def action_back(self) -> None:
+        self.navigator.back()
+
+    def on_detail_tree_link_chosen(self, message: DetailTree.LinkChosen) -> None:
+        self.navigator.jump(message.pdu_index, f"Went to PDU {message.pdu_index + 1} (backspace returns)")
 
     # -- command palette -------------------------------------------------------------------
 
@@ -408,6 +617,13 @@ class DicomApp(App[int]):
         yield SystemCommand("Export", "Export objects through an exporter plugin (x)", self.action_export)
         yield SystemCommand("Preferences", "Ports, heuristic, subtree style, export (p)", self.action_preferences)
         yield SystemCommand("Reload capture", "Analyse the capture again (ctrl+r)", self.action_reload)
+        yield SystemCommand("Time format", "Cycle r / a / ad / u / ud / e / dd / d (t)", self.action_cycle_time_format)
+        yield SystemCommand("Columns", "Choose, hide and reorder columns (c)", self.action_columns)
+        yield SystemCommand("Full value", "Show the selected value in full (v)", self.action_show_value)
+        yield SystemCommand("Copy value", "Copy the selected value (y; Y the subtree)", lambda: self.action_copy(False))
+        yield SystemCommand("Request / response", "Go to the linked request or response (r)", self.action_related)
+        yield SystemCommand("C-MOVE link", "C-MOVE <-> its sub-association (o)", self.action_move_link)
+        yield SystemCommand("Findings of this PDU", "Show the expert findings on the PDU (F)", self.action_findings)
         yield SystemCommand("Keys", "Every key binding (?)", self.action_help)
 
 
@@ -428,7 +644,7 @@ def _spool_stdin(captures: list[str]) -> tuple[list[str], str | None]:
 
 
 def run_app(captures: list[str], config: AnalysisConfig, host, app_class: type[DicomApp] = DicomApp,
-            warnings: list[str] | None = None) -> int:
+            warnings: list[str] | None = None, display_filter: str | None = None) -> int:
     """Run the terminal UI on ``captures``; returns the exit status.
 
     1 if the capture cannot be read; EXIT_CRASH (70) if the UI failed (Textual
@@ -440,6 +656,7 @@ def run_app(captures: list[str], config: AnalysisConfig, host, app_class: type[D
         captures, spooled = _spool_stdin(captures)
         app = app_class(captures, config, host)
         app.startup_warnings = list(warnings or [])
+        app.initial_filter = display_filter
         status = app.run()
     except OSError as exc:
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)

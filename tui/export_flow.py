@@ -70,12 +70,28 @@ class ExportFlow:
             return
         app = self.app
         messages = self.scope_messages(request.scope)
-        if messages is not None and not messages:
+        frames = self.scope_frames(request.scope)
+        if messages is not None and not messages and request.exporter != "pcap":
             app.notify(f"The {request.scope} PDUs carry no DIMSE message to export", severity="warning")
             return
-        app.run_worker(lambda: self._run(request, messages), thread=True, exclusive=True, group="export")
+        app.run_worker(lambda: self._run(request, messages, frames), thread=True, exclusive=True, group="export")
 
-    def _run(self, request: ExportRequest, messages: list[int] | None) -> None:
+    def scope_frames(self, scope: str):
+        """Frame numbers for frame-based exporters (pcap): the frames of the displayed / marked PDUs."""
+        from dicomtui.core.export import frames_of_pdus
+
+        app = self.app
+        if scope == "displayed" and app.filtering.displayed_rows is not None:
+            numbers = list(app.filtering.displayed_rows)
+        elif scope == "marked":
+            numbers = sorted(app.packet_list.marked)
+        elif scope == "selected" and app.current_pdu is not None:
+            numbers = [app.current_pdu]
+        else:
+            return None
+        return frames_of_pdus(app.analysis, [app.analysis.pdus[number] for number in numbers])
+
+    def _run(self, request: ExportRequest, messages: list[int] | None, frames=None) -> None:
         from dicomtui.core.export import ExportOptions, exporters, print_summary
 
         app = self.app
@@ -84,6 +100,7 @@ class ExportFlow:
             min_size=preference(app.config.options, "export_min_size"),
             meta_header=preference(app.config.options, "export_meta_header"),
             messages=messages,
+            frames=frames,
         )
         try:
             result = exporter.export(app.analysis, request.folder, options, None)

@@ -105,8 +105,10 @@ class FilterController:
                 return
         elif bar.mode == "search":
             self.search_text = text
+            self.close_bar()
             if text:
-                self.search(True)
+                self.app.action_search(True)  # the packet list, or the detail tree if s was pressed there
+            return
         else:
             self.app.navigator.go_to(text)
         self.close_bar()

@@ -15,9 +15,27 @@ class Navigator:
     def __init__(self, app) -> None:
         self.app = app
         self._expert_pdus: list[int] | None = None
+        self.history: list[int] = []
 
     def reset(self) -> None:
         self._expert_pdus = None
+        self.history: list[int] = []
+
+    def jump(self, pdu: int, note: str = "") -> None:
+        """Go to ``pdu`` remembering where we were (backspace returns)."""
+        current = self.app.current_pdu
+        if current is not None and current != pdu:
+            self.history.append(current)
+            del self.history[:-64]
+        self.select_pdu(pdu)
+        if note:
+            self.app.notify(str(note), timeout=3)
+
+    def back(self) -> None:
+        if not self.history:
+            self.app.notify("Nothing to go back to")
+            return
+        self.select_pdu(self.history.pop())
 
     def go_to(self, text: str) -> None:
         app = self.app

@@ -35,6 +35,14 @@ PREFERENCES: tuple[Preference, ...] = (
     Preference("export_min_size", 0, "export only data sets of at least this many bytes"),
     Preference("export_meta_header", True, "write a Part 10 meta header on exported objects"),
     Preference("slow_response_seconds", 5.0, "responses slower than this are flagged (reload to apply)"),
+    Preference("time_format", "r", "time column: r since first frame, a / ad absolute local, u / ud UTC, "
+               "e epoch, d since previous PDU, dd since previous row (as tshark -t; t cycles)",
+               ("r", "a", "ad", "u", "ud", "e", "d", "dd")),
+    Preference("columns", "no,time,source,destination,assoc,type,info",
+               "packet list columns in order (no, time, source, destination, assoc, type, length, frames, "
+               "info); c opens the chooser"),
+    Preference("copy_to", "both", "y / Y copy to: osc52 (terminal clipboard), file, or both",
+               ("both", "osc52", "file")),
 )
 PREFERENCE_NAMES = {preference.name: preference for preference in PREFERENCES}
 
@@ -83,6 +91,10 @@ def check_preferences(values: dict[str, Any], source: str) -> tuple[dict[str, An
                 from dicomtui.core.detect import parse_port_list
 
                 parse_port_list(str(value))
+            if name == "columns":
+                from .packet_list import parse_columns
+
+                parse_columns(str(value))
             checked[name] = typed
         except ValueError as exc:
             reason = str(exc).removeprefix(f"{name}: ")

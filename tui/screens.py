@@ -26,8 +26,18 @@ KEY_HELP: list[tuple[str, str]] = [
     ("Tab, shift+Tab", "next / previous pane (packets, tree, bytes, expert)"),
     ("mouse", "click selects rows and nodes, wheel scrolls, double-click opens details"),
     ("/", "display filter (Enter applies, Escape cancels, empty clears)"),
-    ("s", "search text in the packet list"),
+    ("s", "search text in the packet list (in the detail tree when it has the focus)"),
     ("n, N", "next / previous search match"),
+    ("t", "time format: r, a, ad, u, ud, e, dd, d (as tshark -t)"),
+    ("c", "choose, hide and reorder the packet list columns"),
+    ("m, M", "mark / unmark the row (Wireshark's Ctrl-M); next marked row"),
+    ("v", "the selected value (row, tree node, finding) in full"),
+    ("y, Y", "copy the selected value / the node with its subtree (OSC 52 and a file)"),
+    ("r", "request <-> response (again: the next response)"),
+    ("o", "C-MOVE <-> its sub-association"),
+    ("F", "the expert findings of the selected PDU"),
+    ("backspace", "back to where r, o, F or a link jumped from"),
+    ("< >", "detail tree: scroll left / right (long values)"),
     (": or ctrl+g", "go to packet number (f123: the PDU holding frame 123)"),
     ("e, E", "next / previous expert item"),
     ("i", "show / hide the expert pane"),
@@ -44,7 +54,15 @@ KEY_HELP: list[tuple[str, str]] = [
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss_screen", "Close")]
+    BINDINGS = [
+        Binding("escape,q,question_mark", "dismiss_screen", "Close"),
+        Binding("j,down", "scroll(1)", "Down", show=False),
+        Binding("k,up", "scroll(-1)", "Up", show=False),
+        Binding("space,pagedown", "scroll(10)", "Page down", show=False),
+        Binding("pageup", "scroll(-10)", "Page up", show=False),
+        Binding("g,home", "scroll(-100000)", "Top", show=False),
+        Binding("G,end", "scroll(100000)", "Bottom", show=False),
+    ]
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -74,6 +92,9 @@ class HelpScreen(ModalScreen[None]):
                               'PatientID == "123"   not type == P-DATA'))
             yield Static(fields)
             yield Static(Text("\nEscape closes this help.", style="italic"))
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
 
     def action_dismiss_screen(self) -> None:
         self.dismiss(None)
@@ -208,6 +229,10 @@ class PreferencesScreen(ModalScreen[dict[str, Any] | None]):
                     from dicomtui.core.detect import parse_port_list
 
                     parse_port_list(raw)
+                if preference.name == "columns":
+                    from .packet_list import parse_columns
+
+                    parse_columns(raw)
             except ValueError as exc:
                 self.app.notify(f"{preference.name}: {exc}", severity="error")
                 return

@@ -73,8 +73,9 @@ class PcapngRecordWriter:
         self.bytes += total
 
 
-def dicom_frames(analysis):
-    """(record, frame bytes) of every frame that belongs to a DICOM connection, in capture order."""
+def dicom_frames(analysis, only: frozenset[int] | None = None):
+    """(record, frame bytes) of every frame that belongs to a DICOM connection, in capture order
+    (``only``: just these frame numbers, e.g. the frames of the displayed or marked PDUs)."""
     ranges: dict[tuple[str, str], list[tuple[int, int]]] = {}
     ports: set[int] = set()
     for connection in analysis.connections:
@@ -83,6 +84,8 @@ def dicom_frames(analysis):
         ports.update((connection.client_port, connection.server_port))
     views = [memoryview(buffer) for buffer in analysis.buffers]
     for number, record in enumerate(map(Record._make, merge_records(analysis.sources)), 1):
+        if only is not None and number not in only:
+            continue
         frame = views[record.source_index][record.offset:record.offset + record.caplen]
         segment = parse_tcp(frame, record.link_type)
         if segment is None or (segment.sport not in ports and segment.dport not in ports):
@@ -145,7 +148,7 @@ class PcapExporter:
         result = ExportResult()
         link_types: list[int] = []
         count = 0
-        for record, _frame in dicom_frames(analysis):
+        for record, _frame in dicom_frames(analysis, options.frames):
             count += 1
             if record.link_type not in link_types:
                 link_types.append(record.link_type)
@@ -161,7 +164,7 @@ class PcapExporter:
                 else PcapngRecordWriter(stream, link_types)
             done = 0
             secrets = secret_ranges(analysis)
-            for record, frame in dicom_frames(analysis):
+            for record, frame in dicom_frames(analysis, options.frames):
                 spans = secrets.get(record.source_index)
                 if spans:
                     frame = _masked(frame, record.offset, spans)
