@@ -745,3 +745,22 @@ async def test_full_value_copy_columns_and_tree_search(plugin_host, tmp_path, mo
         assert app.packet_list.columns == ("no", "destination", "source", "assoc", "type", "info")
         assert "Destination" in app.packet_list.render_line(0).text.split("Source")[0]
     assert 'columns = "no,destination,source,assoc,type,info"' in (tmp_path / "config.toml").read_text()
+
+
+@run_async
+async def test_item3_enter_twice_on_a_palette_command_does_not_crash(plugin_host):
+    """Found in the tmux walk: the palette dismissed itself twice and Textual raised ScreenStackError."""
+    app = make_app("reject_abort.pcap", plugin_host)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        palette = app.screen
+        assert type(palette).__name__ == "CommandPalette"
+        # Two Enter keys handled before the first dismissal completes (what tmux delivered):
+        palette.dismiss()
+        app.pop_screen()
+        await settle(app, pilot)
+        await pilot.press("escape")
+        await settle(app, pilot)
+    assert app.return_code in (None, 0)

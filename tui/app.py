@@ -184,6 +184,20 @@ class DicomApp(App[int]):
 
     # -- crashes ---------------------------------------------------------------------------
 
+    def pop_screen(self):
+        """A screen dismissed twice (Enter twice on a command palette entry, a key repeated while a
+        dialog closes) must not take the app down: only the main screen is left, so nothing to pop."""
+        if len(self._screen_stack) <= 1:
+            return self._pop_nothing()
+        return super().pop_screen()
+
+    def _pop_nothing(self):
+        from textual.await_complete import AwaitComplete
+
+        async def nothing() -> None:
+            return None
+        return AwaitComplete(nothing())
+
     def _handle_exception(self, error: Exception) -> None:
         # Textual restores the terminal and prints the traceback; the exit status must say so.
         self.crashed = True
@@ -321,6 +335,13 @@ class DicomApp(App[int]):
     def update_status(self) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
         analysis = self.analysis
+        display_filter = self.filtering.display_filter
+        if display_filter is not None and not self.load_error:
+            # first: at 80 columns what the list is filtered by matters more than the totals
+            text.append(f"{self.filtering.status} ", style="bold")
+            text.append("filter: ", style="bold")
+            text.append(safe_text(display_filter.text))
+            text.append(" | ")
         if self.load_error:
             text.append(f"error: {safe_text(self.load_error)}", style="bold red")
         elif analysis is None:
@@ -335,11 +356,6 @@ class DicomApp(App[int]):
             text.append(f"{len(analysis.pdus):,} PDUs, {len(analysis.associations):,} associations",
                         style="bold")
             text.append(f" | expert: {counts_text(analysis.expert)}")
-        display_filter = self.filtering.display_filter
-        if display_filter is not None:
-            text.append(" | filter: ", style="bold")
-            text.append(safe_text(display_filter.text))
-            text.append(f" {self.filtering.status}")
         if hasattr(self, "main_screen"):
             self.main_screen.show_status(text)
 

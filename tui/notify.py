@@ -14,7 +14,7 @@ from typing import Any
 from dicomtui.core.safe_text import safe_text
 
 MAX_TOASTS = 2  # more stacked toasts would cover half the packet list at 80x24
-MAX_TOAST_CHARS = 600
+MAX_TOAST_CHARS = 240  # a toast is a hint: the full text is in its pane, and v shows it
 
 
 def plain_text(message: Any) -> str:
