@@ -527,14 +527,13 @@ class DicomApp(App[int]):
                     return field.label, field.render_text()
                 text = f"{field.label}: {field.value}" if field.value else field.label
                 return field.label, text + (f"\n[{field.problem}]" if field.problem else "")
-            return None
         if focused is self.expert_pane:
             node = self.expert_pane.cursor_node
             item = node.data if node is not None else None
             if item is not None and hasattr(item, "message"):
                 where = f"frame {item.frame}" if item.frame else "capture"
                 return f"{item.severity.label} ({where})", item.message
-            return None
+        # anything else (the packet list, a group heading, the bytes pane): the selected row
         pdu = self.packet_list.selected_pdu
         if pdu is None or self.index is None:
             return None
