@@ -593,11 +593,21 @@ async def test_item12_help_scrolls_with_j_and_reload_keeps_the_selection(plugin_
 # -- What a Wireshark user reaches for first --------------------------------------------------------
 
 
-def _cli(*args, env=None):
-    import os
+def _cli(*args):
+    """The command in this process (a subprocess per call would cost a second of start-up each)."""
+    import contextlib
+    import io
+    import types
 
-    return subprocess.run([sys.executable, "-m", "dicomtui.core.cli", *args], capture_output=True, text=True,
-                          env=dict(os.environ, **(env or {})))
+    from dicomtui.core.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main(list(args))
+        except SystemExit as exit_:
+            status = exit_.code
+    return types.SimpleNamespace(returncode=status, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def test_time_formats_on_the_command_line():
