@@ -1,12 +1,14 @@
 """dicomtui: look inside DICOM network traffic.
 
-Third-party plugins import ``hookimpl`` from here::
+Third-party plugins import ``hookimpl`` from here and implement hooks of
+``dicomtui.core.api.hookspecs`` (see docs/plugins.md)::
 
     from dicomtui import hookimpl
 
     @hookimpl
-    def dicomtui_check_message(message, association, report):
-        ...
+    def dicomtui_check_message(message, analysis, report):
+        if message.status == 0xA700:
+            report.add("warning", "response status", "out of resources", message.first_frame)
 """
 
 import pluggy

@@ -42,7 +42,7 @@ def sample():
                     peak[0] = max(peak[0], int(line.split()[1]))
     except OSError:
         pass
-import dicomtui.core.export as export
+import dicomtui.core.views.export as export
 original = export.print_summary
 def summary(*args, **kwargs):
     sample()

@@ -29,8 +29,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def scan(analysis, text: str) -> tuple[float, int]:
-    from dicomtui.tui.filter import compile_filter
-    from dicomtui.tui.index import PacketIndex
+    from dicomtui.core.views.filter import compile_filter
+    from dicomtui.core.views.index import PacketIndex
 
     started = time.perf_counter()
     display_filter = compile_filter(text)
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
                              "synthetic CT header of make_capture.py")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE))
-    from dicomtui.core.analysis import AnalysisConfig, analyze
-    from dicomtui.core.plugins import PluginHost
+    from dicomtui.core.cli import make_host
+    from dicomtui.core.pipeline import AnalysisConfig, analyze
 
     path = args.capture
     scratch = None
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         with handle:
             make_capture.generate(handle, size_mb, args.object_kb, 1, 1, 16384, 1448, template)
     try:
-        analysis = analyze([path], AnalysisConfig(), PluginHost())
+        analysis = analyze([path], AnalysisConfig(), make_host())
         datasets = sum(1 for message in analysis.messages if message.has_dataset)
         print(f"capture: {os.path.getsize(path) >> 20} MiB, {len(analysis.pdus):,} PDUs, {datasets} data sets")
         seconds, rows = scan(analysis, "status != 0")

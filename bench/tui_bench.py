@@ -52,13 +52,13 @@ def peak_rss_mb() -> float:
 
 
 async def measure(capture: str) -> dict:
-    from dicomtui.core.analysis import AnalysisConfig
-    from dicomtui.core.plugins import PluginHost
+    from dicomtui.core.model.analysis import AnalysisConfig
+    from dicomtui.core.cli import make_host
     from dicomtui.tui.app import DicomApp
     from dicomtui.tui.packet_list import PacketList
 
     figures: dict = {"rss_before_mb": rss_mb()}
-    app = DicomApp([capture], AnalysisConfig(), PluginHost())
+    app = DicomApp([capture], AnalysisConfig(), make_host())
     async with app.run_test(size=(120, 40)) as pilot:
         while app.loaded_seconds is None:
             await pilot.pause(0.05)

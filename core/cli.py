@@ -1,4 +1,8 @@
-"""The ``dicomtui`` command: a thin face over the engine, the plugins and the TUI.
+"""The ``dicomtui`` command: the composition root.
+
+The one module that knows every layer: it builds the plugin host with the
+list of built-in plugins, reads the preferences file, runs the pipeline, and
+hands the result to a view (summary, JSON, expert list, export) or the TUI.
 
 Exit status: 0 success; 1 a capture could not be read; 2 bad command line;
 3 export left objects out (incomplete or failed); 4 ``--fail-on`` threshold met.
@@ -7,19 +11,43 @@ Exit status: 0 success; 1 a capture could not be read; 2 bad command line;
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import os
 import sys
 
 from dicomtui import __version__
+from dicomtui.core.api.host import PluginHost
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.base.safe_text import safe_json, safe_text
+from dicomtui.core.model import Severity
+from dicomtui.core.pipeline import AnalysisConfig, analyze
+from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
+from dicomtui.core.wire.capture import CaptureError
 
-from .analysis import AnalysisConfig, analyze
-from .capture import CaptureError
-from .detect import DEFAULT_PORTS, parse_port_list
-from .limits import Limits
-from .model import Severity
-from .plugins import PluginHost
-from .safe_text import safe_text
+BUILTIN_PLUGINS = (
+    "dicomtui.plugins.pdu",
+    "dicomtui.plugins.connection",
+    "dicomtui.plugins.status",
+    "dicomtui.plugins.dictionary",
+    "dicomtui.plugins.dataset",
+    "dicomtui.plugins.linking",
+    "dicomtui.plugins.rules.association",
+    "dicomtui.plugins.rules.protocol",
+    "dicomtui.plugins.rules.status",
+    "dicomtui.plugins.rules.timing",
+    "dicomtui.plugins.rules.capture",
+    "dicomtui.plugins.rules.query",
+    "dicomtui.plugins.export.part10",
+    "dicomtui.plugins.export.dicom_json",
+    "dicomtui.plugins.export.transactions",
+    "dicomtui.plugins.export.pcap",
+)
+
+
+def make_host(disabled: set[str] | None = None, load_installed: bool = True) -> PluginHost:
+    """The plugin host with the built-in plugins and (unless told not to) the installed ones."""
+    return PluginHost(BUILTIN_PLUGINS, disabled=disabled, load_installed=load_installed)
+
 
 EXIT_OK, EXIT_CAPTURE, EXIT_USAGE, EXIT_EXPORT_INCOMPLETE, EXIT_FAIL_ON = 0, 1, 2, 3, 4
 
@@ -69,7 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
                         help="do not load this plugin (name as in --list-plugins); may be repeated")
     parser.add_argument("--version", action="version", version=f"dicomtui {__version__}")
+    _anonymize_cli().add_arguments(parser)
     return parser
+
+
+# The de-identification mode (--anonymize) lives in a built-in plugin package; named as a
+# string like the other built-ins, since core does not import plugins.
+ANONYMIZE_CLI = "dicomtui.plugins.anonymize.cli"
+
+
+def _anonymize_cli():
+    return importlib.import_module(ANONYMIZE_CLI)
 
 
 def _parse_options(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -90,19 +128,15 @@ def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser,
     value (its default applies); a bad value given on the command line is a
     usage error naming the option the user typed.
     """
+    from dicomtui.core.views.preferences import check_preferences, load_checked_preferences
+
     options = _parse_options(args.options, parser)
-    preferences: dict[str, object] = {}
     warnings = [] if warnings is None else warnings
-    try:
-        from dicomtui.tui.prefs import check_preferences, load_checked_preferences
-    except ImportError:  # no TUI installed: command-line values still apply
-        check_preferences = None
-    else:
-        preferences, found = load_checked_preferences()
-        warnings.extend(found)
-        _typed, bad = check_preferences(options, "-o")
-        if bad:
-            parser.error(bad[0].split("; the default")[0])
+    preferences, found = load_checked_preferences()
+    warnings.extend(found)
+    _typed, bad = check_preferences(options, "-o")
+    if bad:
+        parser.error(bad[0].split("; the default")[0])
     for warning in warnings:
         print(f"dicomtui: warning: {safe_text(warning)}", file=sys.stderr)
     merged = {**{k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in preferences.items()},
@@ -130,7 +164,8 @@ def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser,
 def _columns(rows: list[tuple[str, ...]]) -> list[str]:
     """Rows of cells as aligned text (last column left ragged)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)] if rows else []
-    return ["  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]).rstrip()
+    # Names, versions and texts come from installed plugins: shown escaped like capture text.
+    return [safe_text("  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]).rstrip())
             for row in rows]
 
 
@@ -178,7 +213,11 @@ def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     captures = list(args.read) + list(args.captures)
-    host = PluginHost(disabled=set(args.disable_plugin))
+    anonymize_cli = _anonymize_cli()
+    anonymize = anonymize_cli.wanted(args)
+    if anonymize:
+        captures = anonymize_cli.fix_captures(args, captures)
+    host = make_host(disabled=set(args.disable_plugin))
     if args.list_plugins:
         _print_plugins(host)
         return EXIT_OK
@@ -188,7 +227,7 @@ def _run(argv: list[str] | None) -> int:
     config = make_config(args, parser, warnings)
     time_format = args.time_format or config.options.get("time_format") or "r"
     try:
-        from .time_format import check
+        from .base.time_format import check
 
         time_format = check(time_format)
     except ValueError as exc:
@@ -199,13 +238,15 @@ def _run(argv: list[str] | None) -> int:
     config.options["time_format"] = time_format
     display_filter = None
     if args.display_filter is not None:
-        from dicomtui.tui.filter import FilterError, compile_filter
+        from dicomtui.core.views.filter import FilterError, compile_filter
 
         try:
             display_filter = compile_filter(args.display_filter)
         except FilterError as exc:
             parser.error(f"-Y: invalid filter at {exc.position + 1}: {exc}")
-    interactive = not (args.summary or args.json or args.expert or args.export)
+    if anonymize:
+        anonymize_cli.check(args, captures, parser)
+    interactive = not (args.summary or args.json or args.expert or args.export or anonymize)
     # The UI needs the terminal for keys as well as for drawing; a capture piped in on stdin
     # (`tcpdump -w - | dicomtui -`) therefore gets the summary.
     if interactive and sys.stdout.isatty() and sys.stdin.isatty():
@@ -222,22 +263,24 @@ def _run(argv: list[str] | None) -> int:
     for note in analysis.notes:
         print(f"dicomtui: warning: {safe_text(note.source)}: {safe_text(note.message)}", file=sys.stderr)
     status = EXIT_OK
+    if anonymize:
+        return anonymize_cli.run(analysis, args)
     shown = None  # PDU numbers -Y keeps (None: all)
     if display_filter is not None:
-        from dicomtui.tui.index import PacketIndex
+        from dicomtui.core.views.index import PacketIndex
 
         index = PacketIndex(analysis)
         shown = [pdu.index for pdu in analysis.pdus if display_filter.matches(index, pdu)]
     try:
         if args.summary:
-            from .views import summary_lines
+            from dicomtui.core.views import summary_lines
 
             for line in summary_lines(analysis, time_format, shown):
                 print(line)
         elif args.json:
-            from .views import analysis_json
+            from dicomtui.core.views import analysis_json
 
-            json.dump(analysis_json(analysis, shown), sys.stdout, indent=1)
+            sys.stdout.write(safe_json(analysis_json(analysis, shown), indent=1))
             sys.stdout.write("\n")
         elif args.expert:
             kept = set(shown) if shown is not None else None
@@ -249,13 +292,12 @@ def _run(argv: list[str] | None) -> int:
                 print(f"{item.severity.label:<7} {item.group.value:<15} {where:>12}{association:<5} "
                       f"{safe_text(item.message)}")
         elif args.export:
-            from .export import run_export
+            from dicomtui.core.views.export import run_export
 
             messages = frames = None
             if shown is not None:
-                from dicomtui.tui.index import PacketIndex
-
-                from .export import frames_of_pdus
+                from dicomtui.core.api.export import frames_of_pdus
+                from dicomtui.core.views.index import PacketIndex
 
                 index = PacketIndex(analysis)
                 pdus = [analysis.pdus[number] for number in shown]

@@ -1,12 +1,10 @@
-"""Data sets: pydicom parses them in the negotiated transfer syntax; this builds the tree.
+"""Data sets as a display tree, on top of the shared codec (``dicomtui.core.protocol.datasets``).
 
-- implicit VR LE, explicit VR LE/BE through pydicom's reader;
-- deflated explicit VR LE is inflated first, with a size limit (deflate bombs);
-- encapsulated pixel data is shown as its offset table and fragments, never
-  parsed as tags;
-- a data set whose syntax is unknown (association not captured) gets a guess
-  from its first bytes, marked as a guess;
-- Specific Character Set is honoured by pydicom when values are converted.
+- the codec parses (syntax guess, bounded inflate, character sets, warnings);
+- this builds the tree: names from the Analysis' tag dictionary (handed in by
+  the caller), encapsulated pixel data shown as its offset table and
+  fragments, never parsed as tags; a value pydicom rejects is shown as
+  malformed and the rest of the data set still shows.
 
 Offsets in the tree are relative to the start of the data set bytes (before
 inflation; inflated data sets have no byte offsets to highlight).
@@ -14,51 +12,33 @@ inflation; inflated data sets have no byte offsets to highlight).
 
 from __future__ import annotations
 
-import io
 import struct
 import warnings
-import zlib
 from dataclasses import dataclass, field
 
-import pydicom
+from dicomtui import hookimpl
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.base.tree import Field
+from dicomtui.core.base.uids import uid_name
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
 
-from dicomtui import hookimpl
-from dicomtui.core.limits import Limits
-from dicomtui.core.tree import Field
-from dicomtui.core.uids import uid_name
-
-from .dictionary import TagDictionary
-
-IMPLICIT_LE = "1.2.840.10008.1.2"
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-EXPLICIT_BE = "1.2.840.10008.1.2.2"
-DEFLATED_LE = "1.2.840.10008.1.2.1.99"
-EXPLICIT_VRS = frozenset(
-    b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
+from dicomtui.core.model.dictionary import TagDictionary
+from dicomtui.core.protocol.datasets import (  # noqa: F401  (guess_transfer_syntax: this plugin's API)
+    MAX_WARNINGS_KEPT,
+    guess_transfer_syntax,
+    parse_dataset,
 )
+
+from .dictionary import PydicomDictionary
+
 LONG_HEADER_VRS = frozenset(("OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"))
 PIXEL_DATA = 0x7FE00010
 MAX_SHOWN_VALUE = 120
-MAX_WARNINGS_KEPT = 20
 
-_dictionary: TagDictionary | None = None
-
-
-def set_dictionary(dictionary: TagDictionary) -> None:
-    """The analysis installs the combined dictionary of all dictionary plugins here."""
-    global _dictionary
-    _dictionary = dictionary
-
-
-def _lookup(tag: int, creator: str | None):
-    if _dictionary is None:
-        from .dictionary import PydicomDictionary
-
-        set_dictionary(TagDictionary([PydicomDictionary()]))
-    return _dictionary.lookup(tag, creator)
+def default_dictionary() -> TagDictionary:
+    """pydicom's dictionaries alone (a caller without an Analysis, e.g. a test)."""
+    return TagDictionary([PydicomDictionary()])
 
 
 @dataclass(slots=True)
@@ -71,32 +51,6 @@ class DecodedDataset:
     problems: list[str] = field(default_factory=list)
     element_count: int = 0
     warnings: list[str] = field(default_factory=list)  # pydicom's warnings (e.g. invalid values), escaped
-
-
-def guess_transfer_syntax(data: bytes) -> str:
-    """Implicit or explicit VR, little or big endian, from the first element header."""
-    if len(data) < 8:
-        return IMPLICIT_LE
-    explicit = bytes(data[4:6]) in EXPLICIT_VRS
-    group_le = struct.unpack_from("<H", data, 0)[0]
-    group_be = struct.unpack_from(">H", data, 0)[0]
-    if explicit:
-        # Groups start small (0002..0010); a big-endian group read as little endian is huge.
-        if group_be <= 0x00FF < group_le:
-            return EXPLICIT_BE
-        return EXPLICIT_LE
-    return IMPLICIT_LE
-
-
-def _inflate(data: bytes, limit: int) -> tuple[bytes, str]:
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    try:
-        inflated = inflater.decompress(data, limit)
-    except zlib.error as exc:
-        return b"", f"deflated data set does not inflate: {exc}"
-    if inflater.unconsumed_tail:
-        return inflated, f"deflated data set inflates beyond the {limit}-byte limit; decoded the first {limit} bytes"
-    return inflated, ""
 
 
 def _safe(text: str) -> str:
@@ -134,8 +88,9 @@ def _value_text(element, vr: str) -> str:
 
 
 class _TreeBuilder:
-    def __init__(self, explicit: bool, limits: Limits, offsets_valid: bool) -> None:
+    def __init__(self, explicit: bool, limits: Limits, offsets_valid: bool, dictionary: TagDictionary) -> None:
         self.explicit = explicit
+        self.dictionary = dictionary
         self.limits = limits
         self.offsets_valid = offsets_valid
         self.count = 0
@@ -177,7 +132,7 @@ class _TreeBuilder:
             vr = str(element.VR or "UN")
             if group % 2 == 1 and 0x0010 <= element_number <= 0x00FF and isinstance(element.value, str):
                 creators[(group << 8) | element_number] = element.value.strip()
-            info = _lookup(tag_int, creator)
+            info = self.dictionary.lookup(tag_int, creator)
             name = info.name if info else ("Private tag" if group % 2 else "Unknown tag")
             if info and info.retired:
                 name += " (retired)"
@@ -246,75 +201,46 @@ class _TreeBuilder:
                      (value_offset - 12) if (self.offsets_valid and value_offset) else 0, 0, tuple(children))
 
 
-def decode_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = None) -> DecodedDataset:
+def decode_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = None,
+                   dictionary: TagDictionary | None = None) -> DecodedDataset:
     """Decode data-set bytes; never raises for malformed input (problems are listed instead)."""
     limits = limits or Limits()
-    guessed = False
-    if not transfer_syntax:
-        transfer_syntax = guess_transfer_syntax(data)
-        guessed = True
-    syntax = UID(transfer_syntax)
-    problems: list[str] = []
-    inflated = False
-    if syntax == DEFLATED_LE or (syntax.is_transfer_syntax and syntax.is_deflated):
-        data, problem = _inflate(bytes(data), limits.max_inflated_bytes)
-        inflated = True
-        if problem:
-            problems.append(problem)
-    if syntax.is_transfer_syntax:
-        implicit, little = syntax.is_implicit_VR, syntax.is_little_endian
-    else:
-        guess = UID(guess_transfer_syntax(data))
-        problems.append(f"unknown transfer syntax {transfer_syntax}; decoded as {guess.name} (guessed)")
-        implicit, little = guess.is_implicit_VR, guess.is_little_endian
-        guessed = True
-    dataset: Dataset | None = None
-    builder = _TreeBuilder(not implicit, limits, offsets_valid=not inflated)
+    parsed = parse_dataset(data, transfer_syntax, limits)
+    problems = [_safe(problem) for problem in parsed.problems]
+    builder = _TreeBuilder(not parsed.implicit, limits, not parsed.inflated, dictionary or default_dictionary())
     fields: list[Field] = []
-    # pydicom warns (on stderr) about invalid values, quoting them: keep its warnings as escaped
-    # notes instead, so bytes from the capture never reach the terminal raw.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            dataset = pydicom.filereader.read_dataset(io.BytesIO(bytes(data)), implicit, little)
-        except RecursionError:  # pydicom reads nested sequences recursively (~190 levels at most)
-            problems.append("sequences nested too deeply for pydicom to parse; data set not decoded")
-        except Exception as exc:  # pydicom raises many types on damaged input
-            problems.append(f"data set does not parse as {syntax.name or transfer_syntax}: "
-                            f"{type(exc).__name__}: {_safe(str(exc))}")
-        if dataset is not None:
+    if parsed.dataset is not None:
+        # pydicom warns about invalid values while converting them, quoting them: keep its
+        # warnings as escaped notes, so bytes from the capture never reach the terminal raw.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             try:
-                fields = builder.dataset(dataset, 0, 0)
+                fields = builder.dataset(parsed.dataset, 0, 0)
             except RecursionError:
                 problems.append("sequences nested too deeply to show")
             except Exception as exc:
                 problems.append(f"data set partly unreadable: {type(exc).__name__}: {_safe(str(exc))}")
+        parsed.warnings += [str(item.message) for item in caught[:MAX_WARNINGS_KEPT]]
     problems += builder.problems
     notes = [_safe(text if len(text) <= 300 else text[:300] + "…")
-             for text in dict.fromkeys(str(item.message) for item in caught[:MAX_WARNINGS_KEPT])]
-    title = f"Data set ({syntax.name or transfer_syntax}{', guessed' if guessed else ''}"
+             for text in dict.fromkeys(parsed.warnings)][:MAX_WARNINGS_KEPT]
+    guessed, inflated = parsed.guessed, parsed.inflated
+    title = f"Data set ({parsed.syntax_name}{', guessed' if guessed else ''}"
     title += ", inflated)" if inflated else ")"
-    tree = Field(title, f"{len(data)} bytes, {builder.count} elements", 0, len(data) if not inflated else 0,
-                 tuple(fields), problem="; ".join(problems[:3]))
-    return DecodedDataset(tree, dataset, transfer_syntax, guessed, inflated, problems, builder.count, notes)
+    tree = Field(title, f"{len(parsed.data)} bytes, {builder.count} elements", 0,
+                 len(parsed.data) if not inflated else 0, tuple(fields), problem="; ".join(problems[:3]))
+    return DecodedDataset(tree, parsed.dataset, parsed.transfer_syntax, guessed, inflated, problems, builder.count,
+                          notes)
 
 
 @hookimpl
-def dicomtui_decode_dataset(data, transfer_syntax, limits):
-    return decode_dataset(data, transfer_syntax, limits)
+def dicomtui_decode_dataset(data, transfer_syntax, limits, dictionary):
+    return decode_dataset(data, transfer_syntax, limits, dictionary)
 
 
 @hookimpl
-def dicomtui_finish_analysis(analysis):
-    """Install the combined tag dictionary and guess syntaxes the capture did not negotiate."""
-    dictionaries = [args[0] for _plugin, args in analysis.plugins.collect_registrations(
-        "dicomtui_register_dictionaries")]
-    path = analysis.config.option("private_dictionary")
-    if path:
-        from .dictionary import JsonPrivateDictionary
-
-        dictionaries.append(JsonPrivateDictionary(path))
-    set_dictionary(TagDictionary(dictionaries))
+def dicomtui_complete_model(analysis):
+    """Guess the transfer syntax of data sets whose association negotiation the capture did not show."""
     for message in analysis.messages:
         if message.has_dataset and not message.transfer_syntax and message.dataset_fragments:
             first = message.dataset_fragments[0]

@@ -3,28 +3,16 @@
 A site adds its own private tags by registering another dictionary object from
 its own plugin (``dicomtui_register_dictionaries``); dictionaries registered
 later are consulted first.  ``JsonPrivateDictionary`` loads one from a file:
-``{"CREATOR": {"xxxx10xx": ["VR", "VM", "Name", "Keyword"]}}``, and the
-built-in plugin loads such a file when ``-o private_dictionary:PATH`` is given.
+``{"CREATOR": {"xxxx10xx": ["VR", "VM", "Name", "Keyword"]}}``, and this
+plugin registers such a file when ``-o private_dictionary:PATH`` is given.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-
-from pydicom.datadict import get_entry, get_private_entry
-
 from dicomtui import hookimpl
-
-
-@dataclass(frozen=True, slots=True)
-class TagInfo:
-    name: str
-    keyword: str
-    vr: str
-    vm: str
-    retired: bool
-    source: str  # which dictionary named it
+from dicomtui.core.model.dictionary import TagInfo
+from pydicom.datadict import get_entry, get_private_entry
 
 
 class PydicomDictionary:
@@ -82,30 +70,11 @@ class JsonPrivateDictionary:
         return TagInfo(name, "", vr, vm, False, self.name)
 
 
-class TagDictionary:
-    """All registered dictionaries, newest first."""
-
-    def __init__(self, dictionaries: list) -> None:
-        self.dictionaries = list(reversed(dictionaries))
-        self._cache: dict[tuple[int, str | None], TagInfo | None] = {}
-
-    def lookup(self, tag: int, private_creator: str | None = None) -> TagInfo | None:
-        key = (tag, private_creator)
-        if key in self._cache:
-            return self._cache[key]
-        found = None
-        for dictionary in self.dictionaries:
-            try:
-                found = dictionary.lookup(tag, private_creator)
-            except Exception:  # a site dictionary with a bug must not break decoding
-                found = None
-            if found is not None:
-                break
-        if len(self._cache) < 100_000:
-            self._cache[key] = found
-        return found
-
-
 @hookimpl
-def dicomtui_register_dictionaries(register) -> None:
+def dicomtui_register_dictionaries(register, config) -> None:
     register(PydicomDictionary())
+    path = config.option("private_dictionary") if config is not None else None
+    if path:
+        # A file that cannot be read raises here: the plugin host records it as this
+        # plugin's failure (an error item) and keeps the pydicom dictionary registered above.
+        register(JsonPrivateDictionary(path))

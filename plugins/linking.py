@@ -21,7 +21,7 @@ def _move_window(analysis, move) -> tuple[float, float]:
 
 
 @hookimpl
-def dicomtui_finish_analysis(analysis):
+def dicomtui_complete_model(analysis):
     moves = [message for message in analysis.messages if message.command_field == C_MOVE_RQ]
     if not moves:
         return

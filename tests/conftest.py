@@ -8,13 +8,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from capture_tools import FIXTURES  # noqa: E402
 
-from dicomtui.core.analysis import AnalysisConfig, analyze  # noqa: E402
-from dicomtui.core.plugins import PluginHost  # noqa: E402
+from dicomtui.core.pipeline import AnalysisConfig, analyze  # noqa: E402
+from dicomtui.core.cli import make_host  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def plugin_host():
-    return PluginHost()
+    return make_host()
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +32,7 @@ def analyze_fixture(plugin_host):
 
 
 def analyze_path(path, host=None, **config):
-    return analyze([str(path)], AnalysisConfig(**config), host or PluginHost())
+    return analyze([str(path)], AnalysisConfig(**config), host or make_host())
 
 
 def stream_images(analysis):

@@ -172,3 +172,52 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
     path = tmp_path / name
     path.write_bytes(data)
     return path
+
+
+# -- the command line, in this process ------------------------------------------------------------
+
+
+def headless_modes() -> list[str]:
+    """Every mode option of the command line that prints (``--export`` takes a folder: its own tests)."""
+    import argparse
+
+    from dicomtui.core.cli import build_parser
+
+    parser = build_parser()
+    group = next(group for group in parser._mutually_exclusive_groups
+                 if any(action.dest == "summary" for action in group._group_actions))
+    return [action.option_strings[0] for action in group._group_actions
+            if isinstance(action, argparse._StoreTrueAction)]
+
+
+def run_main(capture, *args: str) -> tuple[int, bytes, bytes]:
+    """``dicomtui ARGS`` in this process: (exit status, stdout, stderr); ``capture`` is pytest's ``capfdbinary``.
+
+    Python warnings and log records (WARNING and up) are printed to stderr as they
+    would be without pytest (the ``default`` filter; logging's last-resort handler),
+    so a library message quoting capture text is checked too.  Much faster than a
+    subprocess per run.
+    """
+    import logging
+    import warnings
+
+    from dicomtui.core.cli import main
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    capture.readouterr()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = show
+            status = main(list(args))
+    finally:
+        logging.getLogger().removeHandler(handler)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    out, err = capture.readouterr()
+    return status, out, err

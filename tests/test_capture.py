@@ -20,9 +20,9 @@ from capture_tools import (
 )
 from conftest import analyze_path
 
-from dicomtui.core.capture import CaptureError, iter_records, open_source
-from dicomtui.core.cli import main
-from dicomtui.core.packet import parse_tcp
+from dicomtui.core.wire.capture import CaptureError, iter_records, open_source
+from dicomtui.core.cli import main, make_host
+from dicomtui.core.wire.packet import parse_tcp
 
 CAPTURES = ["echo_dcmtk.pcap", "store_dcmtk.pcapng", "qr_pynetdicom.pcap", "multi_iface.pcapng"]
 
@@ -120,9 +120,9 @@ def test_rotated_files_read_as_one_capture_in_time_order(tmp_path, echo_frames, 
     half = len(echo_frames) // 2
     first = write_pcap(tmp_path / "part1.pcap", echo_frames[:half])
     second = write_pcap(tmp_path / "part2.pcap", echo_frames[half:])
-    from dicomtui.core.analysis import analyze
+    from dicomtui.core.pipeline import analyze
 
-    analysis = analyze([str(second), str(first)])
+    analysis = analyze([str(second), str(first)], None, make_host())
     assert pdu_signature(analysis) == echo_reference
 
 

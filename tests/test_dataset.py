@@ -9,7 +9,8 @@ from pydicom.data import get_charset_files, get_testdata_file
 
 from capture_tools import FIXTURES
 
-from dicomtui.core.analysis import AnalysisConfig, analyze
+from dicomtui.core.cli import make_host
+from dicomtui.core.pipeline import AnalysisConfig, analyze
 from dicomtui.plugins.dataset import decode_dataset, guess_transfer_syntax
 
 
@@ -40,7 +41,7 @@ def test_a_site_private_dictionary_names_unknown_private_tags(tmp_path):
     dictionary = tmp_path / "site.json"
     dictionary.write_text(json.dumps({"GEMS_IDEN_01": {"0009xx02": ["SH", "1", "Site suite name"]}}))
     analysis = analyze([str(FIXTURES / "store_dcmtk.pcapng")],
-                       AnalysisConfig(options={"private_dictionary": str(dictionary)}))
+                       AnalysisConfig(options={"private_dictionary": str(dictionary)}), make_host())
     message = next(m for m in analysis.messages if m.command_name == "C-STORE-RQ")
     text = analysis.decode_dataset(message).tree.render_text()
     assert "(0009,1002) Site suite name: SH 4: CT01" in text  # the site's name wins

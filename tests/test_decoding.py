@@ -11,7 +11,7 @@ from capture_tools import FIXTURES, data_frame_indices, read_frames, write_pcap
 from conftest import analyze_path
 
 from dicomtui.core.cli import main
-from dicomtui.plugins.dimse import decode_command_set
+from dicomtui.core.protocol.dimse import decode_command_set
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 

@@ -23,12 +23,13 @@ import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.filewriter import write_file_meta_info
 
-from dicomtui.core.analysis import AnalysisConfig, analyze
+from dicomtui.core.pipeline import AnalysisConfig, analyze
 from dicomtui.core.cli import main
-from dicomtui.core.export import ExportOptions, OutputFolder, exporters, object_name
+from dicomtui.core.api.export import ExportOptions, OutputFolder, object_name
+from dicomtui.core.views.export import exporters
 from dicomtui.core.model import Association, Fragment, Message
-from dicomtui.core.plugins import PluginHost
-from dicomtui.core.uids import PROJECT_UID_ROOT
+from dicomtui.core.cli import make_host
+from dicomtui.core.base.uids import PROJECT_UID_ROOT
 
 ROOT = Path(__file__).resolve().parent.parent
 DCMDUMP = Path("/usr/bin/dcmdump")
@@ -113,7 +114,7 @@ def test_meta_header_matches_pydicom(generated):
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
     meta.MediaStorageSOPInstanceUID = "1.2.3.45"
     meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
-    from dicomtui.core.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+    from dicomtui.core.base.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
     meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
@@ -304,7 +305,7 @@ def test_every_exporter_is_listed(capsys):
     listed = capsys.readouterr().out
     for name in ("part10", "dicom-json", "transactions-csv", "transactions-json", "pcap"):
         assert f"  {name} " in listed
-    assert set(exporters(PluginHost())) >= {"part10", "dicom-json", "transactions-csv",
+    assert set(exporters(make_host())) >= {"part10", "dicom-json", "transactions-csv",
                                             "transactions-json", "pcap"}
 
 
@@ -438,14 +439,14 @@ def test_mixed_link_types_become_pcapng(tmp_path):
     if shutil.which("tshark"):
         done = subprocess.run(["tshark", "-r", str(written[0])], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
-    analysis = analyze([str(written[0])], AnalysisConfig(), PluginHost())
-    original = analyze([str(capture)], AnalysisConfig(), PluginHost())
+    analysis = analyze([str(written[0])], AnalysisConfig(), make_host())
+    original = analyze([str(capture)], AnalysisConfig(), make_host())
     assert len(analysis.messages) == len(original.messages)
 
 
 def test_fast_ethernet_path_matches_the_general_walk(generated):
     """parse_tcp's Ethernet/IPv4 fast path (export speed) gives what the general walk gives."""
-    from dicomtui.core.packet import LINKTYPE_ETHERNET, LINKTYPE_RAW, parse_tcp
+    from dicomtui.core.wire.packet import LINKTYPE_ETHERNET, LINKTYPE_RAW, parse_tcp
 
     capture, _sent = generated
     with open(capture, "rb") as handle:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_tools as tools  # noqa: E402
 from capture_tools import FIXTURES  # noqa: E402
 
-from dicomtui.core.export import OutputFolder, safe_component
+from dicomtui.core.api.export import OutputFolder, safe_component
 
 # C0 and C1 controls except newline (and the tab some views use for alignment is not used either).
 CONTROL_BYTES = re.compile(rb"[\x00-\x09\x0b-\x1f\x7f]|\xc2[\x80-\x9f]")

@@ -23,13 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_tools as tools  # noqa: E402
 from conftest import analyze_path  # noqa: E402
 
-from dicomtui.core.errors import DecodeError
-from dicomtui.core.limits import Limits
-from dicomtui.core.tcp import DirectionReassembler
-from dicomtui.plugins import pdu as decoders
+from dicomtui.core.base.errors import DecodeError
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.wire.tcp import DirectionReassembler
+from dicomtui.core.protocol import pdu as decoders
 from dicomtui.plugins.dataset import decode_dataset
-from dicomtui.plugins.dimse import decode_command_set
-from dicomtui.plugins.pdu_stream import FramedPdu, PduStreamParser, StreamProblem
+from dicomtui.core.protocol.dimse import decode_command_set
+from dicomtui.core.protocol.framing import FramedPdu, PduStreamParser, StreamProblem
 
 MB = 1 << 20
 
@@ -226,7 +226,7 @@ def test_deflate_bomb_inflates_only_up_to_the_limit():
     from dicomtui.plugins.export.dicom_json import parse_dataset
 
     with Peak() as peak, pytest.raises(ValueError, match="inflates beyond"):
-        parse_dataset(bomb, tools.DEFLATED_LE, 1 * MB)
+        parse_dataset(bomb, tools.DEFLATED_LE, Limits(max_inflated_bytes=1 * MB))
     assert peak.bytes < 16 * MB
 
 

@@ -17,9 +17,9 @@ from pynetdicom.pdu_primitives import (
 )
 from pynetdicom.presentation import PresentationContext
 
-from dicomtui.core.errors import DecodeError
-from dicomtui.plugins import pdu as decoders
-from dicomtui.plugins.pdu_stream import FramedPdu, PduStreamParser
+from dicomtui.core.base.errors import DecodeError
+from dicomtui.core.protocol import pdu as decoders
+from dicomtui.core.protocol.framing import FramedPdu, PduStreamParser
 
 ae_titles = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_", min_size=1, max_size=16)
 uids = st.lists(st.integers(min_value=1, max_value=99999), min_size=2, max_size=8).map(

@@ -24,7 +24,7 @@ from conftest import analyze_path
 from dicomtui import hookimpl
 from dicomtui.core.cli import main
 from dicomtui.core.model import Group, Severity
-from dicomtui.core.plugins import PluginHost
+from dicomtui.core.cli import make_host
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "dicomtui-example-rule"
@@ -93,7 +93,7 @@ def test_example_rule_can_be_disabled(capsys, monkeypatch, argv, env):
     status, out = run_main(capsys, "--expert", "-o", "allowed_calling_aes:NOBODY", *argv, ECHO)
     assert status == 0 and "allow-list" not in out
     assert "released normally" in out  # the built-in rules still run
-    host = PluginHost(disabled=set(argv[1:]))
+    host = make_host(disabled=set(argv[1:]))
     assert next(info for info in host.list_plugins() if info.name == "example_allowed_aes").status == "disabled"
 
 
@@ -124,7 +124,7 @@ def test_in_process_plugin_raising_keeps_every_other_item(plugin_host):
             report.add("note", "protocol", "seen", message.first_frame)
             raise ZeroDivisionError("boom in a rule")
 
-    host = PluginHost()
+    host = make_host()
     host.register(Exploding(), name="exploding_rule")
     analysis = analyze_path(ECHO, host)
     baseline = analyze_path(ECHO, plugin_host)

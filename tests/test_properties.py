@@ -35,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capture_tools import FIXTURES  # noqa: E402
 from fuzz import harnesses  # noqa: E402
 
-from dicomtui.core import packet
-from dicomtui.core.errors import DecodeError
-from dicomtui.core.limits import Limits
+from dicomtui.core.wire import packet
+from dicomtui.core.base.errors import DecodeError
+from dicomtui.core.base.limits import Limits
 from dicomtui.plugins.dataset import decode_dataset
-from dicomtui.plugins.dimse import decode_command_set
+from dicomtui.core.protocol.dimse import decode_command_set
 
 uids = st.lists(st.integers(min_value=1, max_value=99999), min_size=2, max_size=10).map(
     lambda parts: "1.2." + ".".join(str(part) for part in parts))

@@ -6,7 +6,7 @@ import pytest
 from capture_tools import FIXTURES, data_frame_indices, read_frames, rebuild, tcp_of, with_ts, write_pcap
 from conftest import analyze_path, stream_images
 
-from dicomtui.core.limits import Limits
+from dicomtui.core.base.limits import Limits
 
 STORE = "store_large_segments.pcap"  # many data segments per direction
 CAPTURES = ["echo_dcmtk.pcap", STORE]
@@ -177,10 +177,11 @@ def test_out_of_order_buffer_is_bounded(tmp_path):
     data = data_frame_indices(frames)
     victim = data[2]
     damaged = _without_acks_covering(frames[:victim] + frames[victim + 1 :], frames[victim])
-    from dicomtui.core.analysis import AnalysisConfig, analyze
+    from dicomtui.core.cli import make_host
+    from dicomtui.core.pipeline import AnalysisConfig, analyze
 
     analysis = analyze([str(write_pcap(tmp_path / "lost.pcap", damaged))],
-                       AnalysisConfig(limits=Limits(max_pending_segments=4)))
+                       AnalysisConfig(limits=Limits(max_pending_segments=4)), make_host())
     gaps = [g for c in analysis.connections for d in (0, 1) for g in c.streams[d].gaps]
     assert gaps and gaps[0].reason == "out-of-order buffer full"
 

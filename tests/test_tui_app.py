@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 
 from capture_tools import FIXTURES, read_frames, rebuild, tcp_of, write_pcap
-from dicomtui.core.analysis import AnalysisConfig
+from dicomtui.core.model.analysis import AnalysisConfig
 from dicomtui.tui.app import DicomApp, LoadProgress
 from dicomtui.tui.associations import AssociationsScreen
 from dicomtui.tui.detail_tree import NodeData
 from dicomtui.tui.screens import ExportRequest, HelpScreen
+from textual.worker import WorkerCancelled
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,9 +38,15 @@ def make_app(name_or_path, plugin_host, tmp_path=None) -> DicomApp:
 
 
 async def settle(app, pilot, rounds: int = 3) -> None:
+    # Wait worker by worker: a newer selection cancels the detail worker of the previous one, and
+    # WorkerManager.wait_for_complete raises WorkerCancelled for it (seen under load).
     for _ in range(rounds):
         await pilot.pause(0.02)
-        await app.workers.wait_for_complete()
+        for worker in list(app.workers):
+            try:
+                await worker.wait()
+            except WorkerCancelled:
+                pass
     await pilot.pause(0.02)
 
 

@@ -6,17 +6,17 @@ Each test names the numbered item it guards; every one failed before its fix.
 from __future__ import annotations
 
 import ast
-import re
 import asyncio
 import functools
 import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from capture_tools import FIXTURES
-from dicomtui.core.analysis import AnalysisConfig
+from dicomtui.core.pipeline import AnalysisConfig
 from dicomtui.tui.app import DicomApp, run_app
 from dicomtui.tui.screens import ExportRequest, ExportScreen, PreferencesScreen
 
@@ -295,7 +295,7 @@ def test_item14_command_set_keywords_work(analyze_fixture):
 
 
 def test_item16_dataset_values_are_decoded_once_and_kept(analyze_fixture):
-    from dicomtui.tui.dataset_values import values_cache
+    from dicomtui.core.views.dataset_values import values_cache
 
     analysis = analyze_fixture("store_dcmtk.pcapng")
     cache = values_cache(analysis)
@@ -314,7 +314,7 @@ def test_item16_dataset_values_are_decoded_once_and_kept(analyze_fixture):
 
 @run_async
 async def test_item15_typing_a_long_filter_is_validated_cheaply(plugin_host, monkeypatch):
-    import dicomtui.tui.filtering as filtering
+    from dicomtui.tui import filtering
 
     compiled = []
     real = filtering.compile_filter
@@ -374,7 +374,7 @@ def _capture_with_lost_segment(tmp_path) -> Path:
 
 def test_item4_core_reads_a_pdu_around_its_hole(tmp_path, plugin_host):
     from conftest import analyze_path
-    from dicomtui.core.partial_pdu import pdata_pdvs
+    from dicomtui.core.protocol.partial import pdata_pdvs
 
     analysis = analyze_path(_capture_with_lost_segment(tmp_path), plugin_host)
     pdu = analysis.pdus[9]

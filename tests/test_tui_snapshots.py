@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dicomtui.core.analysis import AnalysisConfig
-from dicomtui.core.plugins import PluginHost
+from dicomtui.core.model.analysis import AnalysisConfig
+from dicomtui.core.cli import make_host
 from dicomtui.tui.app import DicomApp
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -19,7 +19,7 @@ pytest.importorskip("pytest_textual_snapshot")
 
 
 def make_app(name: str) -> DicomApp:
-    return DicomApp([str(FIXTURES / name)], AnalysisConfig(), PluginHost(load_installed=False))
+    return DicomApp([str(FIXTURES / name)], AnalysisConfig(), make_host(load_installed=False))
 
 
 def settle_then(*keys: str):

@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from dicomtui.core.analysis import Analysis, AnalysisConfig, analyze
-from dicomtui.core.capture import CaptureError
-from dicomtui.core.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.pipeline import Analysis, AnalysisConfig, analyze
+from dicomtui.core.wire.capture import CaptureError
 from rich.text import Text
 from textual import on
 from textual.app import App, SystemCommand
@@ -126,11 +126,11 @@ class DicomApp(App[int]):
     def __init__(self, captures: list[str], config: AnalysisConfig | None = None, host=None,
                  *, preferences_path: Path | None = None) -> None:
         super().__init__()
-        from dicomtui.core.plugins import PluginHost
-
+        if host is None:  # the command line (the composition root) builds it with the built-ins
+            raise TypeError("DicomApp needs the plugin host (dicomtui.core.cli.make_host)")
         self.captures = list(captures)
         self.config = config or AnalysisConfig()
-        self.host = host if host is not None else PluginHost()
+        self.host = host
         self.preferences_path = preferences_path
         self.analysis: Analysis | None = None
         self.index: PacketIndex | None = None
@@ -462,7 +462,7 @@ class DicomApp(App[int]):
     # -- views of the packet list: time format, columns -------------------------------------
 
     def apply_view_preferences(self) -> None:
-        from dicomtui.core.time_format import check
+        from dicomtui.core.base.time_format import check
 
         from .packet_list import DEFAULT_COLUMNS, parse_columns
 
@@ -492,7 +492,7 @@ class DicomApp(App[int]):
             self.notify(f"Could not save the {name} preference: {exc}", severity="warning")
 
     def action_cycle_time_format(self) -> None:
-        from dicomtui.core.time_format import FORMATS, next_format
+        from dicomtui.core.base.time_format import FORMATS, next_format
 
         packets = self.packet_list
         packets.set_time_format(next_format(packets.time_format))

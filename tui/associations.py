@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dicomtui.core.analysis import Analysis
+from dicomtui.core.model.analysis import Analysis
 from dicomtui.core.model import Association
-from dicomtui.core.safe_text import safe_text
-from dicomtui.core.uids import uid_label
+from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.uids import uid_label
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding

@@ -19,15 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dicomtui.core.model import Pdu
-from dicomtui.core.safe_text import safe_text
-from dicomtui.core.tree import Field
+from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.tree import Field
+from dicomtui.core.protocol.secrets import masked_pdu
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from .index import HEADER, PacketIndex
+from .index import PacketIndex
 
 MAX_CHILDREN = 2000
 
@@ -147,7 +148,7 @@ def build_sections(index: PacketIndex, pdu_index: int) -> tuple[DetailModel, byt
     pdu_buffer = Buffer("pdu", pdu_index)
     overview = pdu_overview(index, pdu)
     model = DetailModel([overview], {id(overview): pdu_buffer}, set(), set(), [overview])
-    data = analysis.pdu_bytes(pdu)
+    data = masked_pdu(analysis.pdu_bytes(pdu))  # the bytes pane never shows a passcode or token
     decoded, error = index.decode_pdu(pdu)
 
     def add_root(field: Field, expand_depth: int) -> None:
@@ -160,6 +161,7 @@ def build_sections(index: PacketIndex, pdu_index: int) -> tuple[DetailModel, byt
         from .partial_view import partial_pdu_fields
 
         data, model.holes = analysis.pdu_bytes_with_holes(pdu)
+        data = masked_pdu(data)  # a partly captured A-ASSOCIATE-RQ may still carry a passcode
         add_root(partial_pdu_fields(index, pdu, data, model.holes), 3)
         return model, data
     if decoded is None:
@@ -176,14 +178,13 @@ def build_sections(index: PacketIndex, pdu_index: int) -> tuple[DetailModel, byt
         add_root(tree, 2)
         return model, data
     owners = index.pdv_messages(pdu)
-    body_pdvs = getattr(decoded, "pdvs", [])
     pdv_fields: list[Field] = []
     for number, pdv_field in enumerate(tree.children):
         message = owners[number] if number < len(owners) else None
         pdv = pdu.pdvs[number] if number < len(pdu.pdvs) else None
         extra: list[Field] = []
         if message is not None and pdv is not None:
-            data_offset = HEADER + body_pdvs[number][0] if number < len(body_pdvs) else 0
+            data_offset = pdu.pdv_data_offset(number)
             if pdv.is_command and pdv.is_last:
                 _fields, command_tree, command_error = index.decode_command(message)
                 if command_tree is None:

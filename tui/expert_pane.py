@@ -8,7 +8,7 @@ through all of them).
 from __future__ import annotations
 
 from dicomtui.core.model import ExpertItem, Severity
-from dicomtui.core.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_text
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message

@@ -41,7 +41,7 @@ class ExportFlow:
         return None
 
     def open(self) -> None:
-        from dicomtui.core.export import exporters
+        from dicomtui.core.views.export import exporters
 
         app = self.app
         if app.analysis is None or not app.analysis.finished:
@@ -78,7 +78,7 @@ class ExportFlow:
 
     def scope_frames(self, scope: str):
         """Frame numbers for frame-based exporters (pcap): the frames of the displayed / marked PDUs."""
-        from dicomtui.core.export import frames_of_pdus
+        from dicomtui.core.api.export import frames_of_pdus
 
         app = self.app
         if scope == "displayed" and app.filtering.displayed_rows is not None:
@@ -92,7 +92,8 @@ class ExportFlow:
         return frames_of_pdus(app.analysis, [app.analysis.pdus[number] for number in numbers])
 
     def _run(self, request: ExportRequest, messages: list[int] | None, frames=None) -> None:
-        from dicomtui.core.export import ExportOptions, exporters, print_summary
+        from dicomtui.core.api.export import ExportOptions
+        from dicomtui.core.views.export import exporters, print_summary
 
         app = self.app
         exporter = exporters(app.host)[request.exporter]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from array import array
 
-from dicomtui.core.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_text
 from rich.text import Text
 from textual.worker import get_current_worker
 

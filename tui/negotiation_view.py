@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from dicomtui.core.tree import Field
-from dicomtui.core.uids import uid_with_name
+from dicomtui.core.base.tree import Field
+from dicomtui.core.base.uids import uid_with_name
 
 _CONTEXT_ID = re.compile(r"ID (\d+)")
 

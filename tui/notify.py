@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dicomtui.core.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_text
 
 MAX_TOASTS = 2  # more stacked toasts would cover half the packet list at 80x24
 MAX_TOAST_CHARS = 240  # a toast is a hint: the full text is in its pane, and v shows it

@@ -16,7 +16,8 @@ import re
 from array import array
 from collections import OrderedDict
 
-from dicomtui.core.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.views.preferences import COLUMN_NAMES, parse_columns  # noqa: F401  (re-exported)
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
@@ -50,23 +51,14 @@ COLUMNS: dict[str, tuple[tuple[str, str, str], tuple[int, int, int], str]] = {
     "info": (("Info", "Info", "Info"), (8, 8, 8), "left"),
 }
 DEFAULT_COLUMNS = ("no", "time", "source", "destination", "assoc", "type", "info")
+assert set(COLUMNS) == set(COLUMN_NAMES)  # the preference check knows the same names
 NARROW_HIDDEN = {"type"}  # below 120 cells these give their room to Info
-
-
-def parse_columns(text: str) -> tuple[str, ...]:
-    """A ``columns`` preference ("no,time,info") as column names; raises ValueError on unknown names."""
-    names = tuple(name.strip().lower() for name in text.split(",") if name.strip())
-    unknown = [name for name in names if name not in COLUMNS]
-    if unknown or not names:
-        raise ValueError(f"columns: unknown {', '.join(unknown) or '(none given)'}; "
-                         f"choose from {', '.join(COLUMNS)}")
-    return tuple(dict.fromkeys(names))
 
 
 def column_layout(width: int, visible: tuple[str, ...] = DEFAULT_COLUMNS,
                   time_format: str = "r") -> list[tuple[str, str, int, str]]:
     """(name, title, width, align) per column for a list ``width`` cells wide; Info takes the rest."""
-    from dicomtui.core.time_format import WIDTHS
+    from dicomtui.core.base.time_format import WIDTHS
 
     tier = 2 if width >= 120 else 1 if width >= 96 else 0
     columns = []
@@ -392,7 +384,7 @@ class PacketList(ScrollView, can_focus=True):
 
     def cell_values(self, pdu_index: int, row: int | None = None) -> dict[str, str]:
         """Every column's full text for one PDU (nothing cut)."""
-        from dicomtui.core.time_format import format_timestamp
+        from dicomtui.core.base.time_format import format_timestamp
 
         analysis = self.index.analysis
         pdu = analysis.pdus[pdu_index]

@@ -1,6 +1,6 @@
 """The detail tree of a PDU the capture holds only in part: what is there, and where the holes are.
 
-Uses ``core.partial_pdu`` (pure functions over the captured bytes): the PDU
+Uses ``core.protocol.partial`` (pure functions over the captured bytes): the PDU
 header, every hole as a node of its own (the bytes pane marks it), and for a
 P-DATA-TF the PDV headers up to the first hole, the command set when it is
 whole, and a data set decoded up to the hole.
@@ -8,9 +8,9 @@ whole, and a data set decoded up to the hole.
 
 from __future__ import annotations
 
+from dicomtui.core.base.tree import Field
 from dicomtui.core.model import Pdu
-from dicomtui.core.partial_pdu import complete_elements_prefix, pdata_pdvs
-from dicomtui.core.tree import Field
+from dicomtui.core.protocol.partial import complete_elements_prefix, pdata_pdvs
 
 from .index import PacketIndex
 

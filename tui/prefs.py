@@ -1,189 +1,21 @@
-"""Preferences: a flat TOML file in the XDG config folder, read by the CLI and the TUI.
-
-``$XDG_CONFIG_HOME/dicomtui/config.toml`` (``~/.config/dicomtui/config.toml``
-when the variable is unset).  Keys are the same names ``-o name:value`` takes;
-command-line values win over the file.  Only flat keys exist, so the file is
-written by hand (strings, integers, floats, booleans) and read with tomllib.
-"""
+"""Preferences in the TUI: the definitions and checks (``core.views.preferences``) and the file
+(``core.base.settings``), under the names the TUI's modules import."""
 
 from __future__ import annotations
 
-import os
-import tomllib
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-
-class PreferencesError(ValueError):
-    """The preferences file exists but cannot be read as TOML."""
-
-
-@dataclass(frozen=True, slots=True)
-class Preference:
-    name: str
-    default: Any
-    help: str
-    choices: tuple[str, ...] = ()
-
-
-PREFERENCES: tuple[Preference, ...] = (
-    Preference("ports", "104,11112", "DICOM ports and ranges, e.g. 104,11112,50000-50010 (reload to apply)"),
-    Preference("heuristic", True, "also look for DICOM on other ports (reload to apply)"),
-    Preference("subtree_style", "nested", "data set sequences as subtrees (nested) or one flat list (flat)",
-               ("nested", "flat")),
-    Preference("export_min_size", 0, "export only data sets of at least this many bytes"),
-    Preference("export_meta_header", True, "write a Part 10 meta header on exported objects"),
-    Preference("slow_response_seconds", 5.0, "responses slower than this are flagged (reload to apply)"),
-    Preference("time_format", "r", "time column: r since first frame, a / ad absolute local, u / ud UTC, "
-               "e epoch, d since previous PDU, dd since previous row (as tshark -t; t cycles)",
-               ("r", "a", "ad", "u", "ud", "e", "d", "dd")),
-    Preference("columns", "no,time,source,destination,assoc,type,info",
-               "packet list columns in order (no, time, source, destination, assoc, type, length, frames, "
-               "info); c opens the chooser"),
-    Preference("copy_to", "both", "y / Y copy to: osc52 (terminal clipboard), file, or both",
-               ("both", "osc52", "file")),
+from dicomtui.core.base.settings import (  # noqa: F401
+    PreferencesError,
+    config_path,
+    load_preferences,
+    save_preferences,
 )
-PREFERENCE_NAMES = {preference.name: preference for preference in PREFERENCES}
-
-
-def config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or ""
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".config"
-    return root / "dicomtui" / "config.toml"
-
-
-def load_preferences(path: Path | None = None) -> dict[str, Any]:
-    """name -> value from the preferences file; {} when there is none.
-
-    Raises PreferencesError when the file exists but is not valid TOML.
-    """
-    path = path or config_path()
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise PreferencesError(f"{path}: {exc.strerror or exc}") from None
-    try:
-        document = tomllib.loads(raw.decode("utf-8", "replace"))
-    except tomllib.TOMLDecodeError as exc:
-        raise PreferencesError(f"{path}: {exc}") from None
-    return {str(key): value for key, value in document.items()
-            if isinstance(value, (str, int, float, bool))}
-
-
-def check_preferences(values: dict[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
-    """``values`` with every known preference converted to its type; a bad value is dropped
-    (its default applies) and named in one warning: ``source: key = value: reason; default used``.
-
-    Unknown keys pass unchanged (they may be rule options, ``-o`` names of plugins).
-    """
-    checked: dict[str, Any] = {}
-    warnings: list[str] = []
-    for name, value in values.items():
-        if name not in PREFERENCE_NAMES:
-            checked[name] = value
-            continue
-        try:
-            typed = coerce(name, _toml_value(value) if isinstance(value, bool) else str(value))
-            if name == "ports":
-                from dicomtui.core.detect import parse_port_list
-
-                parse_port_list(str(value))
-            if name == "columns":
-                from .packet_list import parse_columns
-
-                parse_columns(str(value))
-            checked[name] = typed
-        except ValueError as exc:
-            reason = str(exc).removeprefix(f"{name}: ")
-            default = PREFERENCE_NAMES[name].default
-            warnings.append(f"{source}: {name} = {_toml_value(value)}: {reason}; "
-                            f"the default ({_toml_value(default)}) is used")
-    return checked, warnings
-
-
-def load_checked_preferences(path: Path | None = None) -> tuple[dict[str, Any], list[str]]:
-    """The preferences file, validated: (values, warnings).  Never raises."""
-    path = path or config_path()
-    try:
-        values = load_preferences(path)
-    except PreferencesError as exc:
-        return {}, [f"{exc}; preferences file ignored, defaults used"]
-    return check_preferences(values, str(path))
-
-
-def preference(options: dict[str, Any], name: str) -> Any:
-    """A known preference from merged options, typed; the default when absent or invalid."""
-    default = PREFERENCE_NAMES[name].default
-    value = options.get(name)
-    if value is None:
-        return default
-    try:
-        return coerce(name, _toml_value(value) if isinstance(value, bool) else str(value))
-    except ValueError:
-        return default
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    text = str(value)
-    escaped = "".join(
-        {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch, ch)
-        if ch >= " " or ch in "\n\t\r" else f"\\u{ord(ch):04x}"
-        for ch in text)
-    return f'"{escaped}"'
-
-
-def save_preferences(values: dict[str, Any], path: Path | None = None) -> Path:
-    """Write ``values`` (flat) as TOML, atomically; returns the path written."""
-    path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# dicomtui preferences (same names as -o name:value)"]
-    for name in sorted(values):
-        if not name.replace("_", "").replace("-", "").isalnum():
-            continue
-        lines.append(f"{name} = {_toml_value(values[name])}")
-    temporary = path.with_suffix(".toml.tmp")
-    temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
-    return path
-
-
-def coerce(name: str, text: str) -> Any:
-    """A preference value typed in the UI or given with -o, converted to the default's type."""
-    preference = PREFERENCE_NAMES.get(name)
-    default = preference.default if preference else ""
-    text = text.strip()
-    if isinstance(default, bool):
-        lowered = text.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"{name}: expected true or false, got {text!r}")
-    if isinstance(default, int):
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"{name}: expected a whole number, got {text!r}") from None
-        if value < 0:
-            raise ValueError(f"{name}: must not be negative")
-        return value
-    if isinstance(default, float):
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"{name}: expected a number of seconds, got {text!r}") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"{name}: expected a finite number, got {text!r}")
-        if value < 0:
-            raise ValueError(f"{name}: must not be negative")
-        return value
-    if preference and preference.choices and text not in preference.choices:
-        raise ValueError(f"{name}: expected one of {', '.join(preference.choices)}, got {text!r}")
-    return text
+from dicomtui.core.views.preferences import (  # noqa: F401
+    PREFERENCE_NAMES,
+    PREFERENCES,
+    Preference,
+    check_preferences,
+    coerce,
+    load_checked_preferences,
+    parse_columns,
+    preference,
+)

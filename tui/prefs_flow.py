@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .prefs import (PREFERENCES, PreferencesError, config_path, load_checked_preferences, load_preferences,
-                    preference, save_preferences)
+from .prefs import (
+    PREFERENCES,
+    PreferencesError,
+    config_path,
+    load_checked_preferences,
+    load_preferences,
+    preference,
+    save_preferences,
+)
 
 
 class PreferencesFlow:
@@ -48,7 +55,7 @@ class PreferencesFlow:
             return
         for name, value in values.items():
             app.config.options[name] = str(value).lower() if isinstance(value, bool) else str(value)
-        from dicomtui.core.detect import parse_port_list
+        from dicomtui.core.protocol.detect import parse_port_list
 
         new_ports = parse_port_list(str(values["ports"]))
         reload_needed = new_ports != app.config.ports or bool(values["heuristic"]) != app.config.heuristic

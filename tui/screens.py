@@ -226,7 +226,7 @@ class PreferencesScreen(ModalScreen[dict[str, Any] | None]):
             try:
                 values[preference.name] = coerce(preference.name, raw)
                 if preference.name == "ports":
-                    from dicomtui.core.detect import parse_port_list
+                    from dicomtui.core.protocol.detect import parse_port_list
 
                     parse_port_list(raw)
                 if preference.name == "columns":

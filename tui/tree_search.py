@@ -7,7 +7,7 @@ cursor on it.
 
 from __future__ import annotations
 
-from dicomtui.core.tree import Field
+from dicomtui.core.base.tree import Field
 
 from .detail_tree import DetailTree, NodeData
 

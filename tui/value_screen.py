@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from dicomtui.core.base.safe_text import safe_text
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
-
-from dicomtui.core.safe_text import safe_text
 
 
 class ValueScreen(ModalScreen[None]):

@@ -1,9 +1,11 @@
 """The DICOM JSON exporter (``dicom-json``): each data set as PS3.18 Annex F JSON.
 
 One ``.json`` file per data set, named like the Part 10 exporter's files.  The
-data set bytes are parsed with pydicom in the transfer syntax negotiated for the
-message (deflated data sets are inflated first) and written with
-``Dataset.to_json_dict``.  Binary values (OB, OW, OF, UN, ...) up to
+data set bytes are parsed by the shared data-set codec
+(``dicomtui.core.protocol.datasets``: bounded inflate, character sets) in the
+transfer syntax of the message, and written with ``Dataset.to_json_dict``; a
+value that does not convert (an IS of "1A") is written as UN bytes and named
+in the summary rather than losing the object.  Binary values (OB, OW, OF, UN, ...) up to
 ``json_bulk_threshold`` bytes (``-o json_bulk_threshold:BYTES``, default 64 KiB)
 are inline base64 (``InlineBinary``); larger ones go to a ``.bulk-N.bin`` file
 next to the JSON, referenced by a relative ``BulkDataURI``, so a 500 MB
@@ -14,41 +16,36 @@ Unlike Part 10 export this holds one decoded object in memory at a time.
 
 from __future__ import annotations
 
-import json
 import warnings
-import zlib
-from io import BytesIO
-
-from pydicom.filereader import read_dataset
 
 from dicomtui import hookimpl
-from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress, object_name
-from dicomtui.core.limits import Limits
+from dicomtui.core.api.export import (
+    SKIP_TOO_SMALL,
+    ExportOptions,
+    ExportResult,
+    OutputFolder,
+    Progress,
+    object_name,
+)
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.base.safe_text import safe_json
+from dicomtui.core.protocol import datasets as codec
 
-from .part10 import SKIP_NO_SYNTAX, SKIP_TOO_SMALL, selected_messages
+from .part10 import SKIP_NO_SYNTAX, selected_messages
 
-DEFLATED = "1.2.840.10008.1.2.1.99"
-IMPLICIT_LITTLE = "1.2.840.10008.1.2"
-EXPLICIT_BIG = "1.2.840.10008.1.2.2"
 DEFAULT_BULK_THRESHOLD = 64 * 1024
 
 
-def parse_dataset(data: bytes, transfer_syntax: str, max_inflated: int = Limits().max_inflated_bytes):
-    """The pydicom Dataset of raw data-set bytes in a transfer syntax.
+def parse_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = None):
+    """The pydicom Dataset of raw data-set bytes, through the shared codec, every value converted.
 
-    A deflated data set inflating past ``max_inflated`` bytes (a deflate bomb) raises ValueError.
+    Returns ``(dataset, notes)``: ``notes`` names values kept as raw bytes because they do not
+    convert.  Raises ValueError when the data set does not parse (or inflates past the limit).
     """
-    if transfer_syntax == DEFLATED:
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        data = inflater.decompress(data, max_inflated)
-        if inflater.unconsumed_tail:
-            raise ValueError(f"deflated data set inflates beyond the {max_inflated}-byte limit")
-    implicit = transfer_syntax == IMPLICIT_LITTLE
-    little = transfer_syntax != EXPLICIT_BIG
-    dataset = read_dataset(BytesIO(data), implicit, little)
-    # to_json_dict needs the encoding for values pydicom left undecoded.
-    dataset.set_original_encoding(implicit, little, dataset.get("SpecificCharacterSet", "ISO_IR 6"))
-    return dataset
+    parsed = codec.parse_dataset(data, transfer_syntax, limits or Limits())
+    if parsed.dataset is None or parsed.problems:
+        raise ValueError("; ".join(parsed.problems) or "data set does not parse")
+    return parsed.dataset, codec.convert_all(parsed)
 
 
 class DicomJsonExporter:
@@ -97,13 +94,14 @@ class DicomJsonExporter:
 
             with warnings.catch_warnings():  # pydicom's warnings quote values from the capture
                 warnings.simplefilter("ignore")
-                dataset = parse_dataset(data, message.transfer_syntax, analysis.config.limits.max_inflated_bytes)
+                dataset, kept_raw = parse_dataset(data, message.transfer_syntax, analysis.config.limits)
                 document = dataset.to_json_dict(bulk_data_threshold=threshold,
                                                 bulk_data_element_handler=bulk_handler)
         except Exception as exc:  # pydicom raises many kinds on malformed data sets
             result.skipped.append((message.index, f"not decodable as {message.transfer_syntax}: "
-                                                  f"{type(exc).__name__}"))
+                                                  f"{type(exc).__name__}: {exc}"))
             return
+        result.notes += [f"message {message.index}: {note}" for note in kept_raw]
         # Bulk files first, so the URIs in the JSON name the files as actually claimed.
         renamed = {}
         for bulk_name, value in bulk:
@@ -114,7 +112,7 @@ class DicomJsonExporter:
             result.bytes_written += len(value)
         if renamed:
             _rewrite_uris(document, renamed)
-        encoded = json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8")
+        encoded = safe_json(document, indent=1, ensure_ascii=False).encode("utf-8")
         path, stream = folder.open_new(name)
         with stream:
             stream.write(encoded)

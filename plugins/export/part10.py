@@ -28,8 +28,15 @@ import os
 import struct
 
 from dicomtui import hookimpl
-from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress, object_name
-from dicomtui.core.uids import (
+from dicomtui.core.api.export import (
+    ExportOptions,
+    ExportResult,
+    OutputFolder,
+    Progress,
+    SKIP_TOO_SMALL,
+    object_name,
+)
+from dicomtui.core.base.uids import (
     ARTIFICIAL_COMMAND_INSTANCE_ROOT,
     ARTIFICIAL_COMMAND_SOP_CLASS,
     IMPLEMENTATION_CLASS_UID,
@@ -42,7 +49,6 @@ IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 ARTIFICIAL_DATASET_INSTANCE_ROOT = PROJECT_UID_ROOT + ".3"
 PREAMBLE = bytes(128) + b"DICM"
 
-SKIP_TOO_SMALL = "smaller than --min-size"
 SKIP_NO_SYNTAX = "incomplete: transfer syntax unknown (association negotiation not captured)"
 
 

@@ -9,7 +9,8 @@ map with their captured and original lengths and their link type.
 One link type: ``dicom.pcap`` (microsecond timestamps, nanosecond when a
 source pcap was nanosecond).  Several link types (a pcapng recorded on
 several interfaces): ``dicom.pcapng`` with one interface per link type and
-nanosecond timestamps.  The record writers are a few lines of ``struct``
+nanosecond timestamps.  User identity secrets are overwritten with ``*`` in
+every frame that carries them (``SecretMasker``; docs/secrets.md).  The record writers are a few lines of ``struct``
 rather than dpkt's, because dpkt's pcap writer sets the original length to the
 captured length, which would misreport frames cut by a snapshot length.
 """
@@ -20,9 +21,11 @@ import struct
 from bisect import bisect_right
 
 from dicomtui import hookimpl
-from dicomtui.core.capture import PCAP_MAGICS, Record, merge_records
-from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress
-from dicomtui.core.packet import format_address, parse_tcp
+from dicomtui.core.api.export import SKIP_NOTHING, ExportOptions, ExportResult, OutputFolder, Progress
+from dicomtui.core.protocol.secrets import ASSOCIATE_TYPES, FIXED, MASK_BYTE, associate_secret_ranges
+from dicomtui.core.wire.capture import PCAP_MAGICS, Record, merge_records
+from dicomtui.core.wire.packet import format_address, parse_tcp
+from dicomtui.core.wire.tcp import SEQ_MODULO, seq_delta
 
 SNAPLEN = 262144
 
@@ -74,13 +77,14 @@ class PcapngRecordWriter:
 
 
 def dicom_frames(analysis, only: frozenset[int] | None = None):
-    """(record, frame bytes) of every frame that belongs to a DICOM connection, in capture order
-    (``only``: just these frame numbers, e.g. the frames of the displayed or marked PDUs)."""
-    ranges: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    """(frame number, record, frame bytes, TCP segment, connection index, direction) of every
+    frame of a DICOM connection, in capture order.  Direction 0 is the client's, as in ``Connection.streams``.
+    ``only``: just these frame numbers (the frames of the displayed or marked PDUs)."""
+    ranges: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
     ports: set[int] = set()
-    for connection in analysis.connections:
+    for index, connection in enumerate(analysis.connections):
         last = connection.last_frame or analysis.frame_count
-        ranges.setdefault((connection.client, connection.server), []).append((connection.first_frame, last))
+        ranges.setdefault((connection.client, connection.server), []).append((connection.first_frame, last, index))
         ports.update((connection.client_port, connection.server_port))
     views = [memoryview(buffer) for buffer in analysis.buffers]
     for number, record in enumerate(map(Record._make, merge_records(analysis.sources)), 1):
@@ -92,50 +96,95 @@ def dicom_frames(analysis, only: frozenset[int] | None = None):
             continue
         source = format_address(segment.family, segment.src, segment.sport)
         target = format_address(segment.family, segment.dst, segment.dport)
-        spans = ranges.get((source, target)) or ranges.get((target, source))
-        if spans and any(first <= number <= last for first, last in spans):
-            yield record, frame
+        spans, direction = ranges.get((source, target)), 0
+        if spans is None:
+            spans, direction = ranges.get((target, source)), 1
+        for first, last, index in spans or ():
+            if first <= number <= last:
+                yield number, record, frame, segment, index, direction
+                break
 
 
-def secret_ranges(analysis) -> dict[int, list[tuple[int, int]]]:
-    """Capture byte ranges (by source) holding user identity passcodes or tokens.
+class SecretMasker:
+    """Masks user identity secrets in every frame that carries them.
 
-    The exported frames carry ``*`` there instead: a passcode is masked in every
-    view and export, this one included (the TCP checksum of those frames is then wrong).
+    The secrets are located in the reassembled stream (``associate_secret_ranges``
+    over each A-ASSOCIATE PDU, from the bytes the capture holds), so they are known
+    by stream offset.  Every frame of that direction is then placed on the stream by
+    its own sequence number, not by the reassembly's chunk map: a retransmitted
+    copy or an overlapping resend, which reassembly drops or trims, carries the
+    same stream offsets and is masked the same way.  A frame whose bytes inside
+    an A-ASSOCIATE PDU differ from the reassembled ones (or fall in a hole of the
+    stream) is masked over the whole variable part of that PDU.
+    The TCP checksum of a masked frame is then wrong.
     """
-    ranges: dict[int, list[tuple[int, int]]] = {}
-    for pdu in analysis.pdus:
-        if pdu.pdu_type != 1:
-            continue
-        try:
-            decoded = analysis.decode_pdu(pdu)
-        except Exception:  # malformed: nothing located to mask
-            continue
-        identity = getattr(getattr(decoded, "user", None), "user_identity", None)
-        if identity is None or not identity.secret[1]:
-            continue
-        start = pdu.stream_offset + identity.secret[0]
-        end = start + identity.secret[1]
-        chunks = analysis.connections[pdu.connection].streams[pdu.direction]
-        index = max(bisect_right(chunks.stream_offsets, start) - 1, 0)
-        while index < len(chunks.stream_offsets) and chunks.stream_offsets[index] < end:
-            chunk_start = chunks.stream_offsets[index]
-            low, high = max(start, chunk_start), min(end, chunk_start + chunks.lengths[index])
-            if low < high:
-                file_offset = chunks.file_offsets[index] - chunk_start
-                ranges.setdefault(chunks.sources[index], []).append((file_offset + low, file_offset + high))
-            index += 1
-    return ranges
 
+    def __init__(self, analysis) -> None:
+        self.analysis = analysis
+        # (connection, direction) -> sorted [(pdu start, pdu end, secret ranges in stream offsets)]
+        self.regions: dict[tuple[int, int], list[tuple[int, int, list[tuple[int, int]]]]] = {}
+        pdus = analysis.pdus
+        types = pdus.column("pdu_type")
+        for index in (index for index, pdu_type in enumerate(types) if pdu_type in ASSOCIATE_TYPES):
+            pdu = pdus[index]
+            start, end = pdu.stream_offset, pdu.stream_offset + pdu.total_length
+            stream = analysis.connections[pdu.connection].streams[pdu.direction]
+            pieces = stream.pieces(start, end, analysis.views)
+            if pieces and pieces[-1] is None:
+                pieces.pop()
+            prefix = b"".join(pieces)
+            secrets = [(start + low, start + high) for low, high in associate_secret_ranges(prefix)]
+            self.regions.setdefault((pdu.connection, pdu.direction), []).append((start, end, secrets))
+        for regions in self.regions.values():
+            regions.sort()
+        self.base: dict[tuple[int, int], tuple[int, int]] = {}  # (seq, stream offset) last seen
+        self._first_chunk = {}
+        for key in self.regions:
+            chunks = analysis.connections[key[0]].streams[key[1]]
+            if len(chunks.frames):
+                self._first_chunk[chunks.frames[0]] = key
 
-def _masked(frame, frame_offset: int, spans: list[tuple[int, int]]):
-    copy = None
-    for start, end in spans:
-        low, high = max(start, frame_offset), min(end, frame_offset + len(frame))
-        if low < high:
-            copy = copy if copy is not None else bytearray(frame)
-            copy[low - frame_offset : high - frame_offset] = b"*" * (high - low)
-    return frame if copy is None else copy
+    def learn(self, number: int, record, segment, key) -> None:
+        """First pass: where the direction's stream starts in sequence space (from its first chunk)."""
+        if self._first_chunk.get(number) != key or key in self.base:
+            return
+        chunks = self.analysis.connections[key[0]].streams[key[1]]
+        skipped = chunks.file_offsets[0] - (record.offset + segment.payload_offset)  # trimmed by reassembly
+        self.base[key] = ((segment.seq + skipped) % SEQ_MODULO, chunks.stream_offsets[0])
+
+    def mask(self, frame, segment, key):
+        regions = self.regions.get(key)
+        if not regions or not segment.payload_length or key not in self.base:
+            return frame
+        last_seq, last_offset = self.base[key]
+        offset = last_offset + seq_delta(segment.seq, last_seq)
+        self.base[key] = (segment.seq, offset)  # unwrapped from frame to frame: streams past 4 GB
+        length = segment.payload_length
+        index = bisect_right(regions, (offset + length,)) - 1
+        copy = None
+        while index >= 0 and regions[index][1] > offset:
+            start, end, secrets = regions[index]
+            spans = list(secrets)
+            if self._diverges(key, offset, segment, frame, start, end):
+                spans.append((start + FIXED, end))
+            payload_start = segment.payload_offset
+            for low, high in spans:
+                low, high = max(low, offset), min(high, offset + length)
+                if low < high:
+                    copy = copy if copy is not None else bytearray(frame)
+                    copy[payload_start + low - offset : payload_start + high - offset] = MASK_BYTE * (high - low)
+            index -= 1
+        return frame if copy is None else copy
+
+    def _diverges(self, key, offset: int, segment, frame, start: int, end: int) -> bool:
+        """Do the frame's bytes inside [start, end) differ from the reassembled stream's?"""
+        low, high = max(start, offset), min(end, offset + segment.payload_length)
+        if low >= high:
+            return False
+        stream = self.analysis.connections[key[0]].streams[key[1]]
+        reassembled = stream.read(low, high, self.analysis.buffers)
+        carried = frame[segment.payload_offset + low - offset : segment.payload_offset + high - offset]
+        return reassembled is None or reassembled != bytes(carried)
 
 
 class PcapExporter:
@@ -148,12 +197,14 @@ class PcapExporter:
         result = ExportResult()
         link_types: list[int] = []
         count = 0
-        for record, _frame in dicom_frames(analysis, options.frames):
+        masker = SecretMasker(analysis)
+        for number, record, _frame, segment, connection, direction in dicom_frames(analysis, options.frames):
             count += 1
+            masker.learn(number, record, segment, (connection, direction))
             if record.link_type not in link_types:
                 link_types.append(record.link_type)
         if not count:
-            result.skipped.append((-1, "no DICOM connection in the capture"))
+            result.skipped.append((-1, SKIP_NOTHING))
             return result
         nanoseconds = any(bytes(buffer[:4]) in PCAP_MAGICS and PCAP_MAGICS[bytes(buffer[:4])][1] < 1e-6
                           for buffer in analysis.buffers)
@@ -163,11 +214,8 @@ class PcapExporter:
             writer = PcapRecordWriter(stream, link_types[0], nanoseconds) if len(link_types) == 1 \
                 else PcapngRecordWriter(stream, link_types)
             done = 0
-            secrets = secret_ranges(analysis)
-            for record, frame in dicom_frames(analysis, options.frames):
-                spans = secrets.get(record.source_index)
-                if spans:
-                    frame = _masked(frame, record.offset, spans)
+            for _number, record, frame, segment, connection, direction in dicom_frames(analysis, options.frames):
+                frame = masker.mask(frame, segment, (connection, direction))
                 writer.write(frame, record.timestamp, record.origlen, record.link_type)
                 done += 1
                 if progress is not None and (done & 0x3FF == 0 or done == count):

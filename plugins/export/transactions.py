@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from datetime import datetime, timezone
 
 from dicomtui import hookimpl
-from dicomtui.core.export import ExportOptions, ExportResult, OutputFolder, Progress
-from dicomtui.core.uids import uid_name
+from dicomtui.core.api.export import ExportOptions, ExportResult, OutputFolder, Progress
+from dicomtui.core.base.safe_text import safe_json, safe_text
+from dicomtui.core.base.uids import uid_name
 
 COLUMNS = (
     "association", "connection", "client", "server", "calling_ae", "called_ae",
@@ -96,10 +96,12 @@ def _row(analysis, request, responses: list) -> dict:
 
 
 def _csv_safe(value) -> str:
-    """Cells from the capture never start a spreadsheet formula (CSV injection)."""
+    """Cells from the capture never start a spreadsheet formula (CSV injection) and carry no
+    control characters (``cat transactions.csv`` must not run escape sequences): those are
+    shown as visible escapes (``\\x1b``), as in the terminal views."""
     if value is None:
         return ""
-    text = str(value)
+    text = safe_text(str(value))
     if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text):
         return "'" + text
     return text
@@ -133,7 +135,7 @@ class TransactionsExporter:
                 writer.writerow({key: _csv_safe(value) for key, value in row.items()})
             encoded = buffer.getvalue().encode("utf-8")
         else:
-            encoded = (json.dumps(rows, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+            encoded = (safe_json(rows, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
         path, stream = folder.open_new(f"transactions.{self.file_format}")
         with stream:
             stream.write(encoded)

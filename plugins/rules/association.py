@@ -9,10 +9,16 @@ per association (established, released normally) mark the normal milestones.
 from __future__ import annotations
 
 from dicomtui import hookimpl
-from dicomtui.core.model import Group, Severity
-from dicomtui.core.uids import uid_label, uid_with_name
+from dicomtui.core.base.uids import uid_label, uid_with_name
+from dicomtui.core.model import AssociationEnd, AssociationState, Group, Severity
+from dicomtui.core.protocol.pdu import (
+    REJECT_RESULTS,
+    REJECT_SOURCES,
+    AbortPdu,
+    RejectPdu,
+    reject_reason_text,
+)
 
-from ..pdu import REJECT_RESULTS, REJECT_SOURCES, AbortPdu, RejectPdu, reject_reason_text
 from .common import ASSOCIATION_ADVICE, decode_or_none, first_pdu_of_type, pdu_at, peers, side
 
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
@@ -50,7 +56,7 @@ CONTEXT_ADVICE = {
 
 @hookimpl
 def dicomtui_check_association(association, analysis, report):
-    if association.state == "rejected":
+    if association.state == AssociationState.REJECTED:
         _rejected(association, analysis, report)
         return
     response = pdu_at(analysis, association.response_pdu)
@@ -62,12 +68,13 @@ def dicomtui_check_association(association, analysis, report):
                    f"presentation contexts accepted, maximum PDU length requestor "
                    f"{_max_pdu(association.requestor_max_pdu)} / acceptor {_max_pdu(association.acceptor_max_pdu)}",
                    response.last_frame, association.index, response.index)
-    if association.state == "aborted":
+    if association.state == AssociationState.ABORTED:
         _aborted(association, analysis, report)
         _in_flight_at_abort(association, analysis, report)
-    elif association.state == "released" and first_pdu_of_type(analysis, association.index, 7) is not None:
+    elif association.ended_by is AssociationEnd.RELEASED and first_pdu_of_type(analysis, association.index, 7) \
+            is not None:
         _aborted_after_release(association, analysis, report)
-    elif association.state == "released" and association.end_reason == "released normally":
+    elif association.ended_by is AssociationEnd.RELEASED:
         release = first_pdu_of_type(analysis, association.index, 6)
         if release is not None:
             report.add(Severity.CHAT, Group.SEQUENCE, f"association {peers(association)} released normally",

@@ -9,7 +9,7 @@ by the connection decoder as they are found.
 from __future__ import annotations
 
 from dicomtui import hookimpl
-from dicomtui.core.model import Group, Severity
+from dicomtui.core.model import AssociationState, Group, Severity
 
 from .common import peers
 
@@ -33,7 +33,7 @@ def dicomtui_check_association(association, analysis, report):
                    f"association {peers(association)}: the transfer syntax of {len(guessed)} data set(s) on "
                    "presentation contexts without a negotiated syntax is guessed from their first bytes",
                    guessed[0].first_frame, association.index, None, guessed[0].index)
-    if association.state == "incomplete" and not analysis.connections[association.connection].closed_by:
+    if association.state == AssociationState.INCOMPLETE and not analysis.connections[association.connection].closed_by:
         report.add(Severity.NOTE, Group.CAPTURE,
                    f"association {peers(association)} was still open when the capture ended — what happened "
                    "next is not in this capture", association.last_frame or association.first_frame,

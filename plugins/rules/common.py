@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from dicomtui.core.model import Association, Pdu
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dicomtui.core.analysis import Analysis
+    from dicomtui.core.model.analysis import Analysis
 
 # Per-analysis lookup tables built from the PDU table's columns (no Pdu objects kept).
 _PDUS_BY_ASSOCIATION: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

@@ -14,12 +14,11 @@ from __future__ import annotations
 import struct
 import weakref
 
+from dicomtui import hookimpl
+from dicomtui.core.base.uids import uid_label, uid_with_name
+from dicomtui.core.model import AssociationState, Group, Severity
 from pydicom.datadict import dictionary_VR
 from pydicom.uid import UID
-
-from dicomtui import hookimpl
-from dicomtui.core.model import Group, Severity
-from dicomtui.core.uids import uid_label, uid_with_name
 
 from .common import association_pdu_indices, option, pdu_at, peers, side
 
@@ -77,7 +76,7 @@ def _column(analysis, name: str):
 def _unanswered_request(association, analysis, report) -> None:
     if association.request_pdu is None or association.response_pdu is not None or association.picked_up_midway:
         return
-    if association.state != "incomplete":
+    if association.state != AssociationState.INCOMPLETE:
         return
     request = pdu_at(analysis, association.request_pdu)
     if request is None:
@@ -93,7 +92,7 @@ def _unanswered_request(association, analysis, report) -> None:
 
 
 def _closed_without_release(association, analysis, report) -> None:
-    if association.state != "incomplete":
+    if association.state != AssociationState.INCOMPLETE:
         return
     if association.response_pdu is None and not association.picked_up_midway:
         return  # never established: _unanswered_request

@@ -7,21 +7,19 @@ to pay attention to".  For C-MOVE, the Q/R SCP opens a new association to the
 move destination using its own configuration for that AE title, which is why
 "move destination unknown" is a configuration problem on the SCP.
 
-The identifier is read here from its raw bytes (bounded to a small size),
-because converted values have their trailing spaces stripped.
+The identifier is parsed by the shared data-set codec (bounded to a small
+size) and its values read raw, because converted values have their trailing
+spaces stripped.
 """
 
 from __future__ import annotations
 
-import io
 import warnings
-
-import pydicom
-from pydicom.datadict import dictionary_VR, keyword_for_tag
-from pydicom.uid import UID
 
 from dicomtui import hookimpl
 from dicomtui.core.model import Group, Severity
+from dicomtui.core.protocol.datasets import parse_dataset
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 
 from .common import peers, quoted
 
@@ -81,16 +79,15 @@ def identifier_keys(analysis, message) -> list[tuple[str, str, list[str]]] | Non
     data = analysis.dataset_bytes(message, MAX_IDENTIFIER_BYTES)
     if not data:
         return None
-    syntax = UID(message.transfer_syntax or "1.2.840.10008.1.2")
-    implicit = syntax.is_implicit_VR if syntax.is_transfer_syntax else True
-    little = syntax.is_little_endian if syntax.is_transfer_syntax else True
-    if syntax.is_transfer_syntax and syntax.is_deflated:
-        return None  # rare for C-FIND; the data-set rule reports anything unreadable
+    parsed = parse_dataset(data, "" if message.syntax_guessed else message.transfer_syntax,
+                           analysis.config.limits)
+    dataset = parsed.dataset
+    if dataset is None:
+        return None  # the data set does not parse; nothing to say about its keys
     keys = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            dataset = pydicom.filereader.read_dataset(io.BytesIO(bytes(data)), implicit, little)
             for tag in list(dataset.keys()):
                 raw = dataset.get_item(tag)
                 vr = getattr(raw, "VR", None)

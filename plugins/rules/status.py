@@ -8,8 +8,8 @@ C-MOVE's "move destination unknown" (0xA801) has its own rule in ``rules.query``
 from __future__ import annotations
 
 from dicomtui import hookimpl
+from dicomtui.core.base.uids import uid_label
 from dicomtui.core.model import Group, Severity
-from dicomtui.core.uids import uid_label
 
 from .common import quoted
 

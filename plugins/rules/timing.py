@@ -9,7 +9,7 @@ the time to send a large data set does not count against the responder.
 from __future__ import annotations
 
 from dicomtui import hookimpl
-from dicomtui.core.model import Group, Severity
+from dicomtui.core.model import AssociationState, Group, Severity
 
 from .common import first_pdu_of_type, option, peers, side
 
@@ -41,7 +41,7 @@ def _never_answered(message, analysis, report) -> None:
     name = message.command_name
     what = f"{name} (message ID {message.message_id}) in association {peers(association)} was never answered"
     end = None
-    if association.state == "aborted":
+    if association.state == AssociationState.ABORTED:
         end = first_pdu_of_type(analysis, association.index, 7)
         severity = Severity.WARNING
         aborter = side(association, end.direction) if end else "one side"
@@ -52,11 +52,11 @@ def _never_answered(message, analysis, report) -> None:
                       "responder needs (large objects, slow storage, a busy database)")
         else:
             advice = "the responder aborted instead of answering: see the A-ABORT and the responder's log"
-    elif association.state == "released":
+    elif association.state == AssociationState.RELEASED:
         severity = Severity.ERROR
         why = "the association was released without the response"
         advice = "the responder dropped the request: look in its log for this message ID"
-    elif association.state == "incomplete" and not analysis.connections[association.connection].closed_by:
+    elif association.state == AssociationState.INCOMPLETE and not analysis.connections[association.connection].closed_by:
         severity = Severity.NOTE
         why = "the capture ended before a response"
         advice = "the response may simply not have been captured: capture for longer"
@@ -96,7 +96,7 @@ def _no_final_response(message, analysis, report) -> None:
     association = analysis.associations[message.association]
     ended = {"aborted": "the association was aborted", "released": "the association was released",
              "incomplete": "the capture or connection ended"}.get(association.state, "the capture ended")
-    severity = Severity.NOTE if association.state == "incomplete" and \
+    severity = Severity.NOTE if association.state == AssociationState.INCOMPLETE and \
         not analysis.connections[association.connection].closed_by else Severity.WARNING
     report.add(severity, Group.SEQUENCE,
                f"{message.command_name} (message ID {message.message_id}) got {len(message.responses)} pending "

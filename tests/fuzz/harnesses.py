@@ -29,12 +29,12 @@ import re
 import struct
 import tempfile
 
-from dicomtui.core.analysis import AnalysisConfig, analyze  # noqa: I001
-from dicomtui.core.capture import CaptureError
-from dicomtui.core.errors import DecodeError
-from dicomtui.core.limits import Limits
-from dicomtui.core.plugins import PluginHost
-from dicomtui.core.tcp import DirectionReassembler, Gap, seq_delta
+from dicomtui.core.pipeline import AnalysisConfig, analyze  # noqa: I001
+from dicomtui.core.wire.capture import CaptureError
+from dicomtui.core.base.errors import DecodeError
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.cli import make_host
+from dicomtui.core.wire.tcp import DirectionReassembler, Gap, seq_delta
 
 # Small limits so that fuzzing reaches the limit paths with small inputs.
 FUZZ_LIMITS = dict(max_pdu_length=1 << 20, max_control_pdu=1 << 14, max_command=1 << 10, max_pdvs_per_pdu=64,
@@ -43,7 +43,7 @@ FUZZ_LIMITS = dict(max_pdu_length=1 << 20, max_control_pdu=1 << 14, max_command=
 MAX_DATASETS_DECODED = 16  # per capture input: the views decode on demand, the fuzzer samples
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
-_host: PluginHost | None = None
+_host = None
 _scratch = None
 
 
@@ -56,19 +56,19 @@ def preload() -> None:
     ``instrument_imports`` block: a module first imported later is not instrumented)."""
     import importlib
 
-    from dicomtui.core.plugins import BUILTIN_PLUGINS
+    from dicomtui.core.cli import BUILTIN_PLUGINS
 
-    for name in (*BUILTIN_PLUGINS, "dicomtui.core.views", "dicomtui.core.rules", "dicomtui.core.safe_text",
-                 "dicomtui.plugins.pdu_stream", "dicomtui.plugins.messages", "dicomtui.plugins.dimse",
-                 "dicomtui.plugins.association", "dicomtui.plugins.dataset"):
+    for name in (*BUILTIN_PLUGINS, "dicomtui.core.views", "dicomtui.core.pipeline.rules", "dicomtui.core.base.safe_text",
+                 "dicomtui.core.protocol.framing", "dicomtui.core.protocol.messages", "dicomtui.core.protocol.dimse",
+                 "dicomtui.core.protocol.negotiation", "dicomtui.plugins.dataset"):
         importlib.import_module(name)
     plugin_host()
 
 
-def plugin_host() -> PluginHost:
+def plugin_host() -> object:
     global _host
     if _host is None:
-        _host = PluginHost(load_installed=False)
+        _host = make_host(load_installed=False)
     return _host
 
 
@@ -114,7 +114,7 @@ def analyse_bytes(data: bytes, limits: Limits | None = None):
     try:
         for line in summary_lines(analysis):
             _check_text("summary line", line)
-        from dicomtui.core.safe_text import safe_text
+        from dicomtui.core.base.safe_text import safe_text
 
         for item in analysis.expert:
             _check_text("expert item", safe_text(item.message))
@@ -246,10 +246,10 @@ def connection(data: bytes) -> None:
 
 
 def pdu(data: bytes) -> None:
-    from dicomtui.plugins import pdu as decoders
-    from dicomtui.plugins.dimse import decode_command_set
-    from dicomtui.plugins.messages import MessageAssembler
-    from dicomtui.plugins.pdu_stream import FramedPdu, PduStreamParser
+    from dicomtui.core.protocol import pdu as decoders
+    from dicomtui.core.protocol.dimse import decode_command_set
+    from dicomtui.core.protocol.messages import MessageAssembler
+    from dicomtui.core.protocol.framing import FramedPdu, PduStreamParser
 
     if len(data) < 2:
         return

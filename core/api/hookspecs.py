@@ -1,0 +1,135 @@
+"""Hook specifications: the reference for plugin authors.
+
+Every seam of dicomtui is one of these hooks.  The built-in decoders, the tag
+dictionary, the expert rules and the exporters are plugins registered through
+exactly these hooks (see ``dicomtui/plugins/``); a third-party package registers
+its own through the ``dicomtui`` entry-point group::
+
+    [project.entry-points.dicomtui]
+    my_rules = "my_package.rules"
+
+and implements hooks with ``from dicomtui import hookimpl``.  All hook names
+start with ``dicomtui_``.  Hooks that return a value and say *first result*
+stop at the first plugin that returns something other than None (plugins
+registered later are asked first, so an installed plugin can override a
+built-in one).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from dicomtui import hookspec
+
+if TYPE_CHECKING:  # pragma: no cover - names for the signatures only
+    from dicomtui.core.model import Association, Message
+    from dicomtui.core.model.analysis import Analysis, AnalysisConfig
+    from dicomtui.core.pipeline.rules import ExpertReport
+
+
+# -- decoding ------------------------------------------------------------------------------
+
+
+@hookspec
+def dicomtui_register_pdu_decoders(register: Callable[[int, Callable[[bytes], Any]], None]) -> None:
+    """Register decoders for PDU bodies.
+
+    Call ``register(pdu_type, decode)`` where ``decode(body: bytes)`` is a pure
+    function returning a decoded PDU object (see ``dicomtui.plugins.pdu``) and
+    raises ``dicomtui.core.base.errors.DecodeError`` for malformed input.  A later
+    registration for the same type replaces an earlier one.
+    """
+
+
+@hookspec(firstresult=True)
+def dicomtui_make_connection_decoder(connection: Any, config: Any, pdu_decoders: dict, host: Any) -> Any:
+    """Return the sans-IO decoder for one DICOM TCP connection (*first result*).
+
+    The object must offer ``receive_data(direction, stream_offset, data)``,
+    ``receive_gap(direction, gap)`` and ``finish()``; it reports what it finds
+    through ``host`` (``dicomtui.core.pipeline.engine.DecoderHost``).  The built-in one
+    is ``dicomtui.plugins.connection``.
+    """
+
+
+@hookspec
+def dicomtui_complete_model(analysis: "Analysis") -> None:
+    """Complete the model with what needs the whole capture, before the expert rules.
+
+    Called once when every connection is decoded and numbered (the pipeline's
+    "complete the model" phase).  The built-in ones guess transfer syntaxes for
+    associations the capture did not show (``dicomtui.plugins.dataset``) and link
+    C-MOVE sub-associations to their C-MOVE (``dicomtui.plugins.linking``).  Each
+    implementation runs isolated: one that raises loses nothing of the others or
+    of the rules.
+    """
+
+
+@hookspec
+def dicomtui_finish_analysis(analysis: "Analysis") -> None:
+    """The older name of ``dicomtui_complete_model``, called right after it (same phase)."""
+
+
+@hookspec(firstresult=True)
+def dicomtui_status_meaning(command_field: int, status: int, sop_class: str) -> tuple[str, str] | None:
+    """Return ``(category, meaning)`` for a DIMSE status (*first result*).
+
+    ``category`` is one of success, pending, cancel, warning, failure.
+    """
+
+
+@hookspec
+def dicomtui_register_dictionaries(register: Callable[[Any], None], config: "AnalysisConfig") -> None:
+    """Register tag dictionaries: objects with ``lookup(tag, private_creator) -> TagInfo | None``.
+
+    Called when an Analysis is created; its ``dictionary`` combines them.
+    Dictionaries registered later are consulted first, so a site's private
+    dictionary can name tags the standard one does not know.  ``config`` holds
+    the ``-o`` options (the built-in plugin reads ``private_dictionary``).
+    """
+
+
+@hookspec(firstresult=True)
+def dicomtui_decode_dataset(data: bytes, transfer_syntax: str, limits: Any, dictionary: Any) -> Any:
+    """Decode data-set bytes in a transfer syntax into a ``DecodedDataset`` (*first result*).
+
+    ``transfer_syntax`` is "" when unknown (guess it); ``dictionary`` is the
+    Analysis' tag dictionary.  Parse with ``dicomtui.core.protocol.datasets``
+    so every consumer agrees on inflation limits and character sets.
+    """
+
+
+# -- expert rules --------------------------------------------------------------------------
+
+
+@hookspec
+def dicomtui_check_association(association: "Association", analysis: "Analysis", report: "ExpertReport") -> None:
+    """Inspect one association after the capture is decoded; call ``report.add(...)`` per finding."""
+
+
+@hookspec
+def dicomtui_check_message(message: "Message", analysis: "Analysis", report: "ExpertReport") -> None:
+    """Inspect one DIMSE message (request or response) after the capture is decoded."""
+
+
+@hookspec
+def dicomtui_check_analysis(analysis: "Analysis", report: "ExpertReport") -> None:
+    """Inspect the whole decoded capture once (for rules that span associations)."""
+
+
+@hookspec
+def dicomtui_register_rule_options(register: Callable[[str, Any, str], None]) -> None:
+    """Declare options a rule reads: ``register(name, default, help)``.
+
+    Users set them with ``-o name:value``; rules read ``analysis.config.option(name)``.
+    """
+
+
+# -- exporters -----------------------------------------------------------------------------
+
+
+@hookspec
+def dicomtui_register_exporters(register: Callable[[Any], None]) -> None:
+    """Register exporters: objects with ``name``, ``description`` and
+    ``export(analysis, outdir, options, progress) -> ExportResult``.
+    """

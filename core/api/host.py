@@ -1,0 +1,219 @@
+"""The plugin host: loading built-in and installed plugins, calling hooks with isolation, listing.
+
+The built-in plugins are whatever module paths the composition root (the CLI)
+hands in; this module knows none of them.
+
+Each installed entry point is loaded on its own, so one broken plugin cannot
+stop the others (llm's issue #1280); import failures and exceptions raised
+inside hook implementations are recorded as ``PluginFailure`` and surface as
+error expert items, and analysis carries on.
+
+Which plugins load:
+- ``--disable-plugin NAME`` (repeatable) or ``DICOMTUI_DISABLE_PLUGINS=a,b``
+  blocks plugins by the name ``--list-plugins`` shows;
+- ``DICOMTUI_PLUGINS`` limits which *installed* plugins load: a comma list of
+  names, or ``none`` to load only built-in ones (recovery from a broken install).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+from dicomtui import PROJECT_NAME, __version__
+from dicomtui.core.api import hookspecs
+
+ENTRY_POINT_GROUP = "dicomtui"
+
+
+
+@dataclass(frozen=True, slots=True)
+class PluginFailure:
+    plugin: str
+    where: str  # "import" or a hook name
+    error: str
+
+
+@dataclass(slots=True)
+class PluginInfo:
+    name: str
+    origin: str  # "built-in" or the distribution name
+    version: str
+    hooks: list[str] = field(default_factory=list)
+    status: str = "loaded"  # loaded, disabled, failed
+
+
+def _short_name(module_path: str) -> str:
+    return module_path.removeprefix("dicomtui.plugins.")
+
+
+def _split_names(text: str | None) -> set[str]:
+    return {part.strip() for part in (text or "").split(",") if part.strip()}
+
+
+class PluginHost:
+    """Owns the pluggy manager and calls hooks with per-plugin isolation."""
+
+    def __init__(self, builtins: tuple[str, ...] = (), disabled: set[str] | None = None,
+                 load_installed: bool = True) -> None:
+        """``builtins``: module paths of the built-in plugins, loaded first (the CLI knows the list)."""
+        self.manager = pluggy.PluginManager(PROJECT_NAME)
+        self.manager.add_hookspecs(hookspecs)
+        self.failures: list[PluginFailure] = []
+        self.current_plugin = ""  # whose hook implementation is running (attribution of findings)
+        self.infos: dict[str, PluginInfo] = {}
+        self.disabled = set(disabled or ()) | _split_names(os.environ.get("DICOMTUI_DISABLE_PLUGINS"))
+        for module_path in builtins:
+            self._load_builtin(module_path)
+        if load_installed:
+            self._load_installed()
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def _load_builtin(self, module_path: str) -> None:
+        name = _short_name(module_path)
+        info = PluginInfo(name, "built-in", __version__)
+        self.infos[name] = info
+        if name in self.disabled:
+            info.status = "disabled"
+            return
+        try:
+            module = importlib.import_module(module_path)
+        except Exception as exc:  # a broken built-in must not take the program down either
+            self._fail(info, "import", exc)
+            return
+        self.manager.register(module, name=name)
+        self._isolate(name)
+        info.hooks = self._hooks_of(name)
+
+    def _load_installed(self) -> None:
+        allowed = os.environ.get("DICOMTUI_PLUGINS")
+        allow = None if allowed is None else _split_names(allowed) - {"none"}
+        try:
+            entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        except Exception as exc:  # damaged site-packages metadata
+            self.failures.append(PluginFailure("<entry points>", "import", repr(exc)))
+            return
+        for entry_point in entry_points:
+            name = entry_point.name
+            distribution = getattr(entry_point, "dist", None)
+            origin = distribution.name if distribution else "installed"
+            version = distribution.version if distribution else "?"
+            info = PluginInfo(name, origin, version)
+            if name in self.infos:
+                info.name = name = f"{name} ({origin})"
+            self.infos[name] = info
+            if name in self.disabled or (allow is not None and name not in allow):
+                info.status = "disabled"
+                continue
+            try:
+                plugin = entry_point.load()
+                self.manager.register(plugin, name=name)
+                self._isolate(name)
+            except Exception as exc:
+                self._fail(info, "import", exc)
+                continue
+            info.hooks = self._hooks_of(name)
+
+    def _hooks_of(self, name: str) -> list[str]:
+        plugin = self.manager.get_plugin(name)
+        if plugin is None:
+            return []
+        return sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or [])
+
+    def _fail(self, info: PluginInfo, where: str, exc: BaseException) -> None:
+        info.status = "failed"
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        self.failures.append(PluginFailure(info.name, where, detail))
+
+    def register(self, plugin: Any, name: str) -> None:
+        """Register an in-process plugin object (tests, embedding applications)."""
+        self.manager.register(plugin, name=name)
+        self._isolate(name)
+        self.infos[name] = PluginInfo(name, "in-process", "", self._hooks_of(name))
+
+    # -- calling -----------------------------------------------------------------------------
+    #
+    # Hooks are called through pluggy (``manager.hook.NAME(**kwargs)``), so ordering
+    # (tryfirst/trylast, newest first), ``firstresult`` and wrappers (``wrapper=True``,
+    # old-style ``hookwrapper=True``) behave as pluggy documents.  Isolation is per
+    # implementation: each plain hookimpl's function is wrapped once, when its plugin is
+    # registered, so an exception inside it becomes a PluginFailure and pluggy goes on
+    # with the next implementation.  A wrapper that raises ends that one hook call (pluggy
+    # cannot go on without it); that is recorded too, and the caller gets no result.
+
+    def _isolate(self, plugin_name: str) -> None:
+        plugin = self.manager.get_plugin(plugin_name)
+        for caller in self.manager.get_hookcallers(plugin) or []:
+            for implementation in caller.get_hookimpls():
+                if implementation.plugin_name != plugin_name or implementation.wrapper \
+                        or implementation.hookwrapper or getattr(implementation.function, "_isolated", False):
+                    continue
+                implementation.function = self._isolated(implementation.function, plugin_name, caller.name)
+
+    def _isolated(self, function, plugin_name: str, hook_name: str):
+        def call(*args, **kwargs):
+            outer = self.current_plugin
+            self.current_plugin = plugin_name
+            try:
+                return function(*args, **kwargs)
+            except Exception as exc:
+                self._record(plugin_name, hook_name, exc)
+                return None
+            finally:
+                self.current_plugin = outer
+
+        call._isolated = True
+        call.__wrapped__ = function
+        return call
+
+    def _record(self, plugin_name: str, hook_name: str, exc: BaseException) -> None:
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        self.failures.append(PluginFailure(plugin_name, hook_name, detail))
+
+    def call(self, hook_name: str, **kwargs: Any) -> Any:
+        """Call a hook as pluggy does: a list of results, or one result for *first result* hooks."""
+        caller = getattr(self.manager.hook, hook_name)
+        try:
+            return caller(**kwargs)
+        except Exception as exc:  # a wrapper raised (plain implementations are isolated)
+            wrappers = [impl.plugin_name for impl in caller.get_hookimpls() if impl.wrapper or impl.hookwrapper]
+            self._record(", ".join(wrappers) or "<hook wrapper>", hook_name, exc)
+            return None if caller.spec and caller.spec.opts.get("firstresult") else []
+
+    def call_first(self, hook_name: str, **kwargs: Any) -> Any:
+        """The first non-None result (pluggy's order; wrappers may change it)."""
+        result = self.call(hook_name, **kwargs)
+        if isinstance(result, list) and not self._is_firstresult(hook_name):
+            return next((item for item in result if item is not None), None)
+        return result
+
+    def _is_firstresult(self, hook_name: str) -> bool:
+        caller = getattr(self.manager.hook, hook_name)
+        return bool(caller.spec and caller.spec.opts.get("firstresult"))
+
+    def collect_registrations(self, hook_name: str, **kwargs: Any) -> list[tuple[str, tuple]]:
+        """For ``register``-style hooks: every (plugin, args) a plugin registered.
+
+        Lowest priority first (the reverse of pluggy's calling order: built-ins before
+        installed plugins, trylast before tryfirst), so a table filled in this order lets
+        the plugin pluggy would ask first have the last word.  What a plugin registered
+        before it raised is kept.
+        """
+        by_plugin: dict[str, list[tuple]] = {}
+
+        def register(*args) -> None:
+            by_plugin.setdefault(self.current_plugin, []).append(args)
+
+        caller = getattr(self.manager.hook, hook_name)
+        names = [impl.plugin_name for impl in reversed(caller.get_hookimpls())]  # pluggy's calling order
+        self.call(hook_name, register=register, **kwargs)
+        return [(name, args) for name in reversed(names) for args in by_plugin.get(name, [])]
+
+    def list_plugins(self) -> list[PluginInfo]:
+        return list(self.infos.values())

@@ -1,0 +1,81 @@
+"""The decoded model: what the engine and the decoders produce, and every view consumes.
+
+The protocol core's records (PDUs, associations, messages) are re-exported
+here; the model adds what only the whole capture knows: connections with
+their stream chunk maps, expert items, the PDU table and the read API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dicomtui.core.protocol.findings import Group, Severity
+from dicomtui.core.protocol.records import (
+    CONTEXT_RESULTS,
+    PDU_TYPE_NAMES,
+    Association,
+    AssociationEnd,
+    Fragment,
+    Message,
+    Pdu,
+    Pdv,
+    PresentationContext,
+)
+from dicomtui.core.protocol.state import AssociationState, Side
+from dicomtui.core.wire.tcp import ChunkMap
+
+__all__ = ["CONTEXT_RESULTS", "PDU_TYPE_NAMES", "Association", "AssociationEnd", "AssociationState", "Connection",
+           "ExpertItem", "Fragment", "Group", "Message", "Pdu", "Pdv", "PresentationContext", "Severity", "Side"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpertItem:
+    """One finding, like Wireshark's Expert Info entries."""
+
+    severity: Severity
+    group: Group
+    message: str
+    frame: int = 0
+    association: int | None = None
+    pdu: int | None = None
+    message_index: int | None = None
+    rule: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "frame": self.frame,
+            "severity": self.severity.label,
+            "group": self.group.value,
+            "message": self.message,
+            "association": self.association,
+            "pdu": self.pdu,
+            "message_index": self.message_index,
+            "rule": self.rule,
+        }
+
+
+# -- connections ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Connection:
+    """One TCP connection that carries DICOM.  Direction 0 is the client's (association requester's)."""
+
+    index: int
+    client: str
+    server: str
+    client_port: int
+    server_port: int
+    streams: tuple[ChunkMap, ChunkMap]
+    first_frame: int
+    first_time: float
+    last_frame: int = 0
+    last_time: float = 0.0
+    syn_seen: bool = False
+    closed_by: str = ""  # "FIN", "RST" or "" (still open when the capture ended)
+    detection: str = ""
+    picked_up_midway: bool = False
+
+    def read(self, direction: int, start: int, end: int, buffers: list) -> bytes | None:
+        return self.streams[direction].read(start, end, buffers)

@@ -1,0 +1,204 @@
+"""The analysis: everything decoded from one capture, and the read API over it.
+
+The pipeline (``dicomtui.core.pipeline``) fills it in one pass over the
+capture; it keeps an index (chunk maps, PDUs, messages), never the payload,
+and reads bytes back from the capture on demand.
+"""
+
+from __future__ import annotations
+
+import mmap
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.model import Association, Connection, ExpertItem, Message, Pdu
+from dicomtui.core.model.dictionary import TagDictionary
+from dicomtui.core.model.message_index import MessageIndex
+from dicomtui.core.model.pdu_table import PduTable
+from dicomtui.core.protocol.dimse import decode_command_set
+from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
+from dicomtui.core.wire.capture import CaptureNote, CaptureSource
+
+
+class PluginCaller(Protocol):
+    """What the pipeline needs of the plugin host (``dicomtui.core.api.host.PluginHost``).
+
+    The pipeline calls hooks by name and never imports the plugin API, which
+    sits above it: the host is handed in by the composition root (the CLI).
+    """
+
+    failures: list
+    current_plugin: str  # whose hook implementation is running
+
+    def call(self, hook_name: str, **kwargs: Any) -> Any: ...
+
+    def call_first(self, hook_name: str, **kwargs: Any) -> Any: ...
+
+    def collect_registrations(self, hook_name: str, **kwargs: Any) -> list[tuple[str, tuple]]: ...
+
+
+@dataclass(slots=True)
+class AnalysisConfig:
+    ports: frozenset[int] = field(default_factory=lambda: parse_port_list(DEFAULT_PORTS))
+    heuristic: bool = True
+    limits: Limits = field(default_factory=Limits)
+    options: dict[str, str] = field(default_factory=dict)  # -o name:value, read by rules and exporters
+
+    def option(self, name: str, default: Any = None) -> Any:
+        value = self.options.get(name)
+        if value is None:
+            return default
+        if isinstance(default, bool):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        return value
+
+
+class Analysis:
+    """Everything decoded from one capture, plus on-demand access to its bytes."""
+
+    def __init__(self, sources: list[CaptureSource], config: AnalysisConfig, plugins: PluginCaller) -> None:
+        self.sources = sources
+        self.buffers = [source.data for source in sources]
+        self.views = [memoryview(buffer) for buffer in self.buffers]
+        self.config = config
+        self.plugins = plugins
+        self.connections: list[Connection] = []
+        self.associations: list[Association] = []
+        self.pdus = PduTable()
+        self.messages: list[Message] = []
+        self.expert: list[ExpertItem] = []
+        self.frame_count = 0
+        self.tcp_frame_count = 0
+        self.bytes_total = sum(len(buffer) for buffer in self.buffers)
+        self.bytes_done = 0
+        self.finished = False
+        self.first_time: float | None = None
+        self.last_time: float | None = None
+        self.pdu_decoders: dict[int, Callable[[bytes], Any]] = {}
+        for _plugin, (pdu_type, decoder) in plugins.collect_registrations("dicomtui_register_pdu_decoders"):
+            self.pdu_decoders[pdu_type] = decoder
+        self.message_index = MessageIndex(self)
+        # The Analysis' own tag dictionary (no module-level state shared between analyses).
+        self.dictionary = TagDictionary([args[0] for _plugin, args in plugins.collect_registrations(
+            "dicomtui_register_dictionaries", config=config)])
+
+    def release_pages(self) -> None:
+        """Drop the capture's mapped pages from this process's resident memory.
+
+        They stay in the OS page cache and fault back in when read, so a pass over a
+        multi-GB capture holds its index, not the capture, in memory.
+        """
+        for source in self.sources:
+            if isinstance(source.data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+                try:
+                    source.data.madvise(mmap.MADV_DONTNEED)
+                except (OSError, ValueError):
+                    pass
+
+    @property
+    def notes(self) -> list[CaptureNote]:
+        return [note for source in self.sources for note in source.notes]
+
+    # -- bytes on demand -------------------------------------------------------------------
+
+    def read_stream(self, connection: int, direction: int, start: int, end: int) -> bytes | None:
+        return self.connections[connection].streams[direction].read(start, end, self.buffers)
+
+    def pdu_bytes(self, pdu: Pdu) -> bytes | None:
+        """The whole PDU (header included) or None if the capture lacks some of it."""
+        return self.read_stream(pdu.connection, pdu.direction, pdu.stream_offset,
+                                pdu.stream_offset + pdu.total_length)
+
+    def pdu_bytes_with_holes(self, pdu: Pdu) -> tuple[bytes, list[tuple[int, int]]]:
+        """The PDU as far as the capture holds it: missing ranges zero-filled and listed (PDU-relative)."""
+        from dicomtui.core.wire.holes import read_with_holes
+
+        chunks = self.connections[pdu.connection].streams[pdu.direction]
+        return read_with_holes(chunks, pdu.stream_offset, pdu.stream_offset + pdu.total_length, self.buffers)
+
+    def decode_dataset_bytes(self, data: bytes, transfer_syntax: str):
+        """Decode data-set bytes that are not a whole message's (e.g. the part before a capture hole)."""
+        return self.plugins.call_first("dicomtui_decode_dataset", data=data, transfer_syntax=transfer_syntax,
+                                       limits=self.config.limits, dictionary=self.dictionary)
+
+    def dataset_bytes(self, message: Message, limit: int | None = None) -> bytes | None:
+        """A message's data set, joined from its PDV fragments; None if incomplete or over ``limit``."""
+        if not message.complete or not message.has_dataset:
+            return None
+        if limit is not None and message.dataset_length > limit:
+            return None
+        parts = []
+        for fragment in message.dataset_fragments:
+            data = self.read_stream(message.connection, message.direction, fragment.stream_offset,
+                                    fragment.stream_offset + fragment.length)
+            if data is None:
+                return None
+            parts.append(data)
+        return b"".join(parts)
+
+    def dataset_pieces(self, message: Message):
+        """The data set as lists of zero-copy memoryviews of the capture, one list per PDV fragment.
+
+        A list ending in None means the capture lacks what follows.  Exporters hand
+        these lists to ``os.writev``, so memory does not grow with object size.
+        """
+        stream = self.connections[message.connection].streams[message.direction]
+        for fragment in message.dataset_fragments:
+            pieces = stream.pieces(fragment.stream_offset, fragment.stream_offset + fragment.length, self.views)
+            yield pieces
+            if pieces and pieces[-1] is None:
+                return
+
+    def decode_pdu(self, pdu: Pdu):
+        """The PDU body decoded by the registered plugin; raises DecodeError when malformed."""
+        from dicomtui.core.base.errors import DecodeError
+
+        data = self.pdu_bytes(pdu)
+        if data is None:
+            raise DecodeError("the capture does not hold all of this PDU")
+        decoder = self.pdu_decoders.get(pdu.pdu_type)
+        if decoder is None:
+            raise DecodeError(f"no decoder registered for PDU type 0x{pdu.pdu_type:02x}")
+        return decoder(bytes(data[6:]))
+
+    # -- PDUs to messages (the read API views use instead of re-deriving the assembler) -----
+
+    def messages_for(self, pdu: Pdu) -> list[Message]:
+        """Messages with at least one PDV in ``pdu``, in stream order."""
+        return self.message_index.messages_for(pdu)
+
+    def pdv_messages(self, pdu: Pdu) -> list[Message | None]:
+        """For each PDV of ``pdu``, the message it belongs to (None when unknown)."""
+        return self.message_index.pdv_messages(pdu)
+
+    def dataset_completed_in(self, pdu: Pdu) -> list[Message]:
+        """Messages whose data set ends in ``pdu`` (where a view shows the data set)."""
+        return self.message_index.dataset_completed_in(pdu)
+
+    def decode_command(self, message: Message):
+        """``(fields, display tree)`` of a message's command set; raises DecodeError when malformed."""
+        return decode_command_set(message.command_bytes)
+
+    def status_meaning(self, command_field: int, status: int, sop_class: str = "") -> tuple[str, str]:
+        result = self.plugins.call_first("dicomtui_status_meaning", command_field=command_field,
+                                         status=status, sop_class=sop_class)
+        return result or ("failure" if status else "success", f"0x{status:04X}")
+
+    def decode_dataset(self, message: Message):
+        """Decode a message's data set with the dataset plugin; None when there is none to decode."""
+        data = self.dataset_bytes(message, self.config.limits.max_dataset_bytes)
+        if data is None:
+            return None
+        # A syntax the capture did not negotiate is passed as unknown, so the decoder guesses
+        # (and says so) from the bytes itself.
+        syntax = "" if message.syntax_guessed else message.transfer_syntax
+        return self.plugins.call_first("dicomtui_decode_dataset", data=data, transfer_syntax=syntax,
+                                       limits=self.config.limits, dictionary=self.dictionary)
+
+    def frame_time(self, timestamp: float) -> float:
+        return timestamp - (self.first_time or 0.0)

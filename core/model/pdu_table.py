@@ -1,0 +1,155 @@
+"""The PDU index, stored column-wise.
+
+A capture of small PDUs (C-ECHO or C-FIND storms) has as many PDUs as frames;
+kept as Python objects each PDU cost about 450 bytes, more than the capture
+itself.  Here each costs about 60 bytes (typed arrays, plus a shared string for
+summaries that repeat), and ``table[i]`` builds a ``Pdu`` on demand: views and
+rules use the same objects as before, they just do not live in memory.
+
+Readers on another thread (the TUI while loading) only see rows below
+``len(table)``, which is bumped after every column of a row is written.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import Iterator
+
+from dicomtui.core.model import Pdu, Pdv
+
+
+class PduTable:
+    def __init__(self) -> None:
+        self._connection = array("I")
+        self._direction = array("B")
+        self._stream_offset = array("Q")
+        self._pdu_type = array("B")
+        self._length = array("I")
+        self._first_frame = array("I")
+        self._last_frame = array("I")
+        self._timestamp = array("d")
+        self._association = array("i")
+        self._complete = array("B")
+        self._kind = array("B")
+        self._pdv_start = array("Q")  # a row's PDVs are [start[i], start[i + 1])
+        self._pdv_offset = array("Q")
+        self._pdv_length = array("I")
+        self._pdv_context = array("B")
+        self._pdv_flags = array("B")
+        self._summaries: list[str] = []
+        self._shared_text: dict[str, str] = {}
+        self._kinds: list[str] = []
+        self._kind_codes: dict[str, int] = {}
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def append(self, pdu: Pdu) -> int:
+        """Store ``pdu`` as the next row; returns its index (also set on ``pdu``)."""
+        index = self._count
+        pdu.index = index
+        self._connection.append(pdu.connection)
+        self._direction.append(pdu.direction)
+        self._stream_offset.append(pdu.stream_offset)
+        self._pdu_type.append(pdu.pdu_type)
+        self._length.append(pdu.length)
+        self._first_frame.append(pdu.first_frame)
+        self._last_frame.append(pdu.last_frame)
+        self._timestamp.append(pdu.timestamp)
+        self._association.append(pdu.association)
+        self._complete.append(1 if pdu.complete else 0)
+        code = self._kind_codes.get(pdu.kind)
+        if code is None:
+            code = self._kind_codes[pdu.kind] = len(self._kinds)
+            self._kinds.append(pdu.kind)
+        self._kind.append(code)
+        self._pdv_start.append(len(self._pdv_offset))
+        for pdv in pdu.pdvs:
+            self._pdv_offset.append(pdv.stream_offset)
+            self._pdv_length.append(pdv.length)
+            self._pdv_context.append(pdv.context_id)
+            self._pdv_flags.append(pdv.flags)
+        summary = pdu.summary
+        self._summaries.append(self._shared_text.setdefault(summary, summary) if len(self._shared_text) < 65536
+                               else summary)
+        self._count = index + 1
+        return index
+
+    def _pdvs(self, index: int) -> tuple[Pdv, ...]:
+        start = self._pdv_start[index]
+        end = self._pdv_start[index + 1] if index + 1 < len(self._pdv_start) else len(self._pdv_offset)
+        return tuple(
+            Pdv(self._pdv_offset[n], self._pdv_length[n], self._pdv_context[n], bool(self._pdv_flags[n] & 1),
+                bool(self._pdv_flags[n] & 2), self._pdv_flags[n])
+            for n in range(start, end)
+        )
+
+    def _row(self, index: int) -> Pdu:
+        return Pdu(
+            index=index,
+            connection=self._connection[index],
+            direction=self._direction[index],
+            stream_offset=self._stream_offset[index],
+            pdu_type=self._pdu_type[index],
+            length=self._length[index],
+            first_frame=self._first_frame[index],
+            last_frame=self._last_frame[index],
+            timestamp=self._timestamp[index],
+            association=self._association[index],
+            pdvs=self._pdvs(index),
+            summary=self._summaries[index],
+            complete=bool(self._complete[index]),
+            kind=self._kinds[self._kind[index]],
+        )
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return [self._row(index) for index in range(*key.indices(self._count))]
+        if key < 0:
+            key += self._count
+        if not 0 <= key < self._count:
+            raise IndexError("PDU index out of range")
+        return self._row(key)
+
+    def __iter__(self) -> Iterator[Pdu]:
+        for index in range(self._count):
+            yield self._row(index)
+
+    def last_frames(self) -> array:
+        """Every row's last frame (for searches by frame number)."""
+        return self.column("last_frame")
+
+    COLUMNS = ("connection", "direction", "stream_offset", "pdu_type", "length", "first_frame", "last_frame",
+               "timestamp", "association", "complete")
+
+    def column(self, name: str) -> array:
+        """A copy of one column for the rows so far (scans without building Pdu objects)."""
+        if name not in self.COLUMNS:
+            raise KeyError(name)
+        column = getattr(self, "_" + name)
+        return array(column.typecode, column[: self._count])
+
+    # -- renumbering at the end of the pass ---------------------------------------------------
+
+    def reorder(self, order: list[int]) -> None:
+        """Rows in the order ``order`` (a permutation of row indices)."""
+        pdvs = [self._pdvs(old) for old in order]
+        for name in ("_connection", "_direction", "_stream_offset", "_pdu_type", "_length", "_first_frame",
+                     "_last_frame", "_timestamp", "_association", "_complete", "_kind"):
+            column = getattr(self, name)
+            setattr(self, name, array(column.typecode, (column[old] for old in order)))
+        self._summaries = [self._summaries[old] for old in order]
+        self._pdv_start = array("Q")
+        self._pdv_offset, self._pdv_length = array("Q"), array("I")
+        self._pdv_context, self._pdv_flags = array("B"), array("B")
+        for row in pdvs:
+            self._pdv_start.append(len(self._pdv_offset))
+            for pdv in row:
+                self._pdv_offset.append(pdv.stream_offset)
+                self._pdv_length.append(pdv.length)
+                self._pdv_context.append(pdv.context_id)
+                self._pdv_flags.append(pdv.flags)
+
+    def remap_connections(self, mapping: dict[int, int]) -> None:
+        self._connection = array("I", (mapping[value] for value in self._connection))

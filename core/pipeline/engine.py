@@ -1,0 +1,380 @@
+"""The capture engine: frames in, TCP connections reassembled, DICOM connections decoded.
+
+``CaptureEngine.frame`` runs once per frame of the capture (the hot path): it
+parses headers, keeps a table of TCP connections, places each segment in its
+direction's reassembler, decides which connections are DICOM, and feeds their
+in-order bytes (memoryviews into the capture map) to the connection decoder a
+plugin supplied.  ``DecoderHost`` is all a decoder may touch of the analysis.
+"""
+
+from __future__ import annotations
+
+from dicomtui.core.model import Association, Connection, ExpertItem, Group, Message, Pdu, Severity
+from dicomtui.core.model.analysis import Analysis
+from dicomtui.core.protocol.detect import classify_connection
+from dicomtui.core.wire.packet import (
+    SUPPORTED_LINK_TYPES,
+    TCP_ACK,
+    TCP_FIN,
+    TCP_RST,
+    TCP_SYN,
+    format_address,
+    parse_tcp_at,
+)
+from dicomtui.core.wire.tcp import ChunkMap, DirectionReassembler, Gap
+
+DETECTION_BYTES = 4096
+
+
+class DecoderHost:
+    """What a connection decoder may do: add model objects and ask where bytes came from."""
+
+    def __init__(self, analysis: Analysis, connection: Connection) -> None:
+        self.analysis = analysis
+        self.connection = connection
+
+    def next_pdu_index(self) -> int:
+        """The index the next ``add_pdu`` will give."""
+        return len(self.analysis.pdus)
+
+    def add_pdu(self, pdu: Pdu) -> int:
+        """Store a finished PDU (the table keeps a compact copy: later changes to ``pdu`` are lost)."""
+        return self.analysis.pdus.append(pdu)
+
+    def add_association(self, association: Association) -> int:
+        association.index = len(self.analysis.associations)
+        self.analysis.associations.append(association)
+        return association.index
+
+    def add_message(self, message: Message) -> int:
+        message.index = len(self.analysis.messages)
+        self.analysis.messages.append(message)
+        return message.index
+
+    def expert(self, severity: Severity, group: Group, message: str, frame: int = 0,
+               association: int | None = None, pdu: int | None = None, message_index: int | None = None,
+               rule: str = "decoder") -> None:
+        self.analysis.expert.append(ExpertItem(severity, group, message, frame, association, pdu,
+                                               message_index, rule))
+
+    def frames(self, direction: int, start: int, end: int) -> tuple[int, int, float, float]:
+        """(first frame, last frame, first frame's time, last frame's time) of a stream range."""
+        return self.connection.streams[direction].frames_for(start, end)
+
+    def status_meaning(self, command_field: int, status: int, sop_class: str) -> tuple[str, str]:
+        return self.analysis.status_meaning(command_field, status, sop_class)
+
+
+class _DirectionSink:
+    """Receives one TCP direction's in-order bytes and routes them."""
+
+    __slots__ = ("tracked", "tcp_direction", "chunks")
+
+    def __init__(self, tracked: "_TrackedConnection", tcp_direction: int) -> None:
+        self.tracked = tracked
+        self.tcp_direction = tcp_direction
+        self.chunks = ChunkMap()
+
+    def on_data(self, stream_offset: int, source: int, file_offset: int, length: int, frame: int, ts: float) -> None:
+        tracked = self.tracked
+        if tracked.ignored:
+            return
+        self.chunks.append(stream_offset, source, file_offset, length, frame, ts)
+        if tracked.decoder is not None:
+            data = tracked.engine.views[source][file_offset : file_offset + length]
+            tracked.decoder.receive_data(self.tcp_direction ^ tracked.swap, stream_offset, data)
+        else:
+            tracked.pending.append((self.tcp_direction, stream_offset, source, file_offset, length))
+            tracked.engine.try_classify(tracked)
+
+    def on_gap(self, gap: Gap) -> None:
+        tracked = self.tracked
+        if tracked.ignored:
+            return
+        self.chunks.add_gap(gap)
+        if tracked.decoder is not None:
+            tracked.decoder.receive_gap(self.tcp_direction ^ tracked.swap, gap)
+        else:
+            tracked.pending.append((self.tcp_direction, gap))
+
+
+class _TrackedConnection:
+    """TCP-level state of one connection (DICOM or not yet known)."""
+
+    __slots__ = ("engine", "key", "family", "reassemblers", "sinks", "ignored", "decoder", "swap", "pending",
+                 "model", "syn_seen", "client_tcp_direction", "fin", "rst", "first_frame", "first_time",
+                 "last_frame", "last_time", "has_data")
+
+    def __init__(self, engine: "CaptureEngine", key: tuple, family: int, frame: int, ts: float) -> None:
+        self.engine = engine
+        self.key = key  # (src, sport, dst, dport) of TCP direction 0
+        self.family = family
+        self.sinks = (_DirectionSink(self, 0), _DirectionSink(self, 1))
+        limit = engine.analysis.config.limits.max_pending_segments
+        self.reassemblers = (DirectionReassembler(self.sinks[0], limit), DirectionReassembler(self.sinks[1], limit))
+        self.ignored = False
+        self.decoder = None
+        self.swap = 0  # 1 when TCP direction 0 is the server's
+        self.pending: list[tuple] = []
+        self.model: Connection | None = None
+        self.syn_seen = False
+        self.client_tcp_direction: int | None = None
+        self.fin = [False, False]
+        self.rst = False
+        self.first_frame = frame
+        self.first_time = ts
+        self.last_frame = frame
+        self.last_time = ts
+        self.has_data = False
+
+
+class CaptureEngine:
+    """The per-frame pass: TCP connections, reassembly, detection, and a decoder per DICOM connection."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+        self.buffers = analysis.buffers
+        self.views = analysis.views
+        self.table: dict[tuple, tuple[_TrackedConnection, int]] = {}
+        self.unsupported_link_types: set[int] = set()
+        self.config = analysis.config
+        self.tcp_frames = 0
+        self.evicted = 0
+
+    # -- per frame -------------------------------------------------------------------------
+
+    def run(self, records, tick, tick_every: int = 256) -> tuple[int, float | None]:
+        """Process every record (``(source, ts, link type, offset, caplen, origlen)`` tuples).
+
+        ``tick(frame_number, offset, ts)`` is called every ``tick_every`` frames (progress,
+        releasing mapped pages).  Returns the number of frames and the last frame's
+        time.  The loop body is the
+        per-frame work, written out here rather than called, because it runs for every
+        frame of the capture.
+        """
+        buffers = self.buffers
+        table = self.table
+        frame_number = 0
+        ts = None
+        for source, ts, link_type, offset, caplen, _origlen in records:
+            frame_number += 1
+            if not frame_number % tick_every:
+                tick(frame_number, offset, ts)
+            segment = parse_tcp_at(buffers[source], offset, caplen, link_type)
+            if segment is None:
+                self._not_tcp(frame_number, link_type)
+                continue
+            self.tcp_frames += 1
+            family, src, dst, sport, dport, seq, ack, flags, payload_offset, payload_length, missing = segment
+            entry = table.get((src, sport, dst, dport))
+            if entry is None or flags & TCP_SYN:
+                entry = self._lookup(entry, family, src, dst, sport, dport, seq, flags, frame_number, ts)
+            tracked, direction = entry
+            tracked.last_frame = frame_number
+            tracked.last_time = ts
+            if tracked.ignored:
+                if flags & (TCP_FIN | TCP_RST):
+                    self._note_close(tracked, direction, flags)
+                continue
+            reassembler = tracked.reassemblers[direction]
+            if flags & TCP_SYN:
+                tracked.syn_seen = True
+                if not flags & TCP_ACK:
+                    tracked.client_tcp_direction = direction
+                elif tracked.client_tcp_direction is None:
+                    tracked.client_tcp_direction = 1 - direction
+                reassembler.syn(seq)
+            if payload_length:
+                tracked.has_data = True
+                reassembler.segment(seq, source, offset + payload_offset, payload_length, frame_number, ts)
+                if missing:
+                    reassembler.missing(missing, frame_number, "frame cut by the capture's snapshot length")
+            if flags & TCP_ACK:
+                other = tracked.reassemblers[1 - direction]
+                # Most ACKs acknowledge exactly what was delivered: nothing to learn from them.
+                if other.started and ack != other.next_seq:
+                    other.acknowledged(ack, frame_number)
+            if flags & (TCP_FIN | TCP_RST):
+                if flags & TCP_FIN:
+                    reassembler.fin(seq + payload_length + missing)
+                self._note_close(tracked, direction, flags)
+        return frame_number, ts
+
+    def _not_tcp(self, frame_number: int, link_type: int) -> None:
+        if link_type not in SUPPORTED_LINK_TYPES and link_type not in self.unsupported_link_types:
+            self.unsupported_link_types.add(link_type)
+            self.analysis.expert.append(ExpertItem(
+                Severity.WARNING, Group.CAPTURE,
+                f"link type {link_type} is not supported; its frames were skipped", frame_number,
+                rule="capture"))
+
+    def _lookup(self, entry, family: int, src: bytes, dst: bytes, sport: int, dport: int, seq: int, flags: int,
+                frame_number: int, ts: float):
+        """The connection of a frame that is new, or a SYN on a known port pair."""
+        if entry is not None:
+            tracked, direction = entry
+            if not (flags & TCP_SYN and not flags & TCP_ACK and self._is_new_connection(tracked, direction, seq)):
+                return entry
+            # The port pair is reused by a new connection.
+            self._close(tracked, frame_number)
+        if len(self.table) >= 2 * self.config.limits.max_connections:
+            self._evict_idle(frame_number)
+        key = (src, sport, dst, dport)
+        tracked = _TrackedConnection(self, key, family, frame_number, ts)
+        self.table[key] = (tracked, 0)
+        self.table[(dst, dport, src, sport)] = (tracked, 1)
+        return tracked, 0
+
+    @staticmethod
+    def _is_new_connection(tracked: _TrackedConnection, direction: int, seq: int) -> bool:
+        """A SYN on a known port pair: a new connection, or the old SYN again (a retransmission,
+        or the same packet recorded on a second interface)?"""
+        isn = tracked.reassemblers[direction].isn
+        if isn is not None:
+            return seq != isn
+        # The first connection was picked up mid-way: only a closed one can be followed by a new one.
+        return tracked.rst or all(tracked.fin)
+
+    def _note_close(self, tracked: _TrackedConnection, direction: int, flags: int) -> None:
+        if flags & TCP_RST:
+            tracked.rst = True
+        if flags & TCP_FIN:
+            tracked.fin[direction] = True
+        if tracked.model is not None:
+            tracked.model.closed_by = "RST" if tracked.rst else "FIN"
+
+    # -- DICOM or not ----------------------------------------------------------------------
+
+    def try_classify(self, tracked: _TrackedConnection) -> None:
+        first: list[bytes] = [b"", b""]
+        for item in tracked.pending:
+            if len(item) == 5:
+                tcp_direction, _offset, source, file_offset, length = item
+                if len(first[tcp_direction]) < DETECTION_BYTES:
+                    first[tcp_direction] += bytes(self.views[source][file_offset : file_offset + min(length, DETECTION_BYTES)])
+        ports = (tracked.key[3], tracked.key[1])  # destination port of each TCP direction
+        detection = classify_connection((first[0], first[1]), ports, self.config.ports, self.config.heuristic)
+        if detection is None:
+            return
+        if not detection.is_dicom:
+            tracked.ignored = True
+            tracked.pending = []
+            for sink in tracked.sinks:
+                sink.chunks = ChunkMap()
+            return
+        client = tracked.client_tcp_direction
+        if client is None or detection.reason == "A-ASSOCIATE-RQ":
+            client = detection.client_direction if detection.client_direction is not None else 0
+        tracked.swap = client  # model direction = tcp direction ^ swap; client becomes 0
+        self._start_decoder(tracked, detection)
+
+    def _start_decoder(self, tracked: _TrackedConnection, detection) -> None:
+        analysis = self.analysis
+        src, sport, dst, dport = tracked.key
+        endpoints = [(src, sport), (dst, dport)]
+        client_address, client_port = endpoints[tracked.swap]
+        server_address, server_port = endpoints[1 - tracked.swap]
+        streams = (tracked.sinks[tracked.swap].chunks, tracked.sinks[1 - tracked.swap].chunks)
+        model = Connection(
+            index=len(analysis.connections),
+            client=format_address(tracked.family, client_address, client_port),
+            server=format_address(tracked.family, server_address, server_port),
+            client_port=client_port,
+            server_port=server_port,
+            streams=streams,
+            first_frame=tracked.first_frame,
+            first_time=tracked.first_time,
+            syn_seen=tracked.syn_seen,
+            detection=detection.reason,
+            picked_up_midway=detection.picked_up_midway or not tracked.syn_seen,
+        )
+        analysis.connections.append(model)
+        tracked.model = model
+        host = DecoderHost(analysis, model)
+        decoder = analysis.plugins.call_first(
+            "dicomtui_make_connection_decoder", connection=model, config=analysis.config,
+            pdu_decoders=analysis.pdu_decoders, host=host)
+        if decoder is None:
+            host.expert(Severity.ERROR, Group.PLUGIN, "no plugin supplied a DICOM connection decoder; "
+                        "connection not decoded", tracked.first_frame)
+            tracked.ignored = True
+            return
+        tracked.decoder = decoder
+        for item in tracked.pending:
+            if len(item) == 5:
+                tcp_direction, stream_offset, source, file_offset, length = item
+                decoder.receive_data(tcp_direction ^ tracked.swap, stream_offset,
+                                     self.views[source][file_offset : file_offset + length])
+            else:
+                tcp_direction, gap = item
+                decoder.receive_gap(tcp_direction ^ tracked.swap, gap)
+        tracked.pending = []
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def _evict_idle(self, frame: int) -> None:
+        """Close the least recently active tenth of the tracked connections.
+
+        A port scan or SYN flood would otherwise keep state (~2 KB) for every port
+        pair it touched; sorting a tenth away at a time costs O(log n) per new
+        connection, amortised.  An evicted connection that speaks again is picked
+        up as a new one.
+        """
+        tracked_connections = list({id(tracked): tracked for tracked, _direction in self.table.values()}.values())
+        tracked_connections.sort(key=lambda tracked: tracked.last_frame)
+        oldest = tracked_connections[: max(1, len(tracked_connections) // 10)]
+        if not self.evicted:
+            self.analysis.expert.append(ExpertItem(
+                Severity.WARNING, Group.CAPTURE,
+                f"more than {self.config.limits.max_connections} TCP connections open at once (a port scan?); "
+                "the least recently active are closed early, so a DICOM connection idle that long and then "
+                "resumed shows as two", frame, rule="capture"))
+        for tracked in oldest:
+            self._close(tracked, frame)
+        self.evicted += len(oldest)
+
+    def _close(self, tracked: _TrackedConnection, frame: int) -> None:
+        reason = "connection closed before missing segment arrived" if (tracked.rst or any(tracked.fin)) \
+            else "capture ended before missing segment arrived"
+        for reassembler in tracked.reassemblers:
+            reassembler.finish(frame, reason)
+        if tracked.decoder is None and not tracked.ignored and tracked.pending:
+            # Too little data to decide (e.g. a tiny capture on a DICOM port): decide with what there is.
+            self.try_classify_final(tracked)
+        if tracked.decoder is not None:
+            model = tracked.model
+            model.last_frame = tracked.last_frame
+            model.last_time = tracked.last_time
+            model.closed_by = "RST" if tracked.rst else ("FIN" if any(tracked.fin) else "")
+            tracked.decoder.finish()
+            tracked.decoder = None
+        tracked.ignored = True
+        for key in (tracked.key, (tracked.key[2], tracked.key[3], tracked.key[0], tracked.key[1])):
+            if self.table.get(key, (None,))[0] is tracked:
+                del self.table[key]
+
+    def try_classify_final(self, tracked: _TrackedConnection) -> None:
+        ports = (tracked.key[3], tracked.key[1])
+        first = [b"", b""]
+        for item in tracked.pending:
+            if len(item) == 5:
+                tcp_direction, _offset, source, file_offset, length = item
+                first[tcp_direction] += bytes(self.views[source][file_offset : file_offset + length])[:DETECTION_BYTES]
+        detection = classify_connection((first[0] + b"\0" * 12, first[1] + b"\0" * 12) if any(
+            p in self.config.ports for p in ports) else (first[0], first[1]), ports, self.config.ports,
+            self.config.heuristic)
+        if detection is not None and detection.is_dicom:
+            client = tracked.client_tcp_direction
+            if client is None:
+                client = detection.client_direction or 0
+            tracked.swap = client
+            self._start_decoder(tracked, detection)
+
+    def finish(self) -> None:
+        seen = set()
+        for tracked, _direction in list(self.table.values()):
+            if id(tracked) in seen:
+                continue
+            seen.add(id(tracked))
+            self._close(tracked, self.analysis.frame_count)
+        self.analysis.connections.sort(key=lambda connection: connection.first_frame)

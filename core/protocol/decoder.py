@@ -1,0 +1,351 @@
+"""The built-in DICOM connection decoder: framing, PDUs, association state, DIMSE messages.
+
+Sans-IO: the engine feeds each direction's in-order bytes and gaps; this
+decoder reports PDUs, associations, messages and protocol findings to the
+host.  It composes the pieces that each live in their own module:
+``framing`` (PDUs and PDVs from bytes), ``pdu`` (body decoders, through the
+registered decoder table, read through the ``AssociateBody``/``RejectBody``/
+``AbortBody`` protocols so a replacement decoder works), ``state`` (the
+association state table), ``negotiation`` (what A-ASSOCIATE items set) and
+``messages`` (PDVs to DIMSE messages).
+"""
+
+from __future__ import annotations
+
+from dicomtui.core.base.errors import DecodeError
+from dicomtui.core.base.uids import uid_label
+from dicomtui.core.protocol import negotiation
+from dicomtui.core.protocol.findings import Group, Severity
+from dicomtui.core.protocol.framing import FramedPdu, PduStreamParser, StreamProblem
+from dicomtui.core.protocol.messages import MessageAssembler
+from dicomtui.core.protocol.pdu import AbortBody, AssociateBody, RejectBody
+from dicomtui.core.protocol.records import (
+    PDU_HEADER_LENGTH,
+    Association,
+    AssociationEnd,
+    Message,
+    Pdu,
+    PresentationContext,
+)
+from dicomtui.core.protocol.state import OPEN_STATES, AssociationState, PduType, Side, Violation, transition
+from dicomtui.core.wire.tcp import Gap
+
+# How a violation reads (the table only gives its code); {state} is the state it happened in.
+VIOLATION_TEXT = {
+    Violation.RQ_WHILE_OPEN: "A-ASSOCIATE-RQ while an association is already open on this connection",
+    Violation.RQ_FROM_ACCEPTOR: "A-ASSOCIATE-RQ sent by the connection's server side",
+    Violation.AC_WITHOUT_RQ: "A-ASSOCIATE-AC without a pending A-ASSOCIATE-RQ",
+    Violation.RJ_WITHOUT_RQ: "A-ASSOCIATE-RJ without a pending A-ASSOCIATE-RQ",
+    Violation.DATA_BEFORE_AC: "P-DATA-TF before the association was accepted (no A-ASSOCIATE-AC yet)",
+    Violation.DATA_AFTER_END: "P-DATA-TF after the association was {state}",
+    Violation.DATA_AFTER_OWN_RELEASE_RQ: "P-DATA-TF sent after this side requested release",
+    Violation.RP_WITHOUT_RQ: "A-RELEASE-RP without an A-RELEASE-RQ",
+}
+
+KIND_BY_TYPE = {1: "association", 2: "association", 3: "reject", 4: "data", 5: "release", 6: "release",
+                7: "abort"}
+
+
+def _sub_operations(command: dict) -> str:
+    counts = [command.get(key) for key in ("NumberOfRemainingSuboperations", "NumberOfCompletedSuboperations",
+                                           "NumberOfFailedSuboperations", "NumberOfWarningSuboperations")]
+    if all(count is None for count in counts):
+        return ""
+    labels = ("remaining", "completed", "failed", "warning")
+    return " " + " ".join(f"{label}={count}" for label, count in zip(labels, counts) if count is not None)
+
+
+class ConnectionDecoder:
+    def __init__(self, connection, config, pdu_decoders: dict, host) -> None:
+        self.connection = connection
+        self.config = config
+        self.limits = config.limits
+        self.pdu_decoders = pdu_decoders
+        self.host = host
+        midway = connection.picked_up_midway
+        self.parsers = (PduStreamParser(self.limits, midway), PduStreamParser(self.limits, midway))
+        self.assemblers = (MessageAssembler(0, self.limits.max_command), MessageAssembler(1, self.limits.max_command))
+        self.association: Association | None = None
+        self.requests: dict[tuple[int, int, int], Message] = {}  # (association, direction, message id)
+        self.release_requester: int | None = None  # direction that sent A-RELEASE-RQ
+        self.violation_state: AssociationState | None = None  # the state the last PDU was sent in
+
+    # -- input from the engine -------------------------------------------------------------
+
+    def receive_data(self, direction: int, stream_offset: int, data) -> None:
+        for event in self.parsers[direction].feed(stream_offset, data):
+            self._handle(direction, event)
+
+    def receive_gap(self, direction: int, gap: Gap) -> None:
+        association = self.association.index if self.association else None
+        side = "client" if direction == 0 else "server"
+        self.host.expert(Severity.WARNING, Group.SEQUENCE,
+                         f"TCP gap: {gap.length} bytes from the {side} were not captured at stream offset "
+                         f"{gap.stream_offset} ({gap.reason}); PDUs and data sets crossing it are incomplete — "
+                         "usually the capture dropped packets rather than the network (the peers retransmit): "
+                         "capture on one of the hosts, with a larger buffer (dumpcap -B) and without "
+                         "segmentation offload (ethtool -K IFACE tso off gso off gro off)",
+                         gap.frame, association, rule="tcp-gap")
+        for event in self.parsers[direction].gap(gap):
+            self._handle(direction, event)
+
+    def finish(self) -> None:
+        for direction in (0, 1):
+            for event in self.parsers[direction].finish():
+                self._handle(direction, event)
+        for direction in (0, 1):
+            for event in self.assemblers[direction].finish():
+                self._message_event(direction, event, None)
+        association = self.association
+        if association is not None and association.state in OPEN_STATES:
+            closed = self.connection.closed_by
+            association.end_reason = (f"connection closed ({closed}) without A-RELEASE" if closed
+                                      else "capture ended while the association was open")
+            association.ended_by = AssociationEnd.CONNECTION_CLOSED if closed else AssociationEnd.CAPTURE_ENDED
+            releasing = association.state == AssociationState.RELEASING
+            association.state = AssociationState.RELEASED if closed and releasing else AssociationState.INCOMPLETE
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _handle(self, direction: int, event) -> None:
+        if isinstance(event, StreamProblem):
+            first, _last, _start, _end = self.host.frames(direction, event.stream_offset,
+                                                          event.stream_offset + 1)
+            self.host.expert(Severity.ERROR if event.malformed else Severity.WARNING,
+                             Group.MALFORMED if event.malformed else Group.SEQUENCE, event.message, first,
+                             self.association.index if self.association else None, rule="framing")
+            return
+        self._pdu(direction, event)
+
+    def _new_association(self, pdu_model: Pdu, state: AssociationState, midway: bool) -> Association:
+        association = Association(index=-1, connection=self.connection.index, start_time=pdu_model.timestamp,
+                                  first_frame=pdu_model.first_frame, picked_up_midway=midway, state=state)
+        self.host.add_association(association)
+        self.association = association
+        return association
+
+    def _pdu(self, direction: int, framed: FramedPdu) -> None:
+        """One framed PDU: decode its body, move the association's state, report, describe, store."""
+        host = self.host
+        pdu_frames = host.frames(direction, framed.stream_offset, framed.end_offset)
+        # The PDU is stored (host.add_pdu) only once complete, summary included; the index
+        # it will get is known now, for the messages and findings that refer to it.
+        pdu_model = Pdu(index=host.next_pdu_index(), connection=self.connection.index, direction=direction,
+                        stream_offset=framed.stream_offset, pdu_type=framed.pdu_type, length=framed.length,
+                        first_frame=pdu_frames[0], last_frame=pdu_frames[1], timestamp=pdu_frames[3],
+                        complete=framed.complete, kind=KIND_BY_TYPE.get(framed.pdu_type, "other"),
+                        pdvs=tuple(framed.pdvs))
+        problems = list(framed.problems)
+        decoded = self._decode_body(framed, pdu_model, problems)
+        association, violation = self._advance(direction, pdu_model)
+        handler = self._HANDLERS.get(framed.pdu_type)
+        if handler is not None:
+            pdu_model.summary = handler(self, association, pdu_model, decoded, problems)
+        pdu_model.association = association.index
+        association.last_frame = max(association.last_frame, pdu_model.last_frame)
+        self._report(direction, pdu_model, violation, problems, framed.capture_problems)
+        if framed.pdu_type == PduType.P_DATA_TF:
+            pdu_model.summary = self._pdata(direction, framed, pdu_model, association, pdu_frames)
+        if not framed.complete and not pdu_model.summary.endswith("[incomplete]"):
+            pdu_model.summary += " [incomplete]"
+        host.add_pdu(pdu_model)
+
+    def _decode_body(self, framed: FramedPdu, pdu_model: Pdu, problems: list[str]):
+        """The registered decoder's object for a control PDU's body (None for P-DATA or when malformed)."""
+        if framed.body is None or framed.pdu_type == PduType.P_DATA_TF:
+            return None
+        decoder = self.pdu_decoders.get(framed.pdu_type)
+        if decoder is None:
+            return None
+        try:
+            return decoder(framed.body)
+        except DecodeError as exc:
+            problems.append(f"malformed {pdu_model.type_name}: {exc} (at PDU byte {exc.offset + PDU_HEADER_LENGTH})")
+        except Exception as exc:  # a plugin decoder must not stop the analysis
+            problems.append(f"{pdu_model.type_name} decoder raised {type(exc).__name__}: {exc}")
+        return None
+
+    def _advance(self, direction: int, pdu_model: Pdu) -> tuple[Association, Violation | None]:
+        """Move the association along the state table; a new one for a request (or a capture's first PDU)."""
+        association = self.association
+        pdu_type = pdu_model.pdu_type
+        if pdu_type == PduType.A_ASSOCIATE_RQ:
+            state, violation = transition(association.state if association else None, pdu_type, direction)
+            association = self._new_association(pdu_model, state, False)
+            association.request_pdu = pdu_model.index
+            return association, violation
+        if association is None:
+            # Picked up after the negotiation: assume it was accepted, unless this is its answer.
+            answer = pdu_type in (PduType.A_ASSOCIATE_AC, PduType.A_ASSOCIATE_RJ)
+            association = self._new_association(
+                pdu_model, AssociationState.REQUESTED if answer else AssociationState.ESTABLISHED, True)
+        state, violation = transition(association.state, pdu_type, direction, self.release_requester,
+                                      answered=association.response_pdu is not None)
+        self.violation_state = association.state
+        association.state = state
+        if pdu_type == PduType.A_RELEASE_RQ:
+            self.release_requester = direction
+        return association, violation
+
+    # Per PDU type: update the association from the decoded body; return the PDU's summary.
+
+    def _on_request(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+        if not isinstance(decoded, AssociateBody):
+            return "A-ASSOCIATE request (malformed)"
+        problems += negotiation.apply_request(association, decoded, self.limits.max_contexts)
+        return f"A-ASSOCIATE request {association.calling_ae} --> {association.called_ae}"
+
+    def _on_accept(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+        association.response_pdu = pdu_model.index
+        association.established_time = pdu_model.timestamp
+        if isinstance(decoded, AssociateBody):
+            problems += negotiation.apply_accept(association, decoded)
+        return f"A-ASSOCIATE accept  {association.calling_ae} <-- {association.called_ae}"
+
+    def _on_reject(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+        association.response_pdu = pdu_model.index
+        reason = "malformed"
+        if isinstance(decoded, RejectBody):
+            negotiation.apply_reject(association, decoded)
+            reason = decoded.text
+        association.ended_by = AssociationEnd.REJECTED
+        association.end_time = pdu_model.timestamp
+        pdu_model.kind = "reject"
+        return f"A-ASSOCIATE reject  {association.calling_ae} <-- {association.called_ae} ({reason})"
+
+    def _on_release_request(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+        return "A-RELEASE request"
+
+    def _on_release_response(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+        association.end_reason = "released normally"
+        association.ended_by = AssociationEnd.RELEASED
+        association.end_time = pdu_model.timestamp
+        return "A-RELEASE response"
+
+    def _on_abort(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+        body = decoded if isinstance(decoded, AbortBody) else None
+        negotiation.apply_abort(association, body)
+        if association.state is not AssociationState.RELEASED:  # an abort after a release ends nothing
+            association.ended_by = AssociationEnd.ABORTED
+            association.end_time = pdu_model.timestamp
+        return "ABORT " + (body.text if body is not None else "(malformed)")
+
+    _HANDLERS = {PduType.A_ASSOCIATE_RQ: _on_request, PduType.A_ASSOCIATE_AC: _on_accept,
+                 PduType.A_ASSOCIATE_RJ: _on_reject, PduType.A_RELEASE_RQ: _on_release_request,
+                 PduType.A_RELEASE_RP: _on_release_response, PduType.A_ABORT: _on_abort}
+
+    def _report(self, direction: int, pdu_model: Pdu, violation: Violation | None, problems: list[str],
+                capture_problems: list[str]) -> None:
+        host = self.host
+        frame, association, index = pdu_model.last_frame, pdu_model.association, pdu_model.index
+        if violation is not None:
+            sender = "the requestor" if direction == Side.REQUESTOR else "the acceptor"
+            text = VIOLATION_TEXT[violation].format(state=self.violation_state)
+            host.expert(Severity.ERROR, Group.SEQUENCE, text + f" — a protocol violation by {sender} "
+                        "(PS3.8 state machine): look at what it did just before and in its log; the other side "
+                        "is expected to abort", frame, association, index, rule="protocol-order")
+        for problem in problems:
+            host.expert(Severity.ERROR, Group.MALFORMED, problem + " — the sender's DICOM stack wrote an "
+                        "invalid PDU (or the capture is damaged); expect the receiver to abort",
+                        frame, association, index, rule="pdu")
+        for problem in capture_problems:
+            # the capture, not the peer, lost the rest of this PDU (the gap has its own item)
+            host.expert(Severity.NOTE, Group.CAPTURE, problem, frame, association, index, rule="pdu")
+
+    def _pdata(self, direction: int, framed: FramedPdu, pdu_model: Pdu, association: Association,
+               pdu_frames: tuple[int, int, float, float]) -> str:
+        host = self.host
+        parts: list[str] = []
+        assembler = self.assemblers[direction]
+        for number, pdv in enumerate(framed.pdvs):
+            context = association.contexts.get(pdv.context_id)
+            if context is None:
+                context = PresentationContext(pdv.context_id, guessed=True)
+                association.contexts[pdv.context_id] = context
+                if not association.picked_up_midway:
+                    host.expert(Severity.ERROR, Group.PROTOCOL,
+                                f"PDV on presentation context {pdv.context_id}, which was never negotiated — "
+                                "the sender uses a context ID its A-ASSOCIATE did not set up: check the "
+                                "sender's DICOM stack; the receiver should abort",
+                                pdu_model.last_frame, association.index, pdu_model.index, rule="pdv-context")
+            elif context.result not in (0, None):
+                host.expert(Severity.ERROR, Group.PROTOCOL,
+                            f"PDV on presentation context {pdv.context_id}, which was rejected "
+                            f"({context.result_text}) — the sender ignored the A-ASSOCIATE-AC and must only use "
+                            "accepted contexts: check the sender's DICOM stack", pdu_model.last_frame,
+                            association.index,
+                            pdu_model.index, rule="pdv-context")
+            # A message's frames and times are those of the PDUs that carry it.
+            events = assembler.add_pdv(pdv, framed.commands.get(number), pdu_model.index, association.index,
+                                       self.connection.index, pdu_frames, framed.complete)
+            described = False
+            for event in events:
+                text = self._message_event(direction, event, pdu_model)
+                if text and event.kind == "command":
+                    parts.append(text)
+                    described = True
+            if not described and not pdv.is_command:
+                if pdv.is_last:
+                    parts.append(f"{uid_label(context.abstract_syntax) or 'Data set'} (last fragment)"
+                                 if context.abstract_syntax else "Data set (last fragment)")
+                else:
+                    parts.append("PDV Fragment")
+        summary = "P-DATA, " + ", ".join(dict.fromkeys(parts)) if parts else "P-DATA"
+        return summary
+
+    def _message_event(self, direction: int, event, pdu_model: Pdu | None) -> str:
+        host = self.host
+        message = event.message
+        if message is None:
+            return ""
+        association = self.association
+        if event.kind == "problem":
+            host.expert(Severity.ERROR, Group.MALFORMED, event.text, message.last_frame, message.association,
+                        pdu_model.index if pdu_model else None, message.index if message.index >= 0 else None,
+                        rule="dimse")
+            return ""
+        if event.kind == "command":
+            if message.index < 0:
+                context = association.contexts.get(message.context_id) if association else None
+                if context is not None:
+                    message.transfer_syntax = context.transfer_syntax
+                    if not context.abstract_syntax and message.affected_sop_class:
+                        context.abstract_syntax = message.affected_sop_class
+                host.add_message(message)
+                if association is not None:
+                    association.message_count += 1
+                self._pair(message)
+            return self._describe(message)
+        return ""
+
+    def _pair(self, message: Message) -> None:
+        if message.is_request and message.message_id is not None:
+            self.requests[(message.association, message.direction, message.message_id)] = message
+            return
+        if message.responded_to is None:
+            return
+        request = self.requests.get((message.association, 1 - message.direction, message.responded_to))
+        if request is None:
+            return
+        message.request = request.index
+        request.responses.append(message.index)
+        message.response_time = max(0.0, message.start_time - request.end_time)
+
+    def _describe(self, message: Message) -> str:
+        name = message.command_name
+        if message.is_request:
+            text = f"{name} ID={message.message_id}" if message.message_id is not None else name
+            sop = message.affected_sop_class
+            if sop:
+                text += f" {uid_label(sop)}"
+            destination = message.command.get("MoveDestination")
+            if destination:
+                text += f" to {destination}"
+            return text
+        text = f"{name} ID={message.responded_to}" if message.responded_to is not None else name
+        if message.status is not None:
+            _category, meaning = self.host.status_meaning(message.command_field, message.status,
+                                                          message.affected_sop_class)
+            text += f" ({meaning})" if message.status else " (Success)"
+        return text + _sub_operations(message.command)
+

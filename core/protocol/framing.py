@@ -1,0 +1,389 @@
+"""Framing one direction of a DICOM byte stream into PDUs and PDVs (sans-IO).
+
+The parser is fed the stream in order, in pieces of any size, plus gaps.  It
+holds at most a PDU header, a PDV header, one non-P-DATA PDU body (bounded by
+``max_control_pdu``) and one command PDV (bounded by ``max_command``); the data
+set bytes of P-DATA are never held, only their stream ranges, so memory does
+not depend on object or PDU size.  Work is O(n) in bytes fed: data bytes are
+skipped by arithmetic, header bytes are touched once, and resynchronisation
+scans each byte at most once (its window is bounded by ``RESYNC_WINDOW``).
+
+After a gap the parser keeps its place if the lost bytes fell inside a PDV's
+data (lengths say where the next header is); otherwise it resynchronises on the
+next plausible PDU header instead of giving up on the connection.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.protocol.detect import plausible_pdu_header
+from dicomtui.core.protocol.records import PDU_TYPE_NAMES, Pdv
+from dicomtui.core.wire.tcp import Gap
+
+RESYNC_WINDOW = 1 << 16
+
+
+@dataclass(slots=True)
+class FramedPdu:
+    """A PDU found in the stream (complete, or cut by a gap / the end of the capture)."""
+
+    stream_offset: int
+    pdu_type: int
+    length: int
+    end_offset: int  # stream offset after the last byte that belongs to it
+    body: bytes | None = None  # non-P-DATA bodies
+    pdvs: list[Pdv] = field(default_factory=list)
+    commands: dict[int, bytes] = field(default_factory=dict)  # pdv index -> command bytes
+    complete: bool = True
+    problems: list[str] = field(default_factory=list)  # the sender's: the PDU is malformed
+    capture_problems: list[str] = field(default_factory=list)  # the capture's: part of it was not recorded
+
+
+@dataclass(frozen=True, slots=True)
+class StreamProblem:
+    stream_offset: int
+    message: str
+    malformed: bool = True
+
+
+_HEADER, _BODY, _PDV_HEADER, _PDV_DATA, _SKIP, _RESYNC = range(6)
+_NO_EVENTS: tuple = ()
+
+
+class PduStreamParser:
+    def __init__(self, limits: Limits | None = None, start_in_resync: bool = False) -> None:
+        self.limits = limits or Limits()
+        self.position = 0  # stream offset of the next byte expected
+        self.state = _RESYNC if start_in_resync else _HEADER
+        self.buffer = bytearray()  # header / body / command / resync window bytes
+        self.buffer_start = 0  # stream offset of buffer[0] (resync)
+        self.current: FramedPdu | None = None
+        self.pdu_remaining = 0
+        self.pdv_remaining = 0
+        self.pdv_is_command = False
+        self.command_overflow = False
+        self.skip_remaining = 0
+        self.events: list[FramedPdu | StreamProblem] = []
+        self.resync_skipped = 0
+
+    # -- input -----------------------------------------------------------------------------
+
+    def feed(self, stream_offset: int, data) -> list:
+        """Consume ``data`` (bytes or memoryview) starting at ``stream_offset``."""
+        if self.state == _PDV_DATA and stream_offset == self.position and not self.pdv_is_command:
+            size = len(data)
+            if size < self.pdv_remaining:
+                # Inside a data PDV, as most bytes of a big transfer are: only count them.
+                self.pdv_remaining -= size
+                self.pdu_remaining -= size
+                self.position += size
+                return _NO_EVENTS
+        if stream_offset > self.position:
+            # The reassembler reports gaps itself; this only guards against misuse.
+            self.gap(Gap(self.position, stream_offset - self.position, 0, "discontinuity"))
+        view = memoryview(data)
+        if stream_offset < self.position:
+            view = view[self.position - stream_offset :]
+        index = 0
+        size = len(view)
+        while index < size:
+            index = self._step(view, index, size)
+        self.position += size
+        return self._take_events()
+
+    def _take_events(self) -> list:
+        events, self.events = self.events, []
+        return events
+
+    def gap(self, gap: Gap) -> list:
+        length = gap.length
+        state = self.state
+        current = self.current
+        if state == _PDV_DATA and length <= self.pdv_remaining and not self.pdv_is_command:
+            # Lost bytes inside a data PDV: lengths still say where the next header is.
+            current.complete = False
+            current.capture_problems.append(f"{length} bytes missing from the capture (TCP gap)")
+            self.pdv_remaining -= length
+            self.pdu_remaining -= length
+            self.position += length
+            if self.pdv_remaining == 0:
+                self._end_pdv()
+            return self._take_events()
+        if state in (_PDV_DATA, _PDV_HEADER, _BODY) and current is not None and length <= self.pdu_remaining:
+            # The gap ends inside this PDU: skip to its end, we know where that is.
+            current.complete = False
+            current.capture_problems.append(f"{length} bytes missing from the capture (TCP gap)")
+            self.position += length
+            self.pdu_remaining -= length
+            self.buffer.clear()
+            self.state = _SKIP
+            self.skip_remaining = self.pdu_remaining
+            if self.skip_remaining == 0:
+                self._finish_pdu()
+            return self._take_events()
+        if state == _SKIP and length <= self.skip_remaining:
+            self.skip_remaining -= length
+            self.position += length
+            if current is not None:
+                current.complete = False
+            if self.skip_remaining == 0:
+                self._finish_pdu()
+            return self._take_events()
+        # Otherwise the next PDU header position is unknown: close what we have and resync.
+        if state == _RESYNC:
+            self.resync_skipped += len(self.buffer)
+        if current is not None:
+            current.complete = False
+            current.capture_problems.append("TCP gap: the rest of this PDU was not captured")
+            self._emit_current()
+        self.position += length
+        self.buffer.clear()
+        self.state = _RESYNC
+        return self._take_events()
+
+    def finish(self) -> list:
+        """End of stream: report a PDU cut short by the end of the capture."""
+        if self.current is not None:
+            self.current.complete = False
+            self.current.capture_problems.append("capture ended inside this PDU")
+            self._emit_current()
+        elif self.state == _HEADER and self.buffer:
+            self.events.append(StreamProblem(self.position - len(self.buffer),
+                                             f"capture ended inside a PDU header ({len(self.buffer)} bytes)", False))
+        elif self.state == _RESYNC and self.buffer:
+            self._scan(final=True)
+            if self.current is not None:
+                self.current.complete = False
+                self.current.capture_problems.append("capture ended inside this PDU")
+                self._emit_current()
+            if self.state == _RESYNC:
+                self.resync_skipped += len(self.buffer)
+        if self.resync_skipped:
+            self._report_resync()
+        self.buffer.clear()
+        return self._take_events()
+
+    # -- the state machine -----------------------------------------------------------------
+
+    def _step(self, view: memoryview, index: int, size: int) -> int:
+        state = self.state
+        stream_offset = self.position + index
+        if state == _PDV_DATA:
+            take = min(self.pdv_remaining, size - index)
+            if self.pdv_is_command and not self.command_overflow:
+                self.buffer += view[index : index + take]
+            self.pdv_remaining -= take
+            self.pdu_remaining -= take
+            if self.pdv_remaining == 0:
+                self._end_pdv()
+            return index + take
+        if state == _HEADER:
+            need = 6 - len(self.buffer)
+            take = min(need, size - index)
+            self.buffer += view[index : index + take]
+            if len(self.buffer) == 6:
+                self._start_pdu(stream_offset + take - 6)
+            return index + take
+        if state == _PDV_HEADER:
+            need = 6 - len(self.buffer)
+            take = min(need, size - index)
+            self.buffer += view[index : index + take]
+            self.pdu_remaining -= take
+            if len(self.buffer) == 6:
+                self._start_pdv(stream_offset + take - 6)
+            return index + take
+        if state == _BODY:
+            take = min(self.pdu_remaining, size - index)
+            self.buffer += view[index : index + take]
+            self.pdu_remaining -= take
+            if self.pdu_remaining == 0:
+                self.current.body = bytes(self.buffer)
+                self.buffer.clear()
+                self._finish_pdu()
+            return index + take
+        if state == _SKIP:
+            take = min(self.skip_remaining, size - index)
+            self.skip_remaining -= take
+            if self.skip_remaining == 0:
+                self._finish_pdu()
+            return index + take
+        # _RESYNC
+        return self._resync(view, index, size)
+
+    def _start_pdu(self, stream_offset: int) -> None:
+        header = bytes(self.buffer)
+        self.buffer.clear()
+        pdu_type = header[0]
+        length = struct.unpack_from("!I", header, 2)[0]
+        if not 1 <= pdu_type <= 7:
+            self.events.append(StreamProblem(stream_offset, f"unknown PDU type 0x{pdu_type:02x}; "
+                                                            "looking for the next valid PDU header"))
+            self._enter_resync(header[1:], stream_offset + 1)
+            return
+        if length > self.limits.max_pdu_length:
+            self.events.append(StreamProblem(stream_offset, f"{_name(pdu_type)} claims {length} bytes, more than "
+                                                            f"the {self.limits.max_pdu_length}-byte limit; "
+                                                            "looking for the next valid PDU header"))
+            self._enter_resync(header[1:], stream_offset + 1)
+            return
+        pdu = FramedPdu(stream_offset, pdu_type, length, stream_offset + 6 + length)
+        if header[1] != 0:
+            pdu.problems.append(f"reserved byte after the PDU type is 0x{header[1]:02x}")
+        self.current = pdu
+        self.pdu_remaining = length
+        if length == 0:
+            if pdu_type != 4:
+                pdu.problems.append("PDU length 0")
+                pdu.body = b""
+            self._finish_pdu()
+        elif pdu_type == 4:
+            self._enter_pdv_header()
+        elif length > self.limits.max_control_pdu:
+            pdu.problems.append(f"{length}-byte {_name(pdu_type)} exceeds the {self.limits.max_control_pdu}-byte "
+                                "limit for control PDUs; body not decoded")
+            self.state = _SKIP
+            self.skip_remaining = length
+        else:
+            self.state = _BODY
+
+    def _start_pdv(self, stream_offset: int) -> None:
+        header = bytes(self.buffer)
+        self.buffer.clear()
+        item_length, context_id, flags = struct.unpack("!IBB", header)
+        pdu = self.current
+        if item_length < 2 or item_length - 2 > self.pdu_remaining:
+            pdu.problems.append(f"invalid PDV length {item_length} at stream offset {stream_offset} "
+                                f"({self.pdu_remaining + 2} bytes left in the PDU)")
+            self.state = _SKIP
+            self.skip_remaining = self.pdu_remaining
+            if self.skip_remaining == 0:
+                self._finish_pdu()
+            return
+        if len(pdu.pdvs) >= self.limits.max_pdvs_per_pdu:
+            pdu.problems.append(f"more than {self.limits.max_pdvs_per_pdu} PDVs in one PDU; rest skipped")
+            self.state = _SKIP
+            self.skip_remaining = self.pdu_remaining
+            return
+        is_command = bool(flags & 1)
+        pdu.pdvs.append(Pdv(stream_offset + 6, item_length - 2, context_id, is_command, bool(flags & 2), flags))
+        self.pdv_remaining = item_length - 2
+        self.pdv_is_command = is_command
+        self.command_overflow = is_command and self.pdv_remaining > self.limits.max_command
+        if self.command_overflow:
+            pdu.problems.append(f"command PDV of {self.pdv_remaining} bytes exceeds the "
+                                f"{self.limits.max_command}-byte limit; not decoded")
+        self.state = _PDV_DATA
+        if self.pdv_remaining == 0:
+            self._end_pdv()
+
+    def _end_pdv(self) -> None:
+        pdu = self.current
+        if self.pdv_is_command and not self.command_overflow:
+            pdu.commands[len(pdu.pdvs) - 1] = bytes(self.buffer)
+        self.buffer.clear()
+        self.pdv_is_command = False
+        self.command_overflow = False
+        if self.pdu_remaining <= 0:
+            self._finish_pdu()
+        else:
+            self._enter_pdv_header()
+
+    def _enter_pdv_header(self) -> None:
+        if self.pdu_remaining < 6:
+            self.current.problems.append(f"{self.pdu_remaining} bytes left in the P-DATA-TF PDU, "
+                                         "too few for a PDV header")
+            self.state = _SKIP
+            self.skip_remaining = self.pdu_remaining
+        else:
+            self.state = _PDV_HEADER
+
+    def _finish_pdu(self) -> None:
+        self._emit_current()
+        self.state = _HEADER
+
+    def _emit_current(self) -> None:
+        if self.current is not None:
+            self.events.append(self.current)
+        self.current = None
+        self.pdu_remaining = 0
+        self.pdv_remaining = 0
+
+    # -- resynchronisation -----------------------------------------------------------------
+
+    def _enter_resync(self, pending: bytes, stream_offset: int) -> None:
+        self.state = _RESYNC
+        self.buffer = bytearray(pending)
+        self.buffer_start = stream_offset
+        self._scan()
+
+    def _resync(self, view: memoryview, index: int, size: int) -> int:
+        if not self.buffer:
+            self.buffer_start = self.position + index
+        take = min(size - index, RESYNC_WINDOW)
+        self.buffer += view[index : index + take]
+        self._scan()
+        return index + take
+
+    def _scan(self, final: bool = False) -> None:
+        """Find a plausible PDU header in the window; feed what follows it back through the parser.
+
+        Release and abort PDUs are judged on their 10 bytes; other candidates need
+        12 (a P-DATA-TF header with its first PDV header), so bytes near the end
+        of the window wait for more data unless the stream has ended (``final``).
+        """
+        window = self.buffer
+        size = len(window)
+        position = 0
+        found = -1
+        undecided = size
+        while position + 6 <= size:
+            byte = window[position]
+            if 1 <= byte <= 7 and window[position + 1] == 0:
+                needed = 10 if byte in (5, 6, 7) else 12
+                if position + needed > size and not final:
+                    undecided = position
+                    break
+                if plausible_pdu_header(window, position):
+                    found = position
+                    break
+            position += 1
+        if found < 0:
+            # Keep the undecided tail (at most the last 11 bytes); drop the rest.
+            dropped = min(undecided, max(0, size - 11)) if not final else size
+            self.resync_skipped += dropped
+            del window[:dropped]
+            self.buffer_start += dropped
+            return
+        self.resync_skipped += found
+        if self.resync_skipped:
+            self._report_resync(at=self.position_of_window(found))
+        rest = bytes(window[found:])
+        start = self.position_of_window(found)
+        self.buffer = bytearray()
+        self.state = _HEADER
+        # Re-run the found bytes through the normal states.  position is where the
+        # caller's view continues, so account for the replayed bytes separately.
+        saved_position = self.position
+        self.position = start
+        view = memoryview(rest)
+        index = 0
+        while index < len(rest):
+            index = self._step(view, index, len(rest))
+        self.position = saved_position
+
+    def position_of_window(self, index: int) -> int:
+        return self.buffer_start + index
+
+    def _report_resync(self, at: int | None = None) -> None:
+        where = f" before stream offset {at}" if at is not None else ""
+        self.events.append(StreamProblem(at if at is not None else self.position,
+                                         f"skipped {self.resync_skipped} bytes that are not a DICOM PDU{where} "
+                                         "(resynchronised on the next valid PDU header)", False))
+        self.resync_skipped = 0
+
+
+def _name(pdu_type: int) -> str:
+    return PDU_TYPE_NAMES.get(pdu_type, f"PDU type 0x{pdu_type:02x}")

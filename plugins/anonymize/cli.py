@@ -1,0 +1,115 @@
+"""Command-line face of the de-identification: its options and the two modes.
+
+``dicomtui --anonymize OUT.pcapng CAPTURE...`` writes a de-identified capture;
+``dicomtui --export DIR --anonymize CAPTURE...`` writes de-identified Part 10 files.
+Both print the report (text, or JSON with ``--json``); the mapping file is written
+only with ``--anonymize-map FILE``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from dicomtui.core.base.safe_text import safe_text
+
+from .profile import OPTIONS, parse_options
+from .rewrite import AnonymizeSettings, CaptureAnonymizer, write_capture
+
+EXIT_OK, EXIT_USAGE, EXIT_INCOMPLETE = 0, 2, 3
+
+
+def add_arguments(parser) -> None:
+    group = parser.add_argument_group(
+        "de-identification (PS3.15 Annex E Basic Application Level Confidentiality Profile)")
+    group.add_argument("--anonymize", nargs="?", const="", default=None, metavar="OUT",
+                       help="write a de-identified capture to OUT (.pcapng or .pcap); with --export, "
+                            "write de-identified Part 10 files instead (then give no OUT)")
+    group.add_argument("--anonymize-option", action="append", default=[], metavar="NAME",
+                       help="profile option, may be repeated or comma-separated: " + ", ".join(OPTIONS))
+    group.add_argument("--anonymize-network", action="store_true",
+                       help="also map IP addresses (prefix-preserving) and MAC addresses, consistently")
+    group.add_argument("--anonymize-ae", action="store_true", help="also map AE titles, consistently")
+    group.add_argument("--anonymize-time-shift", type=float, default=0.0, metavar="SECONDS",
+                       help="add SECONDS (may be negative) to every packet timestamp")
+    group.add_argument("--strip-pixel-data", action="store_true",
+                       help="blank native pixel data (zeros) and drop encapsulated pixel data")
+    group.add_argument("--anonymize-map", metavar="FILE",
+                       help="write the original -> replacement mapping to FILE (for the site's own records; "
+                            "it re-identifies the output: keep it away from the shared capture)")
+
+
+def wanted(args) -> bool:
+    return getattr(args, "anonymize", None) is not None
+
+
+def fix_captures(args, captures: list[str]) -> list[str]:
+    """``--export DIR --anonymize CAPTURE``: argparse took CAPTURE as --anonymize's value.
+
+    With --export, a value naming an existing file is an input; anything else is the
+    output capture (``--anonymize OUT --export DIR`` writes both with one mapping).
+    """
+    if args.export and args.anonymize and os.path.isfile(args.anonymize):
+        captures = [args.anonymize] + captures
+        args.anonymize = ""
+    return captures
+
+
+def check(args, captures: list[str], parser) -> None:
+    if not args.export and not args.anonymize:
+        parser.error("--anonymize needs an output file (e.g. --anonymize shared.pcapng), or --export DIR")
+    if args.anonymize and any(os.path.abspath(args.anonymize) == os.path.abspath(c) for c in captures if c != "-"):
+        parser.error("--anonymize: the output would overwrite an input capture")
+    if args.anonymize and os.path.exists(args.anonymize) and not args.overwrite:
+        parser.error(f"--anonymize: {args.anonymize} exists (--overwrite replaces it)")
+    if args.export and args.export_format != "part10":
+        parser.error("--export with --anonymize writes Part 10 files only (--export-format part10)")
+    try:
+        args.anonymize_options_parsed = parse_options(args.anonymize_option)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def run(analysis, args) -> int:
+    settings = AnonymizeSettings(options=args.anonymize_options_parsed, map_network=args.anonymize_network,
+                                 map_ae=args.anonymize_ae, time_shift=args.anonymize_time_shift,
+                                 strip_pixel_data=args.strip_pixel_data)
+    anonymizer = CaptureAnonymizer(analysis, settings, keep_datasets=bool(args.export))
+    status = EXIT_OK
+    try:
+        if args.anonymize:
+            size = write_capture(anonymizer.run(), args.anonymize)
+            anonymizer.report.figures["output_file"] = f"{safe_text(args.anonymize)} ({size} bytes)"
+        if args.export:
+            from .export import export_part10
+
+            anonymizer.rewrite_messages()  # already done when the capture was written too
+            written, skipped = export_part10(anonymizer, args.export, args.overwrite, args.min_size)
+            anonymizer.report.figures["part10_files"] = len(written)
+            # --json cannot go with --export on the command line: the report goes beside the files
+            with open(os.path.join(args.export, "anonymize-report.json"), "w", encoding="utf-8") as stream:
+                json.dump(anonymizer.report.as_json(), stream, indent=1)
+            print(f"anonymize: wrote {len(written)} de-identified Part 10 file(s) into {safe_text(args.export)}",
+                  file=sys.stderr)
+            for reason, count in sorted(skipped.items()):
+                print(f"  skipped {count}: {reason}", file=sys.stderr)
+                status = EXIT_INCOMPLETE
+    except OSError as exc:
+        print(f"dicomtui: cannot write {safe_text(args.anonymize or args.export)}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return EXIT_INCOMPLETE
+    if args.anonymize_map:
+        try:
+            with open(args.anonymize_map, "w", encoding="utf-8") as stream:
+                json.dump({"warning": "original -> replacement: this file re-identifies the shared data",
+                           "mappings": anonymizer.pseudo.mappings}, stream, indent=1, ensure_ascii=False)
+        except OSError as exc:
+            print(f"dicomtui: cannot write {safe_text(args.anonymize_map)}: {exc.strerror or exc}", file=sys.stderr)
+            status = EXIT_INCOMPLETE
+    if args.json:
+        json.dump(anonymizer.report.as_json(), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print("\n".join(safe_text(line) for line in anonymizer.report.text_lines()))
+    return status

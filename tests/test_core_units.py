@@ -1,0 +1,372 @@
+"""Direct tests of the core's units, each on its own (no CLI, no plugins host where none is needed).
+
+- the association state table (``core.protocol.state``);
+- ``ConnectionDecoder`` fed bytes of a recorded connection through a recording host;
+- ``CaptureEngine`` over the frames of a fixture, with a stub decoder factory;
+- ``ChunkMap`` (frames, pieces, holes) and ``PduTable`` (columns, PDVs, reorder).
+"""
+
+from __future__ import annotations
+
+import itertools
+from array import array
+
+import pytest
+from capture_tools import FIXTURES
+from conftest import stream_images
+
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.model import Association, ExpertItem, Pdu, Pdv
+from dicomtui.core.model.analysis import Analysis, AnalysisConfig
+from dicomtui.core.model.pdu_table import PduTable
+from dicomtui.core.pipeline.engine import CaptureEngine
+from dicomtui.core.pipeline.phases import open_capture
+from dicomtui.core.protocol import pdu as pdu_decoders
+from dicomtui.core.protocol.decoder import ConnectionDecoder
+from dicomtui.core.protocol.state import (
+    OPEN_STATES,
+    AssociationState,
+    PduType,
+    Side,
+    Violation,
+    transition,
+)
+from dicomtui.core.wire.capture import merge_records
+from dicomtui.core.wire.tcp import ChunkMap, Gap
+
+S, P, V = AssociationState, PduType, Violation
+REQ, ACC = Side.REQUESTOR, Side.ACCEPTOR
+
+
+# -- the state table --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("state", "pdu", "side", "expected"), [
+    (None, P.A_ASSOCIATE_RQ, REQ, (S.REQUESTED, None)),
+    (S.RELEASED, P.A_ASSOCIATE_RQ, REQ, (S.REQUESTED, None)),
+    (S.ESTABLISHED, P.A_ASSOCIATE_RQ, REQ, (S.REQUESTED, V.RQ_WHILE_OPEN)),
+    (None, P.A_ASSOCIATE_RQ, ACC, (S.REQUESTED, V.RQ_FROM_ACCEPTOR)),
+    (S.REQUESTED, P.A_ASSOCIATE_AC, ACC, (S.ESTABLISHED, None)),
+    (S.ESTABLISHED, P.A_ASSOCIATE_AC, ACC, (S.ESTABLISHED, V.AC_WITHOUT_RQ)),
+    (S.REQUESTED, P.A_ASSOCIATE_RJ, ACC, (S.REJECTED, None)),
+    (S.ESTABLISHED, P.A_ASSOCIATE_RJ, ACC, (S.REJECTED, V.RJ_WITHOUT_RQ)),
+    (S.ESTABLISHED, P.P_DATA_TF, REQ, (S.ESTABLISHED, None)),
+    (S.REQUESTED, P.P_DATA_TF, REQ, (S.REQUESTED, V.DATA_BEFORE_AC)),
+    (S.RELEASED, P.P_DATA_TF, ACC, (S.RELEASED, V.DATA_AFTER_END)),
+    (S.ABORTED, P.P_DATA_TF, ACC, (S.ABORTED, V.DATA_AFTER_END)),
+    (S.ESTABLISHED, P.A_RELEASE_RQ, REQ, (S.RELEASING, None)),
+    (S.RELEASING, P.A_RELEASE_RP, ACC, (S.RELEASED, None)),
+    (S.ESTABLISHED, P.A_RELEASE_RP, ACC, (S.RELEASED, V.RP_WITHOUT_RQ)),
+    (S.REQUESTED, P.A_ABORT, ACC, (S.ABORTED, None)),
+    (S.ESTABLISHED, 0x42, REQ, (S.ESTABLISHED, None)),  # unknown PDU type: no move
+])
+def test_state_table(state, pdu, side, expected):
+    assert transition(state, pdu, side) == expected
+
+
+def test_data_after_own_release_request_is_a_violation_of_that_side_only():
+    assert transition(S.RELEASING, P.P_DATA_TF, REQ, release_requester=REQ) == (S.RELEASING,
+                                                                                 V.DATA_AFTER_OWN_RELEASE_RQ)
+    assert transition(S.RELEASING, P.P_DATA_TF, ACC, release_requester=REQ) == (S.RELEASING, None)
+
+
+def test_a_second_accept_is_a_violation():
+    assert transition(S.REQUESTED, P.A_ASSOCIATE_AC, ACC, answered=True) == (S.ESTABLISHED, V.AC_WITHOUT_RQ)
+
+
+def test_every_state_and_pdu_type_has_a_next_state():
+    for state, pdu, side in [*itertools.product(S, P, Side), (None, P.A_ASSOCIATE_RQ, REQ)]:
+        next_state, violation = transition(state, pdu, side)
+        assert isinstance(next_state, AssociationState)
+        assert violation is None or isinstance(violation, Violation)
+    assert S.ESTABLISHED in OPEN_STATES and S.RELEASED not in OPEN_STATES
+    assert S.RELEASED == "released"  # string-valued: JSON and older plugins see the same text
+
+
+# -- ConnectionDecoder --------------------------------------------------------------------------
+
+
+class RecordingHost:
+    """A DecoderHost double: keeps what the decoder reports."""
+
+    def __init__(self) -> None:
+        self.pdus: list[Pdu] = []
+        self.associations: list[Association] = []
+        self.messages = []
+        self.findings: list[ExpertItem] = []
+
+    def next_pdu_index(self) -> int:
+        return len(self.pdus)
+
+    def add_pdu(self, pdu: Pdu) -> int:
+        pdu.index = len(self.pdus)
+        self.pdus.append(pdu)
+        return pdu.index
+
+    def add_association(self, association: Association) -> int:
+        association.index = len(self.associations)
+        self.associations.append(association)
+        return association.index
+
+    def add_message(self, message) -> int:
+        message.index = len(self.messages)
+        self.messages.append(message)
+        return message.index
+
+    def expert(self, severity, group, message, frame=0, association=None, pdu=None, message_index=None,
+               rule="decoder") -> None:
+        self.findings.append(ExpertItem(severity, group, message, frame, association, pdu, message_index, rule))
+
+    def frames(self, direction, start, end):
+        return (1, 1, 0.0, 0.0)
+
+    def status_meaning(self, command_field, status, sop_class):
+        return ("success" if status == 0 else "failure", f"0x{status:04X}")
+
+
+class Connection:
+    index = 0
+    picked_up_midway = False
+    closed_by = "FIN"
+
+
+DECODERS = {1: pdu_decoders.decode_associate_rq, 2: pdu_decoders.decode_associate_ac,
+            3: pdu_decoders.decode_associate_rj, 4: pdu_decoders.decode_pdata,
+            5: lambda body: pdu_decoders.decode_release(body, 5),
+            6: lambda body: pdu_decoders.decode_release(body, 6), 7: pdu_decoders.decode_abort}
+
+
+def _echo_streams() -> tuple[bytes, bytes]:
+    images = stream_images(_analysis("echo_dcmtk.pcap"))
+    (client, _gaps), (server, _gaps2) = next(iter(images.values()))
+    return client, server
+
+
+def _analysis(name):
+    from dicomtui.core.cli import make_host
+    from dicomtui.core.pipeline import analyze
+
+    return analyze([str(FIXTURES / name)], AnalysisConfig(), make_host(load_installed=False))
+
+
+def _pdu_ends(stream: bytes) -> list[int]:
+    ends, offset = [], 0
+    while offset + 6 <= len(stream):
+        offset += 6 + int.from_bytes(stream[offset + 2 : offset + 6], "big")
+        ends.append(offset)
+    return ends
+
+
+def _interleave(decoder: ConnectionDecoder, client: bytes, server: bytes, step: int) -> None:
+    """Request, answer, request, answer... (echoscu waits for each answer), each PDU in ``step``-byte pieces."""
+    streams = (client, server)
+    ends = (_pdu_ends(client), _pdu_ends(server))
+    starts = [0, 0]
+    for number in range(max(len(ends[0]), len(ends[1]))):
+        for direction in (0, 1):
+            if number >= len(ends[direction]):
+                continue
+            end = ends[direction][number]
+            for start in range(starts[direction], end, step):
+                decoder.receive_data(direction, start, memoryview(streams[direction][start : min(end, start + step)]))
+            starts[direction] = end
+
+
+def test_connection_decoder_on_a_real_echo_association():
+    client, server = _echo_streams()
+    host = RecordingHost()
+    decoder = ConnectionDecoder(Connection(), AnalysisConfig(), DECODERS, host)
+    # Replayed in protocol order: the whole client stream first would put the C-ECHO-RQs
+    # before the A-ASSOCIATE-AC, which the state table rightly flags (next test).
+    _interleave(decoder, client, server, 7)
+    decoder.finish()
+    types = [pdu.pdu_type for pdu in host.pdus]
+    assert sorted(types) == sorted([1, 2, 4, 4, 4, 4, 5, 6])
+    (association,) = host.associations
+    assert association.state is AssociationState.RELEASED and association.calling_ae == "ECHOSCU"
+    assert [m.command_name for m in host.messages].count("C-ECHO-RQ") == 2
+    assert all(m.request is not None for m in host.messages if not m.is_request)
+    assert not host.findings
+
+
+def test_connection_decoder_reports_violations_from_the_table():
+    client, server = _echo_streams()
+    host = RecordingHost()
+    decoder = ConnectionDecoder(Connection(), AnalysisConfig(), DECODERS, host)
+    decoder.receive_data(0, 0, client)  # everything the client sent before any answer
+    decoder.receive_data(1, 0, server)
+    decoder.finish()
+    texts = [item.message for item in host.findings]
+    assert any(text.startswith("P-DATA-TF before the association was accepted") for text in texts)
+    assert all(item.rule == "protocol-order" for item in host.findings)
+
+
+def test_connection_decoder_with_a_replacement_pdu_decoder_keeps_association_state():
+    """A site's decoder returning its own classes (same attributes) must not lose the negotiation."""
+
+    class OwnAssociate:
+        def __init__(self, inner):
+            for name in ("calling_ae", "called_ae", "application_context", "contexts", "user", "problems"):
+                setattr(self, name, getattr(inner, name))
+
+    replaced = dict(DECODERS)
+    replaced[1] = lambda body: OwnAssociate(pdu_decoders.decode_associate_rq(body))
+    replaced[2] = lambda body: OwnAssociate(pdu_decoders.decode_associate_ac(body))
+    client, server = _echo_streams()
+    host = RecordingHost()
+    decoder = ConnectionDecoder(Connection(), AnalysisConfig(), replaced, host)
+    _interleave(decoder, client, server, 1 << 16)
+    decoder.finish()
+    (association,) = host.associations
+    assert association.calling_ae == "ECHOSCU" and association.called_ae == "STORESCP"
+    assert association.contexts and all(context.accepted for context in association.contexts.values())
+    assert association.acceptor_max_pdu
+
+
+def test_connection_decoder_gap_inside_a_pdu_is_a_capture_note():
+    client, server = _echo_streams()
+    host = RecordingHost()
+    decoder = ConnectionDecoder(Connection(), AnalysisConfig(), DECODERS, host)
+    decoder.receive_data(0, 0, client[:20])
+    decoder.receive_gap(0, Gap(20, 30, 1, "test"))
+    decoder.receive_data(0, 50, client[50:])
+    decoder.finish()
+    notes = [item for item in host.findings if item.rule == "pdu"]
+    assert notes and notes[0].message == "30 bytes missing from the capture (TCP gap)"
+    assert notes[0].severity.label == "note"
+
+
+# -- CaptureEngine ----------------------------------------------------------------------------------
+
+
+class StubHost:
+    """A plugin host that supplies one decoder factory and nothing else."""
+
+    failures: list = []
+    current_plugin = ""
+
+    def __init__(self) -> None:
+        self.fed: dict[int, list[tuple[int, int, int]]] = {}
+        self.finished = 0
+
+    def collect_registrations(self, hook_name, **kwargs):
+        return []
+
+    def call(self, hook_name, **kwargs):
+        return []
+
+    def call_first(self, hook_name, **kwargs):
+        if hook_name != "dicomtui_make_connection_decoder":
+            return None
+        host, fed = self, self.fed.setdefault(kwargs["connection"].index, [])
+
+        class Decoder:
+            def receive_data(self, direction, stream_offset, data):
+                fed.append((direction, stream_offset, len(data)))
+
+            def receive_gap(self, direction, gap):
+                fed.append((direction, gap.stream_offset, -gap.length))
+
+            def finish(self):
+                host.finished += 1
+
+        return Decoder()
+
+
+def test_capture_engine_feeds_each_direction_in_order_to_the_decoder():
+    sources = open_capture([str(FIXTURES / "qr_pynetdicom.pcap")])
+    host = StubHost()
+    analysis = Analysis(sources, AnalysisConfig(), host)
+    engine = CaptureEngine(analysis)
+    frames, _last = engine.run(merge_records(sources), lambda *args: None)
+    engine.finish()
+    assert frames > 0 and engine.tcp_frames == frames
+    assert len(analysis.connections) == host.finished == len(host.fed) == 3  # Q/R + C-MOVE sub-association
+    for connection in analysis.connections:
+        fed = host.fed[connection.index]
+        for direction in (0, 1):
+            offsets = [(offset, length) for d, offset, length in fed if d == direction]
+            position = 0
+            for offset, length in offsets:
+                assert offset == position  # in order, no overlap, no hole
+                position += length
+            assert position == connection.streams[direction].end
+    clients = {connection.server_port for connection in analysis.connections}
+    assert clients == {11112, 11113}
+
+
+# -- ChunkMap -----------------------------------------------------------------------------------------
+
+
+def _chunk_map() -> tuple[ChunkMap, list[memoryview]]:
+    buffer = bytes(range(256)) * 4
+    chunks = ChunkMap()
+    chunks.append(0, 0, 100, 10, 1, 0.5)  # stream 0..10 = file 100..110
+    chunks.append(10, 0, 300, 20, 2, 0.6)  # stream 10..30 = file 300..320
+    chunks.add_gap(Gap(30, 5, 3, "lost"))  # stream 30..35 missing
+    chunks.append(35, 0, 500, 5, 4, 0.8)
+    return chunks, [memoryview(buffer)]
+
+
+def test_chunk_map_reads_across_segments_and_stops_at_holes():
+    chunks, views = _chunk_map()
+    data = views[0]
+    assert chunks.read(5, 15, views) == bytes(data[105:110]) + bytes(data[300:305])
+    assert chunks.read(0, 30, views) == bytes(data[100:110]) + bytes(data[300:320])
+    assert chunks.read(25, 38, views) is None  # crosses the gap
+    assert chunks.read(35, 40, views) == bytes(data[500:505])
+    pieces = chunks.pieces(28, 37, views)
+    assert bytes(pieces[0]) == bytes(data[318:320]) and pieces[-1] is None
+    assert chunks.end == 40 and chunks.gaps[0].length == 5
+
+
+def test_chunk_map_frames_for_ranges():
+    chunks, _views = _chunk_map()
+    assert chunks.frames_for(0, 5) == (1, 1, 0.5, 0.5)
+    assert chunks.frames_for(5, 15) == (1, 2, 0.5, 0.6)
+    assert chunks.frames_for(36, 37) == (4, 4, 0.8, 0.8)
+    assert ChunkMap().frames_for(0, 1) == (0, 0, 0.0, 0.0)
+
+
+# -- PduTable -----------------------------------------------------------------------------------------
+
+
+def _pdu(connection: int, last_frame: int, pdvs=()) -> Pdu:
+    return Pdu(index=-1, connection=connection, direction=1, stream_offset=1000 + last_frame, pdu_type=4,
+               length=len(pdvs) * 10, first_frame=last_frame, last_frame=last_frame, timestamp=last_frame / 10,
+               association=2, pdvs=tuple(pdvs), summary="P-DATA", complete=last_frame != 3, kind="data")
+
+
+def test_pdu_table_round_trips_rows_and_pdvs():
+    table = PduTable()
+    pdvs = (Pdv(1006, 4, 1, True, True, 3), Pdv(1016, 100, 3, False, False, 0))
+    for frame in (1, 2, 3):
+        assert table.append(_pdu(0, frame, pdvs if frame == 2 else ())) == frame - 1
+    assert len(table) == 3
+    row = table[1]
+    assert (row.index, row.last_frame, row.pdvs, row.summary, row.kind) == (1, 2, pdvs, "P-DATA", "data")
+    assert table[-1].complete is False and table[0].pdvs == ()
+    assert table.last_frames() == array("I", [1, 2, 3])
+    assert [pdu.index for pdu in table] == [0, 1, 2]
+    with pytest.raises(IndexError):
+        table[3]
+    with pytest.raises(KeyError):
+        table.column("summary")
+
+
+def test_pdu_table_reorder_and_remap_keep_rows_whole():
+    table = PduTable()
+    pdvs = (Pdv(1006, 4, 1, True, True, 3),)
+    table.append(_pdu(5, 9, pdvs))
+    table.append(_pdu(6, 4))
+    table.reorder([1, 0])
+    assert [pdu.last_frame for pdu in table] == [4, 9]
+    assert table[1].pdvs == pdvs and table[0].pdvs == ()
+    table.remap_connections({5: 1, 6: 0})
+    assert [pdu.connection for pdu in table] == [0, 1]
+
+
+def test_limits_reach_the_decoder():
+    decoder = ConnectionDecoder(Connection(), AnalysisConfig(limits=Limits(max_command=64)), DECODERS,
+                                RecordingHost())
+    assert decoder.assemblers[0].max_command == 64
