@@ -325,9 +325,14 @@ async def test_item15_typing_a_long_filter_is_validated_cheaply(plugin_host, mon
         await pilot.press("slash", *("status != 1 and " * 3))
         await pilot.pause(0.3)
         assert len(compiled) <= 3  # not once per key (48 keys)
-        app.filter_bar.value = "x" * 6874  # a paste over the limit: refused at once, not parsed
+        app.filter_bar.value = "x" * 6874  # a value over the limit: refused at once, not parsed
         await pilot.pause(0.01)
         assert app.filter_bar.has_class("-invalid")
+        app.filter_bar.value = "x" * 4096
+        await pilot.pause(0.01)
+        app.filter_bar.insert_text_at_cursor("y")  # a key past the limit is not taken
+        await pilot.pause(0.05)
+        assert len(app.filter_bar.value) == 4096 and app.filter_bar.has_class("-invalid")
         assert all(length <= 4096 for length in compiled)
 
 

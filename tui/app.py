@@ -377,6 +377,10 @@ class DicomApp(App[int]):
     def _bar_closed(self) -> None:
         self.filtering.close_bar()
 
+    @on(FilterBar.TooLong)
+    def _bar_too_long(self) -> None:
+        self.filtering.too_long()
+
     @on(Input.Changed, "#bar")
     def _bar_changed(self, event: Input.Changed) -> None:
         self.filtering.bar_changed(event.value)

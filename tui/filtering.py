@@ -35,6 +35,7 @@ class FilterController:
         self.status = ""
         self.search_text = ""
         self._validate_timer = None
+        self._told_too_long = False
         self.displayed_rows: array | None = None  # the rows of a finished scan (for "displayed" export)
 
     # -- the bar ---------------------------------------------------------------------------
@@ -70,6 +71,7 @@ class FilterController:
             self._validate_timer.stop()
             self._validate_timer = None
         text = value.strip()
+        self._told_too_long = False
         if not text:
             bar.remove_class("-invalid", "-valid")
             return
@@ -77,6 +79,16 @@ class FilterController:
             self._mark(False, f"filter longer than {MAX_FILTER_LENGTH} characters ({len(text):,})")
             return
         self._validate_timer = self.app.set_timer(VALIDATE_SECONDS, lambda: self.validate(text))
+
+    def too_long(self) -> None:
+        """The bar refused a key: the filter is at the length limit (said once, not restyled per key)."""
+        if self._told_too_long:
+            return
+        self._told_too_long = True
+        if self._validate_timer is not None:
+            self._validate_timer.stop()
+            self._validate_timer = None
+        self._mark(False, f"filter longer than {MAX_FILTER_LENGTH} characters: the rest was not taken")
 
     def validate(self, text: str) -> bool:
         self._validate_timer = None

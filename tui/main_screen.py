@@ -42,9 +42,19 @@ class FilterBar(Input):
     class Closed(Message):
         pass
 
+    class TooLong(Message):
+        """A key was refused: the text is at the filter language's length limit."""
+
     def __init__(self) -> None:
-        super().__init__(id="bar", compact=True)
+        from dicomtui.core.views.filter import MAX_FILTER_LENGTH
+
+        # Refusing keys past the limit keeps a long paste or typed run from queueing thousands of
+        # redraws of an over-long value (Textual's Input costs O(length) per key).
+        super().__init__(id="bar", compact=True, max_length=MAX_FILTER_LENGTH)
         self.mode = "filter"
+
+    def restricted(self) -> None:
+        self.post_message(self.TooLong())  # said once on the status line, not a bell per key
 
     def action_close(self) -> None:
         self.post_message(self.Closed())
