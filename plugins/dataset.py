@@ -24,7 +24,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from dicomtui.core.model.dictionary import TagDictionary
-from dicomtui.core.protocol.datasets import (  # noqa: F401  (guess_transfer_syntax: this plugin's API)
+from dicomtui.core.protocol.datasets import (
     MAX_WARNINGS_KEPT,
     guess_transfer_syntax,
     parse_dataset,

@@ -114,8 +114,9 @@ class RecordingHost:
         return message.index
 
     def expert(self, severity, group, message, frame=0, association=None, pdu=None, message_index=None,
-               rule="decoder") -> None:
-        self.findings.append(ExpertItem(severity, group, message, frame, association, pdu, message_index, rule))
+               rule="decoder", code="") -> None:
+        self.findings.append(ExpertItem(severity, group, message, frame, association, pdu, message_index, rule,
+                                        code))
 
     def frames(self, direction, start, end):
         return (1, 1, 0.0, 0.0)
@@ -199,6 +200,11 @@ def test_connection_decoder_reports_violations_from_the_table():
     texts = [item.message for item in host.findings]
     assert any(text.startswith("P-DATA-TF before the association was accepted") for text in texts)
     assert all(item.rule == "protocol-order" for item in host.findings)
+    # Data before the accept; then, the client having asked for release, an accept out of
+    # place, and (the accept having moved it back to established) a release answer out of place.
+    assert [item.code for item in host.findings] == [
+        *[f"state.{Violation.DATA_BEFORE_AC.value}"] * 2, f"state.{Violation.AC_WITHOUT_RQ.value}",
+        f"state.{Violation.RP_WITHOUT_RQ.value}"]
 
 
 def test_connection_decoder_with_a_replacement_pdu_decoder_keeps_association_state():
@@ -233,6 +239,7 @@ def test_connection_decoder_gap_inside_a_pdu_is_a_capture_note():
     decoder.finish()
     notes = [item for item in host.findings if item.rule == "pdu"]
     assert notes and notes[0].message == "30 bytes missing from the capture (TCP gap)"
+    assert notes[0].code == "pdu.not-captured"
     assert notes[0].severity.label == "note"
 
 
@@ -370,3 +377,22 @@ def test_limits_reach_the_decoder():
     decoder = ConnectionDecoder(Connection(), AnalysisConfig(limits=Limits(max_command=64)), DECODERS,
                                 RecordingHost())
     assert decoder.assemblers[0].max_command == 64
+
+
+def test_pipeline_scans_in_pieces_like_one_pass(plugin_host):
+    """Records fed in two calls (as a live capture would) give the analysis one pass gives."""
+    from dicomtui.core.pipeline import Pipeline, analyze
+    from dicomtui.core.views import analysis_json
+
+    path = str(FIXTURES / "qr_pynetdicom.pcap")
+    whole = analyze([path], AnalysisConfig(), plugin_host)
+    sources = open_capture([path])
+    pipeline = Pipeline(Analysis(sources, AnalysisConfig(), plugin_host))
+    records = merge_records(sources)
+    pipeline.scan(itertools.islice(records, 37))
+    assert pipeline.analysis.frame_count == 37
+    pipeline.scan(records)
+    for phase in (pipeline.close, pipeline.complete, pipeline.check, pipeline.freeze):
+        phase()
+    assert pipeline.analysis.finished
+    assert analysis_json(pipeline.analysis) == analysis_json(whole)

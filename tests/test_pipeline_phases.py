@@ -152,3 +152,22 @@ def test_an_exporter_that_skips_exits_3_and_names_the_object(tmp_path, capsys, m
     err = capsys.readouterr().err
     assert status == 3
     assert err.count("not exported: message ") == 7 and "refused for the test" in err
+
+
+def test_the_anonymizer_reads_through_the_codec_and_never_rewrites_a_cut_data_set():
+    import struct
+    import zlib
+
+    from dicomtui.core.base.limits import Limits
+    from dicomtui.plugins.anonymize.deidentify import CodecError, DatasetCodec
+
+    # 2,000 complete 8-byte-header LO elements (explicit VR LE): cutting at any multiple of
+    # 16 bytes leaves a data set that parses, just shorter -- the silent loss to refuse.
+    elements = b"".join(struct.pack("<HH2sH", 0x0009, 0x1000 + n, b"LO", 8) + b"ABCDEFGH"
+                        for n in range(2000))
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    deflated = compressor.compress(elements) + compressor.flush()
+    whole = DatasetCodec(codec.DEFLATED_LE, Limits(max_inflated_bytes=len(elements))).read(deflated)
+    assert len(whole) == 2000
+    with pytest.raises(CodecError, match="inflates beyond"):
+        DatasetCodec(codec.DEFLATED_LE, Limits(max_inflated_bytes=16 * 1000)).read(deflated)

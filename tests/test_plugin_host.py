@@ -23,7 +23,7 @@ ECHO = FIXTURES / "echo_dcmtk.pcap"
 
 
 def bare_host(*plugins) -> PluginHost:
-    host = PluginHost(load_installed=False)
+    host = PluginHost((), load_installed=False)
     for number, plugin in enumerate(plugins):
         host.register(plugin, name=f"p{number}")
     return host
@@ -166,3 +166,20 @@ def test_an_invalid_hookimpl_is_rejected_by_pluggy():
 
     with pytest.raises(Exception, match="association"):
         make_host(load_installed=False).register(Wrong(), name="wrong")
+
+
+def test_the_built_in_plugins_satisfy_the_typed_protocols():
+    from dicomtui.core.api import protocols
+    from dicomtui.core.model.analysis import AnalysisConfig
+    from dicomtui.core.pipeline.engine import DecoderHost
+
+    host = make_host(load_installed=False)
+    exporters = host.collect_registrations("dicomtui_register_exporters")
+    assert len(exporters) >= 4 and all(isinstance(args[0], protocols.Exporter) for _plugin, args in exporters)
+    dictionaries = host.collect_registrations("dicomtui_register_dictionaries", config=AnalysisConfig())
+    assert dictionaries and all(isinstance(args[0], protocols.TagDictionary) for _plugin, args in dictionaries)
+    analysis = analyze_path(ECHO, host)
+    decoder = host.call_first("dicomtui_make_connection_decoder", connection=analysis.connections[0],
+                              config=analysis.config, pdu_decoders=analysis.pdu_decoders,
+                              host=DecoderHost(analysis, analysis.connections[0]))
+    assert isinstance(decoder, protocols.ConnectionDecoder)

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from dicomtui import hookspec
 
 if TYPE_CHECKING:  # pragma: no cover - names for the signatures only
-    from dicomtui.core.model import Association, Message
+    from dicomtui.core.api.protocols import ConnectionDecoder, DecoderHost, Exporter, Report, TagDictionary
+    from dicomtui.core.model import Association, Connection, Message
     from dicomtui.core.model.analysis import Analysis, AnalysisConfig
-    from dicomtui.core.pipeline.rules import ExpertReport
 
 
 # -- decoding ------------------------------------------------------------------------------
@@ -35,20 +35,23 @@ def dicomtui_register_pdu_decoders(register: Callable[[int, Callable[[bytes], An
     """Register decoders for PDU bodies.
 
     Call ``register(pdu_type, decode)`` where ``decode(body: bytes)`` is a pure
-    function returning a decoded PDU object (see ``dicomtui.plugins.pdu``) and
+    function returning a decoded PDU object (the built-in ones are in
+    ``dicomtui.core.protocol.pdu``; A-ASSOCIATE, -RJ and A-ABORT objects must offer
+    the attributes of its ``AssociateBody``, ``RejectBody`` and ``AbortBody``) and
     raises ``dicomtui.core.base.errors.DecodeError`` for malformed input.  A later
     registration for the same type replaces an earlier one.
     """
 
 
 @hookspec(firstresult=True)
-def dicomtui_make_connection_decoder(connection: Any, config: Any, pdu_decoders: dict, host: Any) -> Any:
+def dicomtui_make_connection_decoder(connection: "Connection", config: "AnalysisConfig", pdu_decoders: dict,
+                                     host: "DecoderHost") -> "ConnectionDecoder | None":
     """Return the sans-IO decoder for one DICOM TCP connection (*first result*).
 
     The object must offer ``receive_data(direction, stream_offset, data)``,
     ``receive_gap(direction, gap)`` and ``finish()``; it reports what it finds
-    through ``host`` (``dicomtui.core.pipeline.engine.DecoderHost``).  The built-in one
-    is ``dicomtui.plugins.connection``.
+    through ``host`` (``dicomtui.core.api.protocols.DecoderHost``).  The built-in one
+    is ``dicomtui.core.protocol.decoder.ConnectionDecoder``.
     """
 
 
@@ -58,8 +61,8 @@ def dicomtui_complete_model(analysis: "Analysis") -> None:
 
     Called once when every connection is decoded and numbered (the pipeline's
     "complete the model" phase).  The built-in ones guess transfer syntaxes for
-    associations the capture did not show (``dicomtui.plugins.dataset``) and link
-    C-MOVE sub-associations to their C-MOVE (``dicomtui.plugins.linking``).  Each
+    associations the capture did not show and link C-MOVE sub-associations to
+    their C-MOVE.  Each
     implementation runs isolated: one that raises loses nothing of the others or
     of the rules.
     """
@@ -79,7 +82,7 @@ def dicomtui_status_meaning(command_field: int, status: int, sop_class: str) -> 
 
 
 @hookspec
-def dicomtui_register_dictionaries(register: Callable[[Any], None], config: "AnalysisConfig") -> None:
+def dicomtui_register_dictionaries(register: Callable[["TagDictionary"], None], config: "AnalysisConfig") -> None:
     """Register tag dictionaries: objects with ``lookup(tag, private_creator) -> TagInfo | None``.
 
     Called when an Analysis is created; its ``dictionary`` combines them.
@@ -90,7 +93,7 @@ def dicomtui_register_dictionaries(register: Callable[[Any], None], config: "Ana
 
 
 @hookspec(firstresult=True)
-def dicomtui_decode_dataset(data: bytes, transfer_syntax: str, limits: Any, dictionary: Any) -> Any:
+def dicomtui_decode_dataset(data: bytes, transfer_syntax: str, limits: Any, dictionary: "TagDictionary") -> Any:
     """Decode data-set bytes in a transfer syntax into a ``DecodedDataset`` (*first result*).
 
     ``transfer_syntax`` is "" when unknown (guess it); ``dictionary`` is the
@@ -103,17 +106,17 @@ def dicomtui_decode_dataset(data: bytes, transfer_syntax: str, limits: Any, dict
 
 
 @hookspec
-def dicomtui_check_association(association: "Association", analysis: "Analysis", report: "ExpertReport") -> None:
+def dicomtui_check_association(association: "Association", analysis: "Analysis", report: "Report") -> None:
     """Inspect one association after the capture is decoded; call ``report.add(...)`` per finding."""
 
 
 @hookspec
-def dicomtui_check_message(message: "Message", analysis: "Analysis", report: "ExpertReport") -> None:
+def dicomtui_check_message(message: "Message", analysis: "Analysis", report: "Report") -> None:
     """Inspect one DIMSE message (request or response) after the capture is decoded."""
 
 
 @hookspec
-def dicomtui_check_analysis(analysis: "Analysis", report: "ExpertReport") -> None:
+def dicomtui_check_analysis(analysis: "Analysis", report: "Report") -> None:
     """Inspect the whole decoded capture once (for rules that span associations)."""
 
 
@@ -129,7 +132,7 @@ def dicomtui_register_rule_options(register: Callable[[str, Any, str], None]) ->
 
 
 @hookspec
-def dicomtui_register_exporters(register: Callable[[Any], None]) -> None:
+def dicomtui_register_exporters(register: Callable[["Exporter"], None]) -> None:
     """Register exporters: objects with ``name``, ``description`` and
-    ``export(analysis, outdir, options, progress) -> ExportResult``.
+    ``export(analysis, outdir, options, progress) -> ExportResult`` (``protocols.Exporter``).
     """

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -59,13 +60,18 @@ def _split_names(text: str | None) -> set[str]:
 class PluginHost:
     """Owns the pluggy manager and calls hooks with per-plugin isolation."""
 
-    def __init__(self, builtins: tuple[str, ...] = (), disabled: set[str] | None = None,
+    def __init__(self, builtins: tuple[str, ...], *, disabled: set[str] | None = None,
                  load_installed: bool = True) -> None:
-        """``builtins``: module paths of the built-in plugins, loaded first (the CLI knows the list)."""
+        """``builtins``: module paths of the built-in plugins, loaded first.
+
+        Required, so nobody gets a host without decoders by accident: the composition
+        root knows the list (``dicomtui.core.cli.make_host``); ``()`` is a bare host.
+        """
         self.manager = pluggy.PluginManager(PROJECT_NAME)
         self.manager.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
-        self.current_plugin = ""  # whose hook implementation is running (attribution of findings)
+        self._running = threading.local()  # whose hook implementation runs, per thread (the TUI asks
+        # hooks from its UI thread while the analysis runs the rules in a worker)
         self.infos: dict[str, PluginInfo] = {}
         self.disabled = set(disabled or ()) | _split_names(os.environ.get("DICOMTUI_DISABLE_PLUGINS"))
         for module_path in builtins:
@@ -136,6 +142,15 @@ class PluginHost:
         self.manager.register(plugin, name=name)
         self._isolate(name)
         self.infos[name] = PluginInfo(name, "in-process", "", self._hooks_of(name))
+
+    @property
+    def current_plugin(self) -> str:
+        """The plugin whose hook implementation is running in this thread ("" outside any)."""
+        return getattr(self._running, "name", "")
+
+    @current_plugin.setter
+    def current_plugin(self, name: str) -> None:
+        self._running.name = name
 
     # -- calling -----------------------------------------------------------------------------
     #

@@ -41,6 +41,7 @@ class ExpertItem:
     pdu: int | None = None
     message_index: int | None = None
     rule: str = ""
+    code: str = ""  # what it is, for code (e.g. "state.ac-without-rq"); the decoder's findings have one
 
     def as_json(self) -> dict[str, Any]:
         return {

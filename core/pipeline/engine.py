@@ -53,9 +53,9 @@ class DecoderHost:
 
     def expert(self, severity: Severity, group: Group, message: str, frame: int = 0,
                association: int | None = None, pdu: int | None = None, message_index: int | None = None,
-               rule: str = "decoder") -> None:
+               rule: str = "decoder", code: str = "") -> None:
         self.analysis.expert.append(ExpertItem(severity, group, message, frame, association, pdu,
-                                               message_index, rule))
+                                               message_index, rule, code))
 
     def frames(self, direction: int, start: int, end: int) -> tuple[int, int, float, float]:
         """(first frame, last frame, first frame's time, last frame's time) of a stream range."""
@@ -143,18 +143,18 @@ class CaptureEngine:
 
     # -- per frame -------------------------------------------------------------------------
 
-    def run(self, records, tick, tick_every: int = 256) -> tuple[int, float | None]:
+    def run(self, records, tick, tick_every: int = 256, start: int = 0) -> tuple[int, float | None]:
         """Process every record (``(source, ts, link type, offset, caplen, origlen)`` tuples).
 
         ``tick(frame_number, offset, ts)`` is called every ``tick_every`` frames (progress,
-        releasing mapped pages).  Returns the number of frames and the last frame's
-        time.  The loop body is the
+        releasing mapped pages).  Frames are numbered on from ``start`` (a later call
+        continues a capture).  Returns the last frame's number and time.  The loop body is the
         per-frame work, written out here rather than called, because it runs for every
         frame of the capture.
         """
         buffers = self.buffers
         table = self.table
-        frame_number = 0
+        frame_number = start  # a later call continues the numbering
         ts = None
         for source, ts, link_type, offset, caplen, _origlen in records:
             frame_number += 1

@@ -10,14 +10,14 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import replace
-from typing import Callable
+from typing import Callable, Iterator
 
 from dicomtui.core.model import ExpertItem, Group, Severity
 from dicomtui.core.model.analysis import Analysis, AnalysisConfig, PluginCaller
 from dicomtui.core.pipeline.engine import CaptureEngine
 from dicomtui.core.pipeline.rules import report_failures
 from dicomtui.core.pipeline.rules import run_rules as run_expert_rules
-from dicomtui.core.wire.capture import CaptureError, CaptureSource, merge_records, open_source
+from dicomtui.core.wire.capture import CaptureError, CaptureSource, Record, merge_records, open_source
 
 RELEASE_INTERVAL = 64 << 20  # drop mapped capture pages from memory every 64 MB read
 
@@ -67,75 +67,106 @@ def analyze(
 ) -> Analysis:
     """Decode a capture (one or several files read as one) into an Analysis, phase by phase.
 
-    1. scan: every frame through the engine (TCP, detection, connection decoders);
-    2. close streams: what is still open at the end of the capture, then number for display;
-    3. complete the model: ``dicomtui_complete_model`` (transfer-syntax guesses, C-MOVE links);
-    4. check: the expert rules (``dicomtui_check_*``), unless ``run_rules`` is False;
-    5. freeze: capture notes, findings in frame order, ``finished``.
-
-    Plugins are isolated per implementation, so a plugin that fails in one phase loses
-    nothing of another.  Raises CaptureError when a file cannot be read at all.
+    See ``Pipeline`` for the phases.  Raises CaptureError when a file cannot be read at all.
     """
     if plugins is None:
         raise TypeError("analyze() needs the plugin host (the command line builds it: dicomtui.core.cli.make_host)")
-    config = config or AnalysisConfig()
     sources = open_capture(paths)
-    analysis = Analysis(sources, config, plugins)
-    _report_load_failures(analysis, 0)
-    reported = len(plugins.failures)
-    engine = CaptureEngine(analysis)
-    _scan(analysis, engine, sources, progress, progress_interval)
-    _close_streams(analysis, engine)
-    _report_load_failures(analysis, reported)
-    complete_model(analysis)
+    pipeline = Pipeline(Analysis(sources, config or AnalysisConfig(), plugins), progress, progress_interval)
+    pipeline.scan(merge_records(sources))
+    pipeline.close()
+    pipeline.complete()
     if run_rules:
-        run_expert_rules(analysis)
-    _freeze(analysis)
-    if progress is not None:
-        progress(analysis)
-    return analysis
+        pipeline.check()
+    pipeline.freeze()
+    return pipeline.analysis
 
 
-def _report_load_failures(analysis: Analysis, since: int) -> None:
-    for failure in analysis.plugins.failures[since:]:
-        analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
-                                          f"plugin {failure.plugin} failed in {failure.where}: {failure.error}",
-                                          rule="plugins"))
+class Pipeline:
+    """The phases that turn frames into a finished Analysis, each its own step:
 
+    1. ``scan``: frames through the engine (TCP, detection, connection decoders); may be
+       called again with more records (they continue the frame numbering);
+    2. ``close``: what is still open at the end of the capture, then numbering for display;
+    3. ``complete``: ``dicomtui_complete_model`` (transfer-syntax guesses, C-MOVE links);
+    4. ``check``: the expert rules (``dicomtui_check_*``);
+    5. ``freeze``: capture notes, findings in frame order, ``finished``.
 
-def _scan(analysis: Analysis, engine: CaptureEngine, sources: list[CaptureSource],
-          progress: ProgressCallback | None, progress_interval: float) -> None:
-    next_report = time.monotonic() + progress_interval
-    released_at = 0
+    Plugins are isolated per implementation, so a plugin that fails in one phase loses
+    nothing of another.
+    """
 
-    def tick(frame_number: int, offset: int, timestamp: float) -> None:
-        nonlocal next_report, released_at
-        analysis.frame_count = frame_number
+    def __init__(self, analysis: Analysis, progress: ProgressCallback | None = None,
+                 progress_interval: float = 0.1) -> None:
+        self.analysis = analysis
+        self.engine = CaptureEngine(analysis)
+        self.progress = progress
+        self.progress_interval = progress_interval
+        self._reported = 0
+        self._report_load_failures()
+
+    def _report_load_failures(self) -> None:
+        failures = self.analysis.plugins.failures
+        for failure in failures[self._reported:]:
+            self.analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
+                                                   f"plugin {failure.plugin} failed in {failure.where}: "
+                                                   f"{failure.error}", rule="plugins"))
+        self._reported = len(failures)
+
+    def scan(self, records: Iterator[Record]) -> None:
+        analysis, engine, progress = self.analysis, self.engine, self.progress
+        next_report = time.monotonic() + self.progress_interval
+        released_at = 0
+
+        def tick(frame_number: int, offset: int, timestamp: float) -> None:
+            nonlocal next_report, released_at
+            analysis.frame_count = frame_number
+            analysis.tcp_frame_count = engine.tcp_frames
+            analysis.last_time = timestamp
+            if offset - released_at > RELEASE_INTERVAL or offset < released_at:
+                analysis.release_pages()
+                released_at = offset
+            if progress is not None:
+                now = time.monotonic()
+                if now >= next_report:
+                    analysis.bytes_done = offset
+                    progress(analysis)
+                    next_report = now + self.progress_interval
+
+        first = next(records, None)
+        if first is None:
+            return
+        if analysis.first_time is None:
+            analysis.first_time = first[1]
+        frame_count, last_time = engine.run(itertools.chain((first,), records), tick, start=analysis.frame_count)
+        analysis.frame_count, analysis.last_time = frame_count, last_time
         analysis.tcp_frame_count = engine.tcp_frames
-        analysis.last_time = timestamp
-        if offset - released_at > RELEASE_INTERVAL or offset < released_at:
-            analysis.release_pages()
-            released_at = offset
-        if progress is not None:
-            now = time.monotonic()
-            if now >= next_report:
-                analysis.bytes_done = offset
-                progress(analysis)
-                next_report = now + progress_interval
 
-    records = merge_records(sources)
-    first = next(records, None)
-    if first is not None:
-        analysis.first_time = first[1]
-        records = itertools.chain((first,), records)
-    analysis.frame_count, analysis.last_time = engine.run(records, tick)
+    def close(self) -> None:
+        self.engine.finish()
+        self.analysis.tcp_frame_count = self.engine.tcp_frames
+        self.analysis.bytes_done = self.analysis.bytes_total
+        _renumber(self.analysis)
+        self._report_load_failures()  # plugins that failed while decoding (e.g. a decoder factory)
 
+    def complete(self) -> None:
+        complete_model(self.analysis)
+        self._reported = len(self.analysis.plugins.failures)
 
-def _close_streams(analysis: Analysis, engine: CaptureEngine) -> None:
-    engine.finish()
-    analysis.tcp_frame_count = engine.tcp_frames
-    analysis.bytes_done = analysis.bytes_total
-    _renumber(analysis)
+    def check(self) -> None:
+        run_expert_rules(self.analysis)
+        self._reported = len(self.analysis.plugins.failures)
+
+    def freeze(self) -> None:
+        analysis = self.analysis
+        for note in analysis.notes:
+            analysis.expert.append(ExpertItem(Severity.WARNING, Group.CAPTURE, f"{note.source}: {note.message}",
+                                              analysis.frame_count, rule="capture"))
+        analysis.expert.sort(key=lambda item: (item.frame, -item.severity))
+        analysis.release_pages()  # the rules read data sets all over the capture
+        analysis.finished = True
+        if self.progress is not None:
+            self.progress(analysis)
 
 
 def complete_model(analysis: Analysis) -> None:
@@ -144,15 +175,6 @@ def complete_model(analysis: Analysis) -> None:
     analysis.plugins.call("dicomtui_complete_model", analysis=analysis)
     analysis.plugins.call("dicomtui_finish_analysis", analysis=analysis)
     report_failures(analysis, since)
-
-
-def _freeze(analysis: Analysis) -> None:
-    for note in analysis.notes:
-        analysis.expert.append(ExpertItem(Severity.WARNING, Group.CAPTURE, f"{note.source}: {note.message}",
-                                          analysis.frame_count, rule="capture"))
-    analysis.expert.sort(key=lambda item: (item.frame, -item.severity))
-    analysis.release_pages()  # the rules read data sets all over the capture
-    analysis.finished = True
 
 
 def _renumber(analysis: Analysis) -> None:

@@ -85,7 +85,7 @@ class ConnectionDecoder:
                          "usually the capture dropped packets rather than the network (the peers retransmit): "
                          "capture on one of the hosts, with a larger buffer (dumpcap -B) and without "
                          "segmentation offload (ethtool -K IFACE tso off gso off gro off)",
-                         gap.frame, association, rule="tcp-gap")
+                         gap.frame, association, rule="tcp-gap", code="tcp.gap")
         for event in self.parsers[direction].gap(gap):
             self._handle(direction, event)
 
@@ -113,7 +113,8 @@ class ConnectionDecoder:
                                                           event.stream_offset + 1)
             self.host.expert(Severity.ERROR if event.malformed else Severity.WARNING,
                              Group.MALFORMED if event.malformed else Group.SEQUENCE, event.message, first,
-                             self.association.index if self.association else None, rule="framing")
+                             self.association.index if self.association else None, rule="framing",
+                             code="framing.invalid-header" if event.malformed else "framing.skipped")
             return
         self._pdu(direction, event)
 
@@ -243,14 +244,16 @@ class ConnectionDecoder:
             text = VIOLATION_TEXT[violation].format(state=self.violation_state)
             host.expert(Severity.ERROR, Group.SEQUENCE, text + f" — a protocol violation by {sender} "
                         "(PS3.8 state machine): look at what it did just before and in its log; the other side "
-                        "is expected to abort", frame, association, index, rule="protocol-order")
+                        "is expected to abort", frame, association, index, rule="protocol-order",
+                        code=f"state.{violation.value}")
         for problem in problems:
             host.expert(Severity.ERROR, Group.MALFORMED, problem + " — the sender's DICOM stack wrote an "
                         "invalid PDU (or the capture is damaged); expect the receiver to abort",
-                        frame, association, index, rule="pdu")
+                        frame, association, index, rule="pdu", code="pdu.malformed")
         for problem in capture_problems:
             # the capture, not the peer, lost the rest of this PDU (the gap has its own item)
-            host.expert(Severity.NOTE, Group.CAPTURE, problem, frame, association, index, rule="pdu")
+            host.expert(Severity.NOTE, Group.CAPTURE, problem, frame, association, index, rule="pdu",
+                        code="pdu.not-captured")
 
     def _pdata(self, direction: int, framed: FramedPdu, pdu_model: Pdu, association: Association,
                pdu_frames: tuple[int, int, float, float]) -> str:
@@ -267,14 +270,15 @@ class ConnectionDecoder:
                                 f"PDV on presentation context {pdv.context_id}, which was never negotiated — "
                                 "the sender uses a context ID its A-ASSOCIATE did not set up: check the "
                                 "sender's DICOM stack; the receiver should abort",
-                                pdu_model.last_frame, association.index, pdu_model.index, rule="pdv-context")
+                                pdu_model.last_frame, association.index, pdu_model.index, rule="pdv-context",
+                                code="pdv.context-not-negotiated")
             elif context.result not in (0, None):
                 host.expert(Severity.ERROR, Group.PROTOCOL,
                             f"PDV on presentation context {pdv.context_id}, which was rejected "
                             f"({context.result_text}) — the sender ignored the A-ASSOCIATE-AC and must only use "
                             "accepted contexts: check the sender's DICOM stack", pdu_model.last_frame,
                             association.index,
-                            pdu_model.index, rule="pdv-context")
+                            pdu_model.index, rule="pdv-context", code="pdv.context-rejected")
             # A message's frames and times are those of the PDUs that carry it.
             events = assembler.add_pdv(pdv, framed.commands.get(number), pdu_model.index, association.index,
                                        self.connection.index, pdu_frames, framed.complete)
@@ -302,7 +306,7 @@ class ConnectionDecoder:
         if event.kind == "problem":
             host.expert(Severity.ERROR, Group.MALFORMED, event.text, message.last_frame, message.association,
                         pdu_model.index if pdu_model else None, message.index if message.index >= 0 else None,
-                        rule="dimse")
+                        rule="dimse", code="dimse.malformed")
             return ""
         if event.kind == "command":
             if message.index < 0:

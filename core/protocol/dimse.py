@@ -106,6 +106,12 @@ class CommandFields(Mapping):
     def __init__(self, data: bytes) -> None:
         self._data = data
 
+    @classmethod
+    def decoded(cls, data: bytes, fields: dict) -> CommandFields:
+        """Fields of ``data`` already decoded by the caller: kept as the last set, so reads do not decode again."""
+        cls._last = (data, fields)
+        return cls(data)
+
     def _fields(self) -> dict:
         last = CommandFields._last
         if last[0] is self._data:

@@ -163,8 +163,8 @@ class MessageAssembler:
             message.incomplete_reason = message.incomplete_reason or f"malformed command set: {exc}"
             events.append(MessageEvent("problem", message, f"malformed command set: {exc}"))
             return
-        message.command = CommandFields(message.command_bytes)  # the dict itself is not kept
-        CommandFields._last = (message.command_bytes, fields)  # the summary reads it next
+        # The dict itself is not kept; the summary, which reads it next, does not decode again.
+        message.command = CommandFields.decoded(message.command_bytes, fields)
         command_field = fields.get("CommandField")
         message.command_field = command_field if isinstance(command_field, int) else 0
         message.command_name = command_name(message.command_field) if isinstance(command_field, int) \

@@ -1,8 +1,10 @@
 """De-identify one data set (pydicom) by the profile, and carry it to and from the wire encoding.
 
 ``DatasetCodec`` reads the bytes of a data set in the transfer syntax it travelled in
-(implicit/explicit VR, little/big endian, deflated, encapsulated pixel data) and
-writes the de-identified data set back in the same syntax.  ``Deidentifier.apply``
+(implicit/explicit VR, little/big endian, deflated, encapsulated pixel data) through
+the shared data-set codec (``dicomtui.core.protocol.datasets``: the inflate limit
+``max_inflated_bytes``, character sets) and writes the de-identified data set back in
+the same syntax.  ``Deidentifier.apply``
 walks every element, nested sequences included, and performs the table's action;
 attributes the table does not list are kept, except UIDs: an unregistered UID in any
 attribute is remapped too, so references stay consistent and no original UID survives.
@@ -10,7 +12,6 @@ attribute is remapped too, so references stay consistent and no original UID sur
 
 from __future__ import annotations
 
-import io
 import warnings
 import zlib
 from collections import Counter
@@ -18,11 +19,13 @@ from collections import Counter
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import UID
+
+from dicomtui.core.base.limits import Limits
+from dicomtui.core.protocol.datasets import EXPLICIT_LE, parse_dataset
 
 from .mapping import Pseudonymizer
 from .profile import Profile
@@ -38,7 +41,6 @@ NUMBER_VRS = frozenset(["AT", "FD", "FL", "SL", "SS", "SV", "UL", "US", "UV"])
 # a query and the retrieve that follows still match; everything else is emptied.
 ZERO_AS_DUMMY_VRS = frozenset(("PN", "LO", "SH"))
 TEXT_VRS = frozenset(("LO", "LT", "ST", "UT", "UC", "SH", "PN"))
-MAX_INFLATED = 1 << 30
 
 
 class CodecError(Exception):
@@ -46,7 +48,11 @@ class CodecError(Exception):
 
 
 class DatasetCodec:
-    def __init__(self, transfer_syntax: str) -> None:
+    """Reads through the shared data-set codec (``dicomtui.core.protocol.datasets``: bounded
+    inflate, character sets); writes back in the same transfer syntax."""
+
+    def __init__(self, transfer_syntax: str, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
         self.transfer_syntax = transfer_syntax or IMPLICIT_LE
         self.deflated = self.transfer_syntax == DEFLATED
         try:
@@ -55,18 +61,19 @@ class DatasetCodec:
             self.little = uid.is_little_endian
         except ValueError:  # a private transfer syntax: the usual encoding of private ones
             self.implicit, self.little = False, True
+        known = self.deflated or UID(self.transfer_syntax).is_transfer_syntax
+        # What the shared codec parses in: a private syntax as explicit VR little endian (as above).
+        self.parse_syntax = self.transfer_syntax if known else EXPLICIT_LE
 
     def read(self, data: bytes) -> Dataset:
-        if self.deflated:
-            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-            try:
-                data = inflater.decompress(data, MAX_INFLATED)
-            except zlib.error as exc:
-                raise CodecError(f"deflated data set does not inflate: {exc}") from None
+        # A deflated data set inflating past the limit is an error here, never a silently cut one.
+        parsed = parse_dataset(data, self.parse_syntax, self.limits)
+        if parsed.dataset is None or parsed.problems:
+            raise CodecError("; ".join(parsed.problems) or "data set does not parse")
+        dataset = parsed.dataset
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                dataset = read_dataset(io.BytesIO(data), self.implicit, self.little)
                 for raw in dataset._dict.values():  # pydicom reads a value cut short without a word
                     length = getattr(raw, "length", None)
                     value = getattr(raw, "value", None)

@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from dicomtui.core.base.errors import DecodeError
+from dicomtui.core.protocol.datasets import guess_transfer_syntax
 from dicomtui.core.wire.packet import format_address
 
 from .deidentify import CodecError, DatasetCodec, Deidentifier
@@ -132,12 +133,8 @@ class CaptureAnonymizer:
             if data is None:
                 dropped["DIMSE messages whose data set the capture lacks"] += 1
                 return None
-            syntax = message.transfer_syntax
-            if not syntax or message.syntax_guessed:
-                from dicomtui.plugins.dataset import guess_transfer_syntax
-
-                syntax = syntax or guess_transfer_syntax(data)
-            codec = DatasetCodec(syntax)
+            syntax = message.transfer_syntax or guess_transfer_syntax(data)
+            codec = DatasetCodec(syntax, self.analysis.config.limits)
             try:
                 dataset = codec.read(data)
             except CodecError:

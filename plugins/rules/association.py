@@ -14,8 +14,8 @@ from dicomtui.core.model import AssociationEnd, AssociationState, Group, Severit
 from dicomtui.core.protocol.pdu import (
     REJECT_RESULTS,
     REJECT_SOURCES,
-    AbortPdu,
-    RejectPdu,
+    AbortBody,
+    RejectBody,
     reject_reason_text,
 )
 
@@ -146,7 +146,7 @@ def _rejected(association, analysis, report) -> None:
     if pdu is None:
         return
     decoded = decode_or_none(analysis, pdu)
-    if not isinstance(decoded, RejectPdu):
+    if not isinstance(decoded, RejectBody):
         return  # malformed: the decoder reported it
     result = REJECT_RESULTS.get(decoded.result, f"result {decoded.result}")
     source = REJECT_SOURCES.get(decoded.source, f"source {decoded.source}")
@@ -193,11 +193,11 @@ def _aborted(association, analysis, report) -> None:
         return
     decoded = decode_or_none(analysis, pdu)
     sender = side(association, pdu.direction)
-    if isinstance(decoded, AbortPdu) and decoded.source == 2:
+    if isinstance(decoded, AbortBody) and decoded.source == 2:
         how = f"A-ABORT from its DICOM stack (service-provider): {decoded.text.split(', ', 1)[-1]}"
         advice = (f"{sender}'s DICOM stack refused something the other side sent: look at the PDU that "
                   "arrived just before this frame (malformed or unexpected PDUs are reported here too)")
-    elif isinstance(decoded, AbortPdu):
+    elif isinstance(decoded, AbortBody):
         how = "A-ABORT from the application (service-user)"
         if pdu.direction == 0:
             advice = (f"{sender} gave up: look in its log at what happened just before — most often a timeout "

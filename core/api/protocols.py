@@ -1,0 +1,84 @@
+"""Typed protocols: what plugins receive from dicomtui and what they must return.
+
+The hook specifications (``hookspecs``) name these in their signatures; a
+plugin written against them is checked by a type checker, and the built-in
+plugins are ordinary implementations of them (``tests/test_plugin_host.py``
+checks the built-ins satisfy them at runtime).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from dicomtui.core.api.export import ExportOptions, ExportResult
+from dicomtui.core.model import Association, Connection, Message, Pdu
+from dicomtui.core.model.analysis import Analysis
+from dicomtui.core.model.dictionary import TagInfo
+from dicomtui.core.protocol.findings import Group, Severity
+from dicomtui.core.wire.tcp import Gap
+
+# -- what plugins receive ---------------------------------------------------------------------
+
+
+class DecoderHost(Protocol):
+    """All a connection decoder may touch of the analysis (``pipeline.engine.DecoderHost``)."""
+
+    def next_pdu_index(self) -> int: ...
+
+    def add_pdu(self, pdu: Pdu) -> int: ...
+
+    def add_association(self, association: Association) -> int: ...
+
+    def add_message(self, message: Message) -> int: ...
+
+    def expert(self, severity: Severity, group: Group, message: str, frame: int = 0,
+               association: int | None = None, pdu: int | None = None, message_index: int | None = None,
+               rule: str = "decoder", code: str = "") -> None: ...
+
+    def frames(self, direction: int, start: int, end: int) -> tuple[int, int, float, float]: ...
+
+    def status_meaning(self, command_field: int, status: int, sop_class: str) -> tuple[str, str]: ...
+
+
+class Report(Protocol):
+    """What rule hooks get as ``report`` (``pipeline.rules.ExpertReport``)."""
+
+    def add(self, severity: Severity | str, group: Group | str, message: str, frame: int = 0,
+            association: int | None = None, pdu: int | None = None, message_index: int | None = None) -> None: ...
+
+
+# -- what plugins return ------------------------------------------------------------------------
+
+
+@runtime_checkable
+class ConnectionDecoder(Protocol):
+    """``dicomtui_make_connection_decoder`` returns one per DICOM connection (model directions)."""
+
+    def receive_data(self, direction: int, stream_offset: int, data: Any) -> None: ...
+
+    def receive_gap(self, direction: int, gap: Gap) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+@runtime_checkable
+class TagDictionary(Protocol):
+    """What ``dicomtui_register_dictionaries`` registers."""
+
+    def lookup(self, tag: int, private_creator: str | None = None) -> TagInfo | None: ...
+
+
+@runtime_checkable
+class Exporter(Protocol):
+    """What ``dicomtui_register_exporters`` registers."""
+
+    name: str
+    description: str
+
+    def export(self, analysis: Analysis, outdir: str, options: ExportOptions,
+               progress: Callable[[int, int], None] | None = None) -> ExportResult: ...
+
+
+PduBodyDecoder = Callable[[bytes], Any]  # registered per PDU type; raises DecodeError when malformed
+ConnectionFactory = Callable[[Connection, Any, dict, DecoderHost], ConnectionDecoder]
