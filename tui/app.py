@@ -50,6 +50,8 @@ from .notify import Toasts
 from .packet_list import PacketList
 from .prefs import preference
 from .prefs_flow import PreferencesFlow
+from .value_actions import ValueActions
+from .view_settings import ViewSettings
 from .screens import HelpScreen
 
 EXIT_OK, EXIT_CAPTURE, EXIT_CRASH = 0, 1, 70  # 70: EX_SOFTWARE, an internal error
@@ -150,6 +152,8 @@ class DicomApp(App[int]):
         self.navigator = Navigator(self)
         self.exports = ExportFlow(self)
         self.preferences = PreferencesFlow(self)
+        self.view_settings = ViewSettings(self)
+        self.values = ValueActions(self)
         names = ", ".join(os.path.basename(path) for path in self.captures)
         self.sub_title = names
         self.title = f"dicomtui {names}"
@@ -212,7 +216,7 @@ class DicomApp(App[int]):
     def main_screen_ready(self, screen: MainScreen) -> None:
         flat = preference(self.config.options, "subtree_style") == "flat"
         self.detail_tree.set_flat(flat)
-        self.apply_view_preferences()
+        self.view_settings.apply()
         self.detail_tree.show_message("Indexing the capture…")
         self.expert_pane.show_loading("Expert findings appear when indexing is complete")
         if self.size.height >= 40:
@@ -463,157 +467,31 @@ class DicomApp(App[int]):
         self.reload_pdu = self.current_pdu  # put the cursor back where it was
         self.start_loading()
 
-    # -- views of the packet list: time format, columns -------------------------------------
-
-    def apply_view_preferences(self) -> None:
-        from dicomtui.core.base.time_format import check
-
-        from .packet_list import DEFAULT_COLUMNS, parse_columns
-
-        try:
-            self.packet_list.time_format = check(str(self.config.options.get("time_format") or "r"))
-        except ValueError:
-            self.packet_list.time_format = "r"
-        try:
-            self.packet_list.columns = parse_columns(str(self.config.options.get("columns") or ""))
-        except ValueError:
-            self.packet_list.columns = DEFAULT_COLUMNS
-        self.packet_list.data_changed()
-
-    def save_preference(self, name: str, value: str) -> None:
-        """Keep a view setting for next time (the preferences file), without a dialog."""
-        from .prefs import PreferencesError, load_preferences, save_preferences
-
-        self.config.options[name] = value
-        try:
-            try:
-                stored = load_preferences(self.preferences_path)
-            except PreferencesError:
-                stored = {}
-            stored[name] = value
-            save_preferences(stored, self.preferences_path)
-        except OSError as exc:
-            self.notify(f"Could not save the {name} preference: {exc}", severity="warning")
+    # -- view settings, values, related PDUs: helpers of their own ---------------------------
 
     def action_cycle_time_format(self) -> None:
-        from dicomtui.core.base.time_format import FORMATS, next_format
-
-        packets = self.packet_list
-        packets.set_time_format(next_format(packets.time_format))
-        self.save_preference("time_format", packets.time_format)
-        self.notify(f"Time: {FORMATS[packets.time_format]} (-t {packets.time_format})", timeout=3)
+        self.view_settings.cycle_time_format()
 
     def action_columns(self) -> None:
-        from .columns_screen import ColumnsScreen
-
-        self.push_screen(ColumnsScreen(self.packet_list.columns), self._columns_chosen)
-
-    def _columns_chosen(self, columns: tuple[str, ...] | None) -> None:
-        if columns is None:
-            return
-        self.packet_list.set_columns(columns)
-        self.save_preference("columns", ",".join(columns))
-        self.notify(f"Columns: {', '.join(columns)}", timeout=3)
-
-    # -- full values and copying -------------------------------------------------------------
-
-    def focused_value(self, subtree: bool = False) -> tuple[str, str] | None:
-        """(title, full text) of what the focused pane's cursor is on."""
-        focused = self.focused
-        if focused is self.detail_tree:
-            node = self.detail_tree.cursor_node
-            data = node.data if node is not None else None
-            from .detail_tree import NodeData
-
-            if isinstance(data, NodeData):
-                field = data.field
-                if subtree:
-                    return field.label, field.render_text()
-                text = f"{field.label}: {field.value}" if field.value else field.label
-                return field.label, text + (f"\n[{field.problem}]" if field.problem else "")
-        if focused is self.expert_pane:
-            node = self.expert_pane.cursor_node
-            item = node.data if node is not None else None
-            if item is not None and hasattr(item, "message"):
-                where = f"frame {item.frame}" if item.frame else "capture"
-                return f"{item.severity.label} ({where})", item.message
-        # anything else (the packet list, a group heading, the bytes pane): the selected row
-        pdu = self.packet_list.selected_pdu
-        if pdu is None or self.index is None:
-            return None
-        values = self.packet_list.cell_values(pdu, self.packet_list.cursor)
-        from .packet_list import COLUMNS
-
-        lines = [f"{COLUMNS[name][0][2]}: {values[name]}" for name in COLUMNS]
-        return f"PDU {pdu + 1}", "\n".join(lines)
+        self.view_settings.choose_columns()
 
     def action_show_value(self) -> None:
-        from .value_screen import ValueScreen
-
-        found = self.focused_value()
-        if found is None:
-            self.notify("Nothing selected to show")
-            return
-        self.push_screen(ValueScreen(*found))
+        self.values.show()
 
     def action_copy(self, subtree: bool = False) -> None:
-        found = self.focused_value(subtree)
-        if found is None:
-            self.notify("Nothing selected to copy")
-            return
-        self.copy_value(found[1], ("subtree of " if subtree else "") + found[0])
+        self.values.copy(subtree)
 
     def copy_value(self, text: str, what: str) -> None:
-        from .clipboard import copy_text
-
-        mode = str(self.config.options.get("copy_to") or "both")
-        self.notify(str(copy_text(self, text, what, mode)), timeout=4)
-
-    # -- related PDUs ---------------------------------------------------------------------
+        self.values.copy_text(text, what)
 
     def action_related(self) -> None:
-        from .related import partner
-
-        pdu = self.current_pdu
-        if pdu is None or self.index is None:
-            return
-        steps = getattr(self, "_partner_steps", {})
-        found = partner(self.index, pdu, steps.get(pdu, 0))
-        if found is None:
-            self.notify("No request or response linked to this PDU")
-            return
-        steps[pdu] = steps.get(pdu, 0) + 1  # r again from the request: the next response
-        self._partner_steps = steps
-        self.navigator.jump(found[0], f"Went to the {found[1]} (backspace returns)")
+        self.navigator.related()
 
     def action_move_link(self) -> None:
-        from .related import move_link
-
-        pdu = self.current_pdu
-        if pdu is None or self.index is None:
-            return
-        found = move_link(self.index, pdu)
-        if found is None:
-            self.notify("Not part of a C-MOVE with a linked sub-association")
-            return
-        self.navigator.jump(found[0], f"Went to {found[1]} (backspace returns)")
+        self.navigator.move_link()
 
     def action_findings(self) -> None:
-        from .related import findings_of
-
-        pdu = self.current_pdu
-        if pdu is None or self.analysis is None or not self.analysis.finished:
-            return
-        items = findings_of(self.analysis, pdu, self.navigator.expert_pdu)
-        if not items:
-            self.notify("No expert finding points at this PDU")
-            return
-        if not self.main_screen.has_class("-expert"):
-            self.main_screen.add_class("-expert")
-        if self.expert_pane.select_item(items[0]):
-            self.expert_pane.focus()
-        self.notify(f"{len(items)} finding(s) on PDU {pdu + 1}: {items[0].severity.label}: {items[0].message}",
-                    timeout=5)
+        self.navigator.findings()
 
     def action_back(self) -> None:
         self.navigator.back()

@@ -10,12 +10,15 @@ import bisect
 
 from dicomtui.core.model import ExpertItem
 
+from .related import findings_of, move_link, partner
+
 
 class Navigator:
     def __init__(self, app) -> None:
         self.app = app
         self._expert_pdus: list[int] | None = None
         self.history: list[int] = []
+        self._partner_steps: dict[int, int] = {}
 
     def reset(self) -> None:
         self._expert_pdus = None
@@ -127,3 +130,47 @@ class Navigator:
             if len(analysis.expert) < 50_000 else []
         if items:
             app.notify(f"{items[0].severity.label}: {items[0].message}", timeout=4)
+
+
+    # -- related PDUs (tui.related says which) --------------------------------------------
+
+    def related(self) -> None:
+        """Request -> its response (again: the next one); response -> its request."""
+        app = self.app
+        pdu = app.current_pdu
+        if pdu is None or app.index is None:
+            return
+        steps = self._partner_steps
+        found = partner(app.index, pdu, steps.get(pdu, 0))
+        if found is None:
+            app.notify("No request or response linked to this PDU")
+            return
+        steps[pdu] = steps.get(pdu, 0) + 1  # r again from the request: the next response
+        self.jump(found[0], f"Went to the {found[1]} (backspace returns)")
+
+    def move_link(self) -> None:
+        app = self.app
+        pdu = app.current_pdu
+        if pdu is None or app.index is None:
+            return
+        found = move_link(app.index, pdu)
+        if found is None:
+            app.notify("Not part of a C-MOVE with a linked sub-association")
+            return
+        self.jump(found[0], f"Went to {found[1]} (backspace returns)")
+
+    def findings(self) -> None:
+        app = self.app
+        pdu = app.current_pdu
+        if pdu is None or app.analysis is None or not app.analysis.finished:
+            return
+        items = findings_of(app.analysis, pdu, self.expert_pdu)
+        if not items:
+            app.notify("No expert finding points at this PDU")
+            return
+        if not app.main_screen.has_class("-expert"):
+            app.main_screen.add_class("-expert")
+        if app.expert_pane.select_item(items[0]):
+            app.expert_pane.focus()
+        app.notify(f"{len(items)} finding(s) on PDU {pdu + 1}: {items[0].severity.label}: {items[0].message}",
+                    timeout=5)
