@@ -16,7 +16,8 @@ capture are never read as markup.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from dicomtui.core.model import Pdu
 from dicomtui.core.base.safe_text import safe_text
@@ -39,7 +40,7 @@ class Buffer:
 
     kind: str
     number: int
-    name: str = field(default="", compare=False)  # e.g. "C-STORE-RQ in PDUs 10-12": numbers the user sees
+    name: str = dataclass_field(default="", compare=False)  # e.g. "C-STORE-RQ in PDUs 10-12": numbers the user sees
 
     @property
     def title(self) -> str:
@@ -78,8 +79,8 @@ class DetailModel:
     datasets: set[int]
     expanded: set[int]
     keep: list[Field]  # keeps every field with an id in the maps alive
-    links: dict[int, int] = field(default_factory=dict)  # field id -> PDU number Enter jumps to
-    holes: list[tuple[int, int]] = field(default_factory=list)  # PDU byte ranges the capture lacks
+    links: dict[int, int] = dataclass_field(default_factory=dict)  # field id -> PDU number Enter jumps to
+    holes: list[tuple[int, int]] = dataclass_field(default_factory=list)  # PDU byte ranges the capture lacks
 
 
 def _connection_text(index: PacketIndex, pdu: Pdu) -> str:
