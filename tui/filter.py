@@ -1,7 +1,6 @@
 """The display-filter language lives in ``dicomtui.core.views.filter`` (the command line's ``-Y`` uses it
 too); the TUI's modules import it under this name."""
 
-from dicomtui.core.views.filter import *
 from dicomtui.core.views.filter import (  # noqa: F401
     FIELDS,
     MAX_FILTER_LENGTH,
