@@ -35,6 +35,7 @@ BUILTIN_PLUGINS = (
     "dicomtui.plugins.rules.protocol",
     "dicomtui.plugins.rules.status",
     "dicomtui.plugins.rules.timing",
+    "dicomtui.plugins.rules.slowness",
     "dicomtui.plugins.rules.capture",
     "dicomtui.plugins.rules.query",
     "dicomtui.plugins.export.part10",
@@ -69,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--expert", action="store_true", help="print the expert findings")
     mode.add_argument("--export", metavar="OUTDIR", help="export objects into OUTDIR (see --export-format)")
     mode.add_argument("--list-plugins", action="store_true", help="list built-in and installed plugins")
+    mode.add_argument("--stats", action="store_true",
+                      help="where the time went: causes, time budgets, response-time statistics, throughput, "
+                           "TCP behaviour (docs/timing.md)")
+    mode.add_argument("--flow", metavar="ASSOCIATION",
+                      help="print the ladder diagram of one association (number as in --summary, e.g. 1 or A1)")
+    parser.add_argument("--flow-level", choices=["pdu", "message"], default="pdu",
+                        help="--flow rows: one per PDU (P-DATA runs collapsed) or one per DIMSE message")
     parser.add_argument("-Y", dest="display_filter", metavar="FILTER",
                         help="display filter (the UI's language, see docs/filter.md): --summary, --json and "
                              "--expert show only matching PDUs, --export writes only their objects (pcap: frames)")
@@ -246,7 +254,8 @@ def _run(argv: list[str] | None) -> int:
             parser.error(f"-Y: invalid filter at {exc.position + 1}: {exc}")
     if anonymize:
         anonymize_cli.check(args, captures, parser)
-    interactive = not (args.summary or args.json or args.expert or args.export or anonymize)
+    interactive = not (args.summary or args.json or args.expert or args.export or anonymize or args.stats
+                       or args.flow is not None)
     # The UI needs the terminal for keys as well as for drawing; a capture piped in on stdin
     # (`tcpdump -w - | dicomtui -`) therefore gets the summary.
     if interactive and sys.stdout.isatty() and sys.stdin.isatty():
@@ -282,6 +291,22 @@ def _run(argv: list[str] | None) -> int:
 
             sys.stdout.write(safe_json(analysis_json(analysis, shown), indent=1))
             sys.stdout.write("\n")
+        elif args.stats:
+            from dicomtui.core.views.timing import stats_lines
+
+            for line in stats_lines(analysis):
+                print(safe_text(line))
+        elif args.flow is not None:
+            from dicomtui.core.views.timing import flow_lines
+
+            text = args.flow.strip().upper().removeprefix("A")
+            if not text.isdigit() or int(text) >= len(analysis.associations):
+                print(f"dicomtui: --flow: no association {safe_text(args.flow)!r} in this capture (it has "
+                      f"A0-A{len(analysis.associations) - 1})" if analysis.associations else
+                      "dicomtui: --flow: this capture has no association", file=sys.stderr)
+                return EXIT_USAGE
+            for line in flow_lines(analysis, int(text), args.flow_level):
+                print(safe_text(line))
         elif args.expert:
             kept = set(shown) if shown is not None else None
             for item in analysis.expert:

@@ -83,9 +83,9 @@ def hostile_store(tmp_path_factory) -> Path:
 # -- terminal injection ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["--summary", "--expert", "--json"])
+@pytest.mark.parametrize("mode", ["--summary", "--expert", "--json", "--stats", "--flow 0"])
 def test_hostile_ae_titles_never_reach_the_terminal_raw(patched_echo, mode):
-    result = run_cli(mode, str(patched_echo))
+    result = run_cli(*mode.split(), str(patched_echo))
     assert result.returncode == 0, result.stderr
     assert_no_control_bytes(result.stdout, f"{mode} stdout")
     assert_no_control_bytes(result.stderr, f"{mode} stderr")
@@ -100,9 +100,9 @@ def test_hostile_ae_titles_never_reach_the_terminal_raw(patched_echo, mode):
         assert "[bold red]x[/]" in text  # markup printed literally, never interpreted
 
 
-@pytest.mark.parametrize("mode", ["--summary", "--expert", "--json"])
+@pytest.mark.parametrize("mode", ["--summary", "--expert", "--json", "--stats", "--flow 0"])
 def test_hostile_values_in_commands_and_data_sets_never_reach_the_terminal_raw(hostile_store, mode):
-    result = run_cli(mode, "-o", "dataset_check_bytes:100000000", str(hostile_store))
+    result = run_cli(*mode.split(), "-o", "dataset_check_bytes:100000000", str(hostile_store))
     assert result.returncode == 0, result.stderr
     assert_no_control_bytes(result.stdout, f"{mode} stdout")
     assert_no_control_bytes(result.stderr, f"{mode} stderr (library warnings included)")
@@ -202,9 +202,9 @@ def negotiation() -> Path:
     return path
 
 
-@pytest.mark.parametrize("mode", ["--summary", "--expert", "--json"])
+@pytest.mark.parametrize("mode", ["--summary", "--expert", "--json", "--stats", "--flow 0"])
 def test_passcode_never_appears_in_headless_output(negotiation, mode):
-    result = run_cli(mode, str(negotiation))
+    result = run_cli(*mode.split(), str(negotiation))
     assert result.returncode == 0, result.stderr
     assert PASSCODE not in result.stdout and PASSCODE not in result.stderr
     if mode == "--json":

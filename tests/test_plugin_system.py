@@ -149,7 +149,8 @@ def broken_site(tmp_path_factory):
     entry_points = project["entry-points"]["dicomtui"]
     (dist_info / "entry_points.txt").write_text(
         "[dicomtui]\n" + "".join(f"{name} = {target}\n" for name, target in entry_points.items()))
-    return {"PYTHONPATH": str(site)}
+    # Keep any PYTHONPATH already set (a checkout under test) after the plugin's folder.
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH", "")]))}
 
 
 def test_plugin_failing_on_import_becomes_an_error_item(broken_site):

@@ -16,7 +16,7 @@ from dicomtui.tui.app import DicomApp, LoadProgress
 from dicomtui.tui.associations import AssociationsScreen
 from dicomtui.tui.detail_tree import NodeData
 from dicomtui.tui.screens import ExportRequest, HelpScreen
-from textual.worker import WorkerCancelled
+from tui_tools import wait_for_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,15 +38,9 @@ def make_app(name_or_path, plugin_host, tmp_path=None) -> DicomApp:
 
 
 async def settle(app, pilot, rounds: int = 3) -> None:
-    # Wait worker by worker: a newer selection cancels the detail worker of the previous one, and
-    # WorkerManager.wait_for_complete raises WorkerCancelled for it (seen under load).
     for _ in range(rounds):
         await pilot.pause(0.02)
-        for worker in list(app.workers):
-            try:
-                await worker.wait()
-            except WorkerCancelled:
-                pass
+        await wait_for_workers(app)
     await pilot.pause(0.02)
 
 

@@ -659,7 +659,7 @@ async def test_time_format_key_and_preference(plugin_host, tmp_path):
     app = make_app("echo_dcmtk.pcap", plugin_host, tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(app, pilot)
-        await pilot.press("t", "t", "t", "t")  # r -> a -> ad -> u -> ud
+        await pilot.press("T", "T", "T", "T")  # r -> a -> ad -> u -> ud
         await settle(app, pilot)
         assert app.packet_list.time_format == "ud"
         assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", app.packet_list.render_line(1).text)
@@ -708,10 +708,10 @@ async def test_request_response_and_move_navigation_and_findings(plugin_host):
         await pilot.press("r")
         await settle(app, pilot)
         assert app.current_pdu == 14  # back to the request
-        await pilot.press("o")
+        await pilot.press("w")
         await settle(app, pilot)
         assert app.current_pdu == 16 and app.analysis.pdus[16].pdu_type == 1  # the sub-association
-        await pilot.press("o")
+        await pilot.press("w")
         await settle(app, pilot)
         assert app.current_pdu == 14
         await pilot.press("backspace")

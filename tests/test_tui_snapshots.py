@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tui_tools import wait_for_workers
 from dicomtui.core.model.analysis import AnalysisConfig
 from dicomtui.core.cli import make_host
 from dicomtui.tui.app import DicomApp
@@ -28,12 +29,12 @@ def settle_then(*keys: str):
         app.filter_bar.cursor_blink = False
         for _ in range(3):
             await pilot.pause(0.02)
-            await app.workers.wait_for_complete()
+            await wait_for_workers(app)
         for key in keys:
             await pilot.press(key)
             for _ in range(2):
                 await pilot.pause(0.02)
-                await app.workers.wait_for_complete()
+                await wait_for_workers(app)
         await pilot.pause(0.05)
     return run_before
 

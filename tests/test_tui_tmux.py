@@ -94,7 +94,7 @@ def test_real_command_walks_every_screen_and_quits_cleanly(tmp_path, no_color):
         tmux.type_text("status != 0")
         tmux.keys("Enter")
         tmux.wait_for("(3 of 36 PDUs) filter: status != 0")
-        tmux.keys("Escape", ":", "1", "8", "Enter", "e", "E", "i", "i", "f", "f", "t", "t", "m", "r", "BSpace", "o",
+        tmux.keys("Escape", ":", "1", "8", "Enter", "e", "E", "i", "i", "f", "f", "T", "T", "m", "r", "BSpace", "w",
                   "F", "y")
         tmux.keys("a")
         tmux.wait_for("Calling -> Called")

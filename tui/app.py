@@ -103,17 +103,20 @@ class DicomApp(App[int]):
         Binding("E", "expert_step(False)", "Prev expert", show=False),
         Binding("i", "toggle_expert", "Expert pane", show=False),
         Binding("a", "associations", "Assocs"),
+        Binding("t", "timing_screen('stats')", "Stats"),
+        Binding("L", "timing_screen('ladder')", "Ladder", show=False),
+        Binding("o", "timing_screen('plots')", "Plots", show=False),
         Binding("f", "toggle_subtrees", "Flat/nested", show=False),
         Binding("x", "export", "Export"),
         Binding("p", "preferences", "Prefs"),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("t", "cycle_time_format", "Time", show=False),
+        Binding("T", "cycle_time_format", "Time format", show=False),  # t is the statistics screen
         Binding("v", "show_value", "Full value", show=False),
         Binding("y", "copy(False)", "Copy", show=False),
         Binding("Y", "copy(True)", "Copy subtree", show=False),
         Binding("r", "related", "Request/response", show=False),
-        Binding("o", "move_link", "C-MOVE link", show=False),
+        Binding("w", "move_link", "C-MOVE link", show=False),  # where the C-MOVE went (o: plots)
         Binding("F", "findings", "Findings of PDU", show=False),
         Binding("backspace", "back", "Back", show=False),
         Binding("c", "columns", "Columns", show=False),
@@ -443,6 +446,12 @@ class DicomApp(App[int]):
         threshold = preference(self.config.options, "slow_response_seconds")
         self.push_screen(AssociationsScreen(self.analysis, threshold), self._association_chosen)
 
+    def action_timing_screen(self, which: str) -> None:
+        """Statistics, ladder or plots (tui/timing_screens.py) for the selected PDU's association."""
+        from .timing_screens import open_timing_screen
+
+        open_timing_screen(self, which)
+
     def _association_chosen(self, chosen: int | None) -> None:
         if chosen is not None:
             self.filtering.apply(f"assoc == {chosen}")
@@ -514,12 +523,12 @@ class DicomApp(App[int]):
         yield SystemCommand("Export", "Export objects through an exporter plugin (x)", self.action_export)
         yield SystemCommand("Preferences", "Ports, heuristic, subtree style, export (p)", self.action_preferences)
         yield SystemCommand("Reload capture", "Analyse the capture again (ctrl+r)", self.action_reload)
-        yield SystemCommand("Time format", "Cycle r / a / ad / u / ud / e / dd / d (t)", self.action_cycle_time_format)
+        yield SystemCommand("Time format", "Cycle r / a / ad / u / ud / e / dd / d (T)", self.action_cycle_time_format)
         yield SystemCommand("Columns", "Choose, hide and reorder columns (c)", self.action_columns)
         yield SystemCommand("Full value", "Show the selected value in full (v)", self.action_show_value)
         yield SystemCommand("Copy value", "Copy the selected value (y; Y the subtree)", lambda: self.action_copy(False))
         yield SystemCommand("Request / response", "Go to the linked request or response (r)", self.action_related)
-        yield SystemCommand("C-MOVE link", "C-MOVE <-> its sub-association (o)", self.action_move_link)
+        yield SystemCommand("C-MOVE link", "C-MOVE <-> its sub-association (w)", self.action_move_link)
         yield SystemCommand("Findings of this PDU", "Show the expert findings on the PDU (F)", self.action_findings)
         yield SystemCommand("Keys", "Every key binding (?)", self.action_help)
 

@@ -130,8 +130,13 @@ def _message_overview(index: PacketIndex, message, links: dict[int, int] | None 
         parts.append(link("Request", message.request))
     for number, response in enumerate(message.responses[:20], 1):
         parts.append(link(f"Response {number} of {len(message.responses)}", response))
+    parts.append(Field("Transfer time", f"{message.transfer_time:.6f} s (first byte -> complete)"))
+    if message.first_byte_time is not None:
+        parts.append(Field("Time to first byte", f"{message.first_byte_time:.6f} s (request complete -> "
+                                                 "first byte of this response)"))
     if message.response_time is not None:
-        parts.append(Field("Response time", f"{message.response_time:.6f} s"))
+        parts.append(Field("Response time", f"{message.response_time:.6f} s (request complete -> "
+                                            "this response complete)"))
     if message.has_dataset:
         syntax = message.transfer_syntax or "unknown"
         parts.append(Field("Data set", f"{message.dataset_length} bytes in {len(message.dataset_fragments)} "

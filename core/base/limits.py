@@ -19,6 +19,7 @@ class Limits:
     max_elements: int = 1_000_000  # elements shown for one data set
     max_contexts: int = 256  # presentation contexts per association (PS3.8 allows 128 odd ids)
     max_connections: int = 50_000  # TCP connections tracked at once; the least recently active go first
+    max_segment_record: int = 20_000_000  # TCP segments whose headers are kept for timing (28 bytes each)
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> "Limits":

@@ -24,6 +24,7 @@ from dicomtui.core.protocol.records import (
 )
 from dicomtui.core.protocol.state import AssociationState, Side
 from dicomtui.core.wire.tcp import ChunkMap
+from dicomtui.core.wire.tcp_record import SegmentRecord
 
 __all__ = ["CONTEXT_RESULTS", "PDU_TYPE_NAMES", "Association", "AssociationEnd", "AssociationState", "Connection",
            "ExpertItem", "Fragment", "Group", "Message", "Pdu", "Pdv", "PresentationContext", "Severity", "Side"]
@@ -77,6 +78,7 @@ class Connection:
     closed_by: str = ""  # "FIN", "RST" or "" (still open when the capture ended)
     detection: str = ""
     picked_up_midway: bool = False
+    segments: SegmentRecord | None = None  # every TCP segment's header facts (core/wire/tcp_record.py)
 
     def read(self, direction: int, start: int, end: int, buffers: list) -> bytes | None:
         return self.streams[direction].read(start, end, buffers)

@@ -20,8 +20,10 @@ from dicomtui.core.wire.packet import (
     TCP_SYN,
     format_address,
     parse_tcp_at,
+    tcp_options_at,
 )
 from dicomtui.core.wire.tcp import ChunkMap, DirectionReassembler, Gap
+from dicomtui.core.wire.tcp_record import ROW_SIZE, SegmentRecord, pack_row
 
 DETECTION_BYTES = 4096
 
@@ -103,7 +105,7 @@ class _TrackedConnection:
 
     __slots__ = ("engine", "key", "family", "reassemblers", "sinks", "ignored", "decoder", "swap", "pending",
                  "model", "syn_seen", "client_tcp_direction", "fin", "rst", "first_frame", "first_time",
-                 "last_frame", "last_time", "has_data")
+                 "last_frame", "last_time", "has_data", "segments", "record")
 
     def __init__(self, engine: "CaptureEngine", key: tuple, family: int, frame: int, ts: float) -> None:
         self.engine = engine
@@ -126,6 +128,10 @@ class _TrackedConnection:
         self.last_frame = frame
         self.last_time = ts
         self.has_data = False
+        self.segments = SegmentRecord()  # every segment's header facts, for timing analysis
+        if engine.record_stopped:
+            self.segments.stop()
+        self.record = self.segments.extend
 
 
 class CaptureEngine:
@@ -140,6 +146,8 @@ class CaptureEngine:
         self.config = analysis.config
         self.tcp_frames = 0
         self.evicted = 0
+        self.record_stopped = False
+        self.record_budget = self.config.limits.max_segment_record
 
     # -- per frame -------------------------------------------------------------------------
 
@@ -160,12 +168,14 @@ class CaptureEngine:
             frame_number += 1
             if not frame_number % tick_every:
                 tick(frame_number, offset, ts)
+                if self.tcp_frames > self.record_budget and not self.record_stopped:
+                    self._check_record_budget(frame_number)
             segment = parse_tcp_at(buffers[source], offset, caplen, link_type)
             if segment is None:
                 self._not_tcp(frame_number, link_type)
                 continue
             self.tcp_frames += 1
-            family, src, dst, sport, dport, seq, ack, flags, payload_offset, payload_length, missing = segment
+            family, src, dst, sport, dport, seq, ack, flags, payload_offset, payload_length, missing, window = segment
             entry = table.get((src, sport, dst, dport))
             if entry is None or flags & TCP_SYN:
                 entry = self._lookup(entry, family, src, dst, sport, dport, seq, flags, frame_number, ts)
@@ -176,8 +186,10 @@ class CaptureEngine:
                 if flags & (TCP_FIN | TCP_RST):
                     self._note_close(tracked, direction, flags)
                 continue
+            tracked.record(pack_row(ts, frame_number, seq, ack, payload_length + missing, window, flags, direction))
             reassembler = tracked.reassemblers[direction]
             if flags & TCP_SYN:
+                tracked.segments.syn_options[direction] = tcp_options_at(buffers[source], offset, caplen, link_type)
                 tracked.syn_seen = True
                 if not flags & TCP_ACK:
                     tracked.client_tcp_direction = direction
@@ -199,6 +211,29 @@ class CaptureEngine:
                     reassembler.fin(seq + payload_length + missing)
                 self._note_close(tracked, direction, flags)
         return frame_number, ts
+
+    def _check_record_budget(self, frame_number: int) -> None:
+        """Stop recording segment headers once ``max_segment_record`` segments are held.
+
+        Called when the TCP frame count passes ``record_budget`` (an upper bound of what
+        is recorded), so the exact count is taken rarely.
+        """
+        limit = self.config.limits.max_segment_record
+        seen = {id(tracked): tracked for tracked, _direction in self.table.values()}
+        held = sum(len(connection.segments) for connection in self.analysis.connections
+                   if connection.segments is not None)
+        held += sum(len(tracked.segments) for tracked in seen.values() if tracked.model is None)
+        if held < limit:
+            self.record_budget = self.tcp_frames + (limit - held)
+            return
+        self.record_stopped = True
+        for tracked in seen.values():
+            tracked.segments.stop()
+            tracked.record = tracked.segments.extend
+        self.analysis.expert.append(ExpertItem(
+            Severity.NOTE, Group.CAPTURE,
+            f"TCP timing analysis covers the first {held} segments only (limit max_segment_record, "
+            f"{ROW_SIZE} bytes each; raise it with -o max_segment_record:N)", frame_number, rule="capture"))
 
     def _not_tcp(self, frame_number: int, link_type: int) -> None:
         if link_type not in SUPPORTED_LINK_TYPES and link_type not in self.unsupported_link_types:
@@ -259,6 +294,8 @@ class CaptureEngine:
         if not detection.is_dicom:
             tracked.ignored = True
             tracked.pending = []
+            tracked.segments = SegmentRecord()  # not DICOM: its segments are not analysed
+            tracked.record = tracked.segments.extend
             for sink in tracked.sinks:
                 sink.chunks = ChunkMap()
             return
@@ -287,7 +324,9 @@ class CaptureEngine:
             syn_seen=tracked.syn_seen,
             detection=detection.reason,
             picked_up_midway=detection.picked_up_midway or not tracked.syn_seen,
+            segments=tracked.segments,
         )
+        tracked.segments.swap = tracked.swap
         analysis.connections.append(model)
         tracked.model = model
         host = DecoderHost(analysis, model)

@@ -320,6 +320,9 @@ class ConnectionDecoder:
                     association.message_count += 1
                 self._pair(message)
             return self._describe(message)
+        if event.kind == "complete" and message.request is not None:
+            # Only now is the response's last byte known (a data set may follow the command).
+            message.response_time = max(0.0, message.end_time - self._request_end(message))
         return ""
 
     def _pair(self, message: Message) -> None:
@@ -333,7 +336,12 @@ class ConnectionDecoder:
             return
         message.request = request.index
         request.responses.append(message.index)
-        message.response_time = max(0.0, message.start_time - request.end_time)
+        message.first_byte_time = max(0.0, message.start_time - request.end_time)
+        message.response_time = max(0.0, message.end_time - request.end_time)
+
+    def _request_end(self, response: Message) -> float:
+        request = self.requests.get((response.association, 1 - response.direction, response.responded_to))
+        return request.end_time if request is not None else response.start_time
 
     def _describe(self, message: Message) -> str:
         name = message.command_name

@@ -191,13 +191,21 @@ class Message:
     last_pdu: int = 0
     request: int | None = None  # for a response: index of its request
     responses: list[int] = field(default_factory=list)  # for a request
+    # Times (seconds; docs/timing.md).  For a response, ``first_byte_time`` is request complete ->
+    # this response's first byte and ``response_time`` request complete -> this response complete.
     response_time: float | None = None
+    first_byte_time: float | None = None
     transfer_syntax: str = ""
     syntax_guessed: bool = False
 
     @property
     def is_request(self) -> bool:
         return not (self.command_field & 0x8000)
+
+    @property
+    def transfer_time(self) -> float:
+        """First byte -> last byte of this message (its PDUs' first and last frames)."""
+        return max(0.0, self.end_time - self.start_time)
 
     @property
     def affected_sop_class(self) -> str:

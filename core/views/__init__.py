@@ -126,6 +126,8 @@ def message_json(analysis: Analysis, message: Message) -> dict[str, Any]:
         "request": message.request,
         "responses": list(message.responses),
         "response_time": message.response_time,
+        "first_byte_time": message.first_byte_time,
+        "transfer_time": message.transfer_time,
         "frames": [message.first_frame, message.last_frame],
         "start_time": message.start_time,
         "end_time": message.end_time,
@@ -182,4 +184,11 @@ def analysis_json(analysis: Analysis, shown: list[int] | None = None) -> dict[st
         "pdus": [pdu_json(pdu) for pdu in pdus],
         "messages": [message_json(analysis, message) for message in messages],
         "expert": [item.as_json() for item in expert],
+        "timing": _timing(analysis),
     }
+
+
+def _timing(analysis: Analysis) -> dict[str, Any]:
+    from .timing import timing_json
+
+    return timing_json(analysis)

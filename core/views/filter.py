@@ -315,7 +315,11 @@ _field("sop_class", _messages(_sop_class), "affected/requested SOP class UID or 
 _field("sop_instance", _messages(lambda index, m: [m.affected_sop_instance] if m.affected_sop_instance else []),
        "affected/requested SOP instance UID")
 _field("response_time", _messages(lambda index, m: [m.response_time] if m.response_time is not None else []),
-       "seconds from the request's end to this response's start")
+       "seconds from the request complete to this response complete (docs/timing.md)")
+_field("first_byte_time", _messages(lambda index, m: [m.first_byte_time] if m.first_byte_time is not None else []),
+       "seconds from the request complete to this response's first byte")
+_field("transfer_time", _messages(lambda index, m: [m.transfer_time]),
+       "seconds from a message's first byte to its last")
 _field("has_dataset dataset", _messages(lambda index, m: [m.has_dataset]), "the message carries a data set")
 _field("move_destination", _messages(_command_value("MoveDestination")), "C-MOVE destination AE title")
 _field("error_comment", _messages(_command_value("ErrorComment")), "ErrorComment of a response")

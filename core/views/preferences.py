@@ -48,7 +48,7 @@ PREFERENCES: tuple[Preference, ...] = (
     Preference("export_meta_header", True, "write a Part 10 meta header on exported objects"),
     Preference("slow_response_seconds", 5.0, "responses slower than this are flagged (reload to apply)"),
     Preference("time_format", "r", "time column: r since first frame, a / ad absolute local, u / ud UTC, "
-               "e epoch, d since previous PDU, dd since previous row (as tshark -t; t cycles)",
+               "e epoch, d since previous PDU, dd since previous row (as tshark -t; T cycles)",
                ("r", "a", "ad", "u", "ud", "e", "d", "dd")),
     Preference("columns", "no,time,source,destination,assoc,type,info",
                "packet list columns in order (no, time, source, destination, assoc, type, length, frames, "

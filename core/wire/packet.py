@@ -52,7 +52,7 @@ IPV6_FRAGMENT = 44
 _u16 = struct.Struct("!H").unpack_from
 _tcp_header = struct.Struct("!HHIIBBH").unpack_from
 # Ethernet + IPv4 without options + TCP in one unpack: the common case, tried first.
-_ethernet_ipv4_tcp = struct.Struct("!12xHBxHxxHxB2x4s4sHHIIBB").unpack_from
+_ethernet_ipv4_tcp = struct.Struct("!12xHBxHxxHxB2x4s4sHHIIBBH").unpack_from
 
 
 class TcpSegment(NamedTuple):
@@ -74,6 +74,7 @@ class TcpSegment(NamedTuple):
     payload_offset: int
     payload_length: int
     missing_length: int
+    window: int = 0  # the advertised receive window field, unscaled
 
 
 def _network_layer(frame, link_type: int) -> tuple[int, int] | None:
@@ -125,7 +126,7 @@ def parse_tcp_at(buffer, offset: int, caplen: int, link_type: int) -> tuple | No
     """
     if link_type == LINKTYPE_ETHERNET and caplen >= 54:
         (ethertype, version_ihl, total_length, fragment, protocol, src, dst, sport, dport, seq, ack,
-         data_offset, flags) = _ethernet_ipv4_tcp(buffer, offset)
+         data_offset, flags, window) = _ethernet_ipv4_tcp(buffer, offset)
         if ethertype == ETHERTYPE_IPV4 and version_ihl == 0x45 and protocol == 6 and total_length \
                 and not fragment & 0x3FFF:
             payload_offset = 34 + (data_offset >> 4) * 4
@@ -136,7 +137,7 @@ def parse_tcp_at(buffer, offset: int, caplen: int, link_type: int) -> tuple | No
             captured_length = max(0, min(sent_length, caplen - payload_offset))
             # A plain tuple in TcpSegment's field order: building the NamedTuple costs more per frame.
             return (socket.AF_INET, src, dst, sport, dport, seq, ack, flags, payload_offset, captured_length,
-                    sent_length - captured_length)
+                    sent_length - captured_length, window)
     return _parse_tcp_general(memoryview(buffer)[offset : offset + caplen], link_type)
 
 
@@ -152,6 +153,62 @@ def parse_tcp(frame, link_type: int) -> TcpSegment | None:
 
 def _parse_tcp_general(frame, link_type: int) -> TcpSegment | None:
     """Every link layer, VLAN tags, IPv4 options, IPv6 extension headers: the full walk."""
+    found = _locate_tcp(frame, link_type)
+    if found is None:
+        return None
+    family, src, dst, tcp_offset, ip_end = found
+    size = len(frame)
+    sport, dport, seq, ack, data_offset, flags, window = _tcp_header(frame, tcp_offset)
+    payload_offset = tcp_offset + (data_offset >> 4) * 4
+    if payload_offset > ip_end or (data_offset >> 4) < 5:
+        return None
+    sent_length = ip_end - payload_offset
+    captured_length = max(0, min(sent_length, size - payload_offset))
+    return TcpSegment(family, src, dst, sport, dport, seq, ack, flags, payload_offset, captured_length,
+                      sent_length - captured_length, window)
+
+
+def tcp_options_at(buffer, offset: int, caplen: int, link_type: int) -> dict[str, int]:
+    """The TCP options of the frame at ``buffer[offset:offset + caplen]`` that matter for timing.
+
+    Keys present only when the option is: ``mss``, ``window_scale`` (shift count,
+    capped at 14 as RFC 7323 says), ``sack_permitted`` (1), ``timestamp`` (TSval).
+    The engine asks only for SYN segments (window scale and MSS are only valid there).
+    """
+    frame = memoryview(buffer)[offset : offset + caplen]
+    found = _locate_tcp(frame, link_type)
+    options: dict[str, int] = {}
+    if found is None:
+        return options
+    tcp_offset = found[3]
+    end = min(len(frame), tcp_offset + (frame[tcp_offset + 12] >> 4) * 4)
+    position = tcp_offset + 20
+    while position < end:
+        kind = frame[position]
+        if kind == 0:
+            break
+        if kind == 1:
+            position += 1
+            continue
+        if position + 1 >= end:
+            break
+        length = frame[position + 1]
+        if length < 2 or position + length > end:
+            break
+        if kind == 2 and length == 4:
+            options["mss"] = _u16(frame, position + 2)[0]
+        elif kind == 3 and length == 3:
+            options["window_scale"] = min(frame[position + 2], 14)
+        elif kind == 4:
+            options["sack_permitted"] = 1
+        elif kind == 8 and length == 10:
+            options["timestamp"] = struct.unpack_from("!I", frame, position + 2)[0]
+        position += length
+    return options
+
+
+def _locate_tcp(frame, link_type: int) -> tuple[int, bytes, bytes, int, int] | None:
+    """(family, source, destination, offset of the TCP header, end of the IP payload) or None."""
     layer = _network_layer(frame, link_type)
     if layer is None:
         return None
@@ -202,25 +259,7 @@ def _parse_tcp_general(frame, link_type: int) -> TcpSegment | None:
         return None
     if size < tcp_offset + 20:
         return None
-    sport, dport, seq, ack, data_offset, flags, _window = _tcp_header(frame, tcp_offset)
-    payload_offset = tcp_offset + (data_offset >> 4) * 4
-    if payload_offset > ip_end or (data_offset >> 4) < 5:
-        return None
-    sent_length = ip_end - payload_offset
-    captured_length = max(0, min(sent_length, size - payload_offset))
-    return TcpSegment(
-        family,
-        src,
-        dst,
-        sport,
-        dport,
-        seq,
-        ack,
-        flags,
-        payload_offset,
-        captured_length,
-        sent_length - captured_length,
-    )
+    return family, src, dst, tcp_offset, ip_end
 
 
 def format_address(family: int, address: bytes, port: int) -> str:

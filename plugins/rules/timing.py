@@ -2,8 +2,10 @@
 
 "Looking at the timestamps is by far the best method to figure out why a
 transfer is slow" (Wireshark DICOM wiki): the slow-response rule measures from
-the last fragment of the request to the first byte of its first response, so
-the time to send a large data set does not count against the responder.
+the request complete (its last byte) to its first response complete (the
+response's last byte: a response whose header came alone and whose rest
+waited for a delayed ACK counts in full), so the time to send a large request
+data set does not count against the responder.  Definitions: docs/timing.md.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ PENDING = "pending"
 @hookimpl
 def dicomtui_register_rule_options(register):
     register(SLOW_RESPONSE_OPTION, SLOW_RESPONSE_DEFAULT,
-             "report a DIMSE response that starts more than this many seconds after its request ended")
+             "report a DIMSE response completed more than this many seconds after its request completed")
 
 
 @hookimpl
@@ -79,7 +81,7 @@ def _slow(message, analysis, report) -> None:
         return
     association = analysis.associations[message.association]
     report.add(Severity.WARNING, Group.PERFORMANCE,
-               f"{first.command_name} to message ID {message.message_id} came {delay:.3f} s after the request "
+               f"{first.command_name} to message ID {message.message_id} completed {delay:.3f} s after the request "
                f"(threshold {threshold:g} s, -o {SLOW_RESPONSE_OPTION}:N) in association {peers(association)} — "
                "the responder was busy: check its load, storage and database, and for a C-FIND how broad the "
                "query is; compare with the timestamps of other requests in the capture",
