@@ -265,6 +265,10 @@ class DicomApp(App[int]):
     def apply_filter(self, text: str) -> bool:
         return self.filtering.apply(text)
 
+    def select_pdu(self, pdu: int) -> None:
+        """Put the cursor on PDU ``pdu`` (clearing a filter that hides it); screens call this."""
+        self.navigator.jump(pdu)
+
     async def _on_key(self, event) -> None:
         # Keys typed right after / : s were forwarded to the pane focused when they arrived and
         # bubble up here after the bar opened: type them into the bar instead of dropping them.
