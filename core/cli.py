@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not load this plugin (name as in --list-plugins); may be repeated")
     parser.add_argument("--version", action="version", version=f"dicomtui {__version__}")
     _anonymize_cli().add_arguments(parser)
+    from dicomtui.batch import cli as batch_cli  # standard library only until a batch option is used
+
+    batch_cli.add_arguments(parser)
     return parser
 
 
@@ -229,6 +232,10 @@ def _run(argv: list[str] | None) -> int:
     if args.list_plugins:
         _print_plugins(host)
         return EXIT_OK
+    from dicomtui.batch import cli as batch_cli
+
+    if batch_cli.wanted(args):
+        return batch_cli.run(args, parser, make_config, make_host)
     if not captures:
         parser.error("no capture given (e.g. dicomtui capture.pcap)")
     warnings: list[str] = []  # shown again in the UI, where stderr is hidden

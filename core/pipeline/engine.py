@@ -151,21 +151,23 @@ class CaptureEngine:
 
     # -- per frame -------------------------------------------------------------------------
 
-    def run(self, records, tick, tick_every: int = 256, start: int = 0) -> tuple[int, float | None]:
+    def run(self, records, tick, tick_every: int = 256, start: int = 0,
+            frame_numbers=None) -> tuple[int, float | None]:
         """Process every record (``(source, ts, link type, offset, caplen, origlen)`` tuples).
 
         ``tick(frame_number, offset, ts)`` is called every ``tick_every`` frames (progress,
         releasing mapped pages).  Frames are numbered on from ``start`` (a later call
-        continues a capture).  Returns the last frame's number and time.  The loop body is the
-        per-frame work, written out here rather than called, because it runs for every
-        frame of the capture.
+        continues a capture), unless ``frame_numbers`` gives each record's number: batch
+        mode feeds one flow group's frames of a larger capture, numbered as in the whole.
+        Returns the last frame's number and time.  The loop body is the per-frame work,
+        written out here rather than called, because it runs for every frame of the capture.
         """
         buffers = self.buffers
         table = self.table
         frame_number = start  # a later call continues the numbering
         ts = None
-        for source, ts, link_type, offset, caplen, _origlen in records:
-            frame_number += 1
+        numbered = enumerate(records, start + 1) if frame_numbers is None else zip(frame_numbers, records)
+        for frame_number, (source, ts, link_type, offset, caplen, _origlen) in numbered:
             if not frame_number % tick_every:
                 tick(frame_number, offset, ts)
                 if self.tcp_frames > self.record_budget and not self.record_stopped:
@@ -409,11 +411,18 @@ class CaptureEngine:
             tracked.swap = client
             self._start_decoder(tracked, detection)
 
-    def finish(self) -> None:
+    def finish(self, before_close=None) -> None:
+        """Close every connection still open at the end of the capture, oldest first.
+
+        ``before_close(first_frame)`` is called before each (batch mode orders what the
+        decoders add while closing by the connection's first frame, as this loop does).
+        """
         seen = set()
         for tracked, _direction in list(self.table.values()):
             if id(tracked) in seen:
                 continue
             seen.add(id(tracked))
+            if before_close is not None:
+                before_close(tracked.first_frame)
             self._close(tracked, self.analysis.frame_count)
         self.analysis.connections.sort(key=lambda connection: connection.first_frame)

@@ -1,0 +1,157 @@
+"""The reduce step: the flow groups' results put together into one Analysis.
+
+Each group numbered its objects in its own creation order.  The single pass numbers
+connections, associations, PDUs, messages and findings in the order it creates them,
+which is the order of (frame, order within the frame) logged by ``split``: so every
+object gets its index from a sort of those keys, every reference between objects is
+mapped to the new indices, and the result is exactly the state the single pass has
+after its last frame.  ``core.pipeline.phases.Pipeline`` then does what the single
+pass does next (numbering PDUs and connections, the expert rules, which may look
+across connections, e.g. C-MOVE sub-association links, capture notes).
+"""
+
+from __future__ import annotations
+
+import pickle
+from bisect import bisect_left, bisect_right
+from dataclasses import replace
+
+from dicomtui.core.model import ExpertItem, Group, Severity
+from dicomtui.core.model.analysis import Analysis, AnalysisConfig
+from dicomtui.core.model.pdu_table import PduTable
+from dicomtui.core.pipeline.phases import Pipeline
+from dicomtui.core.wire.capture import CaptureNote, CaptureSource
+
+from .split import FileSummary, map_source
+
+
+def _load(path: str) -> dict:
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
+
+
+def link_type_findings(summaries: list[FileSummary], bases: dict[int, int],
+                       keys_of: dict[int, object]) -> list[tuple[int, int]]:
+    """(frame, link type) of the first frame of each unsupported link type, numbered in the whole capture."""
+    first: dict[int, int] = {}
+    for summary in summaries:
+        for link_type, position in summary.unsupported_link_types.items():
+            key = keys_of[summary.index][position]
+            number = bases[summary.index] + position + 1
+            for other, keys in keys_of.items():
+                if other == summary.index or not _interleaves(summaries, summary.index, other):
+                    continue
+                number += bisect_right(keys, key) if other < summary.index else bisect_left(keys, key)
+            first[link_type] = min(first.get(link_type, number), number)
+    return sorted((frame, link_type) for link_type, frame in first.items())
+
+
+def _interleaves(summaries: list[FileSummary], a: int, b: int) -> bool:
+    by_index = {summary.index: summary for summary in summaries}
+    x, y = by_index[a], by_index[b]
+
+    def before(p, q):
+        return p.last_key < q.first_key or (p.last_key == q.first_key and p.index < q.index)
+
+    return bool(x.frames and y.frames) and not before(x, y) and not before(y, x)
+
+
+def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: AnalysisConfig, make_host,
+                 disabled: set[str], link_findings: list[tuple[int, int]]) -> Analysis:
+    """One Analysis from the groups' pickled results, as the single pass over all files makes it."""
+    results = [_load(path) for path in group_paths]
+    sources: list[CaptureSource] = []
+    for summary in summaries:
+        source = map_source(summary.name, summary.read_path) if summary.size else CaptureSource(summary.name, b"")
+        source.notes = [CaptureNote(summary.name, message) for message in summary.notes]
+        sources.append(source)
+    analysis = Analysis(sources, config, make_host(disabled=set(disabled)))
+    # The single pass's phases after the scan run on what the groups scanned; the pipeline
+    # reports plugins that failed to load first, as analyze() does.
+    pipeline = Pipeline(analysis)
+
+    def ordered(name: str):
+        rows = [(key, group, item) for group, result in enumerate(results) for key, item in result[name]]
+        rows.sort(key=lambda row: (row[0], row[1]))
+        return rows
+
+    connections = ordered("connections")
+    connection_map = {}
+    for new, (_key, group, connection) in enumerate(connections):
+        connection_map[group, connection.index] = new
+    associations = ordered("associations")
+    association_map = {(group, association.index): new for new, (_k, group, association) in enumerate(associations)}
+    messages = ordered("messages")
+    message_map = {(group, message.index): new for new, (_k, group, message) in enumerate(messages)}
+    pdu_rows = sorted((key, group, local) for group, result in enumerate(results)
+                      for local, key in enumerate(result["pdu_keys"]))
+    pdu_map = {(group, local): new for new, (_k, group, local) in enumerate(pdu_rows)}
+
+    def pdu(group: int, index: int | None) -> int | None:
+        return None if index is None else pdu_map[group, index]
+
+    def association_of(group: int, index: int | None) -> int | None:
+        return index if index is None or index < 0 else association_map[group, index]
+
+    def message_of(group: int, index: int | None) -> int | None:
+        return index if index is None or index < 0 else message_map[group, index]
+
+    table = PduTable()
+    for _key, group, local in pdu_rows:
+        row = results[group]["pdus"][local]
+        row.connection = connection_map[group, row.connection]
+        row.association = association_of(group, row.association)
+        table.append(row)
+    for _key, group, connection in connections:
+        connection.index = connection_map[group, connection.index]
+    for new, (_key, group, association) in enumerate(associations):
+        association.index = new
+        association.connection = connection_map[group, association.connection]
+        association.request_pdu = pdu(group, association.request_pdu)
+        association.response_pdu = pdu(group, association.response_pdu)
+        association.parent_move = message_of(group, association.parent_move)
+    for new, (_key, group, message) in enumerate(messages):
+        message.index = new
+        message.association = association_of(group, message.association)
+        message.connection = connection_map[group, message.connection]
+        message.first_pdu = pdu_map[group, message.first_pdu]
+        message.last_pdu = pdu_map[group, message.last_pdu]
+        message.request = message_of(group, message.request)
+        message.responses = [message_map[group, index] for index in message.responses]
+    findings = [(key, group, replace(item, association=association_of(group, item.association),
+                                     pdu=pdu(group, item.pdu), message_index=message_of(group, item.message_index)))
+                for key, group, item in ordered("expert")]
+    for frame, link_type in link_findings:
+        findings.append(((frame, 0), -1, ExpertItem(
+            Severity.WARNING, Group.CAPTURE, f"link type {link_type} is not supported; its frames were skipped",
+            frame, rule="capture")))
+    findings.sort(key=lambda row: (row[0], row[1]))
+    if any(result["evicted"] for result in results):
+        # More than max_connections at once in one group: the single pass would have evicted others too.
+        analysis.expert.append(ExpertItem(
+            Severity.WARNING, Group.CAPTURE, "batch: some flow group tracked more than max_connections TCP "
+            "connections at once; the result may differ from a single pass", rule="batch"))
+    analysis.expert.extend(item for _key, _group, item in findings)
+    analysis.connections = sorted((connection for _k, _g, connection in connections),
+                                  key=lambda connection: connection.first_frame)
+    analysis.associations = [association for _k, _g, association in associations]
+    analysis.messages = [message for _k, _g, message in messages]
+    analysis.pdus = table
+    analysis.frame_count = sum(summary.frames for summary in summaries)
+    readable = [summary for summary in summaries if summary.frames]
+    if readable:
+        first = min(readable, key=lambda summary: (summary.first_key, summary.index))
+        last = max(readable, key=lambda summary: (summary.last_key, summary.index))
+        analysis.first_time, analysis.last_time = first.first_ts, last.last_ts
+    # close: every stream was closed in its group (the pipeline's engine has none open), so
+    # this is the numbering for display, as in the single pass.
+    pipeline.close()
+    analysis.tcp_frame_count = sum(result["tcp_frames"] for result in results)
+    for result in results:  # plugins that failed while decoding, reported where close() reports them
+        for plugin, where, error in result["failures"]:
+            analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
+                                              f"plugin {plugin} failed in {where}: {error}", rule="plugins"))
+    pipeline.complete()
+    pipeline.check()
+    pipeline.freeze()
+    return analysis

@@ -1,0 +1,317 @@
+"""The split: index every input file in parallel, then decode each flow group in parallel.
+
+A flow is a TCP port pair (both directions, every connection that reuses it).  The
+per-frame engine keeps state per flow and nothing across flows, so decoding the
+frames of a set of flows, numbered as in the whole capture, gives exactly what the
+single pass gives for those flows.  What is global is put back by ``merge``:
+
+1. ``index_file`` (one task per input file): reads the record headers, parses the
+   TCP header of each frame, assigns it to flow group ``crc32(port pair) % groups``
+   and returns, per group, the frames' positions and file offsets (about 40 bytes a
+   frame, the "shuffle"), plus the file's ordering keys.
+2. ``frame_numbers``: the single pass reads several files in ``heapq.merge`` order
+   (by timestamp, ties by file order, a file's own order kept).  For inputs whose
+   timestamps are not sorted that order is the stable sort by (running maximum of
+   the timestamp within the file, file index, position); so a frame's number is its
+   position plus the count of frames of earlier-sorting files, found by bisection in
+   the files whose time ranges overlap its own (ring-buffer files do not overlap:
+   a constant offset).
+3. ``decode_group`` (one task per group): runs ``CaptureEngine`` over the group's
+   frames in that order with those numbers, and records when (at which frame) each
+   connection, association, PDU, message and finding was created, so that ``merge``
+   can number them as the single pass would have.
+
+Everything here is plain functions over files: no Dask (``runner`` schedules them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import mmap
+import os
+import pickle
+import socket
+import zlib
+from array import array
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+
+from dicomtui.core.model.analysis import Analysis, AnalysisConfig
+from dicomtui.core.pipeline.engine import CaptureEngine
+from dicomtui.core.wire.capture import CaptureError, CaptureSource, iter_record_tuples, open_source
+from dicomtui.core.wire.packet import SUPPORTED_LINK_TYPES, parse_tcp_at
+
+FINISH = 1 << 62  # creation "frame" of what is added while closing connections at the end
+
+
+@dataclass(slots=True)
+class FileSummary:
+    """What the driver needs of one indexed input (small: it travels to the client)."""
+
+    index: int
+    name: str  # the path as given (the capture's source name)
+    read_path: str  # where the capture bytes are (an inflated copy for gzip input)
+    frames: int = 0
+    first_key: float = 0.0  # ordering keys (running maximum timestamp) of the first and last frame
+    last_key: float = 0.0
+    first_ts: float | None = None
+    last_ts: float | None = None
+    notes: list[str] = field(default_factory=list)
+    unsupported_link_types: dict[int, int] = field(default_factory=dict)  # link type -> first position
+    size: int = 0
+
+
+@dataclass(slots=True)
+class GroupPart:
+    """One file's frames of one flow group, in file order."""
+
+    positions: array = field(default_factory=lambda: array("Q"))  # 0-based position in the file
+    keys: array = field(default_factory=lambda: array("d"))  # ordering key (running maximum timestamp)
+    timestamps: array = field(default_factory=lambda: array("d"))
+    offsets: array = field(default_factory=lambda: array("Q"))
+    caplens: array = field(default_factory=lambda: array("I"))
+    origlens: array = field(default_factory=lambda: array("I"))
+    link_types: array = field(default_factory=lambda: array("H"))
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+def flow_group(src: bytes, sport: int, dst: bytes, dport: int, groups: int) -> int:
+    """The group of a port pair, the same for both directions and in every process."""
+    a = src + sport.to_bytes(2, "big")
+    b = dst + dport.to_bytes(2, "big")
+    return zlib.crc32(a + b if a <= b else b + a) % groups
+
+
+def _inflate(source: CaptureSource, spool_path: str) -> str:
+    """Keep a gzip input's inflated bytes where every worker can map them."""
+    tmp = spool_path + ".tmp"
+    with open(tmp, "wb") as out:
+        out.write(source.data)
+    os.replace(tmp, spool_path)
+    return spool_path
+
+
+def index_file(index: int, name: str, groups: int, spool_dir: str, content_hash: str) -> dict:
+    """Index one input: per flow group, its frames; and the file's ordering keys.
+
+    Returns ``{"summary", "parts", "keys"}``, or ``{"problem": text}`` when the file is
+    not a readable capture (the batch reports it and goes on).
+    """
+    try:
+        source = open_source(name)
+    except CaptureError as exc:
+        return {"problem": str(exc)}
+    try:
+        read_path = name
+        with open(name, "rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        if gzipped:
+            os.makedirs(spool_dir, exist_ok=True)
+            read_path = _inflate(source, os.path.join(spool_dir, content_hash + ".pcap"))
+        summary = FileSummary(index, name, read_path, size=len(source.data))
+        parts = [GroupPart() for _ in range(groups)]
+        all_keys = array("d")
+        data = source.data
+        running = float("-inf")
+        position = -1
+        try:
+            for _source, ts, link_type, offset, caplen, origlen in iter_record_tuples(source, index):
+                position += 1
+                running = max(running, ts)
+                all_keys.append(running)
+                if position == 0:
+                    summary.first_ts = ts
+                summary.last_ts = ts
+                segment = parse_tcp_at(data, offset, caplen, link_type)
+                if segment is None:
+                    if link_type not in SUPPORTED_LINK_TYPES and link_type not in summary.unsupported_link_types:
+                        summary.unsupported_link_types[link_type] = position
+                    continue
+                part = parts[flow_group(segment[1], segment[3], segment[2], segment[4], groups)]
+                part.positions.append(position)
+                part.keys.append(running)
+                part.timestamps.append(ts)
+                part.offsets.append(offset)
+                part.caplens.append(caplen)
+                part.origlens.append(origlen)
+                part.link_types.append(link_type)
+        except CaptureError as exc:
+            return {"problem": str(exc)}
+        summary.frames = position + 1
+        if all_keys:
+            summary.first_key, summary.last_key = all_keys[0], all_keys[-1]
+        summary.notes = [note.message for note in source.notes]
+        return {"summary": summary, "parts": parts, "keys": all_keys}
+    finally:
+        source.close()
+
+
+# -- numbering -------------------------------------------------------------------------------
+
+
+def _before(a: FileSummary, b: FileSummary) -> bool:
+    """Every frame of ``a`` comes before every frame of ``b`` in the merged order."""
+    return a.last_key < b.first_key or (a.last_key == b.first_key and a.index < b.index)
+
+
+def numbering_plan(summaries: list[FileSummary]) -> tuple[dict[int, int], dict[int, list[int]]]:
+    """Per file: frames of the files wholly before it, and the files it interleaves with."""
+    files = [summary for summary in summaries if summary.frames]
+    bases: dict[int, int] = {}
+    overlaps: dict[int, list[int]] = {}
+    for summary in files:
+        base = 0
+        mixed = []
+        for other in files:
+            if other.index == summary.index:
+                continue
+            if _before(other, summary):
+                base += other.frames
+            elif not _before(summary, other):
+                mixed.append(other.index)
+        bases[summary.index] = base
+        overlaps[summary.index] = mixed
+    return bases, overlaps
+
+
+def frame_numbers(file_index: int, part: GroupPart, base: int, overlapping: dict[int, array]) -> array:
+    """The frame number (1-based, in the whole merged capture) of each frame of ``part``."""
+    if not overlapping:
+        return array("Q", (base + position + 1 for position in part.positions))
+    numbers = array("Q")
+    for position, key in zip(part.positions, part.keys):
+        number = base + position + 1
+        for other, keys in overlapping.items():
+            number += bisect_right(keys, key) if other < file_index else bisect_left(keys, key)
+        numbers.append(number)
+    return numbers
+
+
+# -- decoding one group ----------------------------------------------------------------------
+
+
+class _CreationLog:
+    """When each model object was created: (frame, order) in the frame pass, (FINISH + the
+    connection's first frame, order) while connections are closed at the end."""
+
+    def __init__(self) -> None:
+        self.frame = 0
+        self.order = 0
+
+    def key(self) -> tuple[int, int]:
+        self.order += 1
+        return (self.frame, self.order)
+
+    def numbering(self, numbers):
+        for number in numbers:
+            self.frame = number
+            yield number
+
+    def file_order_numbering(self, present, bases):
+        """``numbering`` of files that do not interleave: base + position + 1, file after file."""
+        for index, part in present:
+            base = bases[index] + 1
+            for position in part.positions:
+                self.frame = number = base + position
+                yield number
+
+
+class _LoggedList(list):
+    """A list that notes the creation key of everything appended."""
+
+    def __init__(self, log: _CreationLog) -> None:
+        super().__init__()
+        self.log = log
+        self.keys: list[tuple[int, int]] = []
+
+    def append(self, item) -> None:
+        self.keys.append(self.log.key())
+        super().append(item)
+
+
+def map_source(name: str, read_path: str) -> CaptureSource:
+    """A capture file mapped read-only, named as the user gave it (no descriptor kept open)."""
+    with open(read_path, "rb") as raw:
+        data = mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ)
+    return CaptureSource(name=name, data=data)
+
+
+def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart | None],
+                 bases: dict[int, int], overlaps: dict[int, dict[int, array]], frame_count: int,
+                 config: AnalysisConfig, make_host, disabled: set[str], out_path: str) -> dict:
+    """Decode one flow group's frames; the result is pickled to ``out_path`` (write, then rename).
+
+    ``files`` are (name, read path) of every input of the run in order (source indices);
+    ``parts[i]`` the group's frames in file ``i``.
+    """
+    present = [(index, part) for index, part in enumerate(parts) if part]
+    log = _CreationLog()
+    if not any(overlaps.get(index) for index, _part in present):
+        # Files that do not interleave (a ring buffer): file order is frame order; stream it.
+        numbers = log.file_order_numbering(present, bases)
+        records = itertools.chain.from_iterable(
+            zip(itertools.repeat(index), part.timestamps, part.link_types, part.offsets, part.caplens,
+                part.origlens) for index, part in present)
+        frames = sum(len(part) for _index, part in present)
+    else:
+        numbers, records = [], []
+        for index, part in present:
+            numbers.extend(frame_numbers(index, part, bases[index], overlaps.get(index, {})))
+            records.extend(zip(itertools.repeat(index), part.timestamps, part.link_types, part.offsets,
+                               part.caplens, part.origlens))
+        order = sorted(range(len(numbers)), key=numbers.__getitem__)
+        numbers = log.numbering([numbers[i] for i in order])
+        records = [records[i] for i in order]
+        frames = len(records)
+    sources = [map_source(name, read_path) if parts[index] else CaptureSource(name=name, data=b"")
+               for index, (name, read_path) in enumerate(files)]
+    plugins = make_host(disabled=set(disabled))
+    startup_failures = len(plugins.failures)
+    analysis = Analysis(sources, config, plugins)
+    analysis.connections = _LoggedList(log)
+    analysis.associations = _LoggedList(log)
+    analysis.messages = _LoggedList(log)
+    analysis.expert = _LoggedList(log)
+    pdu_keys: list[tuple[int, int]] = []
+    pdu_append = analysis.pdus.append
+
+    def logged_pdu_append(pdu):
+        pdu_keys.append(log.key())
+        return pdu_append(pdu)
+
+    analysis.pdus.append = logged_pdu_append
+    engine = CaptureEngine(analysis)
+    engine.run(records, lambda *_: None, 1 << 16, frame_numbers=numbers)
+    analysis.frame_count = frame_count
+
+    def closing(first_frame: int) -> None:
+        log.frame = FINISH + first_frame
+
+    engine.finish(before_close=closing)
+    del analysis.pdus.append
+    connections = list(analysis.connections)
+    connection_keys = {connection.index: key for connection, key in zip(
+        sorted(connections, key=lambda connection: connection.index), analysis.connections.keys)}
+    result = {
+        "group": group,
+        "tcp_frames": engine.tcp_frames,
+        "connections": [(connection_keys[connection.index], connection) for connection in connections],
+        "associations": list(zip(analysis.associations.keys, analysis.associations)),
+        "messages": list(zip(analysis.messages.keys, analysis.messages)),
+        "expert": list(zip(analysis.expert.keys, analysis.expert)),
+        "pdu_keys": pdu_keys,
+        "pdus": analysis.pdus,
+        "failures": [(failure.plugin, failure.where, str(failure.error))
+                     for failure in plugins.failures[startup_failures:]],
+        "evicted": engine.evicted,
+    }
+    tmp = out_path + ".tmp"
+    with open(tmp, "wb") as out:
+        pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, out_path)
+    for source in sources:
+        source.close()
+    return {"group": group, "frames": frames, "connections": len(connections),
+            "messages": len(analysis.messages), "worker": f"{socket.gethostname()}:{os.getpid()}"}

@@ -1,0 +1,100 @@
+"""Helpers for batch tests: cut a recorded capture into rotated files, as a ring buffer does.
+
+The pieces are byte-exact copies of the original's records (each file starts with the
+original's file header, or for pcapng its section and interface blocks), so timestamps
+and frames are exactly those of the recording.  Written independently of core/capture.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+import random
+import struct
+from pathlib import Path
+
+PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+PACKET_BLOCKS = {2, 3, 6}
+
+
+def _records(data: bytes) -> tuple[list[bytes], list[bytes | tuple[int, bytes]]]:
+    """(file header blocks, items): items are record bytes, or (position, block) for a pcapng
+    block that is not a packet (kept so interfaces stay numbered as in the original)."""
+    if data[:4] == PCAPNG_SHB:
+        endian = "<" if data[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+        header: list[bytes] = []
+        items: list = []
+        offset = 0
+        while offset + 12 <= len(data):
+            block_type, length = struct.unpack_from(endian + "II", data, offset)
+            block = data[offset: offset + length]
+            if block_type in PACKET_BLOCKS:
+                items.append(block)
+            elif not items:
+                header.append(block)
+            else:
+                items.append((block_type, block))
+            offset += length
+        return header, items
+    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    offset = 24
+    items = []
+    while offset + 16 <= len(data):
+        caplen = struct.unpack_from(endian + "I", data, offset + 8)[0]
+        items.append(data[offset: offset + 16 + caplen])
+        offset += 16 + caplen
+    return [data[:24]], items
+
+
+def split_capture(path: Path, out_dir: Path, cuts: list[int], prefix: str = "ring",
+                  compress: set[int] = frozenset()) -> list[Path]:
+    """Cut ``path`` before each record number in ``cuts`` (0-based); file i gzip'd if i in ``compress``."""
+    data = Path(path).read_bytes()
+    header, items = _records(data)
+    packets = [i for i, item in enumerate(items) if isinstance(item, bytes)]
+    bounds = [0] + [packets[c] for c in sorted(set(cuts)) if 0 < c < len(packets)] + [len(items)]
+    suffix = ".pcapng" if data[:4] == PCAPNG_SHB else ".pcap"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for number, (start, end) in enumerate(zip(bounds, bounds[1:])):
+        # Interfaces defined mid-way in the original must be defined in every later file too.
+        earlier = [item[1] for item in items[:start] if isinstance(item, tuple)]
+        body = [item[1] if isinstance(item, tuple) else item for item in items[start:end]]
+        blob = b"".join(header + earlier + body)
+        target = out_dir / f"{prefix}_{number:05d}{suffix}"
+        if number in compress:
+            target = target.with_name(target.name + ".gz")
+            blob = gzip.compress(blob)
+        target.write_bytes(blob)
+        written.append(target)
+    return written
+
+
+def random_cuts(path: Path, pieces: int, seed: int) -> list[int]:
+    """``pieces - 1`` distinct cut points at random record boundaries."""
+    _header, items = _records(Path(path).read_bytes())
+    count = sum(isinstance(item, bytes) for item in items)
+    rng = random.Random(seed)
+    return sorted(rng.sample(range(1, count), min(pieces - 1, count - 1))) if count > 1 else []
+
+
+def deal_capture(path: Path, out_dir: Path, files: int, seed: int, prefix: str = "dealt") -> list[Path]:
+    """Deal the records to ``files`` files at random (each keeps the original's order): files
+    whose time ranges interleave, as captures of two mirror ports of the same traffic do."""
+    data = Path(path).read_bytes()
+    header, items = _records(data)
+    rng = random.Random(seed)
+    bodies: list[list[bytes]] = [[] for _ in range(files)]
+    for item in items:
+        if isinstance(item, tuple):
+            for body in bodies:
+                body.append(item[1])
+        else:
+            bodies[rng.randrange(files)].append(item)
+    suffix = ".pcapng" if data[:4] == PCAPNG_SHB else ".pcap"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for number, body in enumerate(bodies):
+        target = out_dir / f"{prefix}_{number:05d}{suffix}"
+        target.write_bytes(b"".join(header + body))
+        written.append(target)
+    return written
