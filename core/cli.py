@@ -5,7 +5,8 @@ list of built-in plugins, reads the preferences file, runs the pipeline, and
 hands the result to a view (summary, JSON, expert list, export) or the TUI.
 
 Exit status: 0 success; 1 a capture could not be read; 2 bad command line;
-3 export left objects out (incomplete or failed); 4 ``--fail-on`` threshold met.
+3 export left objects out (incomplete, refused or failed) or could not write
+something exactly as captured; 4 ``--fail-on`` threshold met.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import sys
 
 from dicomtui import __version__
 from dicomtui.core.api.host import PluginHost
+from dicomtui.core.base.library_warnings import LibraryWarnings
 from dicomtui.core.base.limits import Limits
-from dicomtui.core.base.safe_text import safe_json, safe_text
+from dicomtui.core.base.safe_text import safe_text
 from dicomtui.core.model import Severity
 from dicomtui.core.pipeline import AnalysisConfig, analyze
 from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
@@ -221,6 +223,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
+    with LibraryWarnings() as library_warnings:
+        status = _run_mode(argv)
+    if library_warnings.summary():
+        print(f"dicomtui: warning: {library_warnings.summary()}", file=sys.stderr)
+    return status
+
+
+def _run_mode(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     captures = list(args.read) + list(args.captures)
@@ -294,9 +304,9 @@ def _run(argv: list[str] | None) -> int:
             for line in summary_lines(analysis, time_format, shown):
                 print(line)
         elif args.json:
-            from dicomtui.core.views import analysis_json
+            from dicomtui.core.views import write_analysis_json
 
-            sys.stdout.write(safe_json(analysis_json(analysis, shown), indent=1))
+            write_analysis_json(analysis, sys.stdout, shown)
             sys.stdout.write("\n")
         elif args.stats:
             from dicomtui.core.views.timing import stats_lines

@@ -191,7 +191,7 @@ def test_dataset_that_does_not_parse_is_malformed(plugin_host):
         config = SimpleNamespace(option=lambda name, default=None: default)
         associations = [association]
 
-        def decode_dataset(self, m):
+        def decode_dataset(self, m, max_bytes=None):
             return DecodedDataset(None, None, m.transfer_syntax, False, False, list(problems))
 
     analysis = FakeAnalysis()

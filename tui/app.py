@@ -567,7 +567,10 @@ def run_app(captures: list[str], config: AnalysisConfig, host, app_class: type[D
         app = app_class(captures, config, host)
         app.startup_warnings = list(warnings or [])
         app.initial_filter = display_filter
-        status = app.run()
+        from dicomtui.core.base.library_warnings import LibraryWarnings
+
+        with LibraryWarnings():  # pydicom's value warnings would be drawn over the screen
+            status = app.run()
     except OSError as exc:
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
         return EXIT_CAPTURE

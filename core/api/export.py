@@ -4,6 +4,13 @@ Exporters are plugins (``dicomtui_register_exporters``); this module holds what
 they share: options, results and safe file naming inside the output folder.
 The headless driver (progress bar, end summary, exit status) is a view:
 ``dicomtui.core.views.export``.
+
+Every file is written under a temporary name in the output folder
+(``.NAME.dicomtui-partial-PID``) and renamed to its real name only when it is
+complete; an exception or Ctrl-C while writing removes it.  So a file with an
+exporter's name is always whole, whatever stopped the export.  A refusal or
+write failure for one file is recorded in the result (``errors``) and the
+exporter goes on with the others.
 """
 
 from __future__ import annotations
@@ -60,16 +67,17 @@ class ExportResult:
     replaced: list[str] = field(default_factory=list)  # files of an earlier export replaced (--overwrite)
     renamed: list[str] = field(default_factory=list)  # written as NAME~N because NAME was already there
     notes: list[str] = field(default_factory=list)  # written, with something to say (a value kept raw)
+    inexact: list[str] = field(default_factory=list)  # written, but something could not be kept as captured
 
     @property
     def complete(self) -> bool:
-        """True when every object the capture carried was written whole.
+        """True when every object the capture carried was written whole and exactly.
 
         Skipping is a loss unless the user asked for it (``SKIP_TOO_SMALL``) or there
         was nothing to export (``SKIP_NOTHING``): any other skip makes the export
         incomplete, whatever the exporter's reason.
         """
-        return not self.errors and not self.partial and all(
+        return not self.errors and not self.partial and not self.inexact and all(
             reason in REQUESTED_SKIPS for _index, reason in self.skipped)
 
     @property
@@ -119,6 +127,81 @@ def object_name(message, kind: str, extension: str, partial: bool = False) -> st
     return name + ".partial" if partial else name
 
 
+class ExportRefused(OSError):
+    """One file is not written (e.g. a symbolic link sits where it would go); the others still are."""
+
+
+class AtomicFile:
+    """A file written under a temporary name and renamed into place when closed without error.
+
+    Used as a context manager (``with stream: ...``): leaving the block with an
+    exception (Ctrl-C included) removes the temporary file instead, so nothing
+    half-written ever carries the real name.
+    """
+
+    def __init__(self, path: Path, overwrite: bool) -> None:
+        self.path = path
+        self.overwrite = overwrite
+        self.temporary = path.with_name(f".{path.name}.dicomtui-partial-{os.getpid()}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        self._file = os.fdopen(os.open(self.temporary, flags, 0o644), "wb")
+        self.closed = False
+
+    def write(self, data) -> int:
+        return self._file.write(data)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, kind, _value, _traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.discard()
+
+    def close(self) -> None:
+        """Finish the file: flush, close and rename it to its real name."""
+        if self.closed:
+            return
+        try:
+            self._file.close()
+            if os.path.islink(self.path):  # planted while we wrote: do not replace it
+                raise ExportRefused(f"{self.path.name}: a symbolic link appeared there; not replaced")
+            if not self.overwrite and os.path.lexists(self.path):
+                raise ExportRefused(f"{self.path.name}: a file appeared there while exporting; not replaced")
+            os.replace(self.temporary, self.path)
+        except BaseException:
+            self.discard()
+            raise
+        self.closed = True
+
+    def discard(self) -> None:
+        """Remove the temporary file (an error or an interrupt while writing)."""
+        self.closed = True
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(self.temporary)
+        except OSError:
+            pass
+
+
+def error_text(exc: OSError) -> str:
+    """One line for a failed file: the refusal's own words, or the system's reason and the file."""
+    if isinstance(exc, ExportRefused):
+        return str(exc)
+    where = Path(exc.filename).name if exc.filename else ""
+    return f"{where + ': ' if where else ''}{exc.strerror or exc}"
+
+
 class OutputFolder:
     """Creates files strictly inside one folder, never silently replacing anything."""
 
@@ -135,19 +218,22 @@ class OutputFolder:
         stem, dot, suffix = split_suffix(name)
         candidate = name
         number = 1
-        while candidate in self.claimed or (not self.overwrite and (self.root / candidate).exists()):
+        # lexists: a dangling symbolic link is something already there, too.
+        while candidate in self.claimed or (not self.overwrite and os.path.lexists(self.root / candidate)):
             number += 1
             candidate = f"{stem}~{number}{dot}{suffix}"
-        path = (self.root / candidate).resolve()
-        if path.parent != self.root:
-            raise ValueError(f"refusing to write outside {self.root}: {candidate!r}")
-        if path.exists():
-            self.replaced.append(candidate)
         self.claimed.add(candidate)
+        path = self.root / candidate
+        if os.path.islink(path):
+            raise ExportRefused(f"{candidate}: a symbolic link is in the output folder under this name; "
+                                "not written through or replaced")
+        if path.resolve().parent != self.root:
+            raise ExportRefused(f"refusing to write outside {self.root}: {candidate!r}")
+        if os.path.lexists(path):
+            self.replaced.append(candidate)
         return path
 
-    def open_new(self, name: str):
+    def open_new(self, name: str) -> tuple[Path, AtomicFile]:
+        """(final path, file to write): the file takes its name only when closed without error."""
         path = self.claim(name)
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if self.overwrite else os.O_EXCL)
-        flags |= getattr(os, "O_NOFOLLOW", 0)
-        return path, os.fdopen(os.open(path, flags, 0o644), "wb")
+        return path, AtomicFile(path, self.overwrite)

@@ -20,6 +20,8 @@ class Limits:
     max_contexts: int = 256  # presentation contexts per association (PS3.8 allows 128 odd ids)
     max_connections: int = 50_000  # TCP connections tracked at once; the least recently active go first
     max_segment_record: int = 20_000_000  # TCP segments whose headers are kept for timing (28 bytes each)
+    max_spool_bytes: int = 4 << 30  # gzip / stdin input copied to the temporary folder at most
+    max_gzip_ratio: int = 500  # gzip input expanding more than this (past 64 MB) is a bomb
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> "Limits":
@@ -44,7 +46,7 @@ class Limits:
 
 
 _BYTE_LIMITS = {"max_pdu_length", "max_control_pdu", "max_command", "max_dataset_bytes",
-                "max_inflated_bytes"}
+                "max_inflated_bytes", "max_spool_bytes"}
 
 
 def _unit(name: str) -> str:

@@ -36,4 +36,17 @@ def safe_json(document, **options) -> str:
     """
     import json
 
-    return _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", json.dumps(document, **options))
+    return safe_json_text(json.dumps(document, **options))
+
+
+def safe_json_text(text: str) -> str:
+    """JSON text (whole, or any piece of it) with ``safe_json``'s escapes applied.
+
+    The substitution is per character, so escaping pieces one by one (a streamed
+    document) gives the same bytes as escaping the whole.
+    """
+    return _UNSAFE_IN_JSON.sub(_json_escape, text)
+
+
+def _json_escape(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"

@@ -8,7 +8,7 @@ and reads bytes back from the capture on demand.
 from __future__ import annotations
 
 import mmap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol
 
 from dicomtui.core.base.limits import Limits
@@ -189,16 +189,23 @@ class Analysis:
                                          status=status, sop_class=sop_class)
         return result or ("failure" if status else "success", f"0x{status:04X}")
 
-    def decode_dataset(self, message: Message):
-        """Decode a message's data set with the dataset plugin; None when there is none to decode."""
+    def decode_dataset(self, message: Message, max_bytes: int | None = None):
+        """Decode a message's data set with the dataset plugin; None when there is none to decode.
+
+        ``max_bytes`` lowers the inflation limit for this call (an expert rule that checks
+        data sets up to 1 MB must not inflate a deflate bomb to the display limit).
+        """
         data = self.dataset_bytes(message, self.config.limits.max_dataset_bytes)
         if data is None:
             return None
+        limits = self.config.limits
+        if max_bytes is not None and max_bytes < limits.max_inflated_bytes:
+            limits = replace(limits, max_inflated_bytes=max_bytes)
         # A syntax the capture did not negotiate is passed as unknown, so the decoder guesses
         # (and says so) from the bytes itself.
         syntax = "" if message.syntax_guessed else message.transfer_syntax
         return self.plugins.call_first("dicomtui_decode_dataset", data=data, transfer_syntax=syntax,
-                                       limits=self.config.limits, dictionary=self.dictionary)
+                                       limits=limits, dictionary=self.dictionary)
 
     def frame_time(self, timestamp: float) -> float:
         return timestamp - (self.first_time or 0.0)

@@ -7,11 +7,13 @@ rules through the plugin hooks.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import time
 from dataclasses import replace
 from typing import Callable, Iterator
 
+from dicomtui.core.base.limits import Limits
 from dicomtui.core.model import ExpertItem, Group, Severity
 from dicomtui.core.model.analysis import Analysis, AnalysisConfig, PluginCaller
 from dicomtui.core.pipeline.engine import CaptureEngine
@@ -20,6 +22,15 @@ from dicomtui.core.pipeline.rules import run_rules as run_expert_rules
 from dicomtui.core.wire.capture import CaptureError, CaptureSource, Record, merge_records, open_source
 
 RELEASE_INTERVAL = 64 << 20  # drop mapped capture pages from memory every 64 MB read
+# The index (connections, PDUs, messages, expert items) lives until the analysis is dropped,
+# and the cyclic garbage collector would scan all of it again on every full collection:
+# with hundreds of thousands of connections that made the pass quadratic (a 200,000-connection
+# flood: most of its time in the collector).  What the pass has built is therefore moved out of
+# the collector's reach (gc.freeze) at every progress tick, after collecting the young cyclic
+# garbage, until the analysis is finished (gc.unfreeze: a long-lived process, the TUI or a test
+# session, must not keep older garbage frozen for good).  It is still freed by reference
+# counting (the engine breaks its own cycles when it closes a connection), so an evicted
+# connection's state goes at once.
 
 
 ProgressCallback = Callable[[Analysis], None]
@@ -45,11 +56,12 @@ def _sort_pdus(analysis: Analysis) -> None:
                        for item in analysis.expert]
 
 
-def open_capture(paths: list[str]) -> list[CaptureSource]:
+def open_capture(paths: list[str], limits: Limits | None = None) -> list[CaptureSource]:
+    limits = limits or Limits()
     sources: list[CaptureSource] = []
     try:
         for path in paths:
-            sources.append(open_source(path))
+            sources.append(open_source(path, limits.max_spool_bytes, limits.max_gzip_ratio))
     except CaptureError:
         for source in sources:
             source.close()
@@ -71,14 +83,18 @@ def analyze(
     """
     if plugins is None:
         raise TypeError("analyze() needs the plugin host (the command line builds it: dicomtui.core.cli.make_host)")
-    sources = open_capture(paths)
-    pipeline = Pipeline(Analysis(sources, config or AnalysisConfig(), plugins), progress, progress_interval)
-    pipeline.scan(merge_records(sources))
-    pipeline.close()
-    pipeline.complete()
-    if run_rules:
-        pipeline.check()
-    pipeline.freeze()
+    config = config or AnalysisConfig()
+    sources = open_capture(paths, config.limits)
+    pipeline = Pipeline(Analysis(sources, config, plugins), progress, progress_interval)
+    try:
+        pipeline.scan(merge_records(sources))
+        pipeline.close()
+        pipeline.complete()
+        if run_rules:
+            pipeline.check()
+        pipeline.freeze()
+    finally:
+        gc.unfreeze()  # also when a phase raised (an interrupted analysis)
     return pipeline.analysis
 
 
@@ -120,6 +136,7 @@ class Pipeline:
 
         def tick(frame_number: int, offset: int, timestamp: float) -> None:
             nonlocal next_report, released_at
+            _freeze_young()
             analysis.frame_count = frame_number
             analysis.tcp_frame_count = engine.tcp_frames
             analysis.last_time = timestamp
@@ -144,6 +161,7 @@ class Pipeline:
 
     def close(self) -> None:
         self.engine.finish()
+        _freeze_young()
         self.analysis.tcp_frame_count = self.engine.tcp_frames
         self.analysis.bytes_done = self.analysis.bytes_total
         _renumber(self.analysis)
@@ -164,9 +182,20 @@ class Pipeline:
                                               analysis.frame_count, rule="capture"))
         analysis.expert.sort(key=lambda item: (item.frame, -item.severity))
         analysis.release_pages()  # the rules read data sets all over the capture
+        gc.unfreeze()  # back to the oldest generation: cyclic garbage made during the pass is collected again
         analysis.finished = True
         if self.progress is not None:
             self.progress(analysis)
+
+
+def _freeze_young() -> None:
+    """Collect the cyclic garbage made since the last call, then freeze what survives.
+
+    Both cost time in proportion to what was allocated since the last call (the young
+    generations), never to the whole index; gc.freeze itself splices lists.
+    """
+    gc.collect(1)
+    gc.freeze()
 
 
 def complete_model(analysis: Analysis) -> None:

@@ -6,8 +6,10 @@ agree on:
 
 - the transfer syntax: the negotiated one, or a guess from the first element
   header when the capture did not show the negotiation (marked as a guess);
-- deflate: inflated with a bound (``Limits.max_inflated_bytes``) on output, so a
-  deflate bomb costs at most that much memory and time;
+- deflate: inflated by ``core.base.inflate.inflate_bounded`` with a bound on
+  output (``Limits.max_inflated_bytes``, and ``max_dataset_bytes``), so a deflate
+  bomb costs at most that much memory and time; pydicom then stops after
+  ``max_elements`` elements (a bomb of zeros is millions of 8-byte elements);
 - character sets: pydicom decodes text with the data set's own Specific
   Character Set (ISO_IR 192, ISO 2022 with escape sequences, an empty first
   value); the original encoding recorded on the Dataset is the Python codec
@@ -25,7 +27,6 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-import zlib
 from dataclasses import dataclass, field
 
 import pydicom
@@ -36,6 +37,7 @@ from pydicom.dataset import Dataset
 from pydicom.jsonrep import convert_to_python_number
 from pydicom.uid import UID
 
+from dicomtui.core.base.inflate import inflate_bounded
 from dicomtui.core.base.limits import Limits
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -81,14 +83,29 @@ def guess_transfer_syntax(data: bytes) -> str:
 
 def inflate(data: bytes, limit: int) -> tuple[bytes, str]:
     """A deflated data set's bytes, at most ``limit`` of them, and a problem (or "")."""
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    try:
-        inflated = inflater.decompress(data, limit)
-    except zlib.error as exc:
-        return b"", f"deflated data set does not inflate: {exc}"
-    if inflater.unconsumed_tail:
-        return inflated, f"deflated data set inflates beyond the {limit}-byte limit; decoded the first {limit} bytes"
-    return inflated, ""
+    inflated = inflate_bounded(data, limit)
+    return inflated.data, inflated.problem
+
+
+def _element_budget(limit: int, problems: list[str]):
+    """A ``stop_when`` for pydicom's reader: stop after ``limit`` top-level elements.
+
+    The tree shows at most ``max_elements`` anyway; without this, pydicom would
+    first build every element of a data set made of millions of tiny ones (8 bytes
+    each: 256 MB of zeros, e.g. an inflated deflate bomb, is 32 million) before
+    anything looked at them: minutes and gigabytes.
+    """
+    seen = 0
+
+    def stop(_tag, _vr, _length) -> bool:
+        nonlocal seen
+        seen += 1
+        if seen > limit:
+            problems.append(f"more than {limit} elements; parsing stopped there, rest not shown")
+            return True
+        return False
+
+    return stop
 
 
 def _encodings(dataset: Dataset) -> list[str]:
@@ -116,7 +133,9 @@ def parse_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = Non
     inflated = False
     raw = bytes(data)
     if syntax == DEFLATED_LE or (syntax.is_transfer_syntax and syntax.is_deflated):
-        raw, problem = inflate(raw, limits.max_inflated_bytes)
+        # Inflated bytes count against the same bound as plain ones: a deflate bomb must not
+        # buy more decoding than a data set of that size on the wire would.
+        raw, problem = inflate(raw, min(limits.max_inflated_bytes, limits.max_dataset_bytes))
         inflated = True
         if problem:
             problems.append(problem)
@@ -132,7 +151,8 @@ def parse_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = Non
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            parsed.dataset = pydicom.filereader.read_dataset(io.BytesIO(raw), implicit, little)
+            parsed.dataset = pydicom.filereader.read_dataset(io.BytesIO(raw), implicit, little,
+                                                             stop_when=_element_budget(limits.max_elements, problems))
         except RecursionError:  # pydicom reads nested sequences recursively (~190 levels at most)
             problems.append("sequences nested too deeply for pydicom to parse; data set not decoded")
         except Exception as exc:  # pydicom raises many types on damaged input

@@ -314,10 +314,14 @@ class PduStreamParser:
     # -- resynchronisation -----------------------------------------------------------------
 
     def _enter_resync(self, pending: bytes, stream_offset: int) -> None:
+        """Look for the next PDU header from ``stream_offset`` on (``pending``: bytes already read there).
+
+        Only records where to look: ``_scan`` (run when more bytes arrive, or by the
+        replay loop that called us) does the looking, so resynchronising never recurses.
+        """
         self.state = _RESYNC
         self.buffer = bytearray(pending)
         self.buffer_start = stream_offset
-        self._scan()
 
     def _resync(self, view: memoryview, index: int, size: int) -> int:
         if not self.buffer:
@@ -328,51 +332,51 @@ class PduStreamParser:
         return index + take
 
     def _scan(self, final: bool = False) -> None:
-        """Find a plausible PDU header in the window; feed what follows it back through the parser.
+        """Find a plausible PDU header in the window and run what follows it through the states.
 
         Release and abort PDUs are judged on their 10 bytes; other candidates need
         12 (a P-DATA-TF header with its first PDV header), so bytes near the end
         of the window wait for more data unless the stream has ended (``final``).
+
+        A loop, not recursion: when the replayed bytes lead back into
+        resynchronisation (a plausible header followed by junk, hundreds of times
+        in a crafted stream), the scan continues in the same window from where the
+        state machine gave up.  Every byte of the window is scanned at most twice
+        (once as a candidate, once replayed) and the window is not copied again.
         """
-        window = self.buffer
+        window = bytes(self.buffer)
+        base = self.buffer_start
         size = len(window)
-        position = 0
-        found = -1
-        undecided = size
-        while position + 6 <= size:
-            byte = window[position]
-            if 1 <= byte <= 7 and window[position + 1] == 0:
-                needed = 10 if byte in (5, 6, 7) else 12
-                if position + needed > size and not final:
-                    undecided = position
-                    break
-                if plausible_pdu_header(window, position):
-                    found = position
-                    break
-            position += 1
-        if found < 0:
-            # Keep the undecided tail (at most the last 11 bytes); drop the rest.
-            dropped = min(undecided, max(0, size - 11)) if not final else size
-            self.resync_skipped += dropped
-            del window[:dropped]
-            self.buffer_start += dropped
-            return
-        self.resync_skipped += found
-        if self.resync_skipped:
-            self._report_resync(at=self.position_of_window(found))
-        rest = bytes(window[found:])
-        start = self.position_of_window(found)
+        cursor = 0
         self.buffer = bytearray()
-        self.state = _HEADER
-        # Re-run the found bytes through the normal states.  position is where the
-        # caller's view continues, so account for the replayed bytes separately.
-        saved_position = self.position
-        self.position = start
-        view = memoryview(rest)
-        index = 0
-        while index < len(rest):
-            index = self._step(view, index, len(rest))
-        self.position = saved_position
+        while True:
+            found, undecided = _find_header(window, cursor, final)
+            if found < 0:
+                # Keep the undecided tail (at most the last 11 bytes); drop the rest.
+                keep_from = max(cursor, min(undecided, max(0, size - 11))) if not final else size
+                self.resync_skipped += keep_from - cursor
+                self.buffer = bytearray(window[keep_from:])
+                self.buffer_start = base + keep_from
+                self.state = _RESYNC
+                return
+            self.resync_skipped += found - cursor
+            if self.resync_skipped:
+                self._report_resync(at=base + found)
+            self.state = _HEADER
+            # Replay the window from the header through the normal states.  position is
+            # where the caller's view continues, so the replay gets its own and restores it.
+            saved_position = self.position
+            self.position = base
+            view = memoryview(window)
+            index = found
+            while index < size and self.state != _RESYNC:
+                index = self._step(view, index, size)
+            self.position = saved_position
+            if self.state != _RESYNC:
+                return
+            # A replayed header was not valid: _enter_resync said where to look next.
+            cursor = self.buffer_start - base
+            self.buffer = bytearray()
 
     def position_of_window(self, index: int) -> int:
         return self.buffer_start + index
@@ -383,6 +387,22 @@ class PduStreamParser:
                                          f"skipped {self.resync_skipped} bytes that are not a DICOM PDU{where} "
                                          "(resynchronised on the next valid PDU header)", False))
         self.resync_skipped = 0
+
+
+def _find_header(window: bytes, position: int, final: bool) -> tuple[int, int]:
+    """(offset of the first plausible PDU header at or after ``position`` or -1,
+    offset of the first candidate too near the end to judge or len(window))."""
+    size = len(window)
+    while position + 6 <= size:
+        byte = window[position]
+        if 1 <= byte <= 7 and window[position + 1] == 0:
+            needed = 10 if byte in (5, 6, 7) else 12
+            if position + needed > size and not final:
+                return -1, position
+            if plausible_pdu_header(window, position):
+                return position, size
+        position += 1
+    return -1, size
 
 
 def _name(pdu_type: int) -> str:

@@ -6,9 +6,11 @@ output"); add keys freely, never rename or remove them.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
-from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.safe_text import safe_json_text, safe_text
 from dicomtui.core.base.uids import uid_name
 from dicomtui.core.model import Association, Message, Pdu
 from dicomtui.core.model.analysis import Analysis
@@ -141,51 +143,158 @@ def message_json(analysis: Analysis, message: Message) -> dict[str, Any]:
     }
 
 
-def analysis_json(analysis: Analysis, shown: list[int] | None = None) -> dict[str, Any]:
-    """The whole analysis; with ``shown`` (PDU numbers a -Y filter kept) only those PDUs, their messages
-    and their findings (connections and associations stay whole, as context)."""
+def _connection_json(connection) -> dict[str, Any]:
+    return {
+        "id": connection.index,
+        "client": connection.client,
+        "server": connection.server,
+        "first_frame": connection.first_frame,
+        "last_frame": connection.last_frame,
+        "syn_seen": connection.syn_seen,
+        "closed_by": connection.closed_by or None,
+        "detection": connection.detection,
+        "picked_up_midway": connection.picked_up_midway,
+        "bytes": [connection.streams[0].end, connection.streams[1].end],
+        "gaps": [
+            {"direction": direction, "stream_offset": gap.stream_offset, "length": gap.length,
+             "frame": gap.frame, "reason": gap.reason}
+            for direction in (0, 1) for gap in connection.streams[direction].gaps
+        ],
+    }
+
+
+def analysis_json_sections(analysis: Analysis, shown: list[int] | None = None) -> list[tuple[str, Any]]:
+    """The document's top-level keys in order; the long lists as iterators (built item by item).
+
+    With ``shown`` (PDU numbers a -Y filter kept) only those PDUs, their messages and their findings
+    (connections and associations stay whole, as context)."""
     pdus = analysis.pdus if shown is None else [analysis.pdus[number] for number in shown]
     kept = None if shown is None else set(shown)
     messages = analysis.messages if kept is None else [
         message for message in analysis.messages
         if any(number in kept for number in range(message.first_pdu, message.last_pdu + 1))]
     expert = analysis.expert if kept is None else [item for item in analysis.expert if item.pdu in kept]
-    return {
-        "format_version": JSON_FORMAT_VERSION,
-        "capture": {
+    return [
+        ("format_version", JSON_FORMAT_VERSION),
+        ("capture", {
             "files": [source.name for source in analysis.sources],
             "frames": analysis.frame_count,
             "tcp_frames": analysis.tcp_frame_count,
             "first_time": analysis.first_time,
             "last_time": analysis.last_time,
             "notes": [note.message for note in analysis.notes],
-        },
-        "connections": [
-            {
-                "id": connection.index,
-                "client": connection.client,
-                "server": connection.server,
-                "first_frame": connection.first_frame,
-                "last_frame": connection.last_frame,
-                "syn_seen": connection.syn_seen,
-                "closed_by": connection.closed_by or None,
-                "detection": connection.detection,
-                "picked_up_midway": connection.picked_up_midway,
-                "bytes": [connection.streams[0].end, connection.streams[1].end],
-                "gaps": [
-                    {"direction": direction, "stream_offset": gap.stream_offset, "length": gap.length,
-                     "frame": gap.frame, "reason": gap.reason}
-                    for direction in (0, 1) for gap in connection.streams[direction].gaps
-                ],
-            }
-            for connection in analysis.connections
-        ],
-        "associations": [association_json(analysis, association) for association in analysis.associations],
-        "pdus": [pdu_json(pdu) for pdu in pdus],
-        "messages": [message_json(analysis, message) for message in messages],
-        "expert": [item.as_json() for item in expert],
-        "timing": _timing(analysis),
-    }
+        }),
+        ("connections", map(_connection_json, analysis.connections)),
+        ("associations", (association_json(analysis, association) for association in analysis.associations)),
+        ("pdus", map(pdu_json, pdus)),
+        ("messages", (message_json(analysis, message) for message in messages)),
+        ("expert", (item.as_json() for item in expert)),
+        ("timing", _timing(analysis)),
+    ]
+
+
+def analysis_json(analysis: Analysis, shown: list[int] | None = None) -> dict[str, Any]:
+    """The whole document as one structure (tests, plugins); ``write_analysis_json`` streams it."""
+    return {key: list(value) if isinstance(value, Iterator) else value
+            for key, value in analysis_json_sections(analysis, shown)}
+
+
+def write_analysis_json(analysis: Analysis, out, shown: list[int] | None = None) -> None:
+    """Write the document as ``safe_json(analysis_json(analysis), indent=1)`` would, byte for byte,
+    but one list item at a time: memory holds one PDU's dict, not a million of them, and each
+    item is encoded by ``encode_indented`` rather than the json module's generator-per-value
+    pure-Python path (json cannot use its C encoder when indenting)."""
+    out.write("{")
+    for number, (key, value) in enumerate(analysis_json_sections(analysis, shown)):
+        out.write(("," if number else "") + "\n " + safe_json_text(_encode_string(key)) + ": ")
+        if isinstance(value, Iterator):
+            written = False
+            for item in value:
+                out.write(("," if written else "[") + "\n  " + safe_json_text(encode_indented(item, 2)))
+                written = True
+            out.write("\n ]" if written else "[]")
+        else:
+            out.write(safe_json_text(encode_indented(value, 1)))
+    out.write("\n}")
+
+
+_encode_string = json.encoder.encode_basestring_ascii  # the C function json.dump uses (ensure_ascii)
+_INFINITY = float("inf")
+
+
+def _encode_float(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value == _INFINITY:
+        return "Infinity"
+    if value == -_INFINITY:
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+def _encode_key(key: Any) -> str:
+    if isinstance(key, str):
+        return _encode_string(key)
+    if key is True or key is False or key is None:
+        return _encode_string(json.dumps(key))
+    if isinstance(key, int):
+        return _encode_string(int.__repr__(key))
+    if isinstance(key, float):
+        return _encode_string(_encode_float(key))
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
+def encode_indented(value: Any, level: int) -> str:
+    """``value`` as ``json.dumps(value, indent=1)`` writes it at nesting ``level`` (same bytes)."""
+    scalar = _SCALARS.get(type(value))
+    if scalar is not None:
+        return scalar(value)
+    return _encode_other(value, level)
+
+
+def _encode_other(value: Any, level: int) -> str:
+    if isinstance(value, str):
+        return _encode_string(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _encode_float(value)
+    inner = "\n" + " " * (level + 1)
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        return "[" + ",".join(inner + encode_indented(item, level + 1) for item in value) + "\n" + " " * level + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        parts = []
+        for key, item in value.items():
+            prefix = _KEY_PREFIXES.get(key) if type(key) is str else None
+            if prefix is None:
+                prefix = _encode_key(key) + ": "
+                if type(key) is str and len(_KEY_PREFIXES) < 4096:
+                    _KEY_PREFIXES[key] = prefix
+            scalar = _SCALARS.get(type(item))
+            parts.append(inner + prefix + (scalar(item) if scalar is not None else _encode_other(item, level + 1)))
+        return "{" + ",".join(parts) + "\n" + " " * level + "}"
+    return json.dumps(value)  # raises TypeError for what JSON cannot hold, as json.dump would
+
+
+# Exact types only (a subclass, e.g. an IntEnum, takes the isinstance path as json does).
+_SCALARS = {
+    str: _encode_string,
+    int: int.__repr__,
+    float: _encode_float,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda _value: "null",
+}
+_KEY_PREFIXES: dict[str, str] = {}  # '"key": ' for the keys the documents repeat (bounded)
 
 
 def _timing(analysis: Analysis) -> dict[str, Any]:

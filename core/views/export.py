@@ -44,11 +44,15 @@ def run_export(analysis, args, messages: list[int] | None = None, frames: frozen
                             meta_header=not args.no_meta, include_incomplete=args.include_incomplete,
                             overwrite=args.overwrite, messages=messages, frames=frames)
     progress = _terminal_progress(sys.stderr) if sys.stderr.isatty() else None
-    existing = set(os.listdir(args.export)) if os.path.isdir(args.export) else set()
+    try:
+        existing = set(os.listdir(args.export)) if os.path.isdir(args.export) else set()
+    except OSError:  # a folder we may write but not list (mode 0333): nothing to compare with
+        existing = set()
     try:
         result = exporter.export(analysis, args.export, options, progress)
     except OSError as exc:
-        print(f"dicomtui: export to {safe_text(args.export)} failed: {exc.strerror or exc}", file=sys.stderr)
+        print(f"dicomtui: export to {safe_text(args.export)} failed: {safe_text(exc.strerror or str(exc))}",
+              file=sys.stderr)
         return 3
     if existing and not options.overwrite:
         result.renamed = [name for name in (Path(path).name for path, _index in result.written + result.partial)
@@ -90,5 +94,11 @@ def print_summary(result: ExportResult, name: str, outdir: str, stream=None) -> 
         print(f"  note: {safe_text(note)}", file=stream)
     if len(result.notes) > MAX_LISTED:
         print(f"  ... and {len(result.notes) - MAX_LISTED} more notes", file=stream)
-    for error in result.errors:
+    for line in result.inexact[:MAX_LISTED]:
+        print(f"  not exact: {safe_text(line)}", file=stream)
+    if len(result.inexact) > MAX_LISTED:
+        print(f"  ... and {len(result.inexact) - MAX_LISTED} more not exact", file=stream)
+    for error in result.errors[:MAX_LISTED]:
         print(f"  error: {safe_text(error)}", file=stream)
+    if len(result.errors) > MAX_LISTED:  # a full disk fails every file the same way
+        print(f"  ... and {len(result.errors) - MAX_LISTED} more errors", file=stream)

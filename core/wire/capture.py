@@ -9,7 +9,13 @@ described by an offset into the file rather than a copy of its bytes: the rest
 of the engine keeps offsets in its index and reads bytes back only when a
 decoder or a view needs them.  Compressed input and standard input are spooled
 to an anonymous temporary file first (one sequential pass, no payload kept in
-Python objects).
+Python objects), in the system's temporary folder (``TMPDIR``, else ``/tmp``).
+At most ``max_spool_bytes`` are spooled (a gzip bomb must not fill the disk),
+spooling also stops while less than ``SPOOL_DISK_RESERVE`` would be left free
+there, and gzip input stops expanding past ``max_gzip_ratio`` (500:1) once
+64 MB came out; each time the capture is analysed up to that point, with a note.
+A damaged or truncated gzip stream likewise keeps everything inflated before
+the damage, as a truncated plain capture keeps its records before the cut.
 
 The per-record loop is the hot path of the whole program, so record headers are
 read with ``struct`` directly from the map.  Section and interface headers of
@@ -23,7 +29,6 @@ import gzip
 import heapq
 import mmap
 import os
-import shutil
 import struct
 import sys
 import tempfile
@@ -48,6 +53,15 @@ PCAPNG_EPB = 6
 PCAPNG_OBSOLETE_PB = 2
 
 MAX_RECORD_LENGTH = 256 * 1024 * 1024  # larger than any link layer's frame; beyond is corruption
+DEFAULT_SPOOL_LIMIT = 4 << 30  # the default of Limits.max_spool_bytes
+SPOOL_DISK_RESERVE = 1 << 30  # spooling stops rather than leave less free in the temporary folder
+SPOOL_CHUNK = 1 << 20
+DEFAULT_GZIP_RATIO = 500  # the default of Limits.max_gzip_ratio
+RATIO_CHECK_AFTER = 64 << 20  # small files may expand as they like
+
+# The smallest valid length of each pcapng block type we read (PCAPNG spec 4.x):
+# 12 bytes of framing plus the block's fixed fields.
+PCAPNG_MIN_LENGTH = {0x0A0D0D0A: 28, 1: 20, 2: 32, 3: 16, 6: 32}
 
 
 class CaptureError(Exception):
@@ -95,20 +109,80 @@ class Record(NamedTuple):
     origlen: int
 
 
-def _spool(stream: BinaryIO) -> BinaryIO:
+def _spool(stream: BinaryIO, name: str, what: str, limit: int, notes: list[CaptureNote],
+           compressed: BinaryIO | None = None, max_ratio: int = 0) -> BinaryIO:
+    """Copy ``stream`` into an anonymous temporary file, at most ``limit`` bytes.
+
+    With ``compressed`` (the file under a gzip stream) copying also stops once more than
+    ``RATIO_CHECK_AFTER`` bytes came out at over ``max_ratio`` times the compressed bytes
+    read: no capture compresses like that (deflate's ceiling is about 1030:1, reached only
+    by long runs of one byte value), a gzip bomb does.
+
+    Damage in the stream (a truncated or corrupt gzip member) ends the copy: what
+    came before is kept and the damage becomes a note; only a stream that yields
+    nothing at all is an error.
+    """
     spooled = tempfile.TemporaryFile(prefix="dicomtui-")
-    shutil.copyfileobj(stream, spooled, 1 << 20)
+    # read1: what one step of inflation gives, so bytes before a damaged spot are not lost
+    # with the read that meets it (read() would raise having discarded a whole chunk).
+    read = getattr(stream, "read1", stream.read)
+    written = 0
+    next_disk_check = 0
+    try:
+        while True:
+            if written >= limit:
+                if stream.read(1):
+                    notes.append(CaptureNote(name, f"{what} stopped after {written} bytes, the max_spool_bytes "
+                                                   "limit (-o max_spool_bytes:BYTES to raise it); the rest of "
+                                                   "the capture was not analysed"))
+                break
+            if written >= next_disk_check:
+                next_disk_check = written + 256 * SPOOL_CHUNK
+                if _free_space(spooled) < SPOOL_DISK_RESERVE:
+                    notes.append(CaptureNote(name, f"{what} stopped after {written} bytes: less than "
+                                                   f"{SPOOL_DISK_RESERVE >> 20} MB left free in "
+                                                   f"{tempfile.gettempdir()} (set TMPDIR to a larger folder); "
+                                                   "the rest of the capture was not analysed"))
+                    break
+            if compressed is not None and max_ratio and written > RATIO_CHECK_AFTER and \
+                    written > max_ratio * max(1, compressed.tell()):
+                notes.append(CaptureNote(name, f"{what} stopped after {written} bytes: they came from only "
+                                               f"{compressed.tell()} compressed bytes, more than "
+                                               f"{max_ratio}:1 (a gzip bomb?); -o max_gzip_ratio:N allows more; "
+                                               "the rest of the capture was not analysed"))
+                break
+            chunk = read(min(SPOOL_CHUNK, limit - written))
+            if not chunk:
+                break
+            spooled.write(chunk)
+            written += len(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        if not written:
+            spooled.close()
+            raise CaptureError(f"{name}: damaged gzip data: {exc}") from None
+        notes.append(CaptureNote(name, f"damaged gzip data after {written} bytes ({exc}); "
+                                       "analysed what came before"))
     spooled.flush()
     spooled.seek(0)
     return spooled
 
 
-def open_source(path: str) -> CaptureSource:
+def _free_space(handle: BinaryIO) -> int:
+    try:
+        stat = os.fstatvfs(handle.fileno())
+    except OSError:
+        return SPOOL_DISK_RESERVE
+    return stat.f_bavail * stat.f_frsize
+
+
+def open_source(path: str, spool_limit: int = DEFAULT_SPOOL_LIMIT, max_ratio: int = DEFAULT_GZIP_RATIO
+                ) -> CaptureSource:
     """Open a capture (``-`` for stdin), undoing gzip, and map it into memory."""
     name = "<stdin>" if path == "-" else path
+    notes: list[CaptureNote] = []
     try:
         if path == "-":
-            raw: BinaryIO = _spool(sys.stdin.buffer)
+            raw: BinaryIO = _spool(sys.stdin.buffer, name, "reading standard input", spool_limit, notes)
         else:
             raw = open(path, "rb")
     except OSError as exc:
@@ -119,11 +193,9 @@ def open_source(path: str) -> CaptureSource:
         if magic[:2] == GZIP_MAGIC:
             try:
                 with gzip.GzipFile(fileobj=raw) as unzipped:
-                    inflated = _spool(unzipped)
-            except (OSError, EOFError, zlib.error) as exc:
+                    inflated = _spool(unzipped, name, "inflating gzip", spool_limit, notes, raw, max_ratio)
+            finally:
                 raw.close()
-                raise CaptureError(f"{name}: damaged gzip data: {exc}") from None
-            raw.close()
             raw = inflated
         size = os.fstat(raw.fileno()).st_size
         if size == 0:
@@ -133,7 +205,7 @@ def open_source(path: str) -> CaptureSource:
     except OSError as exc:
         raw.close()
         raise CaptureError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    return CaptureSource(name=name, data=data, _file=raw)
+    return CaptureSource(name=name, data=data, notes=notes, _file=raw)
 
 
 def iter_records(source: CaptureSource, source_index: int = 0) -> Iterator[Record]:
@@ -231,7 +303,11 @@ def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
             elif bom == b"\x1a\x2b\x3c\x4d":
                 endian = ">"
             else:
-                raise CaptureError(f"{source.name}: pcapng section header with bad byte-order magic")
+                message = f"pcapng section header at byte {offset} has a bad byte-order magic"
+                if offset == 0:
+                    raise CaptureError(f"{source.name}: {message}")
+                source.notes.append(CaptureNote(source.name, f"{message}; stopped there"))
+                return
             interfaces = []  # interface ids are per section
         block_type, block_length = struct.unpack_from(endian + "II", data, offset)
         if block_length < 12 or block_length % 4 or offset + block_length > end:
@@ -241,6 +317,18 @@ def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
                 raise CaptureError(f"{source.name}: {message}")
             source.notes.append(CaptureNote(source.name, message))
             return
+        if block_length < PCAPNG_MIN_LENGTH.get(block_type, 12):
+            # Framed correctly but shorter than its own fixed fields: nothing in it can be read.
+            message = (f"pcapng block of type {block_type} at byte {offset} is {block_length} bytes, shorter "
+                       f"than its fixed part ({PCAPNG_MIN_LENGTH[block_type]})")
+            if offset == 0:
+                raise CaptureError(f"{source.name}: {message}")
+            if block_type == 0x0A0D0D0A:  # a new section we cannot read: its blocks would be misread
+                source.notes.append(CaptureNote(source.name, f"{message}; stopped there"))
+                return
+            source.notes.append(CaptureNote(source.name, f"{message}; skipped"))
+            offset += block_length
+            continue
         if block_type == PCAPNG_EPB:
             interface_id, ts_high, ts_low, caplen, origlen = struct.unpack_from(
                 endian + "IIIII", data, offset + 8
@@ -277,7 +365,7 @@ def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
                 idb = idb_class(block)
                 resolution, offset_seconds = _idb_resolution(idb, endian)
                 interfaces.append(_Interface(idb.linktype, resolution, offset_seconds))
-            except (dpkt.UnpackError, struct.error, IndexError, ValueError) as exc:
+            except Exception as exc:  # dpkt on hostile option bytes: any error means unreadable
                 link_type = struct.unpack_from(endian + "H", data, offset + 8)[0]
                 source.notes.append(
                     CaptureNote(source.name, f"interface block at byte {offset} unreadable ({exc}); "

@@ -16,6 +16,7 @@ Unlike Part 10 export this holds one decoded object in memory at a time.
 
 from __future__ import annotations
 
+import os
 import warnings
 
 from dicomtui import hookimpl
@@ -25,10 +26,11 @@ from dicomtui.core.api.export import (
     ExportResult,
     OutputFolder,
     Progress,
+    error_text,
     object_name,
 )
 from dicomtui.core.base.limits import Limits
-from dicomtui.core.base.safe_text import safe_json
+from dicomtui.core.base.safe_text import safe_json, safe_text
 from dicomtui.core.protocol import datasets as codec
 
 from .part10 import SKIP_NO_SYNTAX, selected_messages
@@ -40,12 +42,16 @@ def parse_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = Non
     """The pydicom Dataset of raw data-set bytes, through the shared codec, every value converted.
 
     Returns ``(dataset, notes)``: ``notes`` names values kept as raw bytes because they do not
-    convert.  Raises ValueError when the data set does not parse (or inflates past the limit).
+    convert, and sums up pydicom's warnings about values.  Raises ValueError when the data set does not parse (or inflates past the limit).
     """
     parsed = codec.parse_dataset(data, transfer_syntax, limits or Limits())
     if parsed.dataset is None or parsed.problems:
         raise ValueError("; ".join(parsed.problems) or "data set does not parse")
-    return parsed.dataset, codec.convert_all(parsed)
+    kept = codec.convert_all(parsed)
+    if parsed.warnings:  # pydicom's complaints about values, collected by the codec: said, not printed
+        kept.append(f"pydicom reported {len(parsed.warnings)} problem(s) with values, e.g. "
+                    f"{safe_text(parsed.warnings[0])[:200]}")
+    return parsed.dataset, kept
 
 
 class DicomJsonExporter:
@@ -92,7 +98,7 @@ class DicomJsonExporter:
                 bulk.append((bulk_name, element.value))
                 return bulk_name
 
-            with warnings.catch_warnings():  # pydicom's warnings quote values from the capture
+            with warnings.catch_warnings():  # the codec records pydicom's warnings (they become notes)
                 warnings.simplefilter("ignore")
                 dataset, kept_raw = parse_dataset(data, message.transfer_syntax, analysis.config.limits)
                 document = dataset.to_json_dict(bulk_data_threshold=threshold,
@@ -104,20 +110,36 @@ class DicomJsonExporter:
         result.notes += [f"message {message.index}: {note}" for note in kept_raw]
         # Bulk files first, so the URIs in the JSON name the files as actually claimed.
         renamed = {}
-        for bulk_name, value in bulk:
-            path, stream = folder.open_new(bulk_name)
+        bulk_paths = []
+        try:
+            for bulk_name, value in bulk:
+                path, stream = folder.open_new(bulk_name)
+                with stream:
+                    stream.write(value)
+                bulk_paths.append(path)
+                renamed[bulk_name] = path.name
+                result.bytes_written += len(value)
+            if renamed:
+                _rewrite_uris(document, renamed)
+            encoded = safe_json(document, indent=1, ensure_ascii=False).encode("utf-8")
+            path, stream = folder.open_new(name)
             with stream:
-                stream.write(value)
-            renamed[bulk_name] = path.name
-            result.bytes_written += len(value)
-        if renamed:
-            _rewrite_uris(document, renamed)
-        encoded = safe_json(document, indent=1, ensure_ascii=False).encode("utf-8")
-        path, stream = folder.open_new(name)
-        with stream:
-            stream.write(encoded)
+                stream.write(encoded)
+        except OSError as exc:
+            # Bulk files without their JSON would be orphans: the object is not exported at all.
+            for bulk_path in bulk_paths:
+                _remove(bulk_path)
+            result.errors.append(f"message {message.index}: {error_text(exc)}")
+            return
         result.bytes_written += len(encoded)
         result.written.append((str(path), message.index))
+
+
+def _remove(path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _rewrite_uris(node, renamed: dict[str, str]) -> None:

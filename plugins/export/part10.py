@@ -29,11 +29,12 @@ import struct
 
 from dicomtui import hookimpl
 from dicomtui.core.api.export import (
+    SKIP_TOO_SMALL,
     ExportOptions,
     ExportResult,
     OutputFolder,
     Progress,
-    SKIP_TOO_SMALL,
+    error_text,
     object_name,
 )
 from dicomtui.core.base.uids import (
@@ -48,6 +49,7 @@ IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 # Instance UIDs made up for data sets whose command names none (e.g. C-FIND identifiers).
 ARTIFICIAL_DATASET_INSTANCE_ROOT = PROJECT_UID_ROOT + ".3"
 PREAMBLE = bytes(128) + b"DICM"
+MAX_UID_LENGTH = 64  # PS3.5 9.1; the meta header's 16-bit lengths could not hold the longest anyway
 
 SKIP_NO_SYNTAX = "incomplete: transfer syntax unknown (association negotiation not captured)"
 
@@ -168,7 +170,21 @@ class PartTenExporter:
             if not message.transfer_syntax:
                 result.skipped.append((message.index, SKIP_NO_SYNTAX))
                 return
+            if len(message.transfer_syntax) > MAX_UID_LENGTH:
+                result.skipped.append((message.index, "incomplete: the negotiated transfer syntax is longer than "
+                                                      "a UID can be; no meta header can name it"))
+                return
             sop_class, sop_instance = media_storage_uids(analysis, message)
+            if len(sop_class) > MAX_UID_LENGTH:
+                result.inexact.append(f"message {message.index + 1}: its SOP class UID is {len(sop_class)} "
+                                      f"characters (UIDs have at most {MAX_UID_LENGTH}); the meta header names "
+                                      f"{ARTIFICIAL_COMMAND_SOP_CLASS} instead")
+                sop_class = ARTIFICIAL_COMMAND_SOP_CLASS
+            if len(sop_instance) > MAX_UID_LENGTH:
+                result.inexact.append(f"message {message.index + 1}: its SOP instance UID is {len(sop_instance)} "
+                                      f"characters (UIDs have at most {MAX_UID_LENGTH}); the meta header has an "
+                                      "artificial one instead")
+                sop_instance = f"{ARTIFICIAL_DATASET_INSTANCE_ROOT}.{message.index + 1}"
             header = meta_header(sop_class, sop_instance, message.transfer_syntax, sender_ae(analysis, message))
         extension = "dcm" if options.meta_header else "raw"
         self._write(folder, message, "", extension, header, analysis.dataset_pieces(message),
@@ -191,35 +207,31 @@ class PartTenExporter:
 
     def _write(self, folder: OutputFolder, message, kind: str, extension: str, header: bytes, piece_lists,
                complete: bool, options: ExportOptions, result: ExportResult) -> None:
-        """Write ``header`` then every list of pieces (a list ending in None: the capture lacks the rest)."""
-        path, stream = folder.open_new(object_name(message, kind, extension, partial=not complete))
-        written = len(header)
-        missing = False
+        """Write ``header`` then every list of pieces (a list ending in None: the capture lacks the rest).
+
+        A file that cannot be written (refused, no permission, disk full) is an error of
+        this object only; the export goes on with the next.
+        """
         try:
-            with stream:
-                stream.write(header)
-                stream.flush()
-                descriptor = stream.fileno()
-                for pieces in piece_lists:
-                    if pieces and pieces[-1] is None:
-                        # Bytes the capture lacks: what follows would be misplaced, so stop here.
-                        missing = True
-                        pieces = pieces[:-1]
-                    for start in range(0, len(pieces), WRITE_BATCH):
-                        written += _write_all(descriptor, pieces[start : start + WRITE_BATCH])
-                    if missing:
-                        break
-        except OSError:
-            _remove(path)
-            raise
+            path, written, missing = self._write_file(folder, object_name(message, kind, extension,
+                                                                          partial=not complete),
+                                                      header, piece_lists)
+        except OSError as exc:
+            result.errors.append(f"message {message.index + 1}: {error_text(exc)}")
+            return
         if missing and complete:
             # The model said whole, the capture map disagrees: never pass it off as complete.
             if not options.include_incomplete:
                 _remove(path)
                 result.skipped.append((message.index, "incomplete: bytes missing from the capture"))
                 return
-            partial_path = folder.claim(object_name(message, kind, extension, partial=True))
-            os.replace(path, partial_path)
+            try:
+                partial_path = folder.claim(object_name(message, kind, extension, partial=True))
+                os.replace(path, partial_path)
+            except OSError as exc:
+                _remove(path)
+                result.errors.append(f"message {message.index + 1}: {error_text(exc)}")
+                return
             path, complete = partial_path, False
         result.bytes_written += written
         if complete:
@@ -227,6 +239,28 @@ class PartTenExporter:
         else:
             result.written.append((str(path), message.index))
             result.partial.append((str(path), message.index))
+
+
+    @staticmethod
+    def _write_file(folder: OutputFolder, name: str, header: bytes, piece_lists):
+        """(path, bytes written, whether the capture lacked bytes); the file is whole or absent."""
+        path, stream = folder.open_new(name)
+        written = len(header)
+        missing = False
+        with stream:
+            stream.write(header)
+            stream.flush()
+            descriptor = stream.fileno()
+            for pieces in piece_lists:
+                if pieces and pieces[-1] is None:
+                    # Bytes the capture lacks: what follows would be misplaced, so stop here.
+                    missing = True
+                    pieces = pieces[:-1]
+                for start in range(0, len(pieces), WRITE_BATCH):
+                    written += _write_all(descriptor, pieces[start : start + WRITE_BATCH])
+                if missing:
+                    break
+        return path, written, missing
 
 
 RELEASE_EVERY = 64 << 20

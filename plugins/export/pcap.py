@@ -21,13 +21,14 @@ import struct
 from bisect import bisect_right
 
 from dicomtui import hookimpl
-from dicomtui.core.api.export import SKIP_NOTHING, ExportOptions, ExportResult, OutputFolder, Progress
+from dicomtui.core.api.export import SKIP_NOTHING, ExportOptions, ExportResult, OutputFolder, Progress, error_text
 from dicomtui.core.protocol.secrets import ASSOCIATE_TYPES, FIXED, MASK_BYTE, associate_secret_ranges
 from dicomtui.core.wire.capture import PCAP_MAGICS, Record, merge_records
 from dicomtui.core.wire.packet import format_address, parse_tcp
 from dicomtui.core.wire.tcp import SEQ_MODULO, seq_delta
 
 SNAPLEN = 262144
+PCAP_MAX_SECONDS = 1 << 32  # pcap's seconds field is unsigned 32-bit
 
 
 class PcapRecordWriter:
@@ -37,11 +38,15 @@ class PcapRecordWriter:
         magic = 0xA1B23C4D if nanoseconds else 0xA1B2C3D4
         stream.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, SNAPLEN, link_type))
         self.bytes = 24
+        self.clamped = 0  # frames whose time pcap cannot hold (before 1970, after 2106)
 
     def write(self, frame, timestamp: float, origlen: int, link_type: int) -> None:
+        if not 0 <= timestamp < PCAP_MAX_SECONDS:  # NaN too
+            self.clamped += 1
+            timestamp = min(max(timestamp, 0.0), PCAP_MAX_SECONDS - 1) if timestamp == timestamp else 0.0
         seconds = int(timestamp)
         fraction = min(round((timestamp - seconds) * self.scale), self.scale - 1)
-        self.stream.write(struct.pack("<IIII", seconds, fraction, len(frame), origlen))
+        self.stream.write(struct.pack("<IIII", seconds, fraction, len(frame), min(origlen, 0xFFFFFFFF)))
         self.stream.write(frame)
         self.bytes += 16 + len(frame)
 
@@ -51,6 +56,7 @@ class PcapngRecordWriter:
 
     def __init__(self, stream, link_types: list[int]) -> None:
         self.stream = stream
+        self.clamped = 0  # frames whose time an unsigned 64-bit nanosecond count cannot hold
         self.interfaces = {link_type: number for number, link_type in enumerate(link_types)}
         shb_body = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
         self.bytes = 0
@@ -66,7 +72,10 @@ class PcapngRecordWriter:
         self.bytes += total
 
     def write(self, frame, timestamp: float, origlen: int, link_type: int) -> None:
-        nanoseconds = round(timestamp * 1_000_000_000)
+        nanoseconds = round(timestamp * 1_000_000_000) if timestamp == timestamp else -1
+        if not 0 <= nanoseconds < 1 << 64:
+            self.clamped += 1
+            nanoseconds = min(max(nanoseconds, 0), (1 << 64) - 1)
         padding = b"\x00" * (-len(frame) % 4)
         total = 32 + len(frame) + len(padding)
         self.stream.write(struct.pack("<IIIIIII", 6, total, self.interfaces[link_type], nanoseconds >> 32,
@@ -209,17 +218,25 @@ class PcapExporter:
         nanoseconds = any(bytes(buffer[:4]) in PCAP_MAGICS and PCAP_MAGICS[bytes(buffer[:4])][1] < 1e-6
                           for buffer in analysis.buffers)
         name = "dicom.pcap" if len(link_types) == 1 else "dicom.pcapng"
-        path, stream = folder.open_new(name)
-        with stream:
-            writer = PcapRecordWriter(stream, link_types[0], nanoseconds) if len(link_types) == 1 \
-                else PcapngRecordWriter(stream, link_types)
-            done = 0
-            for _number, record, frame, segment, connection, direction in dicom_frames(analysis, options.frames):
-                frame = masker.mask(frame, segment, (connection, direction))
-                writer.write(frame, record.timestamp, record.origlen, record.link_type)
-                done += 1
-                if progress is not None and (done & 0x3FF == 0 or done == count):
-                    progress(done, count)
+        try:
+            path, stream = folder.open_new(name)
+            with stream:
+                writer = PcapRecordWriter(stream, link_types[0], nanoseconds) if len(link_types) == 1 \
+                    else PcapngRecordWriter(stream, link_types)
+                done = 0
+                frames = dicom_frames(analysis, options.frames)
+                for _number, record, frame, segment, connection, direction in frames:
+                    frame = masker.mask(frame, segment, (connection, direction))
+                    writer.write(frame, record.timestamp, record.origlen, record.link_type)
+                    done += 1
+                    if progress is not None and (done & 0x3FF == 0 or done == count):
+                        progress(done, count)
+        except OSError as exc:
+            result.errors.append(error_text(exc))
+            return result
+        if writer.clamped:
+            result.inexact.append(f"{writer.clamped} frame(s) have timestamps {name} cannot hold (before 1970 or "
+                                  "too far in the future); written with the nearest time it can hold")
         result.written.append((str(path), -1))
         result.bytes_written = writer.bytes
         result.replaced = list(folder.replaced)

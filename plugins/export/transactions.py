@@ -16,7 +16,7 @@ import io
 from datetime import datetime, timezone
 
 from dicomtui import hookimpl
-from dicomtui.core.api.export import ExportOptions, ExportResult, OutputFolder, Progress
+from dicomtui.core.api.export import ExportOptions, ExportResult, OutputFolder, Progress, error_text
 from dicomtui.core.base.safe_text import safe_json, safe_text
 from dicomtui.core.base.uids import uid_name
 
@@ -30,9 +30,18 @@ COLUMNS = (
 
 
 def _iso(timestamp: float | None) -> str:
+    """ISO 8601 in UTC; a time the calendar cannot show (year 38000, NaN) as seconds since 1970."""
     if timestamp is None:
         return ""
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="microseconds")
+    try:
+        return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="microseconds")
+    except (ValueError, OverflowError, OSError):
+        return f"{timestamp:.6f}"
+
+
+def _out_of_calendar(rows: list[dict]) -> int:
+    return sum(1 for row in rows for key in ("request_time", "response_time")
+               if row[key] and "T" not in row[key])
 
 
 def transaction_rows(analysis, options: ExportOptions) -> list[dict]:
@@ -136,9 +145,17 @@ class TransactionsExporter:
             encoded = buffer.getvalue().encode("utf-8")
         else:
             encoded = (safe_json(rows, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
-        path, stream = folder.open_new(f"transactions.{self.file_format}")
-        with stream:
-            stream.write(encoded)
+        try:
+            path, stream = folder.open_new(f"transactions.{self.file_format}")
+            with stream:
+                stream.write(encoded)
+        except OSError as exc:
+            result.errors.append(error_text(exc))
+            return result
+        odd_times = _out_of_calendar(rows)
+        if odd_times:
+            result.notes.append(f"{odd_times} time(s) lie outside the calendar (years 1-9999); written as "
+                                "seconds since 1970 instead of ISO 8601")
         result.written.append((str(path), -1))
         result.bytes_written = len(encoded)
         result.replaced = list(folder.replaced)

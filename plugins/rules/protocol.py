@@ -192,9 +192,18 @@ def dicomtui_check_message(message, analysis, report):
         return
     counts[key] = counts.get(key, 0) + 1
     _budget_used[analysis] = used + message.dataset_length
-    decoded = analysis.decode_dataset(message)
+    decoded = analysis.decode_dataset(message, max_bytes=limit)
     if decoded is None:
         return
+    if any("inflates beyond" in problem for problem in decoded.problems):
+        # Larger than the check's bound once inflated: not checked, as a larger plain one is not.
+        return
+    if decoded.warnings:
+        # pydicom's complaints about values (already escaped by the decoder), one item per data set.
+        report.add(Severity.NOTE, Group.MALFORMED,
+                   f"{message.command_name} data set has {len(decoded.warnings)} value(s) pydicom reports as "
+                   f"invalid: {'; '.join(decoded.warnings[:3])}",
+                   message.last_frame or message.first_frame, message.association, message.last_pdu, message.index)
     problems = [problem for problem in decoded.problems if not problem.endswith(_DISPLAY_LIMITS)]
     if not problems:
         return

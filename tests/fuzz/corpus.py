@@ -105,12 +105,36 @@ def build(outdir: Path) -> dict[str, int]:
                     _write(outdir / "dataset", bytes([0x80 | 3]) + data[:8192])
     for seed in _reassembly_seeds():
         _write(outdir / "reassembly", seed)
+    for folder in ("connection",):
+        for seed in (outdir / folder).iterdir() if (outdir / folder).is_dir() else ():
+            _write(outdir / "export", seed.read_bytes())
+    for seed in _resync_seeds():
+        _write(outdir / "resync", seed)
+    for path in sorted(FIXTURES.glob("*.pcapng")):
+        raw = path.read_bytes()
+        _write(outdir / "pcapng", b"\x00" + raw[:MAX_SEED])
+        _write(outdir / "pcapng", b"\x02" + raw[:MAX_SEED])
+    import hostile_inputs  # tests/: the hostile pcapng files of issue 17
+
+    for seed in (hostile_inputs.pcapng_good(), hostile_inputs.pcapng_far_future(),
+                 hostile_inputs.pcapng_negative_offset(), hostile_inputs.pcapng_damaged_shb_after_records(),
+                 hostile_inputs.pcapng_short_last_block(6, 12), hostile_inputs.pcapng_short_last_block(3, 12)):
+        _write(outdir / "pcapng", b"\x00" + seed)
+        _write(outdir / "pcapng", b"\x01" + seed[28 + 20:])  # the packet blocks behind the harness's header
     return {folder.name: len(list(folder.iterdir())) for folder in sorted(outdir.iterdir()) if folder.is_dir()}
 
 
 def raw_view(raw: bytes, analysis) -> bytes:
     # Single-file captures: source 0 is the file itself.
     return raw
+
+
+def _resync_seeds() -> list[bytes]:
+    """Token sequences for ``harnesses.resync_stream``: storms of releases and bad headers."""
+    storm = b"\x00\x00\x01\x09" * 300
+    mixed = b"".join(bytes([op, size]) for op, size in [(2, 10), (1, 3), (0, 0), (5, 1), (4, 2), (3, 4)]) + b"abcd"
+    return [bytes([3, 255]) + storm, bytes([1, 5]) + mixed * 20, bytes([2, 255]) + mixed + storm[:400],
+            bytes([0, 200]) + b"\x02\xff" * 50]
 
 
 def _reassembly_seeds() -> list[bytes]:

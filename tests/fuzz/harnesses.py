@@ -18,6 +18,13 @@ target states what must hold for *any* input:
 - ``dataset``: ``decode_dataset`` never raises, in any transfer syntax.
 - ``reassembly``: ``DirectionReassembler`` delivers the right bytes exactly
   once, contiguously, gaps and data tiling [0, end), pending bounded.
+- ``resync``: the PDU framer on streams dense in valid and invalid PDU headers
+  (tokens), with little stack to spare: iterative, ordered, window bounded.
+- ``pcapng``: the capture reader on pcapng blocks (behind a valid section
+  header or not, gzip-compressed and cut short or not): only ``CaptureError``,
+  every record inside the file, finite timestamps, notes without control characters.
+- ``export``: every exporter on a fuzzed conversation: no exception, files only
+  inside the folder, no temporary file left, results naming only real files.
 """
 
 from __future__ import annotations
@@ -60,7 +67,9 @@ def preload() -> None:
 
     for name in (*BUILTIN_PLUGINS, "dicomtui.core.views", "dicomtui.core.pipeline.rules", "dicomtui.core.base.safe_text",
                  "dicomtui.core.protocol.framing", "dicomtui.core.protocol.messages", "dicomtui.core.protocol.dimse",
-                 "dicomtui.core.protocol.negotiation", "dicomtui.plugins.dataset"):
+                 "dicomtui.core.protocol.negotiation", "dicomtui.plugins.dataset", "dicomtui.core.wire.capture",
+                 "dicomtui.core.api.export", "dicomtui.core.views.export", "dicomtui.core.base.inflate",
+                 "dicomtui.core.base.library_warnings", "dicomtui.core.protocol.datasets"):
         importlib.import_module(name)
     plugin_host()
 
@@ -449,10 +458,188 @@ def reassembly(data: bytes) -> None:
         raise HarnessFailure("bytes_delivered disagrees with what was delivered")
 
 
+# -- the framer's resynchronisation ------------------------------------------------------------
+
+_RELEASE_RQ = b"\x05\x00\x00\x00\x00\x04\x00\x00\x00\x00"
+
+
+def resync_stream(data: bytes) -> bytes:
+    """Tokens to a stream dense in plausible and implausible PDU headers.
+
+    Each token is [op][n]: 0 an A-RELEASE-RQ, 1 an invalid 6-byte header (type 0x08-0xff,
+    or a length over the limit), 2 a P-DATA-TF with one PDV of n bytes, 3 n raw bytes of
+    the input, 4 an A-ABORT, 5 a P-DATA-TF header whose PDV header disagrees with it.
+    """
+    out = bytearray()
+    position = 0
+    while position + 2 <= len(data) and len(out) < 1 << 18:
+        op, size = data[position] % 6, data[position + 1]
+        position += 2
+        if op == 0:
+            out += _RELEASE_RQ
+        elif op == 1:
+            out += bytes([8 + size % 248, 0]) + struct.pack("!I", 0xFFFFFFF0 if size & 1 else 4)
+        elif op == 2:
+            out += struct.pack("!BBIIBB", 4, 0, size + 6, size + 2, 1, size & 3) + bytes(size)
+        elif op == 3:
+            out += data[position : position + size]
+            position += size
+        elif op == 4:
+            out += b"\x07\x00\x00\x00\x00\x04\x00\x00" + bytes([size % 3, size % 7])
+        else:
+            out += struct.pack("!BBIIBB", 4, 0, 20, 400 + size, 2, 9)
+    return bytes(out)
+
+
+def resync(data: bytes) -> None:
+    """The framer on a stream of many PDU headers, valid or not, after a gap; iterative and bounded.
+
+    Runs with little stack to spare, so resynchronisation that recursed per bad header
+    would fail here.  Checks that PDUs come out in stream order, inside the stream, and
+    that the resynchronisation window stays bounded.
+    """
+    import sys
+
+    from dicomtui.core.protocol.framing import RESYNC_WINDOW, FramedPdu, PduStreamParser, StreamProblem
+
+    if len(data) < 2:
+        return
+    mode, chunk = data[0], 1 + data[1] * 37
+    stream = resync_stream(data[2:])
+    parser = PduStreamParser(Limits(**FUZZ_LIMITS), start_in_resync=bool(mode & 1))
+    events = []
+    depth = len(__import__("inspect").stack(0))
+    saved = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + 60)
+    try:
+        position = 0
+        if mode & 2:  # a gap first, as after a lost segment
+            events += parser.gap(Gap(0, 100, 0, "fuzz"))
+            position = 100
+        for start in range(0, len(stream), chunk):
+            events += parser.feed(position + start, stream[start : start + chunk])
+            if len(parser.buffer) > RESYNC_WINDOW + max(FUZZ_LIMITS["max_control_pdu"], 12):
+                raise HarnessFailure(f"framer buffer grew to {len(parser.buffer)} bytes")
+        events += parser.finish()
+    finally:
+        sys.setrecursionlimit(saved)
+    end = position + len(stream)
+    last = -1
+    for event in events:
+        if isinstance(event, FramedPdu):
+            if event.stream_offset < last or not 0 <= event.stream_offset < end:
+                raise HarnessFailure(f"PDU at {event.stream_offset} out of order or outside [0, {end})")
+            last = event.stream_offset
+        elif not isinstance(event, StreamProblem):
+            raise HarnessFailure(f"unexpected event {event!r}")
+
+
+# -- pcapng blocks -------------------------------------------------------------------------------
+
+
+def pcapng(data: bytes) -> None:
+    """The capture reader on pcapng bytes: only CaptureError, every record inside the file.
+
+    Input: [mode][blocks...]; mode bit 0 puts a valid section header and interface block in
+    front (so mutations reach the packet blocks), bit 1 gzip-compresses the whole and cuts
+    it short (the spooling path and its damaged-tail handling).
+    """
+    import gzip
+    import math
+
+    from dicomtui.core.wire.capture import CaptureSource, iter_records, open_source
+
+    if not data:
+        return
+    mode, body = data[0], data[1:]
+    if mode & 1:
+        shb = struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack("<I", 28)
+        idb = struct.pack("<IIHHI", 1, 20, 1, 0, 262144) + struct.pack("<I", 20)
+        body = shb + idb + body
+    if mode & 2:
+        path = _scratch_path()
+        packed = gzip.compress(body, compresslevel=1)
+        with open(path, "wb") as handle:
+            handle.write(packed[: max(10, len(packed) * (1 + mode % 8) // 8)])
+        try:
+            source = open_source(path, 1 << 20)
+        except CaptureError:
+            return
+    else:
+        source = CaptureSource("fuzz.pcapng", body)
+    try:
+        size = len(source.data)
+        for record in iter_records(source):
+            if record.caplen < 0 or record.offset < 0 or record.offset + record.caplen > size:
+                raise HarnessFailure(f"record outside the file: offset {record.offset}, caplen {record.caplen}")
+            if not math.isfinite(record.timestamp):
+                raise HarnessFailure(f"timestamp {record.timestamp}")
+    except CaptureError:
+        pass
+    finally:
+        source.close()
+    for note in source.notes:
+        _check_text("capture note", note.message)
+
+
+# -- exporters ----------------------------------------------------------------------------------
+
+
+def export(data: bytes) -> None:
+    """Every exporter on one fuzzed conversation (the ``connection`` target's input format).
+
+    Each must return a result (a failure of one file is an error in it, never an exception),
+    write only inside its folder, leave no temporary file, and name in the result only files
+    that exist; a Part 10 file starts with the preamble and DICM.
+    """
+    import shutil
+
+    from dicomtui.core.api.export import ExportOptions
+    from dicomtui.core.views.export import exporters
+
+    segments = parse_segments(data)
+    if not segments:
+        return
+    analysis = analyse_bytes(conversation_capture(segments))
+    if analysis is None:
+        return
+    base = tempfile.mkdtemp(prefix="dicomtui-fuzz-export-", dir=os.path.dirname(_scratch_path()))
+    try:
+        # analyse_bytes closed the capture; export reads it again.
+        from dicomtui.core.wire.capture import open_source
+
+        analysis.sources = [open_source(_scratch_path())]
+        analysis.buffers = [source.data for source in analysis.sources]
+        analysis.views = [memoryview(buffer) for buffer in analysis.buffers]
+        options = ExportOptions(include_commands=True, include_incomplete=bool(data[0] & 0x10))
+        for name, exporter in sorted(exporters(plugin_host()).items()):
+            folder = os.path.join(base, name)
+            result = exporter.export(analysis, folder, options, None)
+            present = set(os.listdir(folder)) if os.path.isdir(folder) else set()
+            if any(entry.startswith(".") for entry in present):
+                raise HarnessFailure(f"{name} left a temporary file: {sorted(present)}")
+            for path, _index in result.written + result.partial:
+                if os.path.dirname(path) != os.path.realpath(folder) or os.path.basename(path) not in present:
+                    raise HarnessFailure(f"{name} reported {path}, which is not in its folder")
+                if name == "part10" and path.endswith(".dcm"):
+                    with open(path, "rb") as handle:
+                        if handle.read(132)[128:] != b"DICM":
+                            raise HarnessFailure(f"{path} has no Part 10 preamble")
+            if result.errors and result.complete:
+                raise HarnessFailure(f"{name}: errors but complete")
+    finally:
+        for source in analysis.sources:
+            source.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 TARGETS = {
     "capture": capture,
     "connection": connection,
     "pdu": pdu,
     "dataset": dataset,
     "reassembly": reassembly,
+    "resync": resync,
+    "pcapng": pcapng,
+    "export": export,
 }

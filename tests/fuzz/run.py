@@ -25,8 +25,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TARGETS = ("capture", "connection", "pdu", "dataset", "reassembly")
-MAX_LEN = {"capture": 131072, "connection": 65536, "pdu": 32768, "dataset": 32768, "reassembly": 4096}
+TARGETS = ("capture", "connection", "pdu", "dataset", "reassembly", "resync", "pcapng", "export")
+MAX_LEN = {"capture": 131072, "connection": 65536, "pdu": 32768, "dataset": 32768, "reassembly": 4096,
+           "resync": 8192, "pcapng": 65536, "export": 32768}
 
 _EXECUTED = re.compile(r"stat::number_of_executed_units:\s*(\d+)")
 _NEW_UNITS = re.compile(r"stat::new_units_added:\s*(\d+)")
