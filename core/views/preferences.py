@@ -9,6 +9,7 @@ value (the default applies), and every reader gets a typed value
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,8 @@ def load_checked_preferences(path: Path | None = None) -> tuple[dict[str, Any], 
     try:
         values = load_preferences(path)
     except PreferencesError as exc:
+        if not os.access(path, os.R_OK):  # unreadable (permissions): as before, defaults without a word
+            return {}, []
         return {}, [f"{exc}; preferences file ignored, defaults used"]
     return check_preferences(values, str(path))
 
