@@ -201,6 +201,25 @@ class CtImageFactory:
         return buffer.getvalue() + header + self.pixels
 
 
+class TemplateFactory:
+    """Data sets copied from a real DICOM file (all its elements), each with its own SOP Instance UID."""
+
+    def __init__(self, path: str) -> None:
+        import pydicom
+
+        self.template = pydicom.dcmread(path)
+        self.template.file_meta = None
+        self.pixels = b"x" * 1024  # only used for the size estimate
+
+    def dataset(self, number: int, sop_instance: str) -> bytes:
+        ds = self.template
+        ds.SOPInstanceUID = sop_instance
+        ds.InstanceNumber = number
+        buffer = io.BytesIO()
+        write_dataset(_filebuffer(buffer, implicit=False), ds)
+        return buffer.getvalue()
+
+
 # -- TCP / IP / Ethernet / pcap ------------------------------------------------------------
 
 
@@ -382,13 +401,13 @@ class Connection:
 
 
 def generate(out, size_mb: float, object_kb: int, seed: int, associations: int,
-             max_pdu: int, mss: int, messy: float = 0.0) -> tuple[int, int, int]:
+             max_pdu: int, mss: int, template: str | None = None, messy: float = 0.0) -> tuple[int, int, int]:
     """Write the capture to the binary stream ``out``; returns (bytes, frames, objects).
 
     ``messy`` > 0 sends every stream through a ``MessyNetwork`` with that rate.
     """
     network = MessyNetwork(messy, seed) if messy > 0 else None
-    factory = CtImageFactory(object_kb, seed)
+    factory = TemplateFactory(template) if template else CtImageFactory(object_kb, seed)
     target = int(size_mb * 1024 * 1024)
     writer = PcapWriter(out)
     # About 7 % of a capture is headers and ACKs; the loop below makes sure of the size.
@@ -436,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="spread the objects over this many associations (one TCP connection each)")
     parser.add_argument("--max-pdu", type=int, default=16384, help="largest P-DATA-TF PDU body")
     parser.add_argument("--mss", type=int, default=1448, help="TCP payload per segment")
+    parser.add_argument("--template", help="copy every element of this DICOM file into each object "
+                                           "(instead of the synthetic CT header)")
     parser.add_argument("--messy", type=float, default=0.0, metavar="RATE",
                         help="reorder and retransmit about this fraction of segments each (e.g. 0.03)")
     args = parser.parse_args(argv)
@@ -444,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("sizes must be positive (max PDU at least 16)")
     with open(args.out, "wb") as out:
         size, frames, objects = generate(out, args.size_mb, args.object_kb, args.seed,
-                                         args.associations, args.max_pdu, args.mss, args.messy)
+                                         args.associations, args.max_pdu, args.mss, args.template, args.messy)
     print(f"{args.out}: {size} bytes, {frames} frames, {objects} C-STORE objects", file=sys.stderr)
     return 0
 

@@ -98,8 +98,8 @@ async def measure(capture: str) -> dict:
             cpu_started = cpu_seconds()
             app.apply_filter(text)
             await pilot.pause(0.05)
-            while not app.filter_status.startswith("(") or "scanned" in app.filter_status \
-                    or "scanning" in app.filter_status:
+            while not app.filtering.status.startswith("(") or "scanned" in app.filtering.status \
+                    or "scanning" in app.filtering.status:
                 await pilot.pause(0.02)
             figures[name] = time.perf_counter() - started
             figures[name[:-2] + "_cpu_s"] = cpu_seconds() - cpu_started

@@ -21,7 +21,6 @@ from dicomtui.core.api.host import PluginHost
 from dicomtui.core.base.library_warnings import LibraryWarnings
 from dicomtui.core.base.limits import Limits
 from dicomtui.core.base.safe_text import safe_text
-from dicomtui.core.base.settings import PreferencesError, load_preferences
 from dicomtui.core.model import Severity
 from dicomtui.core.pipeline import AnalysisConfig, analyze
 from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
@@ -111,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="print the ladder diagram of one association (number as in --summary, e.g. 1 or A1)")
     parser.add_argument("--flow-level", choices=["pdu", "message"], default="pdu",
                         help="--flow rows: one per PDU (P-DATA runs collapsed) or one per DIMSE message")
+    parser.add_argument("-Y", dest="display_filter", metavar="FILTER",
+                        help="display filter (the UI's language, see docs/filter.md): --summary, --json and "
+                             "--expert show only matching PDUs, --export writes only their objects (pcap: frames)")
+    parser.add_argument("-t", dest="time_format", default=None, metavar="FORMAT",
+                        help="time display format as tshark's -t: r (since first frame, default), a (absolute), "
+                             "ad (absolute with date), u / ud (UTC), e (epoch), d (since previous PDU), "
+                             "dd (since previous displayed PDU)")
     live = parser.add_argument_group("live capture (tshark's options; through dumpcap, else tcpdump)")
     live.add_argument("-i", dest="interfaces", action="append", default=[], metavar="IFACE",
                       help="capture on IFACE (repeatable; 'any' for all)")
@@ -177,18 +183,37 @@ def _parse_options(pairs: list[str], parser: argparse.ArgumentParser) -> dict[st
     return options
 
 
-def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> AnalysisConfig:
+def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser,
+                warnings: list[str] | None = None) -> AnalysisConfig:
+    """The analysis settings: preferences file < -o < dedicated options.
+
+    A bad value in the preferences file is a warning naming the file, key and
+    value (its default applies); a bad value given on the command line is a
+    usage error naming the option the user typed.
+    """
+    from dicomtui.core.views.preferences import check_preferences, load_checked_preferences
+
     options = _parse_options(args.options, parser)
-    try:
-        preferences = load_preferences()
-    except PreferencesError:  # unreadable preferences: command-line values still apply
-        preferences = {}
-    merged = {**{k: str(v) for k, v in preferences.items()}, **options}
-    ports_text = args.ports or merged.get("ports") or DEFAULT_PORTS
-    try:
-        ports = parse_port_list(ports_text)
-    except ValueError as exc:
-        parser.error(f"--ports: {exc}")
+    warnings = [] if warnings is None else warnings
+    preferences, found = load_checked_preferences()
+    warnings.extend(found)
+    _typed, bad = check_preferences(options, "-o")
+    if bad:
+        parser.error(bad[0].split("; the default")[0])
+    for warning in warnings:
+        print(f"dicomtui: warning: {safe_text(warning)}", file=sys.stderr)
+    merged = {**{k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in preferences.items()},
+              **options}
+    if args.ports:
+        try:
+            ports = parse_port_list(args.ports)
+        except ValueError as exc:
+            parser.error(f"--ports: {exc}")
+    else:
+        try:
+            ports = parse_port_list(merged.get("ports") or DEFAULT_PORTS)
+        except ValueError as exc:  # only -o ports can get here: the file's value was checked
+            parser.error(f"-o ports: {exc}")
     heuristic = not args.no_heuristic
     if "heuristic" in merged and not args.no_heuristic:
         heuristic = merged["heuristic"].strip().lower() in ("1", "true", "yes", "on")
@@ -349,11 +374,33 @@ def _run_mode(argv: list[str] | None) -> int:
     live = _live_options(args, parser, captures, reads_whole_file=anonymize)
     if not captures and live is None:
         parser.error("no capture given (e.g. dicomtui capture.pcap, or dicomtui -i eth0 to capture live)")
-    config = make_config(args, parser)
+    warnings: list[str] = []  # shown again in the UI, where stderr is hidden
+    config = make_config(args, parser, warnings)
+    time_format = args.time_format or config.options.get("time_format") or "r"
+    try:
+        from .base.time_format import check
+
+        time_format = check(time_format)
+    except ValueError as exc:
+        if args.time_format:
+            parser.error(f"-t: {exc}")
+        warnings.append(f"preference time_format: {exc}; r is used")
+        time_format = "r"
+    config.options["time_format"] = time_format
+    display_filter = None
+    if args.display_filter is not None:
+        from dicomtui.core.views.filter import FilterError, compile_filter
+
+        try:
+            display_filter = compile_filter(args.display_filter)
+        except FilterError as exc:
+            parser.error(f"-Y: invalid filter at {exc.position + 1}: {exc}")
     if anonymize:
         if live is not None:
             parser.error("--anonymize works on capture files: capture with -w FILE first, then anonymize FILE")
         anonymize_cli.check(args, captures, parser)
+    if live is not None and display_filter is not None:
+        parser.error("-Y filters a capture file; in a live capture use the UI's filter bar (/)")
     if live is not None and (args.stats or args.flow is not None):
         parser.error("--stats and --flow read a capture file: capture with -w FILE, then dicomtui --stats FILE")
     interactive = not (args.summary or args.json or args.jsonl or args.expert or args.export or anonymize
@@ -373,7 +420,7 @@ def _run_mode(argv: list[str] | None) -> int:
     if interactive and sys.stdout.isatty() and sys.stdin.isatty():
         from dicomtui.tui.app import run_app
 
-        return run_app(captures, config, host)
+        return run_app(captures, config, host, warnings=warnings, display_filter=args.display_filter)
     if interactive:
         args.summary = True
     try:
@@ -386,11 +433,17 @@ def _run_mode(argv: list[str] | None) -> int:
     status = EXIT_OK
     if anonymize:
         return anonymize_cli.run(analysis, args)
+    shown = None  # PDU numbers -Y keeps (None: all)
+    if display_filter is not None:
+        from dicomtui.core.views.index import PacketIndex
+
+        index = PacketIndex(analysis)
+        shown = [pdu.index for pdu in analysis.pdus if display_filter.matches(index, pdu)]
     try:
         if args.summary:
             from dicomtui.core.views import summary_lines
 
-            for line in summary_lines(analysis):
+            for line in summary_lines(analysis, time_format, shown):
                 print(line)
         elif args.jsonl:
             from dicomtui.core.views import analysis_json_lines
@@ -400,7 +453,7 @@ def _run_mode(argv: list[str] | None) -> int:
         elif args.json:
             from dicomtui.core.views import write_analysis_json
 
-            write_analysis_json(analysis, sys.stdout)
+            write_analysis_json(analysis, sys.stdout, shown)
             sys.stdout.write("\n")
         elif args.stats:
             from dicomtui.core.views.timing import stats_lines
@@ -419,15 +472,25 @@ def _run_mode(argv: list[str] | None) -> int:
             for line in flow_lines(analysis, int(text), args.flow_level):
                 print(safe_text(line))
         elif args.expert:
+            kept = set(shown) if shown is not None else None
+            from dicomtui.core.views import expert_line
+
             for item in analysis.expert:
-                where = f"frame {item.frame}" if item.frame else "capture"
-                association = f" A{item.association}" if item.association is not None else ""
-                print(f"{item.severity.label:<7} {item.group.value:<15} {where:>12}{association:<5} "
-                      f"{safe_text(item.message)}")
+                if kept is None or item.pdu in kept:
+                    print(expert_line(item))
         elif args.export:
             from dicomtui.core.views.export import run_export
 
-            status = run_export(analysis, args)
+            messages = frames = None
+            if shown is not None:
+                from dicomtui.core.api.export import frames_of_pdus
+                from dicomtui.core.views.index import PacketIndex
+
+                index = PacketIndex(analysis)
+                pdus = [analysis.pdus[number] for number in shown]
+                messages = sorted({message.index for pdu in pdus for message in index.messages_for(pdu)})
+                frames = frames_of_pdus(analysis, pdus)
+            status = run_export(analysis, args, messages, frames)
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -77,9 +77,14 @@ def _value_text(element, vr: str) -> str:
         preview = raw[:16].hex(" ")
         return f"{len(raw)} bytes: {preview}{' …' if len(raw) > 16 else ''}"
     if vr == "UI":
-        uid = _safe(str(value))
-        name = uid_name(uid)
-        return f"{uid} ({name})" if name else uid
+        uids = [_safe(str(item)) for item in value] if isinstance(value, (list, tuple)) or \
+            type(value).__name__ == "MultiValue" else [_safe(str(value))]
+        shown = []
+        for uid in uids:  # multi-valued: backslashes, as for every other VR
+            name = uid_name(uid)
+            shown.append(f"{uid} ({name})" if name else uid)
+        text = "\\".join(shown)
+        return text if len(text) <= MAX_SHOWN_VALUE else text[:MAX_SHOWN_VALUE] + "…"
     if vr == "AT":
         values = value if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") and not isinstance(
             value, int) else [value]
@@ -144,10 +149,13 @@ class _TreeBuilder:
             if info and info.retired:
                 name += " (retired)"
             length = raw_length if raw_length is not None else 0
-            shown_length = "undefined" if length == 0xFFFFFFFF else str(length)
+            if raw_length is None and getattr(element, "is_undefined_length", False):
+                length = 0xFFFFFFFF  # pydicom parsed it already (sequences): the length is undefined all the same
+            shown_length = "undefined length" if length == 0xFFFFFFFF else str(length)
             label = f"({group:04X},{element_number:04X}) {name}"
             start = self._at(value_offset, raw_length, vr)
-            size = (self.header_length(vr) + length) if (start and length != 0xFFFFFFFF) else 0
+            known = self.offsets_valid and value_offset is not None  # (the first element starts at 0)
+            size = (self.header_length(vr) + length) if (known and length != 0xFFFFFFFF) else 0
             if vr == "SQ":
                 children = []
                 if depth >= self.limits.max_sequence_depth:
@@ -163,6 +171,13 @@ class _TreeBuilder:
                         item_end = max((f.offset + f.length for f in item_fields if f.length), default=0)
                         children.append(Field(f"Item {number}", f"{len(item_fields)} elements", item_at,
                                               max(0, item_end - item_at) if item_at else 0, tuple(item_fields)))
+                if length == 0xFFFFFFFF and children and children[0].offset:
+                    # Undefined length: from the header before the first item to the sequence delimiter.
+                    start = children[0].offset - self.header_length("SQ")
+                    last_item = element.value[-1]
+                    item_delimiter = 8 if getattr(last_item, "is_undefined_length_sequence_item", False) else 0
+                    size = children[-1].offset + children[-1].length + item_delimiter + 8 - start \
+                        if children[-1].length else 0
                 fields.append(Field(label, f"SQ {shown_length}: {len(element.value)} item(s)", start, size,
                                     tuple(children)))
             elif tag_int == PIXEL_DATA and length == 0xFFFFFFFF:
@@ -194,7 +209,7 @@ class _TreeBuilder:
             children.append(Field(title, f"{length} bytes", at, 8 + length))
             number += 1
             position += 8 + length
-        return Field(label, f"{vr} undefined: encapsulated, {max(0, number - 1)} fragment(s)",
+        return Field(label, f"{vr} undefined length: encapsulated, {max(0, number - 1)} fragment(s)",
                      (value_offset - 12) if (self.offsets_valid and value_offset) else 0, 0, tuple(children))
 
 

@@ -420,10 +420,10 @@ def test_library_warnings_outside_the_decoder_become_one_escaped_summary_line(tm
 
     original = views.summary_lines
 
-    def summary_with_warnings(analysis):
+    def summary_with_warnings(analysis, *args):  # (time format, -Y rows: issue 13)
         for number in range(5):  # as a view reading pydicom values lazily would
             warn_and_log(f"Invalid value for VR UI: '1.2.\x1b[31m{number}'")
-        yield from original(analysis)
+        yield from original(analysis, *args)
 
     monkeypatch.setattr(views, "summary_lines", summary_with_warnings)
     path = _write(tmp_path, "two.pcap", inputs.two_stores())

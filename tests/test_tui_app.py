@@ -107,6 +107,7 @@ async def test_filter_bar_marks_invalid_input_and_applies_valid_filter(plugin_ho
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         await pilot.press("slash", *"status ==")
+        await pilot.pause(0.3)  # validation waits for a pause in typing
         bar = app.filter_bar
         assert bar.has_class("-invalid")
         await pilot.press("enter")  # refused: still open, nothing crashed
@@ -133,7 +134,7 @@ async def test_dataset_node_highlights_its_bytes_in_the_data_set(plugin_host):
         assert app.current_pdu == 11
         await move_tree_cursor_to(app, pilot, lambda label: label.startswith("(0008,0016) SOP Class UID"))
         view = app.bytes_view
-        assert view.title.startswith("data set of message")
+        assert view.title == "data set of the C-STORE-RQ in PDUs 9-12"  # numbers the packet list shows
         assert view.data[view.start:view.start + 4] == struct.pack("<HH", 0x0008, 0x0016)
         assert view.end - view.start == 8 + 26  # explicit VR header + value
         await move_tree_cursor_to(app, pilot, lambda label: label.startswith("P-DATA-TF"))
@@ -246,7 +247,7 @@ async def test_export_selected_and_all_objects(plugin_host, tmp_path):
         await settle(app, pilot)
         written = sorted((tmp_path / "selected").iterdir())
         assert len(written) == 1 and written[0].read_bytes()[128:132] == b"DICM"
-        app._export_chosen(ExportRequest("part10", str(tmp_path / "all"), "all"))
+        app.exports.chosen(ExportRequest("part10", str(tmp_path / "all"), "all"))
         await settle(app, pilot)
         assert len(list((tmp_path / "all").iterdir())) == 3
 

@@ -6,6 +6,11 @@ first rows appear while indexing goes on.  Decoding for the detail pane, the
 display filter and text search also run in thread workers: the UI thread only
 renders visible rows and reacts to keys.
 
+``DicomApp`` holds the analysis and the key bindings; what each key does lives
+in a helper of its own (``FilterController``, ``DetailPresenter``,
+``Navigator``, ``ExportFlow``, ``PreferencesFlow``) or a screen of its own.
+Workers hand results back with ``app.deliver(callback, *args)``.
+
 Entry point: ``run_app(captures, config, host) -> exit status``.
 """
 
@@ -16,37 +21,40 @@ import shutil
 import sys
 import tempfile
 import time
-from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from dicomtui.core.base.safe_text import safe_text
 from dicomtui.core.pipeline import Analysis, AnalysisConfig, analyze
 from dicomtui.core.wire.capture import CaptureError
-from dicomtui.core.model import ExpertItem
-from dicomtui.core.base.safe_text import safe_text
 from rich.text import Text
-from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual import on
+from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.containers import Container
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
-from textual.worker import get_current_worker
+from textual.widgets import Input
 
 from .associations import AssociationsScreen
 from .bytes_view import BytesView
-from .detail_tree import Buffer, DetailTree, NodeData, build_sections
+from .detail_tree import DetailTree
+from .detail_view import DetailPresenter
 from .expert_pane import ExpertPane, counts_text
-from .filter import DisplayFilter, FilterError, compile_filter
+from .export_flow import ExportFlow
+from .filtering import FilterController
 from .index import PacketIndex
+from .main_screen import FilterBar, MainScreen
+from .navigation import Navigator
+from .notify import Toasts
 from .packet_list import PacketList
-from .prefs import PREFERENCES, PreferencesError, config_path, load_preferences, save_preferences
-from .screens import ExportRequest, ExportScreen, HelpScreen, PreferencesScreen
+from .prefs import preference
+from .prefs_flow import PreferencesFlow
+from .value_actions import ValueActions
+from .view_settings import ViewSettings
+from .screens import HelpScreen
 
-EXIT_OK, EXIT_CAPTURE = 0, 1
-FILTER_PROGRESS_SECONDS = 0.2
+EXIT_OK, EXIT_CAPTURE, EXIT_CRASH = 0, 1, 70  # 70: EX_SOFTWARE, an internal error
 
 
 # -- messages from workers -------------------------------------------------------------------
@@ -67,79 +75,14 @@ class LoadFailed(Message):
         self.generation = generation
 
 
-class FilterProgress(Message):
-    def __init__(self, generation: int, rows: array, scanned: int, total: int, done: bool) -> None:
+class Deliver(Message):
+    """A worker's result for a helper: ``callback(*args, **kwargs)`` runs on the UI thread."""
+
+    def __init__(self, callback: Callable[..., Any], args: tuple, kwargs: dict) -> None:
         super().__init__()
-        self.generation = generation
-        self.rows = rows
-        self.scanned = scanned
-        self.total = total
-        self.done = done
-
-
-class StatusBar(Static):
-    DEFAULT_CSS = """
-    StatusBar { height: 1; background: $panel; color: $foreground; padding: 0 1; }
-    """
-
-
-class FilterBar(Input):
-    DEFAULT_CSS = """
-    FilterBar { display: none; height: 1; border: none; padding: 0 1; background: $boost; }
-    FilterBar.-visible { display: block; }
-    FilterBar.-invalid { background: $error 30%; }
-    FilterBar.-valid { background: $success 20%; }
-    """
-
-    BINDINGS = [Binding("escape", "close", "Cancel", show=False)]
-
-    class Closed(Message):
-        pass
-
-    def __init__(self) -> None:
-        super().__init__(id="bar", compact=True)
-        self.mode = "filter"
-
-    def action_close(self) -> None:
-        self.post_message(self.Closed())
-
-
-
-class MainScreen(Screen):
-    """Packet list on top; detail tree and bytes below (side by side when wide); expert pane."""
-
-    DEFAULT_CSS = """
-    MainScreen { layout: vertical; }
-    MainScreen #packets { height: 2fr; min-height: 4; }
-    MainScreen #lower { layout: vertical; height: 3fr; }
-    MainScreen.-wide #lower { layout: horizontal; }
-    MainScreen #details { height: 1fr; border-top: solid $primary-muted; }
-    MainScreen #bytes { height: 1fr; border-top: solid $primary-muted; }
-    MainScreen.-wide #details { width: 1fr; height: 1fr; border-right: solid $primary-muted; }
-    MainScreen.-wide #bytes { width: 78; height: 1fr; }
-    MainScreen #expert { display: none; height: 1fr; border-top: solid $primary-muted; }
-    MainScreen.-expert #expert { display: block; }
-    MainScreen.-expert #packets { height: 2fr; }
-    MainScreen.-expert #lower { height: 2fr; }
-    MainScreen *:focus { border-top: solid $accent; }
-    MainScreen #packets:focus { border-top: none; }
-    """
-
-    def compose(self) -> ComposeResult:
-        yield PacketList(id="packets")
-        with Container(id="lower"):
-            yield DetailTree(id="details")
-            yield BytesView(id="bytes")
-        yield ExpertPane(id="expert")
-        yield FilterBar()
-        yield StatusBar(id="status")
-        yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        self.app.main_screen_ready(self)
-
-    def on_resize(self, event) -> None:
-        self.set_class(event.size.width >= 140, "-wide")
+        self.callback = callback
+        self.args = args
+        self.kwargs = kwargs
 
 
 class DicomApp(App[int]):
@@ -152,7 +95,7 @@ class DicomApp(App[int]):
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help"),
         Binding("slash", "open_bar('filter')", "Filter"),
-        Binding("s", "open_bar('search')", "Search", show=False),
+        Binding("s", "open_search", "Search", show=False),
         Binding("n", "search(True)", "Next match", show=False),
         Binding("N", "search(False)", "Prev match", show=False),
         Binding("colon,ctrl+g", "open_bar('goto')", "Go to", show=False),
@@ -168,12 +111,22 @@ class DicomApp(App[int]):
         Binding("p", "preferences", "Prefs"),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("T", "cycle_time_format", "Time format", show=False),  # t is the statistics screen
+        Binding("v", "show_value", "Full value", show=False),
+        Binding("y", "copy(False)", "Copy", show=False),
+        Binding("Y", "copy(True)", "Copy subtree", show=False),
+        Binding("r", "related", "Request/response", show=False),
+        Binding("w", "move_link", "C-MOVE link", show=False),  # where the C-MOVE went (o: plots)
+        Binding("F", "findings", "Findings of PDU", show=False),
+        Binding("backspace", "back", "Back", show=False),
+        Binding("c", "columns", "Columns", show=False),
     ]
 
-    def notify_plain(self, message: str, **kwargs) -> None:
-        """A toast whose text is shown literally (capture values, paths, what the user typed):
-        never parsed as markup."""
-        self.notify(str(message), markup=False, **kwargs)
+    # Actions that act on the main screen: inactive (and not offered in the footer) while another
+    # screen (associations, help, a dialog) is on top.
+    MAIN_SCREEN_ACTIONS = {"open_bar", "search", "expert_step", "toggle_expert", "toggle_subtrees", "export",
+                           "clear_filter", "cycle_time_format", "show_value", "copy", "related", "move_link",
+                           "findings", "back", "columns", "associations", "reload"}
 
     def __init__(self, captures: list[str], config: AnalysisConfig | None = None, host=None,
                  *, preferences_path: Path | None = None) -> None:
@@ -189,21 +142,73 @@ class DicomApp(App[int]):
         self.load_generation = 0
         self.load_started = 0.0
         self.load_error: str | None = None
+        self.crashed = False
+        self.startup_warnings: list[str] = []  # e.g. bad values in the preferences file
+        self.initial_filter: str | None = None  # -Y on the command line
+        self.reload_pdu: int | None = None  # the selection to restore after ctrl+r
+        self.search_in_tree = False  # n / N repeat the last search where it was made
         self.first_rows_seconds: float | None = None
         self.loaded_seconds: float | None = None
-        self.display_filter: DisplayFilter | None = None
-        self.filter_generation = 0
-        self.filter_status = ""
-        self.search_text = ""
-        self.current_pdu: int | None = None
-        self.current_pdu_bytes: bytes | None = None
-        self.shown_buffer: Buffer | None = None
-        self._dataset_bytes: tuple[int, bytes | None] | None = None
-        self._expert_pdus: list[int] | None = None
-        self._detail_timer = None
+        self.toasts = Toasts()
+        self.filtering = FilterController(self)
+        self.details = DetailPresenter(self)
+        self.navigator = Navigator(self)
+        self.exports = ExportFlow(self)
+        self.preferences = PreferencesFlow(self)
+        self.view_settings = ViewSettings(self)
+        self.values = ValueActions(self)
         names = ", ".join(os.path.basename(path) for path in self.captures)
         self.sub_title = names
         self.title = f"dicomtui {names}"
+
+    # -- the one notification path ---------------------------------------------------------
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """Every toast: plain text shown literally (see ``tui.notify``); ``markup`` is ignored."""
+        text, title_text = self.toasts.prepare(message, title)
+        super().notify(text, title=title_text, severity=severity, timeout=timeout, markup=False)
+
+    def _on_notify(self, event) -> None:
+        self.toasts.make_room(self)  # toasts arrive as messages: trim when one is added
+        super()._on_notify(event)
+
+    def notify_plain(self, message: str, **kwargs) -> None:  # kept for plugins and older callers
+        self.notify(message, **kwargs)
+
+    def deliver(self, callback: Callable[..., Any], *args, **kwargs) -> None:
+        """From a worker thread: run ``callback`` on the UI thread (in message order)."""
+        self.post_message(Deliver(callback, args, kwargs))
+
+    def on_deliver(self, message: Deliver) -> None:
+        message.callback(*message.args, **message.kwargs)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.MAIN_SCREEN_ACTIONS and getattr(self, "main_screen", None) is not None \
+                and self.screen is not self.main_screen:
+            return False
+        return True
+
+    # -- crashes ---------------------------------------------------------------------------
+
+    def pop_screen(self):
+        """A screen dismissed twice (Enter twice on a command palette entry, a key repeated while a
+        dialog closes) must not take the app down: only the main screen is left, so nothing to pop."""
+        if len(self._screen_stack) <= 1:
+            return self._pop_nothing()
+        return super().pop_screen()
+
+    def _pop_nothing(self):
+        from textual.await_complete import AwaitComplete
+
+        async def nothing() -> None:
+            return None
+        return AwaitComplete(nothing())
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual restores the terminal and prints the traceback; the exit status must say so.
+        self.crashed = True
+        super()._handle_exception(error)
 
     # -- setup -----------------------------------------------------------------------------
 
@@ -212,34 +217,57 @@ class DicomApp(App[int]):
         return self.main_screen
 
     def main_screen_ready(self, screen: MainScreen) -> None:
-        flat = str(self.config.option("subtree_style", "nested")).strip().lower() == "flat"
+        flat = preference(self.config.options, "subtree_style") == "flat"
         self.detail_tree.set_flat(flat)
+        self.view_settings.apply()
         self.detail_tree.show_message("Indexing the capture…")
         self.expert_pane.show_loading("Expert findings appear when indexing is complete")
         if self.size.height >= 40:
             screen.add_class("-expert")
         self.packet_list.focus()
+        for warning in self.startup_warnings:
+            self.notify(str(warning), severity="warning", timeout=10)
         self.start_loading()
+        if self.initial_filter:
+            self.filtering.apply(self.initial_filter)
 
     @property
     def packet_list(self) -> PacketList:
-        return self.main_screen.query_one(PacketList)
+        return self.main_screen.packet_list
 
     @property
     def detail_tree(self) -> DetailTree:
-        return self.main_screen.query_one(DetailTree)
+        return self.main_screen.detail_tree
 
     @property
     def bytes_view(self) -> BytesView:
-        return self.main_screen.query_one(BytesView)
+        return self.main_screen.bytes_view
 
     @property
     def expert_pane(self) -> ExpertPane:
-        return self.main_screen.query_one(ExpertPane)
+        return self.main_screen.expert_pane
 
     @property
     def filter_bar(self) -> FilterBar:
-        return self.main_screen.query_one(FilterBar)
+        return self.main_screen.filter_bar
+
+    @property
+    def current_pdu(self) -> int | None:
+        return self.details.current_pdu
+
+    @property
+    def display_filter(self):
+        return self.filtering.display_filter
+
+    def expert_pdu(self, item) -> int | None:
+        return self.navigator.expert_pdu(item)
+
+    def apply_filter(self, text: str) -> bool:
+        return self.filtering.apply(text)
+
+    def select_pdu(self, pdu: int) -> None:
+        """Put the cursor on PDU ``pdu`` (clearing a filter that hides it); screens call this."""
+        self.navigator.jump(pdu)
 
     async def _on_key(self, event) -> None:
         # Keys typed right after / : s were forwarded to the pane focused when they arrived and
@@ -261,12 +289,13 @@ class DicomApp(App[int]):
         self.loaded_seconds = None
         self.analysis = None
         self.index = None
-        self._expert_pdus = None
+        self.navigator.reset()
         self.update_status()
-        self.load_capture(self.load_generation)
+        generation = self.load_generation
+        self.run_worker(lambda: self._load(generation), thread=True, exclusive=True, group="load",
+                        exit_on_error=True)
 
-    @work(thread=True, exclusive=True, group="load", exit_on_error=True)
-    def load_capture(self, generation: int) -> None:
+    def _load(self, generation: int) -> None:
         def progress(analysis: Analysis) -> None:
             self.post_message(LoadProgress(analysis, generation))
         try:
@@ -284,12 +313,13 @@ class DicomApp(App[int]):
         if message.generation != self.load_generation:
             return
         packets = self.packet_list
+        filtering = self.filtering
         if self.analysis is not message.analysis:
             self.analysis = message.analysis
             self.index = PacketIndex(message.analysis)
             packets.set_index(self.index)
-            if self.display_filter is not None:
-                self.start_filter()
+            if filtering.display_filter is not None:
+                filtering.start()
         if self.first_rows_seconds is None and len(self.analysis.pdus):
             self.first_rows_seconds = time.perf_counter() - self.load_started
         if message.finished and self.loaded_seconds is None:
@@ -298,12 +328,16 @@ class DicomApp(App[int]):
             self.index.decoded_commands.clear()
             self.index.decoded_datasets.clear()
             self.expert_pane.show_items(self.analysis.expert)
-            if self.display_filter is not None:
-                self.start_filter()
+            if self.reload_pdu is not None and self.reload_pdu < len(self.analysis.pdus):
+                packets.cursor_to(self.reload_pdu if filtering.display_filter is None else 0)
+                self.details.current_pdu = self.reload_pdu
+            self.reload_pdu = None
+            if filtering.display_filter is not None:
+                filtering.start()
             else:
                 packets.data_changed()
             packets.rehighlight()
-        elif self.display_filter is None:
+        elif filtering.display_filter is None:
             packets.data_changed()
         self.update_status()
 
@@ -312,6 +346,13 @@ class DicomApp(App[int]):
     def update_status(self) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
         analysis = self.analysis
+        display_filter = self.filtering.display_filter
+        if display_filter is not None and not self.load_error:
+            # first: at 80 columns what the list is filtered by matters more than the totals
+            text.append(f"{self.filtering.status} ", style="bold")
+            text.append("filter: ", style="bold")
+            text.append(safe_text(display_filter.text))
+            text.append(" | ")
         if self.load_error:
             text.append(f"error: {safe_text(self.load_error)}", style="bold red")
         elif analysis is None:
@@ -326,310 +367,71 @@ class DicomApp(App[int]):
             text.append(f"{len(analysis.pdus):,} PDUs, {len(analysis.associations):,} associations",
                         style="bold")
             text.append(f" | expert: {counts_text(analysis.expert)}")
-        if self.display_filter is not None:
-            text.append(" | filter: ", style="bold")
-            text.append(safe_text(self.display_filter.text))
-            text.append(f" {self.filter_status}")
-        try:
-            self.main_screen.query_one(StatusBar).update(text)
-        except Exception:  # during shutdown
-            pass
+        if hasattr(self, "main_screen"):
+            self.main_screen.show_status(text)
 
-    # -- selection -> detail and bytes -----------------------------------------------------
+    # -- events from the panes -------------------------------------------------------------
 
     def on_packet_list_highlighted(self, message: PacketList.Highlighted) -> None:
-        self.current_pdu = message.pdu_index
-        if self._detail_timer is not None:
-            self._detail_timer.stop()
-        # A short pause lets a held key scroll without decoding every row passed over.
-        self._detail_timer = self.set_timer(0.03, self._show_current)
-
-    def _show_current(self) -> None:
-        self._detail_timer = None
-        if self.current_pdu is None or self.index is None:
-            self.detail_tree.show_message("No PDU selected")
-            self.bytes_view.show(b"", "bytes")
-            return
-        self.decode_selected(self.current_pdu, self.index)
-
-    @work(thread=True, exclusive=True, group="detail")
-    def decode_selected(self, pdu_index: int, index: PacketIndex) -> None:
-        worker = get_current_worker()
-        try:
-            sections, data = build_sections(index, pdu_index)
-        except IndexError:
-            return  # the PDU list was renumbered meanwhile; a new selection follows
-        if worker.is_cancelled:
-            return
-        self.call_from_thread(self._apply_sections, pdu_index, sections, data)
-
-    def _apply_sections(self, pdu_index: int, model, data: bytes | None) -> None:
-        if pdu_index != self.current_pdu:
-            return
-        self.current_pdu_bytes = data
-        self.shown_buffer = Buffer("pdu", pdu_index)
-        self.bytes_view.show(data, f"PDU {pdu_index + 1}")
-        self.detail_tree.show_model(model)
+        self.details.highlighted(message.pdu_index)
 
     def on_detail_tree_field_highlighted(self, message: DetailTree.FieldHighlighted) -> None:
-        data = message.data
-        if not isinstance(data, NodeData):
-            return
-        buffer = data.buffer
-        if buffer != self.shown_buffer:
-            content, title = self._buffer_bytes(buffer)
-            self.shown_buffer = buffer
-            self.bytes_view.show(content, title)
-        self.bytes_view.highlight(data.field.offset, data.field.length)
-
-    def _buffer_bytes(self, buffer: Buffer) -> tuple[bytes | None, str]:
-        analysis = self.analysis
-        if buffer.kind == "pdu":
-            return self.current_pdu_bytes, buffer.title
-        message = analysis.messages[buffer.number]
-        if buffer.kind == "command":
-            return message.command_bytes, buffer.title
-        if self._dataset_bytes is None or self._dataset_bytes[0] != buffer.number:
-            self._dataset_bytes = (buffer.number, analysis.dataset_bytes(
-                message, analysis.config.limits.max_dataset_bytes))
-        return self._dataset_bytes[1], buffer.title
+        self.details.field_highlighted(message.data)
 
     def on_packet_list_activated(self, message: PacketList.Activated) -> None:
         self.detail_tree.focus()
 
-    # -- filter, search, go to -------------------------------------------------------------
-
-    def action_open_bar(self, mode: str) -> None:
-        bar = self.filter_bar
-        bar.mode = mode
-        placeholders = {"filter": "display filter, e.g. status != 0 and calling_ae == \"MODALITY\"  (Enter applies)",
-                        "search": "text to find in the packet list (n / N repeat)",
-                        "goto": "packet number (or f<frame>)"}
-        bar.placeholder = placeholders[mode]
-        bar.value = (self.display_filter.text if self.display_filter else "") if mode == "filter" else (
-            self.search_text if mode == "search" else "")
-        bar.remove_class("-invalid", "-valid")
-        bar.add_class("-visible")
-        # Focus now, not after a refresh: keys typed right after the hotkey must land in the bar.
-        self.main_screen.set_focus(bar)
-
-    def _close_bar(self) -> None:
-        bar = self.filter_bar
-        bar.remove_class("-visible", "-invalid", "-valid")
-        self.packet_list.focus()
-        self.update_status()
+    def on_expert_pane_jump(self, message: ExpertPane.Jump) -> None:
+        self.navigator.jump_to_finding(message.item)
 
     @on(FilterBar.Closed)
     def _bar_closed(self) -> None:
-        self._close_bar()
+        self.filtering.close_bar()
+
+    @on(FilterBar.TooLong)
+    def _bar_too_long(self) -> None:
+        self.filtering.too_long()
 
     @on(Input.Changed, "#bar")
     def _bar_changed(self, event: Input.Changed) -> None:
-        bar = self.filter_bar
-        if bar.mode != "filter":
-            return
-        text = event.value.strip()
-        if not text:
-            bar.remove_class("-invalid", "-valid")
-            return
-        try:
-            compile_filter(text)
-        except FilterError as exc:
-            bar.set_class(True, "-invalid")
-            bar.set_class(False, "-valid")
-            self._status_hint(Text(f"invalid filter at {exc.position + 1}: {exc}", style="bold red"))
-        else:
-            bar.set_class(False, "-invalid")
-            bar.set_class(True, "-valid")
-            self._status_hint(Text("valid filter: Enter applies", style="green"))
-
-    def _status_hint(self, text: Text) -> None:
-        self.main_screen.query_one(StatusBar).update(text)
+        self.filtering.bar_changed(event.value)
 
     @on(Input.Submitted, "#bar")
     def _bar_submitted(self, event: Input.Submitted) -> None:
-        bar = self.filter_bar
-        text = event.value.strip()
-        if bar.mode == "filter":
-            if not self.apply_filter(text):
-                return
-        elif bar.mode == "search":
-            self.search_text = text
-            if text:
-                self.action_search(True)
-        else:
-            self.go_to(text)
-        self._close_bar()
+        self.filtering.bar_submitted(event.value)
 
-    def apply_filter(self, text: str) -> bool:
-        """Filter the packet list with ``text`` ('' clears); False (and a message) if it is invalid."""
-        if not text:
-            self.display_filter = None
-            self.filter_generation += 1
-            self.filter_status = ""
-            self.packet_list.set_rows(None, keep_pdu=self.current_pdu)
-            self.update_status()
-            return True
-        try:
-            self.display_filter = compile_filter(text)
-        except FilterError as exc:
-            self.notify_plain(f"Invalid filter at {exc.position + 1}: {exc}", severity="error")
-            return False
-        self.start_filter()
-        return True
+    # -- actions (keys and the command palette) --------------------------------------------
 
-    def start_filter(self) -> None:
-        self.filter_generation += 1
-        rows = array("q")
-        self.filter_status = "(scanning…)"
-        self.packet_list.set_rows(rows, keep_pdu=self.current_pdu)
-        if self.analysis is not None:
-            self.run_filter(self.display_filter, self.analysis, rows, self.filter_generation)
-        self.update_status()
-
-    @work(thread=True, exclusive=True, group="filter")
-    def run_filter(self, display_filter: DisplayFilter, analysis: Analysis, rows: array, generation: int) -> None:
-        worker = get_current_worker()
-        index = PacketIndex(analysis)  # its own caches: scanning must not evict what the panes show
-        started_finished = analysis.finished
-        scanned = 0
-        next_post = time.monotonic() + FILTER_PROGRESS_SECONDS
-        while not worker.is_cancelled:
-            finished = analysis.finished
-            if finished and not started_finished:
-                return  # PDUs were renumbered at the end of the pass; the app restarts the filter
-            pdus = analysis.pdus
-            scanned = max(scanned, pdus.base)  # a live capture's retention limit dropped the rows below
-            limit = len(pdus) if finished else max(0, len(pdus) - 1)  # the newest PDU may still change
-            while scanned < limit:
-                if display_filter.matches(index, pdus[scanned]):
-                    rows.append(scanned)
-                scanned += 1
-                if scanned & 0x3FF == 0:
-                    if worker.is_cancelled:
-                        return
-                    now = time.monotonic()
-                    if now >= next_post:
-                        self.post_message(FilterProgress(generation, rows, scanned, len(pdus), False))
-                        next_post = now + FILTER_PROGRESS_SECONDS
-            if finished:
-                self.post_message(FilterProgress(generation, rows, scanned, len(pdus), True))
-                return
-            self.post_message(FilterProgress(generation, rows, scanned, len(pdus), False))
-            time.sleep(0.1)
-
-    def on_filter_progress(self, message: FilterProgress) -> None:
-        if message.generation != self.filter_generation:
-            return
-        if message.done:
-            self.filter_status = f"({len(message.rows):,} of {message.total:,} PDUs)"
-        else:
-            self.filter_status = f"({len(message.rows):,} shown, scanned {message.scanned:,} of {message.total:,})"
-        had_selection = self.packet_list.selected_pdu is not None
-        self.packet_list.data_changed()
-        if not had_selection or message.done:
-            self.packet_list.rehighlight()
-        self.update_status()
+    def action_open_bar(self, mode: str) -> None:
+        self.filtering.open_bar(mode)
 
     def action_clear_filter(self) -> None:
-        if self.display_filter is not None:
-            self.apply_filter("")
+        if self.filtering.display_filter is not None:
+            self.filtering.apply("")
+
+    def action_open_search(self) -> None:
+        self.search_in_tree = self.focused is self.detail_tree
+        self.filtering.open_bar("search")
 
     def action_search(self, forward: bool = True) -> None:
-        if not self.search_text:
-            self.notify_plain("No search text: press s to search", severity="warning")
+        if self.search_in_tree:
+            self.search_tree(self.filtering.search_text, forward)
+        else:
+            self.filtering.search(forward)
+
+    def search_tree(self, text: str, forward: bool = True) -> None:
+        from .tree_search import search_tree
+
+        if not text:
+            self.notify("No search text: press s in the detail tree to search it", severity="warning")
             return
-        self.find_text(self.search_text, forward)
-
-    @work(thread=True, exclusive=True, group="search")
-    def find_text(self, text: str, forward: bool) -> None:
-        row = self.packet_list.find(text, forward)
-        self.call_from_thread(self._found, text, row)
-
-    def _found(self, text: str, row: int | None) -> None:
-        if row is None:
-            self.notify_plain(f"{text!r} not found", severity="warning")
-            return
-        self.packet_list.cursor_to(row)
-
-    def go_to(self, text: str) -> None:
-        if self.analysis is None:
-            return
-        text = text.strip().lower()
-        try:
-            if text.startswith("f"):
-                pdu = self.index.pdu_for_frame(int(text[1:]))
-            else:
-                pdu = int(text) - 1
-        except ValueError:
-            self.notify_plain(f"Not a packet number: {text!r}", severity="error")
-            return
-        if pdu is None or not 0 <= pdu < len(self.analysis.pdus):
-            self.notify_plain(f"No packet {text}", severity="error")
-            return
-        self.select_pdu(pdu)
-
-    def select_pdu(self, pdu: int) -> None:
-        """Put the cursor on PDU ``pdu``, clearing the filter if it hides it."""
-        packets = self.packet_list
-        row = packets.row_of(pdu)
-        if row is None and self.display_filter is not None:
-            self.notify_plain("The filter hid that packet: filter cleared")
-            self.display_filter = None
-            self.filter_generation += 1
-            self.filter_status = ""
-            packets.set_rows(None, keep_pdu=pdu)
-            self.update_status()
-            row = packets.row_of(pdu)
-        if row is not None:
-            packets.cursor_to(row)
-            packets.focus()
-
-    # -- expert items ----------------------------------------------------------------------
-
-    def expert_pdu(self, item: ExpertItem) -> int | None:
-        if self.analysis is None:
-            return None
-        if item.pdu is not None and 0 <= item.pdu < len(self.analysis.pdus):
-            return item.pdu
-        if item.frame:
-            return self.index.pdu_for_frame(item.frame)
-        return None
-
-    def on_expert_pane_jump(self, message: ExpertPane.Jump) -> None:
-        pdu = self.expert_pdu(message.item)
-        if pdu is None:
-            self.notify_plain("This finding is about the whole capture, not one packet")
-            return
-        self.select_pdu(pdu)
+        if not search_tree(self.detail_tree, text, forward):
+            self.notify(f"{text!r} not found in this PDU's tree", severity="warning")
+        else:
+            self.detail_tree.focus()
 
     def action_expert_step(self, forward: bool = True) -> None:
-        analysis = self.analysis
-        if analysis is None or not analysis.finished:
-            self.notify_plain("Expert findings are ready when indexing completes")
-            return
-        if self._expert_pdus is None:
-            self._expert_pdus = sorted({pdu for pdu in (self.expert_pdu(item) for item in analysis.expert)
-                                        if pdu is not None})
-        targets = self._expert_pdus
-        if not targets:
-            self.notify_plain("No expert findings")
-            return
-        current = self.packet_list.selected_pdu
-        current = -1 if current is None else current
-        import bisect
-
-        if forward:
-            at = bisect.bisect_right(targets, current)
-            target = targets[at] if at < len(targets) else targets[0]
-        else:
-            at = bisect.bisect_left(targets, current) - 1
-            target = targets[at] if at >= 0 else targets[-1]
-        self.select_pdu(target)
-        items = [item for item in analysis.expert if self.expert_pdu(item) == target][:1] \
-            if len(analysis.expert) < 50_000 else []
-        if items:
-            self.notify_plain(f"{items[0].severity.label}: {safe_text(items[0].message)}", timeout=4)
+        self.navigator.expert_step(forward)
 
     def action_toggle_expert(self) -> None:
         screen = self.main_screen
@@ -639,15 +441,13 @@ class DicomApp(App[int]):
         else:
             self.packet_list.focus()
 
-    # -- views -----------------------------------------------------------------------------
-
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
     def action_associations(self) -> None:
         if self.analysis is None:
             return
-        threshold = float(self.config.option("slow_response_seconds", 5.0))
+        threshold = preference(self.config.options, "slow_response_seconds")
         self.push_screen(AssociationsScreen(self.analysis, threshold), self._association_chosen)
 
     def action_timing_screen(self, which: str) -> None:
@@ -658,121 +458,59 @@ class DicomApp(App[int]):
 
     def _association_chosen(self, chosen: int | None) -> None:
         if chosen is not None:
-            self.apply_filter(f"assoc == {chosen}")
+            self.filtering.apply(f"assoc == {chosen}")
 
     def action_toggle_subtrees(self) -> None:
         tree = self.detail_tree
         tree.set_flat(not tree.flat)
-        self.notify_plain("Data set sequences: " + ("flat list" if tree.flat else "nested subtrees"), timeout=2)
-
-    # -- export ----------------------------------------------------------------------------
-
-    def selected_messages(self) -> list[int]:
-        if self.index is None or self.current_pdu is None:
-            return []
-        pdu = self.analysis.pdus[self.current_pdu]
-        return [message.index for message in self.index.messages_for(pdu)]
+        self.notify("Data set sequences: " + ("flat list" if tree.flat else "nested subtrees"), timeout=2)
 
     def action_export(self) -> None:
-        from dicomtui.core.views.export import exporters
-
-        if self.analysis is None or not self.analysis.finished:
-            self.notify_plain("Export is available when indexing completes", severity="warning")
-            return
-        available = exporters(self.host)
-        if not available:
-            self.notify_plain("No exporter plugins are loaded", severity="error")
-            return
-        messages = self.selected_messages()
-        selected = (f"{len(messages)} message(s) of PDU {self.current_pdu + 1}" if messages
-                    else "(the selected PDU carries no DIMSE message)")
-        folder = os.path.join(os.getcwd(), "dicomtui-export")
-        self.push_screen(ExportScreen(available, folder, selected), self._export_chosen)
-
-    def _export_chosen(self, request: ExportRequest | None) -> None:
-        if request is None:
-            return
-        messages = self.selected_messages() if request.scope == "selected" else None
-        if request.scope == "selected" and not messages:
-            self.notify_plain("The selected PDU carries no DIMSE message to export", severity="warning")
-            return
-        self.run_export(request, messages)
-
-    @work(thread=True, exclusive=True, group="export")
-    def run_export(self, request: ExportRequest, messages: list[int] | None) -> None:
-        import io
-
-        from dicomtui.core.api.export import ExportOptions
-        from dicomtui.core.views.export import exporters, print_summary
-
-        exporter = exporters(self.host)[request.exporter]
-        options = ExportOptions(
-            min_size=int(self.config.option("export_min_size", 0)),
-            meta_header=bool(self.config.option("export_meta_header", True)),
-            messages=messages,
-        )
-        try:
-            result = exporter.export(self.analysis, request.folder, options, None)
-        except (OSError, ValueError) as exc:
-            self.call_from_thread(self.notify, f"Export failed: {safe_text(str(exc))}", severity="error")
-            return
-        summary = io.StringIO()
-        print_summary(result, exporter.name, request.folder, summary)
-        self.last_export = result
-        self.call_from_thread(self.notify, Text(summary.getvalue().strip()), title="Export",
-                              severity="information" if result.complete else "warning", timeout=8)
-
-    # -- preferences -----------------------------------------------------------------------
-
-    def current_preferences(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        try:
-            values.update(load_preferences(self.preferences_path))
-        except PreferencesError as exc:
-            self.notify_plain(f"Preferences file unreadable: {exc}", severity="error")
-        for preference in PREFERENCES:
-            if preference.name in self.config.options:
-                values[preference.name] = self.config.option(preference.name, preference.default)
-        if "ports" not in values:
-            values["ports"] = ",".join(self._port_text())
-        return values
-
-    def _port_text(self) -> list[str]:
-        return [str(port) for port in sorted(self.config.ports)][:32]
+        self.exports.open()
 
     def action_preferences(self) -> None:
-        path = self.preferences_path or config_path()
-        self.push_screen(PreferencesScreen(self.current_preferences(), str(path)), self._preferences_saved)
+        self.preferences.open()
 
-    def _preferences_saved(self, values: dict[str, Any] | None) -> None:
-        if values is None:
-            return
-        try:
-            stored = {}
-            try:
-                stored = load_preferences(self.preferences_path)
-            except PreferencesError:
-                stored = {}
-            stored.update(values)
-            path = save_preferences(stored, self.preferences_path)
-        except OSError as exc:
-            self.notify_plain(f"Could not save preferences: {exc}", severity="error")
-            return
-        for name, value in values.items():
-            self.config.options[name] = str(value).lower() if isinstance(value, bool) else str(value)
-        from dicomtui.core.protocol.detect import parse_port_list
-
-        new_ports = parse_port_list(str(values["ports"]))
-        reload_needed = new_ports != self.config.ports or bool(values["heuristic"]) != self.config.heuristic
-        self.config.ports = new_ports
-        self.config.heuristic = bool(values["heuristic"])
-        self.detail_tree.set_flat(values["subtree_style"] == "flat")
-        note = " (ctrl+r reloads the capture with the new ports / heuristic)" if reload_needed else ""
-        self.notify_plain(f"Preferences saved to {path}{note}", timeout=5)
+    def preferences_applied(self, values: dict[str, Any]) -> None:
+        """The preferences screen saved ``values``: panes that depend on them redraw."""
+        self.packet_list.data_changed()
 
     def action_reload(self) -> None:
-        self.notify_plain("Reloading the capture…", timeout=2)
+        self.notify("Reloading the capture…", timeout=2)
+        self.reload_pdu = self.current_pdu  # put the cursor back where it was
         self.start_loading()
+
+    # -- view settings, values, related PDUs: helpers of their own ---------------------------
+
+    def action_cycle_time_format(self) -> None:
+        self.view_settings.cycle_time_format()
+
+    def action_columns(self) -> None:
+        self.view_settings.choose_columns()
+
+    def action_show_value(self) -> None:
+        self.values.show()
+
+    def action_copy(self, subtree: bool = False) -> None:
+        self.values.copy(subtree)
+
+    def copy_value(self, text: str, what: str) -> None:
+        self.values.copy_text(text, what)
+
+    def action_related(self) -> None:
+        self.navigator.related()
+
+    def action_move_link(self) -> None:
+        self.navigator.move_link()
+
+    def action_findings(self) -> None:
+        self.navigator.findings()
+
+    def action_back(self) -> None:
+        self.navigator.back()
+
+    def on_detail_tree_link_chosen(self, message: DetailTree.LinkChosen) -> None:
+        self.navigator.jump(message.pdu_index, f"Went to PDU {message.pdu_index + 1} (backspace returns)")
 
     # -- command palette -------------------------------------------------------------------
 
@@ -789,6 +527,13 @@ class DicomApp(App[int]):
         yield SystemCommand("Export", "Export objects through an exporter plugin (x)", self.action_export)
         yield SystemCommand("Preferences", "Ports, heuristic, subtree style, export (p)", self.action_preferences)
         yield SystemCommand("Reload capture", "Analyse the capture again (ctrl+r)", self.action_reload)
+        yield SystemCommand("Time format", "Cycle r / a / ad / u / ud / e / dd / d (T)", self.action_cycle_time_format)
+        yield SystemCommand("Columns", "Choose, hide and reorder columns (c)", self.action_columns)
+        yield SystemCommand("Full value", "Show the selected value in full (v)", self.action_show_value)
+        yield SystemCommand("Copy value", "Copy the selected value (y; Y the subtree)", lambda: self.action_copy(False))
+        yield SystemCommand("Request / response", "Go to the linked request or response (r)", self.action_related)
+        yield SystemCommand("C-MOVE link", "C-MOVE <-> its sub-association (w)", self.action_move_link)
+        yield SystemCommand("Findings of this PDU", "Show the expert findings on the PDU (F)", self.action_findings)
         yield SystemCommand("Keys", "Every key binding (?)", self.action_help)
 
 
@@ -808,12 +553,20 @@ def _spool_stdin(captures: list[str]) -> tuple[list[str], str | None]:
     return [handle.name if path == "-" else path for path in captures], handle.name
 
 
-def run_app(captures: list[str], config: AnalysisConfig, host) -> int:
-    """Run the terminal UI on ``captures``; returns the exit status (1 if the capture cannot be read)."""
+def run_app(captures: list[str], config: AnalysisConfig, host, app_class: type[DicomApp] = DicomApp,
+            warnings: list[str] | None = None, display_filter: str | None = None) -> int:
+    """Run the terminal UI on ``captures``; returns the exit status.
+
+    1 if the capture cannot be read; EXIT_CRASH (70) if the UI failed (Textual
+    has then restored the terminal and printed the traceback).
+    """
     spooled = None
+    app = None
     try:
         captures, spooled = _spool_stdin(captures)
-        app = DicomApp(captures, config, host)
+        app = app_class(captures, config, host)
+        app.startup_warnings = list(warnings or [])
+        app.initial_filter = display_filter
         from dicomtui.core.base.library_warnings import LibraryWarnings
 
         with LibraryWarnings():  # pydicom's value warnings would be drawn over the screen
@@ -830,4 +583,7 @@ def run_app(captures: list[str], config: AnalysisConfig, host) -> int:
     if app.load_error:
         print(f"dicomtui: {safe_text(app.load_error)}", file=sys.stderr)
         return EXIT_CAPTURE
+    if app.crashed or (status is None and app.return_code):
+        print("dicomtui: the terminal UI stopped on an internal error (details above)", file=sys.stderr)
+        return EXIT_CRASH
     return int(status or 0)

@@ -132,8 +132,9 @@ class AssociationsScreen(Screen[int | None]):
     def on_mount(self) -> None:
         self.title = "Associations"
         table = self.query_one(DataTable)
-        table.add_columns("ID", "Calling -> Called", "Client", "Server", "Start", "End", "State", "Ctx",
-                          "Msgs", "Resp avg/max")
+        # The most telling columns first: at 80 columns the addresses and times scroll off to the right.
+        table.add_columns("ID", "Calling -> Called", "State", "Msgs", "Resp avg/max", "Ctx", "Start", "End",
+                          "Client", "Server")
         self.fill_rows()
         table.focus()
 
@@ -154,14 +155,14 @@ class AssociationsScreen(Screen[int | None]):
             table.add_row(
                 Text(f"A{association.index}"),
                 Text(f"{safe_text(association.calling_ae or '?')} -> {safe_text(association.called_ae or '?')}"),
-                Text(safe_text(connection.client)),
-                Text(safe_text(connection.server)),
-                Text(f"{analysis.frame_time(association.start_time):.3f}"),
-                Text(end),
                 Text(association.state, style=STATE_STYLES.get(association.state, "")),
-                Text(_context_counts(association)),
                 Text(str(association.message_count)),
                 Text(figures.text() if figures else "-"),
+                Text(_context_counts(association)),
+                Text(f"{analysis.frame_time(association.start_time):.3f}"),
+                Text(end),
+                Text(safe_text(connection.client)),
+                Text(safe_text(connection.server)),
                 key=str(association.index),
             )
         if self.shown:

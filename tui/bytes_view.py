@@ -46,16 +46,25 @@ class BytesView(ScrollView, can_focus=True):
         self.title = ""
         self.start = 0
         self.end = 0
+        self.holes: list[tuple[int, int]] = []  # ranges the capture lacks (drawn as --)
 
     @property
     def per_row(self) -> int:
         width = self.scrollable_content_region.width or 80
         return 16 if width >= row_width(16) else 8 if width >= row_width(8) else 4
 
-    def show(self, data: bytes | None, title: str, start: int = 0, length: int = 0) -> None:
+    def show(self, data: bytes | None, title: str, start: int = 0, length: int = 0,
+             holes: list[tuple[int, int]] | None = None) -> None:
         self.data = bytes(data or b"")
         self.title = title
-        self.border_title = f"{title} ({len(self.data)} bytes)" if data is not None else f"{title} (not captured)"
+        self.holes = list(holes or [])
+        missing = sum(end - begin for begin, end in self.holes)
+        if data is None:
+            self.border_title = f"{title} (not captured)"
+        elif missing:
+            self.border_title = f"{title} ({len(self.data)} bytes, {missing} not captured: shown as --)"
+        else:
+            self.border_title = f"{title} ({len(self.data)} bytes)"
         self._measure()
         self.highlight(start, length)
 
@@ -96,16 +105,19 @@ class BytesView(ScrollView, can_focus=True):
 
         pieces: list[tuple[str, object]] = []
         last = len(chunk) - 1
+        missing = [any(begin <= offset + position < stop for begin, stop in self.holes) for position in
+                   range(len(chunk))] if self.holes else [False] * len(chunk)
         for position, byte in enumerate(chunk):
             inside = start <= offset + position < end
-            pieces.append((f"{byte:02x}", highlight if inside else base))
+            pieces.append(("--" if missing[position] else f"{byte:02x}", highlight if inside else
+                           (muted if missing[position] else base)))
             if position != last:
                 joined = inside and start <= offset + position + 1 < end
                 pieces.append((" ", highlight if joined else base))
         pieces.append((" " * ((per_row - len(chunk)) * 3 + 2), base))
         for position, byte in enumerate(chunk):
             inside = start <= offset + position < end
-            pieces.append((_ASCII_TABLE[byte], highlight if inside else ascii_style))
+            pieces.append((" " if missing[position] else _ASCII_TABLE[byte], highlight if inside else ascii_style))
         text: list[str] = []
         style = None
         for piece, piece_style in pieces:

@@ -17,6 +17,7 @@ capture are never read as markup.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from dicomtui.core.model import Pdu
 from dicomtui.core.base.safe_text import safe_text
@@ -39,14 +40,21 @@ class Buffer:
 
     kind: str
     number: int
+    name: str = dataclass_field(default="", compare=False)  # e.g. "C-STORE-RQ in PDUs 10-12": numbers the user sees
 
     @property
     def title(self) -> str:
         if self.kind == "pdu":
             return f"PDU {self.number + 1}"
-        if self.kind == "command":
-            return f"command set of message {self.number}"
-        return f"data set of message {self.number}"
+        what = "command set" if self.kind == "command" else "data set"
+        return f"{what} of the {self.name}" if self.name else f"{what} of message {self.number}"
+
+
+def message_name(message) -> str:
+    """A message as the user finds it in the packet list: its command and PDU numbers."""
+    pdus = f"PDU {message.first_pdu + 1}" if message.first_pdu == message.last_pdu else \
+        f"PDUs {message.first_pdu + 1}-{message.last_pdu + 1}"
+    return f"{message.command_name} in {pdus}"
 
 
 @dataclass(slots=True)
@@ -71,6 +79,8 @@ class DetailModel:
     datasets: set[int]
     expanded: set[int]
     keep: list[Field]  # keeps every field with an id in the maps alive
+    links: dict[int, int] = dataclass_field(default_factory=dict)  # field id -> PDU number Enter jumps to
+    holes: list[tuple[int, int]] = dataclass_field(default_factory=list)  # PDU byte ranges the capture lacks
 
 
 def _connection_text(index: PacketIndex, pdu: Pdu) -> str:
@@ -102,17 +112,24 @@ def pdu_overview(index: PacketIndex, pdu: Pdu) -> Field:
                  problem="" if pdu.complete else "incomplete: part of it was not captured")
 
 
-def _message_overview(index: PacketIndex, message) -> Field:
+def _message_overview(index: PacketIndex, message, links: dict[int, int] | None = None) -> Field:
     parts = []
+    messages = index.analysis.messages
+
+    def link(label: str, number: int) -> Field:
+        other = messages[number]
+        node = Field(label, f"{message_name(other)}, frame {other.first_frame} (Enter goes there)")
+        if links is not None:
+            links[id(node)] = other.first_pdu
+        return node
     if message.status is not None:
         category, meaning = index.analysis.status_meaning(message.command_field, message.status,
                                                           message.affected_sop_class)
         parts.append(Field("Status", f"0x{message.status:04X} {category}: {meaning}"))
     if message.request is not None:
-        parts.append(Field("Request", f"message {message.request}"))
-    if message.responses:
-        parts.append(Field("Responses", ", ".join(f"message {r}" for r in message.responses[:20])
-                           + (" …" if len(message.responses) > 20 else "")))
+        parts.append(link("Request", message.request))
+    for number, response in enumerate(message.responses[:20], 1):
+        parts.append(link(f"Response {number} of {len(message.responses)}", response))
     parts.append(Field("Transfer time", f"{message.transfer_time:.6f} s (first byte -> complete)"))
     if message.first_byte_time is not None:
         parts.append(Field("Time to first byte", f"{message.first_byte_time:.6f} s (request complete -> "
@@ -124,7 +141,9 @@ def _message_overview(index: PacketIndex, message) -> Field:
         syntax = message.transfer_syntax or "unknown"
         parts.append(Field("Data set", f"{message.dataset_length} bytes in {len(message.dataset_fragments)} "
                                        f"fragment(s), {syntax}{' (guessed)' if message.syntax_guessed else ''}"))
-    return Field(f"DIMSE message {message.index}", f"{message.command_name}", 0, 0, tuple(parts),
+    return Field("DIMSE message", f"{message_name(message)}, message ID "
+                 f"{message.message_id if message.message_id is not None else message.responded_to}", 0, 0,
+                 tuple(parts),
                  problem="" if message.complete else (message.incomplete_reason or "incomplete"))
 
 
@@ -144,10 +163,23 @@ def build_sections(index: PacketIndex, pdu_index: int) -> tuple[DetailModel, byt
         model.buffers[id(field)] = pdu_buffer
         _expand(field, expand_depth, model)
 
+    if decoded is None and data is None:  # partly captured: show what is there (tui.partial_view)
+        from .partial_view import partial_pdu_fields
+
+        data, model.holes = analysis.pdu_bytes_with_holes(pdu)
+        data = masked_pdu(data)  # a partly captured A-ASSOCIATE-RQ may still carry a passcode
+        add_root(partial_pdu_fields(index, pdu, data, model.holes), 3)
+        return model, data
     if decoded is None:
         add_root(Field(pdu.type_name, "", 0, pdu.total_length, problem=f"not decoded: {error}"), 0)
         return model, data
     tree: Field = decoded.tree
+    if pdu.pdu_type == 2:
+        from .negotiation_view import name_accepted_contexts
+
+        association = analysis.associations[pdu.association] if 0 <= pdu.association < len(
+            analysis.associations) else None
+        tree = name_accepted_contexts(tree, association)
     if pdu.pdu_type != 4:
         add_root(tree, 2)
         return model, data
@@ -170,10 +202,10 @@ def build_sections(index: PacketIndex, pdu_index: int) -> tuple[DetailModel, byt
                     command_tree = command_tree.shifted(data_offset)
                     model.buffers[id(command_tree)] = pdu_buffer
                 else:
-                    model.buffers[id(command_tree)] = Buffer("command", message.index)
+                    model.buffers[id(command_tree)] = Buffer("command", message.index, message_name(message))
                 model.expanded.add(id(command_tree))
                 extra.append(command_tree)
-                summary = _message_overview(index, message)
+                summary = _message_overview(index, message, model.links)
                 model.buffers[id(summary)] = pdu_buffer
                 extra.append(summary)
             if not pdv.is_command and pdv.is_last and message.has_dataset:
@@ -190,7 +222,7 @@ def build_sections(index: PacketIndex, pdu_index: int) -> tuple[DetailModel, byt
                         dataset_tree = dataset_tree.shifted(data_offset)
                         model.buffers[id(dataset_tree)] = pdu_buffer
                     else:
-                        model.buffers[id(dataset_tree)] = Buffer("dataset", message.index)
+                        model.buffers[id(dataset_tree)] = Buffer("dataset", message.index, message_name(message))
                     model.datasets.add(id(dataset_tree))
                     model.expanded.add(id(dataset_tree))
                     extra.append(dataset_tree)
@@ -245,7 +277,7 @@ class DetailTree(Tree):
     """Tree of the selected PDU.  Posts ``DetailTree.FieldHighlighted`` as the cursor moves."""
 
     DEFAULT_CSS = """
-    DetailTree { height: 1fr; }
+    DetailTree { height: 1fr; overflow-x: auto; }
     """
 
     BINDINGS = [
@@ -256,12 +288,31 @@ class DetailTree(Tree):
         Binding("l,right", "expand_node", "Expand", show=False),
         Binding("h,left", "collapse_node", "Collapse", show=False),
         Binding("asterisk", "expand_all", "Expand all", show=False),
+        Binding("less_than_sign", "scroll_sideways(-8)", "Scroll left", show=False),
+        Binding("greater_than_sign", "scroll_sideways(8)", "Scroll right", show=False),
     ]
+
+    def action_scroll_sideways(self, columns: int) -> None:
+        """Long values (64-character UIDs at 80 columns) are read by scrolling the tree sideways."""
+        self.scroll_relative(x=columns, animate=False)
 
     class FieldHighlighted(Message):
         def __init__(self, data: NodeData | None) -> None:
             super().__init__()
             self.data = data
+
+    class LinkChosen(Message):
+        """Enter on a node that names another PDU (request, response)."""
+
+        def __init__(self, pdu_index: int) -> None:
+            super().__init__()
+            self.pdu_index = pdu_index
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
+        data = event.node.data
+        if isinstance(data, NodeData) and self.model is not None and id(data.field) in self.model.links:
+            event.stop()
+            self.post_message(self.LinkChosen(self.model.links[id(data.field)]))
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("(no PDU selected)", id=id)

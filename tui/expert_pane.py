@@ -78,6 +78,16 @@ class ExpertPane(Tree):
             self.root.add_leaf(Text("No expert findings", style="italic"))
         self.root.expand()
 
+    def select_item(self, item: ExpertItem) -> bool:
+        """Open the item's group and put the cursor on it (without jumping to its PDU)."""
+        for group in self.root.children:
+            for node in group.children:
+                if node.data is item:
+                    group.expand()
+                    self.move_cursor(node)
+                    return True
+        return False
+
     def show_loading(self, text: str) -> None:
         self.clear()
         self.border_title = "Expert"

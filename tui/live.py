@@ -313,7 +313,7 @@ class LiveDicomApp(DicomApp):
         if self.display_filter is not None:
             text.append(" | filter: ", style="bold")
             text.append(safe_text(self.display_filter.text))
-            text.append(f" {self.filter_status}")
+            text.append(f" {self.filtering.status}")
         try:
             self.main_screen.query_one(StatusBar).update(text)
         except Exception:  # during shutdown

@@ -12,10 +12,12 @@ PDU (during loading and when it finishes).  Text from the capture goes through
 from __future__ import annotations
 
 import bisect
+import re
 from array import array
 from collections import OrderedDict
 
 from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.views.preferences import COLUMN_NAMES, parse_columns  # noqa: F401  (re-exported)
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
@@ -31,22 +33,77 @@ from .index import PacketIndex
 
 KINDS = ("association", "data", "release", "abort", "reject", "failure", "warning", "dropped")
 ROW_CACHE_SIZE = 512
+# NO_COLOR: failures, aborts and rejects bold (never dim), warnings italic bold, set-up plain.
+NO_COLOR_STYLES = {"failure": Style(bold=True), "abort": Style(bold=True), "reject": Style(bold=True),
+                   "warning": Style(bold=True, italic=True)}
 
 
-def column_layout(width: int) -> list[tuple[str, int, str]]:
-    """(title, width, align) per column for a list ``width`` cells wide; Info takes the rest."""
-    if width >= 120:
-        columns = [("No.", 7, "right"), ("Time", 10, "right"), ("Source", 21, "left"),
-                   ("Destination", 21, "left"), ("Assoc", 5, "left"), ("PDU type", 14, "left")]
-    elif width >= 96:
-        columns = [("No.", 6, "right"), ("Time", 9, "right"), ("Source", 21, "left"),
-                   ("Destination", 21, "left"), ("As", 4, "left")]
-    else:
-        columns = [("No.", 5, "right"), ("Time", 8, "right"), ("Source", 15, "left"),
-                   ("Destination", 15, "left"), ("As", 3, "left")]
-    used = sum(column[1] + 1 for column in columns)
-    columns.append(("Info", max(8, width - used), "left"))
-    return columns
+# name -> (title by width tier (<96, <120, wider), width by tier, align); "info" takes the rest.
+COLUMNS: dict[str, tuple[tuple[str, str, str], tuple[int, int, int], str]] = {
+    "no": (("No.", "No.", "No."), (5, 6, 7), "right"),
+    "time": (("Time", "Time", "Time"), (8, 9, 10), "right"),
+    "source": (("Source", "Source", "Source"), (15, 21, 21), "left"),
+    "destination": (("Destination", "Destination", "Destination"), (15, 21, 21), "left"),
+    "assoc": (("As", "As", "Assoc"), (3, 4, 5), "left"),
+    "type": (("PDU type", "PDU type", "PDU type"), (14, 14, 14), "left"),
+    "length": (("Length", "Length", "Length"), (6, 7, 8), "right"),
+    "frames": (("Frames", "Frames", "Frames"), (9, 11, 13), "left"),
+    "info": (("Info", "Info", "Info"), (8, 8, 8), "left"),
+}
+DEFAULT_COLUMNS = ("no", "time", "source", "destination", "assoc", "type", "info")
+assert set(COLUMNS) == set(COLUMN_NAMES)  # the preference check knows the same names
+NARROW_HIDDEN = {"type"}  # below 120 cells these give their room to Info
+
+
+def column_layout(width: int, visible: tuple[str, ...] = DEFAULT_COLUMNS,
+                  time_format: str = "r") -> list[tuple[str, str, int, str]]:
+    """(name, title, width, align) per column for a list ``width`` cells wide; Info takes the rest."""
+    from dicomtui.core.base.time_format import WIDTHS
+
+    tier = 2 if width >= 120 else 1 if width >= 96 else 0
+    columns = []
+    for name in visible:
+        if name in NARROW_HIDDEN and tier < 2:
+            continue
+        titles, widths, align = COLUMNS[name]
+        size = widths[tier]
+        if name == "time" and time_format != "r":
+            size = WIDTHS.get(time_format, size)
+        columns.append([name, titles[tier], size, align])
+    if not any(column[0] == "info" for column in columns):
+        columns.append(["info", "Info", 8, "left"])
+    used = sum(column[2] + 1 for column in columns if column[0] != "info")
+    for column in columns:
+        if column[0] == "info":
+            column[2] = max(8, width - used)
+    return [tuple(column) for column in columns]
+
+
+_STATUS_GROUP = re.compile(r"\s\((?:[^()]|\([^()]*\))*\)")
+
+
+def telling_first(summary: str, width: int) -> str:
+    """The Info text for ``width`` cells: when it does not fit, the status or reason goes first.
+
+    "P-DATA, C-STORE-RSP ID=1 (Refused: Out of resources)" becomes
+    "C-STORE-RSP (Refused: Out of resources) ID=1": a cut never hides the outcome.
+    """
+    if cell_len(summary) <= width:
+        return summary
+    text = summary.removeprefix("P-DATA, ")
+    match = _STATUS_GROUP.search(text)
+    if match is None:
+        return text
+    head, group, tail = text[:match.start()], match.group().strip(), text[match.end():]
+    words = head.split()
+    if head.startswith("A-ASSOCIATE reject"):
+        # "(rejected-permanent, DICOM UL service-user: called-AE-title-not-recognized)": the reason first
+        inner = group[1:-1]
+        before, _sep, reason = inner.rpartition(": ")
+        return " ".join(["A-ASSOCIATE reject:", reason, *words[2:], f"({before})" if before else ""]).strip() + tail
+    if not words or not words[0].endswith("-RSP"):
+        return text  # only a response's status moves: other parentheses are not outcomes
+    return " ".join([words[0], group, *words[1:]]) + tail
 
 
 def fit(text: str, width: int, align: str = "left", keep_tail: bool = False) -> str:
@@ -74,10 +131,23 @@ def format_time(seconds: float, width: int) -> str:
     return text[-width:]
 
 
+def fit_time(text: str, width: int) -> str:
+    """A formatted time cut to ``width``: fewer decimals first, never the leading digits."""
+    if len(text) <= width:
+        return text
+    whole, _dot, fraction = text.partition(".")
+    for keep in (3, 1):
+        candidate = f"{whole}.{fraction[:keep]}"
+        if len(candidate) <= width:
+            return candidate
+    return whole[-width:]
+
+
 class PacketList(ScrollView, can_focus=True):
     """Virtual list of PDUs.  Posts ``PacketList.Highlighted`` when the cursor moves."""
 
     COMPONENT_CLASSES = {"packet-list--header", "packet-list--cursor", "packet-list--cursor-blurred",
+                         "packet-list--marked",
                          *(f"packet-list--{kind}" for kind in KINDS)}
 
     DEFAULT_CSS = """
@@ -100,6 +170,7 @@ class PacketList(ScrollView, can_focus=True):
     PacketList > .packet-list--failure { color: $error; }
     PacketList > .packet-list--warning { color: $warning; }
     PacketList > .packet-list--dropped { color: $text-muted; text-style: italic; }
+    PacketList > .packet-list--marked { text-style: bold underline; }
     """
 
     BINDINGS = [
@@ -110,6 +181,8 @@ class PacketList(ScrollView, can_focus=True):
         Binding("home,g", "first", "First", show=False),
         Binding("end,G", "last", "Last", show=False),
         Binding("enter", "activate", "Details", show=False),
+        Binding("m", "toggle_mark", "Mark", show=False),
+        Binding("M", "next_mark", "Next marked", show=False),
     ]
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
@@ -120,6 +193,11 @@ class PacketList(ScrollView, can_focus=True):
         def __init__(self, pdu_index: int | None) -> None:
             super().__init__()
             self.pdu_index = pdu_index
+
+    class MarksChanged(Message):
+        def __init__(self, count: int) -> None:
+            super().__init__()
+            self.count = count
 
     class Activated(Message):
         """Enter on a row: the user wants the details."""
@@ -135,12 +213,16 @@ class PacketList(ScrollView, can_focus=True):
         self._row_cache: OrderedDict = OrderedDict()
         self._highlighted: int | None = None
         self.search_text = ""
+        self.marked: set[int] = set()  # PDU numbers marked by the user (Wireshark's Ctrl-M)
+        self.columns: tuple[str, ...] = DEFAULT_COLUMNS
+        self.time_format = "r"
 
     # -- the data --------------------------------------------------------------------------
 
     def set_index(self, index: PacketIndex | None) -> None:
         self.index = index
         self.rows = None
+        self.marked = set()
         self.cursor_to(0)
         self.data_changed()
 
@@ -256,6 +338,29 @@ class PacketList(ScrollView, can_focus=True):
         if pdu is not None:
             self.post_message(self.Activated(pdu))
 
+    def action_toggle_mark(self) -> None:
+        pdu = self.selected_pdu
+        if pdu is None:
+            return
+        self.marked.symmetric_difference_update((pdu,))
+        self._row_cache.clear()
+        self.refresh()
+        self.post_message(self.MarksChanged(len(self.marked)))
+
+    def action_next_mark(self) -> None:
+        if not self.marked:
+            self.app.notify("No marked rows: m marks the selected row")
+            return
+        current = self.selected_pdu if self.selected_pdu is not None else -1
+        ordered = sorted(self.marked)
+        at = bisect.bisect_right(ordered, current)
+        target = ordered[at] if at < len(ordered) else ordered[0]
+        row = self.row_of(target)
+        if row is None:
+            self.app.notify("The next marked row is hidden by the filter")
+            return
+        self.cursor_to(row)
+
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
         if offset is None or offset.y < 1:
@@ -268,14 +373,21 @@ class PacketList(ScrollView, can_focus=True):
 
     # -- rendering -------------------------------------------------------------------------
 
-    def row_texts(self, pdu_index: int, columns: list[tuple[str, int, str]]) -> tuple[str, str]:
-        """(row text, kind) for one PDU, exactly as wide as the columns."""
-        index = self.index
-        analysis = index.analysis
-        if not analysis.pdus.retained(pdu_index):  # a live capture's retention limit dropped it
-            values = {"No.": str(pdu_index + 1), "Info": "(dropped from the index: live retention limit)"}
-            parts = [fit(values.get(title, ""), width, align) for title, width, align in columns]
-            return " ".join(parts), "dropped"
+    def previous_timestamp(self, pdu_index: int, row: int | None) -> float | None:
+        """For the d / dd time formats: the previous captured PDU's, or the previous row's, time."""
+        pdus = self.index.analysis.pdus
+        if self.time_format == "d":
+            return pdus[pdu_index - 1].timestamp if pdu_index > 0 else None
+        if row is None:
+            row = self.row_of(pdu_index)
+        previous = self.pdu_at(row - 1) if row is not None and row > 0 else None
+        return pdus[previous].timestamp if previous is not None else None
+
+    def cell_values(self, pdu_index: int, row: int | None = None) -> dict[str, str]:
+        """Every column's full text for one PDU (nothing cut)."""
+        from dicomtui.core.base.time_format import format_timestamp
+
+        analysis = self.index.analysis
         pdu = analysis.pdus[pdu_index]
         try:
             connection = analysis.connections[pdu.connection]
@@ -287,25 +399,53 @@ class PacketList(ScrollView, can_focus=True):
             source, destination = connection.client, connection.server
         else:
             source, destination = connection.server, connection.client
-        values = {
-            "No.": str(pdu_index + 1),
-            "Time": format_time(analysis.frame_time(pdu.timestamp), columns[1][1]),
-            "Source": source,
-            "Destination": destination,
-            "Assoc": f"A{pdu.association}" if pdu.association >= 0 else "",
-            "As": f"A{pdu.association}" if pdu.association >= 0 else "",
-            "PDU type": pdu.type_name,
-            "Info": safe_text(pdu.summary),
+        previous = self.previous_timestamp(pdu_index, row) if self.time_format in ("d", "dd") else None
+        frames = str(pdu.first_frame) if pdu.first_frame == pdu.last_frame else f"{pdu.first_frame}-{pdu.last_frame}"
+        return {
+            "no": ("*" if pdu_index in self.marked else "") + str(pdu_index + 1),
+            "time": format_timestamp(self.time_format, pdu.timestamp, analysis.first_time, previous),
+            "source": source,
+            "destination": destination,
+            "assoc": f"A{pdu.association}" if pdu.association >= 0 else "",
+            "type": pdu.type_name,
+            "length": str(pdu.total_length),
+            "frames": frames,
+            "info": pdu.summary,
         }
-        parts = [fit(safe_text(values[title]), width, align, keep_tail=title in ("Source", "Destination"))
-                 for title, width, align in columns]
-        return " ".join(parts), index.row_kind(pdu)
+
+    def row_texts(self, pdu_index: int, columns, row: int | None = None) -> tuple[str, str]:
+        """(row text, kind) for one PDU, exactly as wide as the columns."""
+        if not self.index.analysis.pdus.retained(pdu_index):  # a live capture's retention limit dropped it
+            values = {"no": str(pdu_index + 1), "info": "(dropped from the index: live retention limit)"}
+            parts = [fit(values.get(name, ""), width, align) for name, _title, width, align in columns]
+            return " ".join(parts), "dropped"
+        values = self.cell_values(pdu_index, row)
+        parts = []
+        for name, _title, width, align in columns:
+            value = safe_text(values[name])
+            if name == "time":
+                value = fit_time(value, width)
+            elif name == "info":
+                value = telling_first(value, width)
+            parts.append(fit(value, width, align, keep_tail=name in ("source", "destination")))
+        return " ".join(parts), self.index.row_kind(self.index.analysis.pdus[pdu_index])
+
+    def layout(self, width: int):
+        return column_layout(width, self.columns, self.time_format)
+
+    def set_columns(self, columns: tuple[str, ...]) -> None:
+        self.columns = columns
+        self.data_changed()
+
+    def set_time_format(self, time_format: str) -> None:
+        self.time_format = time_format
+        self.data_changed()
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        columns = column_layout(width)
+        columns = self.layout(width)
         if y == 0:
-            header = " ".join(fit(title, size, align) for title, size, align in columns)
+            header = " ".join(fit(title, size, align) for _name, title, size, align in columns)
             style = self.get_component_rich_style("packet-list--header")
             return Strip([Segment(fit(header, width), style)], width)
         row = round(self.scroll_y) + y - 1
@@ -315,17 +455,23 @@ class PacketList(ScrollView, can_focus=True):
         key = (pdu_index, width)
         cached = self._row_cache.get(key)
         if cached is None:
-            text, kind = self.row_texts(pdu_index, columns)
+            text, kind = self.row_texts(pdu_index, columns, row)
             cached = (fit(text, width), kind)
             self._row_cache[key] = cached
             if len(self._row_cache) > ROW_CACHE_SIZE:
                 self._row_cache.popitem(last=False)
         text, kind = cached
         style = self.rich_style + self.get_component_rich_style(f"packet-list--{kind}")
+        no_color = self.app.no_color
+        if no_color:
+            # Without colour, what matters must still stand out, never look dimmer than normal rows.
+            style = self.rich_style + NO_COLOR_STYLES.get(kind, Style())
+        if pdu_index in self.marked:
+            style = style + self.get_component_rich_style("packet-list--marked")
         if row == self.cursor:
             cursor_class = "packet-list--cursor" if self.has_focus else "packet-list--cursor-blurred"
             style = style + self.get_component_rich_style(cursor_class)
-            if self.app.no_color:
+            if no_color:
                 style = style + Style(reverse=True)
         return Strip([Segment(text, style)], width)
 
@@ -343,10 +489,10 @@ class PacketList(ScrollView, can_focus=True):
         count = self.row_count
         if not wanted or not count:
             return None
-        columns = column_layout(400)
+        columns = column_layout(400, self.columns, self.time_format)
         for step in range(1, count + 1):
             row = (self.cursor + step) % count if forward else (self.cursor - step) % count
             pdu = self.pdu_at(row)
-            if pdu is not None and wanted in self.row_texts(pdu, columns)[0].lower():
+            if pdu is not None and wanted in self.row_texts(pdu, columns, row)[0].lower():
                 return row
         return None

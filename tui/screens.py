@@ -26,8 +26,18 @@ KEY_HELP: list[tuple[str, str]] = [
     ("Tab, shift+Tab", "next / previous pane (packets, tree, bytes, expert)"),
     ("mouse", "click selects rows and nodes, wheel scrolls, double-click opens details"),
     ("/", "display filter (Enter applies, Escape cancels, empty clears)"),
-    ("s", "search text in the packet list"),
+    ("s", "search text in the packet list (in the detail tree when it has the focus)"),
     ("n, N", "next / previous search match"),
+    ("T", "time format: r, a, ad, u, ud, e, dd, d (as tshark -t)"),
+    ("c", "choose, hide and reorder the packet list columns"),
+    ("m, M", "mark / unmark the row (Wireshark's Ctrl-M); next marked row"),
+    ("v", "the selected value (row, tree node, finding) in full"),
+    ("y, Y", "copy the selected value / the node with its subtree (OSC 52 and a file)"),
+    ("r", "request <-> response (again: the next response)"),
+    ("w", "C-MOVE <-> its sub-association"),
+    ("F", "the expert findings of the selected PDU"),
+    ("backspace", "back to where r, w, F or a link jumped from"),
+    ("< >", "detail tree: scroll left / right (long values)"),
     (": or ctrl+g", "go to packet number (f123: the PDU holding frame 123)"),
     ("e, E", "next / previous expert item"),
     ("i", "show / hide the expert pane"),
@@ -47,7 +57,15 @@ KEY_HELP: list[tuple[str, str]] = [
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss_screen", "Close")]
+    BINDINGS = [
+        Binding("escape,q,question_mark", "dismiss_screen", "Close"),
+        Binding("j,down", "scroll(1)", "Down", show=False),
+        Binding("k,up", "scroll(-1)", "Up", show=False),
+        Binding("space,pagedown", "scroll(10)", "Page down", show=False),
+        Binding("pageup", "scroll(-10)", "Page up", show=False),
+        Binding("g,home", "scroll(-100000)", "Top", show=False),
+        Binding("G,end", "scroll(100000)", "Bottom", show=False),
+    ]
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -78,6 +96,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static(fields)
             yield Static(Text("\nEscape closes this help.", style="italic"))
 
+    def action_scroll(self, lines: int) -> None:
+        self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
+
     def action_dismiss_screen(self) -> None:
         self.dismiss(None)
 
@@ -86,7 +107,7 @@ class HelpScreen(ModalScreen[None]):
 class ExportRequest:
     exporter: str
     folder: str
-    scope: str  # "selected" or "all"
+    scope: str  # "selected", "displayed", "marked" or "all"
 
 
 class ExportScreen(ModalScreen[ExportRequest | None]):
@@ -100,11 +121,15 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
     ExportScreen Button { margin: 0 1 0 0; }
     """
 
-    def __init__(self, exporters: dict[str, Any], folder: str, selected_text: str) -> None:
+    def __init__(self, exporters: dict[str, Any], folder: str, selected_text: str,
+                 scopes: dict[str, str] | None = None, default_scope: str = "selected") -> None:
         super().__init__()
         self.exporters = exporters
         self.folder = folder
         self.selected_text = selected_text
+        # scope -> label; the default is one that has something to export
+        self.scopes = scopes or {"selected": f"Selected: {selected_text}", "all": "All objects in the capture"}
+        self.default_scope = default_scope if default_scope in self.scopes else next(iter(self.scopes))
 
     def compose(self) -> ComposeResult:
         options = [(f"{name}: {getattr(exporter, 'description', '')}"[:60], name)
@@ -115,8 +140,8 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
             yield Select(options, value=default, allow_blank=False, id="export-format")
             yield Input(self.folder, placeholder="output folder", id="export-folder")
             with RadioSet(id="export-scope"):
-                yield RadioButton(Text(f"Selected: {self.selected_text}"), value=True, id="scope-selected")
-                yield RadioButton("All objects in the capture", id="scope-all")
+                for scope, label in self.scopes.items():
+                    yield RadioButton(Text(label), value=scope == self.default_scope, id=f"scope-{scope}")
             with Horizontal():
                 yield Button("Export", variant="primary", id="export-go")
                 yield Button("Cancel", id="export-cancel")
@@ -136,10 +161,11 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
     def _submit(self) -> None:
         folder = self.query_one("#export-folder", Input).value.strip()
         if not folder:
-            self.app.notify_plain("Give an output folder", severity="error")
+            self.app.notify("Give an output folder", severity="error")
             return
         exporter = self.query_one("#export-format", Select).value
-        scope = "all" if self.query_one("#scope-all", RadioButton).value else "selected"
+        scope = next((name for name in self.scopes if self.query_one(f"#scope-{name}", RadioButton).value),
+                     self.default_scope)
         self.dismiss(ExportRequest(str(exporter), folder, scope))
 
     def action_cancel(self) -> None:
@@ -174,7 +200,8 @@ class PreferencesScreen(ModalScreen[dict[str, Any] | None]):
                 if isinstance(preference.default, bool):
                     yield Switch(value=bool(value), id=f"pref-{preference.name}")
                 elif preference.choices:
-                    yield Select([(choice, choice) for choice in preference.choices], value=str(value),
+                    chosen = str(value) if str(value) in preference.choices else preference.default
+                    yield Select([(choice, choice) for choice in preference.choices], value=chosen,
                                  allow_blank=False, id=f"pref-{preference.name}")
                 else:
                     yield Input(str(value), id=f"pref-{preference.name}")
@@ -205,8 +232,12 @@ class PreferencesScreen(ModalScreen[dict[str, Any] | None]):
                     from dicomtui.core.protocol.detect import parse_port_list
 
                     parse_port_list(raw)
+                if preference.name == "columns":
+                    from .packet_list import parse_columns
+
+                    parse_columns(raw)
             except ValueError as exc:
-                self.app.notify_plain(f"{preference.name}: {exc}", severity="error")
+                self.app.notify(f"{preference.name}: {exc}", severity="error")
                 return
         self.dismiss(values)
 

@@ -37,6 +37,24 @@ class ExportOptions:
     include_incomplete: bool = False
     overwrite: bool = False
     messages: list[int] | None = None  # only these message indices (the TUI's "export selected")
+    frames: frozenset[int] | None = None  # frame-based exporters (pcap): only these frame numbers
+
+
+def frames_of_pdus(analysis, pdus) -> frozenset[int]:
+    """Every frame number that carried bytes of the given PDUs (for "displayed" / "marked" exports)."""
+    from bisect import bisect_right
+
+    found: set[int] = set()
+    for pdu in pdus:
+        chunks = analysis.connections[pdu.connection].streams[pdu.direction]
+        start, end = pdu.stream_offset, pdu.stream_offset + pdu.total_length
+        offsets = chunks.stream_offsets
+        index = max(bisect_right(offsets, start) - 1, 0)
+        while index < len(offsets) and offsets[index] < end:
+            if offsets[index] + chunks.lengths[index] > start:
+                found.add(chunks.frames[index])
+            index += 1
+    return frozenset(found)
 
 
 @dataclass(slots=True)

@@ -70,3 +70,5 @@ def save_preferences(values: dict[str, Any], path: Path | None = None) -> Path:
     temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.replace(temporary, path)
     return path
+
+toml_value = _toml_value  # the one TOML writer of a value, for messages that quote a value as the file has it

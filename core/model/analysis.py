@@ -117,6 +117,18 @@ class Analysis:
         return self.read_stream(pdu.connection, pdu.direction, pdu.stream_offset,
                                 pdu.stream_offset + pdu.total_length)
 
+    def pdu_bytes_with_holes(self, pdu: Pdu) -> tuple[bytes, list[tuple[int, int]]]:
+        """The PDU as far as the capture holds it: missing ranges zero-filled and listed (PDU-relative)."""
+        from dicomtui.core.wire.holes import read_with_holes
+
+        chunks = self.connections[pdu.connection].streams[pdu.direction]
+        return read_with_holes(chunks, pdu.stream_offset, pdu.stream_offset + pdu.total_length, self.buffers)
+
+    def decode_dataset_bytes(self, data: bytes, transfer_syntax: str):
+        """Decode data-set bytes that are not a whole message's (e.g. the part before a capture hole)."""
+        return self.plugins.call_first("dicomtui_decode_dataset", data=data, transfer_syntax=transfer_syntax,
+                                       limits=self.config.limits, dictionary=self.dictionary)
+
     def dataset_bytes(self, message: Message, limit: int | None = None) -> bytes | None:
         """A message's data set, joined from its PDV fragments; None if incomplete or over ``limit``."""
         if not message.complete or not message.has_dataset:

@@ -234,8 +234,9 @@ class ConnectionDecoder:
     def _on_abort(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
         body = decoded if isinstance(decoded, AbortBody) else None
         negotiation.apply_abort(association, body)
-        association.ended_by = AssociationEnd.ABORTED
-        association.end_time = pdu_model.timestamp
+        if association.state is not AssociationState.RELEASED:  # an abort after a release ends nothing
+            association.ended_by = AssociationEnd.ABORTED
+            association.end_time = pdu_model.timestamp
         return "ABORT " + (body.text if body is not None else "(malformed)")
 
     _HANDLERS = {PduType.A_ASSOCIATE_RQ: _on_request, PduType.A_ASSOCIATE_AC: _on_accept,

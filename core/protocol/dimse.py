@@ -210,6 +210,8 @@ def decode_command_set(data: bytes) -> tuple[dict, Field]:
             shown = f"0x{value:04X} ({command_name(value)})"
         elif vr in ("US", "UL") and isinstance(value, int) and keyword in ("Status", "CommandDataSetType"):
             shown = f"0x{value:04X}"
+        elif isinstance(value, list):  # multi-valued: backslashes, as in the data set and Wireshark
+            shown = "\\".join(str(item) for item in value)
         else:
             shown = repr(value) if isinstance(value, str) else str(value)
         children.append(Field(f"(0000,{element:04X}) {keyword or 'unknown'}", f"{vr} {length}: {shown}",

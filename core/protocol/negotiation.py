@@ -9,6 +9,7 @@ with frame numbers.  The association's state is the state table's business
 from __future__ import annotations
 
 from dicomtui.core.protocol.records import Association, PresentationContext
+from dicomtui.core.protocol.state import AssociationState
 
 from .pdu import AbortBody, AssociateBody, RejectBody
 
@@ -82,4 +83,9 @@ def apply_reject(association: Association, pdu: RejectBody) -> None:
 
 
 def apply_abort(association: Association, pdu: AbortBody | None) -> None:
-    association.end_reason = pdu.text if pdu is not None else "A-ABORT (malformed)"
+    text = pdu.text if pdu is not None else "A-ABORT (malformed)"
+    if association.state is AssociationState.RELEASED:
+        # An A-ABORT after a completed A-RELEASE exchange ends nothing: the association was released.
+        association.end_reason = f"released normally, then A-ABORT: {text}"
+        return
+    association.end_reason = text

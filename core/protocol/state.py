@@ -109,4 +109,7 @@ def transition(state: AssociationState | None, pdu_type: int, side: int,
         return next_state, None
     if pdu is P.A_ASSOCIATE_AC and answered:
         return next_state, violation
+    if pdu is P.A_ABORT and state is S.RELEASED:
+        # After a completed A-RELEASE exchange an A-ABORT ends nothing: the association stays released.
+        return state, None
     return next_state, (None if state in allowed else violation)

@@ -18,18 +18,28 @@ from dicomtui.core.model.analysis import Analysis
 JSON_FORMAT_VERSION = 1
 
 
-def summary_lines(analysis: Analysis):
-    """One line per PDU, like Wireshark's info column."""
-    for pdu in analysis.pdus:
-        yield summary_line(analysis, pdu)
+def summary_lines(analysis: Analysis, time_format: str = "r", shown: list[int] | None = None):
+    """One line per PDU (or per PDU in ``shown``), like Wireshark's info column; times as tshark's -t."""
+    pdus = analysis.pdus
+    previous_shown = None
+    for number in (range(len(pdus)) if shown is None else shown):
+        pdu = pdus[number]
+        previous = previous_shown if time_format == "dd" else (
+            pdus[number - 1].timestamp if number > 0 else None)
+        previous_shown = pdu.timestamp
+        yield summary_line(analysis, pdu, time_format, previous)
 
 
-def summary_line(analysis: Analysis, pdu: Pdu) -> str:
+def summary_line(analysis: Analysis, pdu: Pdu, time_format: str = "r", previous: float | None = None) -> str:
+    """One PDU's line; ``previous`` is the timestamp the d/dd formats count from."""
+    from dicomtui.core.base.time_format import format_timestamp
+
     connection = analysis.connections[pdu.connection]
     source, destination = (connection.client, connection.server) if pdu.direction == 0 else (
         connection.server, connection.client)
     frames = f"{pdu.first_frame}" if pdu.first_frame == pdu.last_frame else f"{pdu.first_frame}-{pdu.last_frame}"
-    return (f"{pdu.index + 1:6d} {analysis.frame_time(pdu.timestamp):11.6f} {source:>21} -> {destination:<21} "
+    when = format_timestamp(time_format, pdu.timestamp, analysis.first_time, previous)
+    return (f"{pdu.index + 1:6d} {when:>11} {source:>21} -> {destination:<21} "
             f"A{pdu.association:<3d} frames {frames:<11} {safe_text(pdu.summary)}")
 
 
@@ -176,33 +186,42 @@ def connection_json(connection) -> dict[str, Any]:
     }
 
 
-def analysis_json_sections(analysis: Analysis) -> list[tuple[str, Any]]:
-    """The document's top-level keys in order; the long lists as iterators (built item by item)."""
+def analysis_json_sections(analysis: Analysis, shown: list[int] | None = None) -> list[tuple[str, Any]]:
+    """The document's top-level keys in order; the long lists as iterators (built item by item).
+
+    With ``shown`` (PDU numbers a -Y filter kept) only those PDUs, their messages and their findings
+    (connections and associations stay whole, as context)."""
+    pdus = analysis.pdus if shown is None else [analysis.pdus[number] for number in shown]
+    kept = None if shown is None else set(shown)
+    messages = analysis.messages if kept is None else [
+        message for message in analysis.messages
+        if any(number in kept for number in range(message.first_pdu, message.last_pdu + 1))]
+    expert = analysis.expert if kept is None else [item for item in analysis.expert if item.pdu in kept]
     return [
         ("format_version", JSON_FORMAT_VERSION),
         ("capture", capture_json(analysis)),
         ("connections", map(connection_json, analysis.connections)),
         ("associations", (association_json(analysis, association) for association in analysis.associations)),
-        ("pdus", map(pdu_json, analysis.pdus)),
-        ("messages", (message_json(analysis, message) for message in analysis.messages)),
-        ("expert", (item.as_json() for item in analysis.expert)),
+        ("pdus", map(pdu_json, pdus)),
+        ("messages", (message_json(analysis, message) for message in messages)),
+        ("expert", (item.as_json() for item in expert)),
         ("timing", _timing(analysis)),
     ]
 
 
-def analysis_json(analysis: Analysis) -> dict[str, Any]:
+def analysis_json(analysis: Analysis, shown: list[int] | None = None) -> dict[str, Any]:
     """The whole document as one structure (tests, plugins); ``write_analysis_json`` streams it."""
     return {key: list(value) if isinstance(value, Iterator) else value
-            for key, value in analysis_json_sections(analysis)}
+            for key, value in analysis_json_sections(analysis, shown)}
 
 
-def write_analysis_json(analysis: Analysis, out) -> None:
+def write_analysis_json(analysis: Analysis, out, shown: list[int] | None = None) -> None:
     """Write the document as ``safe_json(analysis_json(analysis), indent=1)`` would, byte for byte,
     but one list item at a time: memory holds one PDU's dict, not a million of them, and each
     item is encoded by ``encode_indented`` rather than the json module's generator-per-value
     pure-Python path (json cannot use its C encoder when indenting)."""
     out.write("{")
-    for number, (key, value) in enumerate(analysis_json_sections(analysis)):
+    for number, (key, value) in enumerate(analysis_json_sections(analysis, shown)):
         out.write(("," if number else "") + "\n " + safe_json_text(_encode_string(key)) + ": ")
         if isinstance(value, Iterator):
             written = False

@@ -31,8 +31,8 @@ def _terminal_progress(stream) -> Progress:
     return show
 
 
-def run_export(analysis, args) -> int:
-    """The headless ``--export`` mode; returns the exit status."""
+def run_export(analysis, args, messages: list[int] | None = None, frames: frozenset[int] | None = None) -> int:
+    """The headless ``--export`` mode; returns the exit status.  ``messages`` / ``frames``: what -Y kept."""
     available = exporters(analysis.plugins)
     exporter = available.get(args.export_format)
     if exporter is None:
@@ -42,7 +42,7 @@ def run_export(analysis, args) -> int:
         return 2
     options = ExportOptions(min_size=args.min_size, include_commands=args.include_commands,
                             meta_header=not args.no_meta, include_incomplete=args.include_incomplete,
-                            overwrite=args.overwrite)
+                            overwrite=args.overwrite, messages=messages, frames=frames)
     progress = _terminal_progress(sys.stderr) if sys.stderr.isatty() else None
     try:
         existing = set(os.listdir(args.export)) if os.path.isdir(args.export) else set()

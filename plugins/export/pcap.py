@@ -85,9 +85,10 @@ class PcapngRecordWriter:
         self.bytes += total
 
 
-def dicom_frames(analysis):
+def dicom_frames(analysis, only: frozenset[int] | None = None):
     """(frame number, record, frame bytes, TCP segment, connection index, direction) of every
-    frame of a DICOM connection, in capture order.  Direction 0 is the client's, as in ``Connection.streams``."""
+    frame of a DICOM connection, in capture order.  Direction 0 is the client's, as in ``Connection.streams``.
+    ``only``: just these frame numbers (the frames of the displayed or marked PDUs)."""
     ranges: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
     ports: set[int] = set()
     for index, connection in enumerate(analysis.connections):
@@ -96,6 +97,8 @@ def dicom_frames(analysis):
         ports.update((connection.client_port, connection.server_port))
     views = [memoryview(buffer) for buffer in analysis.buffers]
     for number, record in enumerate(map(Record._make, merge_records(analysis.sources)), 1):
+        if only is not None and number not in only:
+            continue
         frame = views[record.source_index][record.offset:record.offset + record.caplen]
         segment = parse_tcp(frame, record.link_type)
         if segment is None or (segment.sport not in ports and segment.dport not in ports):
@@ -204,7 +207,7 @@ class PcapExporter:
         link_types: list[int] = []
         count = 0
         masker = SecretMasker(analysis)
-        for number, record, _frame, segment, connection, direction in dicom_frames(analysis):
+        for number, record, _frame, segment, connection, direction in dicom_frames(analysis, options.frames):
             count += 1
             masker.learn(number, record, segment, (connection, direction))
             if record.link_type not in link_types:
@@ -221,7 +224,8 @@ class PcapExporter:
                 writer = PcapRecordWriter(stream, link_types[0], nanoseconds) if len(link_types) == 1 \
                     else PcapngRecordWriter(stream, link_types)
                 done = 0
-                for _number, record, frame, segment, connection, direction in dicom_frames(analysis):
+                frames = dicom_frames(analysis, options.frames)
+                for _number, record, frame, segment, connection, direction in frames:
                     frame = masker.mask(frame, segment, (connection, direction))
                     writer.write(frame, record.timestamp, record.origlen, record.link_type)
                     done += 1

@@ -70,11 +70,69 @@ def dicomtui_check_association(association, analysis, report):
                    response.last_frame, association.index, response.index)
     if association.state == AssociationState.ABORTED:
         _aborted(association, analysis, report)
+        _in_flight_at_abort(association, analysis, report)
+    elif association.ended_by is AssociationEnd.RELEASED and first_pdu_of_type(analysis, association.index, 7) \
+            is not None:
+        _aborted_after_release(association, analysis, report)
     elif association.ended_by is AssociationEnd.RELEASED:
         release = first_pdu_of_type(analysis, association.index, 6)
         if release is not None:
             report.add(Severity.CHAT, Group.SEQUENCE, f"association {peers(association)} released normally",
                        release.last_frame, association.index, release.index)
+
+
+# A PDU the other side sent before it could have received the A-ABORT is not a violation: it was on
+# the wire (or in the sender's socket buffer) already.  "Could have received" is judged by timing:
+# sent before the A-ABORT in the capture, or within this many negotiation round trips after it
+# (with a floor for captures taken away from both peers).
+IN_FLIGHT_ROUND_TRIPS = 4
+IN_FLIGHT_FLOOR_SECONDS = 0.5
+
+
+def _in_flight_window(association, analysis) -> float:
+    request, response = pdu_at(analysis, association.request_pdu), pdu_at(analysis, association.response_pdu)
+    round_trip = (response.timestamp - request.timestamp) if request is not None and response is not None else 0.0
+    return max(IN_FLIGHT_FLOOR_SECONDS, IN_FLIGHT_ROUND_TRIPS * max(0.0, round_trip))
+
+
+def _in_flight_at_abort(association, analysis, report) -> None:
+    """Re-judge "PDU after the association was aborted" findings against the other side's PDUs in flight.
+
+    The connection decoder sees PDU order only; a requestor still streaming a data set when the
+    acceptor aborts is not breaking the state machine.  Such findings become one note each.
+    """
+    abort = first_pdu_of_type(analysis, association.index, 7)
+    if abort is None:
+        return
+    window = _in_flight_window(association, analysis)
+    sender = side(association, abort.direction)
+    kept = []
+    in_flight = []
+    for item in analysis.expert:
+        pdu = pdu_at(analysis, item.pdu) if item.rule == "protocol-order" and \
+            item.association == association.index else None
+        if pdu is not None and pdu.direction != abort.direction and \
+                (pdu.first_frame <= abort.last_frame or pdu.timestamp - abort.timestamp <= window):
+            in_flight.append(pdu)
+            continue
+        kept.append(item)
+    if not in_flight:
+        return
+    analysis.expert[:] = kept
+    for pdu in in_flight:
+        report.add(Severity.NOTE, Group.SEQUENCE,
+                   f"{pdu.type_name} from {side(association, pdu.direction)} was already in flight when "
+                   f"{sender} sent its A-ABORT (frame {abort.last_frame}): sent before the abort could arrive, "
+                   "so not a protocol violation", pdu.last_frame, association.index, pdu.index)
+
+
+def _aborted_after_release(association, analysis, report) -> None:
+    abort = first_pdu_of_type(analysis, association.index, 7)
+    sender = side(association, abort.direction)
+    report.add(Severity.NOTE, Group.SEQUENCE,
+               f"association {peers(association)} was released normally, then {sender} sent an A-ABORT "
+               f"(frame {abort.last_frame}) — nothing was lost: the release had completed; some stacks close "
+               "this way instead of closing the TCP connection", abort.last_frame, association.index, abort.index)
 
 
 def _max_pdu(value: int | None) -> str:
