@@ -35,7 +35,7 @@ async def wait_until(pilot, predicate, timeout: float = 15.0) -> None:
 
 
 def _status(app) -> str:
-    from dicomtui.tui.app import StatusBar
+    from dicomtui.tui.main_screen import StatusBar
 
     return str(app.main_screen.query_one(StatusBar).render())
 
@@ -56,8 +56,9 @@ async def test_live_ui_grows_follows_filters_and_stops(tmp_path, plugin_host):
         first = listed.row_count
         assert "capturing" in _status(app) and "follow" in _status(app)
         assert listed.cursor == listed.row_count - 1, "follows the newest row"
-        assert any("provisional" in str(item.message) for item in app.expert_pane.items) or \
-            app.analysis.associations[0].state in ("released",)
+        # The open association's end-only findings show as provisional (the pane refreshes with the rows).
+        await wait_until(pilot, lambda: any("provisional" in str(item.message) for item in app.expert_pane.items)
+                         or app.analysis.associations[0].state in ("released",), 5)
         # More packets arrive: the list grows and the cursor stays on the newest row.
         with growing.open("ab") as handle:
             handle.write(b"".join(packets[12:18]))
@@ -72,7 +73,7 @@ async def test_live_ui_grows_follows_filters_and_stops(tmp_path, plugin_host):
         assert listed.cursor == held
         assert "follow off" in _status(app)
         # A display filter applies to rows that arrive after it.
-        app.apply_filter("type == A-ASSOCIATE-RQ")
+        app.filtering.apply("type == A-ASSOCIATE-RQ")
         requests = sum(1 for pdu in app.analysis.pdus if pdu.pdu_type == 1)
         assert requests == 1
         await wait_until(pilot, lambda: listed.rows is not None and len(listed.rows) == requests)
@@ -80,7 +81,7 @@ async def test_live_ui_grows_follows_filters_and_stops(tmp_path, plugin_host):
             handle.write(b"".join(packets[21:]))
         await wait_until(pilot, lambda: len(app.analysis.associations) == 2)
         await wait_until(pilot, lambda: listed.rows is not None and len(listed.rows) == 2, 10)
-        app.apply_filter("")
+        app.filtering.apply("")
         await pilot.pause(0.1)
         assert listed.cursor == held or not app.follow
         # The associations view refreshes while open.
@@ -88,8 +89,8 @@ async def test_live_ui_grows_follows_filters_and_stops(tmp_path, plugin_host):
         await wait_until(pilot, lambda: isinstance(app.screen, AssociationsScreen))
         await wait_until(pilot, lambda: len(app.screen.shown) == 2)
         await pilot.press("escape")
-        # F resumes following; ctrl+e stops the capture and settles the findings.
-        await pilot.press("F")
+        # l resumes following; ctrl+e stops the capture and settles the findings.
+        await pilot.press("l")
         assert app.follow and listed.cursor == listed.row_count - 1
         await pilot.press("ctrl+e")
         await wait_until(pilot, lambda: app.analysis.finished)

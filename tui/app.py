@@ -291,7 +291,10 @@ class DicomApp(App[int]):
         self.index = None
         self.navigator.reset()
         self.update_status()
-        generation = self.load_generation
+        self.load_capture(self.load_generation)
+
+    def load_capture(self, generation: int) -> None:
+        """Start the worker that fills ``self.analysis`` (the live app reads a capture session instead)."""
         self.run_worker(lambda: self._load(generation), thread=True, exclusive=True, group="load",
                         exit_on_error=True)
 

@@ -6,7 +6,7 @@ same ``LoadProgress`` message the file loader posts, so the packet list,
 filter, detail and bytes panes work unchanged.  On top of that:
 
 - follow: the cursor stays on the newest row (like termshark's auto-scroll)
-  until the user moves it; ``F`` toggles;
+  until the user moves it; ``l`` toggles (``F`` and ``w`` are the main screen's findings and C-MOVE keys);
 - the status line: capturing/stopped, packets and DICOM PDUs per second, the
   capture tool's dropped-packet count, rows dropped by the retention limit;
 - ``ctrl+e`` stops the capture, or starts a new one; ``w`` saves what was
@@ -43,7 +43,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet
 from textual.worker import get_current_worker
 
-from .app import EXIT_CAPTURE, DicomApp, LoadFailed, LoadProgress, StatusBar
+from .app import EXIT_CAPTURE, DicomApp, LoadFailed, LoadProgress
+from .main_screen import StatusBar
 from .associations import AssociationsScreen
 from .expert_pane import counts_text
 
@@ -94,9 +95,9 @@ class LiveDicomApp(DicomApp):
     """The UI on a live capture (see the module docstring)."""
 
     BINDINGS = DicomApp.BINDINGS + [
-        Binding("F", "toggle_follow", "Follow"),
+        Binding("l", "toggle_follow", "Follow"),
         Binding("ctrl+e", "toggle_capture", "Stop/Start"),
-        Binding("w", "save_capture", "Save"),
+        Binding("W", "save_capture", "Save"),
     ]
 
     def __init__(self, live: LiveOptions, config: AnalysisConfig | None = None, host=None, **kwargs) -> None:
@@ -208,7 +209,7 @@ class LiveDicomApp(DicomApp):
         if not self.follow or not packets.row_count:
             return
         if self._followed_pdu is not None and packets.selected_pdu != self._followed_pdu:
-            # The user moved the cursor since follow last did: stop following (F resumes).
+            # The user moved the cursor since follow last did: stop following (l resumes).
             self.follow = False
             self.update_status()
             return
@@ -218,7 +219,7 @@ class LiveDicomApp(DicomApp):
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow
         self._followed_pdu = None
-        self.notify_plain("Following the newest packet" if self.follow else "Follow off (F resumes)", timeout=2)
+        self.notify_plain("Following the newest packet" if self.follow else "Follow off (l resumes)", timeout=2)
         self._follow_newest()
         self.update_status()
 
@@ -307,7 +308,7 @@ class LiveDicomApp(DicomApp):
             text.append(f" | retention dropped {update.dropped.pdus:,} PDUs", style="yellow")
         if analysis is not None:
             text.append(f" | expert: {counts_text(analysis.expert)}")
-        text.append(" | follow" if self.follow else " | follow off (F)", style="bold" if self.follow else "dim")
+        text.append(" | follow" if self.follow else " | follow off (l)", style="bold" if self.follow else "dim")
         if status.error:
             text.append(f" | error: {safe_text(status.error)}", style="bold red")
         if self.display_filter is not None:
