@@ -279,7 +279,7 @@ class LiveDicomApp(DicomApp):
         except (OSError, CaptureError, ValueError) as exc:
             self.call_from_thread(self.notify_plain, f"Save failed: {exc}", severity="error")
             return
-        self.call_from_thread(self.notify_plain, message, timeout=6)
+        self.call_from_thread(self.notify_plain, str(message), timeout=6)
 
     # -- status line -----------------------------------------------------------------------
 
