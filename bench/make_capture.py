@@ -1,7 +1,7 @@
 """Generate a large, realistic, deterministic pcap of DICOM C-STOREs.
 
     python bench/make_capture.py OUT.pcap --size-mb 200 [--object-kb 512] [--seed N]
-                                 [--associations N] [--max-pdu 16384] [--mss 1448]
+                                 [--associations N] [--max-pdu 16384] [--mss 1448] [--messy 0.03]
 
 What it writes: Ethernet / IPv4 / TCP frames (correct IP and TCP checksums) of
 one or several TCP connections from an SCU to an SCP on port 11112.  Each
@@ -11,7 +11,10 @@ synthetic CT image data set of about ``--object-kb`` KB in Explicit VR Little
 Endian) each answered by a C-STORE-RSP Success, then A-RELEASE-RQ/RP and FIN
 from both sides.  P-DATA-TF PDUs carry one PDV each and are at most
 ``--max-pdu`` bytes; the byte stream is cut into ``--mss``-byte TCP segments
-and the receiver ACKs every second segment, as a real stack would.
+and the receiver ACKs every second segment, as a real stack would.  With
+``--messy RATE`` the segments go through a network that reorders and
+retransmits (some repacketized, overlapping) about RATE of them each; the
+receiver's ACKs then only cover what it holds in order, so nothing is lost.
 
 Every object has its own SOP Instance UID; the output depends only on the
 arguments (fixed timestamps, seeded pixel data), so two runs give the same file.
@@ -266,11 +269,44 @@ class PcapWriter:
         self.frames += 1
 
 
+class MessyNetwork:
+    """Decides the order in which a run of segments reaches the receiver (seeded, deterministic).
+
+    Of the segments, a fraction ``rate`` is delayed behind 1-8 later ones
+    (reordering), and as many again are sent a second time 1-20 segments later
+    (retransmission); a third of the retransmissions carry the segment merged
+    with the next one (a repacketized retransmission, overlapping bytes already
+    received).
+    """
+
+    def __init__(self, rate: float, seed: int) -> None:
+        self.rate = rate
+        self.rng = random.Random(seed ^ 0x5EED)
+
+    def arrivals(self, segments: list[tuple[int, bytes]], mss: int) -> list[tuple[int, bytes]]:
+        rng = self.rng
+        keyed = []  # (position, tie-break, start, payload)
+        for index, (start, payload) in enumerate(segments):
+            position = float(index)
+            if rng.random() < self.rate:
+                position += rng.randint(1, 8) + 0.5
+            keyed.append((position, 0, start, payload))
+            if rng.random() < self.rate:
+                later = index + rng.randint(1, 20) + 0.25
+                if rng.random() < 1 / 3 and index + 1 < len(segments):
+                    payload = payload + segments[index + 1][1]
+                keyed.append((later, 1, start, payload))
+        keyed.sort(key=lambda item: (item[0], item[1]))
+        return [(start, payload) for _position, _tie, start, payload in keyed]
+
+
 class Connection:
     """One TCP connection between the SCU and the SCP, with sequence numbers and ACKs."""
 
-    def __init__(self, writer: PcapWriter, client_port: int, mss: int, seed: int) -> None:
+    def __init__(self, writer: PcapWriter, client_port: int, mss: int, seed: int,
+                 network: MessyNetwork | None = None) -> None:
         self.writer = writer
+        self.network = network
         self.mss = mss
         self.client = (SCU_MAC, SCU_IP, client_port)
         self.server = (SCP_MAC, SCP_IP, SCP_PORT)
@@ -297,6 +333,9 @@ class Connection:
 
     def send(self, side: str, data: bytes) -> None:
         """``data`` from one side in MSS-sized segments; the peer ACKs every second one."""
+        if self.network is not None:
+            self._send_messy(side, data)
+            return
         source, target = self._ends(side)
         other = self._other(side)
         view = memoryview(data)
@@ -313,6 +352,42 @@ class Connection:
                 self.unacked[side] = 0
                 self.writer.tick(3)
 
+    def _send_messy(self, side: str, data: bytes) -> None:
+        """``send`` through a network that reorders, duplicates and repacketizes segments.
+
+        The capture point is the receiver: segments arrive in the order the
+        network chose, and the receiver acknowledges only what it holds in order
+        (a duplicate ACK for data past a hole, as a real stack does), so every
+        byte arrives eventually and the capture has no loss, only disorder.
+        """
+        source, target = self._ends(side)
+        other = self._other(side)
+        base = self.seq[side]
+        segments = [(start, data[start:start + self.mss]) for start in range(0, len(data), self.mss)]
+        arrivals = self.network.arrivals(segments, self.mss)
+        received: list[tuple[int, int]] = []  # (start, end) intervals the receiver holds
+        contiguous = 0
+        for number, (start, payload) in enumerate(arrivals):
+            last = start + len(payload) >= len(data)
+            self.writer.segment(source, target, base + start, self.seq[other],
+                                TCP_ACK | (TCP_PSH if last else 0), payload)
+            self.writer.tick(12)
+            received.append((start, start + len(payload)))
+            if start > contiguous:
+                out_of_order = True
+            else:
+                out_of_order = False
+                received.sort()
+                for begin, end in received:
+                    if begin > contiguous:
+                        break
+                    contiguous = max(contiguous, end)
+                received = [(begin, end) for begin, end in received if end > contiguous]
+            if out_of_order or number % 2 or number == len(arrivals) - 1:
+                self.writer.segment(target, source, self.seq[other], base + contiguous, TCP_ACK)
+                self.writer.tick(3)
+        self.seq[side] = base + len(data)
+
     def close(self) -> None:
         w = self.writer
         w.segment(self.client, self.server, self.seq["client"], self.seq["server"], TCP_FIN | TCP_ACK)
@@ -326,8 +401,12 @@ class Connection:
 
 
 def generate(out, size_mb: float, object_kb: int, seed: int, associations: int,
-             max_pdu: int, mss: int, template: str | None = None) -> tuple[int, int, int]:
-    """Write the capture to the binary stream ``out``; returns (bytes, frames, objects)."""
+             max_pdu: int, mss: int, template: str | None = None, messy: float = 0.0) -> tuple[int, int, int]:
+    """Write the capture to the binary stream ``out``; returns (bytes, frames, objects).
+
+    ``messy`` > 0 sends every stream through a ``MessyNetwork`` with that rate.
+    """
+    network = MessyNetwork(messy, seed) if messy > 0 else None
     factory = TemplateFactory(template) if template else CtImageFactory(object_kb, seed)
     target = int(size_mb * 1024 * 1024)
     writer = PcapWriter(out)
@@ -338,7 +417,7 @@ def generate(out, size_mb: float, object_kb: int, seed: int, associations: int,
     association = 0
     while True:
         association += 1
-        connection = Connection(writer, 49152 + association, mss, seed)
+        connection = Connection(writer, 49152 + association, mss, seed, network)
         connection.open()
         calling, called = "BENCH_SCU", "BENCH_SCP"
         connection.send("client", associate_rq(called, calling, max_pdu))
@@ -378,12 +457,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mss", type=int, default=1448, help="TCP payload per segment")
     parser.add_argument("--template", help="copy every element of this DICOM file into each object "
                                            "(instead of the synthetic CT header)")
+    parser.add_argument("--messy", type=float, default=0.0, metavar="RATE",
+                        help="reorder and retransmit about this fraction of segments each (e.g. 0.03)")
     args = parser.parse_args(argv)
-    if args.max_pdu < 16 or args.mss < 1 or args.object_kb < 1 or args.associations < 1:
+    if args.max_pdu < 16 or args.mss < 1 or args.object_kb < 1 or args.associations < 1 or \
+            not 0 <= args.messy < 1:
         parser.error("sizes must be positive (max PDU at least 16)")
     with open(args.out, "wb") as out:
         size, frames, objects = generate(out, args.size_mb, args.object_kb, args.seed,
-                                         args.associations, args.max_pdu, args.mss, args.template)
+                                         args.associations, args.max_pdu, args.mss, args.template, args.messy)
     print(f"{args.out}: {size} bytes, {frames} frames, {objects} C-STORE objects", file=sys.stderr)
     return 0
 

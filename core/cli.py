@@ -47,9 +47,37 @@ BUILTIN_PLUGINS = (
 )
 
 
-def make_host(disabled: set[str] | None = None, load_installed: bool = True) -> PluginHost:
+RULE_PLUGINS = tuple(name for name in BUILTIN_PLUGINS if name.startswith("dicomtui.plugins.rules."))
+EXPORT_PLUGINS = tuple(name for name in BUILTIN_PLUGINS if name.startswith("dicomtui.plugins.export."))
+
+
+def make_host(disabled: set[str] | None = None, load_installed: bool = True,
+              builtins: tuple[str, ...] = BUILTIN_PLUGINS) -> PluginHost:
     """The plugin host with the built-in plugins and (unless told not to) the installed ones."""
-    return PluginHost(BUILTIN_PLUGINS, disabled=disabled, load_installed=load_installed)
+    return PluginHost(builtins, disabled=disabled, load_installed=load_installed)
+
+
+def _summary_or_export_only(args: argparse.Namespace, anonymize: bool) -> bool:
+    """``--summary`` or ``--export`` of capture files, and nothing that shows findings."""
+    other = (anonymize or args.list_plugins or args.json or args.jsonl or args.expert or args.stats
+             or args.flow is not None or args.batch or args.report or args.interfaces or args.follow)
+    return bool((args.summary or args.export) and not other)
+
+
+def rules_wanted(args: argparse.Namespace, anonymize: bool) -> bool:
+    """The expert rules run where findings are shown or ``--fail-on`` asks for them."""
+    return not _summary_or_export_only(args, anonymize) or bool(args.fail_on)
+
+
+def builtins_for(args: argparse.Namespace, anonymize: bool) -> tuple[str, ...]:
+    """The built-in plugins a mode uses: start-up imports only those (a rule or an exporter
+    module imports pydicom's codec, more than the analysis of a small capture costs)."""
+    if not _summary_or_export_only(args, anonymize):
+        return BUILTIN_PLUGINS
+    skipped = set() if args.export else set(EXPORT_PLUGINS)
+    if not rules_wanted(args, anonymize):
+        skipped |= set(RULE_PLUGINS)
+    return tuple(name for name in BUILTIN_PLUGINS if name not in skipped)
 
 
 EXIT_OK, EXIT_CAPTURE, EXIT_USAGE, EXIT_EXPORT_INCOMPLETE, EXIT_FAIL_ON = 0, 1, 2, 3, 4
@@ -324,7 +352,7 @@ def _run_mode(argv: list[str] | None) -> int:
     anonymize = anonymize_cli.wanted(args)
     if anonymize:
         captures = anonymize_cli.fix_captures(args, captures)
-    host = make_host(disabled=set(args.disable_plugin))
+    host = make_host(disabled=set(args.disable_plugin), builtins=builtins_for(args, anonymize))
     if args.list_plugins:
         _print_plugins(host)
         return EXIT_OK
@@ -396,7 +424,7 @@ def _run_mode(argv: list[str] | None) -> int:
     if interactive:
         args.summary = True
     try:
-        analysis = analyze(captures, config, host)
+        analysis = analyze(captures, config, host, run_rules=rules_wanted(args, anonymize))
     except CaptureError as exc:
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
         return EXIT_CAPTURE

@@ -20,15 +20,25 @@ from dicomtui import hookimpl
 from dicomtui.core.base.limits import Limits
 from dicomtui.core.base.tree import Field
 from dicomtui.core.base.uids import uid_name
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
+from typing import TYPE_CHECKING
 
 from dicomtui.core.model.dictionary import TagDictionary
-from dicomtui.core.protocol.datasets import (
-    MAX_WARNINGS_KEPT,
-    guess_transfer_syntax,
-    parse_dataset,
-)
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+# pydicom and the codec are imported when a data set is first decoded: a mode that never
+# decodes one (--summary) does not pay for them.  ``guess_transfer_syntax`` stays part of
+# this module's API through ``__getattr__``.
+_CODEC_NAMES = ("MAX_WARNINGS_KEPT", "guess_transfer_syntax", "parse_dataset")
+
+
+def __getattr__(name: str):
+    if name in _CODEC_NAMES:
+        from dicomtui.core.protocol import datasets
+
+        return getattr(datasets, name)
+    raise AttributeError(name)
 
 from .dictionary import PydicomDictionary
 
@@ -102,6 +112,8 @@ class _TreeBuilder:
         return 12 if vr in LONG_HEADER_VRS else 8
 
     def dataset(self, dataset: Dataset, base: int, depth: int) -> list[Field]:
+        from pydicom.dataelem import RawDataElement
+
         fields: list[Field] = []
         creators: dict[int, str] = {}
         for tag in list(dataset._dict.keys()):
@@ -205,6 +217,8 @@ def decode_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = No
                    dictionary: TagDictionary | None = None) -> DecodedDataset:
     """Decode data-set bytes; never raises for malformed input (problems are listed instead)."""
     limits = limits or Limits()
+    from dicomtui.core.protocol.datasets import MAX_WARNINGS_KEPT, parse_dataset
+
     parsed = parse_dataset(data, transfer_syntax, limits)
     problems = [_safe(problem) for problem in parsed.problems]
     builder = _TreeBuilder(not parsed.implicit, limits, not parsed.inflated, dictionary or default_dictionary())
@@ -247,6 +261,8 @@ def dicomtui_complete_model(analysis):
             head = analysis.read_stream(message.connection, message.direction, first.stream_offset,
                                         first.stream_offset + min(first.length, 64))
             if head:
+                from dicomtui.core.protocol.datasets import guess_transfer_syntax
+
                 message.transfer_syntax = guess_transfer_syntax(head)
                 message.syntax_guessed = True
                 association = analysis.associations[message.association]

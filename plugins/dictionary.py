@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from dicomtui import hookimpl
 from dicomtui.core.model.dictionary import TagInfo
-from pydicom.datadict import get_entry, get_private_entry
 
 
 class PydicomDictionary:
@@ -21,6 +20,9 @@ class PydicomDictionary:
     name = "pydicom"
 
     def lookup(self, tag: int, private_creator: str | None = None) -> TagInfo | None:
+        # pydicom on first use: registering this dictionary must not import it (--summary never looks up)
+        from pydicom.datadict import get_entry, get_private_entry
+
         if (tag >> 16) % 2 == 1:
             if (tag & 0xFFFF) < 0x0100:
                 if (tag & 0xFFFF) >= 0x0010:

@@ -194,3 +194,4 @@ def test_json_document_has_the_documented_shape():
     assert message["response_time"] is not None and message["request"] is not None
     assert {"frames", "association", "type", "length", "summary"} <= set(document["pdus"][0])
     assert {"frame", "severity", "message"} <= set(document["expert"][0])
+

@@ -52,6 +52,12 @@ def dicomtui_make_connection_decoder(connection: "Connection", config: "Analysis
     ``receive_gap(direction, gap)`` and ``finish()``; it reports what it finds
     through ``host`` (``dicomtui.core.api.protocols.DecoderHost``).  The built-in one
     is ``dicomtui.core.protocol.decoder.ConnectionDecoder``.
+
+    Optionally, ``skippable(direction) -> int`` and ``skip(direction, length)``:
+    how many next bytes hold nothing the decoder needs to see (the inside of a
+    data set fragment), and taking them unseen.  The engine then hands over a
+    run of such segments with one ``skip`` instead of a ``receive_data`` each;
+    a decoder without them gets every segment.
     """
 
 

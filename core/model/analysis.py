@@ -44,6 +44,9 @@ class AnalysisConfig:
     heuristic: bool = True
     limits: Limits = field(default_factory=Limits)
     options: dict[str, str] = field(default_factory=dict)  # -o name:value, read by rules and exporters
+    # The engine's in-order fast path; False sends every frame and segment through the reference
+    # path (tests check both give the same analysis).
+    fast_path: bool = True
 
     def option(self, name: str, default: Any = None) -> Any:
         value = self.options.get(name)

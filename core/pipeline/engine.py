@@ -9,10 +9,22 @@ plugin supplied.  ``DecoderHost`` is all a decoder may touch of the analysis.
 
 from __future__ import annotations
 
+import struct
+
 from dicomtui.core.model import Association, Connection, ExpertItem, Group, Message, Pdu, Severity
 from dicomtui.core.model.analysis import Analysis
 from dicomtui.core.protocol.detect import classify_connection
+from dicomtui.core.wire.capture import (
+    MAX_RECORD_LENGTH,
+    PCAP_HEADER_LENGTH,
+    CaptureSource,
+    merge_records,
+    pcap_layout,
+    pcap_record_problem,
+)
 from dicomtui.core.wire.packet import (
+    ETHERNET_IPV4_TCP,
+    LINKTYPE_ETHERNET,
     SUPPORTED_LINK_TYPES,
     TCP_ACK,
     TCP_FIN,
@@ -77,26 +89,54 @@ _CLOSED = _Closed()
 
 
 class _DirectionSink:
-    """Receives one TCP direction's in-order bytes and routes them."""
+    """Receives one TCP direction's in-order bytes and routes them.
 
-    __slots__ = ("tracked", "tcp_direction", "chunks")
+    ``credit`` is how many next bytes the decoder said it does not need to see
+    (``skippable``: the inside of a data set fragment); segments that fit in it
+    are only recorded in the chunk map and counted in ``owed``, which the
+    decoder gets as one ``skip`` before anything else reaches it.  So the PDU
+    framer runs only when a PDU or PDV boundary falls in new data.
+    """
+
+    __slots__ = ("tracked", "tcp_direction", "chunks", "credit", "owed")
 
     def __init__(self, tracked: "_TrackedConnection", tcp_direction: int) -> None:
         self.tracked = tracked
         self.tcp_direction = tcp_direction
         self.chunks = ChunkMap()
+        self.credit = 0
+        self.owed = 0
 
     def on_data(self, stream_offset: int, source: int, file_offset: int, length: int, frame: int, ts: float) -> None:
         tracked = self.tracked
         if tracked.ignored:
             return
         self.chunks.append(stream_offset, source, file_offset, length, frame, ts)
-        if tracked.decoder is not None:
-            data = tracked.engine.views[source][file_offset : file_offset + length]
-            tracked.decoder.receive_data(self.tcp_direction ^ tracked.swap, stream_offset, data)
+        decoder = tracked.decoder
+        if decoder is not None:
+            if length <= self.credit:
+                self.credit -= length
+                self.owed += length
+                return
+            direction = self.tcp_direction ^ tracked.swap
+            if self.owed:
+                decoder.skip(direction, self.owed)
+                self.owed = 0
+            decoder.receive_data(direction, stream_offset,
+                                 tracked.engine.views[source][file_offset : file_offset + length])
+            if tracked.engine.fast_path and tracked.decoder is decoder:
+                skippable = getattr(decoder, "skippable", None)
+                self.credit = skippable(direction) if skippable is not None else 0
         else:
             tracked.pending.append((self.tcp_direction, stream_offset, source, file_offset, length))
             tracked.engine.try_classify(tracked, self.tcp_direction, source, file_offset, length)
+
+    def flush(self) -> None:
+        """Hand the decoder the bytes it skipped (before a gap, the end, or other input)."""
+        if self.owed:
+            self.tracked.decoder.skip(self.tcp_direction ^ self.tracked.swap, self.owed)
+            self.owed = 0
+        self.credit = 0
 
     def on_gap(self, gap: Gap) -> None:
         tracked = self.tracked
@@ -104,6 +144,7 @@ class _DirectionSink:
             return
         self.chunks.add_gap(gap)
         if tracked.decoder is not None:
+            self.flush()
             tracked.decoder.receive_gap(self.tcp_direction ^ tracked.swap, gap)
         else:
             tracked.pending.append((self.tcp_direction, gap))
@@ -158,6 +199,7 @@ class CaptureEngine:
         self.evicted = 0
         self.record_stopped = False
         self.record_budget = self.config.limits.max_segment_record
+        self.fast_path = analysis.config.fast_path
 
     # -- per frame -------------------------------------------------------------------------
 
@@ -169,11 +211,10 @@ class CaptureEngine:
         releasing mapped pages).  Frames are numbered on from ``start`` (a later call
         continues a capture), unless ``frame_numbers`` gives each record's number: batch
         mode feeds one flow group's frames of a larger capture, numbered as in the whole.
-        Returns the last frame's number and time.  The loop body is the per-frame work,
-        written out here rather than called, because it runs for every frame of the capture.
+        Returns the last frame's number and time.  This is the reference path: every
+        frame through ``frame``.
         """
-        buffers = self.buffers
-        table = self.table
+        frame = self.frame
         frame_number = start  # a later call continues the numbering
         ts = None
         numbered = enumerate(records, start + 1) if frame_numbers is None else zip(frame_numbers, records)
@@ -182,47 +223,150 @@ class CaptureEngine:
                 tick(frame_number, offset, ts)
                 if self.tcp_frames > self.record_budget and not self.record_stopped:
                     self._check_record_budget(frame_number)
-            segment = parse_tcp_at(buffers[source], offset, caplen, link_type)
-            if segment is None:
-                self._not_tcp(frame_number, link_type)
-                continue
-            self.tcp_frames += 1
-            family, src, dst, sport, dport, seq, ack, flags, payload_offset, payload_length, missing, window = segment
-            entry = table.get((src, sport, dst, dport))
-            if entry is None or flags & TCP_SYN:
-                entry = self._lookup(entry, family, src, dst, sport, dport, seq, flags, frame_number, ts)
-            tracked, direction = entry
-            tracked.last_frame = frame_number
-            tracked.last_time = ts
-            if tracked.ignored:
-                if flags & (TCP_FIN | TCP_RST):
-                    self._note_close(tracked, direction, flags)
-                continue
-            tracked.record(pack_row(ts, frame_number, seq, ack, payload_length + missing, window, flags, direction))
-            reassembler = tracked.reassemblers[direction]
-            if flags & TCP_SYN:
-                tracked.segments.syn_options[direction] = tcp_options_at(buffers[source], offset, caplen, link_type)
-                tracked.syn_seen = True
-                if not flags & TCP_ACK:
-                    tracked.client_tcp_direction = direction
-                elif tracked.client_tcp_direction is None:
-                    tracked.client_tcp_direction = 1 - direction
-                reassembler.syn(seq)
-            if payload_length:
-                tracked.has_data = True
-                reassembler.segment(seq, source, offset + payload_offset, payload_length, frame_number, ts)
-                if missing:
-                    reassembler.missing(missing, frame_number, "frame cut by the capture's snapshot length")
-            if flags & TCP_ACK:
-                other = tracked.reassemblers[1 - direction]
-                # Most ACKs acknowledge exactly what was delivered: nothing to learn from them.
-                if other.started and ack != other.next_seq:
-                    other.acknowledged(ack, frame_number)
-            if flags & (TCP_FIN | TCP_RST):
-                if flags & TCP_FIN:
-                    reassembler.fin(seq + payload_length + missing)
-                self._note_close(tracked, direction, flags)
+            frame(frame_number, source, ts, link_type, offset, caplen)
         return frame_number, ts
+
+    def run_sources(self, sources: list[CaptureSource], tick, tick_every: int = 256,
+                    start: int = 0) -> tuple[int, float | None]:
+        """``run`` over the frames of ``sources``: one Ethernet pcap file takes the fast path (``run_pcap``)."""
+        if self.fast_path and len(sources) == 1 and start == 0:
+            layout = pcap_layout(sources[0])
+            if layout is not None and layout[2] == LINKTYPE_ETHERNET:
+                return self.run_pcap(sources[0], layout, tick, tick_every)
+        return self.run(merge_records(sources), tick, tick_every, start)
+
+    def run_pcap(self, source: CaptureSource, layout: tuple[str, float, int], tick,
+                 tick_every: int = 256) -> tuple[int, float | None]:
+        """``run`` for one Ethernet pcap, walking its records here rather than through a generator.
+
+        The common frame, an in-order segment (or a bare ACK) of a connection
+        already known to be DICOM (or ignored), untagged Ethernet/IPv4/TCP without
+        SYN, FIN or RST, is handled inline: the same state changes as ``frame``
+        (segment record row included), without the calls through every layer.  Every
+        other frame goes to ``frame``; tests check both paths give the same analysis.
+        """
+        endian, resolution, link_type = layout
+        data = source.data
+        end = len(data)
+        record = struct.Struct(endian + "IIII").unpack_from
+        headers = ETHERNET_IPV4_TCP.unpack_from
+        table = self.table
+        frame = self.frame
+        frame_number = 0
+        ts = None
+        offset = PCAP_HEADER_LENGTH
+        while offset < end:
+            if offset + 16 > end:
+                pcap_record_problem(source, offset, None)
+                break
+            seconds, fraction, caplen, _origlen = record(data, offset)
+            body = offset + 16
+            offset = body + caplen
+            if (caplen > MAX_RECORD_LENGTH or offset > end) and pcap_record_problem(source, body - 16, caplen):
+                break
+            ts = seconds + fraction * resolution
+            frame_number += 1
+            if not frame_number % tick_every:
+                tick(frame_number, body, ts)
+                if self.tcp_frames > self.record_budget and not self.record_stopped:
+                    self._check_record_budget(frame_number)
+            if caplen >= 54:
+                (ethertype, version_ihl, total_length, fragment, protocol, src, dst, sport, dport, seq, ack,
+                 data_offset, flags, window) = headers(data, body)
+                if ethertype == 0x0800 and version_ihl == 0x45 and protocol == 6 and not flags & 0x07 \
+                        and not fragment & 0x3FFF and 20 <= data_offset >> 2 <= total_length - 20 \
+                        and total_length <= caplen - 14:
+                    entry = table.get((src, sport, dst, dport))
+                    if entry is not None:
+                        tracked, direction = entry
+                        if tracked.ignored:
+                            self.tcp_frames += 1
+                            tracked.last_frame = frame_number
+                            tracked.last_time = ts
+                            continue
+                        if tracked.decoder is not None:
+                            length = total_length - 20 - (data_offset >> 4) * 4
+                            reassemblers = tracked.reassemblers
+                            reassembler = reassemblers[direction]
+                            if not length or (seq == reassembler.next_seq and not reassembler.pending
+                                              and reassembler.started and reassembler.loss_evidence is None):
+                                self.tcp_frames += 1
+                                tracked.last_frame = frame_number
+                                tracked.last_time = ts
+                                tracked.record(pack_row(ts, frame_number, seq, ack, length, window, flags, direction))
+                                if length:
+                                    tracked.has_data = True
+                                    stream_offset = reassembler.next_offset
+                                    reassembler.next_offset = stream_offset + length
+                                    reassembler.next_seq = (seq + length) & 0xFFFFFFFF
+                                    reassembler.bytes_delivered += length
+                                    sink = tracked.sinks[direction]
+                                    if length <= sink.credit:
+                                        # ChunkMap.append, written out (once per segment)
+                                        chunks = sink.chunks
+                                        chunks.stream_offsets.append(stream_offset)
+                                        chunks.file_offsets.append(body + 34 + (data_offset >> 4) * 4)
+                                        chunks.lengths.append(length)
+                                        chunks.frames.append(frame_number)
+                                        chunks.sources.append(0)
+                                        chunks.timestamps.append(ts)
+                                        chunks.end = stream_offset + length
+                                        sink.credit -= length
+                                        sink.owed += length
+                                    else:
+                                        sink.on_data(stream_offset, 0, body + 34 + (data_offset >> 4) * 4,
+                                                     length, frame_number, ts)
+                                if flags & 0x10:
+                                    other = reassemblers[1 - direction]
+                                    if other.started and ack != other.next_seq:
+                                        other.acknowledged(ack, frame_number)
+                                continue
+            frame(frame_number, 0, ts, link_type, body, caplen)
+        return frame_number, ts
+
+    def frame(self, frame_number: int, source: int, ts: float, link_type: int, offset: int, caplen: int) -> None:
+        """One frame through the layers: headers, the connection table, reassembly, detection."""
+        buffers = self.buffers
+        segment = parse_tcp_at(buffers[source], offset, caplen, link_type)
+        if segment is None:
+            self._not_tcp(frame_number, link_type)
+            return
+        self.tcp_frames += 1
+        family, src, dst, sport, dport, seq, ack, flags, payload_offset, payload_length, missing, window = segment
+        entry = self.table.get((src, sport, dst, dport))
+        if entry is None or flags & TCP_SYN:
+            entry = self._lookup(entry, family, src, dst, sport, dport, seq, flags, frame_number, ts)
+        tracked, direction = entry
+        tracked.last_frame = frame_number
+        tracked.last_time = ts
+        if tracked.ignored:
+            if flags & (TCP_FIN | TCP_RST):
+                self._note_close(tracked, direction, flags)
+            return
+        tracked.record(pack_row(ts, frame_number, seq, ack, payload_length + missing, window, flags, direction))
+        reassembler = tracked.reassemblers[direction]
+        if flags & TCP_SYN:
+            tracked.segments.syn_options[direction] = tcp_options_at(buffers[source], offset, caplen, link_type)
+            tracked.syn_seen = True
+            if not flags & TCP_ACK:
+                tracked.client_tcp_direction = direction
+            elif tracked.client_tcp_direction is None:
+                tracked.client_tcp_direction = 1 - direction
+            reassembler.syn(seq)
+        if payload_length:
+            tracked.has_data = True
+            reassembler.segment(seq, source, offset + payload_offset, payload_length, frame_number, ts)
+            if missing:
+                reassembler.missing(missing, frame_number, "frame cut by the capture's snapshot length")
+        if flags & TCP_ACK:
+            other = tracked.reassemblers[1 - direction]
+            # Most ACKs acknowledge exactly what was delivered: nothing to learn from them.
+            if other.started and ack != other.next_seq:
+                other.acknowledged(ack, frame_number)
+        if flags & (TCP_FIN | TCP_RST):
+            if flags & TCP_FIN:
+                reassembler.fin(seq + payload_length + missing)
+            self._note_close(tracked, direction, flags)
 
     def _check_record_budget(self, frame_number: int) -> None:
         """Stop recording segment headers once ``max_segment_record`` segments are held.
@@ -406,6 +550,8 @@ class CaptureEngine:
             model.last_frame = tracked.last_frame
             model.last_time = tracked.last_time
             model.closed_by = "RST" if tracked.rst else ("FIN" if any(tracked.fin) else "")
+            for sink in tracked.sinks:
+                sink.flush()
             tracked.decoder.finish()
             tracked.decoder = None
         tracked.ignored = True

@@ -87,7 +87,7 @@ def analyze(
     sources = open_capture(paths, config.limits)
     pipeline = Pipeline(Analysis(sources, config, plugins), progress, progress_interval)
     try:
-        pipeline.scan(merge_records(sources))
+        pipeline.scan_sources(sources)
         pipeline.close()
         pipeline.complete()
         if run_rules:
@@ -129,7 +129,26 @@ class Pipeline:
                                                    f"{failure.error}", rule="plugins"))
         self._reported = len(failures)
 
-    def scan(self, records: Iterator[Record]) -> None:
+    def scan_sources(self, sources: list[CaptureSource]) -> None:
+        """``scan`` of whole capture files, through the engine's fast path where it applies."""
+        analysis = self.analysis
+        # The first frame's time, read ahead of the pass (which notes damage itself, so a note
+        # the look-ahead made is dropped).
+        notes = [len(source.notes) for source in sources]
+        first = next(merge_records(sources), None)
+        for source, count in zip(sources, notes):
+            del source.notes[count:]
+        if first is None:
+            self.scan(merge_records(sources))  # notes what is wrong with an empty or cut file
+            return
+        if analysis.first_time is None:
+            analysis.first_time = first[1]
+        frame_count, last_time = self.engine.run_sources(sources, self._tick(), start=analysis.frame_count)
+        analysis.frame_count, analysis.last_time = frame_count, last_time
+        analysis.tcp_frame_count = self.engine.tcp_frames
+
+    def _tick(self):
+        """The engine's ``tick``: progress, page release, the young-generation freeze."""
         analysis, engine, progress = self.analysis, self.engine, self.progress
         next_report = time.monotonic() + self.progress_interval
         released_at = 0
@@ -150,6 +169,11 @@ class Pipeline:
                     progress(analysis)
                     next_report = now + self.progress_interval
 
+        return tick
+
+    def scan(self, records: Iterator[Record]) -> None:
+        analysis, engine = self.analysis, self.engine
+        tick = self._tick()
         first = next(records, None)
         if first is None:
             return

@@ -76,6 +76,14 @@ class ConnectionDecoder:
         for event in self.parsers[direction].feed(stream_offset, data):
             self._handle(direction, event)
 
+    def skippable(self, direction: int) -> int:
+        """Bytes of ``direction`` the engine may pass with ``skip`` instead of ``receive_data``."""
+        return self.parsers[direction].skippable()
+
+    def skip(self, direction: int, length: int) -> None:
+        """``receive_data`` of the next ``length`` bytes, which hold no PDU or PDV boundary."""
+        self.parsers[direction].skip(length)
+
     def receive_gap(self, direction: int, gap: Gap) -> None:
         association = self.association.index if self.association else None
         side = "client" if direction == 0 else "server"

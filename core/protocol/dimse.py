@@ -2,8 +2,11 @@
 
 Command sets are always implicit VR little endian and only hold group 0000,
 so a small reader over ``struct`` decodes them; tests cross-check it against
-pydicom's reader on every command set of the fixtures.  VRs and keywords come
-from pydicom's data dictionary.
+pydicom's reader on every command set of the fixtures.  VRs and keywords are
+pydicom's data dictionary's entries for group 0000, copied into
+``COMMAND_ELEMENTS`` so that decoding commands does not import pydicom (its
+import costs more than a small capture's whole analysis); a test checks the copy
+against pydicom's dictionary, and a tag missing from it is looked up there.
 """
 
 from __future__ import annotations
@@ -16,7 +19,56 @@ from functools import lru_cache
 from dicomtui.core.base.errors import DecodeError
 from dicomtui.core.base.tree import Field
 from dicomtui.core.base.uids import uid_with_name
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+
+# element -> (VR, keyword) of every group 0000 entry in pydicom's data dictionary (PS3.6/PS3.7 E.1).
+COMMAND_ELEMENTS = {
+    0x0000: ("UL", "CommandGroupLength"),
+    0x0001: ("UL", "CommandLengthToEnd"),
+    0x0002: ("UI", "AffectedSOPClassUID"),
+    0x0003: ("UI", "RequestedSOPClassUID"),
+    0x0010: ("SH", "CommandRecognitionCode"),
+    0x0100: ("US", "CommandField"),
+    0x0110: ("US", "MessageID"),
+    0x0120: ("US", "MessageIDBeingRespondedTo"),
+    0x0200: ("AE", "Initiator"),
+    0x0300: ("AE", "Receiver"),
+    0x0400: ("AE", "FindLocation"),
+    0x0600: ("AE", "MoveDestination"),
+    0x0700: ("US", "Priority"),
+    0x0800: ("US", "CommandDataSetType"),
+    0x0850: ("US", "NumberOfMatches"),
+    0x0860: ("US", "ResponseSequenceNumber"),
+    0x0900: ("US", "Status"),
+    0x0901: ("AT", "OffendingElement"),
+    0x0902: ("LO", "ErrorComment"),
+    0x0903: ("US", "ErrorID"),
+    0x1000: ("UI", "AffectedSOPInstanceUID"),
+    0x1001: ("UI", "RequestedSOPInstanceUID"),
+    0x1002: ("US", "EventTypeID"),
+    0x1005: ("AT", "AttributeIdentifierList"),
+    0x1008: ("US", "ActionTypeID"),
+    0x1020: ("US", "NumberOfRemainingSuboperations"),
+    0x1021: ("US", "NumberOfCompletedSuboperations"),
+    0x1022: ("US", "NumberOfFailedSuboperations"),
+    0x1023: ("US", "NumberOfWarningSuboperations"),
+    0x1030: ("AE", "MoveOriginatorApplicationEntityTitle"),
+    0x1031: ("US", "MoveOriginatorMessageID"),
+    0x4000: ("LT", "DialogReceiver"),
+    0x4010: ("LT", "TerminalType"),
+    0x5010: ("SH", "MessageSetID"),
+    0x5020: ("SH", "EndMessageID"),
+    0x5110: ("LT", "DisplayFormat"),
+    0x5120: ("LT", "PagePositionID"),
+    0x5130: ("CS", "TextFormatID"),
+    0x5140: ("CS", "NormalReverse"),
+    0x5150: ("CS", "AddGrayScale"),
+    0x5160: ("CS", "Borders"),
+    0x5170: ("IS", "Copies"),
+    0x5180: ("CS", "CommandMagnificationType"),
+    0x5190: ("CS", "Erase"),
+    0x51A0: ("CS", "Print"),
+    0x51B0: ("US", "Overlays"),
+}
 
 COMMAND_NAMES = {
     0x0001: "C-STORE-RQ", 0x8001: "C-STORE-RSP",
@@ -43,6 +95,11 @@ def command_name(command_field: int) -> str:
 
 @lru_cache(maxsize=512)
 def _tag_info(tag: int) -> tuple[str, str]:
+    known = COMMAND_ELEMENTS.get(tag)
+    if known is not None:
+        return known
+    from pydicom.datadict import dictionary_VR, keyword_for_tag
+
     try:
         return dictionary_VR(tag), keyword_for_tag(tag)
     except KeyError:

@@ -94,6 +94,28 @@ class PduStreamParser:
         self.position += size
         return self._take_events()
 
+    def skippable(self) -> int:
+        """How many next bytes ``skip`` may take: those that end strictly inside a data PDV's
+        value (or a PDU being skipped), which ``feed`` would only count."""
+        if self.state == _PDV_DATA and not self.pdv_is_command:
+            return self.pdv_remaining - 1
+        if self.state == _SKIP:
+            return self.skip_remaining - 1
+        return 0
+
+    def skip(self, length: int) -> None:
+        """Account for ``length`` next bytes without seeing them (``length <= skippable()``).
+
+        The same state change as ``feed`` of those bytes, which would find no
+        boundary in them and produce no event.
+        """
+        if self.state == _PDV_DATA:
+            self.pdv_remaining -= length
+            self.pdu_remaining -= length
+        else:
+            self.skip_remaining -= length
+        self.position += length
+
     def _take_events(self) -> list:
         events, self.events = self.events, []
         return events
@@ -181,19 +203,31 @@ class PduStreamParser:
                 self._end_pdv()
             return index + take
         if state == _HEADER:
+            if not self.buffer and size - index >= 6:
+                # The whole header is in this piece (nearly always): no buffering.
+                self._start_pdu(stream_offset, bytes(view[index : index + 6]))
+                return index + 6
             need = 6 - len(self.buffer)
             take = min(need, size - index)
             self.buffer += view[index : index + take]
             if len(self.buffer) == 6:
-                self._start_pdu(stream_offset + take - 6)
+                header = bytes(self.buffer)
+                self.buffer.clear()
+                self._start_pdu(stream_offset + take - 6, header)
             return index + take
         if state == _PDV_HEADER:
+            if not self.buffer and size - index >= 6:
+                self.pdu_remaining -= 6
+                self._start_pdv(stream_offset, bytes(view[index : index + 6]))
+                return index + 6
             need = 6 - len(self.buffer)
             take = min(need, size - index)
             self.buffer += view[index : index + take]
             self.pdu_remaining -= take
             if len(self.buffer) == 6:
-                self._start_pdv(stream_offset + take - 6)
+                header = bytes(self.buffer)
+                self.buffer.clear()
+                self._start_pdv(stream_offset + take - 6, header)
             return index + take
         if state == _BODY:
             take = min(self.pdu_remaining, size - index)
@@ -213,9 +247,7 @@ class PduStreamParser:
         # _RESYNC
         return self._resync(view, index, size)
 
-    def _start_pdu(self, stream_offset: int) -> None:
-        header = bytes(self.buffer)
-        self.buffer.clear()
+    def _start_pdu(self, stream_offset: int, header: bytes) -> None:
         pdu_type = header[0]
         length = struct.unpack_from("!I", header, 2)[0]
         if not 1 <= pdu_type <= 7:
@@ -249,9 +281,7 @@ class PduStreamParser:
         else:
             self.state = _BODY
 
-    def _start_pdv(self, stream_offset: int) -> None:
-        header = bytes(self.buffer)
-        self.buffer.clear()
+    def _start_pdv(self, stream_offset: int, header: bytes) -> None:
         item_length, context_id, flags = struct.unpack("!IBB", header)
         pdu = self.current
         if item_length < 2 or item_length - 2 > self.pdu_remaining:

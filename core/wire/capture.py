@@ -34,9 +34,10 @@ import sys
 import tempfile
 import zlib
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, Iterator, NamedTuple
 
-import dpkt
+if TYPE_CHECKING:
+    import dpkt
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
@@ -231,37 +232,60 @@ def iter_record_tuples(source: CaptureSource, source_index: int = 0) -> Iterator
     )
 
 
+PCAP_HEADER_LENGTH = 24
+PCAP_RECORD_HEADER_LENGTH = 16
+
+
+def pcap_layout(source: CaptureSource) -> tuple[str, float, int] | None:
+    """(struct byte order, timestamp resolution, link type) of a pcap file; None for anything else.
+
+    For a caller that walks the records itself (the engine's fast path); it must
+    stop where ``pcap_record_problem`` says, as ``iter_record_tuples`` does.
+    """
+    data = source.data
+    magic = bytes(data[:4])
+    if magic not in PCAP_MAGICS or len(data) < PCAP_HEADER_LENGTH:
+        return None
+    endian, resolution = PCAP_MAGICS[magic]
+    source.format = "pcap"
+    return endian, resolution, struct.unpack_from(endian + "I", data, 20)[0] & 0x0FFFFFFF
+
+
+def pcap_record_problem(source: CaptureSource, offset: int, caplen: int | None) -> bool:
+    """Whether the record at ``offset`` cannot be read (noted in ``source.notes``); the walk stops there.
+
+    ``caplen`` is None when even the record header is cut off.
+    """
+    end = len(source.data)
+    if caplen is None:
+        message = f"truncated record header at byte {offset}; stopped there"
+    elif caplen > MAX_RECORD_LENGTH:
+        message = f"record at byte {offset} claims {caplen} bytes; stopped there"
+    elif offset + PCAP_RECORD_HEADER_LENGTH + caplen > end:
+        body = offset + PCAP_RECORD_HEADER_LENGTH
+        message = f"truncated last record at byte {offset} ({end - body} of {caplen} bytes); stopped there"
+    else:
+        return False
+    source.notes.append(CaptureNote(source.name, message))
+    return True
+
+
 def _iter_pcap(source: CaptureSource, source_index: int) -> Iterator[Record]:
     data = source.data
-    endian, resolution = PCAP_MAGICS[bytes(data[:4])]
-    if len(data) < 24:
+    if len(data) < PCAP_HEADER_LENGTH:
         raise CaptureError(f"{source.name}: truncated pcap file header")
-    link_type = struct.unpack_from(endian + "I", data, 20)[0] & 0x0FFFFFFF
+    endian, resolution, link_type = pcap_layout(source)
     record_header = struct.Struct(endian + "IIII")
     unpack = record_header.unpack_from
     end = len(data)
-    offset = 24
+    offset = PCAP_HEADER_LENGTH
     while offset < end:
         if offset + 16 > end:
-            source.notes.append(
-                CaptureNote(source.name, f"truncated record header at byte {offset}; stopped there")
-            )
+            pcap_record_problem(source, offset, None)
             return
         seconds, fraction, caplen, origlen = unpack(data, offset)
-        if caplen > MAX_RECORD_LENGTH:
-            source.notes.append(
-                CaptureNote(source.name, f"record at byte {offset} claims {caplen} bytes; stopped there")
-            )
-            return
         body = offset + 16
-        if body + caplen > end:
-            source.notes.append(
-                CaptureNote(
-                    source.name,
-                    f"truncated last record at byte {offset} ({end - body} of {caplen} bytes); "
-                    "stopped there",
-                )
-            )
+        if (caplen > MAX_RECORD_LENGTH or body + caplen > end) and pcap_record_problem(source, offset, caplen):
             return
         yield (source_index, seconds + fraction * resolution, link_type, body, caplen, origlen)
         offset = body + caplen
@@ -274,7 +298,9 @@ class _Interface:
     offset_seconds: int
 
 
-def _idb_resolution(idb: dpkt.pcapng.InterfaceDescriptionBlock, endian: str) -> tuple[float, int]:
+def _idb_resolution(idb: "dpkt.pcapng.InterfaceDescriptionBlock", endian: str) -> tuple[float, int]:
+    import dpkt
+
     resolution, offset_seconds = 1e-6, 0
     for option in getattr(idb, "opts", []):
         if option.code == dpkt.pcapng.PCAPNG_OPT_IF_TSRESOL and option.data:
@@ -355,6 +381,8 @@ def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
                 ts = ((ts_high << 32) | ts_low) * iface.resolution + iface.offset_seconds
                 yield (source_index, ts, iface.link_type, offset + 28, caplen, origlen)
         elif block_type == PCAPNG_IDB:
+            import dpkt  # only pcapng needs it, and only here: not paid by pcap files
+
             block = bytes(data[offset : offset + block_length])
             try:
                 idb_class = (

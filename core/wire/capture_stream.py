@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import dpkt
 from dicomtui.core.wire.capture import (
     GZIP_MAGIC,
     MAX_RECORD_LENGTH,
@@ -178,6 +177,8 @@ class CaptureStreamParser:
             self._interfaces = []
             return StreamBlock(SECTION, raw)
         if block_type == PCAPNG_IDB:
+            import dpkt  # only pcapng interface blocks need it: not paid by pcap files
+
             try:
                 idb_class = (dpkt.pcapng.InterfaceDescriptionBlockLE if endian == "<"
                              else dpkt.pcapng.InterfaceDescriptionBlock)

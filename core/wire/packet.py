@@ -52,7 +52,8 @@ IPV6_FRAGMENT = 44
 _u16 = struct.Struct("!H").unpack_from
 _tcp_header = struct.Struct("!HHIIBBH").unpack_from
 # Ethernet + IPv4 without options + TCP in one unpack: the common case, tried first.
-_ethernet_ipv4_tcp = struct.Struct("!12xHBxHxxHxB2x4s4sHHIIBBH").unpack_from
+ETHERNET_IPV4_TCP = struct.Struct("!12xHBxHxxHxB2x4s4sHHIIBBH")
+_ethernet_ipv4_tcp = ETHERNET_IPV4_TCP.unpack_from
 
 
 class TcpSegment(NamedTuple):

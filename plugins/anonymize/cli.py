@@ -14,8 +14,10 @@ import sys
 
 from dicomtui.core.base.safe_text import safe_text
 
-from .profile import OPTIONS, parse_options
-from .rewrite import AnonymizeSettings, CaptureAnonymizer, write_capture
+from .options import OPTIONS
+
+# The profile and the rewriter (pydicom, dicom-anonymizer's tables) are imported when the
+# mode runs: building the parser must stay cheap for every other mode.
 
 EXIT_OK, EXIT_USAGE, EXIT_INCOMPLETE = 0, 2, 3
 
@@ -66,12 +68,16 @@ def check(args, captures: list[str], parser) -> None:
     if args.export and args.export_format != "part10":
         parser.error("--export with --anonymize writes Part 10 files only (--export-format part10)")
     try:
+        from .profile import parse_options
+
         args.anonymize_options_parsed = parse_options(args.anonymize_option)
     except ValueError as exc:
         parser.error(str(exc))
 
 
 def run(analysis, args) -> int:
+    from .rewrite import AnonymizeSettings, CaptureAnonymizer, write_capture
+
     settings = AnonymizeSettings(options=args.anonymize_options_parsed, map_network=args.anonymize_network,
                                  map_ae=args.anonymize_ae, time_shift=args.anonymize_time_shift,
                                  strip_pixel_data=args.strip_pixel_data)

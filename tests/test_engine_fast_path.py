@@ -1,0 +1,249 @@
+"""The engine's fast path against the reference path: the same analysis, byte for byte.
+
+The fast path (``AnalysisConfig.fast_path``, on by default) walks a pcap's
+records itself, handles in-order segments of known connections inline and lets
+the PDU framer skip the inside of data set fragments.  The reference path sends
+every frame through ``CaptureEngine.frame`` and every segment to the decoder.
+Both must produce the same model: connections and their chunk maps and gaps,
+every segment's timing record row (issue 12), PDUs with their PDVs, messages
+with their data set fragments, findings.
+
+Inputs: every pcap fixture (real recordings), those fixtures with segments
+reordered, duplicated, overlapped and dropped by hypothesis, and messy
+generated transfers (``bench/make_capture.py --messy``) with small PDUs so PDU
+boundaries fall everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import random
+import struct
+from pathlib import Path
+
+import dpkt
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dicomtui.core.cli import make_host
+from dicomtui.core.pipeline import AnalysisConfig, analyze
+from dicomtui.core.views import analysis_json
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+PCAP_FIXTURES = sorted(path.name for path in FIXTURES.glob("*.pcap"))
+HOST = make_host()
+
+
+def _load_generator():
+    spec = importlib.util.spec_from_file_location("make_capture", ROOT / "bench" / "make_capture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_capture = _load_generator()
+
+
+def fingerprint(analysis) -> dict:
+    """Everything the model holds, in plain values (bytes of data sets as digests)."""
+    document = analysis_json(analysis)
+    document["streams"] = [
+        [(list(chunks.stream_offsets), list(chunks.file_offsets), list(chunks.lengths), list(chunks.frames),
+          list(chunks.sources), list(chunks.timestamps), chunks.end) for chunks in connection.streams]
+        for connection in analysis.connections
+    ]
+    document["segment_records"] = [
+        (bytes(connection.segments.data), connection.segments.swap, connection.segments.truncated,
+         connection.segments.syn_options) if connection.segments is not None else None
+        for connection in analysis.connections
+    ]
+    document["pdvs"] = [pdu.pdvs for pdu in analysis.pdus]
+    document["columns"] = [(pdu.stream_offset, pdu.first_frame, pdu.last_frame, pdu.timestamp, pdu.kind)
+                           for pdu in analysis.pdus]
+    document["datasets"] = []
+    for message in analysis.messages:
+        data = analysis.dataset_bytes(message) if message.has_dataset else None
+        document["datasets"].append((message.dataset_fragments, message.first_pdu, message.last_pdu,
+                                     hashlib.sha256(data).hexdigest() if data is not None else None))
+    return document
+
+
+def both_paths(path: Path) -> tuple[dict, dict]:
+    fast = analyze([str(path)], AnalysisConfig(), HOST)
+    reference = analyze([str(path)], AnalysisConfig(fast_path=False), HOST)
+    try:
+        return fingerprint(fast), fingerprint(reference)
+    finally:
+        for analysis in (fast, reference):
+            for source in analysis.sources:
+                source.close()
+
+
+@pytest.mark.parametrize("name", PCAP_FIXTURES)
+def test_fast_path_equals_reference_on_every_pcap_fixture(name):
+    fast, reference = both_paths(FIXTURES / name)
+    assert fast == reference
+
+
+def test_fast_path_is_taken_and_skips_the_framer(tmp_path, monkeypatch):
+    """The check above is only worth something if the fast path runs: count the framer's calls."""
+    capture = tmp_path / "transfer.pcap"
+    with open(capture, "wb") as out:
+        make_capture.generate(out, 1.0, 64, 3, 1, 16384, 1448)
+    from dicomtui.core.protocol.framing import PduStreamParser
+
+    calls = {"feed": 0, "skip": 0}
+    feed, skip = PduStreamParser.feed, PduStreamParser.skip
+
+    def counting_feed(self, *args):
+        calls["feed"] += 1
+        return feed(self, *args)
+
+    def counting_skip(self, *args):
+        calls["skip"] += 1
+        return skip(self, *args)
+
+    monkeypatch.setattr(PduStreamParser, "feed", counting_feed)
+    monkeypatch.setattr(PduStreamParser, "skip", counting_skip)
+    analysis = analyze([str(capture)], AnalysisConfig(), HOST)
+    segments = sum(len(stream.lengths) for connection in analysis.connections for stream in connection.streams)
+    assert calls["skip"] > 0
+    # About one feed per PDU (16 KiB PDUs in 1448-byte segments), not one per segment.
+    assert calls["feed"] < segments / 4
+
+
+# -- messy versions of real recordings -------------------------------------------------------
+
+
+def _frames(path: Path) -> tuple[list[tuple[float, bytes]], int]:
+    with open(path, "rb") as handle:
+        reader = dpkt.pcap.Reader(handle)
+        return [(ts, bytes(buf)) for ts, buf in reader], reader.datalink()
+
+
+def _write(frames: list[tuple[float, bytes]], link_type: int) -> bytes:
+    out = io.BytesIO()
+    writer = dpkt.pcap.Writer(out, linktype=link_type)
+    for ts, buf in frames:
+        writer.writepkt(buf, ts)
+    return out.getvalue()
+
+
+def _payload_frames(frames: list[tuple[float, bytes]]) -> list[int]:
+    """Indexes of Ethernet/IPv4/TCP frames that carry payload."""
+    found = []
+    for index, (_ts, buf) in enumerate(frames):
+        eth = dpkt.ethernet.Ethernet(buf)
+        if isinstance(eth.data, dpkt.ip.IP) and isinstance(eth.data.data, dpkt.tcp.TCP) and eth.data.data.data:
+            found.append(index)
+    return found
+
+
+def _split(buf: bytes, at: int) -> tuple[bytes, bytes] | None:
+    """Two frames carrying the first ``at`` and the rest of a frame's TCP payload."""
+    eth = dpkt.ethernet.Ethernet(buf)
+    ip, tcp = eth.data, eth.data.data
+    payload = bytes(tcp.data)
+    if not 0 < at < len(payload):
+        return None
+    parts = []
+    for seq, piece in ((tcp.seq, payload[:at]), ((tcp.seq + at) & 0xFFFFFFFF, payload[at:])):
+        new_tcp = dpkt.tcp.TCP(bytes(tcp))
+        new_tcp.seq, new_tcp.data, new_tcp.sum = seq, piece, 0
+        new_ip = dpkt.ip.IP(bytes(ip))
+        new_ip.data, new_ip.len, new_ip.sum = new_tcp, 0, 0
+        new_ip.len = len(new_ip)
+        eth.data = new_ip
+        parts.append(bytes(eth))
+    return parts[0], parts[1]
+
+
+def messy_copy(frames: list[tuple[float, bytes]], seed: int, rate: float) -> list[tuple[float, bytes]]:
+    """The frames with payload frames delayed, duplicated, split, and (rarely) dropped."""
+    rng = random.Random(seed)
+    payload = set(_payload_frames(frames))
+    keyed = []
+    for index, (ts, buf) in enumerate(frames):
+        position = float(index)
+        if index in payload and rng.random() < rate:
+            choice = rng.random()
+            if choice < 0.4:
+                position += rng.randint(1, 12) + 0.5  # reordered
+            elif choice < 0.7:
+                keyed.append((position + rng.randint(0, 30) + 0.25, ts, buf))  # retransmitted
+            elif choice < 0.9:
+                parts = _split(buf, rng.randint(1, 1400))
+                if parts is not None:  # repacketized: the halves arrive swapped, the whole again later
+                    keyed.append((position + 0.1, ts, parts[1]))
+                    keyed.append((position + 0.2, ts, parts[0]))
+                    position += rng.randint(1, 5) + 0.3
+            else:
+                continue  # lost to the capture
+        keyed.append((position, ts, buf))
+    keyed.sort(key=lambda item: item[0])
+    return [(ts, buf) for _position, ts, buf in keyed]
+
+
+MESSY_SOURCES = ["store_ts_pynetdicom.pcap", "store_large_segments.pcap", "qr_pynetdicom.pcap",
+                 "store_testfiles_pynetdicom.pcap"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(MESSY_SOURCES), seed=st.integers(0, 2**32 - 1),
+       rate=st.sampled_from([0.02, 0.1, 0.3]))
+def test_fast_path_equals_reference_on_messy_real_recordings(tmp_path, name, seed, rate):
+    frames, link_type = _frames(FIXTURES / name)
+    capture = tmp_path / f"messy-{seed}-{rate}.pcap"
+    capture.write_bytes(_write(messy_copy(frames, seed, rate), link_type))
+    fast, reference = both_paths(capture)
+    assert fast == reference
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 1000), rate=st.sampled_from([0.0, 0.03, 0.2]),
+       max_pdu=st.sampled_from([64, 1000, 4096, 16384]), mss=st.sampled_from([100, 1448, 9000]))
+def test_fast_path_equals_reference_on_generated_transfers(tmp_path, seed, rate, max_pdu, mss):
+    capture = tmp_path / "transfer.pcap"
+    with open(capture, "wb") as out:
+        make_capture.generate(out, 0.15, 8, seed, 2, max_pdu, mss, messy=rate)
+    fast, reference = both_paths(capture)
+    assert fast == reference
+    assert fast["messages"], "the generated transfer has messages"
+
+
+def test_messy_generated_capture_exports_every_object_exactly(tmp_path):
+    """make_capture --messy loses nothing: the same data sets as the in-order capture."""
+    digests = []
+    for rate in (0.0, 0.05):
+        capture = tmp_path / f"transfer-{rate}.pcap"
+        with open(capture, "wb") as out:
+            make_capture.generate(out, 0.3, 16, 5, 1, 4096, 1448, messy=rate)
+        analysis = analyze([str(capture)], AnalysisConfig(), HOST)
+        assert not any(connection.streams[0].gaps or connection.streams[1].gaps
+                       for connection in analysis.connections)
+        digests.append([hashlib.sha256(analysis.dataset_bytes(message)).hexdigest()
+                        for message in analysis.messages if message.has_dataset])
+    # The messy capture spends more bytes on frames, so its size target may hold one object less.
+    assert digests[0] and len(digests[1]) >= len(digests[0]) - 1
+    assert digests[1] == digests[0][: len(digests[1])]
+
+
+def test_pcap_walk_stops_where_the_record_reader_stops(tmp_path):
+    """A cut last record: both paths note it once and keep the frames before it."""
+    data = (FIXTURES / "echo_dcmtk.pcap").read_bytes()
+    capture = tmp_path / "cut.pcap"
+    capture.write_bytes(data[:-7])
+    fast = analyze([str(capture)], AnalysisConfig(), HOST)
+    reference = analyze([str(capture)], AnalysisConfig(fast_path=False), HOST)
+    assert [note.message for note in fast.notes] == [note.message for note in reference.notes]
+    assert len(fast.notes) == 1
+    assert fingerprint(fast) == fingerprint(reference)
+    huge = bytearray(data)
+    struct.pack_into("<I", huge, 24 + 8, 1 << 30)  # first record claims a gigabyte
+    capture.write_bytes(bytes(huge))
+    fast = analyze([str(capture)], AnalysisConfig(), HOST)
+    assert fast.frame_count == 0 and len(fast.notes) == 1
