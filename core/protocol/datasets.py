@@ -191,6 +191,17 @@ def dictionary_vr(tag: int) -> str:
         return "UN"
 
 
+def element_vr(dataset: Dataset, tag, unknown: str | None = "UN") -> str | None:
+    """The VR an element was read with (implicit VR: the dictionary's); ``unknown`` where neither says."""
+    vr = getattr(dataset.get_item(tag), "VR", None)
+    if vr is not None:
+        return vr
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return unknown
+
+
 def _convert(dataset: Dataset, kept: list[str], depth: int, max_depth: int) -> None:
     for tag in list(dataset.keys()):
         raw = dataset.get_item(tag)

@@ -104,21 +104,14 @@ class DatasetValues:
         return found
 
     def _walk(self, dataset, tags: set[int], found: dict[int, Any], present: set[int], depth: int) -> None:
-        from pydicom.datadict import dictionary_VR
+        from dicomtui.core.protocol.datasets import element_vr
 
         for tag in list(dataset.keys()):
             number = int(tag)
             present.add(number)
             if number in tags:
                 found[number].extend(element_values(dataset[tag]))
-            raw = dataset.get_item(tag)
-            vr = getattr(raw, "VR", None)
-            if vr is None:
-                try:
-                    vr = dictionary_VR(tag)
-                except KeyError:
-                    vr = ""
-            if vr == "SQ" and depth < 32:
+            if element_vr(dataset, tag) == "SQ" and depth < 32:
                 for item in dataset[tag].value or ():
                     self._walk(item, tags, found, present, depth + 1)
 

@@ -18,8 +18,8 @@ import warnings
 
 from dicomtui import hookimpl
 from dicomtui.core.model import Group, Severity
-from dicomtui.core.protocol.datasets import parse_dataset
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from dicomtui.core.protocol.datasets import element_vr, parse_dataset
+from pydicom.datadict import keyword_for_tag
 
 from .common import peers, quoted
 
@@ -90,12 +90,9 @@ def identifier_keys(analysis, message) -> list[tuple[str, str, list[str]]] | Non
             warnings.simplefilter("ignore")
             for tag in list(dataset.keys()):
                 raw = dataset.get_item(tag)
-                vr = getattr(raw, "VR", None)
+                vr = element_vr(dataset, tag, unknown=None)
                 if vr is None:
-                    try:
-                        vr = dictionary_VR(tag)
-                    except KeyError:
-                        continue
+                    continue
                 value = getattr(raw, "value", None)
                 if vr not in TEXT_VRS or not isinstance(value, (bytes, bytearray)):
                     continue
