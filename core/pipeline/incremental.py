@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from dicomtui.core.model import Association, ExpertItem, Group, Message, Severity
 from dicomtui.core.model.analysis import Analysis, AnalysisConfig, PluginCaller
 from dicomtui.core.pipeline.engine import CaptureEngine
-from dicomtui.core.pipeline.phases import _renumber, complete_model
+from dicomtui.core.pipeline.phases import complete_model, renumber
 from dicomtui.core.pipeline.retention import Retention, RetentionCounts
 from dicomtui.core.pipeline.rules import ExpertReport, report_failures
 from dicomtui.core.wire.capture import CaptureSource
@@ -316,7 +316,7 @@ class IncrementalAnalysis:
         # The file pipeline's phases from here: close streams (above), number for display, complete
         # the model, check (what was not checked live), freeze.
         if not self.spool_dropped:
-            _renumber(analysis)
+            renumber(analysis)
         complete_model(analysis)
         failed_before = len(self.plugins.failures)
         report = self._report

@@ -188,7 +188,7 @@ class Pipeline:
         _freeze_young()
         self.analysis.tcp_frame_count = self.engine.tcp_frames
         self.analysis.bytes_done = self.analysis.bytes_total
-        _renumber(self.analysis)
+        renumber(self.analysis)
         self._report_load_failures()  # plugins that failed while decoding (e.g. a decoder factory)
 
     def complete(self) -> None:
@@ -230,7 +230,7 @@ def complete_model(analysis: Analysis) -> None:
     report_failures(analysis, since)
 
 
-def _renumber(analysis: Analysis) -> None:
+def renumber(analysis: Analysis) -> None:
     """Number PDUs in frame order and connections by first frame, as a packet list shows them.
 
     PDUs are found in the order their bytes become contiguous; a lost segment can
