@@ -1,10 +1,17 @@
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# Never read the developer's own preferences (~/.config/dicomtui/config.toml): a saved time format
+# or column choice changed what the UI and --summary print.  Subprocesses inherit this; tmux
+# sessions get it with -e (a running tmux server has its own environment).
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="dicomtui-test-config-")
 
 from capture_tools import FIXTURES  # noqa: E402
 

@@ -348,7 +348,7 @@ def test_real_command_in_tmux_shows_the_c_echo_within_a_second(tmp_path, netns):
             time.sleep(0.05)
         raise AssertionError(f"{text!r} not on screen:\n{screen()}")
 
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", command], check=True)
+    subprocess.run(["tmux", "new-session", "-d", "-e", f"XDG_CONFIG_HOME={os.environ['XDG_CONFIG_HOME']}", "-s", session, "-x", "120", "-y", "30", command], check=True)
     try:
         wait_screen("capturing")
         echo = subprocess.run(_in_ns(netns, "/usr/bin/echoscu", "-aec", "STORESCP", "127.0.0.1", str(PORT)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -39,7 +40,7 @@ def run_in_tmux(tmp_path: Path, arguments: str, environment: str = "TERM=xterm-2
     status_file = tmp_path / "status"
     # Textual draws on stderr, so it is not redirected: messages are read from the screen.
     command = f"env {environment} {DICOMTUI} {arguments}; echo $? > {status_file}; sleep 30"
-    tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", command)
+    tmux("new-session", "-d", "-e", f"XDG_CONFIG_HOME={os.environ['XDG_CONFIG_HOME']}", "-s", session, "-x", "80", "-y", "24", command)
     return session, status_file
 
 

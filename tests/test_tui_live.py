@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -115,7 +116,6 @@ async def test_live_ui_grows_follows_filters_and_stops(tmp_path, plugin_host):
 
 def test_a_capture_piped_in_opens_the_ui_with_keys_from_the_terminal(tmp_path):
     """`... | dicomtui -` in a terminal: the UI opens on the pipe (keys from /dev/tty, like less)."""
-    import os
     import shutil
     import subprocess
     import sys
@@ -134,7 +134,7 @@ def test_a_capture_piped_in_opens_the_ui_with_keys_from_the_terminal(tmp_path):
     def screen() -> str:
         return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=False).stdout
 
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", command], check=True)
+    subprocess.run(["tmux", "new-session", "-d", "-e", f"XDG_CONFIG_HOME={os.environ['XDG_CONFIG_HOME']}", "-s", session, "-x", "120", "-y", "30", command], check=True)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not ("A-RELEASE" in screen() and "stopped" in screen()):
