@@ -72,20 +72,41 @@ def fingerprint(analysis) -> dict:
     return document
 
 
-def both_paths(path: Path) -> tuple[dict, dict]:
-    fast = analyze([str(path)], AnalysisConfig(), HOST)
-    reference = analyze([str(path)], AnalysisConfig(fast_path=False), HOST)
-    try:
-        return fingerprint(fast), fingerprint(reference)
-    finally:
-        for analysis in (fast, reference):
+def _paths(path: Path, small_blocks: bool = False) -> list[dict]:
+    """Fingerprints of the bulk path, the per-frame fast path and the reference path."""
+    from dicomtui.core.pipeline import bulk
+
+    configs = [AnalysisConfig(bulk_min_bytes=0), AnalysisConfig(bulk_min_bytes=1 << 62),
+               AnalysisConfig(fast_path=False)]
+    results = []
+    for config in configs:
+        saved = bulk.FIRST_BLOCK_FRAMES, bulk.BLOCK_FRAMES
+        if small_blocks:  # every block edge inside a PDU, a handshake, a retransmission storm
+            bulk.FIRST_BLOCK_FRAMES, bulk.BLOCK_FRAMES = 3, 17
+        try:
+            analysis = analyze([str(path)], config, HOST)
+        finally:
+            bulk.FIRST_BLOCK_FRAMES, bulk.BLOCK_FRAMES = saved
+        try:
+            results.append(fingerprint(analysis))
+        finally:
             for source in analysis.sources:
                 source.close()
+    return results
+
+
+def both_paths(path: Path, small_blocks: bool = False) -> tuple[dict, dict]:
+    """(fast, reference) fingerprints, after checking the bulk and per-frame fast paths agree."""
+    bulk, per_frame, reference = _paths(path, small_blocks)
+    assert bulk == per_frame, "the bulk path differs from the per-frame fast path"
+    return per_frame, reference
 
 
 @pytest.mark.parametrize("name", PCAP_FIXTURES)
 def test_fast_path_equals_reference_on_every_pcap_fixture(name):
     fast, reference = both_paths(FIXTURES / name)
+    assert fast == reference
+    fast, reference = both_paths(FIXTURES / name, small_blocks=True)
     assert fast == reference
 
 
@@ -199,7 +220,7 @@ def test_fast_path_equals_reference_on_messy_real_recordings(tmp_path, name, see
     frames, link_type = _frames(FIXTURES / name)
     capture = tmp_path / f"messy-{seed}-{rate}.pcap"
     capture.write_bytes(_write(messy_copy(frames, seed, rate), link_type))
-    fast, reference = both_paths(capture)
+    fast, reference = both_paths(capture, small_blocks=seed % 2 == 0)
     assert fast == reference
 
 
@@ -210,7 +231,7 @@ def test_fast_path_equals_reference_on_generated_transfers(tmp_path, seed, rate,
     capture = tmp_path / "transfer.pcap"
     with open(capture, "wb") as out:
         make_capture.generate(out, 0.15, 8, seed, 2, max_pdu, mss, messy=rate)
-    fast, reference = both_paths(capture)
+    fast, reference = both_paths(capture, small_blocks=seed % 2 == 0)
     assert fast == reference
     assert fast["messages"], "the generated transfer has messages"
 
@@ -247,3 +268,78 @@ def test_pcap_walk_stops_where_the_record_reader_stops(tmp_path):
     capture.write_bytes(bytes(huge))
     fast = analyze([str(capture)], AnalysisConfig(), HOST)
     assert fast.frame_count == 0 and len(fast.notes) == 1
+
+
+# -- the bulk path (core/pipeline/bulk.py) ------------------------------------------------------
+
+
+def _bulk_share(capture: Path) -> tuple[float, dict]:
+    """Share of frames the bulk path took, and the analysis' fingerprint."""
+    from dicomtui.core.pipeline import bulk
+
+    counts = {}
+    run = bulk.BulkRunner.run
+
+    def counting_run(self, *args, **kwargs):
+        result = run(self, *args, **kwargs)
+        counts["bulk"] = self.bulk_frames
+        return result
+
+    bulk.BulkRunner.run = counting_run
+    try:
+        analysis = analyze([str(capture)], AnalysisConfig(bulk_min_bytes=0), HOST)
+    finally:
+        bulk.BulkRunner.run = run
+    return counts.get("bulk", 0) / analysis.frame_count, fingerprint(analysis)
+
+
+def test_bulk_path_takes_the_in_order_frames(tmp_path):
+    """On an in-order transfer nearly every frame goes in bulk (else the checks above prove little)."""
+    capture = tmp_path / "transfer.pcap"
+    with open(capture, "wb") as out:
+        make_capture.generate(out, 2.0, 64, 3, 2, 16384, 1448)
+    share, fast = _bulk_share(capture)
+    assert share > 0.8
+    bulk, per_frame, reference = _paths(capture)
+    assert bulk == per_frame == reference == fast
+
+
+def _rewrite_pcap(data: bytes, endian: str, nanoseconds: bool) -> bytes:
+    """The same little-endian microsecond pcap in another byte order and/or time resolution."""
+    magic = 0xA1B23C4D if nanoseconds else 0xA1B2C3D4
+    out = bytearray(struct.pack(endian + "IHHiIII", magic, *struct.unpack_from("<HHiIII", data, 4)))
+    offset = 24
+    while offset + 16 <= len(data):
+        seconds, micros, caplen, origlen = struct.unpack_from("<IIII", data, offset)
+        out += struct.pack(endian + "IIII", seconds, micros * 1000 if nanoseconds else micros, caplen, origlen)
+        out += data[offset + 16: offset + 16 + caplen]
+        offset += 16 + caplen
+    return bytes(out)
+
+
+@pytest.mark.parametrize("endian,nanoseconds", [(">", False), ("<", True), (">", True)])
+def test_bulk_path_reads_every_pcap_byte_order_and_resolution(tmp_path, endian, nanoseconds):
+    capture = tmp_path / "rewritten.pcap"
+    capture.write_bytes(_rewrite_pcap((FIXTURES / "store_large_segments.pcap").read_bytes(), endian, nanoseconds))
+    fast, reference = both_paths(capture, small_blocks=True)
+    assert fast == reference
+    assert fast["messages"]
+
+
+def test_bulk_path_stops_at_a_damaged_record_in_the_middle(tmp_path):
+    """The block walk stops before a record claiming a gigabyte; the per-frame loop reports it once."""
+    data = bytearray((FIXTURES / "store_large_segments.pcap").read_bytes())
+    offset, records = 24, 0
+    while records < 40:
+        offset += 16 + struct.unpack_from("<I", data, offset + 8)[0]
+        records += 1
+    struct.pack_into("<I", data, offset + 8, 1 << 30)
+    capture = tmp_path / "damaged.pcap"
+    capture.write_bytes(bytes(data))
+    analyses = [analyze([str(capture)], config, HOST) for config in (
+        AnalysisConfig(bulk_min_bytes=0), AnalysisConfig(fast_path=False))]
+    assert [analysis.frame_count for analysis in analyses] == [40, 40]
+    assert [[note.message for note in analysis.notes] for analysis in analyses][0] == \
+        [note.message for note in analyses[1].notes]
+    assert len(analyses[0].notes) == 1
+    assert fingerprint(analyses[0]) == fingerprint(analyses[1])

@@ -47,6 +47,9 @@ class AnalysisConfig:
     # The engine's in-order fast path; False sends every frame and segment through the reference
     # path (tests check both give the same analysis).
     fast_path: bool = True
+    # Captures of at least this many bytes take the engine's bulk path (blocks of frames read
+    # with numpy, core/pipeline/bulk.py); smaller ones are not worth numpy's import.
+    bulk_min_bytes: int = 32 << 20
 
     def option(self, name: str, default: Any = None) -> Any:
         value = self.options.get(name)

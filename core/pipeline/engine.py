@@ -42,6 +42,7 @@ from dicomtui.core.wire.tcp import ChunkMap, DirectionReassembler, Gap
 from dicomtui.core.wire.tcp_record import ROW_SIZE, SegmentRecord, pack_row
 
 DETECTION_BYTES = 4096
+_ethernet_ipv4_tcp = ETHERNET_IPV4_TCP.unpack_from
 
 
 class DecoderContext:
@@ -228,30 +229,59 @@ class CaptureEngine:
                  tick_every: int = 256) -> tuple[int, float | None]:
         """``run`` for one Ethernet pcap, walking its records here rather than through a generator.
 
-        The common frame, an in-order segment (or a bare ACK) of a connection
-        already known to be DICOM (or ignored), untagged Ethernet/IPv4/TCP without
-        SYN, FIN or RST, is handled inline: the same state changes as ``frame``
-        (segment record row included), without the calls through every layer.  Every
-        other frame goes to ``frame``; tests check both paths give the same analysis.
+        Large captures go block by block through the bulk path (core/pipeline/bulk.py:
+        header fields of a few thousand frames read at once with numpy, in-order
+        stretches of known connections applied without a Python step per frame); other
+        captures, and what a block cannot take, frame by frame (``_pcap_frames``).
+        Tests check every path gives the same analysis as ``frame`` alone.
         """
-        endian, resolution, link_type = layout
         data = source.data
         end = len(data)
-        record = struct.Struct(endian + "IIII").unpack_from
-        headers = ETHERNET_IPV4_TCP.unpack_from
-        table = self.table
-        frame = self.frame
+        bulk = None
+        if end >= self.config.bulk_min_bytes:
+            # Imported here: numpy costs ~60 ms of start-up, worth it only on a large capture.
+            from dicomtui.core.pipeline.bulk import make_bulk_runner
+
+            bulk = make_bulk_runner(self, layout)
         frame_number = 0
         ts = None
         offset = PCAP_HEADER_LENGTH
         while offset < end:
+            if bulk is not None:
+                offset, frame_number, block_ts = bulk.run(offset, frame_number, tick, tick_every)
+                ts = block_ts if block_ts is not None else ts
+                if offset >= end:
+                    break
+            # Frame by frame: a record the block walk stopped at, or the whole capture without bulk.
+            offset, frame_number, frame_ts, stopped = self._pcap_frames(
+                source, layout, offset, frame_number, tick, tick_every,
+                count=bulk.per_frame_stretch if bulk is not None else end)
+            ts = frame_ts if frame_ts is not None else ts
+            if stopped:
+                break
+        return frame_number, ts
+
+    def _pcap_frames(self, source: CaptureSource, layout: tuple[str, float, int], offset: int, frame_number: int,
+                     tick, tick_every: int, count: int) -> tuple[int, int, float | None, bool]:
+        """Up to ``count`` records from ``offset``, one at a time; (offset, frame number, time, stopped)."""
+        endian, resolution, _link_type = layout
+        data = source.data
+        end = len(data)
+        record = struct.Struct(endian + "IIII").unpack_from
+        pcap_frame = self.pcap_frame
+        ts = None
+        stopped = False
+        last = frame_number + count
+        while offset < end and frame_number < last:
             if offset + 16 > end:
                 pcap_record_problem(source, offset, None)
+                stopped = True
                 break
             seconds, fraction, caplen, _origlen = record(data, offset)
             body = offset + 16
             offset = body + caplen
             if (caplen > MAX_RECORD_LENGTH or offset > end) and pcap_record_problem(source, body - 16, caplen):
+                stopped = True
                 break
             ts = seconds + fraction * resolution
             frame_number += 1
@@ -259,59 +289,70 @@ class CaptureEngine:
                 tick(frame_number, body, ts)
                 if self.tcp_frames > self.record_budget and not self.record_stopped:
                     self._check_record_budget(frame_number)
-            if caplen >= 54:
-                (ethertype, version_ihl, total_length, fragment, protocol, src, dst, sport, dport, seq, ack,
-                 data_offset, flags, window) = headers(data, body)
-                if ethertype == 0x0800 and version_ihl == 0x45 and protocol == 6 and not flags & 0x07 \
-                        and not fragment & 0x3FFF and 20 <= data_offset >> 2 <= total_length - 20 \
-                        and total_length <= caplen - 14:
-                    entry = table.get((src, sport, dst, dport))
-                    if entry is not None:
-                        tracked, direction = entry
-                        if tracked.ignored:
+            pcap_frame(frame_number, ts, body, caplen)
+        return offset, frame_number, ts, stopped
+
+    def pcap_frame(self, frame_number: int, ts: float, body: int, caplen: int) -> None:
+        """One frame of an Ethernet pcap (record body at ``body``).
+
+        The common frame, an in-order segment (or a bare ACK) of a connection
+        already known to be DICOM (or ignored), untagged Ethernet/IPv4/TCP without
+        SYN, FIN or RST, is handled here: the same state changes as ``frame``
+        (segment record row included), without the calls through every layer.
+        Every other frame goes to ``frame``.
+        """
+        if caplen >= 54:
+            (ethertype, version_ihl, total_length, fragment, protocol, src, dst, sport, dport, seq, ack,
+             data_offset, flags, window) = _ethernet_ipv4_tcp(self.buffers[0], body)
+            if ethertype == 0x0800 and version_ihl == 0x45 and protocol == 6 and not flags & 0x07 \
+                    and not fragment & 0x3FFF and 20 <= data_offset >> 2 <= total_length - 20 \
+                    and total_length <= caplen - 14:
+                entry = self.table.get((src, sport, dst, dport))
+                if entry is not None:
+                    tracked, direction = entry
+                    if tracked.ignored:
+                        self.tcp_frames += 1
+                        tracked.last_frame = frame_number
+                        tracked.last_time = ts
+                        return
+                    if tracked.decoder is not None:
+                        length = total_length - 20 - (data_offset >> 4) * 4
+                        reassemblers = tracked.reassemblers
+                        reassembler = reassemblers[direction]
+                        if not length or (seq == reassembler.next_seq and not reassembler.pending
+                                          and reassembler.started and reassembler.loss_evidence is None):
                             self.tcp_frames += 1
                             tracked.last_frame = frame_number
                             tracked.last_time = ts
-                            continue
-                        if tracked.decoder is not None:
-                            length = total_length - 20 - (data_offset >> 4) * 4
-                            reassemblers = tracked.reassemblers
-                            reassembler = reassemblers[direction]
-                            if not length or (seq == reassembler.next_seq and not reassembler.pending
-                                              and reassembler.started and reassembler.loss_evidence is None):
-                                self.tcp_frames += 1
-                                tracked.last_frame = frame_number
-                                tracked.last_time = ts
-                                tracked.record(pack_row(ts, frame_number, seq, ack, length, window, flags, direction))
-                                if length:
-                                    tracked.has_data = True
-                                    stream_offset = reassembler.next_offset
-                                    reassembler.next_offset = stream_offset + length
-                                    reassembler.next_seq = (seq + length) & 0xFFFFFFFF
-                                    reassembler.bytes_delivered += length
-                                    sink = tracked.sinks[direction]
-                                    if length <= sink.credit:
-                                        # ChunkMap.append, written out (once per segment)
-                                        chunks = sink.chunks
-                                        chunks.stream_offsets.append(stream_offset)
-                                        chunks.file_offsets.append(body + 34 + (data_offset >> 4) * 4)
-                                        chunks.lengths.append(length)
-                                        chunks.frames.append(frame_number)
-                                        chunks.sources.append(0)
-                                        chunks.timestamps.append(ts)
-                                        chunks.end = stream_offset + length
-                                        sink.credit -= length
-                                        sink.owed += length
-                                    else:
-                                        sink.on_data(stream_offset, 0, body + 34 + (data_offset >> 4) * 4,
-                                                     length, frame_number, ts)
-                                if flags & 0x10:
-                                    other = reassemblers[1 - direction]
-                                    if other.started and ack != other.next_seq:
-                                        other.acknowledged(ack, frame_number)
-                                continue
-            frame(frame_number, 0, ts, link_type, body, caplen)
-        return frame_number, ts
+                            tracked.record(pack_row(ts, frame_number, seq, ack, length, window, flags, direction))
+                            if length:
+                                tracked.has_data = True
+                                stream_offset = reassembler.next_offset
+                                reassembler.next_offset = stream_offset + length
+                                reassembler.next_seq = (seq + length) & 0xFFFFFFFF
+                                reassembler.bytes_delivered += length
+                                sink = tracked.sinks[direction]
+                                if length <= sink.credit:
+                                    # ChunkMap.append, written out (once per segment)
+                                    chunks = sink.chunks
+                                    chunks.stream_offsets.append(stream_offset)
+                                    chunks.file_offsets.append(body + 34 + (data_offset >> 4) * 4)
+                                    chunks.lengths.append(length)
+                                    chunks.frames.append(frame_number)
+                                    chunks.sources.append(0)
+                                    chunks.timestamps.append(ts)
+                                    chunks.end = stream_offset + length
+                                    sink.credit -= length
+                                    sink.owed += length
+                                else:
+                                    sink.on_data(stream_offset, 0, body + 34 + (data_offset >> 4) * 4,
+                                                 length, frame_number, ts)
+                            if flags & 0x10:
+                                other = reassemblers[1 - direction]
+                                if other.started and ack != other.next_seq:
+                                    other.acknowledged(ack, frame_number)
+                            return
+        self.frame(frame_number, 0, ts, LINKTYPE_ETHERNET, body, caplen)
 
     def frame(self, frame_number: int, source: int, ts: float, link_type: int, offset: int, caplen: int) -> None:
         """One frame through the layers: headers, the connection table, reassembly, detection."""
