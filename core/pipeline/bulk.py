@@ -367,8 +367,10 @@ class _Block:
             decoder.skip(direction, sink.owed)
             sink.owed = 0
         payload = int(self.block.payload[index])
-        decoder.receive_data(direction, int(state.stream_offsets[position]),
-                             self.engine.views[0][payload: payload + length])
+        events = decoder.receive_data(direction, int(state.stream_offsets[position]),
+                                      self.engine.views[0][payload: payload + length])
+        if events:
+            self.engine.apply(events)
         if tracked.decoder is decoder:
             skippable = getattr(decoder, "skippable", None)
             sink.credit = skippable(direction) if skippable is not None else 0
