@@ -289,6 +289,25 @@ def test_connection_decoder_returns_typed_events_in_protocol_order():
             assert order[id(event)] > started[event.message.index]
 
 
+def test_connection_decoder_with_an_outbox_puts_the_same_events_there_as_they_come():
+    """The engine's mode: events go to the outbox one by one (nothing accumulates in a call)."""
+
+    class Outbox(list):
+        def __bool__(self) -> bool:  # as the engine's: always empty, each event applied on append
+            return False
+
+    client, server = _echo_streams()
+    returned = RecordingHost()
+    _interleave(ConnectionDecoder(Connection(), AnalysisConfig(), DECODERS, returned), returned, client, server, 3)
+    host, outbox = RecordingHost(), Outbox()
+    decoder = ConnectionDecoder(Connection(), AnalysisConfig(), DECODERS, host, outbox=outbox)
+    _interleave(decoder, host, client, server, 3)
+    assert host.events == [] and decoder.events is outbox
+    assert [type(event) for event in outbox] == [type(event) for event in returned.events]
+    assert [event.pdu.summary for event in outbox if type(event) is PduFramed] == \
+        [pdu.summary for pdu in returned.pdus]
+
+
 def _findings_of(client: bytes, server: bytes, gap: Gap | None = None) -> list[Finding]:
     host = RecordingHost()
     decoder = ConnectionDecoder(Connection(), AnalysisConfig(), DECODERS, host)

@@ -56,8 +56,10 @@ def dicomtui_make_connection_decoder(connection: "Connection", config: "Analysis
     applies them to the model before the next call.  ``host``
     (``dicomtui.core.api.protocols.DecoderContext``) only answers questions: which
     frames carried a stream range, what a status means; and its ``numbering`` gives
-    the index of each PDU, association and message the decoder makes.  The built-in
-    one is ``dicomtui.core.protocol.decoder.ConnectionDecoder``.
+    the index of each PDU, association and message the decoder makes.  A decoder may
+    instead ``append`` each event to ``host.outbox`` as it happens (applied at once: a
+    call that frames many PDUs then keeps none of them alive).  The built-in one is
+    ``dicomtui.core.protocol.decoder.ConnectionDecoder``.
 
     Optionally, ``skippable(direction) -> int`` and ``skip(direction, length)``:
     how many next bytes hold nothing the decoder needs to see (the inside of a

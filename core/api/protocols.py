@@ -33,6 +33,9 @@ class DecoderContext(Protocol):
     """
 
     numbering: Numbering
+    # Optional: a decoder may ``append`` each event here as it happens instead of returning
+    # it (it is applied at once; the built-in plugin's decoder does, see ``ConnectionDecoder``).
+    outbox: Any
 
     def frames(self, direction: int, start: int, end: int) -> tuple[int, int, float, float]: ...
 

@@ -1,9 +1,9 @@
 """Applying a connection decoder's events to the model (the pipeline side of the sans-IO core).
 
 The engine hands every non-empty list a decoder returns to ``ModelWriter.apply``
-at once, before any other decoder runs, so records land at the indices the
-decoder took from ``numbering`` (the analysis' id space, shared by the
-connections' decoders).  Findings are worded here, from their code and
+at once, before any other decoder runs, or takes each event as the decoder
+puts it in the ``Outbox``, so records land at the indices the decoder took from
+``numbering`` (the analysis' id space, shared by the connections' decoders).  Findings are worded here, from their code and
 parameters (``finding_text``).
 """
 
@@ -39,22 +39,24 @@ class ModelWriter:
         self.numbering = Numbering(len(analysis.pdus), len(analysis.associations), len(analysis.messages))
 
     def apply(self, events) -> None:
-        analysis = self.analysis
+        apply_one = self.apply_one
         for event in events:
-            kind = type(event)
-            if kind is PduFramed:
-                # the table keeps a compact copy: later changes to the PDU object are lost
-                analysis.pdus.append(event.pdu)
-            elif kind is Finding:
-                analysis.expert.append(expert_item(event))
-            elif kind is MessageStarted:
-                analysis.messages.append(event.message)
-            elif kind is AssociationOpened:
-                analysis.associations.append(event.association)
-            elif kind is AssociationChanged or kind is MessageComplete:
-                pass  # the association or message is the model's own object, already up to date
-            else:
-                self._other(event)
+            apply_one(event)
+
+    def apply_one(self, event) -> None:
+        kind = type(event)
+        if kind is PduFramed:
+            # the table keeps a compact copy: later changes to the PDU object are lost
+            self.analysis.pdus.append(event.pdu)
+        elif kind is Finding:
+            self.analysis.expert.append(expert_item(event))
+        elif kind is MessageStarted:
+            self.analysis.messages.append(event.message)
+        elif kind is AssociationOpened:
+            self.analysis.associations.append(event.association)
+        elif kind is not AssociationChanged and kind is not MessageComplete:
+            # (those two: the association or message is the model's own object, already up to date)
+            self._other(event)
 
     def _other(self, event) -> None:
         """A subclass of an event (a replacement decoder's), or something that is not an event."""
@@ -70,3 +72,22 @@ class ModelWriter:
             self.analysis.expert.append(ExpertItem(
                 Severity.ERROR, Group.PLUGIN, f"the connection decoder returned {type(event).__name__}, "
                 "which is not a protocol event (dicomtui.core.protocol.events); ignored", rule="plugins"))
+
+
+class Outbox:
+    """Where a decoder may put its events instead of returning them: each is applied as it comes.
+
+    Behaves as an always-empty list with ``append`` (so a decoder that returns "its list
+    if not empty" returns nothing); offered to decoders as ``DecoderContext.outbox``.
+    """
+
+    __slots__ = ("append",)
+
+    def __init__(self, writer: ModelWriter) -> None:
+        self.append = writer.apply_one
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __len__(self) -> int:
+        return 0

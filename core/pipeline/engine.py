@@ -15,7 +15,7 @@ import struct
 
 from dicomtui.core.model import Connection, ExpertItem, Group, Severity
 from dicomtui.core.model.analysis import Analysis
-from dicomtui.core.pipeline.apply import ModelWriter
+from dicomtui.core.pipeline.apply import ModelWriter, Outbox
 from dicomtui.core.protocol.events import Numbering
 from dicomtui.core.protocol.detect import classify_connection
 from dicomtui.core.wire.capture import (
@@ -46,14 +46,17 @@ _ethernet_ipv4_tcp = ETHERNET_IPV4_TCP.unpack_from
 
 
 class DecoderContext:
-    """What a connection decoder may ask (read-only), and the id space it numbers its records from."""
+    """What a connection decoder may ask (read-only), the id space it numbers its records from,
+    and the outbox it may put its events in as they come instead of returning them."""
 
-    __slots__ = ("analysis", "connection", "numbering")
+    __slots__ = ("analysis", "connection", "numbering", "outbox")
 
-    def __init__(self, analysis: Analysis, connection: Connection, numbering: Numbering) -> None:
+    def __init__(self, analysis: Analysis, connection: Connection, numbering: Numbering,
+                 outbox: Outbox | None = None) -> None:
         self.analysis = analysis
         self.connection = connection
         self.numbering = numbering
+        self.outbox = outbox
 
     def frames(self, direction: int, start: int, end: int) -> tuple[int, int, float, float]:
         """(first frame, last frame, first frame's time, last frame's time) of a stream range."""
@@ -190,6 +193,7 @@ class CaptureEngine:
         self.fast_path = analysis.config.fast_path
         self.writer = ModelWriter(analysis)
         self.apply = self.writer.apply  # what decoders return goes to the model at once
+        self.outbox = Outbox(self.writer)  # or, for a decoder that uses it, each event as it comes
 
     # -- per frame -------------------------------------------------------------------------
 
@@ -524,7 +528,7 @@ class CaptureEngine:
         tracked.segments.swap = tracked.swap
         analysis.connections.append(model)
         tracked.model = model
-        context = DecoderContext(analysis, model, self.writer.numbering)
+        context = DecoderContext(analysis, model, self.writer.numbering, self.outbox)
         decoder = analysis.plugins.call_first(
             "dicomtui_make_connection_decoder", connection=model, config=analysis.config,
             pdu_decoders=analysis.pdu_decoders, host=context)

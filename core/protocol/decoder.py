@@ -65,7 +65,7 @@ def _sub_operations(command: dict) -> str:
 
 
 class ConnectionDecoder:
-    def __init__(self, connection, config, pdu_decoders: dict, host) -> None:
+    def __init__(self, connection, config, pdu_decoders: dict, host, outbox=None) -> None:
         self.connection = connection
         self.config = config
         self.limits = config.limits
@@ -73,7 +73,9 @@ class ConnectionDecoder:
         self.frames = host.frames
         self.status_meaning = host.status_meaning
         self.numbering = host.numbering
-        self.events: list = []  # what the current call caused, returned at its end
+        # What the current call caused: a list returned at its end, or, when given, the
+        # host's outbox, which takes each event as it comes (see ``receive_data``).
+        self.events = outbox if outbox is not None else []
         midway = connection.picked_up_midway
         self.parsers = (PduStreamParser(self.limits, midway), PduStreamParser(self.limits, midway))
         self.assemblers = (MessageAssembler(0, self.limits.max_command), MessageAssembler(1, self.limits.max_command))
@@ -85,14 +87,16 @@ class ConnectionDecoder:
     # -- input from the engine -------------------------------------------------------------
 
     def receive_data(self, direction: int, stream_offset: int, data) -> list:
-        """Bytes of ``direction`` from ``stream_offset`` on; returns the events they caused."""
+        """Bytes of ``direction`` from ``stream_offset`` on; returns the events they caused.
+
+        With a host ``outbox`` the events went there one by one instead (and the list is
+        empty): a segment carrying a thousand small PDUs would otherwise keep a thousand
+        PDU records alive until the call returns, and the cyclic collector would scan
+        and promote them (on 300,000 tiny PDUs: 20% more collections, +0.4 s).
+        """
         for event in self.parsers[direction].feed(stream_offset, data):
             self._handle(direction, event)
-        events = self.events
-        if events:
-            self.events = []
-            return events
-        return _NO_EVENTS
+        return self._take_events()
 
     def skippable(self, direction: int) -> int:
         """Bytes of ``direction`` the engine may pass with ``skip`` instead of ``receive_data``."""
@@ -112,9 +116,12 @@ class ConnectionDecoder:
             self._handle(direction, event)
         return self._take_events()
 
-    def _take_events(self) -> list:
-        events, self.events = self.events, []
-        return events
+    def _take_events(self):
+        events = self.events
+        if events:  # a list with events (an outbox is always empty)
+            self.events = []
+            return events
+        return _NO_EVENTS
 
     def finish(self) -> list:
         """The end of both streams: what was cut short, and the association's last state."""
