@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from array import array
 
 import pytest
@@ -331,7 +332,7 @@ def test_decoder_findings_are_codes_worded_above_the_core():
     """
     from dicomtui.core.cli import make_host
     from dicomtui.core.pipeline import analyze
-    from dicomtui.core.pipeline.finding_text import FINDING_TEXT, phrase
+    from dicomtui.core.pipeline.finding_text import FINDING_TEXT, PROBLEM_TEXT, phrase
 
     client, server = _echo_streams()
     rq_end = _pdu_ends(client)[0]  # the first P-DATA-TF (C-ECHO-RQ) follows the A-ASSOCIATE-RQ
@@ -345,15 +346,19 @@ def test_decoder_findings_are_codes_worded_above_the_core():
         "state.data-before-ac": (client, b""),
     }
     seen: dict[str, Finding] = {}
-    for expected, (sent, answered) in damaged.items():
-        findings = _findings_of(sent, answered)
+    problems: set[str] = set()
+    for expected, (sent, answered) in [*damaged.items(), ("tcp.gap", (client[:20], b""))]:
+        findings = _findings_of(sent, answered, Gap(20, 30, 1, "test") if expected == "tcp.gap" else None)
         assert expected in {finding.code for finding in findings}, expected
         seen.update((finding.code, finding) for finding in findings)
-    seen.update((finding.code, finding) for finding in _findings_of(client[:20], b"", Gap(20, 30, 1, "test")))
+        problems.update(finding.params["problem"] for finding in findings if "problem" in finding.params)
     assert {"tcp.gap", "pdu.not-captured"} <= set(seen)
     for code, finding in seen.items():
         assert code in FINDING_TEXT and isinstance(finding.params, dict)
         assert phrase(code, finding.params) == expert_item(finding).message != code
+        assert finding.params.get("problem") in (None, *PROBLEM_TEXT)
+    assert {"framing.unknown-pdu-type", "framing.reserved-byte", "framing.gap-bytes",
+            "dimse.malformed-command"} <= problems
     assert phrase("site.own-code", {"detail": "x"}) == "site.own-code: x"  # a replacement decoder's own code
     host = make_host(load_installed=False)
     stored = 0
@@ -363,6 +368,24 @@ def test_decoder_findings_are_codes_worded_above_the_core():
                 stored += 1
                 assert item.code in FINDING_TEXT and phrase(item.code, item.params) == item.message
     assert stored
+
+
+def test_every_code_the_protocol_core_emits_has_a_wording():
+    """A new Problem or Finding code in the core without a sentence in the catalogue fails here."""
+    import re
+
+    from dicomtui.core.pipeline.finding_text import FINDING_TEXT, PROBLEM_TEXT
+
+    core = Path(__file__).resolve().parent.parent / "core" / "protocol"
+    problem_codes, finding_codes = set(), set()
+    for path in core.glob("*.py"):
+        text = path.read_text()
+        problem_codes.update(re.findall(r'Problem\(\s*"([a-z.-]+)"', text))
+        finding_codes.update(re.findall(r'Finding\([^"]*?"([a-z.-]+)"', text, re.S))
+        finding_codes.update(re.findall(r'"(framing\.[a-z-]+)" if', text))
+    assert len(problem_codes) >= 25 and problem_codes <= set(PROBLEM_TEXT), problem_codes - set(PROBLEM_TEXT)
+    assert len(finding_codes) >= 7 and finding_codes <= set(FINDING_TEXT), finding_codes - set(FINDING_TEXT)
+    assert {f"state.{violation.value}" for violation in Violation} <= set(FINDING_TEXT)
 
 
 # -- CaptureEngine ----------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from dicomtui.core.protocol.events import (
     MessageStarted,
     PduFramed,
 )
-from dicomtui.core.protocol.findings import Group, Severity
+from dicomtui.core.protocol.findings import Group, Problem, Severity
 from dicomtui.core.protocol.framing import FramedPdu, PduStreamParser, StreamProblem
 from dicomtui.core.protocol.messages import MessageAssembler
 from dicomtui.core.protocol.pdu import AbortBody, AssociateBody, RejectBody
@@ -50,6 +50,14 @@ from dicomtui.core.protocol.state import OPEN_STATES, AssociationState, PduType,
 from dicomtui.core.wire.tcp import Gap
 
 _NO_EVENTS: tuple = ()
+
+
+def _params(problem: str | Problem) -> dict:
+    """A finding's parameters for a problem: a coded one's code and parameters, or a body decoder's text."""
+    if isinstance(problem, str):
+        return {"detail": problem}
+    return {"problem": problem.code, **problem.params}
+
 
 KIND_BY_TYPE = {1: "association", 2: "association", 3: "reject", 4: "data", 5: "release", 6: "release",
                 7: "abort"}
@@ -151,7 +159,7 @@ class ConnectionDecoder:
             self.events.append(Finding(
                 Severity.ERROR if event.malformed else Severity.WARNING,
                 Group.MALFORMED if event.malformed else Group.SEQUENCE,
-                "framing.invalid-header" if event.malformed else "framing.skipped", {"detail": event.message},
+                "framing.invalid-header" if event.malformed else "framing.skipped", _params(event.problem),
                 first, self.association.index if self.association else None, rule="framing"))
             return
         self._pdu(direction, event)
@@ -194,7 +202,7 @@ class ConnectionDecoder:
             pdu_model.summary += " [incomplete]"
         self.events.append(PduFramed(pdu_model))
 
-    def _decode_body(self, framed: FramedPdu, pdu_model: Pdu, problems: list[str]):
+    def _decode_body(self, framed: FramedPdu, pdu_model: Pdu, problems: list[str | Problem]):
         """The registered decoder's object for a control PDU's body (None for P-DATA or when malformed)."""
         if framed.body is None or framed.pdu_type == PduType.P_DATA_TF:
             return None
@@ -204,9 +212,11 @@ class ConnectionDecoder:
         try:
             return decoder(framed.body)
         except DecodeError as exc:
-            problems.append(f"malformed {pdu_model.type_name}: {exc} (at PDU byte {exc.offset + PDU_HEADER_LENGTH})")
+            problems.append(Problem("pdu.body-malformed", {"pdu_type": framed.pdu_type, "error": str(exc),
+                                                           "offset": exc.offset + PDU_HEADER_LENGTH}))
         except Exception as exc:  # a plugin decoder must not stop the analysis
-            problems.append(f"{pdu_model.type_name} decoder raised {type(exc).__name__}: {exc}")
+            problems.append(Problem("pdu.body-decoder-raised", {"pdu_type": framed.pdu_type,
+                                                                "exception": type(exc).__name__, "error": str(exc)}))
         return None
 
     def _advance(self, direction: int, pdu_model: Pdu) -> tuple[Association, Violation | None]:
@@ -236,20 +246,20 @@ class ConnectionDecoder:
 
     # Per PDU type: update the association from the decoded body; return the PDU's summary.
 
-    def _on_request(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+    def _on_request(self, association: Association, pdu_model: Pdu, decoded, problems: list[str | Problem]) -> str:
         if not isinstance(decoded, AssociateBody):
             return "A-ASSOCIATE request (malformed)"
         problems += negotiation.apply_request(association, decoded, self.limits.max_contexts)
         return f"A-ASSOCIATE request {association.calling_ae} --> {association.called_ae}"
 
-    def _on_accept(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+    def _on_accept(self, association: Association, pdu_model: Pdu, decoded, problems: list[str | Problem]) -> str:
         association.response_pdu = pdu_model.index
         association.established_time = pdu_model.timestamp
         if isinstance(decoded, AssociateBody):
             problems += negotiation.apply_accept(association, decoded)
         return f"A-ASSOCIATE accept  {association.calling_ae} <-- {association.called_ae}"
 
-    def _on_reject(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+    def _on_reject(self, association: Association, pdu_model: Pdu, decoded, problems: list[str | Problem]) -> str:
         association.response_pdu = pdu_model.index
         reason = "malformed"
         if isinstance(decoded, RejectBody):
@@ -260,16 +270,16 @@ class ConnectionDecoder:
         pdu_model.kind = "reject"
         return f"A-ASSOCIATE reject  {association.calling_ae} <-- {association.called_ae} ({reason})"
 
-    def _on_release_request(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+    def _on_release_request(self, association: Association, pdu_model: Pdu, decoded, problems: list[str | Problem]) -> str:
         return "A-RELEASE request"
 
-    def _on_release_response(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+    def _on_release_response(self, association: Association, pdu_model: Pdu, decoded, problems: list[str | Problem]) -> str:
         association.end_reason = "released normally"
         association.ended_by = AssociationEnd.RELEASED
         association.end_time = pdu_model.timestamp
         return "A-RELEASE response"
 
-    def _on_abort(self, association: Association, pdu_model: Pdu, decoded, problems: list[str]) -> str:
+    def _on_abort(self, association: Association, pdu_model: Pdu, decoded, problems: list[str | Problem]) -> str:
         body = decoded if isinstance(decoded, AbortBody) else None
         negotiation.apply_abort(association, body)
         if association.state is not AssociationState.RELEASED:  # an abort after a release ends nothing
@@ -281,8 +291,8 @@ class ConnectionDecoder:
                  PduType.A_ASSOCIATE_RJ: _on_reject, PduType.A_RELEASE_RQ: _on_release_request,
                  PduType.A_RELEASE_RP: _on_release_response, PduType.A_ABORT: _on_abort}
 
-    def _report(self, direction: int, pdu_model: Pdu, violation: Violation | None, problems: list[str],
-                capture_problems: list[str]) -> None:
+    def _report(self, direction: int, pdu_model: Pdu, violation: Violation | None, problems: list[str | Problem],
+                capture_problems: list[Problem]) -> None:
         events = self.events
         frame, association, index = pdu_model.last_frame, pdu_model.association, pdu_model.index
         if violation is not None:
@@ -291,11 +301,11 @@ class ConnectionDecoder:
                                    "side": Side(direction)},
                                   frame, association, index, rule="protocol-order"))
         for problem in problems:
-            events.append(Finding(Severity.ERROR, Group.MALFORMED, "pdu.malformed", {"detail": problem},
+            events.append(Finding(Severity.ERROR, Group.MALFORMED, "pdu.malformed", _params(problem),
                                   frame, association, index, rule="pdu"))
         for problem in capture_problems:
             # the capture, not the peer, lost the rest of this PDU (the gap has its own item)
-            events.append(Finding(Severity.NOTE, Group.CAPTURE, "pdu.not-captured", {"detail": problem},
+            events.append(Finding(Severity.NOTE, Group.CAPTURE, "pdu.not-captured", _params(problem),
                                   frame, association, index, rule="pdu"))
 
     def _pdata(self, direction: int, framed: FramedPdu, pdu_model: Pdu, association: Association,
@@ -340,7 +350,7 @@ class ConnectionDecoder:
             return ""
         association = self.association
         if event.kind == "problem":
-            self.events.append(Finding(Severity.ERROR, Group.MALFORMED, "dimse.malformed", {"detail": event.text},
+            self.events.append(Finding(Severity.ERROR, Group.MALFORMED, "dimse.malformed", _params(event.problem),
                                        message.last_frame, message.association,
                                        pdu_model.index if pdu_model else None,
                                        message.index if message.index >= 0 else None, rule="dimse"))
