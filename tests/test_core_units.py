@@ -518,6 +518,58 @@ def test_pdu_table_reorder_and_remap_keep_rows_whole():
     assert [pdu.connection for pdu in table] == [0, 1]
 
 
+def test_pdu_table_reorders_a_window_in_place():
+    """Rows outside the window keep their place and PDVs; inside, whole rows move."""
+    import random
+
+    rng = random.Random(7)
+    for _ in range(60):
+        rows = []
+        for number in range(rng.randrange(1, 30)):
+            pdvs = tuple(Pdv(10_000 * number + 10 * k, k + 1, 2 * k + 1, bool(k % 2), k == 0, (k % 2) | (k == 0) * 2)
+                         for k in range(rng.randrange(0, 4)))
+            rows.append(_pdu(number % 3, 100 + number, pdvs))
+        table = PduTable()
+        for row in rows:
+            table.append(row)
+        low = rng.randrange(len(rows))
+        high = rng.randrange(low, len(rows)) + 1
+        window = list(range(low, high))
+        rng.shuffle(window)
+        table.reorder(window, low)
+        expected = rows[:low] + [rows[old] for old in window] + rows[high:]
+        assert [(pdu.last_frame, pdu.pdvs, pdu.connection, pdu.complete) for pdu in table] == \
+            [(pdu.last_frame, pdu.pdvs, pdu.connection, pdu.complete) for pdu in expected]
+
+
+def test_renumber_puts_pdus_in_frame_order_and_follows_them_everywhere(plugin_host):
+    """A PDU completed late (its direction held back) is moved; whatever named it follows it."""
+    from dicomtui.core.pipeline.phases import Pipeline, renumber
+
+    config = AnalysisConfig()
+    sources = open_capture([str(FIXTURES / "store_testfiles_pynetdicom.pcap")], config.limits)
+    pipeline = Pipeline(Analysis(sources, config, plugin_host))
+    pipeline.scan_sources(sources)
+    pipeline.engine.finish()
+    analysis = pipeline.analysis
+    last_frames = analysis.pdus._last_frame
+    # Hold one PDU back by a few rows, as a lost segment in its direction would.
+    moved = 3
+    last_frames[moved] = last_frames[moved + 4]
+    key = [(pdu.connection, pdu.direction, pdu.stream_offset) for pdu in analysis.pdus]
+    named = [(key[m.first_pdu], key[m.last_pdu]) for m in analysis.messages]
+    requests = [key[a.request_pdu] if a.request_pdu is not None else None for a in analysis.associations]
+    renumber(analysis)
+    after = [(pdu.connection, pdu.direction, pdu.stream_offset) for pdu in analysis.pdus]
+    assert sorted(after) == sorted(key) and after != key
+    frames = list(analysis.pdus.last_frames())
+    assert frames == sorted(frames)
+    assert after[:moved] == key[:moved] and after[moved + 5:] == key[moved + 5:]  # only the window moved
+    assert [(after[m.first_pdu], after[m.last_pdu]) for m in analysis.messages] == named
+    assert [after[a.request_pdu] if a.request_pdu is not None else None
+            for a in analysis.associations] == requests
+
+
 def test_limits_reach_the_decoder():
     decoder = ConnectionDecoder(Connection(), AnalysisConfig(limits=Limits(max_command=64)), DECODERS,
                                 RecordingHost())
