@@ -343,3 +343,15 @@ def test_bulk_path_stops_at_a_damaged_record_in_the_middle(tmp_path):
         [note.message for note in analyses[1].notes]
     assert len(analyses[0].notes) == 1
     assert fingerprint(analyses[0]) == fingerprint(analyses[1])
+
+
+@pytest.mark.parametrize("tail", [b"", b"\x00" * 7, b"\xff" * 40])
+def test_bulk_path_reads_a_short_last_frame(tmp_path, tail):
+    """A last record shorter than the 70 bytes the block reads (a cut-short frame, an odd
+    link-layer runt) is read from its own bytes, not from a window shifted back."""
+    data = (FIXTURES / "store_large_segments.pcap").read_bytes()
+    record = struct.pack("<IIII", 1_700_000_000, 123_456, len(tail), len(tail)) + tail
+    capture = tmp_path / "short-last.pcap"
+    capture.write_bytes(data + record)
+    fast, reference = both_paths(capture, small_blocks=True)
+    assert fast == reference

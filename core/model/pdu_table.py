@@ -147,6 +147,10 @@ class PduTable:
         first = 0 if start is None else max(0, start - self.base)
         return array(column.typecode, column[first : self._count - self.base])
 
+    def summaries(self) -> list[str]:
+        """Every retained row's summary (rows ``base`` to ``len``), without building Pdu objects."""
+        return self._summaries[: self._count - self.base]
+
     def drop_before(self, number: int) -> int:
         """Forget rows below ``number`` (live retention); returns how many were dropped."""
         count = min(number, self._count) - self.base
