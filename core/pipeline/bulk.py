@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import heapq
 import struct
+from bisect import bisect_right
 
 from dicomtui.core.wire.tcp import HALF_SEQ, SEQ_MODULO
 
@@ -131,16 +132,20 @@ class _Direction:
     """One direction of a connection in bulk: its data segments in the stretch and the decoder's credit."""
 
     __slots__ = ("tracked", "tcp_direction", "sink", "frames", "lengths", "cumulative", "stream_offsets",
-                 "consumed")
+                 "payloads", "consumed")
 
-    def __init__(self, tracked, tcp_direction: int, frames, lengths, stream_start: int) -> None:
+    def __init__(self, tracked, tcp_direction: int, frames, lengths, stream_start: int, payloads) -> None:
         self.tracked = tracked
         self.tcp_direction = tcp_direction
         self.sink = tracked.sinks[tcp_direction]
-        self.frames = frames  # block indices of the stretch's data segments
-        self.lengths = lengths
-        self.cumulative = np.cumsum(lengths)
-        self.stream_offsets = stream_start + self.cumulative - lengths
+        cumulative = np.cumsum(lengths)
+        self.stream_offsets = stream_start + cumulative - lengths
+        # Python lists for what the boundary loop reads one value at a time (a numpy scalar
+        # costs more to read than a list item, and bisect on a list less than searchsorted).
+        self.frames = frames.tolist()  # block indices of the stretch's data segments
+        self.lengths = lengths.tolist()
+        self.cumulative = cumulative.tolist()
+        self.payloads = payloads  # file offsets of their payloads (numpy; read once a boundary)
         self.consumed = 0  # bytes of the stretch gone through the credit bookkeeping
 
 
@@ -286,12 +291,13 @@ class _Block:
             indices = frames[data]
             sizes = block.length[indices]
             reassembler = tracked.reassemblers[tcp_direction]
-            state = _Direction(tracked, tcp_direction, indices, sizes, reassembler.next_offset)
-            total = int(state.cumulative[-1])
+            payloads = block.payload[indices]
+            state = _Direction(tracked, tcp_direction, indices, sizes, reassembler.next_offset, payloads)
+            total = state.cumulative[-1]
             # The chunk map's arrays are native 'Q', 'Q', 'I', 'I', 'I', 'd' (see ChunkMap).
             chunks = state.sink.chunks
             chunks.stream_offsets.frombytes(state.stream_offsets.astype(np.uint64).tobytes())
-            chunks.file_offsets.frombytes(block.payload[indices].astype(np.uint64).tobytes())
+            chunks.file_offsets.frombytes(payloads.astype(np.uint64).tobytes())
             chunks.lengths.frombytes(sizes.astype(np.uint32).tobytes())
             chunks.frames.frombytes((indices + self.first).astype(np.uint32).tobytes())
             chunks.sources.frombytes(bytes(4 * len(indices)))
@@ -340,12 +346,11 @@ class _Block:
         path does; when none is left to see, the rest of the stretch is counted now.
         """
         sink = state.sink
-        reach = state.consumed + sink.credit
-        position = int(np.searchsorted(state.cumulative, reach, side="right"))
+        position = bisect_right(state.cumulative, state.consumed + sink.credit)
         if position < len(state.frames):
-            heapq.heappush(heap, (int(state.frames[position]), number, position))
+            heapq.heappush(heap, (state.frames[position], number, position))
             return
-        rest = int(state.cumulative[-1]) - state.consumed
+        rest = state.cumulative[-1] - state.consumed
         sink.credit -= rest
         sink.owed += rest
         state.consumed += rest
@@ -356,8 +361,8 @@ class _Block:
         state = directions[number]
         sink = state.sink
         tracked = state.tracked
-        length = int(state.lengths[position])
-        skipped = int(state.cumulative[position]) - length - state.consumed
+        length = state.lengths[position]
+        skipped = state.cumulative[position] - length - state.consumed
         sink.credit -= skipped
         sink.owed += skipped
         state.consumed += skipped + length
@@ -366,7 +371,7 @@ class _Block:
         if sink.owed:
             decoder.skip(direction, sink.owed)
             sink.owed = 0
-        payload = int(self.block.payload[index])
+        payload = int(state.payloads[position])
         decoder.receive_data(direction, int(state.stream_offsets[position]),
                              self.engine.views[0][payload: payload + length])
         if tracked.decoder is decoder:

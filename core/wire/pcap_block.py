@@ -57,10 +57,12 @@ def walk_records(data, offset: int, limit: int, header=struct.Struct("<I").unpac
     offsets: list[int] = []
     append = offsets.append
     last = end - RECORD_HEADER
-    while offset <= last and len(offsets) < limit:
+    for _count in range(limit):  # a counted loop: cheaper than testing len(offsets) each time
+        if offset > last:
+            break
         caplen = header(data, offset + 8)[0]
         following = offset + RECORD_HEADER + caplen
-        if caplen > MAX_RECORD_LENGTH or following > end:
+        if following > end or caplen > MAX_RECORD_LENGTH:
             break
         append(offset)
         offset = following
