@@ -267,7 +267,7 @@ class PartTenExporter:
         return path, written, missing
 
 
-RELEASE_EVERY = 64 << 20
+RELEASE_EVERY = 32 << 20  # as the pass (phases.RELEASE_INTERVAL)
 WRITE_BATCH = 1024  # segments per writev call (IOV_MAX on Linux and the BSDs)
 
 
