@@ -72,3 +72,12 @@ def test_command_elements_equal_pydicoms_group_0000():
 
     expected = {tag: (entry[0], entry[4]) for tag, entry in DicomDictionary.items() if tag >> 16 == 0}
     assert COMMAND_ELEMENTS == expected
+
+
+def test_part10_export_of_a_pcap_imports_no_ui_no_pydicom_no_dpkt(tmp_path):
+    """Every exporter is registered for --export; only the chosen one may load its libraries
+    (the Part 10 writer builds its file meta by hand, a pcap needs no dpkt)."""
+    found = probe("--export", str(tmp_path / "out"), str(FIXTURES / "store_large_segments.pcap"))
+    assert found["status"] == 0
+    assert found["heavy"] == []
+    assert any(".export." in name for name in found["plugins"])
