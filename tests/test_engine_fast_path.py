@@ -72,8 +72,15 @@ def fingerprint(analysis) -> dict:
     return document
 
 
-def _paths(path: Path, small_blocks: bool = False) -> list[dict]:
-    """Fingerprints of the bulk path, the per-frame fast path and the reference path."""
+BLOCK_SIZES = {"default": None, "small": (3, 17), "medium": (64, 512)}
+
+
+def _paths(path: Path, small_blocks: bool | str = False) -> list[dict]:
+    """Fingerprints of the bulk path, the per-frame fast path and the reference path.
+
+    ``small_blocks``: True or "small" makes every block edge fall inside a PDU, a handshake
+    or a retransmission; "medium" lets connections go inactive and active again inside a block.
+    """
     from dicomtui.core.pipeline import bulk
 
     configs = [AnalysisConfig(bulk_min_bytes=0), AnalysisConfig(bulk_min_bytes=1 << 62),
@@ -81,8 +88,9 @@ def _paths(path: Path, small_blocks: bool = False) -> list[dict]:
     results = []
     for config in configs:
         saved = bulk.FIRST_BLOCK_FRAMES, bulk.BLOCK_FRAMES
-        if small_blocks:  # every block edge inside a PDU, a handshake, a retransmission storm
-            bulk.FIRST_BLOCK_FRAMES, bulk.BLOCK_FRAMES = 3, 17
+        sizes = BLOCK_SIZES["small" if small_blocks is True else (small_blocks or "default")]
+        if sizes is not None:
+            bulk.FIRST_BLOCK_FRAMES, bulk.BLOCK_FRAMES = sizes
         try:
             analysis = analyze([str(path)], config, HOST)
         finally:
@@ -95,7 +103,7 @@ def _paths(path: Path, small_blocks: bool = False) -> list[dict]:
     return results
 
 
-def both_paths(path: Path, small_blocks: bool = False) -> tuple[dict, dict]:
+def both_paths(path: Path, small_blocks: bool | str = False) -> tuple[dict, dict]:
     """(fast, reference) fingerprints, after checking the bulk and per-frame fast paths agree."""
     bulk, per_frame, reference = _paths(path, small_blocks)
     assert bulk == per_frame, "the bulk path differs from the per-frame fast path"
@@ -220,7 +228,7 @@ def test_fast_path_equals_reference_on_messy_real_recordings(tmp_path, name, see
     frames, link_type = _frames(FIXTURES / name)
     capture = tmp_path / f"messy-{seed}-{rate}.pcap"
     capture.write_bytes(_write(messy_copy(frames, seed, rate), link_type))
-    fast, reference = both_paths(capture, small_blocks=seed % 2 == 0)
+    fast, reference = both_paths(capture, small_blocks=("default", "small", "medium")[seed % 3])
     assert fast == reference
 
 
@@ -231,7 +239,7 @@ def test_fast_path_equals_reference_on_generated_transfers(tmp_path, seed, rate,
     capture = tmp_path / "transfer.pcap"
     with open(capture, "wb") as out:
         make_capture.generate(out, 0.15, 8, seed, 2, max_pdu, mss, messy=rate)
-    fast, reference = both_paths(capture, small_blocks=seed % 2 == 0)
+    fast, reference = both_paths(capture, small_blocks=("default", "small", "medium")[seed % 3])
     assert fast == reference
     assert fast["messages"], "the generated transfer has messages"
 
@@ -371,3 +379,17 @@ def test_bulk_path_equals_reference_on_corrupted_bytes(tmp_path, seed, flips):
     capture.write_bytes(bytes(data))
     fast, reference = both_paths(capture, small_blocks=seed % 2 == 0)
     assert fast == reference
+
+
+@pytest.mark.parametrize("rate", [0.01, 0.05])
+def test_bulk_path_resumes_after_reordering_and_retransmission(tmp_path, rate):
+    """On a messy transfer the bulk path takes most frames: a connection goes the per-frame way
+    while reassembly holds segments, and back to bulk when its state is the expected one."""
+    capture = tmp_path / "messy.pcap"
+    with open(capture, "wb") as out:
+        make_capture.generate(out, 3.0, 64, 11, 1, 16384, 1448, messy=rate)
+    share, fast = _bulk_share(capture)
+    assert share > 0.6
+    for sizes in ("default", "medium"):
+        bulk, per_frame, reference = _paths(capture, sizes)
+        assert bulk == per_frame == reference == fast if sizes == "default" else bulk == per_frame == reference
