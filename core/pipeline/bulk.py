@@ -360,18 +360,16 @@ class _Block:
     def _valid(self, connection: _Connection, position: int) -> bool:
         """Whether the connection's real state after ``position`` (-1: the block's start) is the expected one."""
         tracked = connection.tracked
-        if self.engine.table.get(tracked.key, (None,))[0] is not tracked or tracked.ignored != connection.ignored:
-            return False
-        if connection.ignored:
-            return True
-        if tracked.decoder is not connection.decoder:
-            return False
-        for tcp_direction, reassembler in enumerate(tracked.reassemblers):
-            expected = connection.expected[tcp_direction][position] if position >= 0 else reassembler.next_seq
-            if reassembler.pending or reassembler.loss_evidence is not None or reassembler.fin_seq is not None \
-                    or reassembler.next_seq != expected:
+        if not connection.ignored:
+            # Reassembly first: while a connection is inactive this is what fails, cheaply.
+            for tcp_direction, reassembler in enumerate(tracked.reassemblers):
+                expected = connection.expected[tcp_direction][position] if position >= 0 else reassembler.next_seq
+                if reassembler.pending or reassembler.loss_evidence is not None or reassembler.fin_seq is not None \
+                        or reassembler.next_seq != expected:
+                    return False
+            if tracked.decoder is not connection.decoder:
                 return False
-        return True
+        return self.engine.table.get(tracked.key, (None,))[0] is tracked and tracked.ignored == connection.ignored
 
     # -- applying them, in frame order ----------------------------------------------------------
 
@@ -393,7 +391,7 @@ class _Block:
         times = block.ts[slow].tolist()
         for position, index in enumerate(slow.tolist()):
             while heap and heap[0][0] < index:
-                self._pop(heap, connections)
+                self._pop(heap, connections, index)
             number = owners[position]
             if number < 0:  # a frame of no connection the block knows
                 self.engine.pcap_frame(self.first + index, times[position], bodies[position], caplens[position])
@@ -407,12 +405,13 @@ class _Block:
             self.engine.pcap_frame(self.first + index, times[position], bodies[position], caplens[position])
             self._after_one(heap, connection, where, credits)
         while heap:
-            self._pop(heap, connections)
+            self._pop(heap, connections, len(block.body))
         for connection in connections:
             if connection.active:
                 self._apply(connection, len(connection.frame_list))
 
-    def _pop(self, heap, connections: list[_Connection]) -> None:
+    def _pop(self, heap, connections: list[_Connection], limit: int) -> None:
+        """The work at the top of the heap; ``limit``: block index of the next slow frame."""
         item = heapq.heappop(heap)
         index, kind, number = item[0], item[1], item[2]
         connection = connections[number]
@@ -427,9 +426,23 @@ class _Block:
         if connection.active or connection.epoch != epoch:
             return
         connection.queued = -1
+        if heap and heap[0][0] < limit:
+            limit = heap[0][0]
+        # The connection's candidates up to the next other work, one after the other without
+        # the heap, until its state is the expected one again.
         block = self.block
-        self.engine.pcap_frame(self.first + index, self.times[index], int(block.body[index]),
-                               int(block.caplen[index]))
+        bodies, caplens, times, first = block.body, block.caplen, self.times, self.first
+        pcap_frame, valid = self.engine.pcap_frame, self._valid
+        candidates, frame_list = connection.candidates, connection.frame_list
+        at = bisect_left(candidates, position)
+        while True:
+            pcap_frame(first + index, times[index], int(bodies[index]), int(caplens[index]))
+            at += 1
+            if at >= len(candidates) or frame_list[candidates[at]] > limit or valid(connection, position):
+                break
+            connection.flushed = position + 1
+            position = candidates[at]
+            index = frame_list[position]
         self._after_one(heap, connection, position)
 
     def _after_one(self, heap, connection: _Connection, position: int, credits: list | None = None) -> None:
