@@ -200,6 +200,7 @@ class _Connection:
         "frames",
         "ignored",
         "number",
+        "ahead",
         "queued",
         "rows",
         "tcp_directions",
@@ -219,6 +220,7 @@ class _Connection:
         self.expected: list[list[int]] = []  # per TCP direction: next_seq expected after each position
         self.directions: list[_Direction] = []
         self.rows = b""
+        self.ahead = False  # applied in full at the block's start: only the credit is left to count
         self.active = False
         self.flushed = 0  # positions before this are applied (or went the per-frame way)
         self.epoch = 0  # bumped when it becomes active again (per-frame entries then lapse)
@@ -380,6 +382,11 @@ class _Block:
         heap: list[tuple] = []  # (block index, kind, connection number, ...)
         for connection in connections:
             if connection.active:
+                if len(connection.candidates) == len(connection.frame_list):
+                    # No frame of it goes another way: apply all of it now (credit aside), so a
+                    # boundary costs only the decoder's call.
+                    self._apply(connection, len(connection.frame_list), count_credit=False)
+                    connection.ahead = True
                 for tcp_direction in range(len(connection.directions)):
                     self._queue_boundary(heap, connection, tcp_direction)
             else:
@@ -522,7 +529,8 @@ class _Block:
             sink.credit = skippable(direction) if skippable is not None else 0
         self._queue_boundary(heap, connection, state.tcp_direction)
 
-    def _apply(self, connection: _Connection, stop: int, credit_stop: tuple | None = None) -> None:
+    def _apply(self, connection: _Connection, stop: int, credit_stop: tuple | None = None,
+               count_credit: bool = True) -> None:
         """Apply the candidates from ``connection.flushed`` up to position ``stop`` at once.
 
         Chunk-map entries and reassembler counters of their data, segment-record rows,
@@ -533,7 +541,7 @@ class _Block:
         is processed (and ``flushed`` moved past it) before any later one.
         """
         start = connection.flushed
-        if stop <= start and credit_stop is None:
+        if stop <= start and credit_stop is None and not connection.ahead:
             return  # nothing since the last frame of this connection
         tracked = connection.tracked
         if stop > start:
@@ -550,11 +558,14 @@ class _Block:
                 end = bisect_left(state.positions, stop, done)
                 if end > done:
                     self._append_segments(tracked, state, done, end)
+        if not count_credit:
+            return
         for state in connection.directions:
-            end = state.applied
+            done = state.consumed
             if credit_stop is not None and credit_stop[0] is state:
                 end = credit_stop[1]
-            done = state.consumed
+            else:
+                end = bisect_left(state.positions, stop, done)
             if end > done:
                 skipped = state.cumulative[end - 1] - (state.cumulative[done - 1] if done else 0)
                 state.sink.credit -= skipped
