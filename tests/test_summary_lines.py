@@ -31,3 +31,17 @@ def test_column_lines_equal_per_pdu_lines(name, time_format):
         expected_shown.append(summary_line(analysis, pdus[number], time_format, reference))
         previous = pdus[number].timestamp
     assert list(summary_lines(analysis, time_format, shown)) == expected_shown
+
+
+@pytest.mark.parametrize("name", ["qr_pynetdicom.pcap", "store_dcmtk.pcapng", "reject_abort.pcap",
+                                  "store_large_segments.pcap"])
+def test_column_pdu_json_equals_per_pdu_json(name):
+    from dicomtui.core.views import pdu_json, pdu_json_rows
+
+    analysis = analyze([str(FIXTURES / name)], AnalysisConfig(), HOST)
+    expected = [pdu_json(pdu) for pdu in analysis.pdus]
+    rows = list(pdu_json_rows(analysis))
+    assert rows == expected
+    # the same types too (the encoder writes True as true, 1 as 1)
+    assert [[type(value) for value in row.values()] for row in rows] == \
+        [[type(value) for value in row.values()] for row in expected]

@@ -156,6 +156,12 @@ class PduTable:
         return (self._connection[index], self._direction[index], self._stream_offset[index],
                 self._pdu_type[index], self._length[index], self._first_frame[index], self._timestamp[index])
 
+    def pdv_counts(self) -> list[int]:
+        """How many PDVs each retained row has (rows ``base`` to ``len``)."""
+        starts = self._pdv_start.tolist()
+        ends = starts[1:] + [len(self._pdv_offset) + self._pdv_base]
+        return [end - start for start, end in zip(starts, ends)]
+
     def summaries(self) -> list[str]:
         """Every retained row's summary (rows ``base`` to ``len``), without building Pdu objects."""
         return self._summaries[: self._count - self.base]

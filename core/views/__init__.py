@@ -129,6 +129,34 @@ def pdu_json(pdu: Pdu) -> dict[str, Any]:
     }
 
 
+def pdu_json_rows(analysis: Analysis) -> Iterator[dict[str, Any]]:
+    """``pdu_json`` of every PDU, read from the PDU table's columns (no ``Pdu`` per row: a large
+    transfer has tens of thousands; a test checks both agree)."""
+    from dicomtui.core.protocol.records import PDU_TYPE_NAMES
+
+    pdus = analysis.pdus
+    columns = [pdus.column(name).tolist() for name in (
+        "first_frame", "last_frame", "timestamp", "connection", "association", "direction", "pdu_type",
+        "length", "complete")]
+    directions = ("client->server", "server->client")
+    for index, (first, last, timestamp, connection, association, direction, pdu_type, length, complete,
+                pdvs, summary) in enumerate(zip(*columns, pdus.pdv_counts(), pdus.summaries()), pdus.base):
+        yield {
+            "index": index,
+            "frames": [first, last],
+            "time": timestamp,
+            "connection": connection,
+            "association": association,
+            "direction": directions[0 if direction == 0 else 1],
+            "type": pdu_type,
+            "type_name": PDU_TYPE_NAMES.get(pdu_type, f"unknown PDU type 0x{pdu_type:02x}"),
+            "length": length,
+            "complete": bool(complete),
+            "pdvs": pdvs,
+            "summary": summary,
+        }
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
@@ -222,7 +250,7 @@ def analysis_json_sections(analysis: Analysis, shown: list[int] | None = None) -
         ("capture", capture_json(analysis)),
         ("connections", map(connection_json, analysis.connections)),
         ("associations", (association_json(analysis, association) for association in analysis.associations)),
-        ("pdus", map(pdu_json, pdus)),
+        ("pdus", pdu_json_rows(analysis) if shown is None else map(pdu_json, pdus)),
         ("messages", (message_json(analysis, message) for message in messages)),
         ("expert", (item.as_json() for item in expert)),
         ("timing", _timing(analysis)),
@@ -340,8 +368,8 @@ def analysis_json_lines(analysis: Analysis):
 
     for association in analysis.associations:
         yield line("association", association_json(analysis, association), event="start")
-    for pdu in analysis.pdus:
-        yield line("pdu", pdu_json(pdu))
+    for pdu in pdu_json_rows(analysis):
+        yield line("pdu", pdu)
     for message in analysis.messages:
         yield line("message", message_json(analysis, message))
     for association in analysis.associations:
