@@ -393,3 +393,23 @@ def test_bulk_path_resumes_after_reordering_and_retransmission(tmp_path, rate):
     for sizes in ("default", "medium"):
         bulk, per_frame, reference = _paths(capture, sizes)
         assert bulk == per_frame == reference == fast if sizes == "default" else bulk == per_frame == reference
+
+
+@pytest.mark.parametrize("limits", [{"max_segment_record": 50}, {"max_segment_record": 1000},
+                                    {"max_connections": 2}])
+def test_bulk_path_keeps_the_record_budget_and_eviction_exact(tmp_path, limits):
+    """The segment-record budget and connection eviction strike at an exact frame: blocks that
+    could cross them go frame by frame, so every path stops recording at the same segment."""
+    from dataclasses import replace
+
+    from dicomtui.core.base.limits import Limits
+
+    capture = tmp_path / "two.pcap"
+    with open(capture, "wb") as out:
+        make_capture.generate(out, 1.0, 32, 5, 3, 4096, 1448, messy=0.02)
+    results = []
+    for config in (AnalysisConfig(bulk_min_bytes=0), AnalysisConfig(bulk_min_bytes=1 << 62),
+                   AnalysisConfig(fast_path=False)):
+        config.limits = replace(Limits(), **limits)
+        results.append(fingerprint(analyze([str(capture)], config, HOST)))
+    assert results[0] == results[1] == results[2]
