@@ -264,9 +264,6 @@ def _live_options(args: argparse.Namespace, parser: argparse.ArgumentParser, cap
 
     ``reads_whole_file``: the mode needs the whole capture first (--anonymize), so '-' is spooled as before.
     """
-    from dicomtui.core.pipeline.live import LiveOptions
-    from dicomtui.core.wire.capture_tool import CaptureRequest
-
     live_only = [name for name, given in (("-f", args.capture_filter), ("-s", args.snaplen), ("-w", args.write),
                                           ("-b", args.ring), ("-a", args.autostop), ("-c", args.count))
                  if given]
@@ -279,6 +276,10 @@ def _live_options(args: argparse.Namespace, parser: argparse.ArgumentParser, cap
         if live_only:
             parser.error(f"{', '.join(live_only)} only apply to a live capture (-i IFACE, --follow FILE or -)")
         return None
+    # Imported only for a live capture: reading files (the common case) need not pay for them.
+    from dicomtui.core.pipeline.live import LiveOptions
+    from dicomtui.core.wire.capture_tool import CaptureRequest
+
     if (args.follow or is_pipe) and (args.capture_filter or args.snaplen):
         parser.error("-f and -s apply to capturing (-i); a followed file or pipe is already captured")
     options = LiveOptions(write=args.write)

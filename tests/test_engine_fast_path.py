@@ -72,8 +72,15 @@ def fingerprint(analysis) -> dict:
     return document
 
 
-def _paths(path: Path, small_blocks: bool = False) -> list[dict]:
-    """Fingerprints of the bulk path, the per-frame fast path and the reference path."""
+BLOCK_SIZES = {"default": None, "small": (3, 17), "medium": (64, 512)}
+
+
+def _paths(path: Path, small_blocks: bool | str = False) -> list[dict]:
+    """Fingerprints of the bulk path, the per-frame fast path and the reference path.
+
+    ``small_blocks``: True or "small" makes every block edge fall inside a PDU, a handshake
+    or a retransmission; "medium" lets connections go inactive and active again inside a block.
+    """
     from dicomtui.core.pipeline import bulk
 
     configs = [AnalysisConfig(bulk_min_bytes=0), AnalysisConfig(bulk_min_bytes=1 << 62),
@@ -81,8 +88,9 @@ def _paths(path: Path, small_blocks: bool = False) -> list[dict]:
     results = []
     for config in configs:
         saved = bulk.FIRST_BLOCK_FRAMES, bulk.BLOCK_FRAMES
-        if small_blocks:  # every block edge inside a PDU, a handshake, a retransmission storm
-            bulk.FIRST_BLOCK_FRAMES, bulk.BLOCK_FRAMES = 3, 17
+        sizes = BLOCK_SIZES["small" if small_blocks is True else (small_blocks or "default")]
+        if sizes is not None:
+            bulk.FIRST_BLOCK_FRAMES, bulk.BLOCK_FRAMES = sizes
         try:
             analysis = analyze([str(path)], config, HOST)
         finally:
@@ -95,7 +103,7 @@ def _paths(path: Path, small_blocks: bool = False) -> list[dict]:
     return results
 
 
-def both_paths(path: Path, small_blocks: bool = False) -> tuple[dict, dict]:
+def both_paths(path: Path, small_blocks: bool | str = False) -> tuple[dict, dict]:
     """(fast, reference) fingerprints, after checking the bulk and per-frame fast paths agree."""
     bulk, per_frame, reference = _paths(path, small_blocks)
     assert bulk == per_frame, "the bulk path differs from the per-frame fast path"
@@ -220,7 +228,7 @@ def test_fast_path_equals_reference_on_messy_real_recordings(tmp_path, name, see
     frames, link_type = _frames(FIXTURES / name)
     capture = tmp_path / f"messy-{seed}-{rate}.pcap"
     capture.write_bytes(_write(messy_copy(frames, seed, rate), link_type))
-    fast, reference = both_paths(capture, small_blocks=seed % 2 == 0)
+    fast, reference = both_paths(capture, small_blocks=("default", "small", "medium")[seed % 3])
     assert fast == reference
 
 
@@ -231,7 +239,7 @@ def test_fast_path_equals_reference_on_generated_transfers(tmp_path, seed, rate,
     capture = tmp_path / "transfer.pcap"
     with open(capture, "wb") as out:
         make_capture.generate(out, 0.15, 8, seed, 2, max_pdu, mss, messy=rate)
-    fast, reference = both_paths(capture, small_blocks=seed % 2 == 0)
+    fast, reference = both_paths(capture, small_blocks=("default", "small", "medium")[seed % 3])
     assert fast == reference
     assert fast["messages"], "the generated transfer has messages"
 
@@ -343,3 +351,65 @@ def test_bulk_path_stops_at_a_damaged_record_in_the_middle(tmp_path):
         [note.message for note in analyses[1].notes]
     assert len(analyses[0].notes) == 1
     assert fingerprint(analyses[0]) == fingerprint(analyses[1])
+
+
+@pytest.mark.parametrize("tail", [b"", b"\x00" * 7, b"\xff" * 40])
+def test_bulk_path_reads_a_short_last_frame(tmp_path, tail):
+    """A last record shorter than the 70 bytes the block reads (a cut-short frame, an odd
+    link-layer runt) is read from its own bytes, not from a window shifted back."""
+    data = (FIXTURES / "store_large_segments.pcap").read_bytes()
+    record = struct.pack("<IIII", 1_700_000_000, 123_456, len(tail), len(tail)) + tail
+    capture = tmp_path / "short-last.pcap"
+    capture.write_bytes(data + record)
+    fast, reference = both_paths(capture, small_blocks=True)
+    assert fast == reference
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), flips=st.integers(1, 40))
+def test_bulk_path_equals_reference_on_corrupted_bytes(tmp_path, seed, flips):
+    """Random bytes overwritten anywhere (record headers, link, IP and TCP headers, payload):
+    the bulk path neither raises nor disagrees with the per-frame and reference paths."""
+    data = bytearray((FIXTURES / "store_large_segments.pcap").read_bytes())
+    rng = random.Random(seed)
+    for _ in range(flips):
+        position = rng.randrange(24, len(data))
+        data[position] = rng.randrange(256)
+    capture = tmp_path / f"corrupt-{seed}.pcap"
+    capture.write_bytes(bytes(data))
+    fast, reference = both_paths(capture, small_blocks=seed % 2 == 0)
+    assert fast == reference
+
+
+@pytest.mark.parametrize("rate", [0.01, 0.05])
+def test_bulk_path_resumes_after_reordering_and_retransmission(tmp_path, rate):
+    """On a messy transfer the bulk path takes most frames: a connection goes the per-frame way
+    while reassembly holds segments, and back to bulk when its state is the expected one."""
+    capture = tmp_path / "messy.pcap"
+    with open(capture, "wb") as out:
+        make_capture.generate(out, 3.0, 64, 11, 1, 16384, 1448, messy=rate)
+    share, fast = _bulk_share(capture)
+    assert share > 0.6
+    for sizes in ("default", "medium"):
+        bulk, per_frame, reference = _paths(capture, sizes)
+        assert bulk == per_frame == reference == fast if sizes == "default" else bulk == per_frame == reference
+
+
+@pytest.mark.parametrize("limits", [{"max_segment_record": 50}, {"max_segment_record": 1000},
+                                    {"max_connections": 2}])
+def test_bulk_path_keeps_the_record_budget_and_eviction_exact(tmp_path, limits):
+    """The segment-record budget and connection eviction strike at an exact frame: blocks that
+    could cross them go frame by frame, so every path stops recording at the same segment."""
+    from dataclasses import replace
+
+    from dicomtui.core.base.limits import Limits
+
+    capture = tmp_path / "two.pcap"
+    with open(capture, "wb") as out:
+        make_capture.generate(out, 1.0, 32, 5, 3, 4096, 1448, messy=0.02)
+    results = []
+    for config in (AnalysisConfig(bulk_min_bytes=0), AnalysisConfig(bulk_min_bytes=1 << 62),
+                   AnalysisConfig(fast_path=False)):
+        config.limits = replace(Limits(), **limits)
+        results.append(fingerprint(analyze([str(capture)], config, HOST)))
+    assert results[0] == results[1] == results[2]

@@ -30,8 +30,10 @@ with contextlib.redirect_stdout(out):
 heavy = ("pydicom", "dpkt", "textual", "rich", "numpy", "dicomanonymizer")
 loaded = sorted({name.split(".")[0] for name in sys.modules if name.split(".")[0] in heavy})
 plugins = sorted(name for name in sys.modules if name.startswith("dicomtui.plugins."))
+live = sorted(name for name in ("dicomtui.core.pipeline.live", "dicomtui.core.wire.capture_tool",
+                                "subprocess") if name in sys.modules)
 print(json.dumps({"status": status, "lines": len(out.getvalue().splitlines()), "heavy": loaded,
-                  "plugins": plugins}))
+                  "plugins": plugins, "live": live}))
 """
 
 
@@ -45,6 +47,7 @@ def test_summary_imports_no_ui_no_pydicom_no_dpkt_no_rules():
     assert found["status"] == 0 and found["lines"] == 8
     assert found["heavy"] == []
     assert not [name for name in found["plugins"] if ".rules." in name or ".export." in name]
+    assert found["live"] == []  # a file needs no live-capture machinery (nor subprocess)
 
 
 def test_summary_with_fail_on_runs_the_rules():
@@ -72,3 +75,12 @@ def test_command_elements_equal_pydicoms_group_0000():
 
     expected = {tag: (entry[0], entry[4]) for tag, entry in DicomDictionary.items() if tag >> 16 == 0}
     assert COMMAND_ELEMENTS == expected
+
+
+def test_part10_export_of_a_pcap_imports_no_ui_no_pydicom_no_dpkt(tmp_path):
+    """Every exporter is registered for --export; only the chosen one may load its libraries
+    (the Part 10 writer builds its file meta by hand, a pcap needs no dpkt)."""
+    found = probe("--export", str(tmp_path / "out"), str(FIXTURES / "store_large_segments.pcap"))
+    assert found["status"] == 0
+    assert found["heavy"] == []
+    assert any(".export." in name for name in found["plugins"])

@@ -147,6 +147,25 @@ class PduTable:
         first = 0 if start is None else max(0, start - self.base)
         return array(column.typecode, column[first : self._count - self.base])
 
+    def fields(self, number: int) -> tuple[int, int, int, int, int, int, float]:
+        """(connection, direction, stream offset, PDU type, length, first frame, timestamp) of row
+        ``number``, without building a Pdu (for passes over every PDU)."""
+        index = number - self.base
+        if not 0 <= index < self._count - self.base:
+            raise IndexError("PDU index out of range")
+        return (self._connection[index], self._direction[index], self._stream_offset[index],
+                self._pdu_type[index], self._length[index], self._first_frame[index], self._timestamp[index])
+
+    def pdv_counts(self) -> list[int]:
+        """How many PDVs each retained row has (rows ``base`` to ``len``)."""
+        starts = self._pdv_start.tolist()
+        ends = starts[1:] + [len(self._pdv_offset) + self._pdv_base]
+        return [end - start for start, end in zip(starts, ends)]
+
+    def summaries(self) -> list[str]:
+        """Every retained row's summary (rows ``base`` to ``len``), without building Pdu objects."""
+        return self._summaries[: self._count - self.base]
+
     def drop_before(self, number: int) -> int:
         """Forget rows below ``number`` (live retention); returns how many were dropped."""
         count = min(number, self._count) - self.base

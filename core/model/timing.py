@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dicomtui.core.base.uids import uid_label
+from dicomtui.core.protocol.records import PDU_HEADER_LENGTH
 from dicomtui.core.wire.tcp_analysis import ConnectionTcp, analyse_connection
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -162,12 +163,13 @@ class AssociationTiming:
 def _pdu_spans(analysis: "Analysis", association_index: int, pdu_indices) -> list[tuple]:
     """(first byte time, last byte time, direction, pdu type, length, first frame) of PDUs."""
     spans = []
+    fields = analysis.pdus.fields  # one row's columns: a Pdu per row costs five times more
+    connections = analysis.connections
     for index in pdu_indices:
-        pdu = analysis.pdus[index]
-        chunks = analysis.connections[pdu.connection].streams[pdu.direction]
-        _first, _last, start, end = chunks.frames_for(pdu.stream_offset, pdu.stream_offset + pdu.total_length)
-        spans.append((start or pdu.timestamp, pdu.timestamp, pdu.direction, pdu.pdu_type, pdu.length,
-                      pdu.first_frame))
+        connection, direction, stream_offset, pdu_type, length, first_frame, timestamp = fields(index)
+        chunks = connections[connection].streams[direction]
+        _first, _last, start, _end = chunks.frames_for(stream_offset, stream_offset + PDU_HEADER_LENGTH + length)
+        spans.append((start or timestamp, timestamp, direction, pdu_type, length, first_frame))
     return spans
 
 

@@ -7,22 +7,25 @@ its direction's chunk map, and, only where a PDU or PDV boundary falls in the
 segment, hand it to the decoder.  Here those frames are found and applied a
 block at a time (the block's header fields come from core/wire/pcap_block.py):
 
-1. Each connection of the block is *in bulk* from the block's start up to its
-   first frame that needs more than that (not a simple TCP frame, a segment
-   out of sequence, an ACK for bytes not yet seen, which may mean loss): its
-   *break*.  Connections not yet decided, and those with reassembly state (held
-   segments, loss evidence, a FIN), take no bulk frames.
-2. Everything else, the *slow* frames, goes through ``CaptureEngine.pcap_frame``
-   one at a time, in frame order, merged with the decoder calls of the bulk
-   stretches (a heap by frame), so PDUs, messages and findings come out in the
-   order the per-frame path makes them.  A connection's bulk stretch is applied
-   in full before its first slow frame.
+1. Per known connection, vectorised: which frames are *candidates*, those the
+   per-frame path would only count if reassembly goes as expected (simple TCP;
+   data exactly at the highest sequence number seen so far in its direction; no
+   ACK for bytes not yet seen), and what each direction's next sequence number
+   should be after every frame.
+2. In frame order (a heap merges the connections): the other frames go one at a
+   time through ``CaptureEngine.pcap_frame``, after the candidates before them
+   are applied at once (array extends of chunk-map entries and segment-record
+   rows, counters); after each, the connection's real state is compared with the
+   expected one.  While they differ (segments held for a hole, loss evidence) the
+   connection is *inactive* and its candidates go one at a time too; when they
+   agree again it is active and back in bulk.
 3. A direction's decoder sees a segment only where its ``skippable`` credit
-   runs out (a bisection over the stretch's byte counts); the segments before
-   it are added to the chunk map with array extends and given as one ``skip``.
+   runs out (a bisection over the candidates' byte counts); the segments before
+   it are counted and given as one ``skip``, as the per-frame path does.
 
 Tests check the analysis equals the per-frame and reference paths on real
-captures, damaged copies and generated messy transfers
+captures, damaged copies and generated messy transfers, with blocks small
+enough that every edge falls inside a PDU or a retransmission
 (tests/test_engine_fast_path.py).
 """
 
@@ -30,21 +33,23 @@ from __future__ import annotations
 
 import heapq
 import struct
+from bisect import bisect_left, bisect_right
 
 from dicomtui.core.wire.tcp import HALF_SEQ, SEQ_MODULO
 
 BLOCK_FRAMES = 8192  # the largest block (a few MB of numpy columns)
 FIRST_BLOCK_FRAMES = 256  # blocks start small and double while they go well: a new connection's
 # frames are slow until the block after its handshake, so a large first block would waste them
-PER_FRAME_STRETCH = 4096  # frames taken one by one after a block with few bulk frames
+PER_FRAME_STRETCH = 2048  # frames taken one by one after a block with few bulk frames
 MIN_BULK_SHARE = 0.5  # below it a block was not worth the vector work
 NEW_CONNECTION_FRAMES = 8  # a block ends this many frames after a new connection's first (its
 # handshake and A-ASSOCIATE): the next block finds it decided and takes its frames in bulk
 
 try:  # a dependency, but a broken numpy must not stop the analysis: the per-frame path remains
     import numpy as np
-
     from dicomtui.core.wire.pcap_block import decode_block, walk_records
+
+    from dicomtui.core.wire.tcp_record import ROW_SIZE
 
     ROW_DTYPE = np.dtype([("time", "<f8"), ("frame", "<u4"), ("seq", "<u4"), ("ack", "<u4"), ("length", "<u4"),
                           ("window", "<u2"), ("flags", "u1"), ("direction", "u1")])
@@ -52,7 +57,7 @@ except ImportError:  # pragma: no cover - exercised only where numpy is missing
     np = None
 
 
-def make_bulk_runner(engine, layout: tuple[str, float, int]) -> "BulkRunner | None":
+def make_bulk_runner(engine, layout: tuple[str, float, int]) -> BulkRunner | None:
     """A bulk runner for this engine's pcap, or None where numpy is missing."""
     if np is None:
         return None
@@ -105,8 +110,8 @@ class BulkRunner:
         self.bulk_frames += bulk_count
         count = len(block.body)
         if bulk_count < MIN_BULK_SHARE * known:
-            # Known connections broke their stretches early (reordering, loss): frame by frame
-            # is cheaper for a while.
+            # Known connections spent most of the block off the expected state (a storm of
+            # reordering or loss): frame by frame is cheaper for a while.
             self.per_frame_stretch = PER_FRAME_STRETCH
             self.block_frames = FIRST_BLOCK_FRAMES
         elif bulk_count < MIN_BULK_SHARE * count:
@@ -128,28 +133,110 @@ class BulkRunner:
 
 
 class _Direction:
-    """One direction of a connection in bulk: its data segments in the stretch and the decoder's credit."""
+    """One direction of a connection in the block: its in-sequence data segments and the decoder's credit."""
 
-    __slots__ = ("tracked", "tcp_direction", "sink", "frames", "lengths", "cumulative", "stream_offsets",
-                 "consumed")
+    __slots__ = (
+        "applied",
+        "columns",
+        "consumed",
+        "cumulative",
+        "frames",
+        "lengths",
+        "payloads",
+        "positions",
+        "seqs",
+        "sink",
+        "stream_offsets",
+        "tcp_direction",
+        "tracked",
+        "version",
+    )
 
-    def __init__(self, tracked, tcp_direction: int, frames, lengths, stream_start: int) -> None:
+    def __init__(self, tracked, tcp_direction: int, positions, frames, lengths, stream_offsets, payloads,
+                 seqs) -> None:
         self.tracked = tracked
         self.tcp_direction = tcp_direction
         self.sink = tracked.sinks[tcp_direction]
-        self.frames = frames  # block indices of the stretch's data segments
-        self.lengths = lengths
-        self.cumulative = np.cumsum(lengths)
-        self.stream_offsets = stream_start + self.cumulative - lengths
-        self.consumed = 0  # bytes of the stretch gone through the credit bookkeeping
+        self.positions = positions.tolist()  # positions in the connection's frame list
+        # Python lists for what the boundary loop reads one value at a time (a numpy scalar
+        # costs more to read than a list item, and bisect on a list less than searchsorted).
+        self.frames = frames.tolist()  # block indices
+        self.lengths = lengths.tolist()
+        self.cumulative = np.cumsum(lengths).tolist()
+        self.stream_offsets = stream_offsets.tolist()
+        self.payloads = payloads.tolist()
+        self.seqs = seqs.tolist()
+        # The chunk map's columns for every segment, as bytes in its arrays' native types ('Q',
+        # 'Q', 'I', 'I', 'd'; see ChunkMap): applying a run of segments is a slice of each.
+        self.columns = (stream_offsets.astype(np.uint64).tobytes(), payloads.astype(np.uint64).tobytes(),
+                        lengths.astype(np.uint32).tobytes())
+        self.consumed = 0  # segments gone through the credit bookkeeping (or the per-frame path)
+        self.applied = 0  # segments in the chunk map and the reassembler's counters
+        self.version = 0  # bumped when queued boundaries no longer hold
+
+
+class _Connection:
+    """A connection's frames in the block, and which of them may go in bulk.
+
+    A frame is a *candidate* when, with the reassembly state the frames before it
+    leave if nothing goes wrong, the per-frame path would only count it: simple
+    TCP, its data (if any) exactly at the highest sequence number seen so far in
+    its direction, and no ACK for bytes not yet seen.  Candidates go in bulk while
+    the connection is *active*, that is while its real state is the expected one
+    (checked after every frame that went the per-frame way); the rest go one at a
+    time, and so do all frames while it is not active.
+    """
+
+    __slots__ = (
+        "active",
+        "candidate",
+        "candidates",
+        "decoder",
+        "directions",
+        "epoch",
+        "expected",
+        "flushed",
+        "frame_list",
+        "frames",
+        "ignored",
+        "number",
+        "ahead",
+        "queued",
+        "rows",
+        "tcp_directions",
+        "tracked",
+    )
+
+    def __init__(self, number: int, tracked, frames) -> None:
+        self.number = number
+        self.tracked = tracked
+        self.decoder = tracked.decoder
+        self.ignored = tracked.ignored
+        self.frames = frames  # block indices, in order
+        self.frame_list = frames.tolist()
+        self.tcp_directions = None  # numpy, per position
+        self.candidate = None  # numpy bool per position
+        self.candidates: list[int] = []  # positions of the candidates
+        self.expected: list[list[int]] = []  # per TCP direction: next_seq expected after each position
+        self.directions: list[_Direction] = []
+        self.rows = b""
+        self.ahead = False  # applied in full at the block's start: only the credit is left to count
+        self.active = False
+        self.flushed = 0  # positions before this are applied (or went the per-frame way)
+        self.epoch = 0  # bumped when it becomes active again (per-frame entries then lapse)
+        self.queued = -1  # position of the candidate queued to go the per-frame way (inactive only)
 
 
 class _Block:
+    SLOW, BOUNDARY, ONE_BY_ONE = 0, 1, 2  # kinds of queued work, by block index
+
     def __init__(self, engine, block, frame_number: int) -> None:
         self.engine = engine
         self.block = block
         self.first = frame_number + 1  # frame number of block index 0
         self.entries = [engine.table.get(key) for key in block.flows]
+        self.bulk = 0
+        self.times = block.ts.tolist()
 
     def new_connection_cut(self, waited: set[tuple]) -> int | None:
         """Where to end the block so a connection it starts is decided by the next one (or None).
@@ -170,216 +257,339 @@ class _Block:
         first = int(np.argmax(np.isin(self.block.flow, unknown)))
         return first + NEW_CONNECTION_FRAMES
 
-    # -- which frames are in bulk ------------------------------------------------------------
+    # -- which frames are candidates ---------------------------------------------------------
 
     def run(self) -> tuple[int, int]:
         """Apply the block; returns how many frames went in bulk, of how many of known connections."""
-        engine, block = self.engine, self.block
+        block = self.block
         count = len(block.body)
-        entries = self.entries
-        connection_of_flow = np.full(len(entries), -1, dtype=np.int64)
-        direction_of_flow = np.zeros(len(entries), dtype=np.int64)
+        connection_of_flow = np.full(len(self.entries), -1, dtype=np.int64)
+        direction_of_flow = np.zeros(len(self.entries), dtype=np.int64)
         trackeds: dict[int, int] = {}
-        candidates = []
-        for flow, entry in enumerate(entries):
+        known_trackeds = []
+        for flow, entry in enumerate(self.entries):
             if entry is None:
                 continue
             tracked, direction = entry
-            if not tracked.ignored and (tracked.decoder is None or not _settled(tracked)):
-                continue
-            number = trackeds.setdefault(id(tracked), len(candidates))
-            if number == len(candidates):
-                candidates.append(tracked)
+            if not tracked.ignored and (tracked.decoder is None or not all(
+                    reassembler.started for reassembler in tracked.reassemblers)):
+                continue  # undecided, or a direction not started: the per-frame path throughout
+            number = trackeds.setdefault(id(tracked), len(known_trackeds))
+            if number == len(known_trackeds):
+                known_trackeds.append(tracked)
             connection_of_flow[flow] = number
             direction_of_flow[flow] = direction
-        stretches = []
-        in_bulk = np.zeros(count, dtype=bool)
+        connections: list[_Connection] = []
         known = 0
-        if candidates:
+        owner = np.full(count, -1, dtype=np.int64)  # connection number of each frame (-1: none)
+        candidate = np.zeros(count, dtype=bool)
+        if known_trackeds:
             frame_connection = connection_of_flow[block.flow]
             frame_direction = direction_of_flow[block.flow]
             order = np.argsort(frame_connection, kind="stable")
-            bounds = np.searchsorted(frame_connection[order], np.arange(len(candidates) + 1))
+            bounds = np.searchsorted(frame_connection[order], np.arange(len(known_trackeds) + 1))
             known = int(bounds[-1] - bounds[0])
-            for number, tracked in enumerate(candidates):
+            for number, tracked in enumerate(known_trackeds):
                 frames = order[bounds[number]: bounds[number + 1]]
-                stretch = self._stretch(tracked, frames, frame_direction[frames])
-                if stretch is not None:
-                    stretches.append(stretch)
-                    in_bulk[stretch[1]] = True
-        directions = []
-        for stretch in stretches:
-            directions.extend(self._apply_stretch(*stretch))
-        self._decode(directions, np.flatnonzero(~in_bulk))
-        bulk = sum(len(stretch[1]) for stretch in stretches)
-        engine.tcp_frames += bulk
-        return bulk, known
+                connection = _Connection(number, tracked, frames)
+                self._candidates(connection, frame_direction[frames])
+                connections.append(connection)
+                owner[frames] = number
+                candidate[frames] = connection.candidate
+        self._process(connections, owner, candidate)
+        self.engine.tcp_frames += self.bulk
+        return self.bulk, known
 
-    def _stretch(self, tracked, frames, tcp_directions) -> tuple | None:
-        """(tracked, frames, TCP directions) of one connection's bulk stretch in this block, or None."""
-        simple = self.block.simple[frames]
-        end = len(frames) if simple.all() else int(np.argmin(simple))
-        if not tracked.ignored and end:
-            end = min(end, self._first_break(tracked, frames[:end], tcp_directions[:end]))
-        if not end:
-            return None
-        return tracked, frames[:end], tcp_directions[:end]
-
-    def _first_break(self, tracked, frames, tcp_directions) -> int:
-        """Position in ``frames`` of the first that is out of sequence or acknowledges unseen bytes."""
+    def _candidates(self, connection: _Connection, tcp_directions) -> None:
         block = self.block
+        frames = connection.frames
+        tracked = connection.tracked
+        simple = block.simple[frames]
+        connection.tcp_directions = tcp_directions
+        if connection.ignored:
+            connection.candidate = simple
+            connection.candidates = np.flatnonzero(simple).tolist()
+            connection.expected = []
+            connection.active = self._valid(connection, -1)
+            return
         lengths = block.length[frames]
-        first = len(frames)
-        next_seqs = []
-        positions = []
-        for direction in (0, 1):
-            reassembler = tracked.reassemblers[direction]
-            data = np.flatnonzero((tcp_directions == direction) & (lengths > 0))
-            sizes = lengths[data]
-            before = np.concatenate(([0], np.cumsum(sizes)))
-            expected = (reassembler.next_seq + before[:-1]) % SEQ_MODULO
-            wrong = np.flatnonzero(block.seq[frames[data]] != expected)
-            if wrong.size:
-                first = min(first, int(data[wrong[0]]))
-            if data.size and not reassembler.started:
-                first = min(first, int(data[0]))
-            next_seqs.append((reassembler.next_seq + before) % SEQ_MODULO)
-            positions.append(data)
-        acks = np.flatnonzero(block.flags[frames] & 0x10)
-        for direction in (0, 1):
-            other = 1 - direction
-            if not tracked.reassemblers[other].started:
-                continue
-            mine = acks[tcp_directions[acks] == direction]
+        seqs = block.seq[frames]
+        candidate = simple.copy()
+        highest_after = []  # per direction: relative sequence number reached after each position
+        for tcp_direction in (0, 1):
+            reassembler = tracked.reassemblers[tcp_direction]
+            mine = (tcp_directions == tcp_direction) & (lengths > 0)
+            relative = (seqs - reassembler.next_seq + HALF_SEQ) % SEQ_MODULO - HALF_SEQ
+            ends = np.where(mine, relative + lengths, 0)
+            highest = np.maximum.accumulate(np.maximum(ends, 0))
+            before = np.concatenate(([0], highest[:-1]))
+            candidate &= ~mine | (relative == before)
+            highest_after.append(highest)
+            connection.expected.append(((reassembler.next_seq + highest) % SEQ_MODULO).tolist())
+        acks = (block.flags[frames] & 0x10) != 0
+        for tcp_direction in (0, 1):
+            other = tracked.reassemblers[1 - tcp_direction]
+            mine = np.flatnonzero(acks & (tcp_directions == tcp_direction))
             if not mine.size:
                 continue
-            # The other direction's next sequence number when each ACK was sent.
-            seen = np.searchsorted(positions[other], mine)
-            ahead = (block.ack[frames[mine]] - next_seqs[other][seen] + HALF_SEQ) % SEQ_MODULO - HALF_SEQ
-            beyond = np.flatnonzero((ahead > 0) & (ahead <= HALF_SEQ // 2))
-            if beyond.size:
-                first = min(first, int(mine[beyond[0]]))
-        return first
-
-    # -- applying it ------------------------------------------------------------------------
-
-    def _apply_stretch(self, tracked, frames, tcp_directions) -> list[_Direction]:
-        """Everything of a stretch but the decoder calls, at once: counters, chunk maps, segment records.
-
-        Nothing reads these before the connection's next frame outside the
-        stretch (then they must be complete) except the decoder, which asks only
-        about bytes it was given, so applying the whole stretch first is the same
-        as applying it frame by frame.  Returns the directions that carry data.
-        """
-        block = self.block
-        last = int(frames[-1])
-        tracked.last_frame = self.first + last
-        tracked.last_time = float(block.ts[last])
-        if tracked.ignored:
-            return []
-        directions = []
-        lengths = block.length[frames]
+            reached = np.concatenate(([0], highest_after[1 - tcp_direction]))[mine]  # before each ACK
+            expected = (other.next_seq + reached) % SEQ_MODULO
+            ahead = (block.ack[frames[mine]] - expected + HALF_SEQ) % SEQ_MODULO - HALF_SEQ
+            candidate[mine[(ahead > 0) & (ahead <= HALF_SEQ // 2)]] = False  # acknowledged() must run
+        connection.candidate = candidate
+        connection.candidates = np.flatnonzero(candidate).tolist()
         for tcp_direction in (0, 1):
-            data = (tcp_directions == tcp_direction) & (lengths > 0)
-            if not data.any():
-                continue
-            indices = frames[data]
-            sizes = block.length[indices]
+            positions = np.flatnonzero(candidate & (tcp_directions == tcp_direction) & (lengths > 0))
+            indices = frames[positions]
             reassembler = tracked.reassemblers[tcp_direction]
-            state = _Direction(tracked, tcp_direction, indices, sizes, reassembler.next_offset)
-            total = int(state.cumulative[-1])
-            # The chunk map's arrays are native 'Q', 'Q', 'I', 'I', 'I', 'd' (see ChunkMap).
-            chunks = state.sink.chunks
-            chunks.stream_offsets.frombytes(state.stream_offsets.astype(np.uint64).tobytes())
-            chunks.file_offsets.frombytes(block.payload[indices].astype(np.uint64).tobytes())
-            chunks.lengths.frombytes(sizes.astype(np.uint32).tobytes())
-            chunks.frames.frombytes((indices + self.first).astype(np.uint32).tobytes())
-            chunks.sources.frombytes(bytes(4 * len(indices)))
-            chunks.timestamps.frombytes(block.ts[indices].tobytes())
-            chunks.end = reassembler.next_offset + total
-            reassembler.next_offset += total
-            reassembler.next_seq = (int(block.seq[indices[-1]]) + int(sizes[-1])) & 0xFFFFFFFF
-            reassembler.bytes_delivered += total
-            tracked.has_data = True
-            directions.append(state)
+            relative = (seqs[positions] - reassembler.next_seq) % SEQ_MODULO
+            state = _Direction(tracked, tcp_direction, positions, indices, block.length[indices],
+                               reassembler.next_offset + relative, block.payload[indices], block.seq[indices])
+            state.columns += ((indices + self.first).astype(np.uint32).tobytes(), block.ts[indices].tobytes())
+            connection.directions.append(state)
         rows = np.empty(len(frames), dtype=ROW_DTYPE)
         rows["time"] = block.ts[frames]
         rows["frame"] = frames + self.first
-        rows["seq"] = block.seq[frames]
+        rows["seq"] = seqs
         rows["ack"] = block.ack[frames]
         rows["length"] = lengths
         rows["window"] = block.window[frames]
         rows["flags"] = block.flags[frames]
         rows["direction"] = tcp_directions
-        tracked.record(rows.tobytes())
-        return directions
+        connection.rows = rows.tobytes()  # every frame's segment-record row; candidates' are used
+        connection.active = self._valid(connection, -1)
 
-    def _decode(self, directions: list[_Direction], slow) -> None:
-        """The decoder calls of the stretches, merged in frame order with the slow frames."""
-        engine, block = self.engine, self.block
-        heap: list[tuple[int, int, int]] = []  # (block index of the segment, direction number, its position)
-        for number, state in enumerate(directions):
-            self._next_boundary(heap, number, state)
-        pcap_frame = engine.pcap_frame
+    def _valid(self, connection: _Connection, position: int) -> bool:
+        """Whether the connection's real state after ``position`` (-1: the block's start) is the expected one."""
+        tracked = connection.tracked
+        if not connection.ignored:
+            # Reassembly first: while a connection is inactive this is what fails, cheaply.
+            for tcp_direction, reassembler in enumerate(tracked.reassemblers):
+                expected = connection.expected[tcp_direction][position] if position >= 0 else reassembler.next_seq
+                if reassembler.pending or reassembler.loss_evidence is not None or reassembler.fin_seq is not None \
+                        or reassembler.next_seq != expected:
+                    return False
+            if tracked.decoder is not connection.decoder:
+                return False
+        return self.engine.table.get(tracked.key, (None,))[0] is tracked and tracked.ignored == connection.ignored
+
+    # -- applying them, in frame order ----------------------------------------------------------
+
+    def _process(self, connections: list[_Connection], owner, candidate) -> None:
+        """Every frame of the block, in frame order: candidates of active connections in bulk,
+        the rest through ``CaptureEngine.pcap_frame``; decoder calls where credit runs out."""
+        block = self.block
+        heap: list[tuple] = []  # (block index, kind, connection number, ...)
+        for connection in connections:
+            if connection.active:
+                if len(connection.candidates) == len(connection.frame_list):
+                    # No frame of it goes another way: apply all of it now (credit aside), so a
+                    # boundary costs only the decoder's call.
+                    self._apply(connection, len(connection.frame_list), count_credit=False)
+                    connection.ahead = True
+                for tcp_direction in range(len(connection.directions)):
+                    self._queue_boundary(heap, connection, tcp_direction)
+            else:
+                self._queue_one_by_one(heap, connection, -1)
+        slow = np.flatnonzero(~candidate)
+        owners = owner[slow].tolist()
         bodies = block.body[slow].tolist()
         caplens = block.caplen[slow].tolist()
         times = block.ts[slow].tolist()
-        first = self.first
         for position, index in enumerate(slow.tolist()):
             while heap and heap[0][0] < index:
-                self._boundary(heap, directions)
-            pcap_frame(first + index, times[position], bodies[position], caplens[position])
+                self._pop(heap, connections, index)
+            number = owners[position]
+            if number < 0:  # a frame of no connection the block knows
+                self.engine.pcap_frame(self.first + index, times[position], bodies[position], caplens[position])
+                continue
+            connection = connections[number]
+            where = bisect_left(connection.frame_list, index, connection.flushed)
+            credits = None
+            if connection.active:
+                self._apply(connection, where)
+                credits = [state.sink.credit for state in connection.directions]
+            self.engine.pcap_frame(self.first + index, times[position], bodies[position], caplens[position])
+            self._after_one(heap, connection, where, credits)
         while heap:
-            self._boundary(heap, directions)
+            self._pop(heap, connections, len(block.body))
+        for connection in connections:
+            if connection.active:
+                self._apply(connection, len(connection.frame_list))
 
-    @staticmethod
-    def _next_boundary(heap, number: int, state: _Direction) -> None:
-        """Queue the next segment the decoder must see: where the credit it gave runs out.
-
-        Segments that fit in the credit are only counted (``owed``), as the per-frame
-        path does; when none is left to see, the rest of the stretch is counted now.
-        """
-        sink = state.sink
-        reach = state.consumed + sink.credit
-        position = int(np.searchsorted(state.cumulative, reach, side="right"))
-        if position < len(state.frames):
-            heapq.heappush(heap, (int(state.frames[position]), number, position))
+    def _pop(self, heap, connections: list[_Connection], limit: int) -> None:
+        """The work at the top of the heap; ``limit``: block index of the next slow frame."""
+        item = heapq.heappop(heap)
+        index, kind, number = item[0], item[1], item[2]
+        connection = connections[number]
+        if kind == self.BOUNDARY:
+            tcp_direction, segment, version = item[3], item[4], item[5]
+            state = connection.directions[tcp_direction]
+            if connection.active and state.version == version:
+                self._boundary(heap, connection, state, segment)
             return
-        rest = int(state.cumulative[-1]) - state.consumed
-        sink.credit -= rest
-        sink.owed += rest
-        state.consumed += rest
+        # ONE_BY_ONE: a candidate of a connection not active, through the per-frame path
+        position, epoch = item[3], item[4]
+        if connection.active or connection.epoch != epoch:
+            return
+        connection.queued = -1
+        if heap and heap[0][0] < limit:
+            limit = heap[0][0]
+        # The connection's candidates up to the next other work, one after the other without
+        # the heap, until its state is the expected one again.
+        block = self.block
+        bodies, caplens, times, first = block.body, block.caplen, self.times, self.first
+        pcap_frame, valid = self.engine.pcap_frame, self._valid
+        candidates, frame_list = connection.candidates, connection.frame_list
+        at = bisect_left(candidates, position)
+        while True:
+            pcap_frame(first + index, times[index], int(bodies[index]), int(caplens[index]))
+            at += 1
+            if at >= len(candidates) or frame_list[candidates[at]] > limit or valid(connection, position):
+                break
+            connection.flushed = position + 1
+            position = candidates[at]
+            index = frame_list[position]
+        self._after_one(heap, connection, position)
 
-    def _boundary(self, heap, directions: list[_Direction]) -> None:
-        """Hand the decoder the segment at the top of the heap (``_DirectionSink.on_data``'s second half)."""
-        index, number, position = heapq.heappop(heap)
-        state = directions[number]
+    def _after_one(self, heap, connection: _Connection, position: int, credits: list | None = None) -> None:
+        """After a frame of ``connection`` went the per-frame way: is the state still (again) as expected?
+
+        ``credits``: the directions' credits before the frame, when the connection was
+        active (queued boundaries still hold if the frame changed none).
+        """
+        connection.flushed = position + 1
+        was_active = connection.active
+        connection.active = self._valid(connection, position)
+        if connection.active:
+            if credits is not None and all(
+                    state.sink.credit == credit for state, credit in zip(connection.directions, credits)):
+                return  # a retransmission, a window update: the queued boundaries stand
+            if not was_active:
+                connection.epoch += 1
+                connection.queued = -1
+                for state in connection.directions:
+                    # The segments up to here went the per-frame way, credit included.
+                    done = bisect_right(state.positions, position)
+                    state.consumed = state.applied = done
+            for tcp_direction, state in enumerate(connection.directions):
+                state.version += 1  # the frame may have changed the credit
+                self._queue_boundary(heap, connection, tcp_direction)
+            return
+        for state in connection.directions:
+            state.version += 1
+        if connection.queued <= position:
+            self._queue_one_by_one(heap, connection, position)
+
+    def _queue_one_by_one(self, heap, connection: _Connection, position: int) -> None:
+        """Queue the connection's next candidate after ``position`` to go the per-frame way."""
+        candidates = connection.candidates
+        at = bisect_right(candidates, position)
+        if at < len(candidates):
+            following = candidates[at]
+            connection.queued = following
+            heapq.heappush(heap, (connection.frame_list[following], self.ONE_BY_ONE, connection.number,
+                                  following, connection.epoch))
+        else:
+            connection.queued = len(connection.frame_list)
+
+    def _queue_boundary(self, heap, connection: _Connection, tcp_direction: int) -> None:
+        """Queue the direction's next segment the decoder must see: where the credit it gave runs out.
+
+        Segments that fit in the credit are only counted (``owed``, in ``_apply``), as the
+        per-frame path does.
+        """
+        state = connection.directions[tcp_direction]
+        done = state.consumed
+        if done >= len(state.frames):
+            return
+        reach = (state.cumulative[done - 1] if done else 0) + state.sink.credit
+        segment = bisect_right(state.cumulative, reach, done)
+        if segment < len(state.frames):
+            heapq.heappush(heap, (state.frames[segment], self.BOUNDARY, connection.number, tcp_direction,
+                                  segment, state.version))
+
+    def _boundary(self, heap, connection: _Connection, state: _Direction, segment: int) -> None:
+        """Hand the decoder the segment (``_DirectionSink.on_data``'s second half)."""
+        position = state.positions[segment]
+        self._apply(connection, position + 1, credit_stop=(state, segment))
         sink = state.sink
-        tracked = state.tracked
-        length = int(state.lengths[position])
-        skipped = int(state.cumulative[position]) - length - state.consumed
-        sink.credit -= skipped
-        sink.owed += skipped
-        state.consumed += skipped + length
+        tracked = connection.tracked
         decoder = tracked.decoder
         direction = state.tcp_direction ^ tracked.swap
         if sink.owed:
             decoder.skip(direction, sink.owed)
             sink.owed = 0
-        payload = int(self.block.payload[index])
-        events = decoder.receive_data(direction, int(state.stream_offsets[position]),
-                                      self.engine.views[0][payload: payload + length])
+        payload = state.payloads[segment]
+        events = decoder.receive_data(direction, state.stream_offsets[segment],
+                                      self.engine.views[0][payload: payload + state.lengths[segment]])
+        state.consumed = segment + 1
         if events:
             self.engine.apply(events)
         if tracked.decoder is decoder:
             skippable = getattr(decoder, "skippable", None)
             sink.credit = skippable(direction) if skippable is not None else 0
-        self._next_boundary(heap, number, state)
+        self._queue_boundary(heap, connection, state.tcp_direction)
 
+    def _apply(self, connection: _Connection, stop: int, credit_stop: tuple | None = None,
+               count_credit: bool = True) -> None:
+        """Apply the candidates from ``connection.flushed`` up to position ``stop`` at once.
 
-def _settled(tracked) -> bool:
-    """Whether a decoding connection's reassembly holds no state a bulk stretch would have to consult."""
-    for reassembler in tracked.reassemblers:
-        if reassembler.pending or reassembler.loss_evidence is not None or reassembler.fin_seq is not None:
-            return False
-    return True
+        Chunk-map entries and reassembler counters of their data, segment-record rows,
+        counters, and the credit their bytes use up (except, for a boundary, the segment
+        the decoder is about to see).  Nothing reads these before the connection's next
+        frame that goes another way, except the decoder, which asks only about bytes it
+        was given.  Every position in the range is a candidate: a frame that is not
+        is processed (and ``flushed`` moved past it) before any later one.
+        """
+        start = connection.flushed
+        if stop <= start and credit_stop is None and not connection.ahead:
+            return  # nothing since the last frame of this connection
+        tracked = connection.tracked
+        if stop > start:
+            connection.flushed = stop
+            self.bulk += stop - start
+            last = connection.frame_list[stop - 1]
+            tracked.last_frame = self.first + last
+            tracked.last_time = self.times[last]
+            if connection.ignored:
+                return
+            tracked.record(connection.rows[start * ROW_SIZE: stop * ROW_SIZE])
+            for state in connection.directions:
+                done = state.applied
+                end = bisect_left(state.positions, stop, done)
+                if end > done:
+                    self._append_segments(tracked, state, done, end)
+        if not count_credit:
+            return
+        for state in connection.directions:
+            done = state.consumed
+            if credit_stop is not None and credit_stop[0] is state:
+                end = credit_stop[1]
+            else:
+                end = bisect_left(state.positions, stop, done)
+            if end > done:
+                skipped = state.cumulative[end - 1] - (state.cumulative[done - 1] if done else 0)
+                state.sink.credit -= skipped
+                state.sink.owed += skipped
+                state.consumed = end
+
+    def _append_segments(self, tracked, state: _Direction, start: int, end: int) -> None:
+        """Segments ``start`` to ``end`` of a direction into its chunk map and reassembler counters."""
+        chunks = state.sink.chunks
+        stream_offsets, file_offsets, lengths, frames, timestamps = state.columns
+        chunks.stream_offsets.frombytes(stream_offsets[start * 8: end * 8])
+        chunks.file_offsets.frombytes(file_offsets[start * 8: end * 8])
+        chunks.lengths.frombytes(lengths[start * 4: end * 4])
+        chunks.frames.frombytes(frames[start * 4: end * 4])
+        chunks.sources.frombytes(bytes(4 * (end - start)))
+        chunks.timestamps.frombytes(timestamps[start * 8: end * 8])
+        last_length = state.lengths[end - 1]
+        following = state.stream_offsets[end - 1] + last_length
+        chunks.end = following
+        reassembler = tracked.reassemblers[state.tcp_direction]
+        reassembler.bytes_delivered += state.cumulative[end - 1] - (state.cumulative[start - 1] if start else 0)
+        reassembler.next_offset = following
+        reassembler.next_seq = (state.seqs[end - 1] + last_length) & 0xFFFFFFFF
+        tracked.has_data = True
+        state.applied = end

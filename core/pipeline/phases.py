@@ -21,7 +21,7 @@ from dicomtui.core.pipeline.rules import report_failures
 from dicomtui.core.pipeline.rules import run_rules as run_expert_rules
 from dicomtui.core.wire.capture import CaptureError, CaptureSource, Record, merge_records, open_source
 
-RELEASE_INTERVAL = 64 << 20  # drop mapped capture pages from memory every 64 MB read
+RELEASE_INTERVAL = 32 << 20  # drop mapped capture pages from memory every 32 MB read
 # The index (connections, PDUs, messages, expert items) lives until the analysis is dropped,
 # and the cyclic garbage collector would scan all of it again on every full collection:
 # with hundreds of thousands of connections that made the pass quadratic (a 200,000-connection

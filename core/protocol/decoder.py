@@ -91,6 +91,9 @@ class ConnectionDecoder:
         self.requests: dict[tuple[int, int, int], Message] = {}  # (association, direction, message id)
         self.release_requester: int | None = None  # direction that sent A-RELEASE-RQ
         self.violation_state: AssociationState | None = None  # the state the last PDU was sent in
+        # The data-fragment shortcut (``_data_fragment``); off on the reference path, which tests
+        # compare with.
+        self.shortcut = config.fast_path
 
     # -- input from the engine -------------------------------------------------------------
 
@@ -162,7 +165,8 @@ class ConnectionDecoder:
                 "framing.invalid-header" if event.malformed else "framing.skipped", _params(event.problem),
                 first, self.association.index if self.association else None, rule="framing"))
             return
-        self._pdu(direction, event)
+        if not (self.shortcut and self._data_fragment(direction, event)):
+            self._pdu(direction, event)
 
     def _new_association(self, pdu_model: Pdu, state: AssociationState, midway: bool) -> Association:
         numbering = self.numbering
@@ -201,6 +205,42 @@ class ConnectionDecoder:
         if not framed.complete and not pdu_model.summary.endswith("[incomplete]"):
             pdu_model.summary += " [incomplete]"
         self.events.append(PduFramed(pdu_model))
+
+    def _data_fragment(self, direction: int, framed: FramedPdu) -> bool:
+        """The PDU of a large transfer, handled in a few steps; False when it is not one.
+
+        A whole P-DATA-TF of one data PDV, not the last, continuing the data set of a message
+        whose command is complete, on an accepted context of an established association:
+        nothing to check, no finding possible, and the same records ``_pdu`` would make
+        (tests compare the two through the reference path, which does not take this one).
+        """
+        association = self.association
+        pdvs = framed.pdvs
+        if framed.pdu_type != PduType.P_DATA_TF or association is None \
+                or association.state is not AssociationState.ESTABLISHED or len(pdvs) != 1 \
+                or not framed.complete or framed.problems or framed.capture_problems:
+            return False
+        pdv = pdvs[0]
+        assembler = self.assemblers[direction]
+        message = assembler.current
+        if pdv.is_command or pdv.is_last or message is None or not assembler.command_done \
+                or message.context_id != pdv.context_id:
+            return False
+        context = association.contexts.get(pdv.context_id)
+        if context is None or context.result not in (0, None):
+            return False
+        first, last, _start, end = self.frames(direction, framed.stream_offset, framed.end_offset)
+        numbering = self.numbering
+        index = numbering.pdus
+        numbering.pdus = index + 1
+        self.violation_state = association.state
+        if last > association.last_frame:
+            association.last_frame = last
+        assembler.add_data_fragment(pdv, index, last, end)
+        self.events.append(PduFramed(Pdu(
+            index, self.connection.index, direction, framed.stream_offset, PduType.P_DATA_TF, framed.length, first,
+            last, end, association.index, (pdv,), "P-DATA, PDV Fragment", True, "data")))
+        return True
 
     def _decode_body(self, framed: FramedPdu, pdu_model: Pdu, problems: list[str | Problem]):
         """The registered decoder's object for a control PDU's body (None for P-DATA or when malformed)."""

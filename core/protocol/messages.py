@@ -154,6 +154,18 @@ class MessageAssembler:
                 self.current = None
         return events
 
+    def add_data_fragment(self, pdv: Pdv, pdu_index: int, last_frame: int, end_time: float) -> None:
+        """``add_pdv`` of a data PDV, not the last, that continues the current message's data set
+        in a complete PDU (the decoder checked all that): no events."""
+        message = self.current
+        message.last_pdu = pdu_index
+        if last_frame > message.last_frame:
+            message.last_frame = last_frame
+        if end_time > message.end_time:
+            message.end_time = end_time
+        message.dataset_fragments.append(Fragment(pdv.stream_offset, pdv.length))
+        message.dataset_length += pdv.length
+
     def _decode_command(self, message: Message, events: list[MessageEvent]) -> None:
         try:
             fields = decode_command_fields(message.command_bytes)

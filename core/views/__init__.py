@@ -19,15 +19,35 @@ JSON_FORMAT_VERSION = 1
 
 
 def summary_lines(analysis: Analysis, time_format: str = "r", shown: list[int] | None = None):
-    """One line per PDU (or per PDU in ``shown``), like Wireshark's info column; times as tshark's -t."""
+    """One line per PDU (or per PDU in ``shown``), like Wireshark's info column; times as tshark's -t.
+
+    Read from the PDU table's columns rather than a ``Pdu`` per row: a large
+    transfer has tens of thousands of PDUs and this runs for each (``summary_line``
+    makes the same line from one ``Pdu``; a test checks both agree).
+    """
+    from dicomtui.core.base.time_format import format_timestamp
+
     pdus = analysis.pdus
+    base = pdus.base
+    columns = {name: pdus.column(name) for name in (
+        "connection", "direction", "first_frame", "last_frame", "timestamp", "association")}
+    timestamps = columns["timestamp"]
+    summaries = pdus.summaries()
+    ends = [(connection.client, connection.server) for connection in analysis.connections]
+    first_time = analysis.first_time
     previous_shown = None
-    for number in (range(len(pdus)) if shown is None else shown):
-        pdu = pdus[number]
-        previous = previous_shown if time_format == "dd" else (
-            pdus[number - 1].timestamp if number > 0 else None)
-        previous_shown = pdu.timestamp
-        yield summary_line(analysis, pdu, time_format, previous)
+    for number in (range(base, len(pdus)) if shown is None else shown):
+        row = number - base
+        timestamp = timestamps[row]
+        previous = previous_shown if time_format == "dd" else (timestamps[row - 1] if row > 0 else None)
+        previous_shown = timestamp
+        client, server = ends[columns["connection"][row]]
+        source, destination = (client, server) if columns["direction"][row] == 0 else (server, client)
+        first, last = columns["first_frame"][row], columns["last_frame"][row]
+        frames = f"{first}" if first == last else f"{first}-{last}"
+        when = format_timestamp(time_format, timestamp, first_time, previous)
+        yield (f"{number + 1:6d} {when:>11} {source:>21} -> {destination:<21} "
+               f"A{columns['association'][row]:<3d} frames {frames:<11} {safe_text(summaries[row])}")
 
 
 def summary_line(analysis: Analysis, pdu: Pdu, time_format: str = "r", previous: float | None = None) -> str:
@@ -107,6 +127,34 @@ def pdu_json(pdu: Pdu) -> dict[str, Any]:
         "pdvs": len(pdu.pdvs),
         "summary": pdu.summary,
     }
+
+
+def pdu_json_rows(analysis: Analysis) -> Iterator[dict[str, Any]]:
+    """``pdu_json`` of every PDU, read from the PDU table's columns (no ``Pdu`` per row: a large
+    transfer has tens of thousands; a test checks both agree)."""
+    from dicomtui.core.protocol.records import PDU_TYPE_NAMES
+
+    pdus = analysis.pdus
+    columns = [pdus.column(name).tolist() for name in (
+        "first_frame", "last_frame", "timestamp", "connection", "association", "direction", "pdu_type",
+        "length", "complete")]
+    directions = ("client->server", "server->client")
+    for index, (first, last, timestamp, connection, association, direction, pdu_type, length, complete,
+                pdvs, summary) in enumerate(zip(*columns, pdus.pdv_counts(), pdus.summaries()), pdus.base):
+        yield {
+            "index": index,
+            "frames": [first, last],
+            "time": timestamp,
+            "connection": connection,
+            "association": association,
+            "direction": directions[0 if direction == 0 else 1],
+            "type": pdu_type,
+            "type_name": PDU_TYPE_NAMES.get(pdu_type, f"unknown PDU type 0x{pdu_type:02x}"),
+            "length": length,
+            "complete": bool(complete),
+            "pdvs": pdvs,
+            "summary": summary,
+        }
 
 
 def _plain(value: Any) -> Any:
@@ -202,7 +250,7 @@ def analysis_json_sections(analysis: Analysis, shown: list[int] | None = None) -
         ("capture", capture_json(analysis)),
         ("connections", map(connection_json, analysis.connections)),
         ("associations", (association_json(analysis, association) for association in analysis.associations)),
-        ("pdus", map(pdu_json, pdus)),
+        ("pdus", pdu_json_rows(analysis) if shown is None else map(pdu_json, pdus)),
         ("messages", (message_json(analysis, message) for message in messages)),
         ("expert", (item.as_json() for item in expert)),
         ("timing", _timing(analysis)),
@@ -320,8 +368,8 @@ def analysis_json_lines(analysis: Analysis):
 
     for association in analysis.associations:
         yield line("association", association_json(analysis, association), event="start")
-    for pdu in analysis.pdus:
-        yield line("pdu", pdu_json(pdu))
+    for pdu in pdu_json_rows(analysis):
+        yield line("pdu", pdu)
     for message in analysis.messages:
         yield line("message", message_json(analysis, message))
     for association in analysis.associations:

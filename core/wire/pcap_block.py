@@ -43,7 +43,6 @@ def _layout(endian: str) -> np.dtype:
 
 
 _LAYOUTS = {endian: _layout(endian) for endian in ("<", ">")}
-_SPAN = np.arange(GATHERED, dtype=np.int64)
 _FOUR_TUPLE = slice(RECORD_HEADER + 26, RECORD_HEADER + 38)  # src, dst, sport, dport: contiguous
 
 
@@ -58,10 +57,12 @@ def walk_records(data, offset: int, limit: int, header=struct.Struct("<I").unpac
     offsets: list[int] = []
     append = offsets.append
     last = end - RECORD_HEADER
-    while offset <= last and len(offsets) < limit:
+    for _count in range(limit):  # a counted loop: cheaper than testing len(offsets) each time
+        if offset > last:
+            break
         caplen = header(data, offset + 8)[0]
         following = offset + RECORD_HEADER + caplen
-        if caplen > MAX_RECORD_LENGTH or following > end:
+        if following > end or caplen > MAX_RECORD_LENGTH:
             break
         append(offset)
         offset = following
@@ -96,9 +97,14 @@ def decode_block(data, offsets: list[int], endian: str, resolution: float) -> Fr
     """Read the headers of the records at ``offsets`` (from ``walk_records``) column-wise."""
     buffer = np.frombuffer(data, dtype=np.uint8)
     starts = np.array(offsets, dtype=np.int64)
-    index = starts[:, None] + _SPAN
-    np.minimum(index, len(buffer) - 1, out=index)  # a short last frame: the fields past it are not used
-    raw = buffer[index]
+    # Every 70-byte window of the file as a view (no copy); taking the rows at ``starts`` copies
+    # just those.  A record within 70 bytes of the end of the file (a frame shorter than the
+    # headers) has no full window: its row is read by hand, zero-padded.
+    windows = np.lib.stride_tricks.sliding_window_view(buffer, GATHERED)
+    raw = windows[np.minimum(starts, len(windows) - 1)]
+    for row in np.flatnonzero(starts >= len(windows)).tolist():
+        start = offsets[row]
+        raw[row] = np.frombuffer(bytes(data[start: start + GATHERED]).ljust(GATHERED, b"\0"), dtype=np.uint8)
     fields = raw.view(_LAYOUTS[endian])[:, 0]
     caplen = fields["caplen"].astype(np.int64)
     total_length = fields["total_length"].astype(np.int64)

@@ -31,7 +31,6 @@ from dicomtui.core.api.export import (
 )
 from dicomtui.core.base.limits import Limits
 from dicomtui.core.base.safe_text import safe_json, safe_text
-from dicomtui.core.protocol import datasets as codec
 
 from .part10 import SKIP_NO_SYNTAX, selected_messages
 
@@ -44,6 +43,10 @@ def parse_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = Non
     Returns ``(dataset, notes)``: ``notes`` names values kept as raw bytes because they do not
     convert, and sums up pydicom's warnings about values.  Raises ValueError when the data set does not parse (or inflates past the limit).
     """
+    # Imported here: loading this exporter (every --export registers it) must not cost pydicom's
+    # import (0.2 s) when another format is chosen.
+    from dicomtui.core.protocol import datasets as codec
+
     parsed = codec.parse_dataset(data, transfer_syntax, limits or Limits())
     if parsed.dataset is None or parsed.problems:
         raise ValueError("; ".join(parsed.problems) or "data set does not parse")

@@ -251,20 +251,24 @@ class PartTenExporter:
             stream.write(header)
             stream.flush()
             descriptor = stream.fileno()
+            batch: list = []  # segments of several fragments in one writev (a fragment is ~11 segments)
             for pieces in piece_lists:
                 if pieces and pieces[-1] is None:
                     # Bytes the capture lacks: what follows would be misplaced, so stop here.
                     missing = True
                     pieces = pieces[:-1]
-                for start in range(0, len(pieces), WRITE_BATCH):
-                    written += _write_all(descriptor, pieces[start : start + WRITE_BATCH])
+                batch += pieces
+                while len(batch) >= WRITE_BATCH:
+                    written += _write_all(descriptor, batch[:WRITE_BATCH])
+                    del batch[:WRITE_BATCH]
                 if missing:
                     break
+            written += _write_all(descriptor, batch)
         return path, written, missing
 
 
-RELEASE_EVERY = 64 << 20
-WRITE_BATCH = 256  # segments per writev call (IOV_MAX on Linux is 1024)
+RELEASE_EVERY = 32 << 20  # as the pass (phases.RELEASE_INTERVAL)
+WRITE_BATCH = 1024  # segments per writev call (IOV_MAX on Linux and the BSDs)
 
 
 def _write_all(descriptor: int, pieces: list) -> int:
