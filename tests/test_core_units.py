@@ -123,7 +123,7 @@ class RecordingHost:
 
     @property
     def pdus(self) -> list[Pdu]:
-        return self._of(PduFramed, "pdu")
+        return [event for event in self.events if type(event) is PduFramed]
 
     @property
     def associations(self) -> list[Association]:
@@ -305,7 +305,7 @@ def test_connection_decoder_with_an_outbox_puts_the_same_events_there_as_they_co
     _interleave(decoder, host, client, server, 3)
     assert host.events == [] and decoder.events is outbox
     assert [type(event) for event in outbox] == [type(event) for event in returned.events]
-    assert [event.pdu.summary for event in outbox if type(event) is PduFramed] == \
+    assert [event.summary for event in outbox if type(event) is PduFramed] == \
         [pdu.summary for pdu in returned.pdus]
 
 

@@ -199,8 +199,8 @@ class _Relaying:
 
         out = list(events)
         for event in events:
-            if type(event) is PduFramed and event.pdu.pdu_type == 1:
-                pdu = event.pdu
+            if type(event) is PduFramed and event.pdu_type == 1:
+                pdu = event
                 out.append(Finding(Severity.NOTE, Group.PROTOCOL, "site.associate-seen", {"detail": pdu.summary},
                                    pdu.last_frame, pdu.association, pdu.index, rule="site"))
         return out

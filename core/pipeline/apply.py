@@ -45,9 +45,9 @@ class ModelWriter:
 
     def apply_one(self, event) -> None:
         kind = type(event)
-        if kind is PduFramed:
+        if kind is PduFramed:  # the PDU's record
             # the table keeps a compact copy: later changes to the PDU object are lost
-            self.analysis.pdus.append(event.pdu)
+            self.analysis.pdus.append(event)
         elif kind is Finding:
             self.analysis.expert.append(expert_item(event))
         elif kind is MessageStarted:
@@ -61,7 +61,7 @@ class ModelWriter:
     def _other(self, event) -> None:
         """A subclass of an event (a replacement decoder's), or something that is not an event."""
         if isinstance(event, PduFramed):
-            self.analysis.pdus.append(event.pdu)
+            self.analysis.pdus.append(event)
         elif isinstance(event, Finding):
             self.analysis.expert.append(expert_item(event))
         elif isinstance(event, MessageStarted):

@@ -32,7 +32,6 @@ from dicomtui.core.protocol.events import (
     Finding,
     MessageComplete,
     MessageStarted,
-    PduFramed,
 )
 from dicomtui.core.protocol.findings import Group, Problem, Severity
 from dicomtui.core.protocol.framing import FramedPdu, PduStreamParser, StreamProblem
@@ -181,7 +180,7 @@ class ConnectionDecoder:
     def _pdu(self, direction: int, framed: FramedPdu) -> None:
         """One framed PDU: decode its body, move the association's state, report, describe, store."""
         pdu_frames = self.frames(direction, framed.stream_offset, framed.end_offset)
-        # The PDU is returned (PduFramed) only once complete, summary included; its index
+        # The PDU is returned (as its record, a PduFramed) only once complete, summary included; its index
         # is taken now, for the association, messages and findings that refer to it.
         numbering = self.numbering
         index = numbering.pdus
@@ -204,7 +203,7 @@ class ConnectionDecoder:
             pdu_model.summary = self._pdata(direction, framed, pdu_model, association, pdu_frames)
         if not framed.complete and not pdu_model.summary.endswith("[incomplete]"):
             pdu_model.summary += " [incomplete]"
-        self.events.append(PduFramed(pdu_model))
+        self.events.append(pdu_model)  # PduFramed
 
     def _data_fragment(self, direction: int, framed: FramedPdu) -> bool:
         """The PDU of a large transfer, handled in a few steps; False when it is not one.
@@ -237,9 +236,9 @@ class ConnectionDecoder:
         if last > association.last_frame:
             association.last_frame = last
         assembler.add_data_fragment(pdv, index, last, end)
-        self.events.append(PduFramed(Pdu(
+        self.events.append(Pdu(  # PduFramed
             index, self.connection.index, direction, framed.stream_offset, PduType.P_DATA_TF, framed.length, first,
-            last, end, association.index, (pdv,), "P-DATA, PDV Fragment", True, "data")))
+            last, end, association.index, (pdv,), "P-DATA, PDV Fragment", True, "data"))
         return True
 
     def _decode_body(self, framed: FramedPdu, pdu_model: Pdu, problems: list[str | Problem]):

@@ -3,7 +3,8 @@
 The decoder is fed bytes and gaps and answers with a list of these; the pipeline
 (``pipeline.apply.ModelWriter``) applies them to the model, so the protocol core
 never touches the analysis.  One small object per event (``__slots__``, no
-dataclass machinery): a P-DATA-TF PDU costs one ``PduFramed``.
+dataclass machinery), and none for the commonest: a framed PDU is returned as
+its own record (``PduFramed`` is ``records.Pdu``).
 
 Records are handed over by reference: an association or message keeps being
 completed by the decoder after the event that introduced it (negotiation, the
@@ -23,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from dicomtui.core.protocol.findings import Group, Severity
+from dicomtui.core.protocol.records import Pdu
 
 
 class Numbering:
@@ -36,13 +38,11 @@ class Numbering:
         self.messages = messages
 
 
-class PduFramed:
-    """A PDU was framed and decoded (summary included); stored as it is now."""
-
-    __slots__ = ("pdu",)
-
-    def __init__(self, pdu) -> None:
-        self.pdu = pdu
+# A PDU was framed and decoded (summary included): the event is the PDU's record, stored as it
+# is when returned.  No wrapper: one more object per PDU made the cyclic collector run 10% more
+# often on a capture of small PDUs (300,000 PDUs, 1,000 per segment: 2,732 collections
+# against 2,477), whatever the wrapper's size.
+PduFramed = Pdu
 
 
 class AssociationOpened:
