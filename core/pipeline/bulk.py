@@ -42,6 +42,8 @@ FIRST_BLOCK_FRAMES = 256  # blocks start small and double while they go well: a 
 # frames are slow until the block after its handshake, so a large first block would waste them
 PER_FRAME_STRETCH = 2048  # frames taken one by one after a block with few bulk frames
 MIN_BULK_SHARE = 0.5  # below it a block was not worth the vector work
+MIN_CONNECTION_FRAMES = 64  # fewer frames of a connection in a block go one at a time (the vector
+# set-up of a connection, ~0.1 ms, is worth it only over more frames)
 NEW_CONNECTION_FRAMES = 8  # a block ends this many frames after a new connection's first (its
 # handshake and A-ASSOCIATE): the next block finds it decided and takes its frames in bulk
 
@@ -109,19 +111,29 @@ class BulkRunner:
         self.blocks += 1
         self.bulk_frames += bulk_count
         count = len(block.body)
+        # The next block: large enough to give each connection seen here its minimum of frames
+        # (many interleaved connections), doubling while blocks go well.
+        enough = min(BLOCK_FRAMES, 2 * MIN_CONNECTION_FRAMES * step.connections_seen)
         if bulk_count < MIN_BULK_SHARE * known:
             # Known connections spent most of the block off the expected state (a storm of
             # reordering or loss): frame by frame is cheaper for a while.
             self.per_frame_stretch = PER_FRAME_STRETCH
-            self.block_frames = FIRST_BLOCK_FRAMES
-        elif bulk_count < MIN_BULK_SHARE * count:
-            # Mostly frames of connections not known yet (a handshake, detection): a small
-            # block soon, when they will be.
+            self.block_frames = max(FIRST_BLOCK_FRAMES, enough)
+        elif bulk_count < MIN_BULK_SHARE * count and cut is not None:
+            # Mostly frames of a connection not known yet (a handshake, detection): a small
+            # block soon, when it will be.
             self.per_frame_stretch = 0
-            self.block_frames = FIRST_BLOCK_FRAMES
+            self.block_frames = max(FIRST_BLOCK_FRAMES, enough)
+        elif bulk_count < MIN_BULK_SHARE * count:
+            # Too few frames per connection for the vector work to pay: frame by frame for a
+            # while, then a block sized for the connections.
+            self.per_frame_stretch = PER_FRAME_STRETCH
+            self.block_frames = max(2 * self.block_frames, enough) if bulk_count else max(FIRST_BLOCK_FRAMES,
+                                                                                           enough)
+            self.block_frames = min(self.block_frames, BLOCK_FRAMES)
         else:
             self.per_frame_stretch = 0
-            self.block_frames = min(2 * self.block_frames, BLOCK_FRAMES)
+            self.block_frames = min(max(2 * self.block_frames, enough), BLOCK_FRAMES)
         last_ts = float(block.ts[-1])
         first = frame_number + 1
         for number in range(first + (-first) % tick_every, frame_number + count + 1, tick_every):
@@ -236,6 +248,7 @@ class _Block:
         self.first = frame_number + 1  # frame number of block index 0
         self.entries = [engine.table.get(key) for key in block.flows]
         self.bulk = 0
+        self.connections_seen = 0  # known connections with frames in the block
         self.times = block.ts.tolist()
 
     def new_connection_cut(self, waited: set[tuple]) -> int | None:
@@ -289,13 +302,18 @@ class _Block:
             order = np.argsort(frame_connection, kind="stable")
             bounds = np.searchsorted(frame_connection[order], np.arange(len(known_trackeds) + 1))
             known = int(bounds[-1] - bounds[0])
+            known = 0
+            self.connections_seen = len(known_trackeds)
             for number, tracked in enumerate(known_trackeds):
                 frames = order[bounds[number]: bounds[number + 1]]
-                connection = _Connection(number, tracked, frames)
+                if len(frames) < MIN_CONNECTION_FRAMES:
+                    continue  # a few frames here: one at a time costs less than the vector set-up
+                connection = _Connection(len(connections), tracked, frames)
                 self._candidates(connection, frame_direction[frames])
-                connections.append(connection)
-                owner[frames] = number
+                owner[frames] = connection.number
                 candidate[frames] = connection.candidate
+                connections.append(connection)
+                known += len(frames)
         self._process(connections, owner, candidate)
         self.engine.tcp_frames += self.bulk
         return self.bulk, known
