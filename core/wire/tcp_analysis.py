@@ -30,29 +30,12 @@ from dataclasses import dataclass, field
 from .packet import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
 from .tcp import HALF_SEQ
 from .tcp_record import ROW
+from .tcp_stalls import MIN_STALL, Stall, classify_wait
 
 MASK = 0xFFFFFFFF
 
-DELAYED_ACK_MIN = 0.015  # s: an ACK this late after a small segment is a delayed ACK
-RELEASE_SLACK = 0.002  # s: a segment sent this soon after an ACK was released by it
 DEFAULT_MSS = 1460
-MIN_STALL = 0.001  # s: shorter waits are not worth listing
 IDLE_GAP_DEFAULT = 1.0  # s without any segment on the connection
-
-
-@dataclass(slots=True)
-class Stall:
-    """The sender waited: from ``start`` (its last segment) to ``end`` (its next new one)."""
-
-    direction: int
-    cause: str  # "window", "nagle", "cwnd"
-    start: float
-    end: float
-    frame: int  # the frame that ended the wait
-
-    @property
-    def seconds(self) -> float:
-        return self.end - self.start
 
 
 @dataclass(slots=True)
@@ -347,21 +330,8 @@ def _retransmission(figures: DirectionTcp, sender: _Sender, rel: int, end: int, 
 
 def _classify_wait(figures: DirectionTcp, sender: _Sender, last_ack, time: float, frame: int) -> None:
     """A new data segment: was it held back until the ACK just before it?"""
-    if sender.last_data is None or last_ack is None:
-        return
-    ack_time, pure = last_ack
-    waited = time - sender.last_data
-    # Released by a pure ACK: an ACK carrying data (a DIMSE response) releases the application instead.
-    if waited < MIN_STALL or not pure or not (sender.last_data < ack_time <= time) \
-            or time - ack_time > max(RELEASE_SLACK, 0.1 * waited):
-        return
-    if sender.window_bound:
-        cause = "window"
-    elif sender.last_small is not None and ack_time - sender.last_small[0] >= DELAYED_ACK_MIN:
-        cause = "nagle"
-    else:
-        cause = "cwnd"
-    figures.stalls.append(Stall(figures.direction, cause, sender.last_data, time, frame))
+    if sender.last_data is not None:
+        classify_wait(figures, sender.last_data, sender.window_bound, sender.last_small, last_ack, time, frame)
 
 
 def _union(intervals: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:

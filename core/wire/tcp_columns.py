@@ -22,7 +22,7 @@ import numpy as np
 
 from .packet import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
 from .tcp import HALF_SEQ
-from .tcp_analysis import DELAYED_ACK_MIN, MIN_STALL, RELEASE_SLACK, Stall
+from .tcp_stalls import MIN_STALL, classify_wait
 
 ROWS = np.dtype([("time", "<f8"), ("frame", "<u4"), ("seq", "<u4"), ("ack", "<u4"), ("length", "<u4"),
                  ("window", "<u2"), ("flags", "u1"), ("direction", "u1")])
@@ -57,11 +57,9 @@ def continue_walk(walk, record, start: int) -> bool:
     lengths = rows["length"].astype(np.int64)
     windows = rows["window"].astype(np.int64)
     directions = (rows["direction"] ^ record.swap).astype(np.int64)
-    count = len(rows)
     has_ack = (flags & TCP_ACK) != 0
     # -- data: in order, from where each direction had got to ------------------------------------
     ends_by = []  # per direction: (row indices of its data, their end offsets, their times)
-    high_before = np.zeros(count, dtype=np.int64)  # per row: the *other* direction's high (for ACKs)
     for direction in (0, 1):
         sender = senders[direction]
         rows_of = np.flatnonzero((directions == direction) & (lengths > 0))
@@ -179,25 +177,6 @@ def continue_walk(walk, record, start: int) -> bool:
                     last_small = (float(data_times[wait - 1]), int(ends[wait - 1])) if small[wait - 1] else None
                 else:
                     window_bound, last_small = sender.window_bound, sender.last_small
-                _classify(figures, float(previous_time[wait]), window_bound, last_small, last_ack,
+                classify_wait(figures, float(previous_time[wait]), window_bound, last_small, last_ack,
                           float(data_times[wait]), int(frames[data_rows[wait]]))
     return True
-
-
-def _classify(figures, last_data: float, window_bound: bool, last_small, last_ack, time: float,
-              frame: int) -> None:
-    """tcp_analysis._classify_wait with the sender's state passed in."""
-    if last_ack is None:
-        return
-    ack_time, pure = last_ack
-    waited = time - last_data
-    if waited < MIN_STALL or not pure or not (last_data < ack_time <= time) \
-            or time - ack_time > max(RELEASE_SLACK, 0.1 * waited):
-        return
-    if window_bound:
-        cause = "window"
-    elif last_small is not None and ack_time - last_small[0] >= DELAYED_ACK_MIN:
-        cause = "nagle"
-    else:
-        cause = "cwnd"
-    figures.stalls.append(Stall(figures.direction, cause, last_data, time, frame))
