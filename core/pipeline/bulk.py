@@ -212,7 +212,7 @@ class _Connection:
         "frames",
         "ignored",
         "number",
-        "ahead",
+        "noncandidates",
         "queued",
         "rows",
         "tcp_directions",
@@ -232,7 +232,7 @@ class _Connection:
         self.expected: list[list[int]] = []  # per TCP direction: next_seq expected after each position
         self.directions: list[_Direction] = []
         self.rows = b""
-        self.ahead = False  # applied in full at the block's start: only the credit is left to count
+        self.noncandidates: list[int] = []  # positions of the frames that are not candidates
         self.active = False
         self.flushed = 0  # positions before this are applied (or went the per-frame way)
         self.epoch = 0  # bumped when it becomes active again (per-frame entries then lapse)
@@ -327,6 +327,7 @@ class _Block:
         if connection.ignored:
             connection.candidate = simple
             connection.candidates = np.flatnonzero(simple).tolist()
+            connection.noncandidates = np.flatnonzero(~simple).tolist()
             connection.expected = []
             connection.active = self._valid(connection, -1)
             return
@@ -356,6 +357,7 @@ class _Block:
             candidate[mine[(ahead > 0) & (ahead <= HALF_SEQ // 2)]] = False  # acknowledged() must run
         connection.candidate = candidate
         connection.candidates = np.flatnonzero(candidate).tolist()
+        connection.noncandidates = np.flatnonzero(~candidate).tolist()
         for tcp_direction in (0, 1):
             positions = np.flatnonzero(candidate & (tcp_directions == tcp_direction) & (lengths > 0))
             indices = frames[positions]
@@ -400,11 +402,7 @@ class _Block:
         heap: list[tuple] = []  # (block index, kind, connection number, ...)
         for connection in connections:
             if connection.active:
-                if len(connection.candidates) == len(connection.frame_list):
-                    # No frame of it goes another way: apply all of it now (credit aside), so a
-                    # boundary costs only the decoder's call.
-                    self._apply(connection, len(connection.frame_list), count_credit=False)
-                    connection.ahead = True
+                self._apply_ahead(connection, 0)
                 for tcp_direction in range(len(connection.directions)):
                     self._queue_boundary(heap, connection, tcp_direction)
             else:
@@ -480,9 +478,6 @@ class _Block:
         was_active = connection.active
         connection.active = self._valid(connection, position)
         if connection.active:
-            if credits is not None and all(
-                    state.sink.credit == credit for state, credit in zip(connection.directions, credits)):
-                return  # a retransmission, a window update: the queued boundaries stand
             if not was_active:
                 connection.epoch += 1
                 connection.queued = -1
@@ -490,6 +485,10 @@ class _Block:
                     # The segments up to here went the per-frame way, credit included.
                     done = bisect_right(state.positions, position)
                     state.consumed = state.applied = done
+            self._apply_ahead(connection, position + 1)
+            if credits is not None and all(
+                    state.sink.credit == credit for state, credit in zip(connection.directions, credits)):
+                return  # a retransmission, a window update: the queued boundaries stand
             for tcp_direction, state in enumerate(connection.directions):
                 state.version += 1  # the frame may have changed the credit
                 self._queue_boundary(heap, connection, tcp_direction)
@@ -547,6 +546,15 @@ class _Block:
             sink.credit = skippable(direction) if skippable is not None else 0
         self._queue_boundary(heap, connection, state.tcp_direction)
 
+    def _apply_ahead(self, connection: _Connection, position: int) -> None:
+        """Apply the candidates from ``position`` up to the connection's next other frame now (credit
+        aside): the decoder's boundaries in between then cost only its call."""
+        following = bisect_left(connection.noncandidates, position)
+        stop = connection.noncandidates[following] if following < len(connection.noncandidates) \
+            else len(connection.frame_list)
+        if stop > connection.flushed:
+            self._apply(connection, stop, count_credit=False)
+
     def _apply(self, connection: _Connection, stop: int, credit_stop: tuple | None = None,
                count_credit: bool = True) -> None:
         """Apply the candidates from ``connection.flushed`` up to position ``stop`` at once.
@@ -559,8 +567,6 @@ class _Block:
         is processed (and ``flushed`` moved past it) before any later one.
         """
         start = connection.flushed
-        if stop <= start and credit_stop is None and not connection.ahead:
-            return  # nothing since the last frame of this connection
         tracked = connection.tracked
         if stop > start:
             connection.flushed = stop
