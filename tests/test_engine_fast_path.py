@@ -72,7 +72,7 @@ def fingerprint(analysis) -> dict:
     return document
 
 
-BLOCK_SIZES = {"default": None, "small": (3, 17), "medium": (64, 512)}
+BLOCK_SIZES = {"default": None, "small": (3, 17, 1), "medium": (64, 512, 8)}  # first, largest, per connection
 
 
 def _paths(path: Path, small_blocks: bool | str = False) -> list[dict]:
@@ -87,14 +87,14 @@ def _paths(path: Path, small_blocks: bool | str = False) -> list[dict]:
                AnalysisConfig(fast_path=False)]
     results = []
     for config in configs:
-        saved = bulk.FIRST_BLOCK_FRAMES, bulk.BLOCK_FRAMES
+        saved = bulk.FIRST_BLOCK_FRAMES, bulk.BLOCK_FRAMES, bulk.MIN_CONNECTION_FRAMES
         sizes = BLOCK_SIZES["small" if small_blocks is True else (small_blocks or "default")]
         if sizes is not None:
-            bulk.FIRST_BLOCK_FRAMES, bulk.BLOCK_FRAMES = sizes
+            bulk.FIRST_BLOCK_FRAMES, bulk.BLOCK_FRAMES, bulk.MIN_CONNECTION_FRAMES = sizes
         try:
             analysis = analyze([str(path)], config, HOST)
         finally:
-            bulk.FIRST_BLOCK_FRAMES, bulk.BLOCK_FRAMES = saved
+            bulk.FIRST_BLOCK_FRAMES, bulk.BLOCK_FRAMES, bulk.MIN_CONNECTION_FRAMES = saved
         try:
             results.append(fingerprint(analysis))
         finally:
@@ -413,3 +413,31 @@ def test_bulk_path_keeps_the_record_budget_and_eviction_exact(tmp_path, limits):
         config.limits = replace(Limits(), **limits)
         results.append(fingerprint(analyze([str(capture)], config, HOST)))
     assert results[0] == results[1] == results[2]
+
+
+def test_bulk_path_on_interleaved_connections(tmp_path):
+    """Forty associations sending at once (their frames interleaved): the bulk path sizes its
+    blocks for the connections and agrees with the other paths."""
+    sequential = tmp_path / "sequential.pcap"
+    with open(sequential, "wb") as out:
+        make_capture.generate(out, 3.0, 32, 9, 40, 4096, 1448)
+    frames, link_type = _frames(sequential)
+    by_port: dict[int, list] = {}
+    for ts, buf in frames:
+        tcp = dpkt.ethernet.Ethernet(buf).data.data
+        by_port.setdefault(tcp.sport if tcp.dport == 11112 else tcp.dport, []).append((ts, buf))
+    streams = [iter(stream) for stream in by_port.values()]
+    interleaved = []
+    while streams:
+        for stream in list(streams):
+            item = next(stream, None)
+            if item is None:
+                streams.remove(stream)
+            else:
+                interleaved.append((1_700_000_000 + len(interleaved) * 1e-5, item[1]))
+    capture = tmp_path / "interleaved.pcap"
+    capture.write_bytes(_write(interleaved, link_type))
+    for sizes in ("default", "medium"):
+        bulk, per_frame, reference = _paths(capture, sizes)
+        assert bulk == per_frame == reference
+        assert len(bulk["messages"]) >= 80

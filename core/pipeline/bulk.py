@@ -42,6 +42,8 @@ FIRST_BLOCK_FRAMES = 256  # blocks start small and double while they go well: a 
 # frames are slow until the block after its handshake, so a large first block would waste them
 PER_FRAME_STRETCH = 2048  # frames taken one by one after a block with few bulk frames
 MIN_BULK_SHARE = 0.5  # below it a block was not worth the vector work
+MIN_CONNECTION_FRAMES = 64  # fewer frames of a connection in a block go one at a time (the vector
+# set-up of a connection, ~0.1 ms, is worth it only over more frames)
 NEW_CONNECTION_FRAMES = 8  # a block ends this many frames after a new connection's first (its
 # handshake and A-ASSOCIATE): the next block finds it decided and takes its frames in bulk
 
@@ -109,19 +111,29 @@ class BulkRunner:
         self.blocks += 1
         self.bulk_frames += bulk_count
         count = len(block.body)
+        # The next block: large enough to give each connection seen here its minimum of frames
+        # (many interleaved connections), doubling while blocks go well.
+        enough = min(BLOCK_FRAMES, 2 * MIN_CONNECTION_FRAMES * step.connections_seen)
         if bulk_count < MIN_BULK_SHARE * known:
             # Known connections spent most of the block off the expected state (a storm of
             # reordering or loss): frame by frame is cheaper for a while.
             self.per_frame_stretch = PER_FRAME_STRETCH
-            self.block_frames = FIRST_BLOCK_FRAMES
-        elif bulk_count < MIN_BULK_SHARE * count:
-            # Mostly frames of connections not known yet (a handshake, detection): a small
-            # block soon, when they will be.
+            self.block_frames = max(FIRST_BLOCK_FRAMES, enough)
+        elif bulk_count < MIN_BULK_SHARE * count and cut is not None:
+            # Mostly frames of a connection not known yet (a handshake, detection): a small
+            # block soon, when it will be.
             self.per_frame_stretch = 0
-            self.block_frames = FIRST_BLOCK_FRAMES
+            self.block_frames = max(FIRST_BLOCK_FRAMES, enough)
+        elif bulk_count < MIN_BULK_SHARE * count:
+            # Too few frames per connection for the vector work to pay: frame by frame for a
+            # while, then a block sized for the connections.
+            self.per_frame_stretch = PER_FRAME_STRETCH
+            self.block_frames = max(2 * self.block_frames, enough) if bulk_count else max(FIRST_BLOCK_FRAMES,
+                                                                                           enough)
+            self.block_frames = min(self.block_frames, BLOCK_FRAMES)
         else:
             self.per_frame_stretch = 0
-            self.block_frames = min(2 * self.block_frames, BLOCK_FRAMES)
+            self.block_frames = min(max(2 * self.block_frames, enough), BLOCK_FRAMES)
         last_ts = float(block.ts[-1])
         first = frame_number + 1
         for number in range(first + (-first) % tick_every, frame_number + count + 1, tick_every):
@@ -200,7 +212,7 @@ class _Connection:
         "frames",
         "ignored",
         "number",
-        "ahead",
+        "noncandidates",
         "queued",
         "rows",
         "tcp_directions",
@@ -220,7 +232,7 @@ class _Connection:
         self.expected: list[list[int]] = []  # per TCP direction: next_seq expected after each position
         self.directions: list[_Direction] = []
         self.rows = b""
-        self.ahead = False  # applied in full at the block's start: only the credit is left to count
+        self.noncandidates: list[int] = []  # positions of the frames that are not candidates
         self.active = False
         self.flushed = 0  # positions before this are applied (or went the per-frame way)
         self.epoch = 0  # bumped when it becomes active again (per-frame entries then lapse)
@@ -236,6 +248,7 @@ class _Block:
         self.first = frame_number + 1  # frame number of block index 0
         self.entries = [engine.table.get(key) for key in block.flows]
         self.bulk = 0
+        self.connections_seen = 0  # known connections with frames in the block
         self.times = block.ts.tolist()
 
     def new_connection_cut(self, waited: set[tuple]) -> int | None:
@@ -289,13 +302,18 @@ class _Block:
             order = np.argsort(frame_connection, kind="stable")
             bounds = np.searchsorted(frame_connection[order], np.arange(len(known_trackeds) + 1))
             known = int(bounds[-1] - bounds[0])
+            known = 0
+            self.connections_seen = len(known_trackeds)
             for number, tracked in enumerate(known_trackeds):
                 frames = order[bounds[number]: bounds[number + 1]]
-                connection = _Connection(number, tracked, frames)
+                if len(frames) < MIN_CONNECTION_FRAMES:
+                    continue  # a few frames here: one at a time costs less than the vector set-up
+                connection = _Connection(len(connections), tracked, frames)
                 self._candidates(connection, frame_direction[frames])
-                connections.append(connection)
-                owner[frames] = number
+                owner[frames] = connection.number
                 candidate[frames] = connection.candidate
+                connections.append(connection)
+                known += len(frames)
         self._process(connections, owner, candidate)
         self.engine.tcp_frames += self.bulk
         return self.bulk, known
@@ -309,6 +327,7 @@ class _Block:
         if connection.ignored:
             connection.candidate = simple
             connection.candidates = np.flatnonzero(simple).tolist()
+            connection.noncandidates = np.flatnonzero(~simple).tolist()
             connection.expected = []
             connection.active = self._valid(connection, -1)
             return
@@ -338,6 +357,7 @@ class _Block:
             candidate[mine[(ahead > 0) & (ahead <= HALF_SEQ // 2)]] = False  # acknowledged() must run
         connection.candidate = candidate
         connection.candidates = np.flatnonzero(candidate).tolist()
+        connection.noncandidates = np.flatnonzero(~candidate).tolist()
         for tcp_direction in (0, 1):
             positions = np.flatnonzero(candidate & (tcp_directions == tcp_direction) & (lengths > 0))
             indices = frames[positions]
@@ -382,11 +402,7 @@ class _Block:
         heap: list[tuple] = []  # (block index, kind, connection number, ...)
         for connection in connections:
             if connection.active:
-                if len(connection.candidates) == len(connection.frame_list):
-                    # No frame of it goes another way: apply all of it now (credit aside), so a
-                    # boundary costs only the decoder's call.
-                    self._apply(connection, len(connection.frame_list), count_credit=False)
-                    connection.ahead = True
+                self._apply_ahead(connection, 0)
                 for tcp_direction in range(len(connection.directions)):
                     self._queue_boundary(heap, connection, tcp_direction)
             else:
@@ -462,9 +478,6 @@ class _Block:
         was_active = connection.active
         connection.active = self._valid(connection, position)
         if connection.active:
-            if credits is not None and all(
-                    state.sink.credit == credit for state, credit in zip(connection.directions, credits)):
-                return  # a retransmission, a window update: the queued boundaries stand
             if not was_active:
                 connection.epoch += 1
                 connection.queued = -1
@@ -472,6 +485,10 @@ class _Block:
                     # The segments up to here went the per-frame way, credit included.
                     done = bisect_right(state.positions, position)
                     state.consumed = state.applied = done
+            self._apply_ahead(connection, position + 1)
+            if credits is not None and all(
+                    state.sink.credit == credit for state, credit in zip(connection.directions, credits)):
+                return  # a retransmission, a window update: the queued boundaries stand
             for tcp_direction, state in enumerate(connection.directions):
                 state.version += 1  # the frame may have changed the credit
                 self._queue_boundary(heap, connection, tcp_direction)
@@ -531,6 +548,15 @@ class _Block:
             sink.credit = skippable(direction) if skippable is not None else 0
         self._queue_boundary(heap, connection, state.tcp_direction)
 
+    def _apply_ahead(self, connection: _Connection, position: int) -> None:
+        """Apply the candidates from ``position`` up to the connection's next other frame now (credit
+        aside): the decoder's boundaries in between then cost only its call."""
+        following = bisect_left(connection.noncandidates, position)
+        stop = connection.noncandidates[following] if following < len(connection.noncandidates) \
+            else len(connection.frame_list)
+        if stop > connection.flushed:
+            self._apply(connection, stop, count_credit=False)
+
     def _apply(self, connection: _Connection, stop: int, credit_stop: tuple | None = None,
                count_credit: bool = True) -> None:
         """Apply the candidates from ``connection.flushed`` up to position ``stop`` at once.
@@ -543,8 +569,6 @@ class _Block:
         is processed (and ``flushed`` moved past it) before any later one.
         """
         start = connection.flushed
-        if stop <= start and credit_stop is None and not connection.ahead:
-            return  # nothing since the last frame of this connection
         tracked = connection.tracked
         if stop > start:
             connection.flushed = stop

@@ -30,29 +30,12 @@ from dataclasses import dataclass, field
 from .packet import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
 from .tcp import HALF_SEQ
 from .tcp_record import ROW
+from .tcp_stalls import MIN_STALL, Stall, classify_wait
 
 MASK = 0xFFFFFFFF
 
-DELAYED_ACK_MIN = 0.015  # s: an ACK this late after a small segment is a delayed ACK
-RELEASE_SLACK = 0.002  # s: a segment sent this soon after an ACK was released by it
 DEFAULT_MSS = 1460
-MIN_STALL = 0.001  # s: shorter waits are not worth listing
 IDLE_GAP_DEFAULT = 1.0  # s without any segment on the connection
-
-
-@dataclass(slots=True)
-class Stall:
-    """The sender waited: from ``start`` (its last segment) to ``end`` (its next new one)."""
-
-    direction: int
-    cause: str  # "window", "nagle", "cwnd"
-    start: float
-    end: float
-    frame: int  # the frame that ended the wait
-
-    @property
-    def seconds(self) -> float:
-        return self.end - self.start
 
 
 @dataclass(slots=True)
@@ -146,118 +129,184 @@ class _Sender:
         self.window_bound = False  # the last segment left less than one MSS of window
 
 
-def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT) -> ConnectionTcp:
-    """The TCP figures of one model connection (empty when it has no segment record)."""
-    result = ConnectionTcp(connection.index, directions=(DirectionTcp(0), DirectionTcp(1)))
+def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT, vectorized: bool = True) -> ConnectionTcp:
+    """The TCP figures of one model connection (empty when it has no segment record).
+
+    A long record whose data all went in order, once the handshake is over, is
+    read column-wise with numpy (core/wire/tcp_columns.py) after the loop has
+    taken its first rows; any other, or with ``vectorized=False``, goes through
+    the loop alone, the reference (tests compare the two).
+    """
     record = connection.segments
+    walk = _Walk(connection.index, record, idle_gap)
     if record is None or not len(record):
-        return result
-    result.record_truncated = record.truncated
-    result.scale_known = record.scale_known()
-    shifts = (record.window_shift(0), record.window_shift(1))
-    for direction in (0, 1):
-        options = record.options(1 - direction)  # the MSS the peer will accept
-        if options and options.get("mss"):
-            result.directions[direction].mss = options["mss"]
-    senders = (_Sender(), _Sender())
-    syn_time = synack_time = None
-    last_ack_from: list[tuple[float, bool] | None] = [None, None]  # per ACK sender: (time, pure)
-    previous_time = None
-    swap = record.swap
-    scale_known = result.scale_known
-    directions = result.directions
-    # The loop runs once per segment of the capture's DICOM connections: locals, no per-row objects,
-    # sequence arithmetic written out (seq_delta inline).
-    for time, frame, seq, ack, length, window, flags, direction in ROW.iter_unpack(record.data):
-        direction ^= swap
-        figures = directions[direction]
-        figures.segments += 1
-        if previous_time is not None and time - previous_time >= idle_gap:
-            result.idle_gaps.append((frame, previous_time, time - previous_time))
-        previous_time = time
-        sender = senders[direction]
-        peer = senders[1 - direction]
-        if flags & TCP_SYN:
-            if not flags & TCP_ACK and syn_time is None:
-                syn_time = time
-            elif flags & TCP_ACK and synack_time is None:
-                synack_time = time
-            sender.base = (seq + 1) & MASK
-            sender.started = True
-            sender.high = 0
-        elif not sender.started:
-            sender.base = seq
-            sender.started = True
-        if result.handshake_rtt is None and synack_time is not None and direction == 0 \
-                and flags & (TCP_SYN | TCP_ACK) == TCP_ACK and syn_time is not None:
-            result.server_side_rtt = synack_time - syn_time
-            result.client_side_rtt = time - synack_time
-            result.handshake_rtt = time - syn_time
-        # -- this segment as an acknowledgement of the peer's data ------------------------------
-        if flags & TCP_ACK and peer.started:
-            high = peer.high
-            ack_rel = high + (((ack - peer.base - high + HALF_SEQ) & MASK) - HALF_SEQ)
-            scaled = window if flags & TCP_SYN else window << shifts[direction]
-            peer_figures = directions[1 - direction]
-            if window == 0 and not flags & (TCP_SYN | TCP_FIN | TCP_RST):
-                figures.zero_windows += 1
-                figures.zero_window_frames.append(frame)
-            peer.peer_window = scaled
-            if scaled > peer_figures.max_window:
-                peer_figures.max_window = scaled
-            if not flags & TCP_SYN and (peer_figures.min_window is None or scaled < peer_figures.min_window):
-                peer_figures.min_window = scaled
-            if ack_rel > peer.acked:
-                peer.acked = ack_rel
-                # As Wireshark's tcp.analysis.ack_rtt: a sample when the ACK is exactly the end of a
-                # segment, measured from that segment.
-                unacked = peer.unacked
-                while unacked and unacked[0][0] <= ack_rel:
-                    entry = unacked.popleft()
-                    if entry[0] == ack_rel:
-                        peer_figures.rtt_samples.append(time - entry[1])
-                last_ack_from[direction] = (time, length == 0)
-            else:
-                # Acknowledges nothing new (or carries data): it releases nothing.
-                last_ack_from[direction] = (time, False)
-        if not length:
-            continue
-        # -- this segment as data -----------------------------------------------------------------
-        figures.data_segments += 1
-        high = sender.high
-        rel = high + (((seq - sender.base - high + HALF_SEQ) & MASK) - HALF_SEQ)
-        end = rel + length
-        if rel < high:
-            # Sends bytes already sent: a retransmission (or the peer's copy of a lost segment).
-            _retransmission(figures, sender, rel, end, length, time, frame)
-            continue
-        if rel > high:
-            figures.out_of_order += 1
-            sender.holes.append((high, time))
-        figures.payload_bytes += length
-        if figures.first_data_time is None:
-            figures.first_data_time = time
-        figures.last_data_time = time
-        # Without both SYNs the window scale is unknown and the windows are not comparable with
-        # bytes in flight (as Wireshark, which then skips window_full).
-        peer_window = sender.peer_window if scale_known else None
-        # Window-full, as Wireshark's tcp.analysis.window_full: this segment reaches the window's edge.
-        if peer_window and end == sender.acked + peer_window:
-            figures.window_full += 1
-        last_data = sender.last_data
-        if last_data is not None and time - last_data >= MIN_STALL:
-            _classify_wait(figures, sender, last_ack_from[1 - direction], time, frame)
-        sender.unacked.append((end, time, False))
-        sender.high = end
-        sender.last_data = time
-        # Segments a little under the MSS are full ones carrying TCP options (timestamps, SACK).
-        sender.last_small = (time, end) if length < figures.mss - 64 else None
-        sender.window_bound = peer_window is not None and end - sender.acked >= peer_window - figures.mss
-    for direction in (0, 1):
-        figures = result.directions[direction]
-        figures.retransmission_intervals = _union(senders[direction].retrans_intervals)
-        figures.retransmission_seconds = sum(end - start for start, end, _frame in figures.retransmission_intervals)
-    return result
+        return walk.result
+    if vectorized and len(record) >= COLUMNS_MIN_ROWS:
+        from dicomtui.core.wire import tcp_columns  # numpy: only for long records
+
+        start = walk.rows(record.data, settle=True)
+        if start is not None and tcp_columns.continue_walk(walk, record, start):
+            return walk.finish()
+        walk = _Walk(connection.index, record, idle_gap)  # declined: from the start, row by row
+    walk.rows(record.data)
+    return walk.finish()
+
+
+COLUMNS_MIN_ROWS = 4096  # shorter records are not worth numpy's start-up
+SETTLE_MAX_ROWS = 64  # the loop's share before the columns take over (the handshake)
+
+
+class _Walk:
+    """The state of one pass over a connection's segment record (the loop's, and the columns')."""
+
+    __slots__ = ("result", "record", "idle_gap", "shifts", "senders", "syn_time", "synack_time", "last_ack_from",
+                 "previous_time")
+
+    def __init__(self, index: int, record, idle_gap: float) -> None:
+        self.result = result = ConnectionTcp(index, directions=(DirectionTcp(0), DirectionTcp(1)))
+        self.record = record
+        self.idle_gap = idle_gap
+        self.senders = (_Sender(), _Sender())
+        self.syn_time: float | None = None
+        self.synack_time: float | None = None
+        self.last_ack_from: list[tuple[float, bool] | None] = [None, None]  # per ACK sender: (time, pure)
+        self.previous_time: float | None = None
+        self.shifts = (0, 0)
+        if record is None or not len(record):
+            return
+        result.record_truncated = record.truncated
+        result.scale_known = record.scale_known()
+        self.shifts = (record.window_shift(0), record.window_shift(1))
+        for direction in (0, 1):
+            options = record.options(1 - direction)  # the MSS the peer will accept
+            if options and options.get("mss"):
+                result.directions[direction].mss = options["mss"]
+
+    def settled(self) -> bool:
+        """Whether what follows may go column-wise: both sides started, the handshake done, no hole."""
+        senders, result = self.senders, self.result
+        return all(sender.started and not sender.holes for sender in senders) and (
+            result.handshake_rtt is not None or self.synack_time is None or self.syn_time is None)
+
+    def rows(self, data, settle: bool = False) -> int | None:
+        """Walk the rows of ``data`` (packed segment rows) in capture order.
+
+        ``settle``: stop as soon as ``settled`` (at least one row per side) and return the
+        row index to continue from; None if that did not happen within SETTLE_MAX_ROWS.
+        """
+        result = self.result
+        senders = self.senders
+        syn_time, synack_time = self.syn_time, self.synack_time
+        last_ack_from = self.last_ack_from
+        previous_time = self.previous_time
+        shifts = self.shifts
+        idle_gap = self.idle_gap
+        swap = self.record.swap
+        scale_known = result.scale_known
+        directions = result.directions
+        # The loop runs once per segment of the capture's DICOM connections: locals, no per-row objects,
+        # sequence arithmetic written out (seq_delta inline).
+        for number, (time, frame, seq, ack, length, window, flags, direction) in enumerate(ROW.iter_unpack(data)):
+            if settle and number >= 2:
+                self.syn_time, self.synack_time, self.previous_time = syn_time, synack_time, previous_time
+                if self.settled():
+                    return number
+                if number >= SETTLE_MAX_ROWS:
+                    return None
+            direction ^= swap
+            figures = directions[direction]
+            figures.segments += 1
+            if previous_time is not None and time - previous_time >= idle_gap:
+                result.idle_gaps.append((frame, previous_time, time - previous_time))
+            previous_time = time
+            sender = senders[direction]
+            peer = senders[1 - direction]
+            if flags & TCP_SYN:
+                if not flags & TCP_ACK and syn_time is None:
+                    syn_time = time
+                elif flags & TCP_ACK and synack_time is None:
+                    synack_time = time
+                sender.base = (seq + 1) & MASK
+                sender.started = True
+                sender.high = 0
+            elif not sender.started:
+                sender.base = seq
+                sender.started = True
+            if result.handshake_rtt is None and synack_time is not None and direction == 0 \
+                    and flags & (TCP_SYN | TCP_ACK) == TCP_ACK and syn_time is not None:
+                result.server_side_rtt = synack_time - syn_time
+                result.client_side_rtt = time - synack_time
+                result.handshake_rtt = time - syn_time
+            # -- this segment as an acknowledgement of the peer's data ------------------------------
+            if flags & TCP_ACK and peer.started:
+                high = peer.high
+                ack_rel = high + (((ack - peer.base - high + HALF_SEQ) & MASK) - HALF_SEQ)
+                scaled = window if flags & TCP_SYN else window << shifts[direction]
+                peer_figures = directions[1 - direction]
+                if window == 0 and not flags & (TCP_SYN | TCP_FIN | TCP_RST):
+                    figures.zero_windows += 1
+                    figures.zero_window_frames.append(frame)
+                peer.peer_window = scaled
+                if scaled > peer_figures.max_window:
+                    peer_figures.max_window = scaled
+                if not flags & TCP_SYN and (peer_figures.min_window is None or scaled < peer_figures.min_window):
+                    peer_figures.min_window = scaled
+                if ack_rel > peer.acked:
+                    peer.acked = ack_rel
+                    # As Wireshark's tcp.analysis.ack_rtt: a sample when the ACK is exactly the end of a
+                    # segment, measured from that segment.
+                    unacked = peer.unacked
+                    while unacked and unacked[0][0] <= ack_rel:
+                        entry = unacked.popleft()
+                        if entry[0] == ack_rel:
+                            peer_figures.rtt_samples.append(time - entry[1])
+                    last_ack_from[direction] = (time, length == 0)
+                else:
+                    # Acknowledges nothing new (or carries data): it releases nothing.
+                    last_ack_from[direction] = (time, False)
+            if not length:
+                continue
+            # -- this segment as data -----------------------------------------------------------------
+            figures.data_segments += 1
+            high = sender.high
+            rel = high + (((seq - sender.base - high + HALF_SEQ) & MASK) - HALF_SEQ)
+            end = rel + length
+            if rel < high:
+                # Sends bytes already sent: a retransmission (or the peer's copy of a lost segment).
+                _retransmission(figures, sender, rel, end, length, time, frame)
+                continue
+            if rel > high:
+                figures.out_of_order += 1
+                sender.holes.append((high, time))
+            figures.payload_bytes += length
+            if figures.first_data_time is None:
+                figures.first_data_time = time
+            figures.last_data_time = time
+            # Without both SYNs the window scale is unknown and the windows are not comparable with
+            # bytes in flight (as Wireshark, which then skips window_full).
+            peer_window = sender.peer_window if scale_known else None
+            # Window-full, as Wireshark's tcp.analysis.window_full: this segment reaches the window's edge.
+            if peer_window and end == sender.acked + peer_window:
+                figures.window_full += 1
+            last_data = sender.last_data
+            if last_data is not None and time - last_data >= MIN_STALL:
+                _classify_wait(figures, sender, last_ack_from[1 - direction], time, frame)
+            sender.unacked.append((end, time, False))
+            sender.high = end
+            sender.last_data = time
+            # Segments a little under the MSS are full ones carrying TCP options (timestamps, SACK).
+            sender.last_small = (time, end) if length < figures.mss - 64 else None
+            sender.window_bound = peer_window is not None and end - sender.acked >= peer_window - figures.mss
+        self.syn_time, self.synack_time, self.previous_time = syn_time, synack_time, previous_time
+        return None
+
+    def finish(self) -> ConnectionTcp:
+        for direction in (0, 1):
+            figures = self.result.directions[direction]
+            figures.retransmission_intervals = _union(self.senders[direction].retrans_intervals)
+            figures.retransmission_seconds = sum(end - start for start, end, _frame
+                                                 in figures.retransmission_intervals)
+        return self.result
 
 
 def _retransmission(figures: DirectionTcp, sender: _Sender, rel: int, end: int, length: int, time: float,
@@ -281,21 +330,8 @@ def _retransmission(figures: DirectionTcp, sender: _Sender, rel: int, end: int, 
 
 def _classify_wait(figures: DirectionTcp, sender: _Sender, last_ack, time: float, frame: int) -> None:
     """A new data segment: was it held back until the ACK just before it?"""
-    if sender.last_data is None or last_ack is None:
-        return
-    ack_time, pure = last_ack
-    waited = time - sender.last_data
-    # Released by a pure ACK: an ACK carrying data (a DIMSE response) releases the application instead.
-    if waited < MIN_STALL or not pure or not (sender.last_data < ack_time <= time) \
-            or time - ack_time > max(RELEASE_SLACK, 0.1 * waited):
-        return
-    if sender.window_bound:
-        cause = "window"
-    elif sender.last_small is not None and ack_time - sender.last_small[0] >= DELAYED_ACK_MIN:
-        cause = "nagle"
-    else:
-        cause = "cwnd"
-    figures.stalls.append(Stall(figures.direction, cause, sender.last_data, time, frame))
+    if sender.last_data is not None:
+        classify_wait(figures, sender.last_data, sender.window_bound, sender.last_small, last_ack, time, frame)
 
 
 def _union(intervals: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:

@@ -12,7 +12,9 @@ target states what must hold for *any* input:
   still a bug), and the summary / expert text holds no control characters.
 - ``connection``: the same pipeline on a well-formed Ethernet/IPv4/TCP capture
   of one DICOM conversation whose *stream bytes* come from the fuzzer (the
-  capture reader is not in the way, so mutations reach the DICOM decoders).
+  capture reader is not in the way, so mutations reach the DICOM decoders),
+  through the engine's bulk path with small blocks: its ``--json`` document
+  equals the reference path's.
 - ``pdu``: the PDU/PDV framer, every PDU body decoder, the command set decoder
   and the message assembler raise at most ``DecodeError`` where documented.
 - ``dataset``: ``decode_dataset`` never raises, in any transfer syntax.
@@ -106,8 +108,12 @@ def _check_text(where: str, text: str) -> None:
 # -- the whole pipeline -----------------------------------------------------------------------
 
 
-def analyse_bytes(data: bytes, limits: Limits | None = None):
-    """Run the pipeline on a capture held in memory; returns the Analysis or None (CaptureError)."""
+def analyse_bytes(data: bytes, limits: Limits | None = None, bulk: bool = False, fast_path: bool = True):
+    """Run the pipeline on a capture held in memory; returns the Analysis or None (CaptureError).
+
+    ``bulk``: through the engine's bulk path, in blocks of a few frames (it normally takes only
+    captures of 32 MiB or more); ``fast_path=False``: the reference path.
+    """
     from dicomtui.core.views import analysis_json, summary_lines
 
     host = plugin_host()
@@ -115,11 +121,19 @@ def analyse_bytes(data: bytes, limits: Limits | None = None):
     path = _scratch_path()
     with open(path, "wb") as handle:
         handle.write(data)
-    config = AnalysisConfig(limits=limits or Limits(**FUZZ_LIMITS))
+    config = AnalysisConfig(limits=limits or Limits(**FUZZ_LIMITS), fast_path=fast_path,
+                            bulk_min_bytes=0 if bulk else AnalysisConfig().bulk_min_bytes)
+    from dicomtui.core.pipeline import bulk as bulk_path
+
+    saved = bulk_path.FIRST_BLOCK_FRAMES, bulk_path.BLOCK_FRAMES, bulk_path.MIN_CONNECTION_FRAMES
+    if bulk:
+        bulk_path.FIRST_BLOCK_FRAMES, bulk_path.BLOCK_FRAMES, bulk_path.MIN_CONNECTION_FRAMES = 3, 11, 1
     try:
         analysis = analyze([path], config, host)
     except CaptureError:
         return None
+    finally:
+        bulk_path.FIRST_BLOCK_FRAMES, bulk_path.BLOCK_FRAMES, bulk_path.MIN_CONNECTION_FRAMES = saved
     try:
         for line in summary_lines(analysis):
             _check_text("summary line", line)
@@ -248,7 +262,14 @@ def encode_segments(segments: list[tuple[int, int, bytes]]) -> bytes:
 def connection(data: bytes) -> None:
     segments = parse_segments(data)
     if segments:
-        analyse_bytes(conversation_capture(segments))
+        from dicomtui.core.views import analysis_json
+
+        capture_bytes = conversation_capture(segments)
+        bulk = analyse_bytes(capture_bytes, bulk=True)
+        reference = analyse_bytes(capture_bytes, fast_path=False)
+        if (bulk is None) != (reference is None) or (
+                bulk is not None and analysis_json(bulk) != analysis_json(reference)):
+            raise HarnessFailure("the bulk path and the reference path disagree")
 
 
 # -- PDU framing and decoders -----------------------------------------------------------------

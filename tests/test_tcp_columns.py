@@ -1,0 +1,73 @@
+"""The column-wise TCP analysis (core/wire/tcp_columns.py) gives the loop's figures, to the sample.
+
+Every connection of every capture fixture, the seven recorded slow-network scenarios
+(stalls by window, Nagle and congestion, zero windows, window-full, RTT samples, loss)
+and generated transfers, in order and messy: ``analyse_connection`` with the columns
+allowed (from the first rows on) equals the loop alone.  A messy record is declined
+by the columns and walked by the loop; the test also checks the columns did take the
+clean ones, or it would prove nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from dicomtui.core.cli import make_host
+from dicomtui.core.pipeline import AnalysisConfig, analyze
+from dicomtui.core.wire import tcp_analysis, tcp_columns
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+CAPTURES = sorted(path.name for path in FIXTURES.iterdir() if path.suffix in (".pcap", ".pcapng"))
+HOST = make_host()
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("make_capture", ROOT / "bench" / "make_capture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _compare(path: Path, monkeypatch) -> int:
+    """Compare both ways on every connection; returns how many the columns took."""
+    monkeypatch.setattr(tcp_analysis, "COLUMNS_MIN_ROWS", 0)
+    taken = {"count": 0}
+    original = tcp_columns.continue_walk
+
+    def counting(walk, record, start):
+        done = original(walk, record, start)
+        taken["count"] += done
+        return done
+
+    monkeypatch.setattr(tcp_columns, "continue_walk", counting)
+    analysis = analyze([str(path)], AnalysisConfig(), HOST)
+    taken["count"] = 0  # the rules' own calls (timing) do not count
+    for connection in analysis.connections:
+        assert tcp_analysis.analyse_connection(connection, vectorized=True) == \
+            tcp_analysis.analyse_connection(connection, vectorized=False), connection.index
+    return taken["count"]
+
+
+@pytest.mark.parametrize("name", CAPTURES)
+def test_columns_equal_the_loop_on_every_fixture(name, monkeypatch):
+    _compare(FIXTURES / name, monkeypatch)
+
+
+def test_columns_take_the_clean_recorded_scenarios(monkeypatch):
+    taken = sum(_compare(FIXTURES / name, monkeypatch) for name in CAPTURES if name.startswith("timing_"))
+    assert taken >= 3
+
+
+@pytest.mark.parametrize("messy", [0.0, 0.01, 0.05])
+@pytest.mark.parametrize("mss", [536, 1448])
+def test_columns_equal_the_loop_on_generated_transfers(tmp_path, monkeypatch, messy, mss):
+    capture = tmp_path / "transfer.pcap"
+    with open(capture, "wb") as out:
+        _generator().generate(out, 1.5, 48, 4, 3, 16384, mss, messy=messy)
+    taken = _compare(capture, monkeypatch)
+    if messy == 0.0:
+        assert taken == 3  # every association of an in-order transfer went column-wise
