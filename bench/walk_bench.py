@@ -14,6 +14,10 @@ busy machine slows all of them alike; the ratios are the figures to trust):
   time of the child; its peak RSS (``ru_maxrss``, includes the capture pages
   it touched) and anonymous RSS (what the export itself holds).
 - **summary** and **json**: ``dicomtui --summary`` / ``--json`` into /dev/null.
+- **floor**: a child that does what every mode must before any TCP or DICOM work:
+  the ``--summary`` mode's imports, numpy, and the bulk path's record walk and
+  column-wise header read over every frame (no connection table, no reassembly).
+  It shows how much of each ratio this design cannot go under in this language.
 - **start-up**: ``dicomtui --summary`` on a small capture (fixtures/echo_dcmtk.pcap):
   time to the first line of output, and to exit.
 - **tshark** (``--tshark``): ``tshark --export-objects dicom`` once, on the first round.
@@ -52,6 +56,29 @@ while offset + 16 <= end:
     _s, _u, caplen, _o = unpack(data, offset)
     offset += 16 + caplen
     frames += 1
+print(frames)
+"""
+
+# The floor of this design: what every pass over a large pcap does before any TCP or DICOM work —
+# the --summary mode's imports, numpy, the record walk and the column-wise header read of the
+# bulk path (core/wire/pcap_block.py), over every frame.  No mode can be faster than this.
+FLOOR = r"""
+import mmap, struct, sys
+from dicomtui.core.cli import make_host
+from dicomtui.core.pipeline import bulk
+from dicomtui.core.wire.capture import PCAP_MAGICS
+from dicomtui.core.wire.pcap_block import decode_block, walk_records
+with open(sys.argv[1], 'rb') as f:
+    data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+endian, resolution = PCAP_MAGICS[bytes(data[:4])]
+caplen = struct.Struct(endian + 'I').unpack_from
+offset, frames = 24, 0
+while offset < len(data):
+    offsets, offset = walk_records(data, offset, bulk.BLOCK_FRAMES, caplen)
+    if not offsets:
+        break
+    decode_block(data, offsets, endian, resolution)
+    frames += len(offsets)
 print(frames)
 """
 
@@ -117,6 +144,9 @@ def cli(*args: str) -> list[str]:
 def one_round(capture: Path, work: Path, with_json: bool, env: dict, walk: dict) -> dict:
     """Every mode once with the code on ``env``'s PYTHONPATH; ``walk`` is this round's walk."""
     figures: dict = {"walk": walk["seconds"], "walk_cpu": walk["cpu"]}
+    floor = timed([sys.executable, "-c", FLOOR, str(capture)], env=env)
+    if floor["status"] == 0:
+        figures["floor"], figures["floor_cpu"] = floor["seconds"], floor["cpu"]
     out = work / "export"
     export = timed(cli("--export", str(out), str(capture)), env=env)
     figures["export"], figures["export_cpu"] = export["seconds"], export["cpu"]
@@ -167,6 +197,8 @@ def report(name: str, capture: Path, rounds: list[dict], tshark: str | None) -> 
     size = capture.stat().st_size / 1e6
     print(f"\n== {name}: {capture} ({size:.0f} MB), median of {len(rounds)} rounds")
     print(f"walk (mmap + struct of record headers)  {median('walk'):.3f} s (CPU {median('walk_cpu'):.3f} s)")
+    if all("floor" in r for r in rounds):
+        print(f"floor (imports, walk, header columns)   {median('floor'):.3f} s = {ratio('floor')}")
     print(f"export                                  {median('export'):.3f} s = {ratio('export')}; "
           f"{rounds[0]['objects']} objects, exit {rounds[0]['export_status']}, "
           f"peak RSS {median('export_peak_mb'):.0f} MiB (anonymous {median('export_anon_mb'):.0f} MiB)")

@@ -49,8 +49,8 @@ NEW_CONNECTION_FRAMES = 8  # a block ends this many frames after a new connectio
 
 try:  # a dependency, but a broken numpy must not stop the analysis: the per-frame path remains
     import numpy as np
-    from dicomtui.core.wire.pcap_block import decode_block, walk_records
 
+    from dicomtui.core.wire.pcap_block import decode_block, walk_records
     from dicomtui.core.wire.tcp_record import ROW_SIZE
 
     ROW_DTYPE = np.dtype([("time", "<f8"), ("frame", "<u4"), ("seq", "<u4"), ("ack", "<u4"), ("length", "<u4"),
@@ -128,9 +128,7 @@ class BulkRunner:
             # Too few frames per connection for the vector work to pay: frame by frame for a
             # while, then a block sized for the connections.
             self.per_frame_stretch = PER_FRAME_STRETCH
-            self.block_frames = max(2 * self.block_frames, enough) if bulk_count else max(FIRST_BLOCK_FRAMES,
-                                                                                           enough)
-            self.block_frames = min(self.block_frames, BLOCK_FRAMES)
+            self.block_frames = max(FIRST_BLOCK_FRAMES, enough)
         else:
             self.per_frame_stretch = 0
             self.block_frames = min(max(2 * self.block_frames, enough), BLOCK_FRAMES)

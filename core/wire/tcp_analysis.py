@@ -132,28 +132,38 @@ class _Sender:
 def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT, vectorized: bool = True) -> ConnectionTcp:
     """The TCP figures of one model connection (empty when it has no segment record).
 
-    A long record whose data all went in order, once the handshake is over, is
-    read column-wise with numpy (core/wire/tcp_columns.py) after the loop has
-    taken its first rows; any other, or with ``vectorized=False``, goes through
-    the loop alone, the reference (tests compare the two).
+    In a long record, runs of plain rows (no SYN, every data segment at its
+    direction's high: no retransmission, no hole) are read column-wise with numpy
+    (core/wire/tcp_columns.py), the rest by the loop, each handing the other the
+    state it left; with ``vectorized=False`` the loop alone, the reference (tests
+    compare the two).
     """
     record = connection.segments
     walk = _Walk(connection.index, record, idle_gap)
     if record is None or not len(record):
         return walk.result
+    position = 0
     if vectorized and len(record) >= COLUMNS_MIN_ROWS:
         from dicomtui.core.wire import tcp_columns  # numpy: only for long records
 
-        start = walk.rows(record.data, settle=True)
-        if start is not None and tcp_columns.continue_walk(walk, record, start):
-            return walk.finish()
-        walk = _Walk(connection.index, record, idle_gap)  # declined: from the start, row by row
-    walk.rows(record.data)
+        for start, stop in tcp_columns.runs(record, COLUMNS_MIN_RUN):
+            start = max(start, position)
+            while stop - start >= COLUMNS_MIN_RUN:
+                walk.rows(record.data, position, start)
+                position = start
+                reached = tcp_columns.continue_walk(walk, record, start, stop)
+                if reached > start:
+                    position = reached
+                    start = reached + 1  # the row it stopped at goes through the loop first
+                else:
+                    start += COLUMNS_RETRY_ROWS  # not settled yet (the handshake): a few more rows first
+    walk.rows(record.data, position, len(record))
     return walk.finish()
 
 
 COLUMNS_MIN_ROWS = 4096  # shorter records are not worth numpy's start-up
-SETTLE_MAX_ROWS = 64  # the loop's share before the columns take over (the handshake)
+COLUMNS_MIN_RUN = 512  # shorter runs of plain rows go through the loop (setting up the columns costs more)
+COLUMNS_RETRY_ROWS = 8  # rows the loop takes before the columns try again, when the walk was not settled
 
 
 class _Walk:
@@ -188,12 +198,10 @@ class _Walk:
         return all(sender.started and not sender.holes for sender in senders) and (
             result.handshake_rtt is not None or self.synack_time is None or self.syn_time is None)
 
-    def rows(self, data, settle: bool = False) -> int | None:
-        """Walk the rows of ``data`` (packed segment rows) in capture order.
-
-        ``settle``: stop as soon as ``settled`` (at least one row per side) and return the
-        row index to continue from; None if that did not happen within SETTLE_MAX_ROWS.
-        """
+    def rows(self, data, start: int, stop: int) -> None:
+        """Walk rows ``start`` to ``stop`` of ``data`` (packed segment rows) in capture order."""
+        if stop <= start:
+            return
         result = self.result
         senders = self.senders
         syn_time, synack_time = self.syn_time, self.synack_time
@@ -206,13 +214,8 @@ class _Walk:
         directions = result.directions
         # The loop runs once per segment of the capture's DICOM connections: locals, no per-row objects,
         # sequence arithmetic written out (seq_delta inline).
-        for number, (time, frame, seq, ack, length, window, flags, direction) in enumerate(ROW.iter_unpack(data)):
-            if settle and number >= 2:
-                self.syn_time, self.synack_time, self.previous_time = syn_time, synack_time, previous_time
-                if self.settled():
-                    return number
-                if number >= SETTLE_MAX_ROWS:
-                    return None
+        for time, frame, seq, ack, length, window, flags, direction in ROW.iter_unpack(
+                memoryview(data)[start * ROW.size: stop * ROW.size]):
             direction ^= swap
             figures = directions[direction]
             figures.segments += 1
@@ -298,7 +301,6 @@ class _Walk:
             sender.last_small = (time, end) if length < figures.mss - 64 else None
             sender.window_bound = peer_window is not None and end - sender.acked >= peer_window - figures.mss
         self.syn_time, self.synack_time, self.previous_time = syn_time, synack_time, previous_time
-        return None
 
     def finish(self) -> ConnectionTcp:
         for direction in (0, 1):

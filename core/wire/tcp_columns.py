@@ -1,19 +1,20 @@
-"""The TCP analysis of a clean record, column-wise (numpy): the loop's results without its loop.
+"""The TCP analysis of plain rows, column-wise (numpy): the loop's results without its loop.
 
 ``tcp_analysis._Walk.rows`` is the reference: one Python step per segment,
-0.7-1 µs each, 0.2 s for the 220,000 segments of a 227 MB transfer.  Once the
-handshake is over, most long records are plain: every data segment starts
-where its direction's data so far ended (no retransmission, no hole).  For
-those everything the loop tracks has a closed form over the columns: the
-highest byte sent and the highest acknowledged are running maxima, the window
-in force is the last one advertised, an RTT sample is an advancing ACK equal to
-the end of a segment sent before it, a stall candidate is a gap between one
-data segment and the next.  ``continue_walk`` applies the rows from ``start``
-to the walk's state that way, or declines (returns False, the caller starts
-over with the loop) when a row is anything else: a SYN, a retransmission, a
-segment beyond a hole, more than 1 GiB in one direction (sequence wrap-around
-is then the loop's business).  Tests compare both on every fixture and on
-generated transfers (tests/test_tcp_columns.py).
+0.7-1 µs each, 0.2 s for the 220,000 segments of a 227 MB transfer.  Most rows
+of a long record are plain: no SYN, and each data segment starts where its
+direction's data so far ended (no retransmission, no hole).  Over a run of such
+rows everything the loop tracks has a closed form: the highest byte sent and
+the highest acknowledged are running maxima, the window in force is the last
+one advertised, an RTT sample is an advancing ACK equal to the end of a segment
+sent before it, a stall candidate is a gap between one data segment and the
+next, and the queue of unacknowledged segments loses an entry at the first
+advancing ACK that covers it.  ``runs`` guesses where such runs are;
+``continue_walk`` applies one up to the first row that is not plain for the real
+state and leaves the walk as the loop would have, so the loop takes over there
+(the handshake, retransmissions, holes, SYNs) and hands back at the next run.
+Tests compare both on every fixture and on generated transfers, in order and
+messy (tests/test_tcp_columns.py).
 """
 
 from __future__ import annotations
@@ -30,20 +31,78 @@ MODULO = 1 << 32
 LARGEST = 1 << 30  # bytes one direction may reach column-wise
 
 
-def _last_before(mask: np.ndarray) -> np.ndarray:
-    """For every row, the index of the last row before it where ``mask`` holds (-1: none)."""
-    positions = np.where(mask, np.arange(len(mask)), -1)
-    running = np.maximum.accumulate(positions)
-    return np.concatenate(([-1], running[:-1]))
+def _latest(values: np.ndarray, counts: np.ndarray, default) -> np.ndarray:
+    """``values[count - 1]`` for each count (the latest of the first ``count`` values), ``default``
+    where the count is 0."""
+    if not len(values):
+        return np.full(len(counts), default)
+    return np.where(counts > 0, values[np.maximum(counts - 1, 0)], default)
 
 
-def continue_walk(walk, record, start: int) -> bool:
-    rows = np.frombuffer(record.data, dtype=ROWS)[start:]
-    if not len(rows):
-        return False
+def runs(record, shortest: int) -> list[tuple[int, int]]:
+    """Row ranges worth trying column-wise: at least ``shortest`` rows with no SYN and each data
+    segment following on from its direction's previous one (a guess from the rows alone;
+    ``continue_walk`` checks against the real state)."""
+    rows = np.frombuffer(record.data, dtype=ROWS)
+    seqs = rows["seq"].astype(np.int64)
+    lengths = rows["length"].astype(np.int64)
+    breaks = (rows["flags"] & TCP_SYN) != 0
+    for direction in (0, 1):
+        data = np.flatnonzero((rows["direction"] == direction) & (lengths > 0))
+        following = (seqs[data[:-1]] + lengths[data[:-1]]) % MODULO
+        breaks[data[1:][seqs[data[1:]] != following]] = True
+    edges = np.concatenate(([-1], np.flatnonzero(breaks), [len(rows)]))
+    found = []
+    for before, after in zip(edges[:-1].tolist(), edges[1:].tolist()):
+        if after - before - 1 >= shortest:
+            found.append((before + 1, after))
+    return found
+
+
+def continue_walk(walk, record, start: int, stop: int) -> int:
+    """Apply rows ``start`` to ``stop`` column-wise, up to the first one that is not plain for the
+    walk's state (a SYN, a segment not at its direction's high); returns the row reached.
+
+    Every figure and every piece of state the loop keeps comes out as the loop would leave
+    it, so the loop can go on from the row returned.
+    """
+    if not walk.settled():
+        return start  # holes, or the handshake unfinished: the loop's business
+    for sender in walk.senders:
+        ends = [entry[0] for entry in sender.unacked]
+        if any(later <= earlier for earlier, later in zip(ends, ends[1:])) or (ends and ends[-1] > sender.high):
+            # A queue out of order (a capture merged from two interfaces holds every segment
+            # twice): one ACK may then take several samples, which only the loop follows.
+            return start
+    rows = np.frombuffer(record.data, dtype=ROWS)[start:stop]
     flags = rows["flags"]
-    if (flags & TCP_SYN).any():
-        return False
+    directions = (rows["direction"] ^ record.swap).astype(np.int64)
+    lengths = rows["length"].astype(np.int64)
+    seqs = rows["seq"].astype(np.int64)
+    # The first row that is not plain ends the range.
+    reach = len(rows)
+    syn = np.flatnonzero(flags & TCP_SYN)
+    if len(syn):
+        reach = int(syn[0])
+    for direction in (0, 1):
+        sender = walk.senders[direction]
+        data = np.flatnonzero((directions == direction) & (lengths > 0))
+        ends = sender.high + np.cumsum(lengths[data])
+        wrong = np.flatnonzero((seqs[data] - sender.base - (ends - lengths[data])) % MODULO)
+        if len(wrong):
+            reach = min(reach, int(data[wrong[0]]))
+        beyond = np.flatnonzero(ends >= LARGEST)
+        if len(beyond):
+            reach = min(reach, int(data[beyond[0]]))
+    if reach < 2:
+        return start
+    _apply_rows(walk, record, rows[:reach])
+    return start + reach
+
+
+def _apply_rows(walk, record, rows) -> None:
+    """Rows known to be plain, applied to the walk's figures and state."""
+    flags = rows["flags"]
     result = walk.result
     senders = walk.senders
     # The state the loop's rows left, read before the ACK pass below moves it on.
@@ -52,7 +111,6 @@ def continue_walk(walk, record, start: int) -> bool:
     last_ack_at_start = list(walk.last_ack_from)
     times = rows["time"]
     frames = rows["frame"].astype(np.int64)
-    seqs = rows["seq"].astype(np.int64)
     acks = rows["ack"].astype(np.int64)
     lengths = rows["length"].astype(np.int64)
     windows = rows["window"].astype(np.int64)
@@ -63,14 +121,7 @@ def continue_walk(walk, record, start: int) -> bool:
     for direction in (0, 1):
         sender = senders[direction]
         rows_of = np.flatnonzero((directions == direction) & (lengths > 0))
-        sizes = lengths[rows_of]
-        ends = sender.high + np.cumsum(sizes)
-        starts = ends - sizes
-        if len(ends) and ends[-1] >= LARGEST:
-            return False
-        if ((seqs[rows_of] - sender.base - starts) % MODULO).any():
-            return False  # a retransmission or a segment beyond a hole
-        ends_by.append((rows_of, ends, times[rows_of]))
+        ends_by.append((rows_of, sender.high + np.cumsum(lengths[rows_of]), times[rows_of]))
     # (The handshake is the loop's: the walk settles only once it is done or cannot be.)
     # -- idle gaps and segment counts ----------------------------------------------------------------
     previous = np.concatenate(([walk.previous_time if walk.previous_time is not None else np.nan], times[:-1]))
@@ -95,7 +146,7 @@ def continue_walk(walk, record, start: int) -> bool:
         data_rows, data_ends, data_times = ends_by[other]
         # The peer's high when each ACK was sent: its data ends so far.
         sent = np.searchsorted(data_rows, ack_rows)
-        high = np.where(sent > 0, data_ends[np.maximum(sent - 1, 0)], peer.high)
+        high = _latest(data_ends, sent, peer.high)
         ack_rel = high + ((acks[ack_rows] - peer.base - high + HALF_SEQ) % MODULO - HALF_SEQ)
         scaled = windows[ack_rows] << walk.shifts[direction]
         zero = ack_rows[(windows[ack_rows] == 0) & ((flags[ack_rows] & (TCP_FIN | TCP_RST)) == 0)]
@@ -123,8 +174,22 @@ def continue_walk(walk, record, start: int) -> bool:
         matched[inside] = (all_ends[at[inside]] == ack_rel[inside]) & (all_rows[at[inside]] < ack_rows[inside])
         sampled = np.flatnonzero(advancing & matched)
         peer_figures.rtt_samples.extend((times[ack_rows[sampled]] - all_times[at[sampled]]).tolist())
-        # (The walk ends here: the senders' queues and counters need no final values.)
+        # What the peer's queue holds after these rows: an entry leaves it at the first advancing
+        # ACK after it was queued that covers it (the acknowledgements only grow).
+        flags_queued = [entry[2] for entry in queue] + [False] * len(data_ends)
+        advancing_rows = ack_rows[advancing]
+        if len(advancing_rows):
+            later = np.searchsorted(advancing_rows, all_rows, side="right") < len(advancing_rows)
+            popped = later & (ack_rel[advancing][-1] >= all_ends)
+        else:
+            popped = np.zeros(len(all_ends), dtype=bool)
+        peer.unacked.clear()
+        peer.unacked.extend((end, sent, flag) for end, sent, flag, gone in zip(
+            all_ends.tolist(), all_times.tolist(), flags_queued, popped.tolist()) if not gone)
         pure = advancing & (lengths[ack_rows] == 0)
+        if len(ack_rows):
+            peer.acked = int(acked_before[-1])
+            walk.last_ack_from[direction] = (float(times[ack_rows[-1]]), bool(pure[-1]))
         acked_by[other] = (ack_rows, acked_before[1:])
         window_by[other] = (ack_rows, scaled)
         pure_by[direction] = (ack_rows, pure)
@@ -139,11 +204,10 @@ def continue_walk(walk, record, start: int) -> bool:
         ack_rows, acked_after = acked_by[direction]
         _, advertised = window_by[direction]
         before = np.searchsorted(ack_rows, data_rows)  # the other side's ACKs before each data row
-        acked = np.where(before > 0, acked_after[np.maximum(before - 1, 0)], acked_at_start[direction])
+        acked = _latest(acked_after, before, acked_at_start[direction])
         if result.scale_known:
             start_window = window_at_start[direction]
-            window = np.where(before > 0, advertised[np.maximum(before - 1, 0)],
-                              -1 if start_window is None else start_window)  # -1: none advertised yet
+            window = _latest(advertised, before, -1 if start_window is None else start_window)  # -1: none yet
             known = window > 0  # the loop's "if peer_window": neither None nor 0
             figures.window_full += int(np.count_nonzero(known & (ends == acked + window)))
         else:
@@ -179,4 +243,10 @@ def continue_walk(walk, record, start: int) -> bool:
                     window_bound, last_small = sender.window_bound, sender.last_small
                 classify_wait(figures, float(previous_time[wait]), window_bound, last_small, last_ack,
                           float(data_times[wait]), int(frames[data_rows[wait]]))
-    return True
+        # The sender as its last segment here left it.
+        last = len(data_rows) - 1
+        sender.high = int(ends[last])
+        sender.last_data = float(data_times[last])
+        sender.last_small = (float(data_times[last]), int(ends[last])) if sizes[last] < figures.mss - 64 else None
+        sender.window_bound = window is not None and bool(window[last] >= 0) and \
+            int(ends[last]) - int(acked[last]) >= int(window[last]) - figures.mss

@@ -14,7 +14,7 @@ target states what must hold for *any* input:
   of one DICOM conversation whose *stream bytes* come from the fuzzer (the
   capture reader is not in the way, so mutations reach the DICOM decoders),
   through the engine's bulk path with small blocks: its ``--json`` document
-  equals the reference path's.
+  equals the reference path's, and the column-wise TCP analysis equals the loop.
 - ``pdu``: the PDU/PDV framer, every PDU body decoder, the command set decoder
   and the message assembler raise at most ``DecodeError`` where documented.
 - ``dataset``: ``decode_dataset`` never raises, in any transfer syntax.
@@ -270,6 +270,23 @@ def connection(data: bytes) -> None:
         if (bulk is None) != (reference is None) or (
                 bulk is not None and analysis_json(bulk) != analysis_json(reference)):
             raise HarnessFailure("the bulk path and the reference path disagree")
+        if bulk is not None:
+            _tcp_columns_agree(bulk)
+
+
+def _tcp_columns_agree(analysis) -> None:
+    """The column-wise TCP walk, allowed on every run of plain rows however short, equals the loop."""
+    from dicomtui.core.wire import tcp_analysis
+
+    saved = tcp_analysis.COLUMNS_MIN_ROWS, tcp_analysis.COLUMNS_MIN_RUN, tcp_analysis.COLUMNS_RETRY_ROWS
+    tcp_analysis.COLUMNS_MIN_ROWS, tcp_analysis.COLUMNS_MIN_RUN, tcp_analysis.COLUMNS_RETRY_ROWS = 0, 2, 1
+    try:
+        for connection in analysis.connections:
+            if tcp_analysis.analyse_connection(connection, vectorized=True) != \
+                    tcp_analysis.analyse_connection(connection, vectorized=False):
+                raise HarnessFailure("the column-wise TCP analysis and the loop disagree")
+    finally:
+        tcp_analysis.COLUMNS_MIN_ROWS, tcp_analysis.COLUMNS_MIN_RUN, tcp_analysis.COLUMNS_RETRY_ROWS = saved
 
 
 # -- PDU framing and decoders -----------------------------------------------------------------
