@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from array import array
 
 import pytest
@@ -19,10 +20,20 @@ from dicomtui.core.base.limits import Limits
 from dicomtui.core.model import Association, ExpertItem, Pdu, Pdv
 from dicomtui.core.model.analysis import Analysis, AnalysisConfig
 from dicomtui.core.model.pdu_table import PduTable
+from dicomtui.core.pipeline.apply import expert_item
 from dicomtui.core.pipeline.engine import CaptureEngine
 from dicomtui.core.pipeline.phases import open_capture
 from dicomtui.core.protocol import pdu as pdu_decoders
 from dicomtui.core.protocol.decoder import ConnectionDecoder
+from dicomtui.core.protocol.events import (
+    AssociationChanged,
+    AssociationOpened,
+    Finding,
+    MessageComplete,
+    MessageStarted,
+    Numbering,
+    PduFramed,
+)
 from dicomtui.core.protocol.state import (
     OPEN_STATES,
     AssociationState,
@@ -87,42 +98,44 @@ def test_every_state_and_pdu_type_has_a_next_state():
 
 
 class RecordingHost:
-    """A DecoderHost double: keeps what the decoder reports."""
+    """Feeds a decoder as the engine does and keeps the events it returns.
+
+    The decoder's context (``DecoderContext``: read-only questions and the id space),
+    plus the records the events carry, sorted by kind, as the pipeline would store them.
+    """
 
     def __init__(self) -> None:
-        self.pdus: list[Pdu] = []
-        self.associations: list[Association] = []
-        self.messages = []
-        self.findings: list[ExpertItem] = []
-
-    def next_pdu_index(self) -> int:
-        return len(self.pdus)
-
-    def add_pdu(self, pdu: Pdu) -> int:
-        pdu.index = len(self.pdus)
-        self.pdus.append(pdu)
-        return pdu.index
-
-    def add_association(self, association: Association) -> int:
-        association.index = len(self.associations)
-        self.associations.append(association)
-        return association.index
-
-    def add_message(self, message) -> int:
-        message.index = len(self.messages)
-        self.messages.append(message)
-        return message.index
-
-    def expert(self, severity, group, message, frame=0, association=None, pdu=None, message_index=None,
-               rule="decoder", code="") -> None:
-        self.findings.append(ExpertItem(severity, group, message, frame, association, pdu, message_index, rule,
-                                        code))
+        self.numbering = Numbering()
+        self.events: list = []
 
     def frames(self, direction, start, end):
         return (1, 1, 0.0, 0.0)
 
     def status_meaning(self, command_field, status, sop_class):
         return ("success" if status == 0 else "failure", f"0x{status:04X}")
+
+    def take(self, events) -> None:
+        assert isinstance(events, (list, tuple))
+        self.events.extend(events)
+
+    def _of(self, kind, attribute):
+        return [getattr(event, attribute) for event in self.events if type(event) is kind]
+
+    @property
+    def pdus(self) -> list[Pdu]:
+        return [event for event in self.events if type(event) is PduFramed]
+
+    @property
+    def associations(self) -> list[Association]:
+        return self._of(AssociationOpened, "association")
+
+    @property
+    def messages(self) -> list:
+        return self._of(MessageStarted, "message")
+
+    @property
+    def findings(self) -> list[ExpertItem]:
+        return [expert_item(event) for event in self.events if type(event) is Finding]
 
 
 class Connection:
@@ -158,7 +171,8 @@ def _pdu_ends(stream: bytes) -> list[int]:
     return ends
 
 
-def _interleave(decoder: ConnectionDecoder, client: bytes, server: bytes, step: int) -> None:
+def _interleave(decoder: ConnectionDecoder, host: RecordingHost, client: bytes, server: bytes,
+                step: int) -> None:
     """Request, answer, request, answer... (echoscu waits for each answer), each PDU in ``step``-byte pieces."""
     streams = (client, server)
     ends = (_pdu_ends(client), _pdu_ends(server))
@@ -169,7 +183,8 @@ def _interleave(decoder: ConnectionDecoder, client: bytes, server: bytes, step: 
                 continue
             end = ends[direction][number]
             for start in range(starts[direction], end, step):
-                decoder.receive_data(direction, start, memoryview(streams[direction][start : min(end, start + step)]))
+                host.take(decoder.receive_data(direction, start,
+                                               memoryview(streams[direction][start : min(end, start + step)])))
             starts[direction] = end
 
 
@@ -179,8 +194,8 @@ def test_connection_decoder_on_a_real_echo_association():
     decoder = ConnectionDecoder(Connection(), AnalysisConfig(), DECODERS, host)
     # Replayed in protocol order: the whole client stream first would put the C-ECHO-RQs
     # before the A-ASSOCIATE-AC, which the state table rightly flags (next test).
-    _interleave(decoder, client, server, 7)
-    decoder.finish()
+    _interleave(decoder, host, client, server, 7)
+    host.take(decoder.finish())
     types = [pdu.pdu_type for pdu in host.pdus]
     assert sorted(types) == sorted([1, 2, 4, 4, 4, 4, 5, 6])
     (association,) = host.associations
@@ -194,9 +209,9 @@ def test_connection_decoder_reports_violations_from_the_table():
     client, server = _echo_streams()
     host = RecordingHost()
     decoder = ConnectionDecoder(Connection(), AnalysisConfig(), DECODERS, host)
-    decoder.receive_data(0, 0, client)  # everything the client sent before any answer
-    decoder.receive_data(1, 0, server)
-    decoder.finish()
+    host.take(decoder.receive_data(0, 0, client))  # everything the client sent before any answer
+    host.take(decoder.receive_data(1, 0, server))
+    host.take(decoder.finish())
     texts = [item.message for item in host.findings]
     assert any(text.startswith("P-DATA-TF before the association was accepted") for text in texts)
     assert all(item.rule == "protocol-order" for item in host.findings)
@@ -221,8 +236,8 @@ def test_connection_decoder_with_a_replacement_pdu_decoder_keeps_association_sta
     client, server = _echo_streams()
     host = RecordingHost()
     decoder = ConnectionDecoder(Connection(), AnalysisConfig(), replaced, host)
-    _interleave(decoder, client, server, 1 << 16)
-    decoder.finish()
+    _interleave(decoder, host, client, server, 1 << 16)
+    host.take(decoder.finish())
     (association,) = host.associations
     assert association.calling_ae == "ECHOSCU" and association.called_ae == "STORESCP"
     assert association.contexts and all(context.accepted for context in association.contexts.values())
@@ -233,14 +248,144 @@ def test_connection_decoder_gap_inside_a_pdu_is_a_capture_note():
     client, server = _echo_streams()
     host = RecordingHost()
     decoder = ConnectionDecoder(Connection(), AnalysisConfig(), DECODERS, host)
-    decoder.receive_data(0, 0, client[:20])
-    decoder.receive_gap(0, Gap(20, 30, 1, "test"))
-    decoder.receive_data(0, 50, client[50:])
-    decoder.finish()
+    host.take(decoder.receive_data(0, 0, client[:20]))
+    host.take(decoder.receive_gap(0, Gap(20, 30, 1, "test")))
+    host.take(decoder.receive_data(0, 50, client[50:]))
+    host.take(decoder.finish())
     notes = [item for item in host.findings if item.rule == "pdu"]
     assert notes and notes[0].message == "30 bytes missing from the capture (TCP gap)"
     assert notes[0].code == "pdu.not-captured"
     assert notes[0].severity.label == "note"
+
+
+def test_connection_decoder_returns_typed_events_in_protocol_order():
+    """h11-style: the decoder changes nothing outside itself; each call returns what it caused."""
+    client, server = _echo_streams()
+    host = RecordingHost()
+    host.numbering = Numbering(pdus=10, associations=3, messages=7)  # other connections came first
+    decoder = ConnectionDecoder(Connection(), AnalysisConfig(), DECODERS, host)
+    assert decoder.receive_data(0, 0, client[:3]) == ()  # no PDU yet: nothing happened
+    host.take(decoder.receive_data(0, 3, client[3:_pdu_ends(client)[0]]))
+    assert [type(event) for event in host.events] == [AssociationOpened, PduFramed]
+    host.events.clear()
+    decoder = ConnectionDecoder(Connection(), AnalysisConfig(), DECODERS, host)
+    host.numbering = decoder.numbering = Numbering(pdus=10, associations=3, messages=7)
+    _interleave(decoder, host, client, server, 5)
+    host.take(decoder.finish())
+    # Records carry the indices the analysis will give them, in the order they come.
+    assert [pdu.index for pdu in host.pdus] == list(range(10, 18))
+    (association,) = host.associations
+    assert association.index == 3 and all(pdu.association == 3 for pdu in host.pdus)
+    assert [message.index for message in host.messages] == [7, 8, 9, 10]
+    assert (host.numbering.pdus, host.numbering.associations, host.numbering.messages) == (18, 4, 11)
+    changes = [(event.before, event.after) for event in host.events if type(event) is AssociationChanged]
+    assert changes == [(S.REQUESTED, S.ESTABLISHED), (S.ESTABLISHED, S.RELEASING), (S.RELEASING, S.RELEASED)]
+    completed = [event.message.index for event in host.events if type(event) is MessageComplete]
+    assert sorted(completed) == [7, 8, 9, 10]
+    # Every message is started before the PDU that ends it is framed, and completed after its start.
+    order = {id(event): position for position, event in enumerate(host.events)}
+    started = {event.message.index: order[id(event)] for event in host.events if type(event) is MessageStarted}
+    for event in host.events:
+        if type(event) is MessageComplete:
+            assert order[id(event)] > started[event.message.index]
+
+
+def test_connection_decoder_with_an_outbox_puts_the_same_events_there_as_they_come():
+    """The engine's mode: events go to the outbox one by one (nothing accumulates in a call)."""
+
+    class Outbox(list):
+        def __bool__(self) -> bool:  # as the engine's: always empty, each event applied on append
+            return False
+
+    client, server = _echo_streams()
+    returned = RecordingHost()
+    _interleave(ConnectionDecoder(Connection(), AnalysisConfig(), DECODERS, returned), returned, client, server, 3)
+    host, outbox = RecordingHost(), Outbox()
+    decoder = ConnectionDecoder(Connection(), AnalysisConfig(), DECODERS, host, outbox=outbox)
+    _interleave(decoder, host, client, server, 3)
+    assert host.events == [] and decoder.events is outbox
+    assert [type(event) for event in outbox] == [type(event) for event in returned.events]
+    assert [event.summary for event in outbox if type(event) is PduFramed] == \
+        [pdu.summary for pdu in returned.pdus]
+
+
+def _findings_of(client: bytes, server: bytes, gap: Gap | None = None) -> list[Finding]:
+    host = RecordingHost()
+    decoder = ConnectionDecoder(Connection(), AnalysisConfig(), DECODERS, host)
+    _interleave(decoder, host, client, server, 1 << 16)
+    if gap is not None:
+        host.take(decoder.receive_gap(0, gap))
+    host.take(decoder.finish())
+    return [event for event in host.events if type(event) is Finding]
+
+
+def _patched(data: bytes, at: int, new: bytes) -> bytes:
+    return data[:at] + new + data[at + len(new):]
+
+
+def test_decoder_findings_are_codes_worded_above_the_core():
+    """Every kind of finding the decoder makes is a code with parameters, worded by the catalogue.
+
+    Damaged copies of a real echo association reach each kind; the items the pipeline
+    stores keep code and parameters, and the catalogue's sentence for them is the
+    item's message, so a view can word the same item its own way.
+    """
+    from dicomtui.core.cli import make_host
+    from dicomtui.core.pipeline import analyze
+    from dicomtui.core.pipeline.finding_text import FINDING_TEXT, PROBLEM_TEXT, phrase
+
+    client, server = _echo_streams()
+    rq_end = _pdu_ends(client)[0]  # the first P-DATA-TF (C-ECHO-RQ) follows the A-ASSOCIATE-RQ
+    damaged = {
+        "pdv.context-not-negotiated": (_patched(client, rq_end + 10, b"\x09"), server),
+        "pdv.context-rejected": (client, _patched(server, 105, b"\x03")),  # the AC's result for context 1
+        "dimse.malformed": (_patched(client, rq_end + 16, b"\xff\xff\x00\x00"), server),  # group length's length
+        "pdu.malformed": (_patched(client, 1, b"\xff"), server),  # the reserved byte after the PDU type
+        "framing.invalid-header": (_patched(client, 0, b"\x09"), server),
+        "framing.skipped": (_patched(client, 0, b"\x09"), server),
+        "state.data-before-ac": (client, b""),
+    }
+    seen: dict[str, Finding] = {}
+    problems: set[str] = set()
+    for expected, (sent, answered) in [*damaged.items(), ("tcp.gap", (client[:20], b""))]:
+        findings = _findings_of(sent, answered, Gap(20, 30, 1, "test") if expected == "tcp.gap" else None)
+        assert expected in {finding.code for finding in findings}, expected
+        seen.update((finding.code, finding) for finding in findings)
+        problems.update(finding.params["problem"] for finding in findings if "problem" in finding.params)
+    assert {"tcp.gap", "pdu.not-captured"} <= set(seen)
+    for code, finding in seen.items():
+        assert code in FINDING_TEXT and isinstance(finding.params, dict)
+        assert phrase(code, finding.params) == expert_item(finding).message != code
+        assert finding.params.get("problem") in (None, *PROBLEM_TEXT)
+    assert {"framing.unknown-pdu-type", "framing.reserved-byte", "framing.gap-bytes",
+            "dimse.malformed-command"} <= problems
+    assert phrase("site.own-code", {"detail": "x"}) == "site.own-code: x"  # a replacement decoder's own code
+    host = make_host(load_installed=False)
+    stored = 0
+    for name in ("abort_inflight_dcmtk.pcap", "reject_abort.pcap"):
+        for item in analyze([str(FIXTURES / name)], AnalysisConfig(), host).expert:
+            if item.params is not None:
+                stored += 1
+                assert item.code in FINDING_TEXT and phrase(item.code, item.params) == item.message
+    assert stored
+
+
+def test_every_code_the_protocol_core_emits_has_a_wording():
+    """A new Problem or Finding code in the core without a sentence in the catalogue fails here."""
+    import re
+
+    from dicomtui.core.pipeline.finding_text import FINDING_TEXT, PROBLEM_TEXT
+
+    core = Path(__file__).resolve().parent.parent / "core" / "protocol"
+    problem_codes, finding_codes = set(), set()
+    for path in core.glob("*.py"):
+        text = path.read_text()
+        problem_codes.update(re.findall(r'Problem\(\s*"([a-z.-]+)"', text))
+        finding_codes.update(re.findall(r'Finding\([^"]*?"([a-z.-]+)"', text, re.S))
+        finding_codes.update(re.findall(r'"(framing\.[a-z-]+)" if', text))
+    assert len(problem_codes) >= 25 and problem_codes <= set(PROBLEM_TEXT), problem_codes - set(PROBLEM_TEXT)
+    assert len(finding_codes) >= 7 and finding_codes <= set(FINDING_TEXT), finding_codes - set(FINDING_TEXT)
+    assert {f"state.{violation.value}" for violation in Violation} <= set(FINDING_TEXT)
 
 
 # -- CaptureEngine ----------------------------------------------------------------------------------
@@ -371,6 +516,58 @@ def test_pdu_table_reorder_and_remap_keep_rows_whole():
     assert table[1].pdvs == pdvs and table[0].pdvs == ()
     table.remap_connections({5: 1, 6: 0})
     assert [pdu.connection for pdu in table] == [0, 1]
+
+
+def test_pdu_table_reorders_a_window_in_place():
+    """Rows outside the window keep their place and PDVs; inside, whole rows move."""
+    import random
+
+    rng = random.Random(7)
+    for _ in range(60):
+        rows = []
+        for number in range(rng.randrange(1, 30)):
+            pdvs = tuple(Pdv(10_000 * number + 10 * k, k + 1, 2 * k + 1, bool(k % 2), k == 0, (k % 2) | (k == 0) * 2)
+                         for k in range(rng.randrange(0, 4)))
+            rows.append(_pdu(number % 3, 100 + number, pdvs))
+        table = PduTable()
+        for row in rows:
+            table.append(row)
+        low = rng.randrange(len(rows))
+        high = rng.randrange(low, len(rows)) + 1
+        window = list(range(low, high))
+        rng.shuffle(window)
+        table.reorder(window, low)
+        expected = rows[:low] + [rows[old] for old in window] + rows[high:]
+        assert [(pdu.last_frame, pdu.pdvs, pdu.connection, pdu.complete) for pdu in table] == \
+            [(pdu.last_frame, pdu.pdvs, pdu.connection, pdu.complete) for pdu in expected]
+
+
+def test_renumber_puts_pdus_in_frame_order_and_follows_them_everywhere(plugin_host):
+    """A PDU completed late (its direction held back) is moved; whatever named it follows it."""
+    from dicomtui.core.pipeline.phases import Pipeline, renumber
+
+    config = AnalysisConfig()
+    sources = open_capture([str(FIXTURES / "store_testfiles_pynetdicom.pcap")], config.limits)
+    pipeline = Pipeline(Analysis(sources, config, plugin_host))
+    pipeline.scan_sources(sources)
+    pipeline.engine.finish()
+    analysis = pipeline.analysis
+    last_frames = analysis.pdus._last_frame
+    # Hold one PDU back by a few rows, as a lost segment in its direction would.
+    moved = 3
+    last_frames[moved] = last_frames[moved + 4]
+    key = [(pdu.connection, pdu.direction, pdu.stream_offset) for pdu in analysis.pdus]
+    named = [(key[m.first_pdu], key[m.last_pdu]) for m in analysis.messages]
+    requests = [key[a.request_pdu] if a.request_pdu is not None else None for a in analysis.associations]
+    renumber(analysis)
+    after = [(pdu.connection, pdu.direction, pdu.stream_offset) for pdu in analysis.pdus]
+    assert sorted(after) == sorted(key) and after != key
+    frames = list(analysis.pdus.last_frames())
+    assert frames == sorted(frames)
+    assert after[:moved] == key[:moved] and after[moved + 5:] == key[moved + 5:]  # only the window moved
+    assert [(after[m.first_pdu], after[m.last_pdu]) for m in analysis.messages] == named
+    assert [after[a.request_pdu] if a.request_pdu is not None else None
+            for a in analysis.associations] == requests
 
 
 def test_limits_reach_the_decoder():

@@ -30,6 +30,7 @@ from dicomtui.core.protocol import pdu as decoders
 from dicomtui.plugins.dataset import decode_dataset
 from dicomtui.core.protocol.dimse import decode_command_set
 from dicomtui.core.protocol.framing import FramedPdu, PduStreamParser, StreamProblem
+from dicomtui.core.pipeline.finding_text import problem_sentence
 
 MB = 1 << 20
 
@@ -68,7 +69,7 @@ def test_pdu_length_claiming_4_gb_allocates_nothing_and_resyncs_on_the_next_pdu(
     with Peak() as peak:
         parser, events = frame_stream(stream)
     assert peak.bytes < 1 * MB
-    problems = [event.message for event in events if isinstance(event, StreamProblem)]
+    problems = [problem_sentence(event.problem) for event in events if isinstance(event, StreamProblem)]
     assert any("claims 4294967280 bytes" in text for text in problems)
     assert any("resynchronised" in text for text in problems)
     pdus = [event for event in events if isinstance(event, FramedPdu)]
@@ -95,7 +96,7 @@ def test_control_pdu_over_max_control_pdu_is_skipped_not_held():
         parser, events = frame_stream(big + tools.release_rq(), limits)
     assert peak.bytes < 256 * 1024
     pdus = [event for event in events if isinstance(event, FramedPdu)]
-    assert pdus[0].body is None and "limit for control PDUs; body not decoded" in pdus[0].problems[0]
+    assert pdus[0].body is None and "limit for control PDUs; body not decoded" in problem_sentence(pdus[0].problems[0])
     assert pdus[1].pdu_type == 5
 
 
@@ -154,7 +155,7 @@ def test_pdata_with_200k_tiny_pdvs_is_bounded_by_max_pdvs_per_pdu():
     assert time.perf_counter() - started < 20
     pdus = [event for event in events if isinstance(event, FramedPdu)]
     assert len(pdus[0].pdvs) == limits.max_pdvs_per_pdu
-    assert any(f"more than {limits.max_pdvs_per_pdu} PDVs" in problem for problem in pdus[0].problems)
+    assert any(f"more than {limits.max_pdvs_per_pdu} PDVs" in problem_sentence(problem) for problem in pdus[0].problems)
     assert pdus[1].pdu_type == 5
     assert peak.bytes < 64 * MB  # the PDV records themselves, not the 1.2 MB body times anything
     # The on-demand decoder (the TUI's detail pane) is bounded too: listed up to the limit, shown
@@ -178,7 +179,8 @@ def test_command_pdv_over_max_command_is_not_held(tmp_path):
     assert peak.bytes < 2 * limits.max_command + 256 * 1024
     framed = [event for event in events if isinstance(event, FramedPdu)]
     assert not framed[0].commands
-    assert any(f"exceeds the {limits.max_command}-byte limit" in problem for problem in framed[0].problems)
+    assert any(f"exceeds the {limits.max_command}-byte limit" in problem_sentence(problem)
+               for problem in framed[0].problems)
     capture = tools.conversation([tools.associate_rq(), pdu, tools.release_rq()],
                                  [tools.associate_ac(), None, tools.release_rp()])
     analysis = analyze_path(tools.write(tmp_path, "command.pcap", capture))

@@ -171,7 +171,8 @@ def test_an_invalid_hookimpl_is_rejected_by_pluggy():
 def test_the_built_in_plugins_satisfy_the_typed_protocols():
     from dicomtui.core.api import protocols
     from dicomtui.core.model.analysis import AnalysisConfig
-    from dicomtui.core.pipeline.engine import DecoderHost
+    from dicomtui.core.pipeline.engine import DecoderContext
+    from dicomtui.core.protocol.events import Numbering
 
     host = make_host(load_installed=False)
     exporters = host.collect_registrations("dicomtui_register_exporters")
@@ -181,5 +182,60 @@ def test_the_built_in_plugins_satisfy_the_typed_protocols():
     analysis = analyze_path(ECHO, host)
     decoder = host.call_first("dicomtui_make_connection_decoder", connection=analysis.connections[0],
                               config=analysis.config, pdu_decoders=analysis.pdu_decoders,
-                              host=DecoderHost(analysis, analysis.connections[0]))
+                              host=DecoderContext(analysis, analysis.connections[0], Numbering()))
     assert isinstance(decoder, protocols.ConnectionDecoder)
+    assert isinstance(DecoderContext(analysis, analysis.connections[0], Numbering()), protocols.DecoderContext)
+
+
+class _Relaying:
+    """A site's connection decoder: the built-in one, with the site's own finding per A-ASSOCIATE-RQ."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def _relay(self, events) -> list:
+        from dicomtui.core.model import Group, Severity
+        from dicomtui.core.protocol.events import Finding, PduFramed
+
+        out = list(events)
+        for event in events:
+            if type(event) is PduFramed and event.pdu_type == 1:
+                pdu = event
+                out.append(Finding(Severity.NOTE, Group.PROTOCOL, "site.associate-seen", {"detail": pdu.summary},
+                                   pdu.last_frame, pdu.association, pdu.index, rule="site"))
+        return out
+
+    def receive_data(self, direction, stream_offset, data):
+        return self._relay(self.inner.receive_data(direction, stream_offset, data))
+
+    def receive_gap(self, direction, gap):
+        return self._relay(self.inner.receive_gap(direction, gap))
+
+    def finish(self):
+        return self._relay(self.inner.finish()) + ["not an event"]
+
+
+def test_a_replacement_connection_decoder_returns_events_through_the_hook():
+    """The hook still replaces the decoder: its events reach the model, findings with its own codes too.
+
+    The replacement has no ``skippable``/``skip`` (it gets every segment); what it returns
+    that is not an event becomes a plugin error item, not a traceback.
+    """
+    from dicomtui.core.protocol.decoder import ConnectionDecoder
+
+    class Site:
+        @hookimpl(tryfirst=True)
+        def dicomtui_make_connection_decoder(self, connection, config, pdu_decoders, host):
+            return _Relaying(ConnectionDecoder(connection, config, pdu_decoders, host))
+
+    plain = analyze_path(ECHO, make_host(load_installed=False))
+    host = make_host(load_installed=False)
+    host.register(Site(), name="site")
+    replaced = analyze_path(ECHO, host)
+    assert [pdu.summary for pdu in replaced.pdus] == [pdu.summary for pdu in plain.pdus]
+    assert [message.command_name for message in replaced.messages] == [m.command_name for m in plain.messages]
+    (site,) = [item for item in replaced.expert if item.rule == "site"]
+    assert site.code == "site.associate-seen" and site.pdu == 0
+    assert site.message == "site.associate-seen: A-ASSOCIATE request ECHOSCU --> STORESCP"
+    (junk,) = [item for item in replaced.expert if item.group.value == "plugin"]
+    assert "returned str, which is not a protocol event" in junk.message

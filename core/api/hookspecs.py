@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from dicomtui import hookspec
 
 if TYPE_CHECKING:  # pragma: no cover - names for the signatures only
-    from dicomtui.core.api.protocols import ConnectionDecoder, DecoderHost, Exporter, Report, TagDictionary
+    from dicomtui.core.api.protocols import ConnectionDecoder, DecoderContext, Exporter, Report, TagDictionary
     from dicomtui.core.model import Association, Connection, Message
     from dicomtui.core.model.analysis import Analysis, AnalysisConfig
 
@@ -45,19 +45,28 @@ def dicomtui_register_pdu_decoders(register: Callable[[int, Callable[[bytes], An
 
 @hookspec(firstresult=True)
 def dicomtui_make_connection_decoder(connection: "Connection", config: "AnalysisConfig", pdu_decoders: dict,
-                                     host: "DecoderHost") -> "ConnectionDecoder | None":
+                                     host: "DecoderContext") -> "ConnectionDecoder | None":
     """Return the sans-IO decoder for one DICOM TCP connection (*first result*).
 
     The object must offer ``receive_data(direction, stream_offset, data)``,
-    ``receive_gap(direction, gap)`` and ``finish()``; it reports what it finds
-    through ``host`` (``dicomtui.core.api.protocols.DecoderHost``).  The built-in one
-    is ``dicomtui.core.protocol.decoder.ConnectionDecoder``.
+    ``receive_gap(direction, gap)`` and ``finish()``, each returning the events the
+    call caused, in order (a list of ``dicomtui.core.protocol.events`` objects:
+    ``PduFramed``, ``AssociationOpened``, ``AssociationChanged``, ``MessageStarted``,
+    ``MessageComplete``, ``Finding`` with a code and parameters); the pipeline
+    applies them to the model before the next call.  ``host``
+    (``dicomtui.core.api.protocols.DecoderContext``) only answers questions: which
+    frames carried a stream range, what a status means; and its ``numbering`` gives
+    the index of each PDU, association and message the decoder makes.  A decoder may
+    instead ``append`` each event to ``host.outbox`` as it happens (applied at once: a
+    call that frames many PDUs then keeps none of them alive).  The built-in one is
+    ``dicomtui.core.protocol.decoder.ConnectionDecoder``.
 
     Optionally, ``skippable(direction) -> int`` and ``skip(direction, length)``:
     how many next bytes hold nothing the decoder needs to see (the inside of a
     data set fragment), and taking them unseen.  The engine then hands over a
-    run of such segments with one ``skip`` instead of a ``receive_data`` each;
-    a decoder without them gets every segment.
+    run of such segments with one ``skip`` instead of a ``receive_data`` each
+    (``skip`` returns nothing: bytes without a boundary cause no event); a decoder
+    without them gets every segment.
     """
 
 

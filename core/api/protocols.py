@@ -8,33 +8,34 @@ checks the built-ins satisfy them at runtime).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from dicomtui.core.api.export import ExportOptions, ExportResult
-from dicomtui.core.model import Association, Connection, Message, Pdu
+from dicomtui.core.model import Connection
 from dicomtui.core.model.analysis import Analysis
 from dicomtui.core.model.dictionary import TagInfo
+from dicomtui.core.protocol.events import Numbering
 from dicomtui.core.protocol.findings import Group, Severity
 from dicomtui.core.wire.tcp import Gap
 
 # -- what plugins receive ---------------------------------------------------------------------
 
 
-class DecoderHost(Protocol):
-    """All a connection decoder may touch of the analysis (``pipeline.engine.DecoderHost``)."""
+@runtime_checkable
+class DecoderContext(Protocol):
+    """What a connection decoder may ask (``pipeline.engine.DecoderContext``, handed in as ``host``).
 
-    def next_pdu_index(self) -> int: ...
+    Read-only: it changes nothing in the analysis.  ``numbering`` is the analysis' id
+    space: a decoder gives each PDU, association and message it makes the next number
+    of its kind (and increments it), since the model refers to them by those indices
+    (``protocol.events``).
+    """
 
-    def add_pdu(self, pdu: Pdu) -> int: ...
-
-    def add_association(self, association: Association) -> int: ...
-
-    def add_message(self, message: Message) -> int: ...
-
-    def expert(self, severity: Severity, group: Group, message: str, frame: int = 0,
-               association: int | None = None, pdu: int | None = None, message_index: int | None = None,
-               rule: str = "decoder", code: str = "") -> None: ...
+    numbering: Numbering
+    # Optional: a decoder may ``append`` each event here as it happens instead of returning
+    # it (it is applied at once; the built-in plugin's decoder does, see ``ConnectionDecoder``).
+    outbox: Any
 
     def frames(self, direction: int, start: int, end: int) -> tuple[int, int, float, float]: ...
 
@@ -53,13 +54,18 @@ class Report(Protocol):
 
 @runtime_checkable
 class ConnectionDecoder(Protocol):
-    """``dicomtui_make_connection_decoder`` returns one per DICOM connection (model directions)."""
+    """``dicomtui_make_connection_decoder`` returns one per DICOM connection (model directions).
 
-    def receive_data(self, direction: int, stream_offset: int, data: Any) -> None: ...
+    Each call returns the events it caused (``dicomtui.core.protocol.events``: ``PduFramed``,
+    ``AssociationOpened``, ``AssociationChanged``, ``MessageStarted``, ``MessageComplete``,
+    ``Finding``), in order; the pipeline applies them to the model before the next call.
+    """
 
-    def receive_gap(self, direction: int, gap: Gap) -> None: ...
+    def receive_data(self, direction: int, stream_offset: int, data: Any) -> Sequence[Any]: ...
 
-    def finish(self) -> None: ...
+    def receive_gap(self, direction: int, gap: Gap) -> Sequence[Any]: ...
+
+    def finish(self) -> Sequence[Any]: ...
 
 
 @runtime_checkable
@@ -81,4 +87,4 @@ class Exporter(Protocol):
 
 
 PduBodyDecoder = Callable[[bytes], Any]  # registered per PDU type; raises DecodeError when malformed
-ConnectionFactory = Callable[[Connection, Any, dict, DecoderHost], ConnectionDecoder]
+ConnectionFactory = Callable[[Connection, Any, dict, DecoderContext], ConnectionDecoder]

@@ -7,7 +7,7 @@ their stream chunk maps, expert items, the PDU table and the read API.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dicomtui.core.protocol.findings import Group, Severity
@@ -43,6 +43,9 @@ class ExpertItem:
     message_index: int | None = None
     rule: str = ""
     code: str = ""  # what it is, for code (e.g. "state.ac-without-rq"); the decoder's findings have one
+    # The code's parameters (the decoder's findings): ``message`` is their default wording
+    # (``pipeline.finding_text``); a view or a translation may phrase code and params its own way.
+    params: Any = field(default=None, compare=False)
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -193,25 +193,42 @@ class PduTable:
 
     # -- renumbering at the end of the pass ---------------------------------------------------
 
-    def reorder(self, order: list[int]) -> None:
-        """Rows in the order ``order`` (a permutation of row indices)."""
+    def reorder(self, order: list[int], start: int = 0) -> None:
+        """Rows ``start`` to ``start + len(order)`` in the order ``order`` (a permutation of
+        those row indices); the rows outside keep their place.  Row numbers are array
+        positions here (the live pipeline reorders only while nothing was dropped).
+
+        Only the window is rewritten: a PDU or two out of frame order in a large capture
+        costs their neighbourhood, not the whole table (it rebuilt every column).
+        """
         self.generation += 1
+        end = start + len(order)
         pdvs = [self._pdvs(old) for old in order]
         for name in ("_connection", "_direction", "_stream_offset", "_pdu_type", "_length", "_first_frame",
                      "_last_frame", "_timestamp", "_association", "_complete", "_kind"):
             column = getattr(self, name)
-            setattr(self, name, array(column.typecode, (column[old] for old in order)))
-        self._summaries = [self._summaries[old] for old in order]
-        self._pdv_start = array("Q")
-        self._pdv_offset, self._pdv_length = array("Q"), array("I")
-        self._pdv_context, self._pdv_flags = array("B"), array("B")
+            column[start:end] = array(column.typecode, [column[old] for old in order])
+        summaries = self._summaries
+        summaries[start:end] = [summaries[old] for old in order]
+        # The window's PDV entries keep their span of the PDV arrays (same rows, other order).
+        first = self._pdv_start[start] - self._pdv_base
+        last = self._pdv_start[end] - self._pdv_base if end < len(self._pdv_start) else len(self._pdv_offset)
+        starts, offsets, lengths = array("Q"), array("Q"), array("I")
+        contexts, flags = array("B"), array("B")
+        position = first + self._pdv_base
         for row in pdvs:
-            self._pdv_start.append(len(self._pdv_offset))
+            starts.append(position)
+            position += len(row)
             for pdv in row:
-                self._pdv_offset.append(pdv.stream_offset)
-                self._pdv_length.append(pdv.length)
-                self._pdv_context.append(pdv.context_id)
-                self._pdv_flags.append(pdv.flags)
+                offsets.append(pdv.stream_offset)
+                lengths.append(pdv.length)
+                contexts.append(pdv.context_id)
+                flags.append(pdv.flags)
+        self._pdv_start[start:end] = starts
+        self._pdv_offset[first:last] = offsets
+        self._pdv_length[first:last] = lengths
+        self._pdv_context[first:last] = contexts
+        self._pdv_flags[first:last] = flags
 
     def remap_connections(self, mapping: dict[int, int]) -> None:
         self.generation += 1

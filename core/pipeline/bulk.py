@@ -536,9 +536,11 @@ class _Block:
             decoder.skip(direction, sink.owed)
             sink.owed = 0
         payload = state.payloads[segment]
-        decoder.receive_data(direction, state.stream_offsets[segment],
-                             self.engine.views[0][payload: payload + state.lengths[segment]])
+        events = decoder.receive_data(direction, state.stream_offsets[segment],
+                                      self.engine.views[0][payload: payload + state.lengths[segment]])
         state.consumed = segment + 1
+        if events:
+            self.engine.apply(events)
         if tracked.decoder is decoder:
             skippable = getattr(decoder, "skippable", None)
             sink.credit = skippable(direction) if skippable is not None else 0

@@ -4,15 +4,19 @@
 parses headers, keeps a table of TCP connections, places each segment in its
 direction's reassembler, decides which connections are DICOM, and feeds their
 in-order bytes (memoryviews into the capture map) to the connection decoder a
-plugin supplied.  ``DecoderHost`` is all a decoder may touch of the analysis.
+plugin supplied.  The decoder returns typed events (``protocol.events``), which
+``apply.ModelWriter`` stores in the model as soon as each call returns;
+``DecoderContext`` is what a decoder may ask (read-only).
 """
 
 from __future__ import annotations
 
 import struct
 
-from dicomtui.core.model import Association, Connection, ExpertItem, Group, Message, Pdu, Severity
+from dicomtui.core.model import Connection, ExpertItem, Group, Severity
 from dicomtui.core.model.analysis import Analysis
+from dicomtui.core.pipeline.apply import ModelWriter, Outbox
+from dicomtui.core.protocol.events import Numbering
 from dicomtui.core.protocol.detect import classify_connection
 from dicomtui.core.wire.capture import (
     MAX_RECORD_LENGTH,
@@ -41,36 +45,18 @@ DETECTION_BYTES = 4096
 _ethernet_ipv4_tcp = ETHERNET_IPV4_TCP.unpack_from
 
 
-class DecoderHost:
-    """What a connection decoder may do: add model objects and ask where bytes came from."""
+class DecoderContext:
+    """What a connection decoder may ask (read-only), the id space it numbers its records from,
+    and the outbox it may put its events in as they come instead of returning them."""
 
-    def __init__(self, analysis: Analysis, connection: Connection) -> None:
+    __slots__ = ("analysis", "connection", "numbering", "outbox")
+
+    def __init__(self, analysis: Analysis, connection: Connection, numbering: Numbering,
+                 outbox: Outbox | None = None) -> None:
         self.analysis = analysis
         self.connection = connection
-
-    def next_pdu_index(self) -> int:
-        """The index the next ``add_pdu`` will give."""
-        return len(self.analysis.pdus)
-
-    def add_pdu(self, pdu: Pdu) -> int:
-        """Store a finished PDU (the table keeps a compact copy: later changes to ``pdu`` are lost)."""
-        return self.analysis.pdus.append(pdu)
-
-    def add_association(self, association: Association) -> int:
-        association.index = len(self.analysis.associations)
-        self.analysis.associations.append(association)
-        return association.index
-
-    def add_message(self, message: Message) -> int:
-        message.index = len(self.analysis.messages)
-        self.analysis.messages.append(message)
-        return message.index
-
-    def expert(self, severity: Severity, group: Group, message: str, frame: int = 0,
-               association: int | None = None, pdu: int | None = None, message_index: int | None = None,
-               rule: str = "decoder", code: str = "") -> None:
-        self.analysis.expert.append(ExpertItem(severity, group, message, frame, association, pdu,
-                                               message_index, rule, code))
+        self.numbering = numbering
+        self.outbox = outbox
 
     def frames(self, direction: int, start: int, end: int) -> tuple[int, int, float, float]:
         """(first frame, last frame, first frame's time, last frame's time) of a stream range."""
@@ -123,8 +109,10 @@ class _DirectionSink:
             if self.owed:
                 decoder.skip(direction, self.owed)
                 self.owed = 0
-            decoder.receive_data(direction, stream_offset,
-                                 tracked.engine.views[source][file_offset : file_offset + length])
+            events = decoder.receive_data(direction, stream_offset,
+                                          tracked.engine.views[source][file_offset : file_offset + length])
+            if events:
+                tracked.engine.apply(events)
             if tracked.engine.fast_path and tracked.decoder is decoder:
                 skippable = getattr(decoder, "skippable", None)
                 self.credit = skippable(direction) if skippable is not None else 0
@@ -146,7 +134,9 @@ class _DirectionSink:
         self.chunks.add_gap(gap)
         if tracked.decoder is not None:
             self.flush()
-            tracked.decoder.receive_gap(self.tcp_direction ^ tracked.swap, gap)
+            events = tracked.decoder.receive_gap(self.tcp_direction ^ tracked.swap, gap)
+            if events:
+                tracked.engine.apply(events)
         else:
             tracked.pending.append((self.tcp_direction, gap))
 
@@ -201,6 +191,9 @@ class CaptureEngine:
         self.record_stopped = False
         self.record_budget = self.config.limits.max_segment_record
         self.fast_path = analysis.config.fast_path
+        self.writer = ModelWriter(analysis)
+        self.apply = self.writer.apply  # what decoders return goes to the model at once
+        self.outbox = Outbox(self.writer)  # or, for a decoder that uses it, each event as it comes
 
     # -- per frame -------------------------------------------------------------------------
 
@@ -535,24 +528,28 @@ class CaptureEngine:
         tracked.segments.swap = tracked.swap
         analysis.connections.append(model)
         tracked.model = model
-        host = DecoderHost(analysis, model)
+        context = DecoderContext(analysis, model, self.writer.numbering, self.outbox)
         decoder = analysis.plugins.call_first(
             "dicomtui_make_connection_decoder", connection=model, config=analysis.config,
-            pdu_decoders=analysis.pdu_decoders, host=host)
+            pdu_decoders=analysis.pdu_decoders, host=context)
         if decoder is None:
-            host.expert(Severity.ERROR, Group.PLUGIN, "no plugin supplied a DICOM connection decoder; "
-                        "connection not decoded", tracked.first_frame)
+            analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN, "no plugin supplied a DICOM connection "
+                                              "decoder; connection not decoded", tracked.first_frame,
+                                              rule="decoder"))
             tracked.ignored = True
             return
         tracked.decoder = decoder
+        apply = self.apply
         for item in tracked.pending:
             if len(item) == 5:
                 tcp_direction, stream_offset, source, file_offset, length = item
-                decoder.receive_data(tcp_direction ^ tracked.swap, stream_offset,
-                                     self.views[source][file_offset : file_offset + length])
+                events = decoder.receive_data(tcp_direction ^ tracked.swap, stream_offset,
+                                              self.views[source][file_offset : file_offset + length])
             else:
                 tcp_direction, gap = item
-                decoder.receive_gap(tcp_direction ^ tracked.swap, gap)
+                events = decoder.receive_gap(tcp_direction ^ tracked.swap, gap)
+            if events:
+                apply(events)
         tracked.pending = []
 
     # -- the end ---------------------------------------------------------------------------
@@ -593,7 +590,9 @@ class CaptureEngine:
             model.closed_by = "RST" if tracked.rst else ("FIN" if any(tracked.fin) else "")
             for sink in tracked.sinks:
                 sink.flush()
-            tracked.decoder.finish()
+            events = tracked.decoder.finish()
+            if events:
+                self.apply(events)
             tracked.decoder = None
         tracked.ignored = True
         for key in (tracked.key, (tracked.key[2], tracked.key[3], tracked.key[0], tracked.key[1])):

@@ -41,9 +41,14 @@ def _sort_pdus(analysis: Analysis) -> None:
     last_frames = pdus.last_frames()
     if all(last_frames[i] <= last_frames[i + 1] for i in range(len(last_frames) - 1)):
         return
-    order = sorted(range(len(last_frames)), key=lambda index: (last_frames[index], index))
-    new_index = {old: new for new, old in enumerate(order)}
-    pdus.reorder(order)
+    # (last frame, index): the sort is stable.  Only the window between the first and the
+    # last PDU that moves is rewritten, and only the moved ones renumbered.
+    order = sorted(range(len(last_frames)), key=last_frames.__getitem__)
+    low = next(position for position, old in enumerate(order) if old != position)
+    high = next(position for position in range(len(order) - 1, -1, -1) if order[position] != position) + 1
+    window = order[low:high]
+    new_index = {old: new for new, old in enumerate(window, low) if old != new}
+    pdus.reorder(window, low)
     for message in analysis.messages:
         message.first_pdu = new_index.get(message.first_pdu, message.first_pdu)
         message.last_pdu = new_index.get(message.last_pdu, message.last_pdu)

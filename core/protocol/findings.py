@@ -6,6 +6,7 @@ Shared by the protocol core, which reports findings, and everything above it.
 from __future__ import annotations
 
 import enum
+from typing import Any, NamedTuple
 
 
 class Severity(enum.IntEnum):
@@ -36,3 +37,15 @@ class Group(str, enum.Enum):
     CAPTURE = "capture"
     QUERY = "query"
     PLUGIN = "plugin"
+
+
+class Problem(NamedTuple):
+    """Something wrong a part of the protocol core noticed: a code and its parameters.
+
+    The core never words it: ``pipeline.finding_text.PROBLEM_TEXT`` does (or a view, its
+    own way).  What a PDU body decoder reports stays its own text (``AssociateBody.problems``,
+    ``DecodeError``): a replacement body decoder brings its own words.
+    """
+
+    code: str
+    params: dict[str, Any]

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 from dicomtui.core.base.limits import Limits
 from dicomtui.core.protocol.detect import plausible_pdu_header
-from dicomtui.core.protocol.records import PDU_TYPE_NAMES, Pdv
+from dicomtui.core.protocol.findings import Problem
+from dicomtui.core.protocol.records import Pdv
 from dicomtui.core.wire.tcp import Gap
 
 RESYNC_WINDOW = 1 << 16
@@ -38,14 +39,14 @@ class FramedPdu:
     pdvs: list[Pdv] = field(default_factory=list)
     commands: dict[int, bytes] = field(default_factory=dict)  # pdv index -> command bytes
     complete: bool = True
-    problems: list[str] = field(default_factory=list)  # the sender's: the PDU is malformed
-    capture_problems: list[str] = field(default_factory=list)  # the capture's: part of it was not recorded
+    problems: list[Problem] = field(default_factory=list)  # the sender's: the PDU is malformed
+    capture_problems: list[Problem] = field(default_factory=list)  # the capture's: part of it was not recorded
 
 
 @dataclass(frozen=True, slots=True)
 class StreamProblem:
     stream_offset: int
-    message: str
+    problem: Problem
     malformed: bool = True
 
 
@@ -127,7 +128,7 @@ class PduStreamParser:
         if state == _PDV_DATA and length <= self.pdv_remaining and not self.pdv_is_command:
             # Lost bytes inside a data PDV: lengths still say where the next header is.
             current.complete = False
-            current.capture_problems.append(f"{length} bytes missing from the capture (TCP gap)")
+            current.capture_problems.append(Problem("framing.gap-bytes", {"length": length}))
             self.pdv_remaining -= length
             self.pdu_remaining -= length
             self.position += length
@@ -137,7 +138,7 @@ class PduStreamParser:
         if state in (_PDV_DATA, _PDV_HEADER, _BODY) and current is not None and length <= self.pdu_remaining:
             # The gap ends inside this PDU: skip to its end, we know where that is.
             current.complete = False
-            current.capture_problems.append(f"{length} bytes missing from the capture (TCP gap)")
+            current.capture_problems.append(Problem("framing.gap-bytes", {"length": length}))
             self.position += length
             self.pdu_remaining -= length
             self.buffer.clear()
@@ -159,7 +160,7 @@ class PduStreamParser:
             self.resync_skipped += len(self.buffer)
         if current is not None:
             current.complete = False
-            current.capture_problems.append("TCP gap: the rest of this PDU was not captured")
+            current.capture_problems.append(Problem("framing.gap-rest", {}))
             self._emit_current()
         self.position += length
         self.buffer.clear()
@@ -170,16 +171,16 @@ class PduStreamParser:
         """End of stream: report a PDU cut short by the end of the capture."""
         if self.current is not None:
             self.current.complete = False
-            self.current.capture_problems.append("capture ended inside this PDU")
+            self.current.capture_problems.append(Problem("framing.capture-ended", {}))
             self._emit_current()
         elif self.state == _HEADER and self.buffer:
             self.events.append(StreamProblem(self.position - len(self.buffer),
-                                             f"capture ended inside a PDU header ({len(self.buffer)} bytes)", False))
+                                             Problem("framing.header-cut", {"length": len(self.buffer)}), False))
         elif self.state == _RESYNC and self.buffer:
             self._scan(final=True)
             if self.current is not None:
                 self.current.complete = False
-                self.current.capture_problems.append("capture ended inside this PDU")
+                self.current.capture_problems.append(Problem("framing.capture-ended", {}))
                 self._emit_current()
             if self.state == _RESYNC:
                 self.resync_skipped += len(self.buffer)
@@ -251,31 +252,31 @@ class PduStreamParser:
         pdu_type = header[0]
         length = struct.unpack_from("!I", header, 2)[0]
         if not 1 <= pdu_type <= 7:
-            self.events.append(StreamProblem(stream_offset, f"unknown PDU type 0x{pdu_type:02x}; "
-                                                            "looking for the next valid PDU header"))
+            self.events.append(StreamProblem(stream_offset, Problem("framing.unknown-pdu-type",
+                                                                    {"pdu_type": pdu_type})))
             self._enter_resync(header[1:], stream_offset + 1)
             return
         if length > self.limits.max_pdu_length:
-            self.events.append(StreamProblem(stream_offset, f"{_name(pdu_type)} claims {length} bytes, more than "
-                                                            f"the {self.limits.max_pdu_length}-byte limit; "
-                                                            "looking for the next valid PDU header"))
+            self.events.append(StreamProblem(stream_offset, Problem(
+                "framing.pdu-too-long", {"pdu_type": pdu_type, "length": length,
+                                         "limit": self.limits.max_pdu_length})))
             self._enter_resync(header[1:], stream_offset + 1)
             return
         pdu = FramedPdu(stream_offset, pdu_type, length, stream_offset + 6 + length)
         if header[1] != 0:
-            pdu.problems.append(f"reserved byte after the PDU type is 0x{header[1]:02x}")
+            pdu.problems.append(Problem("framing.reserved-byte", {"value": header[1]}))
         self.current = pdu
         self.pdu_remaining = length
         if length == 0:
             if pdu_type != 4:
-                pdu.problems.append("PDU length 0")
+                pdu.problems.append(Problem("framing.empty-pdu", {}))
                 pdu.body = b""
             self._finish_pdu()
         elif pdu_type == 4:
             self._enter_pdv_header()
         elif length > self.limits.max_control_pdu:
-            pdu.problems.append(f"{length}-byte {_name(pdu_type)} exceeds the {self.limits.max_control_pdu}-byte "
-                                "limit for control PDUs; body not decoded")
+            pdu.problems.append(Problem("framing.control-pdu-too-long", {
+                "pdu_type": pdu_type, "length": length, "limit": self.limits.max_control_pdu}))
             self.state = _SKIP
             self.skip_remaining = length
         else:
@@ -285,15 +286,15 @@ class PduStreamParser:
         item_length, context_id, flags = struct.unpack("!IBB", header)
         pdu = self.current
         if item_length < 2 or item_length - 2 > self.pdu_remaining:
-            pdu.problems.append(f"invalid PDV length {item_length} at stream offset {stream_offset} "
-                                f"({self.pdu_remaining + 2} bytes left in the PDU)")
+            pdu.problems.append(Problem("framing.invalid-pdv-length", {
+                "length": item_length, "stream_offset": stream_offset, "left": self.pdu_remaining + 2}))
             self.state = _SKIP
             self.skip_remaining = self.pdu_remaining
             if self.skip_remaining == 0:
                 self._finish_pdu()
             return
         if len(pdu.pdvs) >= self.limits.max_pdvs_per_pdu:
-            pdu.problems.append(f"more than {self.limits.max_pdvs_per_pdu} PDVs in one PDU; rest skipped")
+            pdu.problems.append(Problem("framing.too-many-pdvs", {"limit": self.limits.max_pdvs_per_pdu}))
             self.state = _SKIP
             self.skip_remaining = self.pdu_remaining
             return
@@ -303,8 +304,8 @@ class PduStreamParser:
         self.pdv_is_command = is_command
         self.command_overflow = is_command and self.pdv_remaining > self.limits.max_command
         if self.command_overflow:
-            pdu.problems.append(f"command PDV of {self.pdv_remaining} bytes exceeds the "
-                                f"{self.limits.max_command}-byte limit; not decoded")
+            pdu.problems.append(Problem("framing.command-too-long", {
+                "length": self.pdv_remaining, "limit": self.limits.max_command}))
         self.state = _PDV_DATA
         if self.pdv_remaining == 0:
             self._end_pdv()
@@ -323,8 +324,7 @@ class PduStreamParser:
 
     def _enter_pdv_header(self) -> None:
         if self.pdu_remaining < 6:
-            self.current.problems.append(f"{self.pdu_remaining} bytes left in the P-DATA-TF PDU, "
-                                         "too few for a PDV header")
+            self.current.problems.append(Problem("framing.pdv-header-cut", {"left": self.pdu_remaining}))
             self.state = _SKIP
             self.skip_remaining = self.pdu_remaining
         else:
@@ -412,10 +412,8 @@ class PduStreamParser:
         return self.buffer_start + index
 
     def _report_resync(self, at: int | None = None) -> None:
-        where = f" before stream offset {at}" if at is not None else ""
-        self.events.append(StreamProblem(at if at is not None else self.position,
-                                         f"skipped {self.resync_skipped} bytes that are not a DICOM PDU{where} "
-                                         "(resynchronised on the next valid PDU header)", False))
+        self.events.append(StreamProblem(at if at is not None else self.position, Problem(
+            "framing.resync-skipped", {"length": self.resync_skipped, "before": at}), False))
         self.resync_skipped = 0
 
 
@@ -434,6 +432,3 @@ def _find_header(window: bytes, position: int, final: bool) -> tuple[int, int]:
         position += 1
     return -1, size
 
-
-def _name(pdu_type: int) -> str:
-    return PDU_TYPE_NAMES.get(pdu_type, f"PDU type 0x{pdu_type:02x}")

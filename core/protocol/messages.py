@@ -19,6 +19,7 @@ from dicomtui.core.protocol.dimse import (
     command_name,
     decode_command_fields,
 )
+from dicomtui.core.protocol.findings import Problem
 from dicomtui.core.protocol.records import Fragment, Message, Pdv
 
 
@@ -26,7 +27,7 @@ from dicomtui.core.protocol.records import Fragment, Message, Pdv
 class MessageEvent:
     kind: str  # "command" (command set decoded), "complete", "problem"
     message: Message | None
-    text: str = ""
+    problem: Problem | None = None
 
 
 def starts_message(pdv: Pdv, in_message: bool, command_done: bool) -> bool:
@@ -109,13 +110,12 @@ class MessageAssembler:
             # A command PDV while the previous message still expects data: it was cut short.
             message.complete = False
             message.incomplete_reason = message.incomplete_reason or "data set never finished"
-            events.append(MessageEvent("problem", message, "message ended without its last data set fragment"))
+            events.append(MessageEvent("problem", message, Problem("dimse.dataset-unfinished", {})))
             events.append(MessageEvent("complete", message))
             message = None
         if message is not None and pdv.context_id != message.context_id:
-            events.append(MessageEvent(
-                "problem", message,
-                f"PDV on presentation context {pdv.context_id} inside a message on context {message.context_id}"))
+            events.append(MessageEvent("problem", message, Problem(
+                "dimse.context-changed", {"context_id": pdv.context_id, "message_context_id": message.context_id})))
         if message is None:
             message = self._new_message(pdv, pdu_index, association, connection, frames)
             if not pdv.is_command:
@@ -173,7 +173,7 @@ class MessageAssembler:
             message.command_name = "(malformed command set)"
             message.complete = False
             message.incomplete_reason = message.incomplete_reason or f"malformed command set: {exc}"
-            events.append(MessageEvent("problem", message, f"malformed command set: {exc}"))
+            events.append(MessageEvent("problem", message, Problem("dimse.malformed-command", {"error": str(exc)})))
             return
         # The dict itself is not kept; the summary, which reads it next, does not decode again.
         message.command = CommandFields.decoded(message.command_bytes, fields)

@@ -1,31 +1,32 @@
 """Association state from decoded A-ASSOCIATE / release / abort PDUs (PS3.8 9.3, 7.1-7.5).
 
 Pure updates of an ``Association`` model object from what a PDU carried; each
-returns the protocol problems it noticed as text so the caller can report them
-with frame numbers.  The association's state is the state table's business
+returns the protocol problems it noticed (the body decoder's own text, then its
+own as coded ``Problem``s) so the caller can report them with frame numbers.  The association's state is the state table's business
 (``state.transition``), not these functions'.
 """
 
 from __future__ import annotations
 
+from dicomtui.core.protocol.findings import Problem
 from dicomtui.core.protocol.records import Association, PresentationContext
 from dicomtui.core.protocol.state import AssociationState
 
 from .pdu import AbortBody, AssociateBody, RejectBody
 
 
-def apply_request(association: Association, pdu: AssociateBody, max_contexts: int) -> list[str]:
-    problems: list[str] = list(pdu.problems)
+def apply_request(association: Association, pdu: AssociateBody, max_contexts: int) -> list[str | Problem]:
+    problems: list[str | Problem] = list(pdu.problems)
     association.calling_ae = pdu.calling_ae
     association.called_ae = pdu.called_ae
     association.application_context = pdu.application_context
     for item in pdu.contexts[:max_contexts]:
         if item.context_id in association.contexts:
-            problems.append(f"presentation context ID {item.context_id} proposed twice")
+            problems.append(Problem("negotiation.context-proposed-twice", {"context_id": item.context_id}))
         association.contexts[item.context_id] = PresentationContext(
             item.context_id, item.abstract_syntax, tuple(item.transfer_syntaxes))
     if len(pdu.contexts) > max_contexts:
-        problems.append(f"{len(pdu.contexts)} presentation contexts proposed; only the first {max_contexts} kept")
+        problems.append(Problem("negotiation.too-many-contexts", {"count": len(pdu.contexts), "limit": max_contexts}))
     user = pdu.user
     association.requestor_max_pdu = user.max_length
     association.requestor_implementation = (user.implementation_class_uid, user.implementation_version_name)
@@ -42,20 +43,19 @@ def apply_request(association: Association, pdu: AssociateBody, max_contexts: in
             "passcode": "********" if identity.identity_type == 2 else None,
         }
     if user.max_length is None:
-        problems.append("A-ASSOCIATE-RQ has no maximum length sub-item (0x51), which is mandatory")
+        problems.append(Problem("negotiation.no-maximum-length", {}))
     if not user.implementation_class_uid:
-        problems.append("A-ASSOCIATE-RQ has no implementation class UID sub-item (0x52), which is mandatory")
+        problems.append(Problem("negotiation.no-implementation-uid", {}))
     return problems
 
 
-def apply_accept(association: Association, pdu: AssociateBody) -> list[str]:
-    problems: list[str] = list(pdu.problems)
+def apply_accept(association: Association, pdu: AssociateBody) -> list[str | Problem]:
+    problems: list[str | Problem] = list(pdu.problems)
     for item in pdu.contexts:
         context = association.contexts.get(item.context_id)
         if context is None:
             if association.request_pdu is not None:
-                problems.append(f"A-ASSOCIATE-AC answers presentation context {item.context_id}, "
-                                "which was not proposed")
+                problems.append(Problem("negotiation.answer-not-proposed", {"context_id": item.context_id}))
             context = PresentationContext(item.context_id)
             association.contexts[item.context_id] = context
         context.result = item.result
@@ -63,8 +63,8 @@ def apply_accept(association: Association, pdu: AssociateBody) -> list[str]:
             context.transfer_syntax = item.transfer_syntaxes[0]
             if item.result == 0 and context.proposed_transfer_syntaxes and \
                     context.transfer_syntax not in context.proposed_transfer_syntaxes:
-                problems.append(f"context {item.context_id} accepted with transfer syntax "
-                                f"{context.transfer_syntax}, which was not proposed")
+                problems.append(Problem("negotiation.syntax-not-proposed", {
+                    "context_id": item.context_id, "transfer_syntax": context.transfer_syntax}))
     if not association.calling_ae:
         association.calling_ae = pdu.calling_ae
         association.called_ae = pdu.called_ae

@@ -100,6 +100,13 @@ CONTEXT_RESULTS = {
 }
 
 
+def context_result_text(result: int | None) -> str:
+    """How an A-ASSOCIATE-AC answered a presentation context (None: no answer seen)."""
+    if result is None:
+        return "no response seen"
+    return CONTEXT_RESULTS.get(result, f"unknown result {result}")
+
+
 @dataclass(slots=True)
 class PresentationContext:
     context_id: int
@@ -115,9 +122,7 @@ class PresentationContext:
 
     @property
     def result_text(self) -> str:
-        if self.result is None:
-            return "no response seen"
-        return CONTEXT_RESULTS.get(self.result, f"unknown result {self.result}")
+        return context_result_text(self.result)
 
 
 @dataclass(slots=True)
