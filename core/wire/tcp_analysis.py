@@ -152,6 +152,7 @@ def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT, vectorize
                 walk.rows(record.data, position, start)
                 position = start
                 reached = tcp_columns.continue_walk(walk, record, start, stop)
+                tcp_columns.take_samples(walk)
                 if reached > start:
                     position = reached
                     start = reached + 1  # the row it stopped at goes through the loop first
@@ -170,7 +171,7 @@ class _Walk:
     """The state of one pass over a connection's segment record (the loop's, and the columns')."""
 
     __slots__ = ("result", "record", "idle_gap", "shifts", "senders", "syn_time", "synack_time", "last_ack_from",
-                 "previous_time")
+                 "previous_time", "samples")
 
     def __init__(self, index: int, record, idle_gap: float) -> None:
         self.result = result = ConnectionTcp(index, directions=(DirectionTcp(0), DirectionTcp(1)))
@@ -181,6 +182,7 @@ class _Walk:
         self.synack_time: float | None = None
         self.last_ack_from: list[tuple[float, bool] | None] = [None, None]  # per ACK sender: (time, pure)
         self.previous_time: float | None = None
+        self.samples: list = []  # (direction, array) of RTT samples the columns found, not yet in the result
         self.shifts = (0, 0)
         if record is None or not len(record):
             return
