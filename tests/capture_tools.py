@@ -7,6 +7,7 @@ reordered, duplicated, dropped, cut); nothing is synthesised from scratch.
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,6 +15,16 @@ from pathlib import Path
 import dpkt
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+BENCH = FIXTURES.parent / "bench"
+
+
+def load_make_capture():
+    """bench/make_capture.py as a module (the generator of large realistic transfers, used by the
+    benchmarks and by tests that need more than the fixtures hold); it is a script, not a package."""
+    spec = importlib.util.spec_from_file_location("make_capture", BENCH / "make_capture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ boundaries fall everywhere.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import random
 import struct
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import dpkt
 import pytest
+from capture_tools import load_make_capture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,14 +38,8 @@ PCAP_FIXTURES = sorted(path.name for path in FIXTURES.glob("*.pcap"))
 HOST = make_host()
 
 
-def _load_generator():
-    spec = importlib.util.spec_from_file_location("make_capture", ROOT / "bench" / "make_capture.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-make_capture = _load_generator()
+make_capture = load_make_capture()
 
 
 def fingerprint(analysis) -> dict:

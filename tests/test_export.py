@@ -8,7 +8,6 @@ exactly), the rest on the recorded fixtures when they are present.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
 import shutil
@@ -20,6 +19,7 @@ from pathlib import Path
 import dpkt
 import pydicom
 import pytest
+from capture_tools import load_make_capture
 from pydicom.dataset import FileMetaDataset
 from pydicom.filewriter import write_file_meta_info
 
@@ -36,14 +36,8 @@ DCMDUMP = Path("/usr/bin/dcmdump")
 SEED, OBJECT_KB = 7, 48
 
 
-def _load_generator():
-    spec = importlib.util.spec_from_file_location("make_capture", ROOT / "bench" / "make_capture.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-make_capture = _load_generator()
+make_capture = load_make_capture()
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ take runs, or they would prove nothing.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from capture_tools import load_make_capture
 
 from dicomtui.core.cli import make_host
 from dicomtui.core.pipeline import AnalysisConfig, analyze
@@ -23,13 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 CAPTURES = sorted(path.name for path in FIXTURES.iterdir() if path.suffix in (".pcap", ".pcapng"))
 HOST = make_host()
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("make_capture", ROOT / "bench" / "make_capture.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _compare(path: Path, monkeypatch) -> int:
@@ -68,6 +61,6 @@ def test_columns_take_the_clean_recorded_scenarios(monkeypatch):
 def test_columns_equal_the_loop_on_generated_transfers(tmp_path, monkeypatch, messy, mss):
     capture = tmp_path / "transfer.pcap"
     with open(capture, "wb") as out:
-        _generator().generate(out, 1.5, 48, 4, 3, 16384, mss, messy=messy)
+        load_make_capture().generate(out, 1.5, 48, 4, 3, 16384, mss, messy=messy)
     taken = _compare(capture, monkeypatch)
     assert taken >= 3  # (messy: runs between the retransmissions)
