@@ -193,6 +193,18 @@ class _Run:
         return os.path.join(self.staging, "groups", f"group-{group:04d}.pickle")
 
 
+def _import_before_threads(make_host, disabled) -> None:
+    """Import, in this thread, what the tasks would otherwise import in several worker threads at once.
+
+    Python 3.11's import locks can deadlock when threads import the same modules concurrently
+    (fixed in 3.12, gh-91351): a threaded local cluster hung the test suite once in six runs with
+    two worker threads inside plugin loading.  Once the plugins and the lazily imported codec are
+    in ``sys.modules``, the tasks only look them up.
+    """
+    make_host(disabled=set(disabled))
+    import dicomtui.core.protocol.datasets  # noqa: F401  (imported lazily by the data-set plugin)
+
+
 def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfig | None = None, disabled=(),
               scheduler: str | None = None, workers: int | None = None, groups: int | None = None,
               processes: bool = True, progress: Progress | None = None, say=None,
@@ -218,6 +230,8 @@ def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfi
     if passed_over:
         say(f"passed over {passed_over} files in the given directories that are not captures")
     os.makedirs(outdir, exist_ok=True)
+    if not processes and scheduler is None:
+        _import_before_threads(make_host, disabled)
     client, cluster = _client(scheduler, workers, processes)
     try:
         outcome.dashboard = client.dashboard_link

@@ -53,6 +53,9 @@ def _short_name(module_path: str) -> str:
     return module_path.removeprefix("dicomtui.plugins.")
 
 
+_BUILDING = threading.RLock()
+
+
 def _split_names(text: str | None) -> set[str]:
     return {part.strip() for part in (text or "").split(",") if part.strip()}
 
@@ -74,10 +77,15 @@ class PluginHost:
         # hooks from its UI thread while the analysis runs the rules in a worker)
         self.infos: dict[str, PluginInfo] = {}
         self.disabled = set(disabled or ()) | _split_names(os.environ.get("DICOMTUI_DISABLE_PLUGINS"))
-        for module_path in builtins:
-            self._load_builtin(module_path)
-        if load_installed:
-            self._load_installed()
+        # One host is built at a time in a process: batch mode builds one per Dask worker thread, and
+        # threads importing the same plugin modules at once can deadlock on Python 3.11's import
+        # locks (gh-91351; a threaded batch run hung the suite once, both workers in plugin loading).
+        # Building a host takes milliseconds.
+        with _BUILDING:
+            for module_path in builtins:
+                self._load_builtin(module_path)
+            if load_installed:
+                self._load_installed()
 
     # -- loading -----------------------------------------------------------------------------
 
