@@ -44,8 +44,9 @@ def move_link(index, pdu_number: int) -> tuple[int, str] | None:
             analysis.messages[message.request] if message.request is not None else None)
         if move is None or move.command_field != C_MOVE_RQ:
             continue
-        for association in analysis.associations:
-            if association.parent_move == move.index and association.request_pdu is not None:
+        for number in analysis.relations.sub_associations(move.index):
+            association = analysis.associations[number]
+            if association.request_pdu is not None:
                 return association.request_pdu, f"sub-association A{association.index} of this C-MOVE"
         return None
     return None

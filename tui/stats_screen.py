@@ -75,7 +75,7 @@ def build_tables(analysis: Analysis) -> list[Table]:
     rows = []
     for tcp in report.connections:
         connection = analysis.connections[tcp.connection]
-        association = next((a.index for a in analysis.associations if a.connection == tcp.connection), None)
+        association = analysis.relations.first_association_on(tcp.connection)
         for figures in tcp.directions:
             sender = connection.client if figures.direction == 0 else connection.server
             rows.append(([f"C{tcp.connection} {safe_text(sender)}", tcp.handshake_rtt, figures.rtt_min,

@@ -16,6 +16,7 @@ from dicomtui.core.model import Association, Connection, ExpertItem, Message, Pd
 from dicomtui.core.model.dictionary import TagDictionary
 from dicomtui.core.model.message_index import MessageIndex
 from dicomtui.core.model.pdu_table import PduTable
+from dicomtui.core.model.relations import Relations
 from dicomtui.core.protocol.dimse import decode_command_set
 from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
 from dicomtui.core.wire.capture import CaptureNote, CaptureSource
@@ -89,6 +90,7 @@ class Analysis:
         for _plugin, (pdu_type, decoder) in plugins.collect_registrations("dicomtui_register_pdu_decoders"):
             self.pdu_decoders[pdu_type] = decoder
         self.message_index = MessageIndex(self)
+        self.relations = Relations(self)  # association <-> connection, messages, C-MOVE links
         # The Analysis' own tag dictionary (no module-level state shared between analyses).
         self.dictionary = TagDictionary([args[0] for _plugin, args in plugins.collect_registrations(
             "dicomtui_register_dictionaries", config=config)])

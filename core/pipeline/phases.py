@@ -232,6 +232,7 @@ def complete_model(analysis: Analysis) -> None:
     since = len(analysis.plugins.failures)
     analysis.plugins.call("dicomtui_complete_model", analysis=analysis)
     analysis.plugins.call("dicomtui_finish_analysis", analysis=analysis)
+    analysis.relations.invalidate()  # links (parent_move) were set without changing any length
     report_failures(analysis, since)
 
 
@@ -253,3 +254,4 @@ def renumber(analysis: Analysis) -> None:
         association.connection = mapping[association.connection]
     for message in analysis.messages:
         message.connection = mapping[message.connection]
+    analysis.relations.invalidate()

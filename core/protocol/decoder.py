@@ -36,7 +36,7 @@ from dicomtui.core.protocol.events import (
 from dicomtui.core.protocol.findings import Group, Problem, Severity
 from dicomtui.core.protocol.framing import FramedPdu, PduStreamParser, StreamProblem
 from dicomtui.core.protocol.messages import MessageAssembler
-from dicomtui.core.protocol.pdu import AbortBody, AssociateBody, RejectBody
+from dicomtui.core.protocol.pdu import AbortBody, AssociateBody, RejectBody, conforms
 from dicomtui.core.protocol.records import (
     PDU_HEADER_LENGTH,
     Association,
@@ -286,7 +286,7 @@ class ConnectionDecoder:
     # Per PDU type: update the association from the decoded body; return the PDU's summary.
 
     def _on_request(self, association: Association, pdu_model: Pdu, decoded, problems: list[str | Problem]) -> str:
-        if not isinstance(decoded, AssociateBody):
+        if not conforms(decoded, AssociateBody):
             return "A-ASSOCIATE request (malformed)"
         problems += negotiation.apply_request(association, decoded, self.limits.max_contexts)
         return f"A-ASSOCIATE request {association.calling_ae} --> {association.called_ae}"
@@ -294,14 +294,14 @@ class ConnectionDecoder:
     def _on_accept(self, association: Association, pdu_model: Pdu, decoded, problems: list[str | Problem]) -> str:
         association.response_pdu = pdu_model.index
         association.established_time = pdu_model.timestamp
-        if isinstance(decoded, AssociateBody):
+        if conforms(decoded, AssociateBody):
             problems += negotiation.apply_accept(association, decoded)
         return f"A-ASSOCIATE accept  {association.calling_ae} <-- {association.called_ae}"
 
     def _on_reject(self, association: Association, pdu_model: Pdu, decoded, problems: list[str | Problem]) -> str:
         association.response_pdu = pdu_model.index
         reason = "malformed"
-        if isinstance(decoded, RejectBody):
+        if conforms(decoded, RejectBody):
             negotiation.apply_reject(association, decoded)
             reason = decoded.text
         association.ended_by = AssociationEnd.REJECTED
@@ -319,7 +319,7 @@ class ConnectionDecoder:
         return "A-RELEASE response"
 
     def _on_abort(self, association: Association, pdu_model: Pdu, decoded, problems: list[str | Problem]) -> str:
-        body = decoded if isinstance(decoded, AbortBody) else None
+        body = decoded if conforms(decoded, AbortBody) else None
         negotiation.apply_abort(association, body)
         if association.state is not AssociationState.RELEASED:  # an abort after a release ends nothing
             association.ended_by = AssociationEnd.ABORTED

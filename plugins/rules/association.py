@@ -15,6 +15,7 @@ from dicomtui.core.protocol.pdu import (
     REJECT_RESULTS,
     REJECT_SOURCES,
     AbortBody,
+    conforms,
     RejectBody,
     reject_reason_text,
 )
@@ -146,7 +147,7 @@ def _rejected(association, analysis, report) -> None:
     if pdu is None:
         return
     decoded = decode_or_none(analysis, pdu)
-    if not isinstance(decoded, RejectBody):
+    if not conforms(decoded, RejectBody):
         return  # malformed: the decoder reported it
     result = REJECT_RESULTS.get(decoded.result, f"result {decoded.result}")
     source = REJECT_SOURCES.get(decoded.source, f"source {decoded.source}")
@@ -193,11 +194,11 @@ def _aborted(association, analysis, report) -> None:
         return
     decoded = decode_or_none(analysis, pdu)
     sender = side(association, pdu.direction)
-    if isinstance(decoded, AbortBody) and decoded.source == 2:
+    if conforms(decoded, AbortBody) and decoded.source == 2:
         how = f"A-ABORT from its DICOM stack (service-provider): {decoded.text.split(', ', 1)[-1]}"
         advice = (f"{sender}'s DICOM stack refused something the other side sent: look at the PDU that "
                   "arrived just before this frame (malformed or unexpected PDUs are reported here too)")
-    elif isinstance(decoded, AbortBody):
+    elif conforms(decoded, AbortBody):
         how = "A-ABORT from the application (service-user)"
         if pdu.direction == 0:
             advice = (f"{sender} gave up: look in its log at what happened just before — most often a timeout "

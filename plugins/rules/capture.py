@@ -41,6 +41,4 @@ def dicomtui_check_association(association, analysis, report):
 
 
 def _messages_of(analysis, association_index: int):
-    # Messages are in capture order and grouped by connection; a scan is fine for the
-    # few associations that were picked up midway.
-    return (message for message in analysis.messages if message.association == association_index)
+    return analysis.relations.messages_of(association_index)

@@ -168,7 +168,7 @@ def _move_sub_association_missing(message, analysis, report) -> None:
     completed = final.command.get("NumberOfCompletedSuboperations")
     if final.status not in (0x0000, 0xB000) or not isinstance(completed, int) or completed <= 0:
         return
-    if any(association.parent_move == message.index for association in analysis.associations):
+    if analysis.relations.sub_associations(message.index):
         return
     destination = str(message.command.get("MoveDestination", "")).strip()
     report.add(Severity.NOTE, Group.CAPTURE,

@@ -144,7 +144,7 @@ def _retransmissions(analysis, timing, floor, report) -> None:
         seconds = sum(figures.retransmission_seconds for figures in tcp.directions)
         connection = analysis.connections[tcp.connection]
         frames = [frame for figures in tcp.directions for frame in figures.retransmission_frames[:1]]
-        association = next((a.index for a in analysis.associations if a.connection == tcp.connection), None)
+        association = analysis.relations.first_association_on(tcp.connection)
         lossy = (resent >= 3 and resent / data >= 0.01) or seconds >= floor
         report.add(Severity.WARNING if lossy else Severity.NOTE, Group.PERFORMANCE,
                    f"retransmissions on {connection.client} -> {connection.server}: {resent} of {data} data "
