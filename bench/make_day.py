@@ -215,10 +215,17 @@ def _stamp(frame: TemplateFrame, client_ip: bytes, client_port: int, server_ip: 
     return bytes(data)
 
 
-def generate(out, associations: int, seed: int = 1, rate: float = 2.0, devices: int = 200) -> dict:
-    """Write the day to the binary stream ``out``; return the plan (copies per unit, totals)."""
+def generate(out, associations: int, seed: int = 1, rate: float = 2.0, devices: int = 200,
+             only: str | None = None) -> dict:
+    """Write the day to the binary stream ``out``; return the plan (copies per unit, totals).
+
+    ``only`` names one unit: the day is then copies of that unit alone (the tests analyse
+    one copy of each unit to know what the day must add up to).
+    """
     rng = random.Random(seed)
-    templates = [load_template(spec) for spec in UNITS]
+    templates = [load_template(spec) for spec in UNITS if only is None or spec.name == only]
+    if not templates:
+        raise ValueError(f"no unit named {only!r}")
     weights = [t.spec.weight / max(1, t.associations) for t in templates]
     copies = {t.spec.name: 0 for t in templates}
     made = 0
