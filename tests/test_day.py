@@ -113,6 +113,32 @@ def test_each_sub_association_links_to_its_own_copys_c_move(day):
         assert analysis.relations.sub_associations(move.index) == [association.index]
 
 
+def test_expert_check_samples_each_senders_kind_of_object(tmp_path, monkeypatch):
+    """The data set check parses at most ``dataset_check_per_context`` objects of one kind (AE
+    titles, direction, SOP class, transfer syntax), however many associations carry them."""
+    from dicomtui.plugins import dataset
+
+    path = tmp_path / "two_devices.pcap"
+    with open(path, "wb") as out:
+        make_day.generate(out, 800, seed=5, rate=4.0, devices=2)
+    parsed = []
+    real = dataset.decode_dataset
+    monkeypatch.setattr(dataset, "decode_dataset", lambda *a, **k: parsed.append(1) or real(*a, **k))
+    analysis = analyze_path(str(path))
+    kinds = set()
+    with_dataset = 0
+    for message in analysis.messages:
+        if message.has_dataset and message.complete:
+            with_dataset += 1
+            association = analysis.associations[message.association]
+            context = association.contexts.get(message.context_id)
+            kinds.add((association.calling_ae, association.called_ae, message.direction,
+                       context.abstract_syntax if context else None, message.transfer_syntax))
+    assert with_dataset > 500
+    assert 0 < len(parsed) <= 16 * len(kinds)
+    assert len(parsed) < with_dataset / 2, (len(parsed), with_dataset)  # keyed by association: all of them
+
+
 def _calls(args: list[str]) -> dict:
     """Calls per function of one run of the CLI in this process."""
     profile = cProfile.Profile()

@@ -184,7 +184,8 @@ def test_dataset_that_does_not_parse_is_malformed(plugin_host):
     message = Message(index=3, association=0, connection=0, direction=0, context_id=1, command_field=1,
                       command_name="C-STORE-RQ", has_dataset=True, dataset_length=100, first_frame=7,
                       last_frame=9, transfer_syntax="1.2.840.10008.1.2.1")
-    association = SimpleNamespace(contexts={1: SimpleNamespace(abstract_syntax="1.2.840.10008.5.1.4.1.1.2")})
+    association = SimpleNamespace(calling_ae="MODALITY", called_ae="PACS",
+                                  contexts={1: SimpleNamespace(abstract_syntax="1.2.840.10008.5.1.4.1.1.2")})
     added = []
 
     class FakeAnalysis:  # hashable and weak-referenceable, like Analysis

@@ -127,7 +127,12 @@ DATASET_BUDGET_DEFAULT = 16 << 20  # about half a second of pydicom parsing
 # Problems that describe display limits, not a data set that fails to parse.
 _DISPLAY_LIMITS = ("rest not shown", "too deeply to show")
 DATASET_PER_CONTEXT_OPTION = "dataset_check_per_context"
-DATASET_PER_CONTEXT_DEFAULT = 16  # a sender that encodes wrongly does so from the first object on
+# A sender that encodes wrongly does so from the first object on, so the check samples each
+# sender's kind of object: the key is the AE titles, the direction, the abstract and the transfer
+# syntax, not the association.  A day at a PACS port has the same modality send the same kind of
+# object in ten thousand associations; keyed by association, each of them was parsed (with its
+# display tree), half of --expert's time on a day of short associations.
+DATASET_PER_CONTEXT_DEFAULT = 16
 _budget_used: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _checked_per_context: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _mismatch_reported: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -173,7 +178,8 @@ def dicomtui_register_rule_options(register):
     register(DATASET_BUDGET_OPTION, DATASET_BUDGET_DEFAULT,
              "stop parsing data sets for the expert check after this many bytes in total")
     register(DATASET_PER_CONTEXT_OPTION, DATASET_PER_CONTEXT_DEFAULT,
-             "parse at most this many data sets per presentation context for the expert check")
+             "parse at most this many data sets of one kind (AE titles, direction, SOP class, transfer syntax) "
+             "for the expert check")
 
 
 @hookimpl
@@ -195,7 +201,10 @@ def dicomtui_check_message(message, analysis, report):
         return
     # Bytes alone do not bound the cost: ten thousand 1 KB identifiers cost as much as their count.
     counts = _checked_per_context.setdefault(analysis, {})
-    key = (message.association, message.context_id)
+    association = analysis.associations[message.association]
+    context = association.contexts.get(message.context_id)
+    key = (association.calling_ae, association.called_ae, message.direction,
+           context.abstract_syntax if context is not None else message.context_id, message.transfer_syntax)
     if counts.get(key, 0) >= option(analysis, DATASET_PER_CONTEXT_OPTION, DATASET_PER_CONTEXT_DEFAULT):
         return
     counts[key] = counts.get(key, 0) + 1
