@@ -133,6 +133,10 @@ DATASET_PER_CONTEXT_OPTION = "dataset_check_per_context"
 # object in ten thousand associations; keyed by association, each of them was parsed (with its
 # display tree), half of --expert's time on a day of short associations.
 DATASET_PER_CONTEXT_DEFAULT = 16
+# Bytes do not bound the cost of many small data sets (a C-FIND identifier of 300 bytes costs
+# ~1 ms to parse with its tree, as much as 30 KB of pixel data): their count does.
+DATASET_COUNT_OPTION = "dataset_check_max_count"
+DATASET_COUNT_DEFAULT = 2000
 _budget_used: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _checked_per_context: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _mismatch_reported: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -177,6 +181,8 @@ def dicomtui_register_rule_options(register):
              "parse data sets up to this many bytes in their negotiated transfer syntax (0: never)")
     register(DATASET_BUDGET_OPTION, DATASET_BUDGET_DEFAULT,
              "stop parsing data sets for the expert check after this many bytes in total")
+    register(DATASET_COUNT_OPTION, DATASET_COUNT_DEFAULT,
+             "stop parsing data sets for the expert check after this many in total")
     register(DATASET_PER_CONTEXT_OPTION, DATASET_PER_CONTEXT_DEFAULT,
              "parse at most this many data sets of one kind (AE titles, direction, SOP class, transfer syntax) "
              "for the expert check")
@@ -207,6 +213,10 @@ def dicomtui_check_message(message, analysis, report):
            context.abstract_syntax if context is not None else message.context_id, message.transfer_syntax)
     if counts.get(key, 0) >= option(analysis, DATASET_PER_CONTEXT_OPTION, DATASET_PER_CONTEXT_DEFAULT):
         return
+    checked = counts.get(None, 0)
+    if checked >= option(analysis, DATASET_COUNT_OPTION, DATASET_COUNT_DEFAULT):
+        return
+    counts[None] = checked + 1
     counts[key] = counts.get(key, 0) + 1
     _budget_used[analysis] = used + message.dataset_length
     decoded = analysis.decode_dataset(message, max_bytes=limit)
