@@ -136,7 +136,7 @@ DATASET_PER_CONTEXT_DEFAULT = 16
 # Bytes do not bound the cost of many small data sets (a C-FIND identifier of 300 bytes costs
 # ~1 ms to parse with its tree, as much as 30 KB of pixel data): their count does.
 DATASET_COUNT_OPTION = "dataset_check_max_count"
-DATASET_COUNT_DEFAULT = 2000
+DATASET_COUNT_DEFAULT = 500
 _budget_used: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _checked_per_context: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _mismatch_reported: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
