@@ -91,6 +91,7 @@ class Analysis:
             self.pdu_decoders[pdu_type] = decoder
         self.message_index = MessageIndex(self)
         self.relations = Relations(self)  # association <-> connection, messages, C-MOVE links
+        self._status_meanings: dict[tuple[int, int, str], tuple[str, str]] = {}
         # The Analysis' own tag dictionary (no module-level state shared between analyses).
         self.dictionary = TagDictionary([args[0] for _plugin, args in plugins.collect_registrations(
             "dicomtui_register_dictionaries", config=config)])
@@ -193,9 +194,17 @@ class Analysis:
         return decode_command_set(message.command_bytes)
 
     def status_meaning(self, command_field: int, status: int, sop_class: str = "") -> tuple[str, str]:
-        result = self.plugins.call_first("dicomtui_status_meaning", command_field=command_field,
-                                         status=status, sop_class=sop_class)
-        return result or ("failure" if status else "success", f"0x{status:04X}")
+        # The plugins' answer depends only on the three arguments, and a day repeats the same few
+        # thousand times: one hook call each (pluggy costs ~20 µs a call, a tenth of a C-ECHO).
+        key = (command_field, status, sop_class)
+        known = self._status_meanings.get(key)
+        if known is None:
+            result = self.plugins.call_first("dicomtui_status_meaning", command_field=command_field,
+                                             status=status, sop_class=sop_class)
+            known = result or ("failure" if status else "success", f"0x{status:04X}")
+            if len(self._status_meanings) < 65536:  # crafted statuses and classes must not grow it unbounded
+                self._status_meanings[key] = known
+        return known
 
     def decode_dataset(self, message: Message, max_bytes: int | None = None):
         """Decode a message's data set with the dataset plugin; None when there is none to decode.
