@@ -41,14 +41,41 @@ import asyncio, json, sys, time
 from dicomtui.core.cli import make_host
 from dicomtui.core.model.analysis import AnalysisConfig
 from dicomtui.tui.app import DicomApp
+from dicomtui.tui.associations import AssociationsScreen
+
+slices = []  # when each slice of the associations view was added (the first is what opens it)
+_add_rows = AssociationsScreen._add_rows
+def _timed_add_rows(self, *args):
+    _add_rows(self, *args)
+    slices.append(time.perf_counter())
+AssociationsScreen._add_rows = _timed_add_rows
 
 async def main():
     app = DicomApp([sys.argv[1]], AnalysisConfig(), make_host())
+    figures = {}
     async with app.run_test(size=(120, 40)) as pilot:
         while app.loaded_seconds is None:
             await pilot.pause(0.05)
         await app.workers.wait_for_complete()
-        print(json.dumps({"first_rows_s": app.first_rows_seconds, "index_s": app.loaded_seconds}))
+        figures.update(first_rows_s=app.first_rows_seconds, index_s=app.loaded_seconds)
+        started = time.perf_counter()
+        await pilot.press("a")
+        while not isinstance(app.screen, AssociationsScreen) or not app.screen.shown:
+            await pilot.pause(0.01)
+        while len(app.screen.shown) < len(app.analysis.associations):
+            await pilot.pause(0.01)
+        figures["associations_view_s"] = slices[0] - started  # the screen with its first rows
+        figures["associations_all_s"] = slices[-1] - started
+        await pilot.press("escape")
+        for name, text in (("filter_ae_s", 'calling_ae == "MOD0007"'), ("filter_status_s", "status != 0")):
+            started = time.perf_counter()
+            app.apply_filter(text)
+            await pilot.pause(0.02)
+            while not app.filtering.status.startswith("(") or "scann" in app.filtering.status:
+                await pilot.pause(0.01)
+            figures[name] = time.perf_counter() - started
+            app.apply_filter("")
+    print(json.dumps(figures))
 
 asyncio.run(main())
 """
@@ -129,7 +156,9 @@ def main() -> int:
         for mode, figures in rows.items():
             ratio = f"{figures['wall'] / tshark['wall']:.2f}" if tshark else "-"
             above = f"{(figures['rss_kb'] - base_rss[mode]) / associations:.1f}" if mode in base_rss else "-"
-            extra = f"  (first rows {figures['first_rows_s']:.2f} s)" if mode == "tui" else ""
+            extra = (f"  (first rows {figures['first_rows_s']:.2f} s, associations view "
+                     f"{figures['associations_view_s']:.2f} s, all rows {figures['associations_all_s']:.2f} s, filter on an AE title {figures['filter_ae_s']:.2f} s, "
+                     f"on status {figures['filter_status_s']:.2f} s)") if mode == "tui" else ""
             print(f"{mode:<9} {figures['wall']:8.2f} {figures['wall'] / associations * 1e6:9.0f} {ratio:>9} "
                   f"{figures['rss_kb'] / 1024:8.0f} {above:>9}{extra}")
         if not args.keep:

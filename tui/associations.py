@@ -17,6 +17,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -138,19 +139,39 @@ class AssociationsScreen(Screen[int | None]):
         self.fill_rows()
         table.focus()
 
+    # A day at a PACS port lists ten thousand associations, and DataTable measures every cell it
+    # is given (~0.6 ms a row): the first rows are added before the screen shows, the rest in
+    # slices between refreshes, so the view opens at once and fills while the user reads.
+    FIRST_ROWS = 300
+    SLICE_ROWS = 1000
+
     def fill_rows(self) -> None:
         """(Re)list the associations: at mount, and as a live capture goes on."""
         table = self.query_one(DataTable)
         row = table.cursor_row
         table.clear()
+        self._fill_generation = getattr(self, "_fill_generation", 0) + 1
+        self.shown = []
+        pending = list(self.analysis.associations)  # live retention may have dropped the oldest: rows != ids
+        self._add_rows(pending, 0, self.FIRST_ROWS, self._fill_generation, row)
+
+    def _add_rows(self, pending: list[Association], start: int, count: int, generation: int, row: int) -> None:
+        if generation != self._fill_generation:
+            return  # a newer fill (live capture) took over
+        try:
+            table = self.query_one(DataTable)
+        except NoMatches:
+            return  # the screen was closed while filling
+
         analysis = self.analysis
-        self.shown = list(analysis.associations)  # live retention may have dropped the oldest: rows != ids
-        for association in self.shown:
+        end = min(len(pending), start + count)
+        for association in pending[start:end]:
             try:
                 connection = analysis.connections[association.connection]
             except IndexError:
                 continue
-            end = f"{analysis.frame_time(association.end_time):.3f}" if association.end_time is not None else "-"
+            self.shown.append(association)
+            end_time = f"{analysis.frame_time(association.end_time):.3f}" if association.end_time is not None else "-"
             figures = self.figures.get(association.index)
             table.add_row(
                 Text(f"A{association.index}"),
@@ -160,16 +181,20 @@ class AssociationsScreen(Screen[int | None]):
                 Text(figures.text() if figures else "-"),
                 Text(_context_counts(association)),
                 Text(f"{analysis.frame_time(association.start_time):.3f}"),
-                Text(end),
+                Text(end_time),
                 Text(safe_text(connection.client)),
                 Text(safe_text(connection.server)),
                 key=str(association.index),
             )
-        if self.shown:
-            table.move_cursor(row=min(max(row, 0), len(self.shown) - 1))
-            self._show_detail(table.cursor_row)
-        else:
-            self.query_one("#association-detail", Static).update(Text("No associations in this capture."))
+        if start == 0 or row >= start:
+            if self.shown:
+                if row < len(self.shown) or end == len(pending):
+                    table.move_cursor(row=min(max(row, 0), len(self.shown) - 1))
+                    self._show_detail(table.cursor_row)
+            elif end == len(pending):
+                self.query_one("#association-detail", Static).update(Text("No associations in this capture."))
+        if end < len(pending):
+            self.call_after_refresh(self._add_rows, pending, end, self.SLICE_ROWS, generation, row)
 
     def _show_detail(self, row: int) -> None:
         if not 0 <= row < len(self.shown):
