@@ -52,7 +52,7 @@ class Tmux:
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", "t")
 
-    def wait_for(self, text: str, seconds: float = 20) -> str:
+    def wait_for(self, text: str, seconds: float = 60) -> str:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             screen = self.screen()
@@ -61,7 +61,7 @@ class Tmux:
             time.sleep(0.2)
         raise AssertionError(f"{text!r} never appeared on the screen:\n{self.screen()}")
 
-    def exit_status(self, seconds: float = 15) -> int | None:
+    def exit_status(self, seconds: float = 60) -> int | None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.exit_file.exists() and self.exit_file.read_text().strip():

@@ -287,6 +287,8 @@ class DicomApp(App[int]):
         self.load_started = time.perf_counter()
         self.first_rows_seconds = None
         self.loaded_seconds = None
+        if self.analysis is not None and self.analysis.finished:
+            self.analysis.close()  # one still loading is closed by its worker (``_load``)
         self.analysis = None
         self.index = None
         self.navigator.reset()
@@ -302,9 +304,12 @@ class DicomApp(App[int]):
         def progress(analysis: Analysis) -> None:
             self.post_message(LoadProgress(analysis, generation))
         try:
-            analyze(self.captures, self.config, self.host, progress=progress, progress_interval=0.1)
+            analysis = analyze(self.captures, self.config, self.host, progress=progress, progress_interval=0.1)
         except CaptureError as exc:
             self.post_message(LoadFailed(str(exc), generation))
+            return
+        if generation != self.load_generation or not self.is_running:
+            analysis.close()  # replaced by a reload, or the app quit while it loaded: nobody will read it
 
     def on_load_failed(self, message: LoadFailed) -> None:
         if message.generation != self.load_generation:
@@ -574,6 +579,8 @@ def run_app(captures: list[str], config: AnalysisConfig, host, app_class: type[D
 
         with LibraryWarnings():  # pydicom's value warnings would be drawn over the screen
             status = app.run()
+        if app.analysis is not None and app.analysis.finished:
+            app.analysis.close()
     except OSError as exc:
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
         return EXIT_CAPTURE

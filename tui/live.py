@@ -359,8 +359,7 @@ def save_captured(incremental: IncrementalAnalysis, path: str, dicom_only: bool,
         try:
             result = exporters(host)["pcap"].export(analysis, os.path.join(work_dir, "out"), ExportOptions())
         finally:
-            for source in analysis.sources:
-                source.close()
+            analysis.close()
         if not result.written:
             raise ValueError("no DICOM connection in what was captured")
         shutil.move(result.written[0][0], path)

@@ -129,8 +129,7 @@ class LiveExporter:
             try:
                 self._merge(self.exporter.export(analysis, self.outdir, self._options(None), None))
             finally:
-                for source in analysis.sources:
-                    source.close()
+                analysis.close()
 
     def _options(self, messages):
         options = self.options
