@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import subprocess
 import sys
@@ -82,3 +83,117 @@ def test_no_mode_leaves_a_capture_file_to_the_garbage_collector(mode, tmp_path):
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert "ResourceWarning" not in done.stderr, done.stderr
+
+
+# -- 5: Ctrl-C quits; no toast shows markup as text ---------------------------------------------
+
+
+def _run_async(test):
+    import asyncio
+    import functools
+    import inspect
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+    wrapper.__signature__ = inspect.signature(test)
+    return wrapper
+
+
+def _file_app(name, plugin_host):
+    from dicomtui.core.pipeline import AnalysisConfig
+    from dicomtui.tui.app import DicomApp
+
+    return DicomApp([str(FIXTURES / name)], AnalysisConfig(), plugin_host)
+
+
+async def _settle(app, pilot) -> None:
+    for _ in range(3):
+        await pilot.pause(0.02)
+        await app.workers.wait_for_complete()
+
+
+async def _until(pilot, predicate, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await pilot.pause(0.05)
+
+
+def _toast_texts(app) -> list[str]:
+    return [notification.title + ": " + notification.message for notification in app._notifications]
+
+
+@_run_async
+async def test_ctrl_c_quits_the_file_ui_from_the_list_and_from_the_filter_bar(plugin_host):
+    for keys in (["ctrl+c"], ["slash", "d", "ctrl+c"]):
+        app = _file_app("echo_dcmtk.pcap", plugin_host)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(app, pilot)
+            await pilot.press(*keys)
+            await _until(pilot, lambda: app._exit or not app.is_running)
+            assert not any("[b]" in text for text in _toast_texts(app)), _toast_texts(app)
+        assert app.return_code in (None, 0)
+
+
+@_run_async
+async def test_ctrl_c_in_the_live_ui_stops_the_capture_and_quits(tmp_path, plugin_host):
+    from dicomtui.core.pipeline import AnalysisConfig
+    from dicomtui.core.pipeline.live import LiveOptions
+    from dicomtui.tui.live import LiveDicomApp
+
+    growing = tmp_path / "growing.pcapng"
+    growing.write_bytes((FIXTURES / "store_dcmtk.pcapng").read_bytes())
+    app = LiveDicomApp(LiveOptions(follow=str(growing), poll_interval=0.05), AnalysisConfig(), plugin_host)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _until(pilot, lambda: app.packet_list.row_count >= 3)
+        await pilot.press("ctrl+c")
+        await _until(pilot, lambda: app._exit or not app.is_running)
+        assert app.session_done.wait(30), "the capture was stopped"
+        assert not any("[b]" in text for text in _toast_texts(app)), _toast_texts(app)
+    app.stop_and_wait()
+    app.close_spools()
+
+
+@_run_async
+async def test_textual_s_own_toasts_are_rendered_not_shown_as_markup(plugin_host, tmp_path):
+    from textual import events
+
+    app = _file_app("echo_dcmtk.pcap", plugin_host)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        # What the command palette's "Save screenshot" ends with.
+        app._on_delivery_complete(events.DeliveryComplete(key="k", path=tmp_path / "shot.svg", name="screenshot"))
+        app.action_help_quit()
+        await pilot.pause(0.05)
+        texts = _toast_texts(app)
+        assert any("Saved screenshot to" in text for text in texts), texts
+        assert not any("[$" in text or "[b]" in text or "[/" in text for text in texts), texts
+
+
+MARKUP_TAG = re.compile(r"\[/?[a-z$@#][a-z0-9_$@#. =-]*\]")
+
+
+def _texts_in(node) -> list[str]:
+    """The literal text parts of a str expression (constants and f-string constants)."""
+    import ast
+
+    return [part.value for part in ast.walk(node) if isinstance(part, ast.Constant) and isinstance(part.value, str)]
+
+
+def test_no_notification_in_the_ui_is_written_in_markup():
+    """Toasts are plain text (tui/notify.py): a tag in a message would be shown as it is written."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "tui").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("notify", "notify_plain", "show")):
+                continue
+            for argument in list(node.args[:1]) + [k.value for k in node.keywords if k.arg in ("title", "message")]:
+                found += [f"{path.name}:{node.lineno}: {text!r}" for text in _texts_in(argument)
+                          if MARKUP_TAG.search(text)]
+    assert found == []

@@ -46,7 +46,7 @@ from .filtering import FilterController
 from .index import PacketIndex
 from .main_screen import FilterBar, MainScreen
 from .navigation import Navigator
-from .notify import Toasts
+from .notify import Toasts, markup_plain
 from .packet_list import PacketList
 from .prefs import preference
 from .prefs_flow import PreferencesFlow
@@ -93,6 +93,8 @@ class DicomApp(App[int]):
 
     BINDINGS = [
         Binding("q", "quit", "Quit"),
+        # As in less, termshark and most terminal programs (Textual's own ctrl+c only says to press q).
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
         Binding("slash", "open_bar('filter')", "Filter"),
         Binding("s", "open_search", "Search", show=False),
@@ -165,7 +167,14 @@ class DicomApp(App[int]):
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = False) -> None:
-        """Every toast: plain text shown literally (see ``tui.notify``); ``markup`` is ignored."""
+        """Every toast: plain text shown literally (see ``tui.notify``); ``markup`` is ignored.
+
+        Textual's own toasts (the command palette's screenshot, and any a new Textual adds) are
+        written in its markup: those are rendered to their plain text here, not shown as tags.
+        """
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if caller == "textual" or caller.startswith("textual."):
+            message, title = markup_plain(message), markup_plain(title)
         text, title_text = self.toasts.prepare(message, title)
         super().notify(text, title=title_text, severity=severity, timeout=timeout, markup=False)
 

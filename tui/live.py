@@ -255,7 +255,11 @@ class LiveDicomApp(DicomApp):
     async def action_quit(self) -> None:
         session = self.session
         if session is not None and not self.session_done.is_set():
+            if self.quit_when_stopped:  # a second q / ctrl+c while the tool is stopping: leave now
+                self.exit(EXIT_CAPTURE if self.load_error else 0)
+                return
             self.quit_when_stopped = True
+            self.notify("Stopping the capture, then quitting (again to quit at once)", timeout=3)
             session.stop("quit")
             self.update_status()
             return
