@@ -197,3 +197,25 @@ def test_no_notification_in_the_ui_is_written_in_markup():
                 found += [f"{path.name}:{node.lineno}: {text!r}" for text in _texts_in(argument)
                           if MARKUP_TAG.search(text)]
     assert found == []
+
+
+# -- 6: x then Enter on a response exports the object it answers --------------------------------
+
+
+@_run_async
+async def test_export_on_a_c_store_rsp_writes_the_request_s_object_and_says_so(plugin_host, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = _file_app("store_dcmtk.pcapng", plugin_host)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        response = next(message for message in app.analysis.messages if message.command_name == "C-STORE-RSP")
+        app.navigator.jump(response.last_pdu)
+        await _settle(app, pilot)
+        await pilot.press("x")
+        await _until(pilot, lambda: type(app.screen).__name__ == "ExportScreen")
+        await pilot.press("enter")
+        await _until(pilot, lambda: any(n.title == "Export" for n in app._notifications))
+        written = sorted((tmp_path / "dicomtui-export").glob("*.dcm"))
+        assert len(written) == 1, written
+        toast = next(n.message for n in app._notifications if n.title == "Export")
+        assert "wrote 1 file(s)" in toast and "C-STORE-RQ" in toast and "C-STORE-RSP" in toast, toast
