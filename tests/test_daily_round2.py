@@ -219,3 +219,81 @@ async def test_export_on_a_c_store_rsp_writes_the_request_s_object_and_says_so(p
         assert len(written) == 1, written
         toast = next(n.message for n in app._notifications if n.title == "Export")
         assert "wrote 1 file(s)" in toast and "C-STORE-RQ" in toast and "C-STORE-RSP" in toast, toast
+
+
+# -- 8: what is copied and counted reads right ----------------------------------------------------
+
+
+@_run_async
+async def test_copying_a_marked_row_copies_its_number_not_the_mark(plugin_host, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    app = _file_app("echo_dcmtk.pcap", plugin_host)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        app.packet_list.focus()
+        await pilot.press("m")  # mark the first row
+        await _settle(app, pilot)
+        assert 0 in app.packet_list.marked
+        app.packet_list.cursor = 0  # m may have moved on
+        found = app.values.focused()
+        assert found is not None
+        assert "No.: 1\n" in found[1] and "*" not in found[1].split("\n")[0], found[1]
+        assert "Marked: yes" in found[1]
+
+
+@_run_async
+async def test_the_status_line_says_1_association(plugin_host):
+    from dicomtui.tui.main_screen import StatusBar
+
+    app = _file_app("echo_dcmtk.pcap", plugin_host)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _settle(app, pilot)
+        status = str(app.main_screen.query_one(StatusBar).render())
+        assert "1 association " in status + " " and "1 associations" not in status, status
+
+
+def test_counted_words():
+    from dicomtui.core.base.wording import counted
+
+    assert [counted(n, "association") for n in (0, 1, 2, 12345)] == [
+        "0 associations", "1 association", "2 associations", "12,345 associations"]
+
+
+def test_the_summary_time_column_stays_aligned_past_99999_seconds(plugin_host):
+    from dicomtui.core.pipeline import analyze
+    from dicomtui.core.views import summary_lines
+
+    with analyze([str(FIXTURES / "echo_dcmtk.pcap")], None, plugin_host) as analysis:
+        # As if the capture had started 28 hours earlier: its rows straddle 99,999.99 s -> 100,000.0x s.
+        analysis.first_time = analysis.pdus[0].timestamp - 99_999.99
+        lines = list(summary_lines(analysis, "r"))
+    columns = {line.index("->") for line in lines}
+    assert len(columns) == 1, lines
+
+
+# -- 10: durations in ms with fixed decimals, epoch times as dates -------------------------------
+
+
+def test_durations_over_a_second_are_not_in_scientific_notation(plugin_host):
+    from dicomtui.core.base.time_format import milliseconds
+    from dicomtui.core.pipeline import analyze
+    from dicomtui.core.views.timing import stats_lines
+    from dicomtui.tui.stats_screen import _ms
+
+    assert [milliseconds(value) for value in (3.0, 3.7, 5.05, 0.0437)] == ["3000.0", "3700.0", "5050.0", "43.7"]
+    assert _ms(3.7) == "3700.0"
+    with analyze([str(FIXTURES / "timing_scp_sleep.pcap")], None, plugin_host) as analysis:
+        text = "\n".join(stats_lines(analysis))
+    assert not re.search(r"\d[eE][+-]\d", text), text
+
+
+def test_report_cells_show_epoch_times_as_dates_and_no_float_in_scientific_notation():
+    pytest.importorskip("duckdb")
+    from dicomtui.batch.report import csv_text, text_table
+
+    columns = ["first_time", "response_time", "bytes_per_second"]
+    rows = [(1796590000.25, 3.2, 12345678.9)]
+    for text in (text_table(columns, rows), csv_text(columns, rows)):
+        assert not re.search(r"\d[eE][+-]\d", text), text
+        assert "2026-12-06 20:46:40.250000" in text, text
+        assert "12345678.900000" in text

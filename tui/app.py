@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.wording import counted
 from dicomtui.core.pipeline import Analysis, AnalysisConfig, analyze
 from dicomtui.core.wire.capture import CaptureError
 from rich.text import Text
@@ -50,9 +51,9 @@ from .notify import Toasts, markup_plain
 from .packet_list import PacketList
 from .prefs import preference
 from .prefs_flow import PreferencesFlow
+from .screens import HelpScreen
 from .value_actions import ValueActions
 from .view_settings import ViewSettings
-from .screens import HelpScreen
 
 EXIT_OK, EXIT_CAPTURE, EXIT_CRASH = 0, 1, 70  # 70: EX_SOFTWARE, an internal error
 
@@ -379,9 +380,9 @@ class DicomApp(App[int]):
             percent = 100 * analysis.bytes_done / total
             text.append(f"Indexing {percent:3.0f}% ", style="bold yellow")
             text.append(f"({analysis.bytes_done >> 20} of {analysis.bytes_total >> 20} MiB) "
-                        f"{len(analysis.pdus):,} PDUs")
+                        f"{counted(len(analysis.pdus), 'PDU')}")
         else:
-            text.append(f"{len(analysis.pdus):,} PDUs, {len(analysis.associations):,} associations",
+            text.append(f"{counted(len(analysis.pdus), 'PDU')}, {counted(len(analysis.associations), 'association')}",
                         style="bold")
             text.append(f" | expert: {counts_text(analysis.expert)}")
         if hasattr(self, "main_screen"):

@@ -139,8 +139,6 @@ class ExportFlow:
         summary = io.StringIO()
         print_summary(result, exporter.name, request.folder, summary)
         self.last_export = result
-        text = summary.getvalue().strip()
-        if what:
-            text = f"{text}\n({what})"
-        app.deliver(app.notify, text, title="Export",
+        scope = f"\n({what})" if what else ""
+        app.deliver(app.notify, f"{summary.getvalue().strip()}{scope}", title="Export",
                     severity="information" if result.complete else "warning", timeout=8)
