@@ -297,3 +297,26 @@ def test_report_cells_show_epoch_times_as_dates_and_no_float_in_scientific_notat
         assert not re.search(r"\d[eE][+-]\d", text), text
         assert "2026-12-06 20:46:40.250000" in text, text
         assert "12345678.900000" in text
+
+
+# -- 9: an unknown filter field suggests the nearest known names ------------------------------
+
+
+@pytest.mark.parametrize("text,suggested", [("dimse.command == 1", "command"), ("calling_aet == X", "calling_ae"),
+                                            ("PatientNmae == X", "PatientName"),
+                                            ("dicom.pdv.flagz == 1", "dicom.pdv.flags")])
+def test_an_unknown_filter_field_suggests_the_nearest_names(text, suggested):
+    from dicomtui.core.views.filter import FilterError, compile_filter
+
+    with pytest.raises(FilterError) as raised:
+        compile_filter(text)
+    hint = re.search(r"(did you mean|nearest:) ([^;(?]*)", str(raised.value))
+    assert hint is not None and suggested in hint.group(2).replace(",", " ").split(), str(raised.value)
+
+
+def test_a_field_nothing_resembles_gets_no_guess():
+    from dicomtui.core.views.filter import FilterError, compile_filter
+
+    with pytest.raises(FilterError) as raised:
+        compile_filter("xyzzy == 1")
+    assert str(raised.value) == "unknown field 'xyzzy'"
