@@ -320,3 +320,20 @@ def test_a_field_nothing_resembles_gets_no_guess():
     with pytest.raises(FilterError) as raised:
         compile_filter("xyzzy == 1")
     assert str(raised.value) == "unknown field 'xyzzy'"
+
+
+# -- 13: the anonymize report does not contradict itself ------------------------------------------
+
+
+@pytest.mark.parametrize("options", [[], ["--anonymize-option", "retain-uids"]])
+def test_the_anonymize_report_says_once_which_options_were_applied(tmp_path, options):
+    done = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--anonymize", str(tmp_path / "out.pcap"),
+                           *options, str(FIXTURES / "store_dcmtk.pcapng")],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    report = done.stdout + done.stderr
+    assert "with all options" not in report, report
+    applied = [line for line in report.splitlines() if line.startswith("options applied: ")]
+    assert len(applied) == 1, report
+    assert ("retain-uids" in applied[0]) == bool(options), applied
+    assert ("Basic Profile alone" in applied[0]) != bool(options), applied
