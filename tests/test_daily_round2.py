@@ -337,3 +337,44 @@ def test_the_anonymize_report_says_once_which_options_were_applied(tmp_path, opt
     assert len(applied) == 1, report
     assert ("retain-uids" in applied[0]) == bool(options), applied
     assert ("Basic Profile alone" in applied[0]) != bool(options), applied
+
+
+# -- 14: every install line in the documentation works from a clone ---------------------------
+
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "examples").glob("*/README.md"))]
+
+
+def _pip_commands():
+    import shlex
+
+    for path in DOCUMENTS:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for command in re.split(r"&&|;", line.split("#", 1)[0]):
+                words = command.split()
+                if "pip" in words and "install" in words:
+                    yield f"{path.name}:{number}", shlex.split(command)[shlex.split(command).index("install") + 1:]
+
+
+def test_install_lines_name_the_checkout_not_a_package_index_name():
+    """dicomtui is not on PyPI: `pip install 'dicomtui[batch]'` fails on a fresh machine."""
+    found = [where for where, arguments in _pip_commands()
+             if any(re.fullmatch(r"dicomtui(\[[^\]]*\])?", argument) for argument in arguments)]
+    assert found == []
+
+
+def test_no_install_line_combines_an_editable_dicomtui_with_a_plugin_that_needs_it():
+    """pip (23.2) then looks for the plugin's `dicomtui` requirement on the index and fails."""
+    found = []
+    for where, arguments in _pip_commands():
+        editable_root = any(previous == "-e" and re.fullmatch(r"\.(\[[^\]]*\])?", argument)
+                            for previous, argument in zip(arguments, arguments[1:]))
+        if editable_root and any(argument.startswith("./examples/") for argument in arguments):
+            found.append(where)
+    assert found == []
+
+
+def test_the_batch_hint_names_an_install_that_works():
+    from dicomtui.batch import cli as batch_cli
+
+    source = Path(batch_cli.__file__).read_text()
+    assert "dicomtui[batch]" not in source and "'.[batch]'" in source
