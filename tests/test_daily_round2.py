@@ -378,3 +378,35 @@ def test_the_batch_hint_names_an_install_that_works():
 
     source = Path(batch_cli.__file__).read_text()
     assert "dicomtui[batch]" not in source and "'.[batch]'" in source
+
+
+# -- 15: tests and recording scripts call the DICOM tool they mean ------------------------------
+
+DICOM_TOOLS = ("storescu", "storescp", "echoscu", "findscu", "movescu", "getscu", "qrscp")
+
+
+def test_dicom_tools_are_called_by_path_or_module_never_by_bare_name():
+    """pynetdicom (in the test extra) installs storescu, echoscu, findscu, storescp... console scripts that
+    shadow dcmtk's inside the venv: a bare name runs whichever comes first on PATH."""
+    names = "|".join(DICOM_TOOLS)
+    in_python = re.compile(rf"""["']({names})["']""")
+    in_shell = re.compile(rf"""(^|[\s;|&(`])({names})(?=\s|$)""")
+    found = []
+    for folder in ("tests", "fixtures", "bench", "tools"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path == Path(__file__):
+                continue
+            if path.suffix == ".py":
+                lines = path.read_text().splitlines()
+                pattern = in_python
+            elif path.suffix == ".sh":
+                lines = [line.split("#", 1)[0] for line in path.read_text().splitlines()]
+                pattern = in_shell
+            else:
+                continue
+            for number, line in enumerate(lines, 1):
+                for match in pattern.finditer(line):
+                    before = line[:match.start(match.lastindex)]
+                    if not re.search(r"-m pynetdicom\s*$", before):
+                        found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert found == []
