@@ -130,7 +130,7 @@ def test_a_crash_in_the_real_terminal_exits_non_zero_and_restores_it(tmp_path):
         f"sys.exit(main([{str(FIXTURES / 'echo_dcmtk.pcap')!r}]))\n")
     tmux = Tmux(tmp_path, 80, 24, f"{sys.executable} {script}", _environment(tmp_path, False))
     try:
-        tmux.wait_for("8 PDUs, 1 associations")
+        tmux.wait_for("8 PDUs, 1 association |")
         tmux.keys("?", pause=1.0)
         assert tmux.exit_status() == 70
         history = tmux.run("capture-pane", "-p", "-S", "-300", "-t", "t")
