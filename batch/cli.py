@@ -16,7 +16,7 @@ EXIT_OK, EXIT_INPUT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("batch analysis (needs: pip install 'dicomtui[batch]'; see docs/batch.md)")
+    group = parser.add_argument_group("batch analysis (needs: pip install '.[batch]' in the dicomtui checkout; see docs/batch.md)")
     group.add_argument("--batch", metavar="OUTDIR",
                        help="analyse every CAPTURE (files, directories, glob patterns; gzip or not) as one "
                             "capture on Dask, into Parquet tables in OUTDIR; inputs already there are skipped")
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, make_config, 
     missing = missing_modules()
     if missing:
         print(f"dicomtui: batch mode needs the batch extra (missing: {', '.join(missing)}); "
-              "install it with: pip install 'dicomtui[batch]'", file=sys.stderr)
+              "install it with: pip install '.[batch]' in the dicomtui checkout", file=sys.stderr)
         return EXIT_USAGE
     if args.report:
         return _report(args)

@@ -95,13 +95,20 @@ def query(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], l
     return [column[0] for column in result.description], result.fetchall()
 
 
-def _cell(value) -> str:
+# Columns that hold a capture time as seconds since the epoch (batch/tables.py): shown as UTC dates,
+# not as "1.79659e+09".
+EPOCH_COLUMNS = frozenset({"first_time", "last_time", "start_time", "end_time", "time"})
+
+
+def _cell(value, column: str = "") -> str:
     if value is None:
         return ""
     if isinstance(value, datetime.datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, float):
-        return f"{value:.6g}"
+        if column in EPOCH_COLUMNS and 0 <= value < 1e11:
+            return datetime.datetime.fromtimestamp(value, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+        return f"{value:.6f}"  # fixed decimals (µs for seconds), never scientific notation
     return str(value)
 
 
@@ -127,7 +134,8 @@ def _clip(text: str) -> str:
 def text_table(columns: list[str], rows: list[tuple]) -> str:
     from dicomtui.core.base.safe_text import safe_text
 
-    cells = [columns] + [[_clip(safe_text(_cell(value))) for value in row] for row in rows]
+    cells = [columns] + [[_clip(safe_text(_cell(value, column))) for value, column in zip(row, columns)]
+                         for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
@@ -141,7 +149,7 @@ def csv_text(columns: list[str], rows: list[tuple]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([_cell(value) for value in row])
+        writer.writerow([_cell(value, column) for value, column in zip(row, columns)])
     return out.getvalue()
 
 

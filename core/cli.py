@@ -429,10 +429,18 @@ def _run_mode(argv: list[str] | None) -> int:
     except CaptureError as exc:
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
         return EXIT_CAPTURE
+    try:
+        return _present(analysis, args, anonymize_cli if anonymize else None, display_filter, time_format)
+    finally:
+        analysis.close()
+
+
+def _present(analysis, args, anonymize_cli, display_filter, time_format: str) -> int:
+    """Print or write what the headless mode asks for, from a finished analysis."""
     for note in analysis.notes:
         print(f"dicomtui: warning: {safe_text(note.source)}: {safe_text(note.message)}", file=sys.stderr)
     status = EXIT_OK
-    if anonymize:
+    if anonymize_cli is not None:
         return anonymize_cli.run(analysis, args)
     shown = None  # PDU numbers -Y keeps (None: all)
     if display_filter is not None:

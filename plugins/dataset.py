@@ -13,10 +13,10 @@ inflation; inflated data sets have no byte offsets to highlight).
 from __future__ import annotations
 
 import struct
-import warnings
 from dataclasses import dataclass, field
 
 from dicomtui import hookimpl
+from dicomtui.core.base.library_warnings import pydicom_warnings
 from dicomtui.core.base.limits import Limits
 from dicomtui.core.base.tree import Field
 from dicomtui.core.base.uids import uid_name
@@ -226,15 +226,14 @@ def decode_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = No
     if parsed.dataset is not None:
         # pydicom warns about invalid values while converting them, quoting them: keep its
         # warnings as escaped notes, so bytes from the capture never reach the terminal raw.
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with pydicom_warnings() as caught:
             try:
                 fields = builder.dataset(parsed.dataset, 0, 0)
             except RecursionError:
                 problems.append("sequences nested too deeply to show")
             except Exception as exc:
                 problems.append(f"data set partly unreadable: {type(exc).__name__}: {_safe(str(exc))}")
-        parsed.warnings += [str(item.message) for item in caught[:MAX_WARNINGS_KEPT]]
+        parsed.warnings += caught[:MAX_WARNINGS_KEPT]
     problems += builder.problems
     notes = [_safe(text if len(text) <= 300 else text[:300] + "…")
              for text in dict.fromkeys(parsed.warnings)][:MAX_WARNINGS_KEPT]

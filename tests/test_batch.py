@@ -272,7 +272,7 @@ def test_missing_batch_extra_is_one_clear_line(monkeypatch, capsys, tmp_path):
     assert main(["--report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [("dicomtui: batch mode needs the batch extra (missing: duckdb); "
-                    "install it with: pip install 'dicomtui[batch]'")]
+                    "install it with: pip install '.[batch]' in the dicomtui checkout")]
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.wording import counted
 from dicomtui.core.pipeline import Analysis, AnalysisConfig, analyze
 from dicomtui.core.wire.capture import CaptureError
 from rich.text import Text
@@ -46,13 +47,13 @@ from .filtering import FilterController
 from .index import PacketIndex
 from .main_screen import FilterBar, MainScreen
 from .navigation import Navigator
-from .notify import Toasts
+from .notify import Toasts, markup_plain
 from .packet_list import PacketList
 from .prefs import preference
 from .prefs_flow import PreferencesFlow
+from .screens import HelpScreen
 from .value_actions import ValueActions
 from .view_settings import ViewSettings
-from .screens import HelpScreen
 
 EXIT_OK, EXIT_CAPTURE, EXIT_CRASH = 0, 1, 70  # 70: EX_SOFTWARE, an internal error
 
@@ -93,6 +94,8 @@ class DicomApp(App[int]):
 
     BINDINGS = [
         Binding("q", "quit", "Quit"),
+        # As in less, termshark and most terminal programs (Textual's own ctrl+c only says to press q).
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
         Binding("slash", "open_bar('filter')", "Filter"),
         Binding("s", "open_search", "Search", show=False),
@@ -165,7 +168,14 @@ class DicomApp(App[int]):
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = False) -> None:
-        """Every toast: plain text shown literally (see ``tui.notify``); ``markup`` is ignored."""
+        """Every toast: plain text shown literally (see ``tui.notify``); ``markup`` is ignored.
+
+        Textual's own toasts (the command palette's screenshot, and any a new Textual adds) are
+        written in its markup: those are rendered to their plain text here, not shown as tags.
+        """
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if caller == "textual" or caller.startswith("textual."):
+            message, title = markup_plain(message), markup_plain(title)
         text, title_text = self.toasts.prepare(message, title)
         super().notify(text, title=title_text, severity=severity, timeout=timeout, markup=False)
 
@@ -287,6 +297,8 @@ class DicomApp(App[int]):
         self.load_started = time.perf_counter()
         self.first_rows_seconds = None
         self.loaded_seconds = None
+        if self.analysis is not None and self.analysis.finished:
+            self.analysis.close()  # one still loading is closed by its worker (``_load``)
         self.analysis = None
         self.index = None
         self.navigator.reset()
@@ -302,9 +314,12 @@ class DicomApp(App[int]):
         def progress(analysis: Analysis) -> None:
             self.post_message(LoadProgress(analysis, generation))
         try:
-            analyze(self.captures, self.config, self.host, progress=progress, progress_interval=0.1)
+            analysis = analyze(self.captures, self.config, self.host, progress=progress, progress_interval=0.1)
         except CaptureError as exc:
             self.post_message(LoadFailed(str(exc), generation))
+            return
+        if generation != self.load_generation or not self.is_running:
+            analysis.close()  # replaced by a reload, or the app quit while it loaded: nobody will read it
 
     def on_load_failed(self, message: LoadFailed) -> None:
         if message.generation != self.load_generation:
@@ -365,9 +380,9 @@ class DicomApp(App[int]):
             percent = 100 * analysis.bytes_done / total
             text.append(f"Indexing {percent:3.0f}% ", style="bold yellow")
             text.append(f"({analysis.bytes_done >> 20} of {analysis.bytes_total >> 20} MiB) "
-                        f"{len(analysis.pdus):,} PDUs")
+                        f"{counted(len(analysis.pdus), 'PDU')}")
         else:
-            text.append(f"{len(analysis.pdus):,} PDUs, {len(analysis.associations):,} associations",
+            text.append(f"{counted(len(analysis.pdus), 'PDU')}, {counted(len(analysis.associations), 'association')}",
                         style="bold")
             text.append(f" | expert: {counts_text(analysis.expert)}")
         if hasattr(self, "main_screen"):
@@ -574,6 +589,8 @@ def run_app(captures: list[str], config: AnalysisConfig, host, app_class: type[D
 
         with LibraryWarnings():  # pydicom's value warnings would be drawn over the screen
             status = app.run()
+        if app.analysis is not None and app.analysis.finished:
+            app.analysis.close()
     except OSError as exc:
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
         return EXIT_CAPTURE

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dicomtui.core.model.analysis import Analysis
-from dicomtui.core.model import Association
 from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.time_format import milliseconds
 from dicomtui.core.base.uids import uid_label
+from dicomtui.core.model import Association
+from dicomtui.core.model.analysis import Analysis
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -39,7 +40,7 @@ class ResponseFigures:
     def text(self) -> str:
         if not self.count:
             return "-"
-        return f"{self.mean * 1000:.0f}/{self.slowest * 1000:.0f} ms"
+        return f"{milliseconds(self.mean)}/{milliseconds(self.slowest)} ms"
 
 
 def response_figures(analysis: Analysis, threshold: float) -> dict[int, ResponseFigures]:
@@ -84,7 +85,7 @@ def association_detail(analysis: Analysis, association: Association, figures: Re
                 f"{safe_text(association.acceptor_implementation[1] or '?')}; messages {association.message_count}")
     if figures and figures.count:
         text.append(f"; responses {figures.count}, mean {figures.mean * 1000:.1f} ms, slowest "
-                    f"{figures.slowest * 1000:.1f} ms, {figures.over_threshold} over {threshold:g}s")
+                    f"{milliseconds(figures.slowest)} ms, {figures.over_threshold} over {threshold:g}s")
     text.append("\nPresentation contexts:\n", style="bold")
     for context in sorted(association.contexts.values(), key=lambda c: c.context_id):
         style = "green" if context.accepted else ("yellow" if context.result is None else "red")

@@ -15,10 +15,36 @@ class ExportFlow:
         self.last_export = None
 
     def selected_messages(self) -> list[int]:
+        """The messages of the PDU under the cursor; for a response without a data set, its request.
+
+        A C-STORE-RSP (or any command-only response) has no object of its own: exporting it
+        alone wrote 0 files.  The object the user means is the request it answers.
+        """
         app = self.app
         if app.index is None or app.current_pdu is None:
             return []
-        return self.messages_of([app.current_pdu])
+        found = set(self.messages_of([app.current_pdu]))
+        messages = app.analysis.messages
+        for number in list(found):
+            message = messages[number]
+            if not message.has_dataset and message.request is not None:
+                found.add(message.request)
+        return sorted(found)
+
+    def describe_selected(self, messages: list[int]) -> str:
+        """What "Selected" exports, in the dialog's words (and the result toast's)."""
+        app = self.app
+        if not messages:
+            return "(the selected PDU carries no DIMSE message)"
+        analysis = app.analysis
+        own = set(self.messages_of([app.current_pdu]))
+        objects = [analysis.messages[number] for number in messages if analysis.messages[number].has_dataset]
+        names = ", ".join(dict.fromkeys(message.command_name for message in objects)) or "no data set"
+        text = f"{len(objects)} object(s) ({names}) of PDU {app.current_pdu + 1}"
+        if any(message.index not in own for message in objects):
+            answered = ", ".join(dict.fromkeys(analysis.messages[number].command_name for number in sorted(own)))
+            text = f"{len(objects)} object(s): the {names} this {answered} answers"
+        return text
 
     def messages_of(self, pdus) -> list[int]:
         """Messages with a PDV in any of ``pdus`` (PDU numbers), in message order."""
@@ -52,8 +78,7 @@ class ExportFlow:
             app.notify("No exporter plugins are loaded", severity="error")
             return
         messages = self.selected_messages()
-        selected = (f"{len(messages)} message(s) of PDU {app.current_pdu + 1}" if messages
-                    else "(the selected PDU carries no DIMSE message)")
+        selected = self.describe_selected(messages)
         scopes = {"selected": f"Selected: {selected}"}
         if app.filtering.displayed_rows is not None:
             scopes["displayed"] = f"Displayed: the {len(app.filtering.displayed_rows):,} PDUs the filter shows"
@@ -74,7 +99,10 @@ class ExportFlow:
         if messages is not None and not messages and request.exporter != "pcap":
             app.notify(f"The {request.scope} PDUs carry no DIMSE message to export", severity="warning")
             return
-        app.run_worker(lambda: self._run(request, messages, frames), thread=True, exclusive=True, group="export")
+        what = {"selected": f"Selected: {self.describe_selected(messages or [])}",
+                "displayed": "Displayed PDUs", "marked": "Marked PDUs"}.get(request.scope, "All objects")
+        app.run_worker(lambda: self._run(request, messages, frames, what), thread=True, exclusive=True,
+                       group="export")
 
     def scope_frames(self, scope: str):
         """Frame numbers for frame-based exporters (pcap): the frames of the displayed / marked PDUs."""
@@ -91,7 +119,7 @@ class ExportFlow:
             return None
         return frames_of_pdus(app.analysis, [app.analysis.pdus[number] for number in numbers])
 
-    def _run(self, request: ExportRequest, messages: list[int] | None, frames=None) -> None:
+    def _run(self, request: ExportRequest, messages: list[int] | None, frames=None, what: str = "") -> None:
         from dicomtui.core.api.export import ExportOptions
         from dicomtui.core.views.export import exporters, print_summary
 
@@ -111,5 +139,6 @@ class ExportFlow:
         summary = io.StringIO()
         print_summary(result, exporter.name, request.folder, summary)
         self.last_export = result
-        app.deliver(app.notify, str(summary.getvalue().strip()), title="Export",
+        scope = f"\n({what})" if what else ""
+        app.deliver(app.notify, f"{summary.getvalue().strip()}{scope}", title="Export",
                     severity="information" if result.complete else "warning", timeout=8)

@@ -29,6 +29,7 @@ import threading
 import time
 
 from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.wording import counted
 from dicomtui.core.pipeline import AnalysisConfig, analyze
 from dicomtui.core.pipeline.incremental import IncrementalAnalysis, LiveUpdate
 from dicomtui.core.pipeline.live import LiveOptions, LiveSession
@@ -44,9 +45,9 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet
 from textual.worker import get_current_worker
 
 from .app import EXIT_CAPTURE, DicomApp, LoadFailed, LoadProgress
-from .main_screen import StatusBar
 from .associations import AssociationsScreen
 from .expert_pane import counts_text
+from .main_screen import StatusBar
 
 EXPERT_REFRESH_SECONDS = 1.0
 
@@ -255,7 +256,11 @@ class LiveDicomApp(DicomApp):
     async def action_quit(self) -> None:
         session = self.session
         if session is not None and not self.session_done.is_set():
+            if self.quit_when_stopped:  # a second q / ctrl+c while the tool is stopping: leave now
+                self.exit(EXIT_CAPTURE if self.load_error else 0)
+                return
             self.quit_when_stopped = True
+            self.notify("Stopping the capture, then quitting (again to quit at once)", timeout=3)
             session.stop("quit")
             self.update_status()
             return
@@ -297,15 +302,15 @@ class LiveDicomApp(DicomApp):
         else:
             text.append("■ stopped", style="bold yellow")
             text.append(f" ({safe_text(status.stop_reason or 'stopped')})")
-        text.append(f" | {status.packets:,} packets {status.packets_per_second:,.0f}/s, "
-                    f"{status.pdus:,} PDUs {status.pdus_per_second:,.0f}/s")
+        text.append(f" | {counted(status.packets, 'packet')} {status.packets_per_second:,.0f}/s, "
+                    f"{counted(status.pdus, 'PDU')} {status.pdus_per_second:,.0f}/s")
         if session.process is not None:
             dropped = "?" if status.dropped is None else f"{status.dropped:,}"
             text.append(" | dropped: ")
             text.append(dropped, style="bold red" if status.dropped else "")
         update = self.last_update
         if update is not None and update.dropped is not None and update.dropped.pdus:
-            text.append(f" | retention dropped {update.dropped.pdus:,} PDUs", style="yellow")
+            text.append(f" | retention dropped {counted(update.dropped.pdus, 'PDU')}", style="yellow")
         if analysis is not None:
             text.append(f" | expert: {counts_text(analysis.expert)}")
         text.append(" | follow" if self.follow else " | follow off (l)", style="bold" if self.follow else "dim")
@@ -347,7 +352,7 @@ def save_captured(incremental: IncrementalAnalysis, path: str, dicom_only: bool,
     spool = incremental.spool
     if not dicom_only:
         size = spool.save(path)
-        return f"Saved {incremental.analysis.frame_count:,} packets ({size:,} bytes) to {path}"
+        return f"Saved {counted(incremental.analysis.frame_count, 'packet')} ({counted(size, 'byte')}) to {path}"
     from dicomtui.core.api.export import ExportOptions
     from dicomtui.core.views.export import exporters
 
@@ -359,8 +364,7 @@ def save_captured(incremental: IncrementalAnalysis, path: str, dicom_only: bool,
         try:
             result = exporters(host)["pcap"].export(analysis, os.path.join(work_dir, "out"), ExportOptions())
         finally:
-            for source in analysis.sources:
-                source.close()
+            analysis.close()
         if not result.written:
             raise ValueError("no DICOM connection in what was captured")
         shutil.move(result.written[0][0], path)

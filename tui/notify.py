@@ -25,6 +25,18 @@ def plain_text(message: Any) -> str:
     return plain if isinstance(plain, str) else str(message)
 
 
+def markup_plain(text: Any) -> Any:
+    """The plain text of a string in Textual's content markup ("Press [b]q[/b]" -> "Press q")."""
+    if not isinstance(text, str):
+        return text
+    from textual.content import Content
+
+    try:
+        return Content.from_markup(text).plain
+    except Exception:  # not valid markup after all: show it as it is
+        return text
+
+
 def toast_text(message: str) -> str:
     """Control characters escaped line by line (newlines kept), long text cut with a mark."""
     lines = [safe_text(line) for line in message.splitlines()] or [""]

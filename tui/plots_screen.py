@@ -76,7 +76,7 @@ class PlotsScreen(Screen[None]):
         responses.refresh()
         what = f"association A{self.association}" if self.scoped else "whole capture"
         self.query_one("#plots-title", Static).update(
-            f"{what}: {len(points)} responses, bins of {width * 1000:.3g} ms"
+            f"{what}: {len(points)} responses, bins of {width * 1000:.3f} ms"
             + ("  (a: whole capture)" if self.scoped else
                "  (a: the selected association)" if self.association is not None else ""))
 

@@ -52,7 +52,7 @@ KEY_HELP: list[tuple[str, str]] = [
     ("ctrl+p", "command palette"),
     ("escape", "clear the filter / close a screen"),
     ("?", "this help"),
-    ("q", "quit"),
+    ("q, ctrl+c", "quit (live: stops the capture first)"),
 ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.time_format import milliseconds
 from dicomtui.core.model.analysis import Analysis
 from dicomtui.core.model.timing import BUDGET, BUDGET_LABELS, timing_report
 from rich.text import Text
@@ -24,7 +25,7 @@ Row = tuple[list[Any], int | None]  # cell values (sortable), association number
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value * 1000:.3g}"
+    return milliseconds(value)
 
 
 def _seconds(value: float) -> str:

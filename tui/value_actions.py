@@ -36,7 +36,11 @@ class ValueActions:
         values = self.app.packet_list.cell_values(pdu, self.app.packet_list.cursor)
         from .packet_list import COLUMNS
 
+        # The list's "*" mark is not part of the number: say it in words, so a pasted "No." is a number.
+        values["no"] = str(pdu + 1)
         lines = [f"{COLUMNS[name][0][2]}: {values[name]}" for name in COLUMNS]
+        if pdu in self.app.packet_list.marked:
+            lines.append("Marked: yes")
         return f"PDU {pdu + 1}", "\n".join(lines)
 
     def show(self) -> None:

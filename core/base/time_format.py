@@ -49,3 +49,9 @@ def format_timestamp(name: str, timestamp: float, first: float | None, previous:
 
 def next_format(name: str) -> str:
     return CYCLE[(CYCLE.index(name) + 1) % len(CYCLE)] if name in CYCLE else "r"
+
+
+def milliseconds(seconds: float | None) -> str:
+    """A duration for a column headed "ms": one decimal, always ("3004.2", never "3e+03" or "3e+03"
+    beside "43.7"); "-" for nothing measured."""
+    return "-" if seconds is None else f"{seconds * 1000:.1f}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import mmap
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Self
 
 from dicomtui.core.base.limits import Limits
 from dicomtui.core.model import Association, Connection, ExpertItem, Message, Pdu
@@ -95,6 +95,26 @@ class Analysis:
         # The Analysis' own tag dictionary (no module-level state shared between analyses).
         self.dictionary = TagDictionary([args[0] for _plugin, args in plugins.collect_registrations(
             "dicomtui_register_dictionaries", config=config)])
+
+    def close(self) -> None:
+        """Close the capture files (their maps and descriptors); the decoded model stays readable.
+
+        Whoever ran the analysis closes it when done: a file left for the garbage collector
+        is a ResourceWarning at exit, and under ``-W error`` an exception in whatever runs then.
+        """
+        for view in self.views:
+            try:
+                view.release()
+            except (BufferError, ValueError):  # something still reads through it: the OS reclaims the map at exit
+                pass
+        for source in self.sources:
+            source.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
 
     def release_pages(self) -> None:
         """Drop the capture's mapped pages from this process's resident memory.

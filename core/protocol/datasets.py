@@ -16,8 +16,9 @@ agree on:
   list pydicom derives from it, never the raw DICOM term;
 - values pydicom cannot convert (an IS of "1A"): ``convert_all`` keeps them as
   raw bytes (VR UN) and says which, instead of failing the whole data set;
-- pydicom's warnings, which quote capture bytes, are collected (escaped by the
-  caller before display), never printed.
+- pydicom's warnings about the values decoded here, which quote capture bytes,
+  are collected (escaped by the caller before display), never printed; only
+  pydicom's, only this thread's (``core.base.library_warnings.pydicom_warnings``).
 
 Pure: bytes in, objects out; never raises for malformed input.
 """
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import io
 import struct
-import warnings
 from dataclasses import dataclass, field
 
 import pydicom
@@ -38,6 +38,7 @@ from pydicom.jsonrep import convert_to_python_number
 from pydicom.uid import UID
 
 from dicomtui.core.base.inflate import inflate_bounded
+from dicomtui.core.base.library_warnings import pydicom_warnings
 from dicomtui.core.base.limits import Limits
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -148,8 +149,7 @@ def parse_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = Non
         guessed = True
     parsed = ParsedDataset(None, transfer_syntax, syntax.name or transfer_syntax, implicit, little, guessed,
                            inflated, raw, problems)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with pydicom_warnings() as caught:
         try:
             parsed.dataset = pydicom.filereader.read_dataset(io.BytesIO(raw), implicit, little,
                                                              stop_when=_element_budget(limits.max_elements, problems))
@@ -163,8 +163,8 @@ def parse_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = Non
     return parsed
 
 
-def _warning_texts(caught) -> list[str]:
-    texts = dict.fromkeys(str(item.message) for item in caught[:MAX_WARNINGS_KEPT])
+def _warning_texts(caught: list[str]) -> list[str]:
+    texts = dict.fromkeys(caught[:MAX_WARNINGS_KEPT])
     return [text if len(text) <= 300 else text[:300] + "…" for text in texts]
 
 
@@ -177,8 +177,7 @@ def convert_all(parsed: ParsedDataset, max_depth: int = 64) -> list[str]:
     if parsed.dataset is None:
         return []
     kept: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with pydicom_warnings() as caught:
         _convert(parsed.dataset, kept, 0, max_depth)
     parsed.warnings += _warning_texts(caught)
     return kept

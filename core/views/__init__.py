@@ -35,6 +35,7 @@ def summary_lines(analysis: Analysis, time_format: str = "r", shown: list[int] |
     summaries = pdus.summaries()
     ends = [(connection.client, connection.server) for connection in analysis.connections]
     first_time = analysis.first_time
+    width = time_width(analysis, time_format)
     previous_shown = None
     for number in (range(base, len(pdus)) if shown is None else shown):
         row = number - base
@@ -46,12 +47,29 @@ def summary_lines(analysis: Analysis, time_format: str = "r", shown: list[int] |
         first, last = columns["first_frame"][row], columns["last_frame"][row]
         frames = f"{first}" if first == last else f"{first}-{last}"
         when = format_timestamp(time_format, timestamp, first_time, previous)
-        yield (f"{number + 1:6d} {when:>11} {source:>21} -> {destination:<21} "
+        yield (f"{number + 1:6d} {when:>{width}} {source:>21} -> {destination:<21} "
                f"A{columns['association'][row]:<3d} frames {frames:<11} {safe_text(summaries[row])}")
 
 
-def summary_line(analysis: Analysis, pdu: Pdu, time_format: str = "r", previous: float | None = None) -> str:
-    """One PDU's line; ``previous`` is the timestamp the d/dd formats count from."""
+def time_width(analysis: Analysis, time_format: str = "r") -> int:
+    """The summary's time column: 11 characters, or the widest time this capture can show.
+
+    Relative times grow a digit every power of ten ("123456.123456" past 99,999 s); a fixed
+    width let them push the rest of the line right, row by row.  A delta (d, dd) is at most
+    the capture's length.
+    """
+    from dicomtui.core.base.time_format import format_timestamp
+
+    if analysis.first_time is None or analysis.last_time is None:
+        return 11
+    widest = format_timestamp("r" if time_format in ("d", "dd") else time_format, analysis.last_time,
+                              analysis.first_time, analysis.first_time)
+    return max(11, len(widest))
+
+
+def summary_line(analysis: Analysis, pdu: Pdu, time_format: str = "r", previous: float | None = None,
+                 width: int | None = None) -> str:
+    """One PDU's line; ``previous`` is the timestamp the d/dd formats count from; ``width`` as ``time_width``."""
     from dicomtui.core.base.time_format import format_timestamp
 
     connection = analysis.connections[pdu.connection]
@@ -59,7 +77,8 @@ def summary_line(analysis: Analysis, pdu: Pdu, time_format: str = "r", previous:
         connection.server, connection.client)
     frames = f"{pdu.first_frame}" if pdu.first_frame == pdu.last_frame else f"{pdu.first_frame}-{pdu.last_frame}"
     when = format_timestamp(time_format, pdu.timestamp, analysis.first_time, previous)
-    return (f"{pdu.index + 1:6d} {when:>11} {source:>21} -> {destination:<21} "
+    width = time_width(analysis, time_format) if width is None else width
+    return (f"{pdu.index + 1:6d} {when:>{width}} {source:>21} -> {destination:<21} "
             f"A{pdu.association:<3d} frames {frames:<11} {safe_text(pdu.summary)}")
 
 

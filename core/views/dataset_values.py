@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import io
 import threading
-import warnings
 import weakref
 import zlib
 from typing import Any
+
+from dicomtui.core.base.library_warnings import pydicom_warnings
 
 PIXEL_DATA = 0x7FE00010
 MAX_VALUES_KEPT = 2_000_000  # values kept per analysis before the cache stops growing
@@ -133,8 +134,7 @@ class DatasetValues:
                 return None
         stop = None if want_pixels else (lambda tag, vr, length: int(tag) == PIXEL_DATA)
         self.parses += 1
-        with warnings.catch_warnings():  # pydicom quotes bad values on stderr: never raw to the terminal
-            warnings.simplefilter("ignore")
+        with pydicom_warnings():  # pydicom quotes bad values on stderr: never raw to the terminal
             try:
                 return read_dataset(io.BytesIO(data), implicit, little, stop_when=stop)
             except Exception:  # pydicom raises many types on damaged input

@@ -486,6 +486,34 @@ def _keyword_tag(keyword: str) -> int | None:
     return int(tag) if tag is not None else None
 
 
+def nearest_fields(name: str, limit: int = 3) -> list[str]:
+    """Known names close to a misspelt one: fields and Wireshark names first, then DICOM keywords.
+
+    ``dimse.command`` -> ``command``; ``calling_aet`` -> ``calling_ae``; ``PatientNmae`` ->
+    ``PatientName``.  Only on an error, so the ~5000 keywords are compared without an index.
+    """
+    import difflib
+
+    from pydicom.datadict import keyword_dict
+
+    lowered = name.lower()
+    known = list(FIELDS) + list(WIRESHARK_FIELDS)
+    found = difflib.get_close_matches(lowered, known, limit, 0.6)
+    last = lowered.rsplit(".", 1)[-1]
+    if last != lowered and last in FIELDS and last not in found:
+        found.insert(0, last)  # a prefix from another tool's namespace (dimse.command, dcm.status)
+    if len(found) < limit:
+        keywords = {keyword.lower(): keyword for keyword in keyword_dict if keyword}
+        found += [keywords[match] for match in difflib.get_close_matches(lowered, keywords, limit - len(found), 0.8)]
+    return found[:limit]
+
+
+def _unknown_field(name: str) -> str:
+    suggestions = nearest_fields(name)
+    hint = f"; did you mean {' or '.join(suggestions)}?" if suggestions else ""
+    return f"unknown field {name!r}{hint}"
+
+
 class DatasetField:
     """Values of one tag anywhere in the data sets completed in a PDU.
 
@@ -661,12 +689,14 @@ class _Parser:
                 if name.lower() == "dicom.tag":
                     self.uses_datasets = True
             elif name.lower().startswith("dicom."):
-                raise FilterError(f"Wireshark field {name!r} has no dicomtui equivalent (see ? for "
+                suggestions = nearest_fields(name)
+                hint = f"; nearest: {', '.join(suggestions)}" if suggestions else ""
+                raise FilterError(f"Wireshark field {name!r} has no dicomtui equivalent{hint} (see ? for "
                                   "the fields; data set elements by keyword or tag(gggg,eeee))", start.position)
             else:
                 tag = _keyword_tag(name)
                 if tag is None:
-                    raise FilterError(f"unknown field {name!r}", start.position)
+                    raise FilterError(_unknown_field(name), start.position)
                 getter = self.element(tag, name)
         token = self.peek()
         operator = None

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dicomtui.core.api.export import ExportOptions, ExportResult
 from dicomtui.core.base.safe_text import safe_json, safe_text
+from dicomtui.core.base.wording import counted
 from dicomtui.core.model import Severity
 from dicomtui.core.pipeline.incremental import IncrementalAnalysis, LiveUpdate
 from dicomtui.core.pipeline.live import LiveOptions, LiveSession
@@ -129,8 +130,7 @@ class LiveExporter:
             try:
                 self._merge(self.exporter.export(analysis, self.outdir, self._options(None), None))
             finally:
-                for source in analysis.sources:
-                    source.close()
+                analysis.close()
 
     def _options(self, messages):
         options = self.options
@@ -228,8 +228,9 @@ def run_live(args, config, host, live: LiveOptions) -> int:
     if live.pipe_fd is None:  # a capture or a followed file: say how it ended (a pipe just ends)
         dropped = "unknown" if status.dropped is None else str(status.dropped)
         tool = f", dropped by the capture: {dropped}" if session.process is not None else ""
-        print(f"dicomtui: {status.stop_reason or 'stopped'}: {analysis.frame_count} packets, {len(analysis.pdus)} "
-              f"DICOM PDUs, {len(analysis.associations)} associations{tool}", file=sys.stderr)
+        print(f"dicomtui: {status.stop_reason or 'stopped'}: {counted(analysis.frame_count, 'packet', separator='')}, "
+              f"{counted(len(analysis.pdus), 'DICOM PDU', separator='')}, "
+              f"{counted(len(analysis.associations), 'association', separator='')}{tool}", file=sys.stderr)
     for path in status.written:
         print(f"dicomtui: wrote {safe_text(path)}", file=sys.stderr)
     for note in analysis.notes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dicomtui.core.base.safe_text import safe_text
+from dicomtui.core.base.time_format import milliseconds
 from dicomtui.core.model.ladder import arrow, ladder_by_message, ladder_by_pdu
 from dicomtui.core.model.timing import BUDGET, BUDGET_LABELS, TimingReport, timing_report
 
@@ -19,7 +20,7 @@ SERIES_MAX_BINS = 120
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value * 1000:.3g}"
+    return milliseconds(value)
 
 
 def _table(header: tuple[str, ...], rows: list[tuple], indent: str = "  ", text_last: bool = False) -> list[str]:

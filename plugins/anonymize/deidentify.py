@@ -12,7 +12,6 @@ attribute is remapped too, so references stay consistent and no original UID sur
 
 from __future__ import annotations
 
-import warnings
 import zlib
 from collections import Counter
 
@@ -24,6 +23,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import UID
 
+from dicomtui.core.base.library_warnings import pydicom_warnings
 from dicomtui.core.base.limits import Limits
 from dicomtui.core.protocol.datasets import EXPLICIT_LE, parse_dataset
 
@@ -72,8 +72,7 @@ class DatasetCodec:
             raise CodecError("; ".join(parsed.problems) or "data set does not parse")
         dataset = parsed.dataset
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with pydicom_warnings():
                 for raw in dataset._dict.values():  # pydicom reads a value cut short without a word
                     length = getattr(raw, "length", None)
                     value = getattr(raw, "value", None)
@@ -93,8 +92,7 @@ class DatasetCodec:
         stream.is_little_endian = self.little
         stream.is_implicit_VR = self.implicit
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with pydicom_warnings():
                 write_dataset(stream, dataset)
         except Exception as exc:  # noqa: BLE001  (as above: a value pydicom cannot encode)
             raise CodecError(f"de-identified data set cannot be written: {type(exc).__name__}: {exc}") from None

@@ -136,7 +136,10 @@ class Profile:
                 elif known.basic != code:  # the newer edition changed the row: its Basic Profile wins
                     self.exact[tag] = Rule(known.tag_text, known.name, code, known.options)
                     self.added.append(tag)
-            self.edition = f"{EDITION} with all options; rows added up to {newest}, Basic Profile only"
+            # Says what the table holds, not what was applied (the report's "options:" line says that):
+            # "with all options ... Basic Profile only" read as two contradicting answers to one question.
+            self.edition = (f"{EDITION} (Basic Profile and option columns), plus the Basic Profile column "
+                            f"of rows added or changed up to {newest}")
             self.short_edition = f"{EDITION}, +{newest.split()[0]} Basic Profile rows"
 
     def rule(self, tag: int) -> Rule | None:

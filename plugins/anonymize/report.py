@@ -41,7 +41,7 @@ class AnonymizeReport:
     def text_lines(self) -> list[str]:
         data = self.as_json()
         lines = [f"de-identified per {data['profile']}, Table E.1-1 edition {self.edition}",
-                 f"options: {', '.join(self.options) or 'none (Basic Profile only)'}",
+                 f"options applied: {', '.join(self.options) or 'none (the Basic Profile alone)'}",
                  "settings: " + ", ".join(f"{key}={value}" for key, value in self.settings.items())]
         for key, value in self.figures.items():
             lines.append(f"{key}: {value}")

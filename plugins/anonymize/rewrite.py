@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from dicomtui.core.base.errors import DecodeError
+from dicomtui.core.base.wording import counted
 from dicomtui.core.protocol.datasets import guess_transfer_syntax
 from dicomtui.core.wire.packet import format_address
 
@@ -332,11 +333,11 @@ class CaptureAnonymizer:
             yield frame
         analysis = self.analysis
         self.report.figures.update({
-            "input": (f"{analysis.frame_count} frames, {len(analysis.connections)} DICOM connections, "
-                      f"{len(analysis.associations)} associations, {len(analysis.pdus)} PDUs, "
+            "input": (f"{counted(analysis.frame_count, 'frame', separator='')}, {counted(len(analysis.connections), 'DICOM connection', separator='')}, "
+                      f"{counted(len(analysis.associations), 'association', separator='')}, {counted(len(analysis.pdus), 'PDU', separator='')}, "
                       f"{len(analysis.messages)} DIMSE messages"),
-            "output": (f"{frames} frames, {connections} connections, "
-                       f"{pdu_count} PDUs, {len(self.messages)} DIMSE messages"),
+            "output": (f"{counted(frames, 'frame', separator='')}, {counted(connections, 'connection', separator='')}, "
+                       f"{counted(pdu_count, 'PDU', separator='')}, {counted(len(self.messages), 'DIMSE message', separator='')}"),
             "rewrite_seconds": round(time.perf_counter() - started, 3),
         })
 

@@ -17,7 +17,6 @@ Unlike Part 10 export this holds one decoded object in memory at a time.
 from __future__ import annotations
 
 import os
-import warnings
 
 from dicomtui import hookimpl
 from dicomtui.core.api.export import (
@@ -29,6 +28,7 @@ from dicomtui.core.api.export import (
     error_text,
     object_name,
 )
+from dicomtui.core.base.library_warnings import pydicom_warnings
 from dicomtui.core.base.limits import Limits
 from dicomtui.core.base.safe_text import safe_json, safe_text
 
@@ -101,8 +101,7 @@ class DicomJsonExporter:
                 bulk.append((bulk_name, element.value))
                 return bulk_name
 
-            with warnings.catch_warnings():  # the codec records pydicom's warnings (they become notes)
-                warnings.simplefilter("ignore")
+            with pydicom_warnings():  # the codec records pydicom's warnings (they become notes)
                 dataset, kept_raw = parse_dataset(data, message.transfer_syntax, analysis.config.limits)
                 document = dataset.to_json_dict(bulk_data_threshold=threshold,
                                                 bulk_data_element_handler=bulk_handler)

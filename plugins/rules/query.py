@@ -14,9 +14,8 @@ spaces stripped.
 
 from __future__ import annotations
 
-import warnings
-
 from dicomtui import hookimpl
+from dicomtui.core.base.library_warnings import pydicom_warnings
 from dicomtui.core.model import Group, Severity
 from dicomtui.core.protocol.datasets import element_vr, parse_dataset
 from pydicom.datadict import keyword_for_tag
@@ -86,8 +85,7 @@ def identifier_keys(analysis, message) -> list[tuple[str, str, list[str]]] | Non
         return None  # the data set does not parse; nothing to say about its keys
     keys = []
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with pydicom_warnings():
             for tag in list(dataset.keys()):
                 raw = dataset.get_item(tag)
                 vr = element_vr(dataset, tag, unknown=None)
