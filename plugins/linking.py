@@ -91,13 +91,16 @@ def dicomtui_complete_model(analysis):
             moves_seen = True
             calling = analysis.associations[message.association]
             entry = (start, end, message.index, message)
-            by_originator.setdefault((message.message_id, calling.calling_ae.strip()), []).append(entry)
+            if type(message.message_id) is int:
+                by_originator.setdefault((message.message_id, calling.calling_ae.strip()), []).append(entry)
             destination = str(fields.get("MoveDestination", "")).strip()
             by_titles.setdefault((destination, calling.called_ae.strip()), []).append(entry)
         elif command_field == C_STORE_RQ:
             fields = message.command
             originator_id = fields.get("MoveOriginatorMessageID")
-            if originator_id is not None:
+            # An element of length 0 (pynetdicom writes them) decodes as [], a malformed one as a
+            # list: only a single number is evidence.
+            if type(originator_id) is int:
                 originator_ae = str(fields.get("MoveOriginatorApplicationEntityTitle", "")).strip()
                 originators_by_association.setdefault(message.association, set()).add(
                     (originator_id, originator_ae))

@@ -165,3 +165,27 @@ def test_no_function_is_called_quadratically_often(tmp_path, mode):
     # (a function not called at all on the small day is a branch the small day did not take,
     # e.g. renumbering connections recognised out of order, not growth)
     assert not grown, f"{' '.join(mode)}: calls (400 vs 100 associations): {grown}"
+
+
+def test_move_links_take_malformed_originator_elements_in_their_stride():
+    """An empty Move Originator Message ID (pynetdicom writes length 0) decodes as [], a malformed one
+    as a list: neither is evidence, and neither may stop the linking (it did: 'unhashable type')."""
+    from types import SimpleNamespace
+
+    from dicomtui.plugins import linking
+
+    def association(index, calling, called, start):
+        return SimpleNamespace(index=index, calling_ae=calling, called_ae=called, start_time=start,
+                               parent_move=None)
+
+    move = SimpleNamespace(index=0, association=0, command_field=C_MOVE_RQ, message_id=[1, 2],
+                           command={"MoveDestination": "STORESCP"}, start_time=10.0, end_time=10.1, responses=[])
+    stores = [SimpleNamespace(index=index, association=1, command_field=0x0001, message_id=index,
+                              command={"MoveOriginatorMessageID": value,
+                                       "MoveOriginatorApplicationEntityTitle": "QRSCU"})
+              for index, value in ((1, []), (2, [7, 8]))]
+    analysis = SimpleNamespace(messages=[move, *stores],
+                               associations=[association(0, "QRSCU", "QRSCP", 9.9),
+                                             association(1, "QRSCP", "STORESCP", 10.05)])
+    linking.dicomtui_complete_model(analysis)
+    assert analysis.associations[1].parent_move == 0  # by AE titles and time
