@@ -22,62 +22,11 @@ pytest.importorskip("distributed")
 pytest.importorskip("pyarrow")
 pytest.importorskip("duckdb")
 
-import pyarrow.parquet as pq
-from batch_tools import deal_capture, random_cuts, split_capture
+from batch_tools import (JSON_TABLES, assert_same_as_single, deal_capture, local_batch, random_cuts, read_table,
+                         single_json, split_capture)
 from capture_tools import FIXTURES, RawFrame, read_frames, to_sll, write_pcap
 from dicomtui.batch import runner
-from dicomtui.batch.runner import Progress, run_batch
-from dicomtui.core.cli import main, make_host
-
-JSON_TABLES = ("connections", "associations", "messages", "expert")
-JSON_TEXT_COLUMNS = {"associations": ("roles", "user_identity"), "messages": ("fields",)}
-
-
-def single_json(paths, capsys) -> dict:
-    """``dicomtui --json -r a -r b ...``: the files read as one capture in one process."""
-    argv = ["--json"]
-    for path in paths:
-        argv += ["-r", str(path)]
-    capsys.readouterr()
-    assert main(argv) == 0
-    return json.loads(capsys.readouterr().out)
-
-
-def read_table(outdir: Path, table: str, run: str = "*") -> list[dict]:
-    rows = []
-    for path in sorted(outdir.glob(f"runs/{run}/{table}/date=*/*.parquet")):
-        rows.extend(pq.read_table(path).to_pylist())
-    return rows
-
-
-def as_json_rows(outdir: Path, table: str, run: str = "*") -> list[dict]:
-    rows = read_table(outdir, table, run)
-    for row in rows:
-        for column in JSON_TEXT_COLUMNS.get(table, ()):
-            row[column] = json.loads(row[column]) if row[column] is not None else None
-    key = "index" if table == "messages" else "id"
-    if table == "expert":
-        return rows  # order is the document's (written in order, one run)
-    return sorted(rows, key=lambda row: row[key])
-
-
-def assert_same_as_single(outdir: Path, expected: dict, run: str = "*") -> None:
-    for table in JSON_TABLES:
-        rows = as_json_rows(outdir, table, run)
-        wanted = expected[table]
-        assert len(rows) == len(wanted), table
-        if table == "expert":
-            rows = sorted(rows, key=lambda row: json.dumps({k: row[k] for k in wanted[0]}, sort_keys=True))
-            wanted = sorted(wanted, key=lambda row: json.dumps(row, sort_keys=True))
-        for got, want in zip(rows, wanted):
-            assert {key: got[key] for key in want} == want, (table, want)
-
-
-def local_batch(outdir, inputs, **kwargs):
-    kwargs.setdefault("workers", 2)
-    return run_batch(str(outdir), [str(item) for item in inputs], make_host, processes=False,
-                     progress=Progress(enabled=False), say=lambda text: None, **kwargs)
-
+from dicomtui.core.cli import main
 
 SPLIT_CASES = [
     ("qr_pynetdicom.pcap", 4, 11, 3),  # C-MOVE sub-associations: a link across connections and groups
