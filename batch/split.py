@@ -210,7 +210,8 @@ class _CreationLog:
             yield number
 
     def file_order_numbering(self, present, bases):
-        """``numbering`` of files that do not interleave: base + position + 1, file after file."""
+        """``numbering`` of files that do not interleave: base + position + 1, file after file
+        (``present`` in the order of ``bases``)."""
         for index, part in present:
             base = bases[index] + 1
             for position in part.positions:
@@ -249,7 +250,9 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
     present = [(index, part) for index, part in enumerate(parts) if part]
     log = _CreationLog()
     if not any(overlaps.get(index) for index, _part in present):
-        # Files that do not interleave (a ring buffer): file order is frame order; stream it.
+        # Files that do not interleave (a ring buffer): one file after the other, in the order of
+        # their first frame numbers (not their source indices, which need not follow time); stream it.
+        present.sort(key=lambda item: bases[item[0]])
         numbers = log.file_order_numbering(present, bases)
         records = itertools.chain.from_iterable(
             zip(itertools.repeat(index), part.timestamps, part.link_types, part.offsets, part.caplens,

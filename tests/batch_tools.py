@@ -151,6 +151,16 @@ def assert_same_as_single(outdir: Path, expected: dict, run: str = "*") -> None:
             assert {key: got[key] for key in want} == want, (table, want)
 
 
+def batch_order(outdir: Path, run: str = "*") -> list[Path]:
+    """The inputs of a run in the order the batch arranged them (``run.json``), checked to be
+    time order: by first timestamp, then last."""
+    record = json.loads(next(Path(outdir).glob(f"runs/{run}/run.json")).read_text())
+    inputs = record["inputs"]
+    spans = [(item["first_time"], item["last_time"]) for item in inputs]
+    assert spans == sorted(spans), spans
+    return [Path(item["path"]) for item in inputs]
+
+
 def local_batch(outdir, inputs, **kwargs):
     """``run_batch`` on a threaded local cluster, quietly."""
     from dicomtui.batch.runner import Progress, run_batch
