@@ -41,6 +41,8 @@ from dicomtui.core.pipeline.engine import CaptureEngine
 from dicomtui.core.wire.capture import CaptureError, CaptureSource, iter_record_tuples, open_source
 from dicomtui.core.wire.packet import SUPPORTED_LINK_TYPES, parse_tcp_at
 
+from .fast_index import index_columns
+
 FINISH = 1 << 62  # creation "frame" of what is added while closing connections at the end
 
 
@@ -113,6 +115,8 @@ def index_file(index: int, name: str, groups: int, spool_dir: str, content_hash:
         summary = FileSummary(index, name, read_path, size=len(source.data))
         parts = [GroupPart() for _ in range(groups)]
         all_keys = array("d")
+        if index_columns(source, groups, flow_group, parts, summary, all_keys):
+            return _indexed(summary, parts, all_keys, source)
         data = source.data
         running = float("-inf")
         position = -1
@@ -140,12 +144,16 @@ def index_file(index: int, name: str, groups: int, spool_dir: str, content_hash:
         except CaptureError as exc:
             return {"problem": str(exc)}
         summary.frames = position + 1
-        if all_keys:
-            summary.first_key, summary.last_key = all_keys[0], all_keys[-1]
-        summary.notes = [note.message for note in source.notes]
-        return {"summary": summary, "parts": parts, "keys": all_keys}
+        return _indexed(summary, parts, all_keys, source)
     finally:
         source.close()
+
+
+def _indexed(summary: FileSummary, parts: list[GroupPart], all_keys: array, source: CaptureSource) -> dict:
+    if all_keys:
+        summary.first_key, summary.last_key = all_keys[0], all_keys[-1]
+    summary.notes = [note.message for note in source.notes]
+    return {"summary": summary, "parts": parts, "keys": all_keys}
 
 
 # -- numbering -------------------------------------------------------------------------------
