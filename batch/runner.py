@@ -35,6 +35,7 @@ from .split import decode_group, index_file, numbering_plan
 from .tables import SCHEMA_VERSION, write_tables
 
 CONNECT_TIMEOUT = "20s"  # to reach a --scheduler
+BYTES_PER_WORKER = 256 << 20  # see default_workers
 STAGING = ".staging"
 
 
@@ -135,6 +136,25 @@ def _client(scheduler: str | None, workers: int | None, processes: bool):
     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=processes,
                            silence_logs=logging.ERROR, dashboard_address=":0")
     return Client(cluster), cluster
+
+
+def default_workers(new_bytes: int) -> int:
+    """Local workers without ``--workers``: one per core, but no more than one per
+    ``BYTES_PER_WORKER`` of new input.  A local cluster costs 1-2 CPU-s to start (Dask here, and
+    Python, Dask and the plugins in each worker process), about 1 CPU-s more per worker: as much
+    as decoding 100 MB.  More workers than this would buy little time for much CPU."""
+    return max(1, min(os.cpu_count() or 1, new_bytes // BYTES_PER_WORKER))
+
+
+def _hash_here(paths: list[str], progress: Progress) -> list[dict]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    hashed = []
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        for item in pool.map(hash_file, paths):
+            hashed.append(item)
+            progress.advance(1, item["size"])
+    return hashed
 
 
 class _Run:
@@ -239,8 +259,6 @@ def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfi
     Raises ``BatchRefused`` when inputs are in committed runs made in another arrangement or
     with other decoding options (their tables cannot stand for this command's).
     """
-    from dask.distributed import as_completed
-
     config = config or AnalysisConfig()
     fingerprint = decoding_fingerprint(config, disabled)
     progress = progress or Progress()
@@ -254,28 +272,32 @@ def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfi
     if passed_over:
         say(f"passed over {passed_over} files in the given directories that are not captures")
     os.makedirs(outdir, exist_ok=True)
-    if not processes and scheduler is None:
-        _import_before_threads(make_host, disabled)
-    client, cluster = _client(scheduler, workers, processes)
+    client = cluster = None
+    stage_start = time.monotonic()
+
+    def stage_done(name: str) -> None:
+        nonlocal stage_start
+        now = time.monotonic()
+        outcome.stage_seconds[name] = round(now - stage_start, 3)
+        stage_start = now
+
     try:
-        outcome.dashboard = client.dashboard_link
-        say(f"Dask dashboard: {outcome.dashboard}")
-        threads = sum(client.nthreads().values()) or 1
-        stage_start = time.monotonic()
-
-        def stage_done(name: str) -> None:
-            nonlocal stage_start
-            now = time.monotonic()
-            outcome.stage_seconds[name] = round(now - stage_start, 3)
-            stage_start = now
-
-        # 1. hash
+        # 1. hash: on a cluster given with --scheduler (its nodes share the reading); otherwise
+        # here, in threads (hashlib releases the GIL), before any worker is started, so that a
+        # rerun with nothing new starts none and the local cluster is sized to the new bytes.
         progress.stage("hashing", len(paths), sum(_size(path) for path in paths))
-        hashed = []
-        for future in as_completed(client.map(hash_file, paths, pure=False)):
-            item = future.result()
-            hashed.append(item)
-            progress.advance(1, item["size"])
+        if scheduler:
+            from dask.distributed import as_completed
+
+            client, cluster = _client(scheduler, None, processes)
+            outcome.dashboard = client.dashboard_link
+            say(f"Dask dashboard: {outcome.dashboard}")
+            hashed = []
+            for future in as_completed(client.map(hash_file, paths, pure=False)):
+                hashed.append(future.result())
+                progress.advance(1, hashed[-1]["size"])
+        else:
+            hashed = _hash_here(paths, progress)
         hashed.sort(key=lambda item: item["path"])  # for the messages only: the order comes from contents
         stage_done("hash")
         committed = Committed.read(outdir)
@@ -299,6 +321,24 @@ def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfi
             raise BatchRefused(refusal(conflicts, committed, fingerprint, outdir))
         if not todo and not problems:
             return _nothing_new(outcome, progress, say, outdir, started)
+        new_bytes = sum(item["size"] for item in todo)
+        count = workers or default_workers(new_bytes)
+        if client is None and count == 1:
+            # One local worker: the same tasks in this process, without a cluster's start-up.
+            from .inprocess import Client, as_completed
+
+            client = Client()
+            say(f"{new_bytes / 1e6:,.1f} MB of new input for one worker: analysing it in this process "
+                "(--workers 2 or more for a local Dask cluster)")
+        elif client is None:
+            from dask.distributed import as_completed
+
+            if not processes:
+                _import_before_threads(make_host, disabled)
+            client, cluster = _client(None, count, processes)
+            outcome.dashboard = client.dashboard_link
+            say(f"Dask dashboard: {outcome.dashboard}")
+        threads = sum(client.nthreads().values()) or 1
         groups, batch_plan = _batch_groups(outdir, todo, fingerprint, run_files, groups, threads)
 
         # 2. index every new file; only the summaries come to this process, the index parts stay
@@ -393,7 +433,8 @@ def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfi
         return outcome
     finally:
         progress.close()
-        client.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()
 
