@@ -20,7 +20,7 @@ pytest.importorskip("distributed")
 pytest.importorskip("pyarrow")
 pytest.importorskip("duckdb")
 
-from batch_tools import assert_same_as_single, local_batch, read_table, single_json
+from batch_tools import assert_same_as_single, batch_order, local_batch, read_table, single_json
 from capture_tools import FIXTURES, load_make_capture
 from dicomtui.core.cli import main
 
@@ -207,3 +207,25 @@ def test_a_new_input_inside_a_committed_run_is_a_warning(tmp_path, capsys):
     assert "warning" in err and files[1].name in err and "separate capture" in err
     rows = read_table(tmp_path / "out", "input_problems")
     assert [(Path(row["path"]).name, row["severity"]) for row in rows] == [(files[1].name, "warning")]
+
+
+@needs_editcap
+@pytest.mark.parametrize("order", ["forward", "backward"])
+def test_pcapng_files_of_several_sections(tmp_path, capsys, order):
+    """Ring files concatenated (``cat a.pcapng c.pcapng``: one file, two sections) next to the
+    file of the time between them; backward, the file's own timestamps go back at the section
+    boundary.  Merged in time, as the single pass merges them."""
+    parts = editcap_parts(FIXTURES / "qr_pynetdicom.pcap", tmp_path / "parts", 30, "ring", pcapng=True)
+    assert len(parts) >= 4
+    first, middle, last = parts[0], parts[1], parts[2:]
+    joined_dir = tmp_path / "in"
+    joined_dir.mkdir()
+    sections = [first, *last] if order == "forward" else [*last, first]
+    (joined_dir / "a-joined.pcapng").write_bytes(b"".join(path.read_bytes() for path in sections))
+    shutil.copy(middle, joined_dir / "z-middle.pcapng")
+    outcome = local_batch(tmp_path / "out", [joined_dir], groups=3)
+    assert outcome.inputs == 2 and not outcome.problems
+    arranged = batch_order(tmp_path / "out")
+    expected = single_json(arranged, capsys)
+    assert len(expected["messages"]) == len(single_json([FIXTURES / "qr_pynetdicom.pcap"], capsys)["messages"])
+    assert_same_as_single(tmp_path / "out", expected)
