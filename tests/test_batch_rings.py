@@ -229,3 +229,18 @@ def test_pcapng_files_of_several_sections(tmp_path, capsys, order):
     expected = single_json(arranged, capsys)
     assert len(expected["messages"]) == len(single_json([FIXTURES / "qr_pynetdicom.pcap"], capsys)["messages"])
     assert_same_as_single(tmp_path / "out", expected)
+
+
+def test_runs_are_cut_only_where_no_file_spans_the_cut():
+    from dicomtui.batch.arrangement import cut_runs
+
+    spans = {"a": (0, 10), "b": (10.5, 20), "c": (11, 30), "d": (21, 25), "e": (31, 40), "f": (41, 50)}
+    ordered = sorted(spans, key=spans.get)
+
+    def cut(size):
+        return cut_runs(ordered, size, lambda name: spans[name][0], lambda name: spans[name][1])
+
+    assert cut(0) == [ordered] and cut(10) == [ordered]
+    assert cut(1) == [["a"], ["b", "c", "d"], ["e"], ["f"]]  # c overlaps b and d: one capture
+    assert cut(2) == [["a", "b", "c", "d"], ["e", "f"]]  # not between b and c, which overlap
+    assert cut_runs([], 3, None, None) == []
