@@ -244,3 +244,63 @@ def test_runs_are_cut_only_where_no_file_spans_the_cut():
     assert cut(1) == [["a"], ["b", "c", "d"], ["e"], ["f"]]  # c overlaps b and d: one capture
     assert cut(2) == [["a", "b", "c", "d"], ["e", "f"]]  # not between b and c, which overlap
     assert cut_runs([], 3, None, None) == []
+
+
+LIVE_TOOLS = ("ip", "dumpcap", "storescp", "storescu")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or any(shutil.which(t) is None for t in LIVE_TOOLS),
+                    reason="needs root (a network namespace), iproute2, dumpcap and dcmtk")
+def test_a_real_dumpcap_ring_buffer(tmp_path, capsys):
+    """``dumpcap -b filesize:`` itself, on loopback in a network namespace, while dcmtk's storescu
+    sends objects to storescp; then the same files under reversed names."""
+    import signal
+    import time
+    import uuid
+
+    from pydicom.data import get_testdata_file
+
+    ns = f"dtring-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    processes = []
+    try:
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
+        received = tmp_path / "received"
+        received.mkdir()
+        ring = tmp_path / "ring"
+        ring.mkdir()
+        processes.append(subprocess.Popen(["ip", "netns", "exec", ns, "storescp", "-aet", "STORESCP", "-od",
+                                           str(received), "11112"], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+        dumpcap = subprocess.Popen(["ip", "netns", "exec", ns, "dumpcap", "-i", "lo", "-b", "filesize:40", "-w",
+                                    str(ring / "ring.pcapng")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        processes.append(dumpcap)
+        deadline = time.monotonic() + 20
+        while not list(ring.iterdir()) and time.monotonic() < deadline:  # dumpcap opens its first file
+            time.sleep(0.05)
+        time.sleep(0.3)
+        objects = [get_testdata_file(name) for name in ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm")]
+        for _round in range(4):
+            subprocess.run(["ip", "netns", "exec", ns, "storescu", "-aec", "STORESCP", "127.0.0.1", "11112",
+                            *objects], check=True, capture_output=True, timeout=60)
+        time.sleep(0.3)
+        dumpcap.send_signal(signal.SIGINT)
+        dumpcap.wait(timeout=20)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=10)
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+    files = sorted(ring.iterdir())
+    assert len(files) > 5, [f.name for f in files]
+    expected = single_json(files, capsys)
+    assert sum(m["command"] == "C-STORE-RQ" for m in expected["messages"]) == 12
+    local_batch(tmp_path / "out", [ring], groups=3)
+    assert_same_as_single(tmp_path / "out", expected)
+    reversed_dir = tmp_path / "reversed"
+    reversed_dir.mkdir()
+    for number, path in enumerate(files):
+        shutil.copy(path, reversed_dir / f"ring_{len(files) - number:05d}.pcapng")
+    local_batch(tmp_path / "out-reversed", [reversed_dir], groups=2, workers=1)
+    assert_same_as_single(tmp_path / "out-reversed", expected)
