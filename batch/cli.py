@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="with --batch: run on this Dask scheduler (e.g. tcp://host:8786) instead of a "
                             "local cluster; its workers must see the same paths")
     group.add_argument("--workers", type=int, metavar="N",
-                       help="with --batch and no --scheduler: local worker processes (default: one per core)")
+                       help="with --batch and no --scheduler: local worker processes (default: one per core, at most "
+                            "one per 256 MiB of new input; with one, the batch runs in this process)")
     group.add_argument("--run-files", type=int, default=0, metavar="N",
                        help="with --batch: cut the new inputs, in time order, into runs of about N files, each "
                             "read as one capture and merged on its own (bounds the merge's memory; connections "

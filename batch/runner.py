@@ -1,18 +1,26 @@
 """``dicomtui --batch``: the split (``split``) and the merge (``merge``) scheduled on Dask.
 
-Stages, each a set of Dask tasks:
+Stages:
 
-1. hash every input (SHA-256 of its bytes): inputs already in a committed run are skipped;
+1. hash every input (SHA-256 of its bytes; here in threads, or on the ``--scheduler``
+   cluster): inputs already in a committed run made the same way are skipped, inputs in one
+   made in another arrangement or with other decoding options refuse the command
+   (``arrangement``);
 2. index each new input (``split.index_file``), one task per file;
+   then arrange the readable files in time order and cut them into runs (``arrangement``);
 3. decode each flow group (``split.decode_group``), taking from every file's index only
    that group's part (the shuffle), and pickle the result into the staging directory;
 4. merge the groups, run the expert rules and write the Parquet tables (``merge``,
    ``tables``), one task;
 5. commit: the run's directory is renamed into ``OUTDIR/runs/`` (one rename).
 
+The tasks run on a Dask cluster, or, when the new input is one local worker's worth, in this
+process through ``inprocess`` (the same functions, without a cluster's start-up).
+
 Nothing under ``OUTDIR/runs/`` is ever half written.  A run that stops early leaves its
-work in ``OUTDIR/.staging/<run id>/``; the run id is a hash of the inputs' contents, so
-the same command again reuses the groups decoded before and redoes the rest.
+work in ``OUTDIR/.staging/<run id>/``; the run id is a hash of the inputs' contents (in time
+order) and the options, so the same command again reuses the groups decoded before and
+redoes the rest.
 """
 
 from __future__ import annotations
