@@ -78,6 +78,7 @@ class Committed:
 
     runs: dict[str, dict] = field(default_factory=dict)  # run id -> run.json
     by_hash: dict[str, str] = field(default_factory=dict)  # content hash -> run id
+    analysed: set[str] = field(default_factory=set)  # hashes of inputs read (not merely reported as problems)
 
     @classmethod
     def read(cls, outdir: str) -> Committed:
@@ -97,6 +98,7 @@ class Committed:
             for item in record.get("inputs", []) + problems:
                 if item.get("content_hash"):
                     found.by_hash.setdefault(item["content_hash"], run_id)
+            found.analysed.update(item["content_hash"] for item in record.get("inputs", []) if item.get("content_hash"))
         return found
 
     def mismatch(self, run_id: str, fingerprint: dict) -> str | None:

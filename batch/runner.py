@@ -315,7 +315,8 @@ def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfi
                 problems.append({**item, "content_hash": None, "noticed": noticed})
             elif item["hash"] in committed.by_hash:
                 run_id = committed.by_hash[item["hash"]]
-                if committed.mismatch(run_id, fingerprint):
+                # A file that was not a capture has no analysis that options could change.
+                if item["hash"] in committed.analysed and committed.mismatch(run_id, fingerprint):
                     conflicts.setdefault(run_id, []).append(item["path"])
                 else:
                     outcome.skipped += 1
