@@ -436,6 +436,10 @@ def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfi
             outcome.problems.extend(run.problems)
             outcome.warnings.extend(run.warnings)
         _remove(batch_plan)
+        try:
+            os.rmdir(spool)  # when no other batch's inflated inputs are waiting there
+        except OSError:
+            pass
         progress.close()
         outcome.run_id, outcome.run_dir = runs[0].run_id, runs[0].run_dir
         outcome.seconds = time.monotonic() - started

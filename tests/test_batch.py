@@ -124,8 +124,9 @@ def test_rerun_skips_by_content_and_adds_only_new_inputs(tmp_path):
     assert len(list((tmp_path / "out" / "runs").iterdir())) == 2
 
 
-def test_a_stopped_run_leaves_nothing_that_looks_complete_and_resumes(tmp_path, capsys, monkeypatch):
-    files = split_capture(FIXTURES / "qr_pynetdicom.pcap", tmp_path / "ring", [20, 60, 90])
+@pytest.mark.parametrize("workers", [2, 1])  # a Dask cluster; one worker's worth, in this process
+def test_a_stopped_run_leaves_nothing_that_looks_complete_and_resumes(tmp_path, capsys, monkeypatch, workers):
+    files = split_capture(FIXTURES / "qr_pynetdicom.pcap", tmp_path / "ring", [20, 60, 90], compress={1})
     expected = single_json(files, capsys)
 
     def crash(*args, **kwargs):
@@ -133,12 +134,12 @@ def test_a_stopped_run_leaves_nothing_that_looks_complete_and_resumes(tmp_path, 
 
     monkeypatch.setattr(runner, "reduce_run", crash)
     with pytest.raises(RuntimeError):
-        local_batch(tmp_path / "out", [tmp_path / "ring"], groups=3)
+        local_batch(tmp_path / "out", [tmp_path / "ring"], groups=3, workers=workers)
     assert not list((tmp_path / "out").glob("runs/*"))  # no table appears complete
     staged = list((tmp_path / "out").glob(".staging/*/groups/group-*.pickle"))
     assert len(staged) == 3
     monkeypatch.undo()
-    resumed = local_batch(tmp_path / "out", [tmp_path / "ring"], groups=8)
+    resumed = local_batch(tmp_path / "out", [tmp_path / "ring"], groups=8, workers=workers)
     assert resumed.reused_groups == 3  # the staged plan (3 groups) is kept; nothing decoded twice
     assert_same_as_single(tmp_path / "out", expected)
     assert not list((tmp_path / "out" / ".staging").iterdir())
