@@ -148,9 +148,10 @@ def _client(scheduler: str | None, workers: int | None, processes: bool):
 
 def default_workers(new_bytes: int) -> int:
     """Local workers without ``--workers``: one per core, but no more than one per
-    ``BYTES_PER_WORKER`` of new input.  A local cluster costs 1-2 CPU-s to start (Dask here, and
-    Python, Dask and the plugins in each worker process), about 1 CPU-s more per worker: as much
-    as decoding 100 MB.  More workers than this would buy little time for much CPU."""
+    ``BYTES_PER_WORKER`` of new input.  A local cluster costs CPU to start (Dask here; Python,
+    Dask, numpy and the plugins in each worker process): measured 1.3 CPU-s with one worker
+    process, 3.3 with two, as much as decoding 100-250 MB.  More workers than this would buy
+    little time for much CPU; one worker's worth runs in this process (``inprocess``)."""
     return max(1, min(os.cpu_count() or 1, new_bytes // BYTES_PER_WORKER))
 
 
