@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,7 +23,7 @@ pytest.importorskip("distributed")
 pytest.importorskip("pyarrow")
 pytest.importorskip("duckdb")
 
-from batch_tools import assert_same_as_single, batch_order, local_batch, read_table, single_json
+from batch_tools import assert_same_as_single, batch_order, local_batch, read_table, single_json, split_capture
 from capture_tools import FIXTURES, load_make_capture
 from dicomtui.core.cli import main
 
@@ -153,8 +156,6 @@ def test_a_rerun_over_correctly_named_copies_finds_the_tables_right(tmp_path, ca
 
 
 def _ring(tmp_path) -> Path:
-    from batch_tools import split_capture
-
     split_capture(FIXTURES / "qr_pynetdicom.pcap", tmp_path / "ring", [30, 60])
     return tmp_path / "ring"
 
@@ -193,8 +194,6 @@ def test_a_run_made_in_name_order_is_not_kept(tmp_path, capsys):
 def test_a_new_input_inside_a_committed_run_is_a_warning(tmp_path, capsys):
     """A ring file that arrives after its neighbours were committed cannot join their capture:
     it is analysed on its own, and that is said on stderr and in input_problems."""
-    from batch_tools import split_capture
-
     files = split_capture(FIXTURES / "qr_pynetdicom.pcap", tmp_path / "ring", [30, 60])
     late = tmp_path / "late"
     late.mkdir()
@@ -254,10 +253,6 @@ LIVE_TOOLS = ("ip", "dumpcap", "storescp", "storescu")
 def test_a_real_dumpcap_ring_buffer(tmp_path, capsys):
     """``dumpcap -b filesize:`` itself, on loopback in a network namespace, while dcmtk's storescu
     sends objects to storescp; then the same files under reversed names."""
-    import signal
-    import time
-    import uuid
-
     from pydicom.data import get_testdata_file
 
     ns = f"dtring-{uuid.uuid4().hex[:8]}"
