@@ -31,11 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="with --batch: run on this Dask scheduler (e.g. tcp://host:8786) instead of a "
                             "local cluster; its workers must see the same paths")
     group.add_argument("--workers", type=int, metavar="N",
-                       help="with --batch and no --scheduler: local worker processes (default: one per core)")
+                       help="with --batch and no --scheduler: local worker processes (default: one per core, at most "
+                            "one per 256 MiB of new input; with one, the batch runs in this process)")
     group.add_argument("--run-files", type=int, default=0, metavar="N",
-                       help="with --batch: cut the new inputs (in name order) into runs of N files, each read "
-                            "as one capture and merged on its own (bounds the merge's memory; connections are "
-                            "cut where runs are); default: all new inputs are one capture")
+                       help="with --batch: cut the new inputs, in time order, into runs of about N files, each "
+                            "read as one capture and merged on its own (bounds the merge's memory; connections "
+                            "are cut where runs are); default: all new inputs are one capture")
     group.add_argument("--groups", type=int, metavar="N",
                        help="with --batch: flow groups decoded in parallel (default: twice the worker threads)")
 
@@ -99,15 +100,20 @@ def _report(args: argparse.Namespace) -> int:
 def _batch(args: argparse.Namespace, captures: list[str], config, make_host) -> int:
     from dicomtui.core.base.safe_text import safe_text
 
-    from .runner import run_batch
+    from .runner import BatchRefused, run_batch
 
     try:
         outcome = run_batch(args.batch, captures, make_host, config, disabled=set(args.disable_plugin),
                             scheduler=args.scheduler, workers=args.workers, groups=args.groups,
                             run_files=args.run_files)
+    except BatchRefused as exc:
+        print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as exc:
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
         return EXIT_INPUT_PROBLEM
+    for warning in outcome.warnings:
+        print(f"dicomtui: warning: {safe_text(warning['path'])}: {safe_text(warning['problem'])}", file=sys.stderr)
     for problem in outcome.problems:
         print(f"dicomtui: input problem: {safe_text(problem['path'])}: {safe_text(problem['problem'])}",
               file=sys.stderr)

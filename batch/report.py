@@ -59,8 +59,9 @@ REPORTS: list[tuple[str, str, str]] = [
             FROM expert WHERE severity IN ('warning', 'error')
             GROUP BY date, severity, "group", rule, message)
         WHERE rank <= 5 ORDER BY date, findings DESC, message"""),
-    ("input_problems", "Inputs that could not be read", """
-        SELECT noticed, path, problem FROM input_problems ORDER BY noticed, path"""),
+    ("input_problems", "Inputs that could not be read or placed", """
+        SELECT noticed, path, coalesce(severity, 'error') AS severity, problem FROM input_problems
+        ORDER BY noticed, path"""),
 ]
 
 

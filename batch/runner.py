@@ -1,18 +1,26 @@
 """``dicomtui --batch``: the split (``split``) and the merge (``merge``) scheduled on Dask.
 
-Stages, each a set of Dask tasks:
+Stages:
 
-1. hash every input (SHA-256 of its bytes): inputs already in a committed run are skipped;
+1. hash every input (SHA-256 of its bytes; here in threads, or on the ``--scheduler``
+   cluster): inputs already in a committed run made the same way are skipped, inputs in one
+   made in another arrangement or with other decoding options refuse the command
+   (``arrangement``);
 2. index each new input (``split.index_file``), one task per file;
+   then arrange the readable files in time order and cut them into runs (``arrangement``);
 3. decode each flow group (``split.decode_group``), taking from every file's index only
    that group's part (the shuffle), and pickle the result into the staging directory;
 4. merge the groups, run the expert rules and write the Parquet tables (``merge``,
    ``tables``), one task;
 5. commit: the run's directory is renamed into ``OUTDIR/runs/`` (one rename).
 
+The tasks run on a Dask cluster, or, when the new input is one local worker's worth, in this
+process through ``inprocess`` (the same functions, without a cluster's start-up).
+
 Nothing under ``OUTDIR/runs/`` is ever half written.  A run that stops early leaves its
-work in ``OUTDIR/.staging/<run id>/``; the run id is a hash of the inputs' contents, so
-the same command again reuses the groups decoded before and redoes the rest.
+work in ``OUTDIR/.staging/<run id>/``; the run id is a hash of the inputs' contents (in time
+order) and the options, so the same command again reuses the groups decoded before and
+redoes the rest.
 """
 
 from __future__ import annotations
@@ -29,12 +37,13 @@ from dataclasses import dataclass, field
 
 from dicomtui.core.model.analysis import AnalysisConfig
 
+from .arrangement import ARRANGEMENT, RUNS, Committed, cut_runs, decoding_fingerprint, refusal, run_identity, time_key
 from .inputs import expand_inputs, hash_file
 from .split import decode_group, index_file, numbering_plan
 from .tables import SCHEMA_VERSION, write_tables
 
-RUNS = "runs"
 CONNECT_TIMEOUT = "20s"  # to reach a --scheduler
+BYTES_PER_WORKER = 256 << 20  # see default_workers
 STAGING = ".staging"
 
 
@@ -49,6 +58,7 @@ class BatchOutcome:
     frames: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     problems: list[dict] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)  # inputs read, but not placed as asked (see stderr)
     seconds: float = 0.0
     dashboard: str | None = None
     reused_groups: int = 0
@@ -94,24 +104,6 @@ class Progress:
             self.stream.flush()
 
 
-def committed_inputs(outdir: str) -> dict[str, str]:
-    """Content hash -> run id of every input in a committed run."""
-    done: dict[str, str] = {}
-    runs = os.path.join(outdir, RUNS)
-    if not os.path.isdir(runs):
-        return done
-    for run_id in sorted(os.listdir(runs)):
-        try:
-            with open(os.path.join(runs, run_id, "run.json"), encoding="utf-8") as handle:
-                record = json.load(handle)
-        except (OSError, ValueError):
-            continue
-        for item in record.get("inputs", []) + record.get("input_problems", []):
-            if item.get("content_hash"):
-                done[item["content_hash"]] = run_id
-    return done
-
-
 def summary_of(index_result: dict) -> dict:
     return {key: index_result[key] for key in ("summary", "problem") if key in index_result}
 
@@ -154,43 +146,99 @@ def _client(scheduler: str | None, workers: int | None, processes: bool):
     return Client(cluster), cluster
 
 
-class _Run:
-    """One run: a set of inputs read as one capture, staged, merged and committed together."""
+def default_workers(new_bytes: int) -> int:
+    """Local workers without ``--workers``: one per core, but no more than one per
+    ``BYTES_PER_WORKER`` of new input.  A local cluster costs CPU to start (Dask here; Python,
+    Dask, numpy and the plugins in each worker process): measured 1.3 CPU-s with one worker
+    process, 3.3 with two, as much as decoding 100-250 MB.  More workers than this would buy
+    little time for much CPU; one worker's worth runs in this process (``inprocess``)."""
+    return max(1, min(os.cpu_count() or 1, new_bytes // BYTES_PER_WORKER))
 
-    def __init__(self, outdir: str, items: list[dict], problems: list[dict]) -> None:
+
+def _hash_here(paths: list[str], progress: Progress) -> list[dict]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    hashed = []
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        for item in pool.map(hash_file, paths):
+            hashed.append(item)
+            progress.advance(1, item["size"])
+    return hashed
+
+
+class _Run:
+    """One run: a set of inputs read as one capture, staged, merged and committed together.
+
+    ``items``, ``summaries`` and ``index_futures`` are in the run's time order (``arrangement``):
+    a file's position there is its source index in the capture.
+    """
+
+    def __init__(self, outdir: str, items: list[dict], summaries: list, index_futures: list, problems: list[dict],
+                 fingerprint: dict) -> None:
         self.items, self.problems = items, problems
-        identity = [item["hash"] for item in items] + sorted(f"{p['path']}:{p['problem']}" for p in problems)
-        self.run_id = hashlib.sha256("\n".join(identity).encode()).hexdigest()[:16]
+        self.summaries = summaries
+        self.index_futures = index_futures
+        self.warnings: list[dict] = []
+        self.run_id = run_identity([item["hash"] for item in items], fingerprint,
+                                   [f"{p['path']}:{p['problem']}" for p in problems])
         self.run_dir = os.path.join(outdir, RUNS, self.run_id)
         self.staging = os.path.join(outdir, STAGING, self.run_id)
         self.out_dir = os.path.join(self.staging, "out")
         self.groups = 0
-        self.index_futures: list = []
-        self.summary_futures: list = []
         self.reduce_future = None
-        self.good: list[int] = []
-        self.summaries: list = []
         self.reused_groups = 0
+        self.record: dict = {}
 
     def prepare(self, groups: int) -> None:
-        """The staging directory; a stopped run's plan (its number of groups) is kept."""
+        """The staging directory.  Groups a stopped run decoded are kept if they were cut the same way."""
         plan_path = os.path.join(self.staging, "plan.json")
-        if os.path.exists(plan_path):
+        try:
             with open(plan_path, encoding="utf-8") as handle:
-                groups = json.load(handle)["groups"]
-        else:
+                staged = json.load(handle)["groups"]
+        except (OSError, ValueError, KeyError):
+            staged = None
+        if staged != groups:
+            shutil.rmtree(os.path.join(self.staging, "groups"), ignore_errors=True)
             os.makedirs(self.staging, exist_ok=True)
             with open(plan_path + ".tmp", "w", encoding="utf-8") as handle:
                 json.dump({"groups": groups, "inputs": [item["path"] for item in self.items]}, handle)
             os.replace(plan_path + ".tmp", plan_path)
         self.groups = groups
-        for sub in ("groups", "spool"):
-            os.makedirs(os.path.join(self.staging, sub), exist_ok=True)
+        os.makedirs(os.path.join(self.staging, "groups"), exist_ok=True)
         shutil.rmtree(self.out_dir, ignore_errors=True)  # a merge that stopped early starts again
         os.makedirs(self.out_dir)
 
     def group_path(self, group: int) -> str:
         return os.path.join(self.staging, "groups", f"group-{group:04d}.pickle")
+
+
+class BatchRefused(Exception):
+    """The inputs are in committed runs that cannot stand for them now (one message for the user)."""
+
+
+def _batch_groups(outdir: str, todo: list[dict], fingerprint: dict, run_files: int, groups: int | None,
+                  threads: int) -> tuple[int, str]:
+    """The number of flow groups, and the file that keeps it for a stopped batch.
+
+    The files are indexed into groups before they are arranged into runs, so the count is
+    chosen per batch; a batch stopped and started again (the same new inputs, options and
+    ``--run-files``) finds the count it used and so reuses its decoded groups.
+    """
+    key = hashlib.sha256(json.dumps([sorted(item["hash"] for item in todo), fingerprint, run_files],
+                                    sort_keys=True).encode()).hexdigest()[:16]
+    path = os.path.join(outdir, STAGING, f"batch-{key}.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return int(json.load(handle)["groups"]), path
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    several_runs = 0 < run_files < len(todo)
+    chosen = groups or max(4, 2 * threads) // (2 if several_runs else 1)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        json.dump({"groups": chosen}, handle)
+    os.replace(path + ".tmp", path)
+    return chosen, path
 
 
 def _import_before_threads(make_host, disabled) -> None:
@@ -212,13 +260,16 @@ def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfi
     """Analyse ``patterns`` into ``OUTDIR`` (see the module docstring).
 
     ``make_host(disabled=...)`` builds the plugin host in each task (the command line's
-    factory: workers load the same plugins).  ``run_files``: cut the new inputs (in name order) into runs of this many files, each one
-    capture with its own merge; runs are scheduled together, so one run's merge overlaps the
-    others' decoding.  0: all new inputs are one run.
-    """
-    from dask.distributed import as_completed
+    factory: workers load the same plugins).  ``run_files``: cut the new inputs, in time order,
+    into runs of about this many files (``arrangement.cut_runs``), each one capture with its own
+    merge; runs are scheduled together, so one run's merge overlaps the others' decoding.  0:
+    all new inputs are one run.
 
+    Raises ``BatchRefused`` when inputs are in committed runs made in another arrangement or
+    with other decoding options (their tables cannot stand for this command's).
+    """
     config = config or AnalysisConfig()
+    fingerprint = decoding_fingerprint(config, disabled)
     progress = progress or Progress()
     say = say or (lambda text: print(f"dicomtui: {text}", file=sys.stderr))
     started = time.monotonic()
@@ -230,85 +281,124 @@ def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfi
     if passed_over:
         say(f"passed over {passed_over} files in the given directories that are not captures")
     os.makedirs(outdir, exist_ok=True)
-    if not processes and scheduler is None:
-        _import_before_threads(make_host, disabled)
-    client, cluster = _client(scheduler, workers, processes)
+    client = cluster = None
+    stage_start = time.monotonic()
+
+    def stage_done(name: str) -> None:
+        nonlocal stage_start
+        now = time.monotonic()
+        outcome.stage_seconds[name] = round(now - stage_start, 3)
+        stage_start = now
+
     try:
-        outcome.dashboard = client.dashboard_link
-        say(f"Dask dashboard: {outcome.dashboard}")
-        threads = sum(client.nthreads().values()) or 1
-        stage_start = time.monotonic()
-
-        def stage_done(name: str) -> None:
-            nonlocal stage_start
-            now = time.monotonic()
-            outcome.stage_seconds[name] = round(now - stage_start, 3)
-            stage_start = now
-
-        # 1. hash
+        # 1. hash: on a cluster given with --scheduler (its nodes share the reading); otherwise
+        # here, in threads (hashlib releases the GIL), before any worker is started, so that a
+        # rerun with nothing new starts none and the local cluster is sized to the new bytes.
         progress.stage("hashing", len(paths), sum(_size(path) for path in paths))
-        hashed = []
-        for future in as_completed(client.map(hash_file, paths, pure=False)):
-            item = future.result()
-            hashed.append(item)
-            progress.advance(1, item["size"])
-        hashed.sort(key=lambda item: item["path"])
+        if scheduler:
+            from dask.distributed import as_completed
+
+            client, cluster = _client(scheduler, None, processes)
+            outcome.dashboard = client.dashboard_link
+            say(f"Dask dashboard: {outcome.dashboard}")
+            hashed = []
+            for future in as_completed(client.map(hash_file, paths, pure=False)):
+                hashed.append(future.result())
+                progress.advance(1, hashed[-1]["size"])
+        else:
+            hashed = _hash_here(paths, progress)
+        hashed.sort(key=lambda item: item["path"])  # for the messages only: the order comes from contents
         stage_done("hash")
-        done = committed_inputs(outdir)
-        todo, seen = [], set()
+        committed = Committed.read(outdir)
+        todo, seen, conflicts = [], set(), {}
         for item in hashed:
             if item["problem"]:
                 problems.append({**item, "content_hash": None, "noticed": noticed})
-            elif item["hash"] in done or item["hash"] in seen:
+            elif item["hash"] in committed.by_hash:
+                run_id = committed.by_hash[item["hash"]]
+                # A file that was not a capture has no analysis that options could change.
+                if item["hash"] in committed.analysed and committed.mismatch(run_id, fingerprint):
+                    conflicts.setdefault(run_id, []).append(item["path"])
+                else:
+                    outcome.skipped += 1
+            elif item["hash"] in seen:
                 outcome.skipped += 1
-                if item["hash"] in seen:
-                    say(f"{item['path']}: same content as another input; read once")
+                say(f"{item['path']}: same content as another input; read once")
             else:
                 seen.add(item["hash"])
                 todo.append(item)
-        size = run_files if run_files > 0 else max(1, len(todo))
-        chunks = [todo[start:start + size] for start in range(0, len(todo), size)] or ([[]] if problems else [])
+        if conflicts:
+            raise BatchRefused(refusal(conflicts, committed, fingerprint, outdir))
+        if not todo and not problems:
+            return _nothing_new(outcome, progress, say, outdir, started)
+        new_bytes = sum(item["size"] for item in todo)
+        count = workers or default_workers(new_bytes)
+        if client is None and count == 1:
+            # One local worker: the same tasks in this process, without a cluster's start-up.
+            from .inprocess import Client, as_completed
+
+            client = Client()
+            say(f"{new_bytes / 1e6:,.1f} MB of new input for one worker: analysing it in this process "
+                "(--workers 2 or more for a local Dask cluster)")
+        elif client is None:
+            from dask.distributed import as_completed
+
+            if not processes:
+                _import_before_threads(make_host, disabled)
+            client, cluster = _client(None, count, processes)
+            outcome.dashboard = client.dashboard_link
+            say(f"Dask dashboard: {outcome.dashboard}")
+        threads = sum(client.nthreads().values()) or 1
+        groups, batch_plan = _batch_groups(outdir, todo, fingerprint, run_files, groups, threads)
+
+        # 2. index every new file; only the summaries come to this process, the index parts stay
+        # on the workers until the group that needs each is decoded.
+        progress.stage("indexing", len(todo), sum(item["size"] for item in todo))
+        spool = os.path.join(outdir, STAGING, "spool")
+        index_futures = [client.submit(index_file, number, item["path"], groups, spool, item["hash"], pure=False)
+                         for number, item in enumerate(todo)]
+        summary_futures = [client.submit(summary_of, future, pure=False) for future in index_futures]
+        number_of = {future.key: number for number, future in enumerate(summary_futures)}
+        results: dict[int, dict] = {}
+        for future, value in as_completed(summary_futures, with_results=True):
+            number = number_of[future.key]
+            results[number] = value
+            progress.advance(1, todo[number]["size"])
+        stage_done("index")
+
+        # Arrange: the readable files in time order, cut into runs (the first run also carries
+        # the inputs that could not be read).
+        good = []
+        for number, item in enumerate(todo):
+            if results[number].get("problem"):
+                problems.append({"path": item["path"], "content_hash": item["hash"], "size": item["size"],
+                                 "problem": results[number]["problem"], "noticed": noticed})
+            else:
+                good.append(number)
+        good.sort(key=lambda number: time_key(results[number]["summary"], todo[number]["hash"]))
+        chunks = cut_runs(good, run_files, lambda number: results[number]["summary"].first_key,
+                          lambda number: results[number]["summary"].last_key) or [[]]
         runs = []
-        for number, chunk in enumerate(chunks):
-            run = _Run(outdir, chunk, problems if number == 0 else [])
+        for position, chunk in enumerate(chunks):
+            run = _Run(outdir, [todo[number] for number in chunk], [results[number]["summary"] for number in chunk],
+                       [index_futures[number] for number in chunk], problems if position == 0 else [], fingerprint)
             if os.path.exists(run.run_dir):
                 say(f"run {run.run_id} already holds these inputs")
                 continue
+            run.warnings = _placement_warnings(run, committed, outdir, noticed)
             runs.append(run)
         if not runs:
-            progress.close()
-            say(f"nothing new: {outcome.skipped} inputs already in {outdir}")
-            outcome.seconds = time.monotonic() - started
-            return outcome
-        default_groups = groups or max(4, 2 * threads) // (1 if len(runs) == 1 else 2)
+            _remove(batch_plan)
+            return _nothing_new(outcome, progress, say, outdir, started)
         for run in runs:
-            run.prepare(default_groups)
-
-        # 2. index: every run's files at once; only the summaries come to this process, the
-        # index parts stay on the workers until the group that needs each is decoded.
-        files_total = sum(len(run.items) for run in runs)
-        progress.stage("indexing", files_total, sum(item["size"] for run in runs for item in run.items))
-        owner = {}
-        for run in runs:
-            run.index_futures = [client.submit(index_file, number, item["path"], run.groups,
-                                               os.path.join(run.staging, "spool"), item["hash"], pure=False)
-                                 for number, item in enumerate(run.items)]
-            run.summary_futures = [client.submit(summary_of, future, pure=False) for future in run.index_futures]
-            for number, future in enumerate(run.summary_futures):
-                owner[future.key] = (run, number)
-        results: dict[tuple[str, int], dict] = {}
-        for future, value in as_completed([f for run in runs for f in run.summary_futures], with_results=True):
-            run, number = owner[future.key]
-            results[run.run_id, number] = value
-            progress.advance(1, run.items[number]["size"])
-        stage_done("index")
+            run.prepare(groups)
 
         # 3. decode the flow groups (those a stopped run did not finish), then 4. merge: submitted
         # for every run before waiting on any.
         progress.stage("decoding flow groups", sum(run.groups for run in runs), unit="groups")
         decode_owner = {}
         for run in runs:
-            _submit_run(client, run, results, config, make_host, disabled, noticed, decode_owner)
+            _submit_run(client, run, config, make_host, disabled, noticed, decode_owner, fingerprint)
             outcome.reused_groups += run.reused_groups
             progress.advance(run.reused_groups)
         decoded_by: dict[str, set] = {run.run_id: set() for run in runs}
@@ -325,7 +415,7 @@ def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfi
             progress.advance(1)
         stage_done("merge")
 
-        # 5. commit, in input order
+        # 5. commit, in time order
         os.makedirs(os.path.join(outdir, RUNS), exist_ok=True)
         records = {record["run_id"]: record for record in finished}
         for run in runs:
@@ -334,52 +424,84 @@ def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfi
             os.replace(os.path.join(run.out_dir, "run.json.tmp"), os.path.join(run.out_dir, "run.json"))
             os.replace(run.out_dir, run.run_dir)
             shutil.rmtree(run.staging, ignore_errors=True)
+            for summary in run.summaries:
+                if summary.read_path != summary.name:  # a gzip input's inflated copy
+                    _remove(summary.read_path)
             record = records[run.run_id]
             outcome.run_ids.append(run.run_id)
-            outcome.inputs += len(run.good)
-            outcome.bytes += sum(run.items[number]["size"] for number in run.good)
+            outcome.inputs += len(run.items)
+            outcome.bytes += sum(item["size"] for item in run.items)
             outcome.frames += record.get("frames", 0)
             for name, count in record.get("counts", {}).items():
                 outcome.counts[name] = outcome.counts.get(name, 0) + count
             outcome.problems.extend(run.problems)
+            outcome.warnings.extend(run.warnings)
+        _remove(batch_plan)
+        try:
+            os.rmdir(spool)  # when no other batch's inflated inputs are waiting there
+        except OSError:
+            pass
         progress.close()
         outcome.run_id, outcome.run_dir = runs[0].run_id, runs[0].run_dir
         outcome.seconds = time.monotonic() - started
         return outcome
     finally:
         progress.close()
-        client.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()
 
 
-def _submit_run(client, run: _Run, results: dict, config: AnalysisConfig, make_host, disabled, noticed,
-                decode_owner) -> None:
+def _nothing_new(outcome: BatchOutcome, progress: Progress, say, outdir: str, started: float) -> BatchOutcome:
+    progress.close()
+    say(f"nothing new: {outcome.skipped} inputs already in {outdir}")
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _placement_warnings(run: _Run, committed: Committed, outdir: str, noticed) -> list[dict]:
+    """Inputs whose time range meets a committed run's: they cannot join that capture (it is
+    committed), so they are read as this run's, and connections across them are cut."""
+    warnings = []
+    for item, summary in zip(run.items, run.summaries):
+        others = committed.overlapping(summary.first_key if summary.frames else None,
+                                       summary.last_key if summary.frames else None)
+        if others:
+            where = ", ".join(os.path.join(outdir, RUNS, run_id) for run_id in others)
+            warnings.append({
+                "path": item["path"], "content_hash": item["hash"], "size": item["size"], "noticed": noticed,
+                "severity": "warning",
+                "problem": (f"its time range meets that of committed run(s) {where}: it is read as a separate "
+                            "capture, so connections across it are cut; to read them as one capture, delete "
+                            "that run and give all its files again")})
+    return warnings
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _submit_run(client, run: _Run, config: AnalysisConfig, make_host, disabled, noticed, decode_owner,
+                fingerprint: dict) -> None:
     """Number the run's frames, submit its missing flow groups and its merge (without waiting)."""
-    for number, item in enumerate(run.items):
-        problem = results[run.run_id, number].get("problem")
-        if problem:
-            run.problems.append({"path": item["path"], "content_hash": item["hash"], "size": item["size"],
-                                 "problem": problem, "noticed": noticed})
-        else:
-            run.good.append(number)
-    for position, number in enumerate(run.good):
-        summary = results[run.run_id, number]["summary"]
-        summary.index = position
-        run.summaries.append(summary)
+    for position, summary in enumerate(run.summaries):
+        summary.index = position  # the source index: the file's place in time order
     bases, overlaps = numbering_plan(run.summaries)
     frame_count = sum(summary.frames for summary in run.summaries)
-    keys = {position: client.submit(keys_of, run.index_futures[number], pure=False)
-            for position, number in enumerate(run.good)}
+    keys = {position: client.submit(keys_of, future, pure=False) for position, future in enumerate(run.index_futures)}
     files = [(summary.name, summary.read_path) for summary in run.summaries]
     group_paths = [run.group_path(group) for group in range(run.groups)]
     missing = [group for group in range(run.groups) if not os.path.exists(group_paths[group])]
     run.reused_groups = run.groups - len(missing)
     overlapping = {position: {other: keys[other] for other in overlaps[position]}
-                   for position in range(len(run.good)) if overlaps.get(position)}
+                   for position in range(len(run.summaries)) if overlaps.get(position)}
     decodes = []
     for group in missing:
-        parts = [client.submit(part_of, run.index_futures[number], group, pure=False) for number in run.good]
+        parts = [client.submit(part_of, future, group, pure=False) for future in run.index_futures]
         future = client.submit(decode_group_of_run, run.run_id, group, files, parts, bases, overlapping,
                                frame_count, config, make_host, set(disabled), group_paths[group], pure=False)
         decode_owner[future.key] = future
@@ -387,16 +509,18 @@ def _submit_run(client, run: _Run, results: dict, config: AnalysisConfig, make_h
     link_files = {summary.index for summary in run.summaries if summary.unsupported_link_types}
     link_keys = {position: keys[position] for position in link_files | {
         other for position in link_files for other in overlaps.get(position, [])}}
-    inputs_rows = [{"run_id": run.run_id, "path": summary.name, "content_hash": run.items[number]["hash"],
-                    "size": run.items[number]["size"], "frames": summary.frames, "first_time": summary.first_ts,
+    inputs_rows = [{"run_id": run.run_id, "path": summary.name, "content_hash": item["hash"],
+                    "size": item["size"], "frames": summary.frames, "first_time": summary.first_ts,
                     "last_time": summary.last_ts, "start": _utc(summary.first_ts), "notes": summary.notes}
-                   for summary, number in zip(run.summaries, run.good)]
-    problem_rows = [{**problem, "run_id": run.run_id} for problem in run.problems]
+                   for summary, item in zip(run.summaries, run.items)]
+    problem_rows = [{"severity": "error", **problem, "run_id": run.run_id} for problem in run.problems + run.warnings]
     run.record = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run.run_id,
         "created": noticed.isoformat(),
         "groups": run.groups,
+        "arrangement": ARRANGEMENT,
+        "decoding": fingerprint,
         "inputs": [{k: v for k, v in row.items() if k != "start"} for row in inputs_rows],
         "input_problems": [{**{k: v for k, v in row.items() if k != "noticed"},
                             "noticed": row["noticed"].isoformat()} for row in problem_rows],

@@ -41,6 +41,8 @@ from dicomtui.core.pipeline.engine import CaptureEngine
 from dicomtui.core.wire.capture import CaptureError, CaptureSource, iter_record_tuples, open_source
 from dicomtui.core.wire.packet import SUPPORTED_LINK_TYPES, parse_tcp_at
 
+from .fast_index import index_columns
+
 FINISH = 1 << 62  # creation "frame" of what is added while closing connections at the end
 
 
@@ -113,6 +115,8 @@ def index_file(index: int, name: str, groups: int, spool_dir: str, content_hash:
         summary = FileSummary(index, name, read_path, size=len(source.data))
         parts = [GroupPart() for _ in range(groups)]
         all_keys = array("d")
+        if index_columns(source, groups, flow_group, parts, summary, all_keys):
+            return _indexed(summary, parts, all_keys, source)
         data = source.data
         running = float("-inf")
         position = -1
@@ -140,12 +144,16 @@ def index_file(index: int, name: str, groups: int, spool_dir: str, content_hash:
         except CaptureError as exc:
             return {"problem": str(exc)}
         summary.frames = position + 1
-        if all_keys:
-            summary.first_key, summary.last_key = all_keys[0], all_keys[-1]
-        summary.notes = [note.message for note in source.notes]
-        return {"summary": summary, "parts": parts, "keys": all_keys}
+        return _indexed(summary, parts, all_keys, source)
     finally:
         source.close()
+
+
+def _indexed(summary: FileSummary, parts: list[GroupPart], all_keys: array, source: CaptureSource) -> dict:
+    if all_keys:
+        summary.first_key, summary.last_key = all_keys[0], all_keys[-1]
+    summary.notes = [note.message for note in source.notes]
+    return {"summary": summary, "parts": parts, "keys": all_keys}
 
 
 # -- numbering -------------------------------------------------------------------------------
@@ -210,7 +218,8 @@ class _CreationLog:
             yield number
 
     def file_order_numbering(self, present, bases):
-        """``numbering`` of files that do not interleave: base + position + 1, file after file."""
+        """``numbering`` of files that do not interleave: base + position + 1, file after file
+        (``present`` in the order of ``bases``)."""
         for index, part in present:
             base = bases[index] + 1
             for position in part.positions:
@@ -249,7 +258,9 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
     present = [(index, part) for index, part in enumerate(parts) if part]
     log = _CreationLog()
     if not any(overlaps.get(index) for index, _part in present):
-        # Files that do not interleave (a ring buffer): file order is frame order; stream it.
+        # Files that do not interleave (a ring buffer): one file after the other, in the order of
+        # their first frame numbers (not their source indices, which need not follow time); stream it.
+        present.sort(key=lambda item: bases[item[0]])
         numbers = log.file_order_numbering(present, bases)
         records = itertools.chain.from_iterable(
             zip(itertools.repeat(index), part.timestamps, part.link_types, part.offsets, part.caplens,

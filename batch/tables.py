@@ -90,6 +90,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "input_problems": pa.schema([
         ("run_id", pa.string()), ("path", pa.string()), ("content_hash", pa.string()), ("size", pa.int64()),
         ("problem", pa.string()), ("noticed", _TIME),
+        ("severity", pa.string()),  # error: not read; warning: read, but not placed as asked (issue 22)
     ]),
 }
 TABLES = tuple(SCHEMAS)

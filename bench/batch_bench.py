@@ -11,7 +11,10 @@ spread), cuts it into ring-buffer files of about ``--file-mb`` MB at record boun
 * ``--batch`` on a LocalCluster of 1 worker process, then on one of 2 (both clusters stay
   up; fresh OUTDIR each time), with the wall time of each stage, the CPU seconds of the
   workers and the client, the merge's own figure, the Parquet size and the workers' peak RSS;
-* a probe of how many cores the machine gives us right now (2.0 on an idle 2-core machine).
+* a probe of how many cores the machine gives us right now (2.0 on an idle 2-core machine);
+
+then the whole commands in turns, start-up included: ``dicomtui --json -r ...`` against
+``dicomtui --batch`` (its defaults, and ``--workers 2``), CPU of the process tree.
 
 and prints MB/s and the 2-worker/1-worker ratio of each round.  The machine may be shared:
 compare the ratios of one run, not absolute figures across runs.  Nothing is left behind unless
@@ -132,6 +135,41 @@ def time_batch(client, files_dir: Path, work: Path, tag: str) -> tuple[float, fl
         "decoded_by": len(record["decoded_by"]), **record["counts"]}
 
 
+def command_cpu(argv: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + sys of the whole process tree: ``dicomtui``, and the Dask
+    worker processes it starts and reaps) of one ``dicomtui`` command."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "dicomtui.core.cli", *argv], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def time_commands(files: list[Path], files_dir: Path, work: Path, repeat: int) -> None:
+    """The whole commands, start-up included, in turns: ``dicomtui --json -r ...`` against
+    ``dicomtui --batch`` with its defaults and with ``--workers 2`` (issue 22's CPU target:
+    the batch within 1.3x of the single pass)."""
+    single_argv = ["--json"] + [item for path in files for item in ("-r", str(path))]
+    runs: dict[str, list[tuple[float, float]]] = {"single": [], "batch": [], "batch --workers 2": []}
+    for _round in range(repeat):
+        runs["single"].append(command_cpu(single_argv))
+        for name, extra in (("batch", []), ("batch --workers 2", ["--workers", "2"])):
+            out = work / "out-command"
+            shutil.rmtree(out, ignore_errors=True)
+            runs[name].append(command_cpu(["--batch", str(out), str(files_dir), *extra]))
+            shutil.rmtree(out, ignore_errors=True)
+    single_cpu = min(cpu for _wall, cpu in runs["single"])
+    print("whole commands, CPU of the process tree (best of the rounds; per round in brackets):")
+    for name, measured in runs.items():
+        best = min(cpu for _wall, cpu in measured)
+        print(f"  dicomtui {name}: CPU {best:.2f} s ({', '.join(f'{cpu:.2f}' for _w, cpu in measured)}), "
+              f"wall {', '.join(f'{wall:.2f}' for wall, _c in measured)} s; {best / single_cpu:.2f}x the single pass")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=float, default=300)
@@ -194,6 +232,7 @@ def main() -> int:
             print(f"  stages (s): {fastest[2]}; {fastest[3]}")
         print(f"ratio 2 workers / 1 worker, throughput (best wall of each): {best[1][0] / best[2][0]:.2f}x")
         print(f"ratio batch (1 worker) / single pass, CPU per byte: {best[1][1] / single_cpu:.2f}x")
+        time_commands(files, work / "ring", work, args.repeat)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

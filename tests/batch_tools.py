@@ -8,6 +8,7 @@ and frames are exactly those of the recording.  Written independently of core/ca
 from __future__ import annotations
 
 import gzip
+import json
 import random
 import struct
 from pathlib import Path
@@ -98,3 +99,73 @@ def deal_capture(path: Path, out_dir: Path, files: int, seed: int, prefix: str =
         target.write_bytes(b"".join(header + body))
         written.append(target)
     return written
+
+
+# -- comparing a batch with the single pass (needs the batch extra: imported when used) ----------
+
+JSON_TABLES = ("connections", "associations", "messages", "expert")
+JSON_TEXT_COLUMNS = {"associations": ("roles", "user_identity"), "messages": ("fields",)}
+
+
+def single_json(paths, capsys) -> dict:
+    """``dicomtui --json -r a -r b ...``: the files read as one capture in one process."""
+    from dicomtui.core.cli import main
+
+    argv = ["--json"]
+    for path in paths:
+        argv += ["-r", str(path)]
+    capsys.readouterr()
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def read_table(outdir: Path, table: str, run: str = "*") -> list[dict]:
+    import pyarrow.parquet as pq
+
+    rows = []
+    for path in sorted(outdir.glob(f"runs/{run}/{table}/date=*/*.parquet")):
+        rows.extend(pq.read_table(path).to_pylist())
+    return rows
+
+
+def as_json_rows(outdir: Path, table: str, run: str = "*") -> list[dict]:
+    rows = read_table(outdir, table, run)
+    for row in rows:
+        for column in JSON_TEXT_COLUMNS.get(table, ()):
+            row[column] = json.loads(row[column]) if row[column] is not None else None
+    key = "index" if table == "messages" else "id"
+    if table == "expert":
+        return rows  # order is the document's (written in order, one run)
+    return sorted(rows, key=lambda row: row[key])
+
+
+def assert_same_as_single(outdir: Path, expected: dict, run: str = "*") -> None:
+    for table in JSON_TABLES:
+        rows = as_json_rows(outdir, table, run)
+        wanted = expected[table]
+        assert len(rows) == len(wanted), table
+        if table == "expert":
+            rows = sorted(rows, key=lambda row: json.dumps({k: row[k] for k in wanted[0]}, sort_keys=True))
+            wanted = sorted(wanted, key=lambda row: json.dumps(row, sort_keys=True))
+        for got, want in zip(rows, wanted):
+            assert {key: got[key] for key in want} == want, (table, want)
+
+
+def batch_order(outdir: Path, run: str = "*") -> list[Path]:
+    """The inputs of a run in the order the batch arranged them (``run.json``), checked to be
+    time order (by first timestamp; ties are decided by content)."""
+    record = json.loads(next(Path(outdir).glob(f"runs/{run}/run.json")).read_text())
+    inputs = record["inputs"]
+    starts = [item["first_time"] for item in inputs if item["frames"]]
+    assert starts == sorted(starts), starts
+    return [Path(item["path"]) for item in inputs]
+
+
+def local_batch(outdir, inputs, **kwargs):
+    """``run_batch`` on a threaded local cluster, quietly."""
+    from dicomtui.batch.runner import Progress, run_batch
+    from dicomtui.core.cli import make_host
+
+    kwargs.setdefault("workers", 2)
+    return run_batch(str(outdir), [str(item) for item in inputs], make_host, processes=False,
+                     progress=Progress(enabled=False), say=lambda text: None, **kwargs)
