@@ -245,7 +245,9 @@ def test_runs_are_cut_only_where_no_file_spans_the_cut():
     assert cut_runs([], 3, None, None) == []
 
 
-LIVE_TOOLS = ("ip", "dumpcap", "storescp", "storescu")
+# dcmtk's tools by path: pynetdicom's console scripts of the same names shadow them in a venv.
+STORESCP, STORESCU = "/usr/bin/storescp", "/usr/bin/storescu"
+LIVE_TOOLS = ("ip", "dumpcap", STORESCP, STORESCU)
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or any(shutil.which(t) is None for t in LIVE_TOOLS),
@@ -264,7 +266,7 @@ def test_a_real_dumpcap_ring_buffer(tmp_path, capsys):
         received.mkdir()
         ring = tmp_path / "ring"
         ring.mkdir()
-        processes.append(subprocess.Popen(["ip", "netns", "exec", ns, "storescp", "-aet", "STORESCP", "-od",
+        processes.append(subprocess.Popen(["ip", "netns", "exec", ns, STORESCP, "-aet", "STORESCP", "-od",
                                            str(received), "11112"], stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL))
         dumpcap = subprocess.Popen(["ip", "netns", "exec", ns, "dumpcap", "-i", "lo", "-b", "filesize:40", "-w",
@@ -276,7 +278,7 @@ def test_a_real_dumpcap_ring_buffer(tmp_path, capsys):
         time.sleep(0.3)
         objects = [get_testdata_file(name) for name in ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm")]
         for _round in range(4):
-            subprocess.run(["ip", "netns", "exec", ns, "storescu", "-aec", "STORESCP", "127.0.0.1", "11112",
+            subprocess.run(["ip", "netns", "exec", ns, STORESCU, "-aec", "STORESCP", "127.0.0.1", "11112",
                             *objects], check=True, capture_output=True, timeout=60)
         time.sleep(0.3)
         dumpcap.send_signal(signal.SIGINT)
@@ -288,7 +290,9 @@ def test_a_real_dumpcap_ring_buffer(tmp_path, capsys):
                 process.wait(timeout=10)
         subprocess.run(["ip", "netns", "del", ns], check=False)
     files = sorted(ring.iterdir())
-    assert len(files) > 5, [f.name for f in files]
+    # How many files dumpcap cuts depends on how loopback batched the segments (64 KiB super-
+    # segments here): several is what matters; the reversed names below give the misorder.
+    assert len(files) >= 3, [f.name for f in files]
     expected = single_json(files, capsys)
     assert sum(m["command"] == "C-STORE-RQ" for m in expected["messages"]) == 12
     local_batch(tmp_path / "out", [ring], groups=3)
