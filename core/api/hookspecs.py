@@ -43,6 +43,19 @@ def dicomtui_register_pdu_decoders(register: Callable[[int, Callable[[bytes], An
     """
 
 
+@hookspec
+def dicomtui_register_stream_transforms(register: Callable[[str, Callable], None]) -> None:
+    """Register stream transforms: layers DICOM travels inside on a TCP connection (TLS, ...).
+
+    Call ``register(name, factory)``; ``factory(first_bytes, ports)`` gets the first bytes of
+    each TCP direction and each direction's destination port, and returns a
+    ``dicomtui.core.wire.transform.StreamTransform`` when the connection carries its layer
+    (None otherwise: it is asked again as more bytes arrive, until detection decides).  The
+    engine then keeps the wire bytes apart (``Connection.wire_streams``) and detects and
+    decodes what the transform returns.  See core/wire/transform.py.
+    """
+
+
 @hookspec(firstresult=True)
 def dicomtui_make_connection_decoder(connection: "Connection", config: "AnalysisConfig", pdu_decoders: dict,
                                      host: "DecoderContext") -> "ConnectionDecoder | None":

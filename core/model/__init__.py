@@ -82,6 +82,10 @@ class Connection:
     detection: str = ""
     picked_up_midway: bool = False
     segments: SegmentRecord | None = None  # every TCP segment's header facts (core/wire/tcp_record.py)
+    # When DICOM travels inside another layer (core/wire/transform.py): its name, and the wire
+    # bytes' chunk maps (``streams`` then holds what the transform returned).
+    transform: str = ""
+    wire_streams: tuple[ChunkMap, ChunkMap] | None = None
 
     def read(self, direction: int, start: int, end: int, buffers: list) -> bytes | None:
         return self.streams[direction].read(start, end, buffers)

@@ -89,6 +89,10 @@ class Analysis:
         self.pdu_decoders: dict[int, Callable[[bytes], Any]] = {}
         for _plugin, (pdu_type, decoder) in plugins.collect_registrations("dicomtui_register_pdu_decoders"):
             self.pdu_decoders[pdu_type] = decoder
+        # (plugin, name, factory) of each stream transform (core/wire/transform.py); asked in pluggy's order
+        self.stream_transforms: list[tuple[str, str, Callable]] = [
+            (plugin, name, factory) for plugin, (name, factory)
+            in reversed(plugins.collect_registrations("dicomtui_register_stream_transforms"))]
         self.message_index = MessageIndex(self)
         self.relations = Relations(self)  # association <-> connection, messages, C-MOVE links
         self._status_meanings: dict[tuple[int, int, str], tuple[str, str]] = {}

@@ -282,9 +282,9 @@ class _Block:
             if entry is None:
                 continue
             tracked, direction = entry
-            if not tracked.ignored and (tracked.decoder is None or not all(
+            if not tracked.ignored and (tracked.decoder is None or tracked.sinks[0].transform is not None or not all(
                     reassembler.started for reassembler in tracked.reassemblers)):
-                continue  # undecided, or a direction not started: the per-frame path throughout
+                continue  # undecided, transformed, or a direction not started: the per-frame path throughout
             number = trackeds.setdefault(id(tracked), len(known_trackeds))
             if number == len(known_trackeds):
                 known_trackeds.append(tracked)

@@ -75,6 +75,21 @@ class _Closed:
 _CLOSED = _Closed()
 
 
+class _FailedTransform:
+    """What a connection's sinks hold once its transform raised: nothing more comes out."""
+
+    name = "failed"
+
+    def feed(self, direction: int, data) -> bytes:
+        return b""
+
+    def gap(self, direction: int, length: int) -> None:
+        return None
+
+
+_FAILED_TRANSFORM = _FailedTransform()
+
+
 class _DirectionSink:
     """Receives one TCP direction's in-order bytes and routes them.
 
@@ -85,7 +100,7 @@ class _DirectionSink:
     framer runs only when a PDU or PDV boundary falls in new data.
     """
 
-    __slots__ = ("tracked", "tcp_direction", "chunks", "credit", "owed")
+    __slots__ = ("tracked", "tcp_direction", "chunks", "credit", "owed", "transform", "wire")
 
     def __init__(self, tracked: "_TrackedConnection", tcp_direction: int) -> None:
         self.tracked = tracked
@@ -93,10 +108,18 @@ class _DirectionSink:
         self.chunks = ChunkMap()
         self.credit = 0
         self.owed = 0
+        # With a stream transform (core/wire/transform.py) the wire bytes go to ``wire`` and
+        # ``chunks`` holds the inner stream; the credit then stays 0, so the fast path hands
+        # every segment to ``on_data`` and the bulk path leaves the connection alone.
+        self.transform = None
+        self.wire: ChunkMap | None = None
 
     def on_data(self, stream_offset: int, source: int, file_offset: int, length: int, frame: int, ts: float) -> None:
         tracked = self.tracked
         if tracked.ignored:
+            return
+        if self.transform is not None:
+            self._through_transform(stream_offset, source, file_offset, length, frame, ts)
             return
         self.chunks.append(stream_offset, source, file_offset, length, frame, ts)
         decoder = tracked.decoder
@@ -118,7 +141,60 @@ class _DirectionSink:
                 self.credit = skippable(direction) if skippable is not None else 0
         else:
             tracked.pending.append((self.tcp_direction, stream_offset, source, file_offset, length))
-            tracked.engine.try_classify(tracked, self.tcp_direction, source, file_offset, length)
+            tracked.engine.try_classify(tracked, self.tcp_direction,
+                                        tracked.engine.views[source][file_offset : file_offset + length])
+
+    # -- the inner stream of a transformed connection ------------------------------------------
+
+    def _through_transform(self, stream_offset: int, source: int, file_offset: int, length: int, frame: int,
+                           ts: float) -> None:
+        tracked = self.tracked
+        engine = tracked.engine
+        self.wire.append(stream_offset, source, file_offset, length, frame, ts)
+        try:
+            inner = self.transform.feed(self.tcp_direction, engine.views[source][file_offset : file_offset + length])
+        except Exception as exc:  # a plugin's transform must not stop the analysis
+            engine.transform_failed(tracked, exc)
+            return
+        if inner:
+            self.deliver_inner(bytes(inner), frame, ts)
+
+    def deliver_inner(self, inner: bytes, frame: int, ts: float) -> None:
+        """Inner bytes the transform returned, completed by the wire segment of ``frame``."""
+        tracked = self.tracked
+        chunks = self.chunks
+        offset = chunks.end
+        view = memoryview(inner)
+        chunks.store.append(view)
+        chunks.append(offset, len(chunks.store) - 1, 0, len(inner), frame, ts)
+        decoder = tracked.decoder
+        if decoder is not None:
+            events = decoder.receive_data(self.tcp_direction ^ tracked.swap, offset, view)
+            if events:
+                tracked.engine.apply(events)
+        else:
+            tracked.pending.append((self.tcp_direction, offset, view))
+            tracked.engine.try_classify(tracked, self.tcp_direction, view)
+
+    def gap_through_transform(self, gap: Gap, wire_recorded: bool = False) -> None:
+        tracked = self.tracked
+        if not wire_recorded:
+            self.wire.add_gap(gap)
+        try:
+            lost = self.transform.gap(self.tcp_direction, gap.length)
+        except Exception as exc:
+            tracked.engine.transform_failed(tracked, exc)
+            return
+        if not lost:  # nothing inner lost (or the transform cannot go on: it returns no more)
+            return
+        inner = Gap(self.chunks.end, lost, gap.frame, gap.reason)
+        self.chunks.add_gap(inner)
+        if tracked.decoder is not None:
+            events = tracked.decoder.receive_gap(self.tcp_direction ^ tracked.swap, inner)
+            if events:
+                tracked.engine.apply(events)
+        else:
+            tracked.pending.append((self.tcp_direction, inner))
 
     def flush(self) -> None:
         """Hand the decoder the bytes it skipped (before a gap, the end, or other input)."""
@@ -130,6 +206,9 @@ class _DirectionSink:
     def on_gap(self, gap: Gap) -> None:
         tracked = self.tracked
         if tracked.ignored:
+            return
+        if self.transform is not None:
+            self.gap_through_transform(gap)
             return
         self.chunks.add_gap(gap)
         if tracked.decoder is not None:
@@ -183,6 +262,7 @@ class CaptureEngine:
         self.analysis = analysis
         self.buffers = analysis.buffers
         self.views = analysis.views
+        self.stream_transforms = list(getattr(analysis, "stream_transforms", ()))  # core/wire/transform.py
         self.table: dict[tuple, tuple[_TrackedConnection, int]] = {}
         self.unsupported_link_types: set[int] = set()
         self.config = analysis.config
@@ -470,13 +550,14 @@ class CaptureEngine:
 
     # -- DICOM or not ----------------------------------------------------------------------
 
-    def try_classify(self, tracked: _TrackedConnection, tcp_direction: int, source: int, file_offset: int,
-                     length: int) -> None:
-        """Decide with the first bytes so far, the new segment's appended (at most DETECTION_BYTES per side).
+    def try_classify(self, tracked: _TrackedConnection, tcp_direction: int, data) -> None:
+        """Decide with the first bytes so far, the new segment's ``data`` appended (at most DETECTION_BYTES per side).
 
         The first bytes grow with each segment instead of being rebuilt from all held
         segments, so a connection sending 4,096 one-byte segments costs 4,096 small
-        appends, not 8 million (it was quadratic: 7 s for one such connection).
+        appends, not 8 million (it was quadratic: 7 s for one such connection).  A stream
+        transform (core/wire/transform.py) is asked first; once one has the connection,
+        what is decided here is what its inner bytes are.
         """
         first = tracked.first_bytes
         if first is None:
@@ -484,8 +565,11 @@ class CaptureEngine:
         side = first[tcp_direction]
         room = DETECTION_BYTES - len(side)
         if room > 0:
-            side += self.views[source][file_offset : file_offset + min(length, room)]
+            side += data[:room]
         ports = (tracked.key[3], tracked.key[1])  # destination port of each TCP direction
+        if self.stream_transforms and tracked.sinks[0].transform is None \
+                and self._attach_transform(tracked, first, ports):
+            return
         detection = classify_connection(first, ports, self.config.ports, self.config.heuristic)
         if detection is None:
             return
@@ -503,6 +587,59 @@ class CaptureEngine:
             client = detection.client_direction if detection.client_direction is not None else 0
         tracked.swap = client  # model direction = tcp direction ^ swap; client becomes 0
         self._start_decoder(tracked, detection)
+
+    def _attach_transform(self, tracked: _TrackedConnection, first, ports: tuple[int, int]) -> bool:
+        """Ask the registered stream transforms for this connection; True when one took it.
+
+        The wire bytes held so far go through the transform in the order they arrived;
+        from then on the sinks keep the wire bytes apart and hand the inner bytes on.
+        """
+        for entry in list(self.stream_transforms):
+            plugin, name, factory = entry
+            try:
+                transform = factory((bytes(first[0]), bytes(first[1])), ports)
+            except Exception as exc:  # a plugin's factory must not stop the analysis: not asked again
+                self.stream_transforms.remove(entry)
+                self.analysis.expert.append(ExpertItem(
+                    Severity.ERROR, Group.PLUGIN, f"plugin {plugin}: stream transform {name} failed: "
+                    f"{type(exc).__name__}: {exc}; not used for the rest of the capture", tracked.first_frame,
+                    rule="plugins"))
+                continue
+            if transform is None:
+                continue
+            pending, tracked.pending = tracked.pending, []
+            tracked.first_bytes = None
+            for sink in tracked.sinks:
+                sink.transform = transform
+                sink.wire, sink.chunks = sink.chunks, ChunkMap(store=[])
+            for item in pending:  # the wire bytes held until now, in arrival order
+                sink = tracked.sinks[item[0]]
+                if sink.transform is not transform:
+                    break  # the transform failed on an earlier item
+                if len(item) == 2:
+                    sink.gap_through_transform(item[1], wire_recorded=True)
+                    continue
+                tcp_direction, stream_offset, source, file_offset, length = item
+                _first, frame, _start, ts = sink.wire.frames_for(stream_offset, stream_offset + length)
+                try:
+                    inner = transform.feed(tcp_direction, self.views[source][file_offset : file_offset + length])
+                except Exception as exc:
+                    self.transform_failed(tracked, exc)
+                    break
+                if inner:
+                    sink.deliver_inner(bytes(inner), frame, ts)
+            return True
+        return False
+
+    def transform_failed(self, tracked: _TrackedConnection, exc: Exception) -> None:
+        """A transform raised: said once, and the connection's inner streams end there."""
+        transform = tracked.sinks[0].transform
+        for sink in tracked.sinks:
+            sink.transform = _FAILED_TRANSFORM
+        self.analysis.expert.append(ExpertItem(
+            Severity.ERROR, Group.PLUGIN, f"stream transform {getattr(transform, 'name', '?')} failed on the "
+            f"connection of frame {tracked.first_frame}: {type(exc).__name__}: {exc}; the rest of it is not decoded",
+            tracked.last_frame or tracked.first_frame, rule="plugins"))
 
     def _start_decoder(self, tracked: _TrackedConnection, detection) -> None:
         analysis = self.analysis
@@ -525,6 +662,10 @@ class CaptureEngine:
             picked_up_midway=detection.picked_up_midway or not tracked.syn_seen,
             segments=tracked.segments,
         )
+        transform = tracked.sinks[0].transform
+        if transform is not None:
+            model.transform = str(getattr(transform, "name", "") or "transformed")
+            model.wire_streams = (tracked.sinks[tracked.swap].wire, tracked.sinks[1 - tracked.swap].wire)
         tracked.segments.swap = tracked.swap
         analysis.connections.append(model)
         tracked.model = model
@@ -545,6 +686,9 @@ class CaptureEngine:
                 tcp_direction, stream_offset, source, file_offset, length = item
                 events = decoder.receive_data(tcp_direction ^ tracked.swap, stream_offset,
                                               self.views[source][file_offset : file_offset + length])
+            elif len(item) == 3:  # inner bytes of a transformed connection
+                tcp_direction, stream_offset, view = item
+                events = decoder.receive_data(tcp_direction ^ tracked.swap, stream_offset, view)
             else:
                 tcp_direction, gap = item
                 events = decoder.receive_gap(tcp_direction ^ tracked.swap, gap)
@@ -611,6 +755,9 @@ class CaptureEngine:
             if len(item) == 5:
                 tcp_direction, _offset, source, file_offset, length = item
                 first[tcp_direction] += bytes(self.views[source][file_offset : file_offset + length])[:DETECTION_BYTES]
+            elif len(item) == 3:  # inner bytes of a transformed connection
+                tcp_direction, _offset, view = item
+                first[tcp_direction] += bytes(view)[:DETECTION_BYTES]
         detection = classify_connection((first[0] + b"\0" * 12, first[1] + b"\0" * 12) if any(
             p in self.config.ports for p in ports) else (first[0], first[1]), ports, self.config.ports,
             self.config.heuristic)

@@ -14,6 +14,8 @@ def read_with_holes(chunks, start: int, end: int, buffers: list) -> tuple[bytes,
     """Bytes [start, end) of a stream (a ``core.tcp.ChunkMap``), holes zero-filled; holes relative to ``start``."""
     out = bytearray(end - start)
     holes: list[tuple[int, int]] = []
+    if getattr(chunks, "store", None) is not None:  # a transformed stream's own pieces
+        buffers = chunks.store
     offsets = chunks.stream_offsets
     index = max(bisect_right(offsets, start) - 1, 0)
     position = start

@@ -67,6 +67,10 @@ class ChunkMap:
     timestamps: array = field(default_factory=lambda: array("d"))
     gaps: list[Gap] = field(default_factory=list)
     end: int = 0  # stream offset just after the last byte or gap
+    # Where ``sources`` point: None for the capture's own sources (the ``views``/``buffers`` a
+    # read is given); for the stream a transform produced (core/wire/transform.py: e.g. the
+    # plaintext inside TLS records), its own list of pieces, so reads stay index-based.
+    store: list | None = None
 
     def append(self, stream_offset: int, source: int, file_offset: int, length: int, frame: int, ts: float) -> None:
         self.stream_offsets.append(stream_offset)
@@ -119,6 +123,8 @@ class ChunkMap:
         offsets = self.stream_offsets
         if end <= start:
             return []
+        if self.store is not None:
+            views = self.store
         first = max(bisect_right(offsets, start) - 1, 0)
         last = bisect_right(offsets, end - 1)  # exclusive
         if first >= last or offsets[first] > start or offsets[first] + self.lengths[first] <= start:
@@ -142,6 +148,8 @@ class ChunkMap:
 
     def _pieces_with_holes(self, start: int, end: int, views: list) -> list:
         """``pieces`` the slow way, stopping at the first hole."""
+        if self.store is not None:
+            views = self.store
         offsets = self.stream_offsets
         result: list = []
         index = max(bisect_right(offsets, start) - 1, 0)
