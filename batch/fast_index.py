@@ -24,7 +24,7 @@ from dicomtui.core.wire.packet import parse_tcp_at
 try:  # numpy comes with the batch extra's pyarrow; without it the per-frame loop serves
     import numpy as np
 
-    from dicomtui.core.wire.pcap_block import walk_records
+    from dicomtui.core.wire.capture_format import walk_record_offsets as walk_records
 except ImportError:  # pragma: no cover
     np = None
 

@@ -231,7 +231,6 @@ def generate(out, associations: int, seed: int = 1, rate: float = 2.0, devices: 
     made = 0
     time = START_TIME
     next_port = [32768 + rng.randrange(4096) for _ in range(devices)]
-    events: list[tuple[float, int, int, bytes]] = []  # (time, copy, frame index, bytes) for the sort
     plan_copies = []
     while made < associations:
         template = rng.choices(templates, weights)[0]

@@ -67,7 +67,8 @@ import mmap, struct, sys
 from dicomtui.core.cli import make_host
 from dicomtui.core.pipeline import bulk
 from dicomtui.core.wire.capture import PCAP_MAGICS
-from dicomtui.core.wire.pcap_block import decode_block, walk_records
+from dicomtui.core.wire.capture_format import walk_record_offsets as walk_records
+from dicomtui.core.wire.pcap_block import decode_block
 with open(sys.argv[1], 'rb') as f:
     data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
 endian, resolution = PCAP_MAGICS[bytes(data[:4])]

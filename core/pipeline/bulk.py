@@ -50,7 +50,8 @@ NEW_CONNECTION_FRAMES = 8  # a block ends this many frames after a new connectio
 try:  # a dependency, but a broken numpy must not stop the analysis: the per-frame path remains
     import numpy as np
 
-    from dicomtui.core.wire.pcap_block import decode_block, walk_records
+    from dicomtui.core.wire.capture_format import walk_record_offsets as walk_records
+    from dicomtui.core.wire.pcap_block import decode_block
     from dicomtui.core.wire.tcp_record import ROW_SIZE
 
     ROW_DTYPE = np.dtype([("time", "<f8"), ("frame", "<u4"), ("seq", "<u4"), ("ack", "<u4"), ("length", "<u4"),

@@ -11,21 +11,14 @@ plugin supplied.  The decoder returns typed events (``protocol.events``), which
 
 from __future__ import annotations
 
-import struct
 
 from dicomtui.core.model import Connection, ExpertItem, Group, Severity
 from dicomtui.core.model.analysis import Analysis
 from dicomtui.core.pipeline.apply import ModelWriter, Outbox
 from dicomtui.core.protocol.events import Numbering
 from dicomtui.core.protocol.detect import classify_connection
-from dicomtui.core.wire.capture import (
-    MAX_RECORD_LENGTH,
-    PCAP_HEADER_LENGTH,
-    CaptureSource,
-    merge_records,
-    pcap_layout,
-    pcap_record_problem,
-)
+from dicomtui.core.wire.capture import PCAP_HEADER_LENGTH, CaptureSource, merge_records, pcap_layout
+from dicomtui.core.wire.capture_format import WalkEnd, pcap_records
 from dicomtui.core.wire.packet import (
     ETHERNET_IPV4_TCP,
     LINKTYPE_ETHERNET,
@@ -348,33 +341,17 @@ class CaptureEngine:
     def _pcap_frames(self, source: CaptureSource, layout: tuple[str, float, int], offset: int, frame_number: int,
                      tick, tick_every: int, count: int) -> tuple[int, int, float | None, bool]:
         """Up to ``count`` records from ``offset``, one at a time; (offset, frame number, time, stopped)."""
-        endian, resolution, _link_type = layout
-        data = source.data
-        end = len(data)
-        record = struct.Struct(endian + "IIII").unpack_from
         pcap_frame = self.pcap_frame
         ts = None
-        stopped = False
-        last = frame_number + count
-        while offset < end and frame_number < last:
-            if offset + 16 > end:
-                pcap_record_problem(source, offset, None)
-                stopped = True
-                break
-            seconds, fraction, caplen, _origlen = record(data, offset)
-            body = offset + 16
-            offset = body + caplen
-            if (caplen > MAX_RECORD_LENGTH or offset > end) and pcap_record_problem(source, body - 16, caplen):
-                stopped = True
-                break
-            ts = seconds + fraction * resolution
+        walk = WalkEnd()
+        for ts, body, caplen, _origlen in pcap_records(source, layout, offset, count, walk):
             frame_number += 1
             if not frame_number % tick_every:
                 tick(frame_number, body, ts)
                 if self.tcp_frames > self.record_budget and not self.record_stopped:
                     self._check_record_budget(frame_number)
             pcap_frame(frame_number, ts, body, caplen)
-        return offset, frame_number, ts, stopped
+        return walk.offset, frame_number, ts, walk.stopped
 
     def pcap_frame(self, frame_number: int, ts: float, body: int, caplen: int) -> None:
         """One frame of an Ethernet pcap (record body at ``body``).

@@ -34,47 +34,39 @@ import sys
 import tempfile
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Iterator, NamedTuple
+from typing import BinaryIO, Iterator, NamedTuple
 
-if TYPE_CHECKING:
-    import dpkt
+from dicomtui.core.wire.capture_format import (  # noqa: F401  (names importers use from here)
+    MAX_RECORD_LENGTH,
+    PCAP_HEADER_LENGTH,
+    PCAP_MAGICS,
+    PCAP_RECORD_HEADER_LENGTH,
+    PCAPNG_EPB,
+    PCAPNG_IDB,
+    PCAPNG_MIN_LENGTH,
+    PCAPNG_OBSOLETE_PB,
+    PCAPNG_SHB,
+    PCAPNG_SHB_TYPE,
+    PCAPNG_SPB,
+    CaptureError,
+    CaptureNote,
+    Interface,
+    WalkEnd,
+    packet_of_block,
+    pcap_file_layout,
+    pcap_record_problem,
+    pcap_records,
+    read_interface,
+    section_byte_order,
+)
 
-PCAP_MAGICS = {
-    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
-    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
-    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
-    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
-}
-PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 GZIP_MAGIC = b"\x1f\x8b"
 
-PCAPNG_IDB = 1
-PCAPNG_SPB = 3
-PCAPNG_EPB = 6
-PCAPNG_OBSOLETE_PB = 2
-
-MAX_RECORD_LENGTH = 256 * 1024 * 1024  # larger than any link layer's frame; beyond is corruption
 DEFAULT_SPOOL_LIMIT = 4 << 30  # the default of Limits.max_spool_bytes
 SPOOL_DISK_RESERVE = 1 << 30  # spooling stops rather than leave less free in the temporary folder
 SPOOL_CHUNK = 1 << 20
 DEFAULT_GZIP_RATIO = 500  # the default of Limits.max_gzip_ratio
 RATIO_CHECK_AFTER = 64 << 20  # small files may expand as they like
-
-# The smallest valid length of each pcapng block type we read (PCAPNG spec 4.x):
-# 12 bytes of framing plus the block's fixed fields.
-PCAPNG_MIN_LENGTH = {0x0A0D0D0A: 28, 1: 20, 2: 32, 3: 16, 6: 32}
-
-
-class CaptureError(Exception):
-    """A capture that cannot be read at all.  The message is one line for the user."""
-
-
-@dataclass(frozen=True, slots=True)
-class CaptureNote:
-    """Something wrong but survivable in a capture (e.g. a truncated last record)."""
-
-    source: str
-    message: str
 
 
 @dataclass(slots=True)
@@ -232,83 +224,25 @@ def iter_record_tuples(source: CaptureSource, source_index: int = 0) -> Iterator
     )
 
 
-PCAP_HEADER_LENGTH = 24
-PCAP_RECORD_HEADER_LENGTH = 16
-
-
 def pcap_layout(source: CaptureSource) -> tuple[str, float, int] | None:
     """(struct byte order, timestamp resolution, link type) of a pcap file; None for anything else.
 
-    For a caller that walks the records itself (the engine's fast path); it must
-    stop where ``pcap_record_problem`` says, as ``iter_record_tuples`` does.
+    For a caller that walks the records itself (the engine): with ``pcap_records`` or, for the
+    bulk path, ``walk_record_offsets`` (core/wire/capture_format.py).
     """
-    data = source.data
-    magic = bytes(data[:4])
-    if magic not in PCAP_MAGICS or len(data) < PCAP_HEADER_LENGTH:
-        return None
-    endian, resolution = PCAP_MAGICS[magic]
-    source.format = "pcap"
-    return endian, resolution, struct.unpack_from(endian + "I", data, 20)[0] & 0x0FFFFFFF
-
-
-def pcap_record_problem(source: CaptureSource, offset: int, caplen: int | None) -> bool:
-    """Whether the record at ``offset`` cannot be read (noted in ``source.notes``); the walk stops there.
-
-    ``caplen`` is None when even the record header is cut off.
-    """
-    end = len(source.data)
-    if caplen is None:
-        message = f"truncated record header at byte {offset}; stopped there"
-    elif caplen > MAX_RECORD_LENGTH:
-        message = f"record at byte {offset} claims {caplen} bytes; stopped there"
-    elif offset + PCAP_RECORD_HEADER_LENGTH + caplen > end:
-        body = offset + PCAP_RECORD_HEADER_LENGTH
-        message = f"truncated last record at byte {offset} ({end - body} of {caplen} bytes); stopped there"
-    else:
-        return False
-    source.notes.append(CaptureNote(source.name, message))
-    return True
+    layout = pcap_file_layout(source.data)
+    if layout is not None:
+        source.format = "pcap"
+    return layout
 
 
 def _iter_pcap(source: CaptureSource, source_index: int) -> Iterator[Record]:
-    data = source.data
-    if len(data) < PCAP_HEADER_LENGTH:
+    if len(source.data) < PCAP_HEADER_LENGTH:
         raise CaptureError(f"{source.name}: truncated pcap file header")
-    endian, resolution, link_type = pcap_layout(source)
-    record_header = struct.Struct(endian + "IIII")
-    unpack = record_header.unpack_from
-    end = len(data)
-    offset = PCAP_HEADER_LENGTH
-    while offset < end:
-        if offset + 16 > end:
-            pcap_record_problem(source, offset, None)
-            return
-        seconds, fraction, caplen, origlen = unpack(data, offset)
-        body = offset + 16
-        if (caplen > MAX_RECORD_LENGTH or body + caplen > end) and pcap_record_problem(source, offset, caplen):
-            return
-        yield (source_index, seconds + fraction * resolution, link_type, body, caplen, origlen)
-        offset = body + caplen
-
-
-@dataclass(slots=True)
-class _Interface:
-    link_type: int
-    resolution: float
-    offset_seconds: int
-
-
-def _idb_resolution(idb: "dpkt.pcapng.InterfaceDescriptionBlock", endian: str) -> tuple[float, int]:
-    import dpkt
-
-    resolution, offset_seconds = 1e-6, 0
-    for option in getattr(idb, "opts", []):
-        if option.code == dpkt.pcapng.PCAPNG_OPT_IF_TSRESOL and option.data:
-            value = option.data[0]
-            resolution = 2.0 ** -(value & 0x7F) if value & 0x80 else 10.0 ** -value
-        elif option.code == 14 and len(option.data) >= 8:  # if_tsoffset
-            offset_seconds = struct.unpack(endian + "q", option.data[:8])[0]
-    return resolution, offset_seconds
+    layout = pcap_layout(source)
+    link_type = layout[2]
+    for ts, body, caplen, origlen in pcap_records(source, layout, PCAP_HEADER_LENGTH, len(source.data), WalkEnd()):
+        yield (source_index, ts, link_type, body, caplen, origlen)
 
 
 def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
@@ -316,19 +250,14 @@ def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
     end = len(data)
     offset = 0
     endian = "<"
-    interfaces: list[_Interface] = []
+    interfaces: list[Interface] = []
     while offset < end:
         if offset + 12 > end:
             source.notes.append(CaptureNote(source.name, f"truncated block at byte {offset}; stopped there"))
             return
-        block_type_raw = bytes(data[offset : offset + 4])
-        if block_type_raw == PCAPNG_SHB:
-            bom = bytes(data[offset + 8 : offset + 12])
-            if bom == b"\x4d\x3c\x2b\x1a":
-                endian = "<"
-            elif bom == b"\x1a\x2b\x3c\x4d":
-                endian = ">"
-            else:
+        if bytes(data[offset : offset + 4]) == PCAPNG_SHB:
+            endian = section_byte_order(bytes(data[offset + 8 : offset + 12]))
+            if endian is None:
                 message = f"pcapng section header at byte {offset} has a bad byte-order magic"
                 if offset == 0:
                     raise CaptureError(f"{source.name}: {message}")
@@ -349,57 +278,25 @@ def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
                        f"than its fixed part ({PCAPNG_MIN_LENGTH[block_type]})")
             if offset == 0:
                 raise CaptureError(f"{source.name}: {message}")
-            if block_type == 0x0A0D0D0A:  # a new section we cannot read: its blocks would be misread
+            if block_type == PCAPNG_SHB_TYPE:  # a new section we cannot read: its blocks would be misread
                 source.notes.append(CaptureNote(source.name, f"{message}; stopped there"))
                 return
             source.notes.append(CaptureNote(source.name, f"{message}; skipped"))
             offset += block_length
             continue
-        if block_type == PCAPNG_EPB:
-            interface_id, ts_high, ts_low, caplen, origlen = struct.unpack_from(
-                endian + "IIIII", data, offset + 8
-            )
-            if interface_id >= len(interfaces) or 28 + caplen > block_length - 4:
-                source.notes.append(
-                    CaptureNote(source.name, f"bad packet block at byte {offset}; skipped")
-                )
-            else:
-                iface = interfaces[interface_id]
-                ts = ((ts_high << 32) | ts_low) * iface.resolution + iface.offset_seconds
-                yield (source_index, ts, iface.link_type, offset + 28, caplen, origlen)
-        elif block_type == PCAPNG_SPB:
-            if interfaces:
-                origlen = struct.unpack_from(endian + "I", data, offset + 8)[0]
-                caplen = min(origlen, block_length - 16)
-                yield (source_index, 0.0, interfaces[0].link_type, offset + 12, caplen, origlen)
-        elif block_type == PCAPNG_OBSOLETE_PB:
-            interface_id, _drops, ts_high, ts_low, caplen, origlen = struct.unpack_from(
-                endian + "HHIIII", data, offset + 8
-            )
-            if interface_id < len(interfaces) and 28 + caplen <= block_length - 4:
-                iface = interfaces[interface_id]
-                ts = ((ts_high << 32) | ts_low) * iface.resolution + iface.offset_seconds
-                yield (source_index, ts, iface.link_type, offset + 28, caplen, origlen)
+        if block_type in (PCAPNG_EPB, PCAPNG_SPB, PCAPNG_OBSOLETE_PB):
+            packet = packet_of_block(data, offset, block_type, block_length, endian, interfaces)
+            if packet is not None:
+                ts, link_type, data_offset, caplen, origlen = packet
+                yield (source_index, ts, link_type, offset + data_offset, caplen, origlen)
+            elif block_type == PCAPNG_EPB:
+                source.notes.append(CaptureNote(source.name, f"bad packet block at byte {offset}; skipped"))
         elif block_type == PCAPNG_IDB:
-            import dpkt  # only pcapng needs it, and only here: not paid by pcap files
-
-            block = bytes(data[offset : offset + block_length])
-            try:
-                idb_class = (
-                    dpkt.pcapng.InterfaceDescriptionBlockLE
-                    if endian == "<"
-                    else dpkt.pcapng.InterfaceDescriptionBlock
-                )
-                idb = idb_class(block)
-                resolution, offset_seconds = _idb_resolution(idb, endian)
-                interfaces.append(_Interface(idb.linktype, resolution, offset_seconds))
-            except Exception as exc:  # dpkt on hostile option bytes: any error means unreadable
-                link_type = struct.unpack_from(endian + "H", data, offset + 8)[0]
-                source.notes.append(
-                    CaptureNote(source.name, f"interface block at byte {offset} unreadable ({exc}); "
-                                "assuming microsecond timestamps")
-                )
-                interfaces.append(_Interface(link_type, 1e-6, 0))
+            interface, error = read_interface(bytes(data[offset : offset + block_length]), endian)
+            if error is not None:
+                source.notes.append(CaptureNote(source.name, f"interface block at byte {offset} unreadable "
+                                                             f"({error}); assuming microsecond timestamps"))
+            interfaces.append(interface)
         offset += block_length
 
 

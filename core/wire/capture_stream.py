@@ -26,16 +26,28 @@ import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from dicomtui.core.wire.capture import (
-    GZIP_MAGIC,
+from dicomtui.core.wire.capture import GZIP_MAGIC
+from dicomtui.core.wire.capture_format import (
     MAX_RECORD_LENGTH,
     PCAP_MAGICS,
+    PCAPNG_EPB,
+    PCAPNG_IDB,
+    PCAPNG_ISB,
+    PCAPNG_MIN_LENGTH,
+    PCAPNG_OBSOLETE_PB,
     PCAPNG_SHB,
+    PCAPNG_SHB_TYPE,
+    PCAPNG_SPB,
     CaptureError,
-    _idb_resolution,
+    Interface,
+    enhanced_packet_block,
+    interface_block,
+    packet_of_block,
+    read_interface,
+    section_byte_order,
+    section_header_block,
 )
 
-PCAPNG_IDB, PCAPNG_OBSOLETE_PB, PCAPNG_SPB, PCAPNG_ISB, PCAPNG_EPB = 1, 2, 3, 5, 6
 SECTION, INTERFACE, PACKET, STATISTICS, OTHER = "section", "interface", "packet", "statistics", "other"
 
 
@@ -45,27 +57,6 @@ class StreamBlock(NamedTuple):
     kind: str
     raw: bytes
     packet: tuple | None = None
-
-
-def _block(block_type: int, body: bytes) -> bytes:
-    total = 12 + len(body)
-    return struct.pack("<II", block_type, total) + body + struct.pack("<I", total)
-
-
-def section_header_block() -> bytes:
-    return _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-
-
-def interface_block(link_type: int, snaplen: int, nanoseconds: bool) -> bytes:
-    options = struct.pack("<HHB3x", 9, 1, 9 if nanoseconds else 6) + struct.pack("<HH", 0, 0)
-    return _block(PCAPNG_IDB, struct.pack("<HHI", link_type, 0, snaplen) + options)
-
-
-@dataclass(slots=True)
-class _Interface:
-    link_type: int
-    resolution: float
-    offset_seconds: int
 
 
 @dataclass
@@ -78,7 +69,7 @@ class CaptureStreamParser:
     _buffer: bytearray = field(default_factory=bytearray)
     _start: int = 0
     _endian: str = "<"
-    _interfaces: list[_Interface] = field(default_factory=list)
+    _interfaces: list[Interface] = field(default_factory=list)
     _pcap: tuple | None = None  # (endian, nanoseconds, link type)
     _pending_header: list[bytes] = field(default_factory=list)
 
@@ -130,7 +121,7 @@ class CaptureStreamParser:
             nanoseconds = resolution < 1e-6
             self._pcap = (endian, nanoseconds, link_type)
             self._start = start + 24
-            self._interfaces = [_Interface(link_type, resolution, 0)]
+            self._interfaces = [Interface(link_type, resolution, 0)]
             self._pending_header = [interface_block(link_type, snaplen, nanoseconds)]
             return StreamBlock(SECTION, section_header_block())
         if available < 16:
@@ -144,10 +135,7 @@ class CaptureStreamParser:
         data = bytes(buffer[start + 16 : start + 16 + caplen])
         self._start = start + 16 + caplen
         units = seconds * (1_000_000_000 if nanoseconds else 1_000_000) + fraction
-        padding = b"\x00" * (-caplen % 4)
-        total = 32 + caplen + len(padding)
-        raw = struct.pack("<IIIIIII", PCAPNG_EPB, total, 0, units >> 32, units & 0xFFFFFFFF, caplen, origlen) + \
-            data + padding + struct.pack("<I", total)
+        raw = enhanced_packet_block(0, units, data, origlen)
         # As a pcapng reader computes it from the block written (the -w file reads back the same).
         timestamp = units * (1e-9 if nanoseconds else 1e-6)
         return StreamBlock(PACKET, raw, (timestamp, link_type, 28, caplen, origlen))
@@ -158,13 +146,10 @@ class CaptureStreamParser:
         if available < 12:
             return None
         if bytes(buffer[start : start + 4]) == PCAPNG_SHB:
-            bom = bytes(buffer[start + 8 : start + 12])
-            if bom == b"\x4d\x3c\x2b\x1a":
-                self._endian = "<"
-            elif bom == b"\x1a\x2b\x3c\x4d":
-                self._endian = ">"
-            else:
+            endian = section_byte_order(bytes(buffer[start + 8 : start + 12]))
+            if endian is None:
                 raise CaptureError(f"{self.name}: pcapng section header with bad byte-order magic")
+            self._endian = endian
         endian = self._endian
         block_type, length = struct.unpack_from(endian + "II", buffer, start)
         if length < 12 or length % 4 or length > MAX_RECORD_LENGTH:
@@ -173,33 +158,16 @@ class CaptureStreamParser:
             return None
         raw = bytes(buffer[start : start + length])
         self._start = start + length
-        if block_type == 0x0A0D0D0A:
+        if block_type == PCAPNG_SHB_TYPE:
             self._interfaces = []
             return StreamBlock(SECTION, raw)
         if block_type == PCAPNG_IDB:
-            import dpkt  # only pcapng interface blocks need it: not paid by pcap files
-
-            try:
-                idb_class = (dpkt.pcapng.InterfaceDescriptionBlockLE if endian == "<"
-                             else dpkt.pcapng.InterfaceDescriptionBlock)
-                idb = idb_class(raw)
-                resolution, offset_seconds = _idb_resolution(idb, endian)
-                self._interfaces.append(_Interface(idb.linktype, resolution, offset_seconds))
-            except (dpkt.UnpackError, struct.error, IndexError, ValueError):
-                link_type = struct.unpack_from(endian + "H", raw, 8)[0]
-                self._interfaces.append(_Interface(link_type, 1e-6, 0))
+            interface, _error = read_interface(raw, endian)
+            self._interfaces.append(interface)
             return StreamBlock(INTERFACE, raw)
-        if block_type == PCAPNG_EPB and length >= 32:
-            interface_id, high, low, caplen, origlen = struct.unpack_from(endian + "IIIII", raw, 8)
-            if interface_id < len(self._interfaces) and 28 + caplen <= length - 4:
-                iface = self._interfaces[interface_id]
-                timestamp = ((high << 32) | low) * iface.resolution + iface.offset_seconds
-                return StreamBlock(PACKET, raw, (timestamp, iface.link_type, 28, caplen, origlen))
-            return StreamBlock(OTHER, raw)
-        if block_type == PCAPNG_SPB and length >= 16 and self._interfaces:
-            origlen = struct.unpack_from(endian + "I", raw, 8)[0]
-            caplen = min(origlen, length - 16)
-            return StreamBlock(PACKET, raw, (0.0, self._interfaces[0].link_type, 12, caplen, origlen))
+        if block_type in (PCAPNG_EPB, PCAPNG_SPB, PCAPNG_OBSOLETE_PB) and length >= PCAPNG_MIN_LENGTH[block_type]:
+            packet = packet_of_block(raw, 0, block_type, length, endian, self._interfaces)
+            return StreamBlock(PACKET, raw, packet) if packet is not None else StreamBlock(OTHER, raw)
         if block_type == PCAPNG_ISB and length >= 24:
             self._statistics(raw, endian)
             return StreamBlock(STATISTICS, raw)

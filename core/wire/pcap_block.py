@@ -2,7 +2,7 @@
 
 A Python loop that touches every frame costs about a microsecond a frame; a
 227 MB capture has 220,000 frames.  Here only the record chain is walked in
-Python (``walk_records``: the next record's place depends on this one's
+Python (``capture_format.walk_record_offsets``: the next record's place depends on this one's
 length, which no vector operation can follow), and everything else a frame
 has for TCP reassembly, its time, Ethernet, IPv4 and TCP header fields, is
 read for a whole block at once by gathering the first 70 bytes of every record
@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dicomtui.core.wire.capture import MAX_RECORD_LENGTH
 
 RECORD_HEADER = 16
 HEADERS = 54  # Ethernet (14) + IPv4 without options (20) + TCP header (20; options follow)
@@ -44,29 +43,6 @@ def _layout(endian: str) -> np.dtype:
 
 _LAYOUTS = {endian: _layout(endian) for endian in ("<", ">")}
 _FOUR_TUPLE = slice(RECORD_HEADER + 26, RECORD_HEADER + 38)  # src, dst, sport, dport: contiguous
-
-
-def walk_records(data, offset: int, limit: int, header=struct.Struct("<I").unpack_from) -> tuple[list[int], int]:
-    """The offsets of up to ``limit`` sound records from ``offset``, and the offset after them.
-
-    Stops before a record that is cut off or claims an absurd length: the
-    caller's per-record loop reads that one and reports it.  ``header`` reads a
-    caplen in the file's byte order.
-    """
-    end = len(data)
-    offsets: list[int] = []
-    append = offsets.append
-    last = end - RECORD_HEADER
-    for _count in range(limit):  # a counted loop: cheaper than testing len(offsets) each time
-        if offset > last:
-            break
-        caplen = header(data, offset + 8)[0]
-        following = offset + RECORD_HEADER + caplen
-        if following > end or caplen > MAX_RECORD_LENGTH:
-            break
-        append(offset)
-        offset = following
-    return offsets, offset
 
 
 @dataclass(slots=True)
@@ -94,7 +70,7 @@ class FrameBlock:
 
 
 def decode_block(data, offsets: list[int], endian: str, resolution: float) -> FrameBlock:
-    """Read the headers of the records at ``offsets`` (from ``walk_records``) column-wise."""
+    """Read the headers of the records at ``offsets`` (from ``walk_record_offsets``) column-wise."""
     buffer = np.frombuffer(data, dtype=np.uint8)
     starts = np.array(offsets, dtype=np.int64)
     # Every 70-byte window of the file as a view (no copy); taking the rows at ``starts`` copies

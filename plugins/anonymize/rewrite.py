@@ -344,7 +344,7 @@ class CaptureAnonymizer:
 
 def write_capture(frames, path: str) -> int:
     """Write Ethernet frames as pcapng (``.pcapng``) or pcap (anything else); returns bytes written."""
-    from dicomtui.plugins.export.pcap import PcapngRecordWriter, PcapRecordWriter
+    from dicomtui.core.wire.capture_format import PcapngRecordWriter, PcapRecordWriter
 
     with open(path, "wb") as stream:
         if path.lower().endswith(".pcapng"):

@@ -10,80 +10,21 @@ One link type: ``dicom.pcap`` (microsecond timestamps, nanosecond when a
 source pcap was nanosecond).  Several link types (a pcapng recorded on
 several interfaces): ``dicom.pcapng`` with one interface per link type and
 nanosecond timestamps.  User identity secrets are overwritten with ``*`` in
-every frame that carries them (``SecretMasker``; docs/secrets.md).  The record writers are a few lines of ``struct``
-rather than dpkt's, because dpkt's pcap writer sets the original length to the
-captured length, which would misreport frames cut by a snapshot length.
+every frame that carries them (``SecretMasker``; docs/secrets.md).  The record writers are the
+wire layer's (core/wire/capture_format.py), shared with the anonymizer and the live path.
 """
 
 from __future__ import annotations
 
-import struct
 from bisect import bisect_right
 
 from dicomtui import hookimpl
 from dicomtui.core.api.export import SKIP_NOTHING, ExportOptions, ExportResult, OutputFolder, Progress, error_text
 from dicomtui.core.protocol.secrets import ASSOCIATE_TYPES, FIXED, MASK_BYTE, associate_secret_ranges
 from dicomtui.core.wire.capture import PCAP_MAGICS, Record, merge_records
+from dicomtui.core.wire.capture_format import PcapngRecordWriter, PcapRecordWriter
 from dicomtui.core.wire.packet import format_address, parse_tcp
 from dicomtui.core.wire.tcp import SEQ_MODULO, seq_delta
-
-SNAPLEN = 262144
-PCAP_MAX_SECONDS = 1 << 32  # pcap's seconds field is unsigned 32-bit
-
-
-class PcapRecordWriter:
-    def __init__(self, stream, link_type: int, nanoseconds: bool) -> None:
-        self.stream = stream
-        self.scale = 1_000_000_000 if nanoseconds else 1_000_000
-        magic = 0xA1B23C4D if nanoseconds else 0xA1B2C3D4
-        stream.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, SNAPLEN, link_type))
-        self.bytes = 24
-        self.clamped = 0  # frames whose time pcap cannot hold (before 1970, after 2106)
-
-    def write(self, frame, timestamp: float, origlen: int, link_type: int) -> None:
-        if not 0 <= timestamp < PCAP_MAX_SECONDS:  # NaN too
-            self.clamped += 1
-            timestamp = min(max(timestamp, 0.0), PCAP_MAX_SECONDS - 1) if timestamp == timestamp else 0.0
-        seconds = int(timestamp)
-        fraction = min(round((timestamp - seconds) * self.scale), self.scale - 1)
-        self.stream.write(struct.pack("<IIII", seconds, fraction, len(frame), min(origlen, 0xFFFFFFFF)))
-        self.stream.write(frame)
-        self.bytes += 16 + len(frame)
-
-
-class PcapngRecordWriter:
-    """Section header, one interface per link type, enhanced packet blocks (ns timestamps)."""
-
-    def __init__(self, stream, link_types: list[int]) -> None:
-        self.stream = stream
-        self.clamped = 0  # frames whose time an unsigned 64-bit nanosecond count cannot hold
-        self.interfaces = {link_type: number for number, link_type in enumerate(link_types)}
-        shb_body = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
-        self.bytes = 0
-        self._block(0x0A0D0D0A, shb_body)
-        for link_type in link_types:
-            tsresol = struct.pack("<HHB3x", 9, 1, 9)  # if_tsresol = 10^-9
-            options = tsresol + struct.pack("<HH", 0, 0)
-            self._block(1, struct.pack("<HHI", link_type, 0, SNAPLEN) + options)
-
-    def _block(self, block_type: int, body: bytes) -> None:
-        total = 12 + len(body)
-        self.stream.write(struct.pack("<II", block_type, total) + body + struct.pack("<I", total))
-        self.bytes += total
-
-    def write(self, frame, timestamp: float, origlen: int, link_type: int) -> None:
-        nanoseconds = round(timestamp * 1_000_000_000) if timestamp == timestamp else -1
-        if not 0 <= nanoseconds < 1 << 64:
-            self.clamped += 1
-            nanoseconds = min(max(nanoseconds, 0), (1 << 64) - 1)
-        padding = b"\x00" * (-len(frame) % 4)
-        total = 32 + len(frame) + len(padding)
-        self.stream.write(struct.pack("<IIIIIII", 6, total, self.interfaces[link_type], nanoseconds >> 32,
-                                      nanoseconds & 0xFFFFFFFF, len(frame), origlen))
-        self.stream.write(frame)
-        self.stream.write(padding + struct.pack("<I", total))
-        self.bytes += total
-
 
 def dicom_frames(analysis, only: frozenset[int] | None = None):
     """(frame number, record, frame bytes, TCP segment, connection index, direction) of every
