@@ -599,20 +599,14 @@ class _Block:
 
     def _append_segments(self, tracked, state: _Direction, start: int, end: int) -> None:
         """Segments ``start`` to ``end`` of a direction into its chunk map and reassembler counters."""
-        chunks = state.sink.chunks
         stream_offsets, file_offsets, lengths, frames, timestamps = state.columns
-        chunks.stream_offsets.frombytes(stream_offsets[start * 8: end * 8])
-        chunks.file_offsets.frombytes(file_offsets[start * 8: end * 8])
-        chunks.lengths.frombytes(lengths[start * 4: end * 4])
-        chunks.frames.frombytes(frames[start * 4: end * 4])
-        chunks.sources.frombytes(bytes(4 * (end - start)))
-        chunks.timestamps.frombytes(timestamps[start * 8: end * 8])
         last_length = state.lengths[end - 1]
         following = state.stream_offsets[end - 1] + last_length
-        chunks.end = following
-        reassembler = tracked.reassemblers[state.tcp_direction]
-        reassembler.bytes_delivered += state.cumulative[end - 1] - (state.cumulative[start - 1] if start else 0)
-        reassembler.next_offset = following
-        reassembler.next_seq = (state.seqs[end - 1] + last_length) & 0xFFFFFFFF
+        state.sink.chunks.extend_packed(stream_offsets[start * 8: end * 8], file_offsets[start * 8: end * 8],
+                                        lengths[start * 4: end * 4], frames[start * 4: end * 4],
+                                        timestamps[start * 8: end * 8], following)
+        tracked.reassemblers[state.tcp_direction].delivered_in_order(
+            following, (state.seqs[end - 1] + last_length) & 0xFFFFFFFF,
+            state.cumulative[end - 1] - (state.cumulative[start - 1] if start else 0))
         tracked.has_data = True
         state.applied = end

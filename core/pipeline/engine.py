@@ -380,29 +380,18 @@ class CaptureEngine:
                         length = total_length - 20 - (data_offset >> 4) * 4
                         reassemblers = tracked.reassemblers
                         reassembler = reassemblers[direction]
-                        if not length or (seq == reassembler.next_seq and not reassembler.pending
-                                          and reassembler.started and reassembler.loss_evidence is None):
+                        if not length or reassembler.takes_in_order(seq):
                             self.tcp_frames += 1
                             tracked.last_frame = frame_number
                             tracked.last_time = ts
                             tracked.record(pack_row(ts, frame_number, seq, ack, length, window, flags, direction))
                             if length:
                                 tracked.has_data = True
-                                stream_offset = reassembler.next_offset
-                                reassembler.next_offset = stream_offset + length
-                                reassembler.next_seq = (seq + length) & 0xFFFFFFFF
-                                reassembler.bytes_delivered += length
+                                stream_offset = reassembler.deliver_in_order(seq, length)
                                 sink = tracked.sinks[direction]
-                                if length <= sink.credit:
-                                    # ChunkMap.append, written out (once per segment)
-                                    chunks = sink.chunks
-                                    chunks.stream_offsets.append(stream_offset)
-                                    chunks.file_offsets.append(body + 34 + (data_offset >> 4) * 4)
-                                    chunks.lengths.append(length)
-                                    chunks.frames.append(frame_number)
-                                    chunks.sources.append(0)
-                                    chunks.timestamps.append(ts)
-                                    chunks.end = stream_offset + length
+                                if length <= sink.credit:  # bytes the decoder said it need not see
+                                    sink.chunks.append(stream_offset, 0, body + 34 + (data_offset >> 4) * 4, length,
+                                                       frame_number, ts)
                                     sink.credit -= length
                                     sink.owed += length
                                 else:

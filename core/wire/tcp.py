@@ -81,6 +81,18 @@ class ChunkMap:
         self.timestamps.append(ts)
         self.end = stream_offset + length
 
+    def extend_packed(self, stream_offsets: bytes, file_offsets: bytes, lengths: bytes, frames: bytes,
+                      timestamps: bytes, end: int) -> None:
+        """Many in-order entries of source 0 at once, as packed columns (the bulk path's delivery);
+        ``end``: the stream offset after the last of them."""
+        self.stream_offsets.frombytes(stream_offsets)
+        self.file_offsets.frombytes(file_offsets)
+        self.lengths.frombytes(lengths)
+        self.frames.frombytes(frames)
+        self.sources.frombytes(bytes(len(lengths)))
+        self.timestamps.frombytes(timestamps)
+        self.end = end
+
     def drop_before_frame(self, frame: int) -> int:
         """Forget the entries of frames before ``frame`` at the start of the map (live retention).
 
@@ -215,6 +227,32 @@ class DirectionReassembler:
             self.started = True
             self.isn = seq
             self.next_seq = (seq + 1) % SEQ_MODULO
+
+    # -- delivery: the only ways a direction's stream advances ------------------------------------
+    #
+    # ``segment`` is the reference (any segment, any order).  The engine's fast and bulk paths,
+    # which have already checked that their segments are the next bytes in order with nothing
+    # waiting (``takes_in_order``), advance the counters with ``deliver_in_order`` (one segment)
+    # or ``delivered_in_order`` (a run of them, whose chunk-map entries they add themselves with
+    # ``ChunkMap.extend_packed``), so these fields are set here and nowhere else.
+
+    def takes_in_order(self, seq: int) -> bool:
+        """Whether a segment at ``seq`` is the next bytes of a stream with nothing held or doubted."""
+        return seq == self.next_seq and not self.pending and self.started and self.loss_evidence is None
+
+    def deliver_in_order(self, seq: int, length: int) -> int:
+        """Advance past one in-order segment (``takes_in_order`` held); returns its stream offset."""
+        stream_offset = self.next_offset
+        self.next_offset = stream_offset + length
+        self.next_seq = (seq + length) & 0xFFFFFFFF
+        self.bytes_delivered += length
+        return stream_offset
+
+    def delivered_in_order(self, next_offset: int, next_seq: int, count: int) -> None:
+        """A run of in-order segments was delivered: ``count`` bytes, ending at ``next_offset`` / ``next_seq``."""
+        self.next_offset = next_offset
+        self.next_seq = next_seq
+        self.bytes_delivered += count
 
     def segment(self, seq: int, source: int, file_offset: int, length: int, frame: int, ts: float) -> None:
         if length == 0:
