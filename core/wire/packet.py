@@ -48,6 +48,21 @@ TCP_ACK = 0x10
 
 IPV6_EXTENSION_HEADERS = (0, 43, 60, 135, 139, 140)
 IPV6_FRAGMENT = 44
+IP_AUTHENTICATION_HEADER = 51  # RFC 4302: its length is in 4-byte units, minus 2
+
+# Tunnels and tags a mirror port's capture arrives in (remote SPAN, data-centre overlays, MPLS
+# cores, Cisco TrustSec): each is taken off and the walk goes on inside, at most this deep.
+MAX_ENCAPSULATIONS = 6
+ETHERTYPE_MPLS = (0x8847, 0x8848)
+ETHERTYPE_CISCO_METADATA = 0x8909  # Cisco TrustSec SGT (CMD)
+ETHERTYPE_TRANSPARENT_ETHERNET = 0x6558  # GRE or Geneve carrying an Ethernet frame
+ETHERTYPE_ERSPAN_II = 0x88BE  # type I when GRE has no sequence number, type II when it has
+ETHERTYPE_ERSPAN_III = 0x22EB
+IP_PROTOCOL_IPV4, IP_PROTOCOL_IPV6, IP_PROTOCOL_GRE, IP_PROTOCOL_UDP = 4, 41, 47, 17
+UDP_PORT_VXLAN, UDP_PORT_GENEVE = 4789, 6081
+ETHERNET = -1  # in the walk below: "an Ethernet header starts here"
+_BELOW_LINK = frozenset((*ETHERTYPE_MPLS, ETHERTYPE_CISCO_METADATA))
+_TUNNEL = "tunnel"  # _locate_ip_tcp's mark for an IP payload that is not TCP
 
 _u16 = struct.Struct("!H").unpack_from
 _tcp_header = struct.Struct("!HHIIBBH").unpack_from
@@ -208,12 +223,130 @@ def tcp_options_at(buffer, offset: int, caplen: int, link_type: int) -> dict[str
     return options
 
 
+def _ethernet(frame, offset: int) -> tuple[int, int] | None:
+    """(ethertype, offset after it) of an Ethernet header at ``offset``, VLAN tags skipped."""
+    if len(frame) < offset + 14:
+        return None
+    ethertype = _u16(frame, offset + 12)[0]
+    offset += 14
+    while ethertype in ETHERTYPE_VLAN_TAGS and len(frame) >= offset + 4:
+        ethertype = _u16(frame, offset + 2)[0]
+        offset += 4
+    return ethertype, offset
+
+
+def _below_link(frame, ethertype: int, offset: int) -> tuple[int, int] | None:
+    """Take off what sits between a link layer and IP on a mirror port's frame: MPLS labels (with
+    an Ethernet pseudowire and its control word), Cisco TrustSec metadata.  (ethertype, offset)."""
+    size = len(frame)
+    for _depth in range(MAX_ENCAPSULATIONS):
+        if ethertype in ETHERTYPE_MPLS:
+            while True:  # labels until the bottom of the stack (RFC 3032)
+                if size < offset + 4:
+                    return None
+                bottom = frame[offset + 2] & 0x01
+                offset += 4
+                if bottom:
+                    break
+            if size <= offset:
+                return None
+            version = frame[offset] >> 4
+            if version == 4:
+                return ETHERTYPE_IPV4, offset
+            if version == 6:
+                return ETHERTYPE_IPV6, offset
+            if version == 0 and size >= offset + 4 + 14:  # a pseudowire control word (RFC 4385), then Ethernet
+                offset += 4
+            found = _ethernet(frame, offset)
+            if found is None:
+                return None
+            ethertype, offset = found
+        elif ethertype == ETHERTYPE_CISCO_METADATA:
+            if size < offset + 4:
+                return None
+            offset += 2 + frame[offset + 1] * 4  # version, length in 4-byte units, the options
+            if size < offset + 2:
+                return None
+            ethertype = _u16(frame, offset)[0]
+            offset += 2
+        else:
+            return ethertype, offset
+    return None
+
+
+def _inside_tunnel(frame, protocol: int, offset: int, end: int) -> tuple[int, int] | None:
+    """What an IP packet's payload at ``offset`` carries when it is a tunnel: (ethertype or
+    ``ETHERNET``, offset), or None when it is no tunnel this walk knows."""
+    size = min(len(frame), end)
+    if protocol == IP_PROTOCOL_IPV4:
+        return ETHERTYPE_IPV4, offset
+    if protocol == IP_PROTOCOL_IPV6:
+        return ETHERTYPE_IPV6, offset
+    if protocol == IP_PROTOCOL_GRE:  # RFC 2784/2890: flags, protocol, optional checksum, key, sequence
+        if size < offset + 4:
+            return None
+        flags, inner = _u16(frame, offset)[0], _u16(frame, offset + 2)[0]
+        offset += 4 + 4 * (bool(flags & 0x8000) + bool(flags & 0x2000) + bool(flags & 0x1000))
+        if inner == ETHERTYPE_TRANSPARENT_ETHERNET:
+            return ETHERNET, offset
+        if inner == ETHERTYPE_ERSPAN_II:
+            # ERSPAN type I has no sequence number and no header of its own; type II an 8-byte one.
+            return ETHERNET, offset + (8 if flags & 0x1000 else 0)
+        if inner == ETHERTYPE_ERSPAN_III:
+            if size < offset + 12:
+                return None
+            optional = _u16(frame, offset + 10)[0] & 0x0001  # O: a platform-specific subheader follows
+            return ETHERNET, offset + 12 + (8 if optional else 0)
+        return inner, offset
+    if protocol == IP_PROTOCOL_UDP:
+        if size < offset + 16:
+            return None
+        dport = _u16(frame, offset + 2)[0]
+        if dport == UDP_PORT_VXLAN:  # RFC 7348: 8 bytes, then the Ethernet frame
+            return ETHERNET, offset + 16
+        if dport == UDP_PORT_GENEVE:  # RFC 8926: 8 bytes and the options, then the protocol type's payload
+            options = (frame[offset + 8] & 0x3F) * 4
+            inner = _u16(frame, offset + 10)[0]
+            offset += 16 + options
+            return (ETHERNET, offset) if inner == ETHERTYPE_TRANSPARENT_ETHERNET else (inner, offset)
+    return None
+
+
 def _locate_tcp(frame, link_type: int) -> tuple[int, bytes, bytes, int, int] | None:
-    """(family, source, destination, offset of the TCP header, end of the IP payload) or None."""
+    """(family, source, destination, offset of the TCP header, end of the IP payload) or None.
+
+    The TCP segment may sit inside tunnels and tags (``_below_link``, ``_inside_tunnel``): the
+    addresses are the innermost IP header's, the conversation the endpoints had.
+    """
     layer = _network_layer(frame, link_type)
     if layer is None:
         return None
     ethertype, offset = layer
+    for _depth in range(MAX_ENCAPSULATIONS):
+        if ethertype in _BELOW_LINK:
+            below = _below_link(frame, ethertype, offset)
+            if below is None:
+                return None
+            ethertype, offset = below
+        found = _locate_ip_tcp(frame, ethertype, offset)
+        if found is None or found[0] is not _TUNNEL:
+            return found
+        _tag, protocol, payload, ip_end = found
+        inner = _inside_tunnel(frame, protocol, payload, ip_end)
+        if inner is None:
+            return None
+        ethertype, offset = inner
+        if ethertype == ETHERNET:
+            inner = _ethernet(frame, offset)
+            if inner is None:
+                return None
+            ethertype, offset = inner
+    return None
+
+
+def _locate_ip_tcp(frame, ethertype: int, offset: int):
+    """``_locate_tcp``'s answer for an IP header at ``offset``; ("tunnel", protocol, payload offset,
+    end) when the payload is not TCP but may be a tunnel; None for anything else."""
     size = len(frame)
     if ethertype == ETHERTYPE_IPV4:
         if size < offset + 20:
@@ -222,7 +355,7 @@ def _locate_tcp(frame, link_type: int) -> tuple[int, bytes, bytes, int, int] | N
         if version_ihl >> 4 != 4:
             return None
         header_length = (version_ihl & 0x0F) * 4
-        if header_length < 20 or frame[offset + 9] != 6:
+        if header_length < 20:
             return None
         fragment = _u16(frame, offset + 6)[0]
         if fragment & 0x3FFF:  # more-fragments flag or a fragment offset
@@ -230,10 +363,15 @@ def _locate_tcp(frame, link_type: int) -> tuple[int, bytes, bytes, int, int] | N
         total_length = _u16(frame, offset + 2)[0]
         if total_length == 0:  # TCP segmentation offload leaves it zero
             total_length = size - offset
-        src = bytes(frame[offset + 12 : offset + 16])
-        dst = bytes(frame[offset + 16 : offset + 20])
+        protocol = frame[offset + 9]
         tcp_offset = offset + header_length
         ip_end = offset + total_length
+        if protocol == IP_AUTHENTICATION_HEADER and size >= tcp_offset + 8:
+            protocol, tcp_offset = frame[tcp_offset], tcp_offset + (frame[tcp_offset + 1] + 2) * 4
+        if protocol != 6:
+            return (_TUNNEL, protocol, tcp_offset, ip_end)
+        src = bytes(frame[offset + 12 : offset + 16])
+        dst = bytes(frame[offset + 16 : offset + 20])
         family = socket.AF_INET
     elif ethertype == ETHERTYPE_IPV6:
         if size < offset + 40 or frame[offset] >> 4 != 6:
@@ -244,17 +382,19 @@ def _locate_tcp(frame, link_type: int) -> tuple[int, bytes, bytes, int, int] | N
         dst = bytes(frame[offset + 24 : offset + 40])
         tcp_offset = offset + 40
         ip_end = tcp_offset + payload_length
-        while next_header in IPV6_EXTENSION_HEADERS or next_header == IPV6_FRAGMENT:
+        while next_header in IPV6_EXTENSION_HEADERS or next_header in (IPV6_FRAGMENT, IP_AUTHENTICATION_HEADER):
             if size < tcp_offset + 8:
                 return None
             if next_header == IPV6_FRAGMENT:
                 if _u16(frame, tcp_offset + 2)[0] & 0xFFF9:  # offset or M flag: a real fragment
                     return None
                 next_header, tcp_offset = frame[tcp_offset], tcp_offset + 8
+            elif next_header == IP_AUTHENTICATION_HEADER:
+                next_header, tcp_offset = frame[tcp_offset], tcp_offset + (frame[tcp_offset + 1] + 2) * 4
             else:
                 next_header, tcp_offset = frame[tcp_offset], tcp_offset + (frame[tcp_offset + 1] + 1) * 8
         if next_header != 6:
-            return None
+            return (_TUNNEL, next_header, tcp_offset, ip_end)
         family = socket.AF_INET6
     else:
         return None
