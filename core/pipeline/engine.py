@@ -11,6 +11,8 @@ plugin supplied.  The decoder returns typed events (``protocol.events``), which
 
 from __future__ import annotations
 
+import struct
+
 
 from dicomtui.core.model import Connection, ExpertItem, Group, Severity
 from dicomtui.core.model.analysis import Analysis
@@ -19,6 +21,7 @@ from dicomtui.core.protocol.events import Numbering
 from dicomtui.core.protocol.detect import classify_connection
 from dicomtui.core.wire.capture import PCAP_HEADER_LENGTH, CaptureSource, merge_records, pcap_layout
 from dicomtui.core.wire.capture_format import WalkEnd, pcap_records
+from dicomtui.core.wire.fragments import FragmentReassembler
 from dicomtui.core.wire.packet import (
     ETHERNET_IPV4_TCP,
     LINKTYPE_ETHERNET,
@@ -27,7 +30,9 @@ from dicomtui.core.wire.packet import (
     TCP_FIN,
     TCP_RST,
     TCP_SYN,
+    IpFragment,
     format_address,
+    locate_fragment_at,
     parse_tcp_at,
     tcp_options_at,
 )
@@ -256,6 +261,7 @@ class CaptureEngine:
         self.buffers = analysis.buffers
         self.views = analysis.views
         self.stream_transforms = list(getattr(analysis, "stream_transforms", ()))  # core/wire/transform.py
+        self.fragments: FragmentReassembler | None = None  # made at the first IP fragment
         self.table: dict[tuple, tuple[_TrackedConnection, int]] = {}
         self.unsupported_link_types: set[int] = set()
         self.config = analysis.config
@@ -409,10 +415,21 @@ class CaptureEngine:
         buffers = self.buffers
         segment = parse_tcp_at(buffers[source], offset, caplen, link_type)
         if segment is None:
-            self._not_tcp(frame_number, link_type)
+            if not self._fragment(frame_number, source, ts, link_type, offset, caplen):
+                self._not_tcp(frame_number, link_type)
             return
-        self.tcp_frames += 1
         family, src, dst, sport, dport, seq, ack, flags, payload_offset, payload_length, missing, window = segment
+        self._segment(frame_number, source, ts, family, src, dst, sport, dport, seq, ack, flags, window,
+                      ((source, offset + payload_offset, payload_length),) if payload_length else (),
+                      payload_length, missing, (link_type, offset, caplen))
+
+    def _segment(self, frame_number: int, source: int, ts: float, family: int, src: bytes, dst: bytes, sport: int,
+                 dport: int, seq: int, ack: int, flags: int, window: int, payload: tuple, payload_length: int,
+                 missing: int, header_at: tuple | None) -> None:
+        """A TCP segment into its connection: ``payload`` as (source, file offset, length) pieces in
+        order (one for a frame, several for a datagram put back together from fragments);
+        ``header_at``: (link type, offset, caplen) of the frame whose TCP options a SYN's are."""
+        self.tcp_frames += 1
         entry = self.table.get((src, sport, dst, dport))
         if entry is None or flags & TCP_SYN:
             entry = self._lookup(entry, family, src, dst, sport, dport, seq, flags, frame_number, ts)
@@ -426,7 +443,10 @@ class CaptureEngine:
         tracked.record(pack_row(ts, frame_number, seq, ack, payload_length + missing, window, flags, direction))
         reassembler = tracked.reassemblers[direction]
         if flags & TCP_SYN:
-            tracked.segments.syn_options[direction] = tcp_options_at(buffers[source], offset, caplen, link_type)
+            if header_at is not None:
+                link_type, offset, caplen = header_at
+                tracked.segments.syn_options[direction] = tcp_options_at(self.buffers[source], offset, caplen,
+                                                                         link_type)
             tracked.syn_seen = True
             if not flags & TCP_ACK:
                 tracked.client_tcp_direction = direction
@@ -435,7 +455,10 @@ class CaptureEngine:
             reassembler.syn(seq)
         if payload_length:
             tracked.has_data = True
-            reassembler.segment(seq, source, offset + payload_offset, payload_length, frame_number, ts)
+            piece_seq = seq
+            for piece_source, file_offset, length in payload:
+                reassembler.segment(piece_seq, piece_source, file_offset, length, frame_number, ts)
+                piece_seq = (piece_seq + length) & 0xFFFFFFFF
             if missing:
                 reassembler.missing(missing, frame_number, "frame cut by the capture's snapshot length")
         if flags & TCP_ACK:
@@ -447,6 +470,60 @@ class CaptureEngine:
             if flags & TCP_FIN:
                 reassembler.fin(seq + payload_length + missing)
             self._note_close(tracked, direction, flags)
+
+    # -- IP fragments ----------------------------------------------------------------------
+
+    def _fragment(self, frame_number: int, source: int, ts: float, link_type: int, offset: int, caplen: int) -> bool:
+        """A frame that is an IP fragment: into the fragment reassembler (core/wire/fragments.py), and
+        a TCP segment once its datagram is whole.  False when the frame is no fragment."""
+        fragment = locate_fragment_at(self.buffers[source], offset, caplen, link_type)
+        if fragment is None:
+            return False
+        if fragment.protocol != 6:
+            return True  # a fragment of something that is not TCP
+        if self.fragments is None:
+            self.fragments = FragmentReassembler()
+        captured = max(0, min(fragment.payload_end, caplen) - fragment.payload_offset)
+        pieces = self.fragments.add((fragment.family, fragment.addresses, fragment.ident), fragment.offset,
+                                    fragment.more, source, offset + fragment.payload_offset, captured, ts)
+        if pieces is not None:
+            self._reassembled(frame_number, ts, fragment, pieces)
+        return True
+
+    def _reassembled(self, frame_number: int, ts: float, fragment: IpFragment, pieces: list) -> None:
+        """A whole TCP segment from fragments: its header read across them, its payload left where it is."""
+        views = self.views
+        total = pieces[-1][0] + pieces[-1][3]
+        head = b"".join(bytes(views[piece_source][at : at + min(length, 60)])
+                        for _offset, piece_source, at, length in pieces if _offset < 60)[:60]
+        if len(head) < 20 or (head[12] >> 4) * 4 > min(len(head), total) or head[12] >> 4 < 5:
+            return  # not a TCP header this datagram can hold
+        sport, dport, seq, ack, data_offset, flags, window = struct.unpack_from("!HHIIBBH", head)
+        header_length = (data_offset >> 4) * 4
+        payload = []
+        for offset, piece_source, at, length in pieces:
+            skip = max(0, header_length - offset)
+            if skip < length:
+                payload.append((piece_source, at + skip, length - skip))
+        half = len(fragment.addresses) // 2
+        self._segment(frame_number, pieces[-1][1], ts, fragment.family, fragment.addresses[:half],
+                      fragment.addresses[half:], sport, dport, seq, ack, flags, window, tuple(payload),
+                      total - header_length, 0, None)
+
+    def fragment_findings(self) -> None:
+        """What the fragment reassembler did, for the expert pane (at the end of the capture)."""
+        fragments = self.fragments
+        if fragments is None:
+            return
+        text = (f"{fragments.fragments} IP fragment(s): {fragments.completed} TCP datagram(s) put back together"
+                f" (fragments are reassembled in any order; where they overlap, the earlier-starting one's bytes"
+                f" are kept)")
+        left = fragments.incomplete() + fragments.dropped
+        if left:
+            text += (f"; {left} datagram(s) could not be completed (fragments missing from the capture, or more"
+                     " than 60 s apart) and are gaps in their streams")
+        self.analysis.expert.append(ExpertItem(Severity.WARNING if left else Severity.NOTE, Group.CAPTURE, text,
+                                               self.analysis.frame_count, rule="capture"))
 
     def _check_record_budget(self, frame_number: int) -> None:
         """Stop recording segment headers once ``max_segment_record`` segments are held.
@@ -753,6 +830,7 @@ class CaptureEngine:
         ``before_close(first_frame)`` is called before each (batch mode orders what the
         decoders add while closing by the connection's first frame, as this loop does).
         """
+        self.fragment_findings()
         seen = set()
         for tracked, _direction in list(self.table.values()):
             if id(tracked) in seen:

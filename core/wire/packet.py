@@ -63,6 +63,7 @@ UDP_PORT_VXLAN, UDP_PORT_GENEVE = 4789, 6081
 ETHERNET = -1  # in the walk below: "an Ethernet header starts here"
 _BELOW_LINK = frozenset((*ETHERTYPE_MPLS, ETHERTYPE_CISCO_METADATA))
 _TUNNEL = "tunnel"  # _locate_ip_tcp's mark for an IP payload that is not TCP
+_FRAGMENT = "fragment"  # ... and for a fragment of an IP datagram
 
 _u16 = struct.Struct("!H").unpack_from
 _tcp_header = struct.Struct("!HHIIBBH").unpack_from
@@ -312,7 +313,28 @@ def _inside_tunnel(frame, protocol: int, offset: int, end: int) -> tuple[int, in
     return None
 
 
-def _locate_tcp(frame, link_type: int) -> tuple[int, bytes, bytes, int, int] | None:
+class IpFragment(NamedTuple):
+    """A fragment of an IP datagram (IPv4, or IPv6 with a fragment header); offsets are the frame's."""
+
+    family: int
+    addresses: bytes  # source and destination, as the datagram's key
+    ident: int
+    protocol: int
+    offset: int  # of this fragment's bytes in the datagram's payload
+    more: bool
+    payload_offset: int
+    payload_end: int  # as the IP header says (the frame may hold less: a snapshot length)
+
+
+def locate_fragment_at(buffer, offset: int, caplen: int, link_type: int) -> IpFragment | None:
+    """The IP fragment in the frame at ``buffer[offset:offset + caplen]``, or None (not a fragment)."""
+    found = _locate_tcp(memoryview(buffer)[offset : offset + caplen], link_type, fragments=True)
+    if found is None or found[0] is not _FRAGMENT:
+        return None
+    return IpFragment(*found[1:])
+
+
+def _locate_tcp(frame, link_type: int, fragments: bool = False) -> tuple[int, bytes, bytes, int, int] | None:
     """(family, source, destination, offset of the TCP header, end of the IP payload) or None.
 
     The TCP segment may sit inside tunnels and tags (``_below_link``, ``_inside_tunnel``): the
@@ -330,6 +352,8 @@ def _locate_tcp(frame, link_type: int) -> tuple[int, bytes, bytes, int, int] | N
             ethertype, offset = below
         found = _locate_ip_tcp(frame, ethertype, offset)
         if found is None or found[0] is not _TUNNEL:
+            if found is not None and found[0] is _FRAGMENT:
+                return found if fragments else None
             return found
         _tag, protocol, payload, ip_end = found
         inner = _inside_tunnel(frame, protocol, payload, ip_end)
@@ -358,8 +382,11 @@ def _locate_ip_tcp(frame, ethertype: int, offset: int):
         if header_length < 20:
             return None
         fragment = _u16(frame, offset + 6)[0]
-        if fragment & 0x3FFF:  # more-fragments flag or a fragment offset
-            return None
+        if fragment & 0x3FFF:  # more-fragments flag or a fragment offset: core/wire/fragments.py
+            total_length = _u16(frame, offset + 2)[0]
+            return (_FRAGMENT, socket.AF_INET, bytes(frame[offset + 12 : offset + 20]), _u16(frame, offset + 4)[0],
+                    frame[offset + 9], (fragment & 0x1FFF) * 8, bool(fragment & 0x2000), offset + header_length,
+                    offset + total_length)
         total_length = _u16(frame, offset + 2)[0]
         if total_length == 0:  # TCP segmentation offload leaves it zero
             total_length = size - offset
@@ -386,8 +413,11 @@ def _locate_ip_tcp(frame, ethertype: int, offset: int):
             if size < tcp_offset + 8:
                 return None
             if next_header == IPV6_FRAGMENT:
-                if _u16(frame, tcp_offset + 2)[0] & 0xFFF9:  # offset or M flag: a real fragment
-                    return None
+                fragment = _u16(frame, tcp_offset + 2)[0]
+                if fragment & 0xFFF9:  # offset or M flag: a real fragment (core/wire/fragments.py)
+                    ident = struct.unpack_from("!I", frame, tcp_offset + 4)[0]
+                    return (_FRAGMENT, socket.AF_INET6, src + dst, ident, frame[tcp_offset], fragment & 0xFFF8,
+                            bool(fragment & 1), tcp_offset + 8, ip_end)
                 next_header, tcp_offset = frame[tcp_offset], tcp_offset + 8
             elif next_header == IP_AUTHENTICATION_HEADER:
                 next_header, tcp_offset = frame[tcp_offset], tcp_offset + (frame[tcp_offset + 1] + 2) * 4
