@@ -80,12 +80,12 @@ def build_tables(analysis: Analysis) -> list[Table]:
         for figures in tcp.directions:
             sender = connection.client if figures.direction == 0 else connection.server
             rows.append(([f"C{tcp.connection} {safe_text(sender)}", tcp.handshake_rtt, figures.rtt_min,
-                          figures.retransmissions, figures.retransmission_seconds, figures.zero_windows,
+                          figures.resent, figures.out_of_order, figures.retransmission_seconds, figures.zero_windows,
                           figures.window_full, figures.stall_seconds("window"), figures.stall_seconds("nagle"),
                           figures.throughput], association))
     tables.append(Table("TCP per connection and sender (RTT in ms)",
                         [("Sender", text), ("Handshake", _ms), ("ACK RTT min", _ms), ("Resent", text),
-                         ("Resend s", _seconds), ("Zero win", text), ("Win full", text), ("Window s", _seconds),
+                         ("Out of order", text), ("Resend s", _seconds), ("Zero win", text), ("Win full", text), ("Window s", _seconds),
                          ("Nagle s", _seconds), ("B/s", lambda v: f"{v:,.0f}")], rows))
     return tables
 

@@ -102,14 +102,15 @@ def stats_lines(analysis: "Analysis") -> list[str]:
                          _ms(tcp.server_side_rtt if figures.direction == 0 else tcp.client_side_rtt),
                          f"{_ms(figures.rtt_min)}/{_ms(figures.rtt_median)}", figures.data_segments,
                          _rate(figures.throughput),
-                         f"{figures.retransmissions} ({figures.retransmission_seconds:.3f} s)",
+                         f"{figures.retransmissions}/{figures.fast_retransmissions}/"
+                         f"{figures.spurious_retransmissions} ({figures.retransmission_seconds:.3f} s)",
                          figures.out_of_order, figures.zero_windows, figures.window_full,
                          f"{figures.min_window or 0}-{figures.max_window}" + ("" if tcp.scale_known else "?"),
                          " ".join(f"{cause} {figures.stall_count(cause)}/{figures.stall_seconds(cause):.3f}s"
                                   for cause in ("window", "nagle", "cwnd") if figures.stall_count(cause)) or "-",
                          len(tcp.idle_gaps) if figures.direction == 0 else ""))
     lines += _table(("sender", "handshake", "side RTT", "ACK RTT min/med", "data segs", "throughput",
-                     "retransmitted", "out of order", "zero win", "win full", "peer window", "stalls",
+                     "resent: plain/fast/spurious", "out of order", "zero win", "win full", "peer window", "stalls",
                      "idle gaps"), rows)
     return lines
 
@@ -206,6 +207,11 @@ def timing_json(analysis: "Analysis") -> dict[str, Any]:
                 "retransmissions": figures.retransmissions, "retransmitted_bytes": figures.retransmitted_bytes,
                 "retransmission_seconds": figures.retransmission_seconds,
                 "retransmission_frames": figures.retransmission_frames, "out_of_order": figures.out_of_order,
+                # tshark's classes (tcp.analysis.*); "retransmissions" above is its plain one.
+                "fast_retransmissions": figures.fast_retransmissions,
+                "spurious_retransmissions": figures.spurious_retransmissions,
+                "lost_segments": figures.lost_segments, "hole_fills": figures.hole_fills,
+                "flagged": [{"frame": frame, "kind": kind} for frame, kind in figures.flagged],
                 "zero_windows": figures.zero_windows, "zero_window_frames": figures.zero_window_frames,
                 "window_full": figures.window_full, "peer_window_min": figures.min_window,
                 "peer_window_max": figures.max_window, "mss": figures.mss,
