@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from dicomtui.core.base.uids import uid_label
 from dicomtui.core.protocol.records import PDU_HEADER_LENGTH
-from dicomtui.core.wire.tcp_analysis import ConnectionTcp, analyse_connection
+from dicomtui.core.wire.tcp_analysis import RATE_MIN_SECONDS, ConnectionTcp, analyse_connection, measured_rate
 
 if TYPE_CHECKING:  # pragma: no cover
     from dicomtui.core.model.analysis import Analysis
@@ -152,12 +152,14 @@ class AssociationTiming:
         total = sum(self.budget.values())
         return {name: (value / total if total > 0 else 0.0) for name, value in self.budget.items()}
 
-    def throughput(self, direction: int) -> float:
-        return self.bytes_sent[direction] / self.duration if self.duration > 0 else 0.0
+    def throughput(self, direction: int) -> float | None:
+        """Bytes per second over the association; None when not measured (too few bytes or too
+        short: ``measured_rate``)."""
+        return measured_rate(self.bytes_sent[direction], self.duration)
 
     @property
-    def objects_per_second(self) -> float:
-        return self.objects / self.duration if self.duration > 0 else 0.0
+    def objects_per_second(self) -> float | None:
+        return self.objects / self.duration if self.objects and self.duration >= RATE_MIN_SECONDS else None
 
 
 def _pdu_spans(analysis: "Analysis", association_index: int, pdu_indices) -> list[tuple]:
@@ -333,6 +335,10 @@ class Cause:
     associations: list[int] = field(default_factory=list)
     frame: int = 0  # where to look first
 
+
+# A cause is named the dominant one, with advice, only when it cost at least this much: an
+# association of a few hundred microseconds has nothing slow to explain (docs/timing.md).
+VERDICT_MIN_SECONDS = 0.010
 
 CAUSE_ADVICE = {
     "scp_processing": "the SCP takes long to answer: look at its load, storage and database (and for C-FIND "

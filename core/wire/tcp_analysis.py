@@ -41,6 +41,10 @@ FAST_RETRANSMISSION_WINDOW = 0.020  # s
 # ... and a segment below the highest one, this soon after it, arrived out of order (not resent),
 # when the handshake gave no round trip to use instead.
 OUT_OF_ORDER_DEFAULT = 0.003  # s
+# The least evidence a rate needs (docs/timing.md, "Not measured"): two segments 3 µs apart
+# "measure" gigabytes per second.  Below either, a rate is not measured, not zero and not a figure.
+RATE_MIN_BYTES = 64 * 1024
+RATE_MIN_SECONDS = 0.010
 LOSS_KINDS = ("retransmission", "fast_retransmission")
 RESEND_KINDS = ("retransmission", "fast_retransmission", "spurious_retransmission")
 IDLE_GAP_DEFAULT = 1.0  # s without any segment on the connection
@@ -140,12 +144,12 @@ class DirectionTcp:
         return statistics.median(self.rtt_samples) if self.rtt_samples else None
 
     @property
-    def throughput(self) -> float:
-        """New payload bytes per second between this direction's first and last data segment."""
+    def throughput(self) -> float | None:
+        """New payload bytes per second between this direction's first and last data segment;
+        None (not measured) below the minimum evidence (``measured_rate``)."""
         if self.first_data_time is None or self.last_data_time is None:
-            return 0.0
-        span = self.last_data_time - self.first_data_time
-        return self.payload_bytes / span if span > 0 else 0.0
+            return None
+        return measured_rate(self.payload_bytes, self.last_data_time - self.first_data_time)
 
 
 @dataclass(slots=True)
@@ -169,6 +173,14 @@ class ConnectionTcp:
             return value
         samples = self.directions[0 if side == "server" else 1].rtt_samples
         return min(samples) if samples else 0.0
+
+
+def measured_rate(amount: float, seconds: float) -> float | None:
+    """``amount`` per second, or None when fewer than ``RATE_MIN_BYTES`` bytes moved or over less
+    than ``RATE_MIN_SECONDS``."""
+    if amount < RATE_MIN_BYTES or seconds < RATE_MIN_SECONDS:
+        return None
+    return amount / seconds
 
 
 class _Sender:

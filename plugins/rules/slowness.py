@@ -112,7 +112,8 @@ def _window_limited(analysis, timing, cause, report) -> None:
             details.append(f"{sender} -> {receiver}: {figures.stall_count('window')} stall(s) with the "
                            f"{receiver} window full (advertised {figures.min_window or 0}-{figures.max_window} "
                            f"bytes{'' if tcp.scale_known else ', window scale unknown'}), achieved "
-                           f"{figures.throughput / 1e6:.2f} MB/s{cap}")
+                           + ("not measured" if figures.throughput is None else f"{figures.throughput / 1e6:.2f} MB/s")
+                           + cap)
     report.add(Severity.WARNING, Group.PERFORMANCE,
                f"transfer limited by the receiver's TCP window: {cause.seconds:.3f} s ({cause.share:.0%}) spent "
                f"waiting for the window to open; " + "; ".join(details[:3]) + f" — {CAUSE_ADVICE['window']}",
