@@ -452,3 +452,18 @@ def test_a_rate_needs_64_kib_over_10_ms():
     assert measured_rate(211, 0.000003) is None
     assert measured_rate(10 * 1024 * 1024, 0.001) is None
     assert measured_rate(64 * 1024, 0.010) == 64 * 1024 / 0.010
+
+
+# -- item 11: dumpcap's reason for refusing a capture filter ----------------------------------------
+
+
+def test_dumpcap_s_reason_for_a_bad_capture_filter_is_the_message():
+    from dicomtui.core.wire.capture_tool import _explain
+
+    stderr = ("Capturing on 'Loopback: lo'\n"
+              "dumpcap: Invalid capture filter \"tcp port banana\" for interface 'lo'.\n\n"
+              "That string isn't a valid capture filter (unknown port 'banana').\n"
+              "See the User's Guide for a description of the capture filter syntax.")
+    assert _explain("dumpcap", "/usr/bin/dumpcap", stderr, ["lo"]) == "invalid capture filter: unknown port 'banana'"
+    assert _explain("tcpdump", "/usr/bin/tcpdump", "tcpdump: unknown port 'banana'", ["lo"]) == \
+        "invalid capture filter: tcpdump: unknown port 'banana'"
