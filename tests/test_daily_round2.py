@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from capture_tools import read_frames, rebuild, tcp_of, write_pcap
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -410,3 +411,57 @@ def test_dicom_tools_are_called_by_path_or_module_never_by_bare_name():
                     if not re.search(r"-m pynetdicom\s*$", before):
                         found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert found == []
+
+
+# -- item 2: nothing measured is "not measured", not a verdict ------------------------------------
+
+
+def _associate_requests_only(path: Path) -> Path:
+    """Four handshakes and A-ASSOCIATE-RQs (each in two segments 3 µs apart), nothing answered."""
+    frames = read_frames(FIXTURES / "echo_dcmtk.pcap")
+    out = []
+    for number in range(4):
+        shift = number * 0.01
+        for frame in frames[:3]:
+            tcp = tcp_of(frame)[2]
+            out.append(rebuild(frame, ts=float(frame.ts) + shift,
+                               **({"dport": tcp.dport + number} if tcp.sport == 11112 else {"sport": tcp.sport + number})))
+        tcp = tcp_of(frames[3])[2]
+        payload = bytes(tcp.data)
+        out.append(rebuild(frames[3], payload=payload[:100], sport=tcp.sport + number,
+                           ts=float(frames[3].ts) + shift))
+        out.append(rebuild(frames[3], payload=payload[100:], seq_shift=100, sport=tcp.sport + number,
+                           ts=float(frames[3].ts) + shift + 0.000003))
+    return write_pcap(path, out)
+
+
+def test_stats_with_nothing_measured_gives_no_verdict_and_no_rate(tmp_path, capsys):
+    from dicomtui.core.cli import main
+
+    capture = _associate_requests_only(tmp_path / "rq.pcap")
+    assert main(["--stats", str(capture)]) == 0
+    out = capsys.readouterr().out
+    assert "dominant cause: not measured" in out
+    assert "advice:" not in out and "MB/s" not in out and "kB/s" not in out
+    assert "not measured" in out.split("Throughput and PDU sizes")[1]
+
+
+def test_a_rate_needs_64_kib_over_10_ms():
+    from dicomtui.core.wire.tcp_analysis import measured_rate
+
+    assert measured_rate(211, 0.000003) is None
+    assert measured_rate(10 * 1024 * 1024, 0.001) is None
+    assert measured_rate(64 * 1024, 0.010) == 64 * 1024 / 0.010
+
+
+# -- item 11: dumpcap's reason for refusing a capture filter ----------------------------------------
+
+
+def test_dumpcap_s_reason_for_a_bad_capture_filter_is_the_message():
+    from dicomtui.core.wire.capture_tool import _explain
+
+    stderr = ("Capturing on 'Loopback: lo'\n"
+              "dumpcap: Invalid capture filter \"tcp port banana\" for interface 'lo'.\n\n"
+              "That string isn't a valid capture filter (unknown port 'banana').\n"
+              "See the User's Guide for a description of the capture filter syntax.")
+    assert _explain("dumpcap", "/usr/bin/dumpcap", stderr, ["lo"]) == "invalid capture filter: unknown port 'banana'"

@@ -103,7 +103,8 @@ def check_figures(name: str, analysis, line: dict, slack: float = 0.0) -> None:
         # The throughput is what the window allows per round trip, not more.
         assert window.throughput <= 1.2 * window.max_window / injected_rtt + 1
     if name == "loss":
-        resent = tcp.directions[0].retransmissions
+        # Resent (any kind) or, resent quickly enough, what tshark calls out of order.
+        resent = tcp.directions[0].resent + tcp.directions[0].out_of_order
         dropped = line["a_to_b"]["dropped_data"]
         # Every data segment the line dropped after the capture point is sent again; recovery may
         # resend a few more (a whole window after a timeout).
@@ -150,7 +151,7 @@ def test_stats_names_the_injected_cause_first(name, capsys):
 @pytest.mark.parametrize("name", NAMES)
 def test_expert_rule_names_the_cause(recorded, name):
     rule = {"delay": "where the time went: network round trips", "scp_sleep": "slow SCP responses",
-            "rcvbuf": "limited by the receiver's TCP window", "loss": "retransmissions on",
+            "rcvbuf": "limited by the receiver's TCP window", "loss": "packet loss on",
             "nagle": "Nagle/delayed-ACK stalls", "scu_think": "the SCU waits between objects",
             "per_object": "one association per object"}
     expected = rule[name]
@@ -223,8 +224,9 @@ def test_tcp_figures_agree_with_tshark(recorded, name):
 
         assert abs(float(of_connection(initial)[0][2]) - tcp.handshake_rtt) < 2e-6
         # Every data segment tshark calls a retransmission (of any kind, including its "out-of-order"
-        # label for a quick resend) is one of ours, and no more.
-        ours = sorted(frame for figures in tcp.directions for frame in figures.retransmission_frames)
+        # label for a quick resend) is one of ours, and no more (tests/test_tcp_disorder.py: per kind).
+        ours = sorted(frame for figures in tcp.directions for frame in figures.frames(
+            "retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order"))
         assert ours == sorted(int(row[2]) for row in of_connection(resent))
         assert sum(figures.window_full for figures in tcp.directions) == len(of_connection(window_full))
         assert sorted(frame for figures in tcp.directions for frame in figures.zero_window_frames) == \

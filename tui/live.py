@@ -301,7 +301,10 @@ class LiveDicomApp(DicomApp):
             text.append(f" {safe_text(status.source)}" + (f" ({status.tool})" if status.tool else ""))
         else:
             text.append("■ stopped", style="bold yellow")
-            text.append(f" ({safe_text(status.stop_reason or 'stopped')})")
+            if status.error:  # first: at the end of the line the terminal's width cut it off
+                text.append(f" error: {safe_text(status.error)}", style="bold red")
+            else:
+                text.append(f" ({safe_text(status.stop_reason or 'stopped')})")
         text.append(f" | {counted(status.packets, 'packet')} {status.packets_per_second:,.0f}/s, "
                     f"{counted(status.pdus, 'PDU')} {status.pdus_per_second:,.0f}/s")
         if session.process is not None:
@@ -314,7 +317,7 @@ class LiveDicomApp(DicomApp):
         if analysis is not None:
             text.append(f" | expert: {counts_text(analysis.expert)}")
         text.append(" | follow" if self.follow else " | follow off (l)", style="bold" if self.follow else "dim")
-        if status.error:
+        if status.error and status.capturing:
             text.append(f" | error: {safe_text(status.error)}", style="bold red")
         if self.display_filter is not None:
             text.append(" | filter: ", style="bold")

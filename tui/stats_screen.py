@@ -28,6 +28,10 @@ def _ms(value: float | None) -> str:
     return milliseconds(value)
 
 
+def _rate(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:,.0f}"  # too few bytes or too short (docs/timing.md)
+
+
 def _seconds(value: float) -> str:
     return f"{value:.3f}"
 
@@ -63,7 +67,7 @@ def build_tables(analysis: Analysis) -> list[Table]:
     tables.append(Table("Time budget per association (shares of its duration)",
                         [("ID", text), ("AEs", text), ("Seconds", _seconds),
                          *((BUDGET_LABELS[name], _percent) for name in BUDGET), ("Objects", text),
-                         ("SCU->SCP B/s", lambda v: f"{v:,.0f}"), ("SCP->SCU B/s", lambda v: f"{v:,.0f}")], rows))
+                         ("SCU->SCP B/s", _rate), ("SCP->SCU B/s", _rate)], rows))
     for name, title in (("command", "Command"), ("sop_class", "Command and SOP class"), ("ae_pair", "AE pair")):
         rows = []
         for row in report.srt[name]:
@@ -80,13 +84,13 @@ def build_tables(analysis: Analysis) -> list[Table]:
         for figures in tcp.directions:
             sender = connection.client if figures.direction == 0 else connection.server
             rows.append(([f"C{tcp.connection} {safe_text(sender)}", tcp.handshake_rtt, figures.rtt_min,
-                          figures.retransmissions, figures.retransmission_seconds, figures.zero_windows,
+                          figures.resent, figures.out_of_order, figures.retransmission_seconds, figures.zero_windows,
                           figures.window_full, figures.stall_seconds("window"), figures.stall_seconds("nagle"),
                           figures.throughput], association))
     tables.append(Table("TCP per connection and sender (RTT in ms)",
                         [("Sender", text), ("Handshake", _ms), ("ACK RTT min", _ms), ("Resent", text),
-                         ("Resend s", _seconds), ("Zero win", text), ("Win full", text), ("Window s", _seconds),
-                         ("Nagle s", _seconds), ("B/s", lambda v: f"{v:,.0f}")], rows))
+                         ("Out of order", text), ("Resend s", _seconds), ("Zero win", text), ("Win full", text), ("Window s", _seconds),
+                         ("Nagle s", _seconds), ("B/s", _rate)], rows))
     return tables
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from dicomtui.core.base.uids import uid_label
 from dicomtui.core.protocol.records import PDU_HEADER_LENGTH
-from dicomtui.core.wire.tcp_analysis import ConnectionTcp, analyse_connection
+from dicomtui.core.wire.tcp_analysis import RATE_MIN_SECONDS, ConnectionTcp, analyse_connection, measured_rate
 
 if TYPE_CHECKING:  # pragma: no cover
     from dicomtui.core.model.analysis import Analysis
@@ -152,12 +152,14 @@ class AssociationTiming:
         total = sum(self.budget.values())
         return {name: (value / total if total > 0 else 0.0) for name, value in self.budget.items()}
 
-    def throughput(self, direction: int) -> float:
-        return self.bytes_sent[direction] / self.duration if self.duration > 0 else 0.0
+    def throughput(self, direction: int) -> float | None:
+        """Bytes per second over the association; None when not measured (too few bytes or too
+        short: ``measured_rate``)."""
+        return measured_rate(self.bytes_sent[direction], self.duration)
 
     @property
-    def objects_per_second(self) -> float:
-        return self.objects / self.duration if self.duration > 0 else 0.0
+    def objects_per_second(self) -> float | None:
+        return self.objects / self.duration if self.objects and self.duration >= RATE_MIN_SECONDS else None
 
 
 def _pdu_spans(analysis: "Analysis", association_index: int, pdu_indices) -> list[tuple]:
@@ -334,6 +336,10 @@ class Cause:
     frame: int = 0  # where to look first
 
 
+# A cause is named the dominant one, with advice, only when it cost at least this much: an
+# association of a few hundred microseconds has nothing slow to explain (docs/timing.md).
+VERDICT_MIN_SECONDS = 0.010
+
 CAUSE_ADVICE = {
     "scp_processing": "the SCP takes long to answer: look at its load, storage and database (and for C-FIND "
                       "how broad the queries are); compare with its log for the slow requests",
@@ -350,6 +356,16 @@ CAUSE_ADVICE = {
     "retransmission": "segments were lost on the path and resent; the resend waits cost time (RTO, recovery): "
                       "check the path for errors and drops (interface counters, duplex mismatch, overloaded "
                       "links, Wi-Fi); a capture on both ends shows where",
+    "reordering": "the path delivers segments out of order (parallel links, ECMP or link aggregation, a load "
+                  "balancer, a VPN spreading over paths); nothing was lost and TCP puts the bytes back in order, "
+                  "but reordering by three or more segments draws duplicate ACKs and needless fast "
+                  "retransmissions: look for the device that splits the flow, not for drops or bandwidth",
+    "spurious": "the sender resent bytes the receiver had already acknowledged: its retransmission timer fired "
+                "too early, or ACKs were lost or held up on the way back (reverse-path loss, a receiver slow to "
+                "acknowledge); it wastes bandwidth, not data; look at the reverse path and the sender's RTO",
+    "late_segments": "segments filled a hole in the data later than a round trip: lost before the capture point "
+                     "and resent, or reordered by more than a round trip (the capture cannot tell); a capture "
+                     "nearer the sender shows which",
     "cwnd": "the sender waited for ACKs with the receive window open (slow start, congestion recovery): "
             "round trips and loss limit it; long-lived associations keep the window open",
     "network_transfer": "moving the bytes themselves takes the time: the link's bandwidth is the limit, or "
@@ -428,15 +444,19 @@ def _causes(analysis: "Analysis", timings: list[AssociationTiming],
         association = analysis.associations[timing.association]
         explained = 0.0
         # Stalls can overlap (a loss during a window-limited transfer): take them in this order.
+        # Waits for segments that filled a hole late, with no resend that shows a loss, may be
+        # reordering: they are not put down to packet loss.
+        loss = "retransmission" if timing.tcp is None or any(
+            figures.certain_losses for figures in timing.tcp.directions) else "late_segments"
         for cause in ("retransmission", "window", "nagle", "cwnd"):
             seconds, frame = timing.transfer_stalls.get(cause, (0.0, 0))
             seconds = min(seconds, max(0.0, timing.budget["network_transfer"] - explained))
-            add(cause, seconds, timing.association, frame)
+            add(loss if cause == "retransmission" else cause, seconds, timing.association, frame)
             explained += seconds
         budget = timing.budget
         lost, frame = timing.waiting_retransmission
         lost = min(lost, budget["scp_processing"])
-        add("retransmission", lost, timing.association, frame)
+        add(loss, lost, timing.association, frame)
         add("network_transfer", max(0.0, budget["network_transfer"] - explained), timing.association)
         add("network_latency", budget["network_latency"], timing.association)
         add("scp_processing", budget["scp_processing"] - lost, timing.association, association.first_frame)
@@ -444,6 +464,7 @@ def _causes(analysis: "Analysis", timings: list[AssociationTiming],
         add("idle", budget["idle"], timing.association)
     labels = {"window": "receive window limits throughput", "nagle": "Nagle/delayed-ACK stalls",
               "cwnd": "waiting for ACKs (congestion window)", "retransmission": "retransmissions (packet loss)",
+              "late_segments": "late segments (reordering or upstream loss)",
               **BUDGET_LABELS}
     causes = []
     for name, (seconds, associations, frame) in totals.items():
@@ -460,9 +481,14 @@ def _detail(name: str, seconds: float, associations: list[int], timings, connect
     if name in ("window", "nagle", "cwnd"):
         stalls = sum(figures.stall_count(name) for tcp in connections for figures in tcp.directions)
         return f"{where}, {stalls} stall(s)"
-    if name == "retransmission":
-        resent = sum(figures.retransmissions for tcp in connections for figures in tcp.directions)
-        return f"{where}, {resent} retransmitted segment(s)"
+    if name in ("retransmission", "late_segments"):
+        figures = [figures for tcp in connections for figures in tcp.directions]
+        lost = sum(item.certain_losses for item in figures)
+        fills = sum(item.hole_fills for item in figures)
+        disorder = sum(item.out_of_order for item in figures)
+        spurious = sum(item.spurious_retransmissions for item in figures)
+        return (f"{where}, {lost} segment(s) resent after a loss, {fills} late hole fill(s), {disorder} out of "
+                f"order, {spurious} spurious")
     if name == "network_latency":
         rtts = [tcp.handshake_rtt for tcp in connections if tcp.handshake_rtt is not None]
         if rtts:

@@ -197,7 +197,7 @@ class LiveSession:
         if self.process is not None:
             if self.process.failed():
                 self.status.error = self.process.failure_message()
-                return f"{self.process.tool} failed"
+                return f"{self.process.tool} failed: {self.status.error}"  # the --jsonl line shows only this
             return f"{self.process.tool} exited"
         return "end of input"
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from dicomtui.core.base.safe_text import safe_text
 from dicomtui.core.base.time_format import milliseconds
 from dicomtui.core.model.ladder import arrow, ladder_by_message, ladder_by_pdu
-from dicomtui.core.model.timing import BUDGET, BUDGET_LABELS, TimingReport, timing_report
+from dicomtui.core.model.timing import BUDGET, BUDGET_LABELS, VERDICT_MIN_SECONDS, TimingReport, timing_report
 
 if TYPE_CHECKING:  # pragma: no cover
     from dicomtui.core.model.analysis import Analysis
@@ -36,7 +36,9 @@ def _table(header: tuple[str, ...], rows: list[tuple], indent: str = "  ", text_
     return lines
 
 
-def _rate(value: float) -> str:
+def _rate(value: float | None) -> str:
+    if value is None:
+        return "not measured"
     if value >= 1e6:
         return f"{value / 1e6:.2f} MB/s"
     if value >= 1e3:
@@ -50,7 +52,10 @@ def stats_lines(analysis: "Analysis") -> list[str]:
     lines: list[str] = []
     lines.append(f"Where the time went: {len(report.associations)} association(s), "
                  f"{report.total_seconds:.3f} s of association time")
-    if report.causes:
+    if report.causes and report.causes[0].seconds < VERDICT_MIN_SECONDS:
+        lines.append(f"  dominant cause: not measured — no cause cost {VERDICT_MIN_SECONDS * 1000:.0f} ms or "
+                     "more (docs/timing.md, \"Not measured\")")
+    elif report.causes:
         top = report.causes[0]
         lines.append(f"  dominant cause: {top.label} — {top.seconds:.3f} s, {top.share:.0%}")
         lines.append(f"  advice: {top.advice}")
@@ -84,7 +89,8 @@ def stats_lines(analysis: "Analysis") -> list[str]:
             sizes = item.pdu_sizes[direction]
             rows.append((f"A{item.association} {arrow_text}", item.bytes_sent[direction],
                          _rate(item.throughput(direction)),
-                         f"{item.objects} ({item.objects_per_second:.2f}/s)" if direction == 0 else "",
+                         (f"{item.objects} ({item.objects_per_second:.2f}/s)" if item.objects_per_second is not None
+                          else str(item.objects)) if direction == 0 else "",
                          sizes["count"], "-" if sizes["mean"] is None else f"{sizes['mean']:.0f}",
                          sizes["max"] if sizes["max"] is not None else "-",
                          sizes["limit"] if sizes["limit"] else "-", sizes["at_limit"]))
@@ -102,14 +108,15 @@ def stats_lines(analysis: "Analysis") -> list[str]:
                          _ms(tcp.server_side_rtt if figures.direction == 0 else tcp.client_side_rtt),
                          f"{_ms(figures.rtt_min)}/{_ms(figures.rtt_median)}", figures.data_segments,
                          _rate(figures.throughput),
-                         f"{figures.retransmissions} ({figures.retransmission_seconds:.3f} s)",
+                         f"{figures.retransmissions}/{figures.fast_retransmissions}/"
+                         f"{figures.spurious_retransmissions} ({figures.retransmission_seconds:.3f} s)",
                          figures.out_of_order, figures.zero_windows, figures.window_full,
                          f"{figures.min_window or 0}-{figures.max_window}" + ("" if tcp.scale_known else "?"),
                          " ".join(f"{cause} {figures.stall_count(cause)}/{figures.stall_seconds(cause):.3f}s"
                                   for cause in ("window", "nagle", "cwnd") if figures.stall_count(cause)) or "-",
                          len(tcp.idle_gaps) if figures.direction == 0 else ""))
     lines += _table(("sender", "handshake", "side RTT", "ACK RTT min/med", "data segs", "throughput",
-                     "retransmitted", "out of order", "zero win", "win full", "peer window", "stalls",
+                     "resent: plain/fast/spurious", "out of order", "zero win", "win full", "peer window", "stalls",
                      "idle gaps"), rows)
     return lines
 
@@ -206,6 +213,11 @@ def timing_json(analysis: "Analysis") -> dict[str, Any]:
                 "retransmissions": figures.retransmissions, "retransmitted_bytes": figures.retransmitted_bytes,
                 "retransmission_seconds": figures.retransmission_seconds,
                 "retransmission_frames": figures.retransmission_frames, "out_of_order": figures.out_of_order,
+                # tshark's classes (tcp.analysis.*); "retransmissions" above is its plain one.
+                "fast_retransmissions": figures.fast_retransmissions,
+                "spurious_retransmissions": figures.spurious_retransmissions,
+                "lost_segments": figures.lost_segments, "hole_fills": figures.hole_fills,
+                "flagged": [{"frame": frame, "kind": kind} for frame, kind in figures.flagged],
                 "zero_windows": figures.zero_windows, "zero_window_frames": figures.zero_window_frames,
                 "window_full": figures.window_full, "peer_window_min": figures.min_window,
                 "peer_window_max": figures.max_window, "mss": figures.mss,

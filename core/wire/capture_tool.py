@@ -162,7 +162,10 @@ def _explain(tool: str, path: str, stderr: str, interfaces: list[str]) -> str:
         return f"there is no interface named {', '.join(map(repr, interfaces))} (dicomtui -D lists them)"
     if "syntax error" in lower or "can't parse filter" in lower or "invalid capture filter" in lower \
             or "filter expression" in lower:
-        return f"invalid capture filter: {_first_line(stderr)}"
+        # dumpcap says "Capturing on ..." first and gives the reason in parentheses two lines on.
+        reason = re.search(r"valid capture filter \((.+)\)", stderr)
+        return "invalid capture filter: " + (reason.group(1) if reason else _first_line(
+            "\n".join(line for line in stderr.splitlines() if not line.startswith("Capturing on"))))
     return ""
 
 

@@ -35,6 +35,18 @@ from .tcp_stalls import MIN_STALL, Stall, classify_wait
 MASK = 0xFFFFFFFF
 
 DEFAULT_MSS = 1460
+# As tshark: a resend of the sequence number two or more duplicate ACKs asked for, this soon after
+# the last of them, is a fast retransmission ...
+FAST_RETRANSMISSION_WINDOW = 0.020  # s
+# ... and a segment below the highest one, this soon after it, arrived out of order (not resent),
+# when the handshake gave no round trip to use instead.
+OUT_OF_ORDER_DEFAULT = 0.003  # s
+# The least evidence a rate needs (docs/timing.md, "Not measured"): two segments 3 µs apart
+# "measure" gigabytes per second.  Below either, a rate is not measured, not zero and not a figure.
+RATE_MIN_BYTES = 64 * 1024
+RATE_MIN_SECONDS = 0.010
+LOSS_KINDS = ("retransmission", "fast_retransmission")
+RESEND_KINDS = ("retransmission", "fast_retransmission", "spurious_retransmission")
 IDLE_GAP_DEFAULT = 1.0  # s without any segment on the connection
 
 
@@ -48,12 +60,18 @@ class DirectionTcp:
     payload_bytes: int = 0  # new bytes (retransmissions not counted)
     first_data_time: float | None = None
     last_data_time: float | None = None
-    retransmissions: int = 0
-    retransmitted_bytes: int = 0
-    retransmission_seconds: float = 0.0  # union of [original or hole seen, retransmission] intervals
-    retransmission_frames: list[int] = field(default_factory=list)
+    # Every data segment tshark's sequence analysis flags, as (frame, kind) in capture order; the
+    # kinds are its names (tcp.analysis.*): "lost_segment" (beyond a hole: the bytes before it
+    # not seen yet), "out_of_order" (fills a hole within one handshake RTT of the highest
+    # segment: the path reordered), "fast_retransmission" (resends what two or more duplicate
+    # ACKs asked for), "spurious_retransmission" (resends bytes the receiver had acknowledged)
+    # and "retransmission" (any other resend, or a hole filled later than an RTT).  Loss,
+    # reordering and a sender resending needlessly call for different advice (docs/timing.md).
+    flagged: list[tuple[int, str]] = field(default_factory=list)
+    retransmitted_bytes: int = 0  # bytes seen before, sent again (the three resend kinds)
+    hole_fills: int = 0  # of the plain retransmissions, those that carried no byte seen before
+    retransmission_seconds: float = 0.0  # union of [original or hole seen, resend] of real losses
     retransmission_intervals: list[tuple[float, float, int]] = field(default_factory=list)  # merged, + frame
-    out_of_order: int = 0  # segments beyond a hole (data before them missing at that point)
     zero_windows: int = 0  # segments of this direction advertising a zero window
     zero_window_frames: list[int] = field(default_factory=list)
     window_full: int = 0  # data segments that filled the peer's advertised window exactly
@@ -62,6 +80,54 @@ class DirectionTcp:
     mss: int = DEFAULT_MSS
     rtt_samples: list[float] = field(default_factory=list)  # data in this direction -> covering ACK
     stalls: list[Stall] = field(default_factory=list)
+
+    def frames(self, *kinds: str) -> list[int]:
+        return [frame for frame, kind in self.flagged if kind in kinds]
+
+    def count(self, kind: str) -> int:
+        return sum(1 for _frame, found in self.flagged if found == kind)
+
+    @property
+    def retransmissions(self) -> int:
+        """Resends after a loss the capture cannot put down to duplicate ACKs (tshark's plain
+        retransmission: an RTO, or a hole filled later than one round trip)."""
+        return self.count("retransmission")
+
+    @property
+    def fast_retransmissions(self) -> int:
+        return self.count("fast_retransmission")
+
+    @property
+    def spurious_retransmissions(self) -> int:
+        return self.count("spurious_retransmission")
+
+    @property
+    def out_of_order(self) -> int:
+        return self.count("out_of_order")
+
+    @property
+    def lost_segments(self) -> int:
+        return self.count("lost_segment")
+
+    @property
+    def lost(self) -> int:
+        """Resends that mean a segment was lost on the path (plain and fast retransmissions)."""
+        return sum(1 for _frame, kind in self.flagged if kind in LOSS_KINDS)
+
+    @property
+    def certain_losses(self) -> int:
+        """Resends that show a loss: fast retransmissions (the receiver asked for the bytes) and
+        retransmissions of bytes seen before; a hole filled late (``hole_fills``) may be reordering."""
+        return self.fast_retransmissions + self.retransmissions - self.hole_fills
+
+    @property
+    def resent(self) -> int:
+        """Every resend, needless ones included (tshark's tcp.analysis.retransmission)."""
+        return sum(1 for _frame, kind in self.flagged if kind in RESEND_KINDS)
+
+    @property
+    def retransmission_frames(self) -> list[int]:
+        return self.frames(*RESEND_KINDS)
 
     def stall_seconds(self, cause: str) -> float:
         return sum(stall.seconds for stall in self.stalls if stall.cause == cause)
@@ -78,12 +144,12 @@ class DirectionTcp:
         return statistics.median(self.rtt_samples) if self.rtt_samples else None
 
     @property
-    def throughput(self) -> float:
-        """New payload bytes per second between this direction's first and last data segment."""
+    def throughput(self) -> float | None:
+        """New payload bytes per second between this direction's first and last data segment;
+        None (not measured) below the minimum evidence (``measured_rate``)."""
         if self.first_data_time is None or self.last_data_time is None:
-            return 0.0
-        span = self.last_data_time - self.first_data_time
-        return self.payload_bytes / span if span > 0 else 0.0
+            return None
+        return measured_rate(self.payload_bytes, self.last_data_time - self.first_data_time)
 
 
 @dataclass(slots=True)
@@ -109,11 +175,20 @@ class ConnectionTcp:
         return min(samples) if samples else 0.0
 
 
+def measured_rate(amount: float, seconds: float) -> float | None:
+    """``amount`` per second, or None when fewer than ``RATE_MIN_BYTES`` bytes moved or over less
+    than ``RATE_MIN_SECONDS``."""
+    if amount < RATE_MIN_BYTES or seconds < RATE_MIN_SECONDS:
+        return None
+    return amount / seconds
+
+
 class _Sender:
     """Per-direction state while walking the record."""
 
     __slots__ = ("base", "high", "started", "unacked", "acked", "peer_window", "last_data",
-                 "last_small", "holes", "retrans_intervals", "window_bound")
+                 "last_small", "holes", "retrans_intervals", "window_bound", "high_time", "ack_raw", "ack_time",
+                 "dup_acks", "window_raw")
 
     def __init__(self) -> None:
         self.base = 0
@@ -124,9 +199,17 @@ class _Sender:
         self.peer_window: int | None = None
         self.last_data: float | None = None
         self.last_small: tuple[float, int] | None = None  # (time, relative end) of a sub-MSS segment
-        self.holes: list[tuple[int, float]] = []  # (relative start of a hole, time it was seen)
+        self.holes: list[tuple[int, int, float]] = []  # (relative start, stop, time seen) of bytes not seen yet
         self.retrans_intervals: list[tuple[float, float]] = []
         self.window_bound = False  # the last segment left less than one MSS of window
+        # What tshark's classification of the peer's resends reads (packet-tcp.c): when the high
+        # last moved, and this side's last segment's raw ACK number, time and window, with the
+        # count of duplicate ACKs since its ACK number last changed.
+        self.high_time = 0.0
+        self.ack_raw = 0
+        self.ack_time = 0.0
+        self.dup_acks = 0
+        self.window_raw = 0
 
 
 def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT, vectorized: bool = True) -> ConnectionTcp:
@@ -234,9 +317,11 @@ class _Walk:
                 sender.base = (seq + 1) & MASK
                 sender.started = True
                 sender.high = 0
+                sender.high_time = time
             elif not sender.started:
                 sender.base = seq
                 sender.started = True
+                sender.high_time = time
             if result.handshake_rtt is None and synack_time is not None and direction == 0 \
                     and flags & (TCP_SYN | TCP_ACK) == TCP_ACK and syn_time is not None:
                 result.server_side_rtt = synack_time - syn_time
@@ -269,6 +354,14 @@ class _Walk:
                 else:
                     # Acknowledges nothing new (or carries data): it releases nothing.
                     last_ack_from[direction] = (time, False)
+            # tshark's duplicate ACKs of this side (what makes the peer's resend a fast one): no data,
+            # the same ACK number and non-zero window as this side's previous segment, at its high.
+            if not length and window and window == sender.window_raw and ack == sender.ack_raw \
+                    and not flags & (TCP_SYN | TCP_FIN | TCP_RST) and seq == (sender.base + sender.high) & MASK:
+                sender.dup_acks += 1
+            elif ack != sender.ack_raw:
+                sender.dup_acks = 0
+            sender.ack_raw, sender.ack_time, sender.window_raw = ack, time, window
             if not length:
                 continue
             # -- this segment as data -----------------------------------------------------------------
@@ -277,12 +370,16 @@ class _Walk:
             rel = high + (((seq - sender.base - high + HALF_SEQ) & MASK) - HALF_SEQ)
             end = rel + length
             if rel < high:
-                # Sends bytes already sent: a retransmission (or the peer's copy of a lost segment).
-                _retransmission(figures, sender, rel, end, length, time, frame)
+                # Below the highest byte seen: resent, or late through reordering (``_resend_kind``).
+                _resend(figures, sender, peer, rel, end, length, seq, time, frame, result.handshake_rtt)
                 continue
             if rel > high:
-                figures.out_of_order += 1
-                sender.holes.append((high, time))
+                figures.flagged.append((frame, "lost_segment"))
+                sender.holes.append((high, rel, time))
+            if end <= sender.acked and _acked_before(sender, peer, end):
+                # New here, yet the receiver had acknowledged it (it acknowledged bytes the capture had
+                # not seen yet): tshark calls this spurious too.
+                figures.flagged.append((frame, "spurious_retransmission"))
             figures.payload_bytes += length
             if figures.first_data_time is None:
                 figures.first_data_time = time
@@ -298,6 +395,7 @@ class _Walk:
                 _classify_wait(figures, sender, last_ack_from[1 - direction], time, frame)
             sender.unacked.append((end, time, False))
             sender.high = end
+            sender.high_time = time
             sender.last_data = time
             # Segments a little under the MSS are full ones carrying TCP options (timestamps, SACK).
             sender.last_small = (time, end) if length < figures.mss - 64 else None
@@ -313,23 +411,75 @@ class _Walk:
         return self.result
 
 
-def _retransmission(figures: DirectionTcp, sender: _Sender, rel: int, end: int, length: int, time: float,
-                    frame: int) -> None:
-    figures.retransmissions += 1
-    figures.retransmitted_bytes += min(length, sender.high - rel)
-    figures.retransmission_frames.append(frame)
-    # The original: the unacknowledged segment holding the first resent byte, else the hole it fills.
-    since = next((sent for seg_end, sent, _flag in sender.unacked if seg_end > rel), None)
-    if since is None:
-        since = next((seen for start, seen in sender.holes if start <= rel), None)
-    if since is not None:
-        sender.retrans_intervals.append((since, time, frame))
-    sender.holes = [(start, seen) for start, seen in sender.holes if start >= end]
-    # Karn: round trips of resent data are ambiguous.
+def _resend_kind(sender: _Sender, peer: _Sender, rel: int, end: int, length: int, seq: int, time: float,
+                 first_rtt: float | None) -> str | None:
+    """What tshark's sequence analysis (packet-tcp.c, 4.0) calls a data segment below the highest
+    byte its sender had sent; None for a keep-alive, or new data after a one-byte window probe.
+
+    In its order: spurious when the receiver had acknowledged all of it; a fast retransmission when
+    it starts where two or more duplicate ACKs pointed, within 20 ms of the last; out of order when
+    it came within one handshake RTT (3 ms without a handshake) of the segment that set the high
+    and does not end there; else a retransmission.
+    """
+    high = sender.high
+    if length <= 1 and rel == high - 1:
+        return None  # a keep-alive: one old byte, or none
+    if _acked_before(sender, peer, end):
+        return "spurious_retransmission"
+    if length > 1 and rel == high - 1:
+        return None  # new data after a one-byte zero-window probe
+    if peer.dup_acks >= 2 and peer.ack_raw == seq and 0 <= time - peer.ack_time < FAST_RETRANSMISSION_WINDOW:
+        return "fast_retransmission"
+    if 0 <= time - sender.high_time < (first_rtt or OUT_OF_ORDER_DEFAULT) and end != high:
+        return "out_of_order"
+    return "retransmission"
+
+
+def _acked_before(sender: _Sender, peer: _Sender, end: int) -> bool:
+    """Whether the peer's last ACK number (tshark's ``lastack``) covers ``end``."""
+    raw = peer.ack_raw
+    if not raw:
+        return False
+    high = sender.high
+    return end <= high + (((raw - sender.base - high + HALF_SEQ) & MASK) - HALF_SEQ)
+
+
+def _resend(figures: DirectionTcp, sender: _Sender, peer: _Sender, rel: int, end: int, length: int, seq: int,
+            time: float, frame: int, first_rtt: float | None) -> None:
+    kind = _resend_kind(sender, peer, rel, end, length, seq, time, first_rtt)
+    if kind is None and length <= 1:
+        return  # a keep-alive: nothing to account
+    holes = sender.holes
+    if kind is not None:
+        figures.flagged.append((frame, kind))
+        if kind == "retransmission":
+            below = min(end, sender.high)
+            if any(start <= rel and below <= stop for start, stop, _seen in holes):
+                # No byte of it was seen before: lost before the capture point and resent, or
+                # reordered by more than a round trip; tshark (and the capture) cannot tell which.
+                figures.hole_fills += 1
+    if kind in RESEND_KINDS:
+        figures.retransmitted_bytes += min(length, sender.high - rel)
+    if kind in LOSS_KINDS:
+        # The time a loss cost: from the original (the unacknowledged segment holding the first
+        # resent byte), else from when the hole it fills was seen.  Reordering and needless resends
+        # cost the receiver no wait of their own.
+        since = next((sent for seg_end, sent, _flag in sender.unacked if seg_end > rel), None)
+        if since is None:
+            since = next((seen for start, _stop, seen in holes if start <= rel), None)
+        if since is not None:
+            sender.retrans_intervals.append((since, time, frame))
+    if holes:
+        # What is still missing once this segment's bytes are in.
+        sender.holes = [piece for start, stop, seen in holes
+                        for piece in ((start, min(stop, rel), seen), (max(start, end), stop, seen))
+                        if piece[0] < piece[1]]
+    # Karn: round trips of data sent twice, or held up behind a hole, are ambiguous.
     sender.unacked = deque((seg_end, sent, flag or seg_end > rel) for seg_end, sent, flag in sender.unacked)
     if end > sender.high:
         figures.payload_bytes += end - sender.high
         sender.high = end
+        sender.high_time = time
 
 
 def _classify_wait(figures: DirectionTcp, sender: _Sender, last_ack, time: float, frame: int) -> None:

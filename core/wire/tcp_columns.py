@@ -114,6 +114,8 @@ def _apply_rows(walk, record, rows) -> None:
     senders = walk.senders
     # The state the loop's rows left, read before the ACK pass below moves it on.
     acked_at_start = [sender.acked for sender in senders]
+    high_at_start = [sender.high for sender in senders]
+    ack_raw_at_start = [sender.ack_raw for sender in senders]
     window_at_start = [sender.peer_window for sender in senders]
     last_ack_at_start = list(walk.last_ack_from)
     times = rows["time"]
@@ -227,6 +229,16 @@ def _apply_rows(walk, record, rows) -> None:
         else:
             window = None
         sizes = lengths[data_rows]
+        # Data the receiver had acknowledged before the capture saw it: tshark's (and the loop's)
+        # spurious retransmission, on the peer's max ACK and then its last ACK number.
+        others = np.flatnonzero(directions == other)
+        last = np.searchsorted(others, data_rows) - 1
+        last_raw = np.where(last >= 0, acks[others[np.maximum(last, 0)]] if len(others) else 0,
+                            ack_raw_at_start[other])
+        starts = ends - sizes
+        last_rel = starts + ((last_raw - sender.base - starts + HALF_SEQ) % MODULO - HALF_SEQ)
+        covered = np.flatnonzero((ends <= acked) & (last_raw != 0) & (ends <= last_rel))
+        figures.flagged.extend((int(frame), "spurious_retransmission") for frame in frames[data_rows[covered]])
         figures.data_segments += len(data_rows)
         figures.payload_bytes += int(sizes.sum())
         if figures.first_data_time is None:
@@ -264,3 +276,39 @@ def _apply_rows(walk, record, rows) -> None:
         sender.last_small = (float(data_times[last]), int(ends[last])) if sizes[last] < figures.mss - 64 else None
         sender.window_bound = window is not None and bool(window[last] >= 0) and \
             int(ends[last]) - int(acked[last]) >= int(window[last]) - figures.mss
+    _ack_state(walk, rows, directions, ends_by, high_at_start)
+
+
+def _ack_state(walk, rows, directions, ends_by, high_at_start) -> None:
+    """What the loop keeps for tshark's classification of resends (tcp_analysis._resend_kind): when
+    each side's high last moved, its last raw ACK number, time and window, and its duplicate ACKs
+    since that ACK number last changed."""
+    flags = rows["flags"]
+    acks = rows["ack"].astype(np.int64)
+    windows = rows["window"].astype(np.int64)
+    seqs = rows["seq"].astype(np.int64)
+    lengths = rows["length"].astype(np.int64)
+    for direction in (0, 1):
+        sender = walk.senders[direction]
+        mine = np.flatnonzero(directions == direction)
+        if not len(mine):
+            continue
+        data_rows, data_ends, data_times = ends_by[direction]
+        if len(data_rows):
+            sender.high_time = float(data_times[-1])
+        my_acks = acks[mine]
+        my_windows = windows[mine]
+        previous_ack = np.concatenate(([sender.ack_raw], my_acks[:-1]))
+        previous_window = np.concatenate(([sender.window_raw], my_windows[:-1]))
+        high_before = _latest(data_ends, np.searchsorted(data_rows, mine), high_at_start[direction])
+        at_high = (seqs[mine] - sender.base - high_before) % MODULO == 0
+        duplicate = ((lengths[mine] == 0) & (my_windows != 0) & (my_windows == previous_window)
+                     & (my_acks == previous_ack) & ((flags[mine] & (TCP_SYN | TCP_FIN | TCP_RST)) == 0) & at_high)
+        changed = np.flatnonzero(my_acks != previous_ack)
+        if len(changed):
+            sender.dup_acks = int(np.count_nonzero(duplicate[changed[-1] + 1:]))
+        else:
+            sender.dup_acks += int(np.count_nonzero(duplicate))
+        sender.ack_raw = int(my_acks[-1])
+        sender.ack_time = float(rows["time"][mine[-1]])
+        sender.window_raw = int(my_windows[-1])

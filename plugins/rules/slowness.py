@@ -112,7 +112,8 @@ def _window_limited(analysis, timing, cause, report) -> None:
             details.append(f"{sender} -> {receiver}: {figures.stall_count('window')} stall(s) with the "
                            f"{receiver} window full (advertised {figures.min_window or 0}-{figures.max_window} "
                            f"bytes{'' if tcp.scale_known else ', window scale unknown'}), achieved "
-                           f"{figures.throughput / 1e6:.2f} MB/s{cap}")
+                           + ("not measured" if figures.throughput is None else f"{figures.throughput / 1e6:.2f} MB/s")
+                           + cap)
     report.add(Severity.WARNING, Group.PERFORMANCE,
                f"transfer limited by the receiver's TCP window: {cause.seconds:.3f} s ({cause.share:.0%}) spent "
                f"waiting for the window to open; " + "; ".join(details[:3]) + f" — {CAUSE_ADVICE['window']}",
@@ -136,22 +137,50 @@ def _nagle(analysis, timing, cause, share_needed, report) -> None:
 
 
 def _retransmissions(analysis, timing, floor, report) -> None:
+    """Loss, reordering and needless resends, told apart as tshark's sequence analysis does
+    (core/wire/tcp_analysis.py): each calls for different advice."""
     for tcp in timing.connections:
-        resent = sum(figures.retransmissions for figures in tcp.directions)
-        if not resent:
+        directions = tcp.directions
+        certain = sum(figures.certain_losses for figures in directions)
+        fills = sum(figures.hole_fills for figures in directions)
+        fast = sum(figures.fast_retransmissions for figures in directions)
+        disorder = sum(figures.out_of_order for figures in directions)
+        spurious = sum(figures.spurious_retransmissions for figures in directions)
+        if not (certain or fills or disorder or spurious):
             continue
-        data = sum(figures.data_segments for figures in tcp.directions) or 1
-        seconds = sum(figures.retransmission_seconds for figures in tcp.directions)
+        data = sum(figures.data_segments for figures in directions) or 1
+        seconds = sum(figures.retransmission_seconds for figures in directions)
         connection = analysis.connections[tcp.connection]
-        frames = [frame for figures in tcp.directions for frame in figures.retransmission_frames[:1]]
         association = analysis.relations.first_association_on(tcp.connection)
-        lossy = (resent >= 3 and resent / data >= 0.01) or seconds >= floor
-        report.add(Severity.WARNING if lossy else Severity.NOTE, Group.PERFORMANCE,
-                   f"retransmissions on {connection.client} -> {connection.server}: {resent} of {data} data "
-                   f"segments ({resent / data:.1%}) resent, {seconds:.3f} s spent waiting for them, "
-                   f"{sum(f.out_of_order for f in tcp.directions)} out-of-order — "
-                   f"{CAUSE_ADVICE['retransmission']}", min(frames) if frames else connection.first_frame,
-                   association)
+        path = f"{connection.client} -> {connection.server}"
+        late = (f"{fills} filled a hole later than a round trip (reordered further, or lost before the capture "
+                "point: the capture cannot tell)") if fills else ""
+        if certain:
+            frames = [frame for figures in directions for frame in figures.frames("retransmission", "fast_retransmission")[:1]]
+            lossy = (certain >= 3 and certain / data >= 0.01) or seconds >= floor
+            others = [part for part in (late, f"{disorder} out of order" if disorder else "",
+                                        f"{spurious} spurious" if spurious else "") if part]
+            report.add(Severity.WARNING if lossy else Severity.NOTE, Group.PERFORMANCE,
+                       f"packet loss on {path}: {certain} of {data} data segments ({certain / data:.1%}) resent "
+                       f"after a loss ({fast} fast retransmission(s) after duplicate ACKs), {seconds:.3f} s spent "
+                       f"waiting for resends" + (f"; also {', '.join(others)}" if others else "") +
+                       f" — {CAUSE_ADVICE['retransmission']}", min(frames) if frames else connection.first_frame,
+                       association)
+        elif disorder or fills:
+            frames = [frame for figures in directions
+                      for frame in figures.frames("out_of_order", "retransmission")[:1]]
+            parts = [f"{disorder} of {data} data segments ({disorder / data:.1%}) arrived out of order"] + \
+                ([late] if late else [])
+            report.add(Severity.NOTE, Group.PERFORMANCE,
+                       f"reordering on {path}: {'; '.join(parts)}; no segment was resent after a loss — "
+                       f"{CAUSE_ADVICE['reordering']}", min(frames) if frames else connection.first_frame,
+                       association)
+        if spurious:
+            frames = [frame for figures in directions for frame in figures.frames("spurious_retransmission")[:1]]
+            report.add(Severity.NOTE, Group.PERFORMANCE,
+                       f"needless resends on {path}: {spurious} of {data} data segments resent after the receiver "
+                       f"had acknowledged them (spurious retransmissions) — {CAUSE_ADVICE['spurious']}",
+                       min(frames) if frames else connection.first_frame, association)
 
 
 def _small_pdus(analysis, timing, report) -> None:
