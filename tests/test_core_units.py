@@ -157,7 +157,7 @@ def _echo_streams() -> tuple[bytes, bytes]:
 
 
 def _analysis(name):
-    from dicomtui.core.cli import make_host
+    from dicomtui.cli import make_host
     from dicomtui.core.pipeline import analyze
 
     return analyze([str(FIXTURES / name)], AnalysisConfig(), make_host(load_installed=False))
@@ -330,7 +330,7 @@ def test_decoder_findings_are_codes_worded_above_the_core():
     stores keep code and parameters, and the catalogue's sentence for them is the
     item's message, so a view can word the same item its own way.
     """
-    from dicomtui.core.cli import make_host
+    from dicomtui.cli import make_host
     from dicomtui.core.pipeline import analyze
     from dicomtui.core.pipeline.finding_text import FINDING_TEXT, PROBLEM_TEXT, phrase
 

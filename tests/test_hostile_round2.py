@@ -22,7 +22,7 @@ import hostile_inputs as inputs  # noqa: E402
 import hostile_tools as tools  # noqa: E402
 
 from dicomtui.core.base.limits import Limits  # noqa: E402
-from dicomtui.core.cli import main, make_host  # noqa: E402
+from dicomtui.cli import main, make_host  # noqa: E402
 from dicomtui.core.pipeline import AnalysisConfig  # noqa: E402
 from dicomtui.core.pipeline import analyze as _analyze_with  # noqa: E402
 from dicomtui.core.protocol.framing import PduStreamParser  # noqa: E402
