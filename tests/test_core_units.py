@@ -401,13 +401,23 @@ class StubHost:
         self.fed: dict[int, list[tuple[int, int, int]]] = {}
         self.finished = 0
 
-    def collect_registrations(self, hook_name, **kwargs):
-        return []
+    class hook:  # noqa: N801  (host.hook.NAME: every hook registers nothing, answers nothing)
+        class _Silent:
+            def __call__(self, **kwargs):
+                return []
 
-    def call(self, hook_name, **kwargs):
-        return []
+            def first(self, **kwargs):
+                return None
 
-    def call_first(self, hook_name, **kwargs):
+            def registrations(self, **kwargs):
+                return []
+
+        def __getattr__(self, name):
+            return self._Silent()
+
+    hook = hook()
+
+    def call_first(self, hook_name, **kwargs):  # the engine asks for its decoder by name
         if hook_name != "dicomtui_make_connection_decoder":
             return None
         host, fed = self, self.fed.setdefault(kwargs["connection"].index, [])

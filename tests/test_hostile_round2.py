@@ -416,7 +416,7 @@ def test_pydicom_stops_after_max_elements():
 def test_library_warnings_outside_the_decoder_become_one_escaped_summary_line(tmp_path, capsys, monkeypatch):
     from pydicom.misc import warn_and_log
 
-    from dicomtui.core import views
+    from dicomtui.core.views import summary as views  # where the command line reads summary_lines
 
     original = views.summary_lines
 

@@ -2,7 +2,7 @@
 
 Every seam of dicomtui is one of these hooks.  The built-in decoders, the tag
 dictionary, the expert rules and the exporters are plugins registered through
-exactly these hooks (see ``dicomtui/plugins/``); a third-party package registers
+exactly these hooks, as any other plugin is; a third-party package registers
 its own through the ``dicomtui`` entry-point group::
 
     [project.entry-points.dicomtui]

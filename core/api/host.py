@@ -1,7 +1,7 @@
 """The plugin host: loading built-in and installed plugins, calling hooks with isolation, listing.
 
 The built-in plugins are whatever ``BuiltinPlugin`` entries the composition root
-(``dicomtui.cli``) hands in, each with its name and a function that imports it;
+(the command line, above core) hands in, each with its name and a function that imports it;
 this module knows none of them, not even where they live.
 
 Hooks are called through attribute access, as pluggy's own ``manager.hook`` is:
@@ -85,7 +85,7 @@ class PluginHost:
         """``builtins``: the built-in plugins, loaded first, in this order.
 
         Required, so nobody gets a host without decoders by accident: the composition
-        root knows the list (``dicomtui.cli.make_host``); ``()`` is a bare host.
+        root knows the list (its ``make_host``); ``()`` is a bare host.
         """
         self.manager = pluggy.PluginManager(PROJECT_NAME)
         self.manager.add_hookspecs(hookspecs)

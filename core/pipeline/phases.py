@@ -87,7 +87,7 @@ def analyze(
     See ``Pipeline`` for the phases.  Raises CaptureError when a file cannot be read at all.
     """
     if plugins is None:
-        raise TypeError("analyze() needs the plugin host (the command line builds it: dicomtui.cli.make_host)")
+        raise TypeError("analyze() needs the plugin host (the composition root, the command line, builds one with the built-in plugins)")
     config = config or AnalysisConfig()
     sources = open_capture(paths, config.limits)
     pipeline = Pipeline(Analysis(sources, config, plugins), progress, progress_interval)
