@@ -34,11 +34,13 @@ from dicomtui.core.model import Severity
 from dicomtui.core.pipeline import AnalysisConfig, analyze
 from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
 from dicomtui.core.wire.capture import CaptureError
+
 # The de-identification mode's command-line face (its options, checks and run); its
 # profile and rewriter are imported only when it runs.
 from dicomtui.plugins.anonymize import cli as anonymize_cli
 
 from .builtins import BUILTIN_PLUGINS, EXPORT_PLUGINS, RULE_PLUGINS, make_host
+
 
 def _summary_or_export_only(args: argparse.Namespace, anonymize: bool) -> bool:
     """``--summary`` or ``--export`` of capture files, and nothing that shows findings."""

@@ -268,7 +268,7 @@ def _is_firstresult(caller: Any) -> bool:
 class HookCall:
     """One hook of one host, called with the host's isolation (see ``PluginHost``)."""
 
-    __slots__ = ("_host", "_caller", "name")
+    __slots__ = ("_caller", "_host", "name")
 
     def __init__(self, host: PluginHost, caller: Any) -> None:
         self._host = host

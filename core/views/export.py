@@ -8,9 +8,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from dicomtui.core.api.export import ExportOptions, ExportResult, Progress, capabilities, split_suffix
+from dicomtui.core.api.export import (
+    ExportOptions,
+    ExportResult,
+    Progress,
+    capabilities,
+    split_suffix,
+)
 from dicomtui.core.base.safe_text import safe_text
-
 
 MAX_LISTED = 50  # objects named one by one in the summary
 
