@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dicomtui import __version__
 from dicomtui.batch import cli as batch_cli  # standard library only until a batch option is used
@@ -40,6 +40,11 @@ from dicomtui.core.wire.capture import CaptureError
 from dicomtui.plugins.anonymize import cli as anonymize_cli
 
 from .builtins import BUILTIN_PLUGINS, EXPORT_PLUGINS, RULE_PLUGINS, make_host
+
+if TYPE_CHECKING:  # pragma: no cover - imported when the mode runs (start-up cost)
+    from dicomtui.core.pipeline.live import LiveOptions
+    from dicomtui.core.views.export import ExportSettings
+    from dicomtui.core.views.filter import DisplayFilter
 
 
 def _summary_or_export_only(args: argparse.Namespace, anonymize: bool) -> bool:
@@ -347,10 +352,10 @@ class ViewOptions:
     config: AnalysisConfig
     time_format: str
     warnings: list[str] = field(default_factory=list)  # shown again in the UI, where stderr is hidden
-    display_filter: Any = None  # the compiled -Y filter (core.views.filter.DisplayFilter)
+    display_filter: DisplayFilter | None = None  # -Y, compiled
     display_filter_text: str | None = None
-    live: Any = None  # core.pipeline.live.LiveOptions for a live capture
-    export: Any = None  # core.views.export.ExportSettings for --export
+    live: LiveOptions | None = None  # a live capture (-i, --follow, '-' alone); None reads files
+    export: ExportSettings | None = None  # --export
     fail_on: str | None = None
     flow: str | None = None
     flow_level: str = "pdu"
