@@ -22,10 +22,13 @@ MAX_LISTED = 50  # objects named one by one in the summary
 
 @dataclass(frozen=True, slots=True)
 class ExportSettings:
-    """What ``--export`` asks for: where, which exporter (by the name the user gave), and how."""
+    """What ``--export`` asks for: where, which exporter (by the name the user gave), and how.
+
+    No default exporter here: which one is the default is the command line's choice.
+    """
 
     outdir: str
-    exporter: str = "part10"
+    exporter: str
     min_size: int = 0
     include_commands: bool = False
     meta_header: bool = True
