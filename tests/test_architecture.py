@@ -1,8 +1,10 @@
 """The layering contract (docs/architecture.md), checked with the suite.
 
 - ``lint-imports`` checks the contracts in pyproject.toml ([tool.importlinter]):
-  one-way layers, the TUI does not import plugins, the core does not import the
-  TUI or the plugins.
+  one-way layers with the command line (``dicomtui.cli``) on top, the TUI does not
+  import plugins, the core imports nothing above it (TUI, batch, command line,
+  plugins), with no exceptions; tests/test_core_names_nothing_above.py also catches
+  modules named as strings.
 - No import cycle among dicomtui's modules.  What counts as an import here:
   every ``import``/``from ... import`` statement anywhere in a module, at module
   level, inside functions and methods, and under ``if TYPE_CHECKING:``.  A
