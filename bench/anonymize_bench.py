@@ -31,7 +31,7 @@ def run_once(capture: Path, out: Path) -> tuple[float, dict, int]:
     if out.exists():
         out.unlink()
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--anonymize", str(out), str(capture),
+    done = subprocess.run([sys.executable, "-m", "dicomtui.cli", "--anonymize", str(out), str(capture),
                            "--json"], capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:

@@ -87,7 +87,7 @@ def available_parallelism() -> float:
 
 
 def time_single(files: list[Path]) -> tuple[float, float, dict]:
-    from dicomtui.core.cli import make_host
+    from dicomtui.cli import make_host
     from dicomtui.core.pipeline import analyze
 
     started, cpu = time.perf_counter(), time.process_time()
@@ -115,7 +115,7 @@ def time_batch(client, files_dir: Path, work: Path, tag: str) -> tuple[float, fl
     """One --batch run on ``client``'s cluster: wall seconds, CPU seconds of the workers and
     of this (client) process, stage times, run figures."""
     from dicomtui.batch.runner import Progress, run_batch
-    from dicomtui.core.cli import make_host
+    from dicomtui.cli import make_host
 
     out = work / f"out-{tag}"
     shutil.rmtree(out, ignore_errors=True)
@@ -142,7 +142,7 @@ def command_cpu(argv: list[str]) -> tuple[float, float]:
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "dicomtui.core.cli", *argv], check=True,
+    subprocess.run([sys.executable, "-m", "dicomtui.cli", *argv], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

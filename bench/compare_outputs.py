@@ -63,7 +63,7 @@ def generated(workdir: Path) -> list[Path]:
 
 def run(pythonpath: str, args: list[str]) -> tuple[int, bytes, bytes]:
     env = dict(os.environ, PYTHONPATH=pythonpath, XDG_CONFIG_HOME=str(Path("/tmp/compare-outputs-config")))
-    done = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", *args], env=env, capture_output=True, check=False,
+    done = subprocess.run([sys.executable, "-m", "dicomtui.cli", *args], env=env, capture_output=True, check=False,
                           timeout=600)
     return done.returncode, done.stdout, done.stderr
 

@@ -37,7 +37,7 @@ MODES = ("summary", "jsonl", "expert", "export", "tui")
 
 TUI_PROBE = r"""
 import asyncio, json, sys, time
-from dicomtui.core.cli import make_host
+from dicomtui.cli import make_host
 from dicomtui.core.model.analysis import AnalysisConfig
 from dicomtui.tui.app import DicomApp
 from dicomtui.tui.associations import AssociationsScreen
@@ -93,7 +93,7 @@ def run(command: list[str], stdout=subprocess.DEVNULL) -> tuple[float, float, in
 
 
 def dicomtui_command(mode: str, capture: Path, workdir: Path) -> list[str]:
-    exe = [sys.executable, "-m", "dicomtui.core.cli"]
+    exe = [sys.executable, "-m", "dicomtui.cli"]
     if mode == "export":
         out = workdir / "export"
         shutil.rmtree(out, ignore_errors=True)

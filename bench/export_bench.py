@@ -48,7 +48,7 @@ def summary(*args, **kwargs):
     sample()
     return original(*args, **kwargs)
 export.print_summary = summary
-from dicomtui.core.cli import main
+from dicomtui.cli import main
 status = main(sys.argv[1:])
 sample()
 print(f'anon-rss-kb {peak[0]}', file=sys.stderr)

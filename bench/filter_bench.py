@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                              "synthetic CT header of make_capture.py")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE))
-    from dicomtui.core.cli import make_host
+    from dicomtui.cli import make_host
     from dicomtui.core.pipeline import AnalysisConfig, analyze
 
     path = args.capture

@@ -3,7 +3,7 @@
     python bench/hostile_probe.py [--workdir DIR] [--timeout S] [--only NAME ...]
 
 Builds each input (tests/hostile_inputs.py, full size) once into DIR, then runs
-``python -m dicomtui.core.cli`` on it in each mode named below, one at a time,
+``python -m dicomtui.cli`` on it in each mode named below, one at a time,
 and prints one line per run: wall seconds, CPU seconds (user + system; the
 machine is shared, so CPU time is the steadier figure), peak RSS of the child (MB), exit status,
 and whether a traceback appeared, with the last line of stderr.  The
@@ -65,7 +65,7 @@ CASES = {
 def run(args: list[str], timeout: float) -> tuple[float, float, str, bool, str]:
     errors = tempfile.TemporaryFile()  # not a pipe: a long traceback would fill it and block the child
     started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "dicomtui.core.cli", *args], stdout=subprocess.DEVNULL,
+    process = subprocess.Popen([sys.executable, "-m", "dicomtui.cli", *args], stdout=subprocess.DEVNULL,
                                stderr=errors, start_new_session=True)
     deadline = started + timeout
     status = None

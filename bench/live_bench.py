@@ -100,7 +100,7 @@ def phase() -> None:
     args = parser.parse_args()
 
     from dicomtui.core.base.limits import Limits
-    from dicomtui.core.cli import make_host
+    from dicomtui.cli import make_host
     from dicomtui.core.pipeline import AnalysisConfig, analyze
 
     capture = Path(args.capture) if args.capture else Path(f"/tmp/dicomtui-live-bench-{args.size_mb}.pcap")

@@ -66,7 +66,7 @@ def main() -> int:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     out = open(work / "out.jsonl", "wb")
     err = open(work / "err.txt", "wb")
-    dicomtui = subprocess.Popen([sys.executable, "-m", "dicomtui.core.cli", "-i", "lo", "-f", f"tcp port {args.port}",
+    dicomtui = subprocess.Popen([sys.executable, "-m", "dicomtui.cli", "-i", "lo", "-f", f"tcp port {args.port}",
                                  "--capture-tool", args.tool, "--jsonl"], stdout=out, stderr=err)
     time.sleep(3)  # the capture tool is up (dumpcap prints its banner first)
     started = time.time()

@@ -59,7 +59,7 @@ def peak_rss_mb() -> float:
 
 async def measure(capture: str) -> dict:
     from dicomtui.core.model.analysis import AnalysisConfig
-    from dicomtui.core.cli import make_host
+    from dicomtui.cli import make_host
     from dicomtui.tui.app import DicomApp
     from dicomtui.tui.packet_list import PacketList
 

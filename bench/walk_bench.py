@@ -64,7 +64,7 @@ print(frames)
 # bulk path (core/wire/pcap_block.py), over every frame.  No mode can be faster than this.
 FLOOR = r"""
 import mmap, struct, sys
-from dicomtui.core.cli import make_host
+from dicomtui.cli import make_host
 from dicomtui.core.pipeline import bulk
 from dicomtui.core.wire.capture import PCAP_MAGICS
 from dicomtui.core.wire.capture_format import walk_record_offsets as walk_records
@@ -86,7 +86,7 @@ print(frames)
 # The CLI in a child that reports its anonymous-memory peak at exit (RssAnon excludes the mapped capture).
 CLI = r"""
 import sys
-from dicomtui.core.cli import main
+from dicomtui.cli import main
 status = main(sys.argv[1:])
 try:
     with open('/proc/self/status') as status_file:
@@ -164,7 +164,7 @@ def one_round(capture: Path, work: Path, with_json: bool, env: dict, walk: dict)
         document = timed(cli("--json", str(capture)), env=env)
         figures["json"], figures["json_cpu"] = document["seconds"], document["cpu"]
     figures["startup_first"], figures["startup_exit"], figures["startup_cpu"] = first_output(
-        [sys.executable, "-m", "dicomtui.core.cli", "--summary", str(SMALL_CAPTURE)], env=env)
+        [sys.executable, "-m", "dicomtui.cli", "--summary", str(SMALL_CAPTURE)], env=env)
     return figures
 
 
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare:
         variants.append((f"compared ({args.compare})", {**ENV, "PYTHONPATH": args.compare}))
     for _name, env in variants:  # compile bytecode once, as an install does
-        subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--summary", str(SMALL_CAPTURE)], env=env,
+        subprocess.run([sys.executable, "-m", "dicomtui.cli", "--summary", str(SMALL_CAPTURE)], env=env,
                        stdout=subprocess.DEVNULL, check=False)
     try:
         results = {(name, variant): [] for name, _ in captures for variant, _env in variants}

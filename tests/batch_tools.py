@@ -109,7 +109,7 @@ JSON_TEXT_COLUMNS = {"associations": ("roles", "user_identity"), "messages": ("f
 
 def single_json(paths, capsys) -> dict:
     """``dicomtui --json -r a -r b ...``: the files read as one capture in one process."""
-    from dicomtui.core.cli import main
+    from dicomtui.cli import main
 
     argv = ["--json"]
     for path in paths:
@@ -164,7 +164,7 @@ def batch_order(outdir: Path, run: str = "*") -> list[Path]:
 def local_batch(outdir, inputs, **kwargs):
     """``run_batch`` on a threaded local cluster, quietly."""
     from dicomtui.batch.runner import Progress, run_batch
-    from dicomtui.core.cli import make_host
+    from dicomtui.cli import make_host
 
     kwargs.setdefault("workers", 2)
     return run_batch(str(outdir), [str(item) for item in inputs], make_host, processes=False,

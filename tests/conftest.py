@@ -16,7 +16,7 @@ os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="dicomtui-test-config-")
 from capture_tools import FIXTURES  # noqa: E402
 
 from dicomtui.core.pipeline import AnalysisConfig, analyze  # noqa: E402
-from dicomtui.core.cli import make_host  # noqa: E402
+from dicomtui.cli import make_host  # noqa: E402
 
 
 @pytest.fixture(scope="session")

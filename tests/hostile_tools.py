@@ -181,7 +181,7 @@ def headless_modes() -> list[str]:
     """Every mode option of the command line that prints (``--export`` takes a folder: its own tests)."""
     import argparse
 
-    from dicomtui.core.cli import build_parser
+    from dicomtui.cli import build_parser
 
     parser = build_parser()
     group = next(group for group in parser._mutually_exclusive_groups
@@ -201,7 +201,7 @@ def run_main(capture, *args: str) -> tuple[int, bytes, bytes]:
     import logging
     import warnings
 
-    from dicomtui.core.cli import main
+    from dicomtui.cli import main
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))

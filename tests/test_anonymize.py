@@ -15,7 +15,7 @@ import pydicom
 import pytest
 from capture_tools import FIXTURES, data_frame_indices, read_frames, write_pcap
 from conftest import analyze_path, requires_tshark
-from dicomtui.core import cli
+from dicomtui import cli
 from dicomtui.core.views import analysis_json
 from dicomtui.plugins.anonymize.deidentify import DatasetCodec, Deidentifier
 from dicomtui.plugins.anonymize.mapping import ANON_UID_ROOT, Pseudonymizer, is_registered_uid

@@ -26,7 +26,7 @@ from batch_tools import (JSON_TABLES, assert_same_as_single, batch_order, deal_c
                          single_json, split_capture)
 from capture_tools import FIXTURES, RawFrame, read_frames, to_sll, write_pcap
 from dicomtui.batch import runner
-from dicomtui.core.cli import main
+from dicomtui.cli import main
 
 SPLIT_CASES = [
     ("qr_pynetdicom.pcap", 4, 11, 3),  # C-MOVE sub-associations: a link across connections and groups

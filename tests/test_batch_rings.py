@@ -25,7 +25,7 @@ pytest.importorskip("duckdb")
 
 from batch_tools import assert_same_as_single, batch_order, local_batch, read_table, single_json, split_capture
 from capture_tools import FIXTURES, load_make_capture
-from dicomtui.core.cli import main
+from dicomtui.cli import main
 
 needs_tcpdump = pytest.mark.skipif(shutil.which("tcpdump") is None, reason="tcpdump is not installed")
 needs_editcap = pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap (wireshark) is not installed")

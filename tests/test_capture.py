@@ -21,7 +21,7 @@ from capture_tools import (
 from conftest import analyze_path
 
 from dicomtui.core.wire.capture import CaptureError, iter_records, open_source
-from dicomtui.core.cli import main, make_host
+from dicomtui.cli import main, make_host
 from dicomtui.core.wire.packet import parse_tcp
 
 CAPTURES = ["echo_dcmtk.pcap", "store_dcmtk.pcapng", "qr_pynetdicom.pcap", "multi_iface.pcapng"]
@@ -128,7 +128,7 @@ def test_rotated_files_read_as_one_capture_in_time_order(tmp_path, echo_frames, 
 
 def test_standard_input_is_read(echo_reference):
     data = (FIXTURES / "echo_dcmtk.pcap").read_bytes()
-    result = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--summary", "-"], input=data,
+    result = subprocess.run([sys.executable, "-m", "dicomtui.cli", "--summary", "-"], input=data,
                             capture_output=True, check=True)
     lines = result.stdout.decode().splitlines()
     assert len(lines) == len(echo_reference)

@@ -157,7 +157,7 @@ def _echo_streams() -> tuple[bytes, bytes]:
 
 
 def _analysis(name):
-    from dicomtui.core.cli import make_host
+    from dicomtui.cli import make_host
     from dicomtui.core.pipeline import analyze
 
     return analyze([str(FIXTURES / name)], AnalysisConfig(), make_host(load_installed=False))
@@ -330,7 +330,7 @@ def test_decoder_findings_are_codes_worded_above_the_core():
     stores keep code and parameters, and the catalogue's sentence for them is the
     item's message, so a view can word the same item its own way.
     """
-    from dicomtui.core.cli import make_host
+    from dicomtui.cli import make_host
     from dicomtui.core.pipeline import analyze
     from dicomtui.core.pipeline.finding_text import FINDING_TEXT, PROBLEM_TEXT, phrase
 
@@ -401,13 +401,23 @@ class StubHost:
         self.fed: dict[int, list[tuple[int, int, int]]] = {}
         self.finished = 0
 
-    def collect_registrations(self, hook_name, **kwargs):
-        return []
+    class hook:  # noqa: N801  (host.hook.NAME: every hook registers nothing, answers nothing)
+        class _Silent:
+            def __call__(self, **kwargs):
+                return []
 
-    def call(self, hook_name, **kwargs):
-        return []
+            def first(self, **kwargs):
+                return None
 
-    def call_first(self, hook_name, **kwargs):
+            def registrations(self, **kwargs):
+                return []
+
+        def __getattr__(self, name):
+            return self._Silent()
+
+    hook = hook()
+
+    def call_first(self, hook_name, **kwargs):  # the engine asks for its decoder by name
         if hook_name != "dicomtui_make_connection_decoder":
             return None
         host, fed = self, self.fed.setdefault(kwargs["connection"].index, [])

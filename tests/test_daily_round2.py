@@ -80,7 +80,7 @@ def test_decoding_on_two_threads_at_once_leaves_the_process_warning_state_alone(
 def test_no_mode_leaves_a_capture_file_to_the_garbage_collector(mode, tmp_path):
     mode = [str(tmp_path / "out") if part == "OUT" else part for part in mode]
     done = subprocess.run([sys.executable, "-X", "dev", "-W", "always::ResourceWarning", "-m",
-                           "dicomtui.core.cli", *mode, str(FIXTURES / "store_dcmtk.pcapng")],
+                           "dicomtui.cli", *mode, str(FIXTURES / "store_dcmtk.pcapng")],
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert "ResourceWarning" not in done.stderr, done.stderr
@@ -328,7 +328,7 @@ def test_a_field_nothing_resembles_gets_no_guess():
 
 @pytest.mark.parametrize("options", [[], ["--anonymize-option", "retain-uids"]])
 def test_the_anonymize_report_says_once_which_options_were_applied(tmp_path, options):
-    done = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--anonymize", str(tmp_path / "out.pcap"),
+    done = subprocess.run([sys.executable, "-m", "dicomtui.cli", "--anonymize", str(tmp_path / "out.pcap"),
                            *options, str(FIXTURES / "store_dcmtk.pcapng")],
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr

@@ -9,7 +9,7 @@ from pydicom.data import get_charset_files, get_testdata_file
 
 from capture_tools import FIXTURES
 
-from dicomtui.core.cli import make_host
+from dicomtui.cli import make_host
 from dicomtui.core.pipeline import AnalysisConfig, analyze
 from dicomtui.plugins.dataset import decode_dataset, guess_transfer_syntax
 

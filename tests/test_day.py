@@ -24,7 +24,7 @@ import pytest
 from capture_tools import BENCH
 from conftest import analyze_path
 
-from dicomtui.core.cli import main
+from dicomtui.cli import main
 
 C_MOVE_RQ = 0x0021
 

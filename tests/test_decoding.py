@@ -10,7 +10,7 @@ import pytest
 from capture_tools import FIXTURES, data_frame_indices, read_frames, write_pcap
 from conftest import analyze_path
 
-from dicomtui.core.cli import main
+from dicomtui.cli import main
 from dicomtui.core.protocol.dimse import decode_command_set
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -179,7 +179,7 @@ def test_summary_lines_read_like_wiresharks_info_column(analyze_fixture):
 
 
 def test_json_document_has_the_documented_shape():
-    output = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--json", "-r",
+    output = subprocess.run([sys.executable, "-m", "dicomtui.cli", "--json", "-r",
                              str(FIXTURES / "qr_pynetdicom.pcap")], capture_output=True, check=True).stdout
     document = json.loads(output)
     assert document["format_version"] == 1

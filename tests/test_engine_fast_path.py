@@ -28,7 +28,7 @@ from capture_tools import load_make_capture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dicomtui.core.cli import make_host
+from dicomtui.cli import make_host
 from dicomtui.core.pipeline import AnalysisConfig, analyze
 from dicomtui.core.views import analysis_json
 

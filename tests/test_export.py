@@ -24,11 +24,11 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.filewriter import write_file_meta_info
 
 from dicomtui.core.pipeline import AnalysisConfig, analyze
-from dicomtui.core.cli import main
+from dicomtui.cli import main
 from dicomtui.core.api.export import ExportOptions, OutputFolder, object_name
 from dicomtui.core.views.export import exporters
 from dicomtui.core.model import Association, Fragment, Message
-from dicomtui.core.cli import make_host
+from dicomtui.cli import make_host
 from dicomtui.core.base.uids import PROJECT_UID_ROOT
 
 ROOT = Path(__file__).resolve().parent.parent

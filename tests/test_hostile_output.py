@@ -34,7 +34,7 @@ PASSCODE = b"s3cret"
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     environment = dict(os.environ, PYTHONWARNINGS="default", DICOMTUI_PLUGINS="none")
-    return subprocess.run([sys.executable, "-m", "dicomtui.core.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "dicomtui.cli", *args], capture_output=True,
                           timeout=120, env=environment, check=False)
 
 

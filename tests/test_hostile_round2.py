@@ -22,7 +22,7 @@ import hostile_inputs as inputs  # noqa: E402
 import hostile_tools as tools  # noqa: E402
 
 from dicomtui.core.base.limits import Limits  # noqa: E402
-from dicomtui.core.cli import main, make_host  # noqa: E402
+from dicomtui.cli import main, make_host  # noqa: E402
 from dicomtui.core.pipeline import AnalysisConfig  # noqa: E402
 from dicomtui.core.pipeline import analyze as _analyze_with  # noqa: E402
 from dicomtui.core.protocol.framing import PduStreamParser  # noqa: E402
@@ -416,7 +416,7 @@ def test_pydicom_stops_after_max_elements():
 def test_library_warnings_outside_the_decoder_become_one_escaped_summary_line(tmp_path, capsys, monkeypatch):
     from pydicom.misc import warn_and_log
 
-    from dicomtui.core import views
+    from dicomtui.core.views import summary as views  # where the command line reads summary_lines
 
     original = views.summary_lines
 

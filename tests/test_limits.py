@@ -360,7 +360,7 @@ def test_every_limit_can_be_set_with_an_option():
 
 
 def test_cli_option_sets_a_limit(capsys):
-    from dicomtui.core.cli import main
+    from dicomtui.cli import main
 
     capture = Path(__file__).resolve().parent.parent / "fixtures" / "echo_dcmtk.pcap"
     assert main(["--expert", "-o", "max_control_pdu:16", str(capture)]) == 0

@@ -119,7 +119,7 @@ def _start_storescp(ns: str, folder: Path) -> subprocess.Popen:
 
 
 def _start_dicomtui(ns: str, *arguments: str) -> tuple[subprocess.Popen, Lines, Lines]:
-    process = subprocess.Popen(_in_ns(ns, sys.executable, "-m", "dicomtui.core.cli", *arguments),
+    process = subprocess.Popen(_in_ns(ns, sys.executable, "-m", "dicomtui.cli", *arguments),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment())
     out, err = Lines(process.stdout), Lines(process.stderr)
     err.wait_for(lambda line: "capturing on" in line or "dicomtui:" in line, 20)
@@ -242,7 +242,7 @@ def test_live_capture_streams_while_open_and_equals_the_saved_file(tmp_path, net
     else:
         assert saved.exists()
         arguments = [str(saved)]
-    reread = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--jsonl", *arguments], capture_output=True,
+    reread = subprocess.run([sys.executable, "-m", "dicomtui.cli", "--jsonl", *arguments], capture_output=True,
                             text=True, env=_environment(), timeout=60, check=False)
     assert reread.returncode == 0, reread.stderr
     assert _comparable(live) == _comparable(_objects(reread.stdout.splitlines()))
@@ -301,7 +301,7 @@ def test_follow_reads_a_file_another_process_writes(tmp_path, netns):
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         Lines(writer.stderr).wait_for(lambda line: "listening on" in line, 20)
-        follow = subprocess.Popen([sys.executable, "-m", "dicomtui.core.cli", "--follow", str(growing), "--summary"],
+        follow = subprocess.Popen([sys.executable, "-m", "dicomtui.cli", "--follow", str(growing), "--summary"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment())
         out = Lines(follow.stdout)
         scu = subprocess.Popen(_in_ns(netns, sys.executable, str(SCU), "127.0.0.1", str(PORT), *_test_files()),
@@ -336,7 +336,7 @@ def test_real_command_in_tmux_shows_the_c_echo_within_a_second(tmp_path, netns):
     status_file = tmp_path / "status"
     pythonpath = os.environ.get("PYTHONPATH", "")
     command = (f"ip netns exec {netns} env TERM=xterm-256color PYTHONPATH={pythonpath} {sys.executable} -m "
-               f"dicomtui.core.cli -i lo -f 'tcp port {PORT}'; echo $? > {status_file}; sleep 30")
+               f"dicomtui.cli -i lo -f 'tcp port {PORT}'; echo $? > {status_file}; sleep 30")
 
     def screen() -> str:
         return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=False).stdout

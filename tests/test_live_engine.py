@@ -134,7 +134,7 @@ def test_gzip_pipe_is_inflated_on_the_fly(tmp_path):
     import gzip
 
     data = gzip.compress((FIXTURES / "echo_dcmtk.pcap").read_bytes())
-    result = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--summary", "-"], input=data,
+    result = subprocess.run([sys.executable, "-m", "dicomtui.cli", "--summary", "-"], input=data,
                             capture_output=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().count("\n") == 8
@@ -142,7 +142,7 @@ def test_gzip_pipe_is_inflated_on_the_fly(tmp_path):
 
 def test_a_pipe_cut_inside_a_block_is_reported(tmp_path):
     data = (FIXTURES / "echo_dcmtk.pcap").read_bytes()[:-30]
-    result = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--summary", "-"], input=data,
+    result = subprocess.run([sys.executable, "-m", "dicomtui.cli", "--summary", "-"], input=data,
                             capture_output=True, timeout=60, check=False)
     assert result.returncode == 0
     assert b"ended inside a block" in result.stderr
@@ -214,7 +214,7 @@ def _cli(*arguments: str, user: str | None = None, timeout: float = 60) -> subpr
     prefix = []
     if user is not None:
         prefix = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups"]
-    return subprocess.run(prefix + [sys.executable, "-m", "dicomtui.core.cli", *arguments], capture_output=True,
+    return subprocess.run(prefix + [sys.executable, "-m", "dicomtui.cli", *arguments], capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, "HOME": "/tmp"}, check=False)
 
 
@@ -224,7 +224,7 @@ def test_missing_interface_is_one_line(tool, capsys):
         find_tool(tool)
     except CaptureToolError:
         pytest.skip(f"{tool} not installed")
-    from dicomtui.core.cli import main
+    from dicomtui.cli import main
 
     assert main(["-i", "nosuch0", "--capture-tool", tool, "--summary"]) == 1
     err = capsys.readouterr().err
@@ -249,7 +249,7 @@ def test_capture_without_permission_says_how_to_get_it(tool):
 
 
 def test_list_interfaces(capsys):
-    from dicomtui.core.cli import main
+    from dicomtui.cli import main
 
     try:
         find_tool()
@@ -268,7 +268,7 @@ def test_list_interfaces(capsys):
     (["--follow", "x", "-f", "tcp"], "apply to capturing"),
 ])
 def test_live_options_are_checked(arguments, complaint, capsys):
-    from dicomtui.core.cli import main
+    from dicomtui.cli import main
 
     with pytest.raises(SystemExit) as exited:
         main(arguments)
@@ -276,7 +276,7 @@ def test_live_options_are_checked(arguments, complaint, capsys):
 
 
 def test_jsonl_of_a_file(capsys):
-    from dicomtui.core.cli import main
+    from dicomtui.cli import main
 
     assert main(["--jsonl", str(FIXTURES / "echo_dcmtk.pcap")]) == 0
     objects = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -287,7 +287,7 @@ def test_jsonl_of_a_file(capsys):
 
 
 def test_follow_a_finished_file_with_packet_autostop(capsys):
-    from dicomtui.core.cli import main
+    from dicomtui.cli import main
 
     assert main(["--follow", str(FIXTURES / "store_dcmtk.pcapng"), "-c", "20", "--summary"]) == 0
     assert "autostop after 20 packets: 20 packets" in capsys.readouterr().err
@@ -351,7 +351,7 @@ def test_retention_bounds_the_index_and_the_spool(tmp_path, plugin_host):
 
 @pytest.mark.parametrize("export_format", ["pcap", "transactions-csv", "dicom-json"])
 def test_whole_capture_exporters_run_on_what_was_captured(export_format, tmp_path, capsys):
-    from dicomtui.core.cli import main
+    from dicomtui.cli import main
 
     out = tmp_path / "out"
     assert main(["--follow", str(FIXTURES / "store_dcmtk.pcapng"), "-a", "duration:1", "--export", str(out),

@@ -21,7 +21,7 @@ from conftest import analyze_path
 
 from dicomtui import hookimpl
 from dicomtui.core.api.export import SKIP_TOO_SMALL, ExportResult
-from dicomtui.core.cli import main, make_host
+from dicomtui.cli import main, make_host
 from dicomtui.core.model import Group, Severity
 from dicomtui.core.protocol import datasets as codec
 

@@ -17,7 +17,7 @@ from conftest import analyze_path
 import dicomtui
 from dicomtui import hookimpl
 from dicomtui.core.api.host import PluginHost
-from dicomtui.core.cli import make_host
+from dicomtui.cli import make_host
 
 ECHO = FIXTURES / "echo_dcmtk.pcap"
 

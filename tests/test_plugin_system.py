@@ -22,9 +22,9 @@ from capture_tools import FIXTURES
 from conftest import analyze_path
 
 from dicomtui import hookimpl
-from dicomtui.core.cli import main
+from dicomtui.cli import main
 from dicomtui.core.model import Group, Severity
-from dicomtui.core.cli import make_host
+from dicomtui.cli import make_host
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "dicomtui-example-rule"
@@ -48,7 +48,7 @@ def run_main(capsys, *argv):
 
 def run_cli(*argv, env=None):
     environment = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "dicomtui.core.cli", *argv], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "dicomtui.cli", *argv], capture_output=True, text=True,
                           env=environment, timeout=120)
 
 

@@ -177,7 +177,7 @@ def test_out_of_order_buffer_is_bounded(tmp_path):
     data = data_frame_indices(frames)
     victim = data[2]
     damaged = _without_acks_covering(frames[:victim] + frames[victim + 1 :], frames[victim])
-    from dicomtui.core.cli import make_host
+    from dicomtui.cli import make_host
     from dicomtui.core.pipeline import AnalysisConfig, analyze
 
     analysis = analyze([str(write_pcap(tmp_path / "lost.pcap", damaged))],

@@ -123,7 +123,7 @@ def test_reject_abort_has_nothing_else(reject_abort):
 
 
 def test_fail_on_reflects_the_worst_severity(tmp_path):
-    from dicomtui.core.cli import main
+    from dicomtui.cli import main
 
     assert main(["--expert", "--fail-on", "error", str(FIXTURES / "reject_abort.pcap")]) == 4
     assert main(["--expert", "--fail-on", "warning", str(FIXTURES / "echo_dcmtk.pcap")]) == 0

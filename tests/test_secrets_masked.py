@@ -30,7 +30,7 @@ from capture_tools import FIXTURES  # noqa: E402
 from conftest import analyze_path, requires_tshark  # noqa: E402
 from hostile_tools import headless_modes, run_main  # noqa: E402
 
-from dicomtui.core.cli import make_host
+from dicomtui.cli import make_host
 from dicomtui.core.pipeline import AnalysisConfig
 from dicomtui.core.protocol.secrets import associate_secret_ranges
 from dicomtui.core.views.export import exporters

@@ -23,7 +23,7 @@ from capture_tools import FIXTURES
 from conftest import requires_tshark
 
 from dicomtui.core.pipeline import AnalysisConfig, analyze
-from dicomtui.core.cli import main
+from dicomtui.cli import main
 from dicomtui.core.model.timing import timing_report
 
 sys.path.insert(0, str(FIXTURES / "netline"))

@@ -23,7 +23,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 PROBE = r"""
 import contextlib, io, json, sys
-from dicomtui.core.cli import main
+from dicomtui.cli import main
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     status = main(sys.argv[1:])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dicomtui.core.cli import make_host
+from dicomtui.cli import make_host
 from dicomtui.core.pipeline import AnalysisConfig, analyze
 from dicomtui.core.views import summary_line, summary_lines
 

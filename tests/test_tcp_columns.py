@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from capture_tools import load_make_capture
 
-from dicomtui.core.cli import make_host
+from dicomtui.cli import make_host
 from dicomtui.core.pipeline import AnalysisConfig, analyze
 from dicomtui.core.wire import tcp_analysis, tcp_columns
 

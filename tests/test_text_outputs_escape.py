@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_tools as tools  # noqa: E402
 from hostile_tools import headless_modes, run_main  # noqa: E402
 
-from dicomtui.core.cli import make_host
+from dicomtui.cli import make_host
 from dicomtui.core.views.export import exporters
 
 # C0 (but newline), DEL, C1 as UTF-8, line/paragraph separators, bidi embeddings/overrides/isolates.

@@ -5,7 +5,7 @@ import json
 
 from capture_tools import FIXTURES
 
-from dicomtui.core.cli import main
+from dicomtui.cli import main
 
 
 def _frame_times(analysis):

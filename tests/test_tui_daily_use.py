@@ -168,7 +168,7 @@ async def test_item7_at_most_two_toasts_stack(plugin_host):
 
 
 def test_item2_bad_values_in_the_file_are_one_warning_each_and_defaults_apply(tmp_path, monkeypatch):
-    from dicomtui.core.cli import build_parser, make_config
+    from dicomtui.cli import build_parser, make_config
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     path = tmp_path / "dicomtui" / "config.toml"
@@ -193,7 +193,7 @@ def test_item2_bad_ports_in_the_file_do_not_blame_the_ports_option(tmp_path):
     import os
 
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path))
-    result = subprocess.run([sys.executable, "-m", "dicomtui.core.cli", "--summary",
+    result = subprocess.run([sys.executable, "-m", "dicomtui.cli", "--summary",
                              str(FIXTURES / "echo_dcmtk.pcap")], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert "--ports" not in result.stderr
@@ -202,7 +202,7 @@ def test_item2_bad_ports_in_the_file_do_not_blame_the_ports_option(tmp_path):
 
 
 def test_item2_bad_o_value_is_a_usage_error_naming_o(capsys):
-    from dicomtui.core.cli import main
+    from dicomtui.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--summary", "-o", "slow_response_seconds:abc", str(FIXTURES / "echo_dcmtk.pcap")])
@@ -605,7 +605,7 @@ def _cli(*args):
     import io
     import types
 
-    from dicomtui.core.cli import main
+    from dicomtui.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

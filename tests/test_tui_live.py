@@ -131,7 +131,7 @@ def test_a_capture_piped_in_opens_the_ui_with_keys_from_the_terminal(tmp_path):
     session = f"dicomtui-pipe-{uuid.uuid4().hex[:8]}"
     status_file = tmp_path / "status"
     command = (f"cat {FIXTURES / 'echo_dcmtk.pcap'} | env TERM=xterm-256color "
-               f"PYTHONPATH={os.environ.get('PYTHONPATH', '')} {sys.executable} -m dicomtui.core.cli -; "
+               f"PYTHONPATH={os.environ.get('PYTHONPATH', '')} {sys.executable} -m dicomtui.cli -; "
                f"echo $? > {status_file}; sleep 30")
 
     def screen() -> str:

@@ -1,7 +1,7 @@
 """Preferences: the TOML file in the XDG config folder, shared by the CLI and the TUI."""
 
 import pytest
-from dicomtui.core.cli import build_parser, make_config
+from dicomtui.cli import build_parser, make_config
 from dicomtui.tui.prefs import (
     PreferencesError,
     coerce,

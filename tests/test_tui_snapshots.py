@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tui_tools import wait_for_workers
 from dicomtui.core.model.analysis import AnalysisConfig
-from dicomtui.core.cli import make_host
+from dicomtui.cli import make_host
 from dicomtui.tui.app import DicomApp
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -85,7 +85,7 @@ def _environment(tmp_path: Path, no_color: bool) -> dict[str, str]:
 # done by hand before a release (docs/tui.md, "Checked in a real terminal").
 @pytest.mark.parametrize("no_color", [True], ids=["no-color"])
 def test_real_command_walks_every_screen_and_quits_cleanly(tmp_path, no_color):
-    command = f"{sys.executable} -m dicomtui.core.cli {FIXTURES / 'reject_abort.pcap'}"
+    command = f"{sys.executable} -m dicomtui.cli {FIXTURES / 'reject_abort.pcap'}"
     tmux = Tmux(tmp_path, 80, 24, command, _environment(tmp_path, no_color))
     try:
         tmux.wait_for("36 PDUs, 5 associations")
@@ -126,7 +126,7 @@ def test_a_crash_in_the_real_terminal_exits_non_zero_and_restores_it(tmp_path):
         "def explode(self):\n"
         "    raise RuntimeError('deliberate crash for the test')\n"
         "DicomApp.action_help = explode\n"
-        "from dicomtui.core.cli import main\n"
+        "from dicomtui.cli import main\n"
         f"sys.exit(main([{str(FIXTURES / 'echo_dcmtk.pcap')!r}]))\n")
     tmux = Tmux(tmp_path, 80, 24, f"{sys.executable} {script}", _environment(tmp_path, False))
     try:

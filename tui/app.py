@@ -135,7 +135,7 @@ class DicomApp(App[int]):
                  *, preferences_path: Path | None = None) -> None:
         super().__init__()
         if host is None:  # the command line (the composition root) builds it with the built-ins
-            raise TypeError("DicomApp needs the plugin host (dicomtui.core.cli.make_host)")
+            raise TypeError("DicomApp needs the plugin host (dicomtui.cli.make_host)")
         self.captures = list(captures)
         self.config = config or AnalysisConfig()
         self.host = host

@@ -96,13 +96,21 @@ class ExportFlow:
         app = self.app
         messages = self.scope_messages(request.scope)
         frames = self.scope_frames(request.scope)
-        if messages is not None and not messages and request.exporter != "pcap":
+        if messages is not None and not messages and not self.writes_capture(request.exporter):
             app.notify(f"The {request.scope} PDUs carry no DIMSE message to export", severity="warning")
             return
         what = {"selected": f"Selected: {self.describe_selected(messages or [])}",
                 "displayed": "Displayed PDUs", "marked": "Marked PDUs"}.get(request.scope, "All objects")
         app.run_worker(lambda: self._run(request, messages, frames, what), thread=True, exclusive=True,
                        group="export")
+
+    def writes_capture(self, name: str) -> bool:
+        """A capture of the scope's frames needs no DIMSE message (what the exporter declares, not its name)."""
+        from dicomtui.core.api.export import WRITES_CAPTURE, capabilities
+        from dicomtui.core.views.export import exporters
+
+        exporter = exporters(self.app.host).get(name)
+        return exporter is not None and WRITES_CAPTURE in capabilities(exporter)
 
     def scope_frames(self, scope: str):
         """Frame numbers for frame-based exporters (pcap): the frames of the displayed / marked PDUs."""

@@ -356,16 +356,21 @@ def save_captured(incremental: IncrementalAnalysis, path: str, dicom_only: bool,
     if not dicom_only:
         size = spool.save(path)
         return f"Saved {counted(incremental.analysis.frame_count, 'packet')} ({counted(size, 'byte')}) to {path}"
-    from dicomtui.core.api.export import ExportOptions
-    from dicomtui.core.views.export import exporters
+    from dicomtui.core.api.export import WRITES_CAPTURE, ExportOptions
+    from dicomtui.core.views.export import exporters_with
 
+    # Whichever loaded exporter writes captures (the built-in pcap one, unless disabled or replaced).
+    writers = exporters_with(host, WRITES_CAPTURE)
+    if not writers:
+        raise ValueError("no loaded exporter writes captures (is the pcap exporter disabled?); "
+                         "save every packet instead")
     with tempfile.TemporaryDirectory(prefix="dicomtui-save-") as work_dir:
         everything = os.path.join(work_dir, "all.pcapng")
         spool.save(everything)
-        # The pcap exporter selects the DICOM connections' frames from an analysis of what was saved.
+        # The exporter selects the DICOM connections' frames from an analysis of what was saved.
         analysis = analyze([everything], config, host, run_rules=False)
         try:
-            result = exporters(host)["pcap"].export(analysis, os.path.join(work_dir, "out"), ExportOptions())
+            result = writers[0].export(analysis, os.path.join(work_dir, "out"), ExportOptions())
         finally:
             analysis.close()
         if not result.written:
@@ -390,13 +395,10 @@ def _terminal_for_keys(live: LiveOptions) -> bool:
 
 def run_live_app(live: LiveOptions, config: AnalysisConfig, host) -> int:
     """The UI on a live capture; returns the exit status."""
-    if not _terminal_for_keys(live):
-        import argparse
+    if not _terminal_for_keys(live):  # no terminal to take keys from: the summary, as it happens
+        from dicomtui.core.views.live import LiveOutput, run_live
 
-        from dicomtui.core.views.live import run_live
-
-        args = argparse.Namespace(summary=True, expert=False, jsonl=False, json=False, export=None, fail_on=None)
-        return run_live(args, config, host, live)
+        return run_live(LiveOutput(view="summary"), config, host, live)
     app = LiveDicomApp(live, config, host)
     try:
         status = app.run()

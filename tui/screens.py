@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dicomtui.core.api.export import WRITES_OBJECTS, capabilities
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -134,7 +135,9 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
     def compose(self) -> ComposeResult:
         options = [(f"{name}: {getattr(exporter, 'description', '')}"[:60], name)
                    for name, exporter in self.exporters.items()]
-        default = "part10" if "part10" in self.exporters else (options[0][1] if options else Select.BLANK)
+        # The first exporter of one file per data set (the built-in Part 10 one unless disabled), else the first.
+        objects = [name for name, exporter in self.exporters.items() if WRITES_OBJECTS in capabilities(exporter)]
+        default = objects[0] if objects else (options[0][1] if options else Select.BLANK)
         with Vertical():
             yield Label(Text("Export objects", style="bold"))
             yield Select(options, value=default, allow_blank=False, id="export-format")

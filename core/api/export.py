@@ -24,6 +24,18 @@ from typing import Callable
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+# What an exporter declares it writes (its optional ``capabilities`` attribute, a set of these), so
+# a front end picks an exporter by what it needs, never by its name: a plugin may be disabled or
+# replaced, and another may offer the same.
+WRITES_OBJECTS = "objects"  # one file per message's data set: can export message by message, as they complete
+WRITES_CAPTURE = "capture"  # a capture file of the selected frames (``ExportOptions.frames``), not per message
+
+
+def capabilities(exporter) -> frozenset[str]:
+    """What ``exporter`` declares it writes (nothing: a whole-capture exporter of messages)."""
+    return frozenset(getattr(exporter, "capabilities", ()))
+
+
 SKIP_TOO_SMALL = "smaller than --min-size"
 SKIP_NOTHING = "no DICOM connection in the capture"
 REQUESTED_SKIPS = frozenset((SKIP_TOO_SMALL, SKIP_NOTHING))

@@ -2,7 +2,7 @@
 
 Every seam of dicomtui is one of these hooks.  The built-in decoders, the tag
 dictionary, the expert rules and the exporters are plugins registered through
-exactly these hooks (see ``dicomtui/plugins/``); a third-party package registers
+exactly these hooks, as any other plugin is; a third-party package registers
 its own through the ``dicomtui`` entry-point group::
 
     [project.entry-points.dicomtui]
@@ -96,9 +96,16 @@ def dicomtui_complete_model(analysis: "Analysis") -> None:
     """
 
 
-@hookspec
+@hookspec(warn_on_impl=DeprecationWarning(
+    "dicomtui_finish_analysis is deprecated since 0.1.0: implement dicomtui_complete_model "
+    "(same arguments, same phase; see docs/plugins.md)"))
 def dicomtui_finish_analysis(analysis: "Analysis") -> None:
-    """The older name of ``dicomtui_complete_model``, called right after it (same phase)."""
+    """Deprecated: the older name of ``dicomtui_complete_model``, called right after it (same phase).
+
+    Still called, so plugins written against it keep working; registering a plugin
+    that implements it raises a ``DeprecationWarning`` (pluggy's ``warn_on_impl``,
+    pointing at the implementation).  Implement ``dicomtui_complete_model`` instead.
+    """
 
 
 @hookspec(firstresult=True)
@@ -162,5 +169,7 @@ def dicomtui_register_rule_options(register: Callable[[str, Any, str], None]) ->
 @hookspec
 def dicomtui_register_exporters(register: Callable[["Exporter"], None]) -> None:
     """Register exporters: objects with ``name``, ``description`` and
-    ``export(analysis, outdir, options, progress) -> ExportResult`` (``protocols.Exporter``).
+    ``export(analysis, outdir, options, progress) -> ExportResult`` (``protocols.Exporter``),
+    and optionally ``capabilities`` (``dicomtui.core.api.export.WRITES_OBJECTS`` for one file
+    per data set, ``WRITES_CAPTURE`` for a capture of the selected frames).
     """

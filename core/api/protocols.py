@@ -77,7 +77,12 @@ class TagDictionary(Protocol):
 
 @runtime_checkable
 class Exporter(Protocol):
-    """What ``dicomtui_register_exporters`` registers."""
+    """What ``dicomtui_register_exporters`` registers.
+
+    Optionally ``capabilities``: a set of ``dicomtui.core.api.export.WRITES_OBJECTS`` /
+    ``WRITES_CAPTURE``, what the exporter writes; the UI and the live export choose
+    exporters by these, never by name.
+    """
 
     name: str
     description: str

@@ -22,21 +22,48 @@ from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
 from dicomtui.core.wire.capture import CaptureNote, CaptureSource
 
 
+class HookCall(Protocol):
+    """One hook, called with the host's isolation (``dicomtui.core.api.host.HookCall``)."""
+
+    def __call__(self, **kwargs: Any) -> Any: ...
+
+    def first(self, **kwargs: Any) -> Any: ...
+
+    def registrations(self, **kwargs: Any) -> list[tuple[str, tuple]]: ...
+
+
+class PipelineHooks(Protocol):
+    """The hooks the pipeline and the model call, as attributes (``host.hook.NAME``).
+
+    Attribute access, not names as strings: a misspelt hook is an error for a type
+    checker and an AttributeError at the call, never a call to nothing.
+    """
+
+    dicomtui_register_pdu_decoders: HookCall
+    dicomtui_make_connection_decoder: HookCall
+    dicomtui_register_dictionaries: HookCall
+    dicomtui_decode_dataset: HookCall
+    dicomtui_status_meaning: HookCall
+    dicomtui_complete_model: HookCall
+    dicomtui_finish_analysis: HookCall
+    dicomtui_check_association: HookCall
+    dicomtui_check_message: HookCall
+    dicomtui_check_analysis: HookCall
+
+
 class PluginCaller(Protocol):
     """What the pipeline needs of the plugin host (``dicomtui.core.api.host.PluginHost``).
 
-    The pipeline calls hooks by name and never imports the plugin API, which
-    sits above it: the host is handed in by the composition root (the CLI).
+    The pipeline calls hooks through ``hook`` and never imports the plugin API,
+    which sits above it: the host is handed in by the composition root (the CLI).
+    ``call_first`` by name is still offered for the engine's decoder lookup.
     """
 
     failures: list
     current_plugin: str  # whose hook implementation is running
-
-    def call(self, hook_name: str, **kwargs: Any) -> Any: ...
+    hook: PipelineHooks
 
     def call_first(self, hook_name: str, **kwargs: Any) -> Any: ...
-
-    def collect_registrations(self, hook_name: str, **kwargs: Any) -> list[tuple[str, tuple]]: ...
 
 
 @dataclass(slots=True)
@@ -87,7 +114,7 @@ class Analysis:
         self.first_time: float | None = None
         self.last_time: float | None = None
         self.pdu_decoders: dict[int, Callable[[bytes], Any]] = {}
-        for _plugin, (pdu_type, decoder) in plugins.collect_registrations("dicomtui_register_pdu_decoders"):
+        for _plugin, (pdu_type, decoder) in plugins.hook.dicomtui_register_pdu_decoders.registrations():
             self.pdu_decoders[pdu_type] = decoder
         # (plugin, name, factory) of each stream transform (core/wire/transform.py); asked in pluggy's order
         self.stream_transforms: list[tuple[str, str, Callable]] = [
@@ -97,8 +124,8 @@ class Analysis:
         self.relations = Relations(self)  # association <-> connection, messages, C-MOVE links
         self._status_meanings: dict[tuple[int, int, str], tuple[str, str]] = {}
         # The Analysis' own tag dictionary (no module-level state shared between analyses).
-        self.dictionary = TagDictionary([args[0] for _plugin, args in plugins.collect_registrations(
-            "dicomtui_register_dictionaries", config=config)])
+        registered = plugins.hook.dicomtui_register_dictionaries.registrations(config=config)
+        self.dictionary = TagDictionary([args[0] for _plugin, args in registered])
 
     def close(self) -> None:
         """Close the capture files (their maps and descriptors); the decoded model stays readable.
@@ -156,7 +183,7 @@ class Analysis:
 
     def decode_dataset_bytes(self, data: bytes, transfer_syntax: str):
         """Decode data-set bytes that are not a whole message's (e.g. the part before a capture hole)."""
-        return self.plugins.call_first("dicomtui_decode_dataset", data=data, transfer_syntax=transfer_syntax,
+        return self.plugins.hook.dicomtui_decode_dataset.first(data=data, transfer_syntax=transfer_syntax,
                                        limits=self.config.limits, dictionary=self.dictionary)
 
     def dataset_bytes(self, message: Message, limit: int | None = None) -> bytes | None:
@@ -223,7 +250,7 @@ class Analysis:
         key = (command_field, status, sop_class)
         known = self._status_meanings.get(key)
         if known is None:
-            result = self.plugins.call_first("dicomtui_status_meaning", command_field=command_field,
+            result = self.plugins.hook.dicomtui_status_meaning.first(command_field=command_field,
                                              status=status, sop_class=sop_class)
             known = result or ("failure" if status else "success", f"0x{status:04X}")
             if len(self._status_meanings) < 65536:  # crafted statuses and classes must not grow it unbounded
@@ -245,7 +272,7 @@ class Analysis:
         # A syntax the capture did not negotiate is passed as unknown, so the decoder guesses
         # (and says so) from the bytes itself.
         syntax = "" if message.syntax_guessed else message.transfer_syntax
-        return self.plugins.call_first("dicomtui_decode_dataset", data=data, transfer_syntax=syntax,
+        return self.plugins.hook.dicomtui_decode_dataset.first(data=data, transfer_syntax=syntax,
                                        limits=limits, dictionary=self.dictionary)
 
     def frame_time(self, timestamp: float) -> float:

@@ -2,8 +2,8 @@
 budgets and the ranked causes of slowness (definitions in docs/timing.md).
 
 Pure functions over a finished Analysis; ``timing_report`` computes everything
-once per analysis (cached) for the CLI (--stats, --json), the expert rules and
-the TUI.  TCP figures come from core/tcp_analysis.py, which reads the segment
+once per analysis (cached) for the views (--stats, --json), the expert rules and
+the TUI.  TCP figures come from core/wire/tcp_analysis.py, which reads the segment
 record the engine kept.
 """
 

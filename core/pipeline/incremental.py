@@ -269,9 +269,9 @@ class IncrementalAnalysis:
             if not self._settled(message):
                 continue  # checked at a later poll, or by finish
             del self._unsettled[index]
-            plugins.call("dicomtui_check_message", message=message, analysis=analysis, report=report)
+            plugins.hook.dicomtui_check_message(message=message, analysis=analysis, report=report)
         for association in ended:
-            plugins.call("dicomtui_check_association", association=association, analysis=analysis, report=report)
+            plugins.hook.dicomtui_check_association(association=association, analysis=analysis, report=report)
         self._report_failures(already_failed)
 
     def _report_failures(self, since: int) -> None:
@@ -285,7 +285,7 @@ class IncrementalAnalysis:
         mark = len(analysis.expert)
         already_failed = len(plugins.failures)
         for association in list(self._open_associations.values()):
-            plugins.call("dicomtui_check_association", association=association, analysis=analysis, report=report)
+            plugins.hook.dicomtui_check_association(association=association, analysis=analysis, report=report)
         items = analysis.expert[mark:]
         del analysis.expert[mark:]
         del plugins.failures[already_failed:]
@@ -326,14 +326,14 @@ class IncrementalAnalysis:
             if message.index in seen_messages:
                 continue
             seen_messages.add(message.index)
-            self.plugins.call("dicomtui_check_message", message=message, analysis=analysis, report=report)
+            self.plugins.hook.dicomtui_check_message(message=message, analysis=analysis, report=report)
         seen_associations = set()
         for association in sorted(remaining_associations, key=lambda association: association.index):
             if association.index in seen_associations:
                 continue
             seen_associations.add(association.index)
-            self.plugins.call("dicomtui_check_association", association=association, analysis=analysis, report=report)
-        self.plugins.call("dicomtui_check_analysis", analysis=analysis, report=report)
+            self.plugins.hook.dicomtui_check_association(association=association, analysis=analysis, report=report)
+        self.plugins.hook.dicomtui_check_analysis(analysis=analysis, report=report)
         self._report_failures(failed_before)
         for note in analysis.notes:
             analysis.expert.append(ExpertItem(Severity.WARNING, Group.CAPTURE, f"{note.source}: {note.message}",

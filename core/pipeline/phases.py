@@ -87,7 +87,7 @@ def analyze(
     See ``Pipeline`` for the phases.  Raises CaptureError when a file cannot be read at all.
     """
     if plugins is None:
-        raise TypeError("analyze() needs the plugin host (the command line builds it: dicomtui.core.cli.make_host)")
+        raise TypeError("analyze() needs the plugin host (the composition root, the command line, builds one with the built-in plugins)")
     config = config or AnalysisConfig()
     sources = open_capture(paths, config.limits)
     pipeline = Pipeline(Analysis(sources, config, plugins), progress, progress_interval)
@@ -230,8 +230,8 @@ def _freeze_young() -> None:
 def complete_model(analysis: Analysis) -> None:
     """What needs the whole capture: ``dicomtui_complete_model`` (and the older ``dicomtui_finish_analysis``)."""
     since = len(analysis.plugins.failures)
-    analysis.plugins.call("dicomtui_complete_model", analysis=analysis)
-    analysis.plugins.call("dicomtui_finish_analysis", analysis=analysis)
+    analysis.plugins.hook.dicomtui_complete_model(analysis=analysis)
+    analysis.plugins.hook.dicomtui_finish_analysis(analysis=analysis)
     analysis.relations.invalidate()  # links (parent_move) were set without changing any length
     report_failures(analysis, since)
 

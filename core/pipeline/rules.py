@@ -37,10 +37,10 @@ def run_rules(analysis: Analysis) -> None:
     report = ExpertReport(analysis)
     already_failed = len(plugins.failures)
     for association in analysis.associations:
-        plugins.call("dicomtui_check_association", association=association, analysis=analysis, report=report)
+        plugins.hook.dicomtui_check_association(association=association, analysis=analysis, report=report)
     for message in analysis.messages:
-        plugins.call("dicomtui_check_message", message=message, analysis=analysis, report=report)
-    plugins.call("dicomtui_check_analysis", analysis=analysis, report=report)
+        plugins.hook.dicomtui_check_message(message=message, analysis=analysis, report=report)
+    plugins.hook.dicomtui_check_analysis(analysis=analysis, report=report)
     report_failures(analysis, already_failed)
 
 

@@ -5,18 +5,55 @@ from __future__ import annotations
 import os
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from dicomtui.core.api.export import ExportOptions, ExportResult, Progress, split_suffix
+from dicomtui.core.api.export import (
+    ExportOptions,
+    ExportResult,
+    Progress,
+    capabilities,
+    split_suffix,
+)
 from dicomtui.core.base.safe_text import safe_text
-
 
 MAX_LISTED = 50  # objects named one by one in the summary
 
 
+@dataclass(frozen=True, slots=True)
+class ExportSettings:
+    """What ``--export`` asks for: where, which exporter (by the name the user gave), and how.
+
+    No default exporter here: which one is the default is the command line's choice.
+    """
+
+    outdir: str
+    exporter: str
+    min_size: int = 0
+    include_commands: bool = False
+    meta_header: bool = True
+    include_incomplete: bool = False
+    overwrite: bool = False
+
+    def options(self, messages: list[int] | None = None, frames: frozenset[int] | None = None) -> ExportOptions:
+        return ExportOptions(min_size=self.min_size, include_commands=self.include_commands,
+                             meta_header=self.meta_header, include_incomplete=self.include_incomplete,
+                             overwrite=self.overwrite, messages=messages, frames=frames)
+
+
 def exporters(host) -> dict:
-    return {exporter.name: exporter for _plugin, (exporter,) in host.collect_registrations(
-        "dicomtui_register_exporters")}
+    """Every registered exporter by its name (the names a user picks from)."""
+    return {exporter.name: exporter for _plugin, (exporter,) in host.hook.dicomtui_register_exporters.registrations()}
+
+
+def exporters_with(host, capability: str) -> list:
+    """The registered exporters that declare ``capability`` (``core.api.export.WRITES_*``), built-ins first."""
+    return [exporter for exporter in exporters(host).values() if capability in capabilities(exporter)]
+
+
+def unknown_exporter(name: str, available: dict) -> str:
+    names = ", ".join(sorted(available)) or "none"
+    return f"dicomtui: unknown export format {safe_text(name)!r} (available: {names})"
 
 
 def _terminal_progress(stream) -> Progress:
@@ -31,33 +68,31 @@ def _terminal_progress(stream) -> Progress:
     return show
 
 
-def run_export(analysis, args, messages: list[int] | None = None, frames: frozenset[int] | None = None) -> int:
+def run_export(analysis, settings: ExportSettings, messages: list[int] | None = None,
+               frames: frozenset[int] | None = None) -> int:
     """The headless ``--export`` mode; returns the exit status.  ``messages`` / ``frames``: what -Y kept."""
     available = exporters(analysis.plugins)
-    exporter = available.get(args.export_format)
+    exporter = available.get(settings.exporter)
     if exporter is None:
-        names = ", ".join(sorted(available)) or "none"
-        print(f"dicomtui: unknown export format {safe_text(args.export_format)!r} (available: {names})",
-              file=sys.stderr)
+        print(unknown_exporter(settings.exporter, available), file=sys.stderr)
         return 2
-    options = ExportOptions(min_size=args.min_size, include_commands=args.include_commands,
-                            meta_header=not args.no_meta, include_incomplete=args.include_incomplete,
-                            overwrite=args.overwrite, messages=messages, frames=frames)
+    options = settings.options(messages, frames)
+    outdir = settings.outdir
     progress = _terminal_progress(sys.stderr) if sys.stderr.isatty() else None
     try:
-        existing = set(os.listdir(args.export)) if os.path.isdir(args.export) else set()
+        existing = set(os.listdir(outdir)) if os.path.isdir(outdir) else set()
     except OSError:  # a folder we may write but not list (mode 0333): nothing to compare with
         existing = set()
     try:
-        result = exporter.export(analysis, args.export, options, progress)
+        result = exporter.export(analysis, outdir, options, progress)
     except OSError as exc:
-        print(f"dicomtui: export to {safe_text(args.export)} failed: {safe_text(exc.strerror or str(exc))}",
+        print(f"dicomtui: export to {safe_text(outdir)} failed: {safe_text(exc.strerror or str(exc))}",
               file=sys.stderr)
         return 3
     if existing and not options.overwrite:
         result.renamed = [name for name in (Path(path).name for path, _index in result.written + result.partial)
                           if name not in existing and _unsuffixed(name) in existing]
-    print_summary(result, exporter.name, args.export)
+    print_summary(result, exporter.name, outdir)
     return 0 if result.complete else 3
 
 

@@ -2,7 +2,7 @@
 
 Pure (no Textual; shared by the TUI and the command line's ``-Y``).  ``compile_filter(text)`` returns a ``DisplayFilter`` whose
 ``matches(index, pdu)`` says whether a PDU row is shown; ``index`` is a
-``tui.index.PacketIndex`` (messages of a PDU, lazy data set decoding).  Bad
+``core.views.index.PacketIndex`` (messages of a PDU, lazy data set decoding).  Bad
 input raises ``FilterError`` with the character position, so the filter bar can
 mark it as invalid while the user types.  The grammar and the fields are
 documented in docs/filter.md::

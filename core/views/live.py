@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from dicomtui.core.api.export import ExportOptions, ExportResult
+from dicomtui.core.api.export import WRITES_OBJECTS, ExportOptions, ExportResult, capabilities
 from dicomtui.core.base.safe_text import safe_json, safe_text
 from dicomtui.core.base.wording import counted
 from dicomtui.core.model import Severity
@@ -30,12 +31,25 @@ from dicomtui.core.views import (
     pdu_json,
     summary_line,
 )
-from dicomtui.core.views.export import exporters, print_summary
+from dicomtui.core.views.export import ExportSettings, exporters, print_summary, unknown_exporter
 from dicomtui.core.wire.capture import CaptureError
 from dicomtui.core.wire.capture_tool import CaptureToolError
 
-PER_MESSAGE_EXPORTERS = ("part10", "dicom-json")
-EXIT_OK, EXIT_CAPTURE, EXIT_USAGE, EXIT_EXPORT_INCOMPLETE, EXIT_FAIL_ON = 0, 1, 2, 3, 4  # as core.cli  # the others describe the whole capture: written at the end
+EXIT_OK, EXIT_CAPTURE, EXIT_USAGE, EXIT_EXPORT_INCOMPLETE, EXIT_FAIL_ON = 0, 1, 2, 3, 4  # as the command line's
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOutput:
+    """What a headless live capture prints or writes.
+
+    ``view``: "summary", "expert", "jsonl", "json" (one document when the capture
+    stops) or "export" (then ``export`` says where and how); ``fail_on``: a severity
+    name, exit status 4 when a finding is that bad or worse.
+    """
+
+    view: str = "summary"
+    export: ExportSettings | None = None
+    fail_on: str | None = None
 
 
 class SummaryPrinter:
@@ -100,7 +114,9 @@ class LiveExporter:
         self.options = options
         self.done: set[int] = set()
         self.result = ExportResult()
-        self.per_message = exporter.name in PER_MESSAGE_EXPORTERS
+        # Exporters of one file per data set write each message as it completes; the others
+        # describe the whole capture and are written when it stops.
+        self.per_message = WRITES_OBJECTS in capabilities(exporter)
 
     def __call__(self, analysis, update: LiveUpdate) -> None:
         if update.final:
@@ -154,7 +170,7 @@ class LiveExporter:
         result.replaced += part.replaced
 
 
-def run_live(args, config, host, live: LiveOptions) -> int:
+def run_live(output: LiveOutput, config, host, live: LiveOptions) -> int:
     """The headless live modes; returns the exit status."""
 
     incremental = IncrementalAnalysis(config, host, live.name, packet_limit=live.packets)
@@ -162,25 +178,22 @@ def run_live(args, config, host, live: LiveOptions) -> int:
     out = sys.stdout
     consumers = []
     exporter = None
-    if args.summary:
+    if output.view == "summary":
         consumers.append(SummaryPrinter(out))
-    elif args.expert:
+    elif output.view == "expert":
         consumers.append(ExpertPrinter(out))
-    elif args.jsonl:
+    elif output.view == "jsonl":
         consumers.append(JsonLinesPrinter(out, session))
-    elif args.export:
+    elif output.view == "export" and output.export is not None:
+        settings = output.export
         available = exporters(host)
-        chosen = available.get(args.export_format)
+        chosen = available.get(settings.exporter)
         if chosen is None:
-            names = ", ".join(sorted(available)) or "none"
-            print(f"dicomtui: unknown export format {safe_text(args.export_format)!r} (available: {names})",
-                  file=sys.stderr)
+            print(unknown_exporter(settings.exporter, available), file=sys.stderr)
             incremental.close()
             return EXIT_USAGE
-        Path(args.export).mkdir(parents=True, exist_ok=True)
-        exporter = LiveExporter(chosen, args.export, ExportOptions(
-            min_size=args.min_size, include_commands=args.include_commands, meta_header=not args.no_meta,
-            include_incomplete=args.include_incomplete, overwrite=args.overwrite), incremental)
+        Path(settings.outdir).mkdir(parents=True, exist_ok=True)
+        exporter = LiveExporter(chosen, settings.outdir, settings.options(), incremental)
         consumers.append(exporter)
 
     analysis = incremental.analysis
@@ -219,8 +232,8 @@ def run_live(args, config, host, live: LiveOptions) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     status = session.status
-    if args.json:
-        from dicomtui.core.views import analysis_json
+    if output.view == "json":
+        from dicomtui.core.views.document import analysis_json
 
         out.write(safe_json(analysis_json(analysis), indent=1))
         out.write("\n")
@@ -240,11 +253,11 @@ def run_live(args, config, host, live: LiveOptions) -> int:
         print(f"dicomtui: {safe_text(status.error)}", file=sys.stderr)
         exit_status = EXIT_CAPTURE
     if exporter is not None:
-        print_summary(exporter.result, exporter.exporter.name, args.export)
+        print_summary(exporter.result, exporter.exporter.name, exporter.outdir)
         if not exporter.result.complete and exit_status == EXIT_OK:
             exit_status = EXIT_EXPORT_INCOMPLETE
-    if args.fail_on and exit_status == EXIT_OK:
-        threshold = Severity.parse(args.fail_on)
+    if output.fail_on and exit_status == EXIT_OK:
+        threshold = Severity.parse(output.fail_on)
         if any(item.severity >= threshold for item in analysis.expert):
             exit_status = EXIT_FAIL_ON
     incremental.close()

@@ -21,6 +21,7 @@ import os
 from dicomtui import hookimpl
 from dicomtui.core.api.export import (
     SKIP_TOO_SMALL,
+    WRITES_OBJECTS,
     ExportOptions,
     ExportResult,
     OutputFolder,
@@ -59,6 +60,7 @@ def parse_dataset(data: bytes, transfer_syntax: str, limits: Limits | None = Non
 
 class DicomJsonExporter:
     name = "dicom-json"
+    capabilities = frozenset({WRITES_OBJECTS})
     description = "DICOM JSON (PS3.18 Annex F), one file per data set; large binary values as bulk files"
 
     def export(self, analysis, outdir: str, options: ExportOptions, progress: Progress | None = None

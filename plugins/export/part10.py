@@ -30,6 +30,7 @@ import struct
 from dicomtui import hookimpl
 from dicomtui.core.api.export import (
     SKIP_TOO_SMALL,
+    WRITES_OBJECTS,
     ExportOptions,
     ExportResult,
     OutputFolder,
@@ -126,6 +127,7 @@ def selected_messages(analysis, options: ExportOptions):
 
 class PartTenExporter:
     name = "part10"
+    capabilities = frozenset({WRITES_OBJECTS})
     description = "DICOM Part 10 files: every data set byte-exact, with a meta header (default)"
 
     def export(self, analysis, outdir: str, options: ExportOptions, progress: Progress | None = None

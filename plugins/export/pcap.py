@@ -139,6 +139,7 @@ class SecretMasker:
 
 class PcapExporter:
     name = "pcap"
+    capabilities = frozenset({"capture"})  # dicomtui.core.api.export.WRITES_CAPTURE
     description = "a capture with only the frames of DICOM connections (pcap, or pcapng for mixed link types)"
 
     def export(self, analysis, outdir: str, options: ExportOptions, progress: Progress | None = None

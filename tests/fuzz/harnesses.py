@@ -42,7 +42,7 @@ from dicomtui.core.pipeline import AnalysisConfig, analyze  # noqa: I001
 from dicomtui.core.wire.capture import CaptureError
 from dicomtui.core.base.errors import DecodeError
 from dicomtui.core.base.limits import Limits
-from dicomtui.core.cli import make_host
+from dicomtui.cli import make_host
 from dicomtui.core.wire.tcp import DirectionReassembler, Gap, seq_delta
 
 # Small limits so that fuzzing reaches the limit paths with small inputs.
@@ -65,9 +65,11 @@ def preload() -> None:
     ``instrument_imports`` block: a module first imported later is not instrumented)."""
     import importlib
 
-    from dicomtui.core.cli import BUILTIN_PLUGINS
+    from dicomtui.cli import BUILTIN_PLUGINS
 
-    for name in (*BUILTIN_PLUGINS, "dicomtui.core.views", "dicomtui.core.pipeline.rules", "dicomtui.core.base.safe_text",
+    for plugin in BUILTIN_PLUGINS:
+        plugin.load()
+    for name in ("dicomtui.core.views", "dicomtui.core.pipeline.rules", "dicomtui.core.base.safe_text",
                  "dicomtui.core.protocol.framing", "dicomtui.core.protocol.messages", "dicomtui.core.protocol.dimse",
                  "dicomtui.core.protocol.negotiation", "dicomtui.plugins.dataset", "dicomtui.core.wire.capture",
                  "dicomtui.core.api.export", "dicomtui.core.views.export", "dicomtui.core.base.inflate",

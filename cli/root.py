@@ -1,8 +1,14 @@
 """The ``dicomtui`` command: the composition root.
 
-The one module that knows every layer: it builds the plugin host with the
-list of built-in plugins, reads the preferences file, runs the pipeline, and
-hands the result to a view (summary, JSON, expert list, export) or the TUI.
+The one package above every layer (core, plugins, tui, batch): it builds the
+plugin host with the built-in plugins (``builtins``), reads the preferences
+file, turns the command line into typed options, and runs one mode from the
+``MODES`` table — a listing, batch mode, the TUI, a live capture, or the
+pipeline followed by a view (summary, JSON, expert list, export...).
+
+What it starts is imported when that mode runs: ``--summary`` of a file must
+not pay for Textual, pydicom, dpkt, the rules or the exporters
+(``tests/test_startup.py``).
 
 Exit status: 0 success; 1 a capture could not be read; 2 bad command line;
 3 export left objects out (incomplete, refused or failed) or could not write
@@ -12,12 +18,15 @@ something exactly as captured; 4 ``--fail-on`` threshold met.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from dicomtui import __version__
-from dicomtui.core.api.host import PluginHost
+from dicomtui.batch import cli as batch_cli  # standard library only until a batch option is used
+from dicomtui.core.api.host import BuiltinPlugin, PluginHost
 from dicomtui.core.base.library_warnings import LibraryWarnings
 from dicomtui.core.base.limits import Limits
 from dicomtui.core.base.safe_text import safe_text
@@ -26,35 +35,16 @@ from dicomtui.core.pipeline import AnalysisConfig, analyze
 from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
 from dicomtui.core.wire.capture import CaptureError
 
-BUILTIN_PLUGINS = (
-    "dicomtui.plugins.pdu",
-    "dicomtui.plugins.connection",
-    "dicomtui.plugins.status",
-    "dicomtui.plugins.dictionary",
-    "dicomtui.plugins.dataset",
-    "dicomtui.plugins.linking",
-    "dicomtui.plugins.rules.association",
-    "dicomtui.plugins.rules.protocol",
-    "dicomtui.plugins.rules.status",
-    "dicomtui.plugins.rules.timing",
-    "dicomtui.plugins.rules.slowness",
-    "dicomtui.plugins.rules.capture",
-    "dicomtui.plugins.rules.query",
-    "dicomtui.plugins.export.part10",
-    "dicomtui.plugins.export.dicom_json",
-    "dicomtui.plugins.export.transactions",
-    "dicomtui.plugins.export.pcap",
-)
+# The de-identification mode's command-line face (its options, checks and run); its
+# profile and rewriter are imported only when it runs.
+from dicomtui.plugins.anonymize import cli as anonymize_cli
 
+from .builtins import BUILTIN_PLUGINS, EXPORT_PLUGINS, RULE_PLUGINS, make_host
 
-RULE_PLUGINS = tuple(name for name in BUILTIN_PLUGINS if name.startswith("dicomtui.plugins.rules."))
-EXPORT_PLUGINS = tuple(name for name in BUILTIN_PLUGINS if name.startswith("dicomtui.plugins.export."))
-
-
-def make_host(disabled: set[str] | None = None, load_installed: bool = True,
-              builtins: tuple[str, ...] = BUILTIN_PLUGINS) -> PluginHost:
-    """The plugin host with the built-in plugins and (unless told not to) the installed ones."""
-    return PluginHost(builtins, disabled=disabled, load_installed=load_installed)
+if TYPE_CHECKING:  # pragma: no cover - imported when the mode runs (start-up cost)
+    from dicomtui.core.pipeline.live import LiveOptions
+    from dicomtui.core.views.export import ExportSettings
+    from dicomtui.core.views.filter import DisplayFilter
 
 
 def _summary_or_export_only(args: argparse.Namespace, anonymize: bool) -> bool:
@@ -69,15 +59,15 @@ def rules_wanted(args: argparse.Namespace, anonymize: bool) -> bool:
     return not _summary_or_export_only(args, anonymize) or bool(args.fail_on)
 
 
-def builtins_for(args: argparse.Namespace, anonymize: bool) -> tuple[str, ...]:
+def builtins_for(args: argparse.Namespace, anonymize: bool) -> tuple[BuiltinPlugin, ...]:
     """The built-in plugins a mode uses: start-up imports only those (a rule or an exporter
     module imports pydicom's codec, more than the analysis of a small capture costs)."""
     if not _summary_or_export_only(args, anonymize):
         return BUILTIN_PLUGINS
-    skipped = set() if args.export else set(EXPORT_PLUGINS)
+    skipped = () if args.export else EXPORT_PLUGINS
     if not rules_wanted(args, anonymize):
-        skipped |= set(RULE_PLUGINS)
-    return tuple(name for name in BUILTIN_PLUGINS if name not in skipped)
+        skipped += RULE_PLUGINS
+    return tuple(plugin for plugin in BUILTIN_PLUGINS if plugin not in skipped)
 
 
 EXIT_OK, EXIT_CAPTURE, EXIT_USAGE, EXIT_EXPORT_INCOMPLETE, EXIT_FAIL_ON = 0, 1, 2, 3, 4
@@ -157,20 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
                         help="do not load this plugin (name as in --list-plugins); may be repeated")
     parser.add_argument("--version", action="version", version=f"dicomtui {__version__}")
-    _anonymize_cli().add_arguments(parser)
-    from dicomtui.batch import cli as batch_cli  # standard library only until a batch option is used
-
+    anonymize_cli.add_arguments(parser)
     batch_cli.add_arguments(parser)
     return parser
-
-
-# The de-identification mode (--anonymize) lives in a built-in plugin package; named as a
-# string like the other built-ins, since core does not import plugins.
-ANONYMIZE_CLI = "dicomtui.plugins.anonymize.cli"
-
-
-def _anonymize_cli():
-    return importlib.import_module(ANONYMIZE_CLI)
 
 
 def _parse_options(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -241,7 +220,7 @@ def _print_plugins(host: PluginHost) -> None:
     if exporters:
         print("\nexporters (--export-format):")
         print("\n".join("  " + line for line in _columns(exporters)))
-    options = host.collect_registrations("dicomtui_register_rule_options")
+    options = host.hook.dicomtui_register_rule_options.registrations()
     if options:
         print("\nrule options (-o NAME:VALUE):")
         rows = []
@@ -254,7 +233,7 @@ def _print_plugins(host: PluginHost) -> None:
 
 
 def _exporter_names(host: PluginHost):
-    for _plugin, (exporter,) in host.collect_registrations("dicomtui_register_exporters"):
+    for _plugin, (exporter,) in host.hook.dicomtui_register_exporters.registrations():
         yield exporter.name, exporter.description
 
 
@@ -345,41 +324,284 @@ def _run(argv: list[str] | None) -> int:
     return status
 
 
+# -- typed options ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Command:
+    """The parsed command line before any capture is read, and the host built for it.
+
+    The listings and batch mode read ``args`` itself: batch mode's options are its own
+    command-line face's (``dicomtui.batch.cli``), as --anonymize's are the anonymize plugin's.
+    """
+
+    parser: argparse.ArgumentParser
+    args: argparse.Namespace
+    captures: list[str]
+    anonymize: bool
+    host: PluginHost
+
+
+@dataclass(slots=True)
+class ViewOptions:
+    """What a mode that reads captures needs, typed and checked: no view sees the Namespace."""
+
+    view: str  # a key of VIEWS, or "ui"
+    captures: list[str]
+    host: PluginHost
+    config: AnalysisConfig
+    time_format: str
+    warnings: list[str] = field(default_factory=list)  # shown again in the UI, where stderr is hidden
+    display_filter: DisplayFilter | None = None  # -Y, compiled
+    display_filter_text: str | None = None
+    live: LiveOptions | None = None  # a live capture (-i, --follow, '-' alone); None reads files
+    export: ExportSettings | None = None  # --export
+    fail_on: str | None = None
+    flow: str | None = None
+    flow_level: str = "pdu"
+    run_rules: bool = True
+    anonymize: argparse.Namespace | None = None  # --anonymize's options, read by its own command-line face
+
+
+# -- the modes that read no capture ------------------------------------------------------------------
+
+
+def _list_plugins(command: Command) -> int:
+    _print_plugins(command.host)
+    return EXIT_OK
+
+
+def _list_interfaces(command: Command) -> int:
+    from dicomtui.core.wire.capture_tool import CaptureToolError, list_interfaces
+
+    try:
+        print("\n".join(list_interfaces(command.args.capture_tool)))
+    except CaptureToolError as exc:
+        print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
+        return EXIT_CAPTURE
+    return EXIT_OK
+
+
+def _batch(command: Command) -> int:
+    args, parser = command.args, command.parser
+    if args.interfaces or args.follow:
+        parser.error("--batch reads capture files: capture with -w FILE first")
+    return batch_cli.run(args, parser, make_config, make_host)
+
+
+COMMANDS: dict[str, Callable[[Command], int]] = {
+    "list-plugins": _list_plugins,
+    "list-interfaces": _list_interfaces,
+    "batch": _batch,
+}
+
+
+def _command_mode(args: argparse.Namespace) -> str | None:
+    if args.list_plugins:
+        return "list-plugins"
+    if args.list_interfaces:
+        return "list-interfaces"
+    if batch_cli.wanted(args):
+        return "batch"
+    return None
+
+
+# -- the views of a finished analysis ---------------------------------------------------------------
+
+
+def _summary(analysis, options: ViewOptions, shown: list[int] | None) -> int:
+    from dicomtui.core.views.summary import summary_lines
+
+    for line in summary_lines(analysis, options.time_format, shown):
+        print(line)
+    return EXIT_OK
+
+
+def _json_lines(analysis, options: ViewOptions, shown: list[int] | None) -> int:
+    from dicomtui.core.views.json_lines import analysis_json_lines
+
+    for line in analysis_json_lines(analysis):
+        print(line)
+    return EXIT_OK
+
+
+def _json(analysis, options: ViewOptions, shown: list[int] | None) -> int:
+    from dicomtui.core.views.document import write_analysis_json
+
+    write_analysis_json(analysis, sys.stdout, shown)
+    sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def _stats(analysis, options: ViewOptions, shown: list[int] | None) -> int:
+    from dicomtui.core.views.timing import stats_lines
+
+    for line in stats_lines(analysis):
+        print(safe_text(line))
+    return EXIT_OK
+
+
+def _flow(analysis, options: ViewOptions, shown: list[int] | None) -> int:
+    from dicomtui.core.views.timing import flow_lines
+
+    asked = options.flow or ""
+    text = asked.strip().upper().removeprefix("A")
+    if not text.isdigit() or int(text) >= len(analysis.associations):
+        print(f"dicomtui: --flow: no association {safe_text(asked)!r} in this capture (it has "
+              f"A0-A{len(analysis.associations) - 1})" if analysis.associations else
+              "dicomtui: --flow: this capture has no association", file=sys.stderr)
+        return EXIT_USAGE
+    for line in flow_lines(analysis, int(text), options.flow_level):
+        print(safe_text(line))
+    return EXIT_OK
+
+
+def _expert(analysis, options: ViewOptions, shown: list[int] | None) -> int:
+    from dicomtui.core.views.summary import expert_line
+
+    kept = set(shown) if shown is not None else None
+    for item in analysis.expert:
+        if kept is None or item.pdu in kept:
+            print(expert_line(item))
+    return EXIT_OK
+
+
+def _export(analysis, options: ViewOptions, shown: list[int] | None) -> int:
+    from dicomtui.core.views.export import run_export
+
+    messages = frames = None
+    if shown is not None:
+        from dicomtui.core.api.export import frames_of_pdus
+        from dicomtui.core.views.index import PacketIndex
+
+        index = PacketIndex(analysis)
+        pdus = [analysis.pdus[number] for number in shown]
+        messages = sorted({message.index for pdu in pdus for message in index.messages_for(pdu)})
+        frames = frames_of_pdus(analysis, pdus)
+    return run_export(analysis, options.export, messages, frames)
+
+
+def _anonymize(analysis, options: ViewOptions, shown: list[int] | None) -> int:
+    return anonymize_cli.run(analysis, options.anonymize)
+
+
+# A view of a finished analysis: (analysis, options, the PDU numbers -Y kept or None) -> exit status.
+View = Callable[[Any, ViewOptions, "list[int] | None"], int]
+
+VIEWS: dict[str, View] = {
+    "summary": _summary,
+    "jsonl": _json_lines,
+    "json": _json,
+    "stats": _stats,
+    "flow": _flow,
+    "expert": _expert,
+    "export": _export,
+    "anonymize": _anonymize,
+}
+# The views the fail-on threshold applies to (de-identification reports on its own output).
+FAIL_ON_VIEWS = frozenset(VIEWS) - {"anonymize"}
+
+
+def _view_of(args: argparse.Namespace, anonymize: bool) -> str:
+    """Which view the options ask for; "ui" when none (the terminal UI, or --summary off a terminal)."""
+    if anonymize:
+        return "anonymize"
+    given = {"summary": args.summary, "jsonl": args.jsonl, "json": args.json, "stats": args.stats,
+             "flow": args.flow is not None, "expert": args.expert, "export": bool(args.export)}
+    return next((name for name, wanted in given.items() if wanted), "ui")
+
+
+# -- the modes that read captures ---------------------------------------------------------------------
+
+
+def _live(options: ViewOptions) -> int:
+    """A live capture (-i, --follow, or '-' alone): the UI on a terminal, else a headless view as it happens."""
+    live = options.live
+    if options.view == "ui" and sys.stdout.isatty() and (sys.stdin.isatty() or live.pipe_fd is not None):
+        from dicomtui.tui.live import run_live_app
+
+        return run_live_app(live, options.config, options.host)
+    from dicomtui.core.views.live import LiveOutput, run_live
+
+    view = "summary" if options.view == "ui" else options.view
+    output = LiveOutput(view=view, export=options.export, fail_on=options.fail_on)
+    return run_live(output, options.config, options.host, live)
+
+
+def _files(options: ViewOptions) -> int:
+    """Capture files: the UI on a terminal, else the pipeline and one view."""
+    # The UI needs the terminal for keys as well as for drawing; a capture piped in on stdin
+    # (`tcpdump -w - | dicomtui -`) therefore gets the summary.
+    if options.view == "ui" and sys.stdout.isatty() and sys.stdin.isatty():
+        from dicomtui.tui.app import run_app
+
+        return run_app(options.captures, options.config, options.host, warnings=options.warnings,
+                       display_filter=options.display_filter_text)
+    view = "summary" if options.view == "ui" else options.view
+    try:
+        analysis = analyze(options.captures, options.config, options.host, run_rules=options.run_rules)
+    except CaptureError as exc:
+        print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
+        return EXIT_CAPTURE
+    try:
+        return _present(analysis, view, options)
+    finally:
+        analysis.close()
+
+
+def _present(analysis, view: str, options: ViewOptions) -> int:
+    """Print or write what the headless mode asks for, from a finished analysis."""
+    for note in analysis.notes:
+        print(f"dicomtui: warning: {safe_text(note.source)}: {safe_text(note.message)}", file=sys.stderr)
+    shown = None  # PDU numbers -Y keeps (None: all)
+    if options.display_filter is not None and view != "anonymize":
+        from dicomtui.core.views.index import PacketIndex
+
+        index = PacketIndex(analysis)
+        shown = [pdu.index for pdu in analysis.pdus if options.display_filter.matches(index, pdu)]
+    status = EXIT_OK
+    try:
+        status = VIEWS[view](analysis, options, shown)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return status
+    if view in FAIL_ON_VIEWS and options.fail_on and status == EXIT_OK:
+        threshold = Severity.parse(options.fail_on)
+        if any(item.severity >= threshold for item in analysis.expert):
+            status = EXIT_FAIL_ON
+    return status
+
+
+# -- from argv to a mode ----------------------------------------------------------------------------
+
+
 def _run_mode(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     captures = list(args.read) + list(args.captures)
-    anonymize_cli = _anonymize_cli()
     anonymize = anonymize_cli.wanted(args)
     if anonymize:
         captures = anonymize_cli.fix_captures(args, captures)
     host = make_host(disabled=set(args.disable_plugin), builtins=builtins_for(args, anonymize))
-    if args.list_plugins:
-        _print_plugins(host)
-        return EXIT_OK
-    if args.list_interfaces:
-        from dicomtui.core.wire.capture_tool import CaptureToolError, list_interfaces
+    command = _command_mode(args)
+    if command is not None:
+        return COMMANDS[command](Command(parser, args, captures, anonymize, host))
+    options = _view_options(parser, args, captures, anonymize, host)
+    return _live(options) if options.live is not None else _files(options)
 
-        try:
-            print("\n".join(list_interfaces(args.capture_tool)))
-        except CaptureToolError as exc:
-            print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
-            return EXIT_CAPTURE
-        return EXIT_OK
-    from dicomtui.batch import cli as batch_cli
 
-    if batch_cli.wanted(args):
-        if args.interfaces or args.follow:
-            parser.error("--batch reads capture files: capture with -w FILE first")
-        return batch_cli.run(args, parser, make_config, make_host)
+def _view_options(parser: argparse.ArgumentParser, args: argparse.Namespace, captures: list[str],
+                  anonymize: bool, host: PluginHost) -> ViewOptions:
+    """Check the options of a mode that reads captures and type them (``parser.error`` exits on a bad one)."""
     live = _live_options(args, parser, captures, reads_whole_file=anonymize)
     if not captures and live is None:
         parser.error("no capture given (e.g. dicomtui capture.pcap, or dicomtui -i eth0 to capture live)")
-    warnings: list[str] = []  # shown again in the UI, where stderr is hidden
+    warnings: list[str] = []
     config = make_config(args, parser, warnings)
     time_format = args.time_format or config.options.get("time_format") or "r"
     try:
-        from .base.time_format import check
+        from dicomtui.core.base.time_format import check
 
         time_format = check(time_format)
     except ValueError as exc:
@@ -404,111 +626,18 @@ def _run_mode(argv: list[str] | None) -> int:
         parser.error("-Y filters a capture file; in a live capture use the UI's filter bar (/)")
     if live is not None and (args.stats or args.flow is not None):
         parser.error("--stats and --flow read a capture file: capture with -w FILE, then dicomtui --stats FILE")
-    interactive = not (args.summary or args.json or args.jsonl or args.expert or args.export or anonymize
-                       or args.stats or args.flow is not None)
-    if live is not None:
-        if interactive and sys.stdout.isatty() and (sys.stdin.isatty() or live.pipe_fd is not None):
-            from dicomtui.tui.live import run_live_app
+    export = None
+    if args.export:
+        from dicomtui.core.views.export import ExportSettings
 
-            return run_live_app(live, config, host)
-        if interactive:
-            args.summary = True
-        from dicomtui.core.views.live import run_live
-
-        return run_live(args, config, host, live)
-    # The UI needs the terminal for keys as well as for drawing; a capture piped in on stdin
-    # (`tcpdump -w - | dicomtui -`) therefore gets the summary.
-    if interactive and sys.stdout.isatty() and sys.stdin.isatty():
-        from dicomtui.tui.app import run_app
-
-        return run_app(captures, config, host, warnings=warnings, display_filter=args.display_filter)
-    if interactive:
-        args.summary = True
-    try:
-        analysis = analyze(captures, config, host, run_rules=rules_wanted(args, anonymize))
-    except CaptureError as exc:
-        print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
-        return EXIT_CAPTURE
-    try:
-        return _present(analysis, args, anonymize_cli if anonymize else None, display_filter, time_format)
-    finally:
-        analysis.close()
-
-
-def _present(analysis, args, anonymize_cli, display_filter, time_format: str) -> int:
-    """Print or write what the headless mode asks for, from a finished analysis."""
-    for note in analysis.notes:
-        print(f"dicomtui: warning: {safe_text(note.source)}: {safe_text(note.message)}", file=sys.stderr)
-    status = EXIT_OK
-    if anonymize_cli is not None:
-        return anonymize_cli.run(analysis, args)
-    shown = None  # PDU numbers -Y keeps (None: all)
-    if display_filter is not None:
-        from dicomtui.core.views.index import PacketIndex
-
-        index = PacketIndex(analysis)
-        shown = [pdu.index for pdu in analysis.pdus if display_filter.matches(index, pdu)]
-    try:
-        if args.summary:
-            from dicomtui.core.views import summary_lines
-
-            for line in summary_lines(analysis, time_format, shown):
-                print(line)
-        elif args.jsonl:
-            from dicomtui.core.views import analysis_json_lines
-
-            for line in analysis_json_lines(analysis):
-                print(line)
-        elif args.json:
-            from dicomtui.core.views import write_analysis_json
-
-            write_analysis_json(analysis, sys.stdout, shown)
-            sys.stdout.write("\n")
-        elif args.stats:
-            from dicomtui.core.views.timing import stats_lines
-
-            for line in stats_lines(analysis):
-                print(safe_text(line))
-        elif args.flow is not None:
-            from dicomtui.core.views.timing import flow_lines
-
-            text = args.flow.strip().upper().removeprefix("A")
-            if not text.isdigit() or int(text) >= len(analysis.associations):
-                print(f"dicomtui: --flow: no association {safe_text(args.flow)!r} in this capture (it has "
-                      f"A0-A{len(analysis.associations) - 1})" if analysis.associations else
-                      "dicomtui: --flow: this capture has no association", file=sys.stderr)
-                return EXIT_USAGE
-            for line in flow_lines(analysis, int(text), args.flow_level):
-                print(safe_text(line))
-        elif args.expert:
-            kept = set(shown) if shown is not None else None
-            from dicomtui.core.views import expert_line
-
-            for item in analysis.expert:
-                if kept is None or item.pdu in kept:
-                    print(expert_line(item))
-        elif args.export:
-            from dicomtui.core.views.export import run_export
-
-            messages = frames = None
-            if shown is not None:
-                from dicomtui.core.api.export import frames_of_pdus
-                from dicomtui.core.views.index import PacketIndex
-
-                index = PacketIndex(analysis)
-                pdus = [analysis.pdus[number] for number in shown]
-                messages = sorted({message.index for pdu in pdus for message in index.messages_for(pdu)})
-                frames = frames_of_pdus(analysis, pdus)
-            status = run_export(analysis, args, messages, frames)
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return status
-    if args.fail_on and status == EXIT_OK:
-        threshold = Severity.parse(args.fail_on)
-        if any(item.severity >= threshold for item in analysis.expert):
-            status = EXIT_FAIL_ON
-    return status
+        export = ExportSettings(outdir=args.export, exporter=args.export_format, min_size=args.min_size,
+                                include_commands=args.include_commands, meta_header=not args.no_meta,
+                                include_incomplete=args.include_incomplete, overwrite=args.overwrite)
+    return ViewOptions(view=_view_of(args, anonymize), captures=captures, host=host, config=config,
+                       time_format=time_format, warnings=warnings, display_filter=display_filter,
+                       display_filter_text=args.display_filter, live=live, export=export, fail_on=args.fail_on,
+                       flow=args.flow, flow_level=args.flow_level, run_rules=rules_wanted(args, anonymize),
+                       anonymize=args if anonymize else None)
 
 
 if __name__ == "__main__":  # pragma: no cover

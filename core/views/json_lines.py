@@ -1,0 +1,31 @@
+"""``--jsonl`` of a finished analysis: one JSON object per line (README, "JSON lines")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dicomtui.core.base.safe_text import safe_json
+from dicomtui.core.model.analysis import Analysis
+
+from .document import association_json, capture_json, connection_json, message_json, pdu_json_rows
+
+
+def analysis_json_lines(analysis: Analysis):
+    """``--jsonl`` of a finished analysis: the same lines a live capture streams, in document order."""
+    def line(kind: str, body: dict[str, Any], **extra) -> str:
+        return safe_json({"object": kind, **extra, **body}, ensure_ascii=False)
+
+    for association in analysis.associations:
+        yield line("association", association_json(analysis, association), event="start")
+    for pdu in pdu_json_rows(analysis):
+        yield line("pdu", pdu)
+    for message in analysis.messages:
+        yield line("message", message_json(analysis, message))
+    for association in analysis.associations:
+        yield line("association", association_json(analysis, association), event="end")
+    for item in analysis.expert:
+        yield line("expert", item.as_json())
+    yield line("end", {"capture": capture_json(analysis),
+                       "connections": [connection_json(connection) for connection in analysis.connections],
+                       "stop_reason": "end of file", "dropped": None, "written": []})
+
