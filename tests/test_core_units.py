@@ -400,24 +400,33 @@ class StubHost:
     def __init__(self) -> None:
         self.fed: dict[int, list[tuple[int, int, int]]] = {}
         self.finished = 0
+        self.hook = self._Hooks(self)
 
-    class hook:  # noqa: N801  (host.hook.NAME: every hook registers nothing, answers nothing)
-        class _Silent:
-            def __call__(self, **kwargs):
-                return []
+    class _Silent:
+        def __call__(self, **kwargs):
+            return []
 
-            def first(self, **kwargs):
-                return None
+        def first(self, **kwargs):
+            return None
 
-            def registrations(self, **kwargs):
-                return []
+        def registrations(self, **kwargs):
+            return []
+
+    class _Decoders(_Silent):
+        def __init__(self, host) -> None:
+            self.host = host
+
+        def first(self, **kwargs):
+            return self.host.call_first("dicomtui_make_connection_decoder", **kwargs)
+
+    class _Hooks:  # host.hook.NAME: every hook registers nothing, answers nothing, but the decoder factory
+        def __init__(self, host) -> None:
+            self.dicomtui_make_connection_decoder = StubHost._Decoders(host)
 
         def __getattr__(self, name):
-            return self._Silent()
+            return StubHost._Silent()
 
-    hook = hook()
-
-    def call_first(self, hook_name, **kwargs):  # the engine asks for its decoder by name
+    def call_first(self, hook_name, **kwargs):  # the one hook this stub answers
         if hook_name != "dicomtui_make_connection_decoder":
             return None
         host, fed = self, self.fed.setdefault(kwargs["connection"].index, [])

@@ -436,7 +436,7 @@ def _associate_requests_only(path: Path) -> Path:
 
 
 def test_stats_with_nothing_measured_gives_no_verdict_and_no_rate(tmp_path, capsys):
-    from dicomtui.core.cli import main
+    from dicomtui.cli import main
 
     capture = _associate_requests_only(tmp_path / "rq.pcap")
     assert main(["--stats", str(capture)]) == 0

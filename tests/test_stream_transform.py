@@ -18,7 +18,7 @@ from capture_tools import FIXTURES, data_frame_indices, read_frames, write_pcap
 from conftest import analyze_path
 
 from dicomtui import hookimpl
-from dicomtui.core.cli import make_host
+from dicomtui.cli import make_host
 from dicomtui.core.views import analysis_json
 
 KEY = 0x5A

@@ -16,7 +16,7 @@ import pytest
 import tcp_disorder
 from capture_tools import FIXTURES, load_make_capture
 
-from dicomtui.core.cli import main, make_host
+from dicomtui.cli import main, make_host
 from dicomtui.core.pipeline import AnalysisConfig, analyze
 from dicomtui.core.wire.tcp_analysis import analyse_connection
 

@@ -303,6 +303,7 @@ class HookRelay:
     """
 
     dicomtui_register_pdu_decoders: HookCall
+    dicomtui_register_stream_transforms: HookCall
     dicomtui_make_connection_decoder: HookCall
     dicomtui_complete_model: HookCall
     dicomtui_finish_analysis: HookCall

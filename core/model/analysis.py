@@ -40,6 +40,7 @@ class PipelineHooks(Protocol):
     """
 
     dicomtui_register_pdu_decoders: HookCall
+    dicomtui_register_stream_transforms: HookCall
     dicomtui_make_connection_decoder: HookCall
     dicomtui_register_dictionaries: HookCall
     dicomtui_decode_dataset: HookCall
@@ -56,14 +57,11 @@ class PluginCaller(Protocol):
 
     The pipeline calls hooks through ``hook`` and never imports the plugin API,
     which sits above it: the host is handed in by the composition root (the CLI).
-    ``call_first`` by name is still offered for the engine's decoder lookup.
     """
 
     failures: list
     current_plugin: str  # whose hook implementation is running
     hook: PipelineHooks
-
-    def call_first(self, hook_name: str, **kwargs: Any) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -119,7 +117,7 @@ class Analysis:
         # (plugin, name, factory) of each stream transform (core/wire/transform.py); asked in pluggy's order
         self.stream_transforms: list[tuple[str, str, Callable]] = [
             (plugin, name, factory) for plugin, (name, factory)
-            in reversed(plugins.collect_registrations("dicomtui_register_stream_transforms"))]
+            in reversed(plugins.hook.dicomtui_register_stream_transforms.registrations())]
         self.message_index = MessageIndex(self)
         self.relations = Relations(self)  # association <-> connection, messages, C-MOVE links
         self._status_meanings: dict[tuple[int, int, str], tuple[str, str]] = {}

@@ -713,9 +713,8 @@ class CaptureEngine:
         analysis.connections.append(model)
         tracked.model = model
         context = DecoderContext(analysis, model, self.writer.numbering, self.outbox)
-        decoder = analysis.plugins.call_first(
-            "dicomtui_make_connection_decoder", connection=model, config=analysis.config,
-            pdu_decoders=analysis.pdu_decoders, host=context)
+        decoder = analysis.plugins.hook.dicomtui_make_connection_decoder.first(
+            connection=model, config=analysis.config, pdu_decoders=analysis.pdu_decoders, host=context)
         if decoder is None:
             analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN, "no plugin supplied a DICOM connection "
                                               "decoder; connection not decoded", tracked.first_frame,
