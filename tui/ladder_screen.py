@@ -1,16 +1,17 @@
 """The ladder diagram of one association: SCU on the left, SCP on the right, one arrow per row.
 
 Rows come from core/model/ladder.py (one per PDU with data-set P-DATA runs collapsed,
-or one per DIMSE message; ``m`` switches).  Each row shows the time of its
-first byte and the delta to the previous row.  Enter returns the row's PDU
-(the app selects it in the packet list).
+or one per DIMSE message; ``m`` switches).  Each row shows the time of its last byte (as the
+packet list does), the wait before its first byte and what it took (core/model/ladder.py's
+three times, labelled as ``--flow`` labels them).  Enter returns the row's PDU (the app
+selects it in the packet list).
 """
 
 from __future__ import annotations
 
 from dicomtui.core.base.safe_text import safe_text
 from dicomtui.core.model.analysis import Analysis
-from dicomtui.core.model.ladder import arrow, ladder_by_message, ladder_by_pdu
+from dicomtui.core.model.ladder import LAST_BYTE, LEGEND, TOOK, WAIT, arrow, ladder_by_message, ladder_by_pdu, row_times
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,7 +19,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-FIXED_COLUMNS = 30  # time (9), delta (8), cell padding and the scrollbar
+FIXED_COLUMNS = 40  # last byte (11), wait (8), took (8), cell padding and the scrollbar
 
 
 class LadderScreen(Screen[int | None]):
@@ -68,17 +69,19 @@ class LadderScreen(Screen[int | None]):
         half = lane // 2
         scu = safe_text(f"SCU {association.calling_ae.strip() or '?'}")[:half]
         scp = safe_text(f"SCP {association.called_ae.strip() or '?'}")[: lane - half]
-        table.add_column("Time s", key="time")
-        table.add_column("Δ ms", key="delta")
+        table.add_column(LAST_BYTE, key="time")
+        table.add_column(WAIT, key="delta")
+        table.add_column(TOOK, key="took")
         table.add_column(scu.ljust(half) + scp.rjust(lane - half), key="arrow", width=lane)
         for row in self.rows:
             style = "" if row.direction == 0 else "italic"
-            table.add_row(Text(f"{analysis.frame_time(row.time):.6f}"), Text(f"{row.delta * 1000:+.1f}"),
+            last_byte, wait, took = row_times(analysis, row)
+            table.add_row(Text(last_byte, justify="right"), Text(wait, justify="right"), Text(took, justify="right"),
                           Text(arrow(safe_text(row.label), row.direction, lane), style=style))
         self.query_one("#ladder-title", Static).update(Text(
             f"A{self.association} {safe_text(connection.client)} -> {safe_text(connection.server)}: "
             f"{len(self.rows)} rows, one per {'DIMSE message' if self.level == 'message' else 'PDU'} "
-            "(m switches; Enter goes to the PDU)", style="bold"))
+            "(m switches; Enter goes to the PDU)\n", style="bold") + Text(LEGEND, style="dim"))
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
         table.focus()

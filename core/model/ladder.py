@@ -1,8 +1,14 @@
 """The ladder (sequence) diagram of one association: one row per PDU or per DIMSE message.
 
 Rows are data (time, delta, direction, label, the PDU to jump to); core/views/timing.py
-prints them as text for ``--flow`` and tui/ladder.py draws them.  Runs of P-DATA-TF
+prints them as text for ``--flow`` and tui/ladder_screen.py draws them.  Runs of P-DATA-TF
 PDUs that only carry data-set fragments of one message are collapsed into one row.
+
+Three times per row, as both views label them: the *last byte* (``end``: what the packet list
+shows for a PDU), the *wait* before it (``delta``: from the previous row's last byte to this
+row's first byte) and what it *took* (``took``: its own first byte to last byte).  A stall inside
+a PDU — Nagle holding the rest of a PDU after its header — shows in ``took``, where it is, not
+in the next row's wait.
 """
 
 from __future__ import annotations
@@ -28,6 +34,23 @@ class LadderRow:
     count: int = 1  # PDUs in a collapsed run
     nbytes: int = 0
     run_open: bool = False  # a run of data-set fragments that may take the next one
+
+    @property
+    def took(self) -> float:
+        """Seconds from the row's first byte to its last."""
+        return max(0.0, self.end - self.time)
+
+
+# Column titles and what they mean, for both views (one precision: the packet list's).
+LAST_BYTE, WAIT, TOOK = "last byte s", "wait ms", "took ms"
+LEGEND = ("last byte: capture time of the row's last byte (as the packet list shows it); wait: from the "
+          "previous row's last byte to this row's first; took: this row's first byte to its last (a stall "
+          "inside a PDU, e.g. Nagle, shows here)")
+
+
+def row_times(analysis: "Analysis", row: LadderRow) -> tuple[str, str, str]:
+    """(last byte, wait, took) of a row as the views print them."""
+    return (f"{analysis.frame_time(row.end):.6f}", f"{row.delta * 1000:+.1f}", f"{row.took * 1000:.1f}")
 
 
 def association_pdus(analysis: "Analysis", association: int) -> list[int]:
@@ -75,9 +98,7 @@ def ladder_by_message(analysis: "Analysis", association: int) -> list[LadderRow]
         if pdu.pdu_type != 4:
             rows.append(LadderRow(_first_byte_time(analysis, pdu), pdu.timestamp, 0.0, pdu.direction, pdu.summary,
                                   index, (pdu.first_frame, pdu.last_frame), 1, pdu.total_length))
-    for message in analysis.messages:
-        if message.association != association:
-            continue
+    for message in analysis.relations.messages_of(association):
         label = message.command_name
         if message.is_request:
             label += f" ID={message.message_id}" if message.message_id is not None else ""

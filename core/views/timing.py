@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from dicomtui.core.base.safe_text import safe_text
 from dicomtui.core.base.time_format import milliseconds
-from dicomtui.core.model.ladder import arrow, ladder_by_message, ladder_by_pdu
+from dicomtui.core.model.ladder import LAST_BYTE, LEGEND, TOOK, WAIT, arrow, ladder_by_message, ladder_by_pdu, row_times
 from dicomtui.core.model.timing import BUDGET, BUDGET_LABELS, VERDICT_MIN_SECONDS, TimingReport, timing_report
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -134,13 +134,13 @@ def flow_lines(analysis: "Analysis", association: int, level: str = "pdu", width
     lane = max(40, width - 34)
     scu = safe_text(f"SCU {item.calling_ae.strip() or '?'} {connection.client}")
     scp = safe_text(f"SCP {item.called_ae.strip() or '?'} {connection.server}")
-    lines = [f"A{association}: {scu}  <->  {scp}  ({len(rows)} rows, one per {level})",
-             f"{'time (s)':>11} {'delta (ms)':>10}  {scu[:lane // 2]:<{lane // 2}}{scp[:lane - lane // 2]:>{lane - lane // 2}}"
+    lines = [f"A{association}: {scu}  <->  {scp}  ({len(rows)} rows, one per {level})", LEGEND,
+             f"{LAST_BYTE:>12} {WAIT:>8} {TOOK:>8}  {scu[:lane // 2]:<{lane // 2}}{scp[:lane - lane // 2]:>{lane - lane // 2}}"
              f"  frames"]
     for row in rows:
         frames = f"{row.frames[0]}" if row.frames[0] == row.frames[1] else f"{row.frames[0]}-{row.frames[1]}"
-        lines.append(f"{analysis.frame_time(row.time):11.6f} {row.delta * 1000:+10.1f}  "
-                     f"{arrow(safe_text(row.label), row.direction, lane)}  {frames}")
+        last_byte, wait, took = row_times(analysis, row)
+        lines.append(f"{last_byte:>12} {wait:>8} {took:>8}  {arrow(safe_text(row.label), row.direction, lane)}  {frames}")
     return lines
 
 
