@@ -465,3 +465,19 @@ def test_dumpcap_s_reason_for_a_bad_capture_filter_is_the_message():
               "That string isn't a valid capture filter (unknown port 'banana').\n"
               "See the User's Guide for a description of the capture filter syntax.")
     assert _explain("dumpcap", "/usr/bin/dumpcap", stderr, ["lo"]) == "invalid capture filter: unknown port 'banana'"
+
+
+@_run_async
+async def test_no_horizontal_scrollbar_glyph_above_the_status_line(plugin_host):
+    """Item 7: the expert pane's (and the detail tree's) horizontal scrollbar thumb is drawn with
+    partial blocks that read as a stray "▌" above the status line; the panes scroll without it."""
+    app = _file_app("store_dcmtk.pcapng", plugin_host)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("e")  # opens the expert pane on the first finding
+        for _ in range(12):
+            await pilot.press("j")
+        await pilot.pause(0.3)
+        for widget in app.screen.query("*"):
+            if widget.display and widget.id in ("expert", "details"):
+                assert widget.scrollbar_size_horizontal == 0 or not widget.show_horizontal_scrollbar, widget.id

@@ -276,8 +276,10 @@ def _flatten(field: Field, depth: int, out: list[tuple[int, Field]], limit: int)
 class DetailTree(Tree):
     """Tree of the selected PDU.  Posts ``DetailTree.FieldHighlighted`` as the cursor moves."""
 
+    # As the expert pane: no horizontal scrollbar glyphs above the bytes pane's border (v shows a
+    # value whole; the arrow keys still scroll).
     DEFAULT_CSS = """
-    DetailTree { height: 1fr; overflow-x: auto; }
+    DetailTree { height: 1fr; overflow-x: auto; scrollbar-size-horizontal: 0; }
     """
 
     BINDINGS = [

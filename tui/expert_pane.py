@@ -40,8 +40,11 @@ def item_label(item: ExpertItem) -> Text:
 
 
 class ExpertPane(Tree):
+    # No horizontal scrollbar: the pane sits right above the status line, and a scrollbar's thumb
+    # is drawn with partial-block glyphs that read as a stray "▌" there (over SSH, in terminals
+    # with few colours).  Long findings still scroll with the arrow keys; F and Enter show them whole.
     DEFAULT_CSS = """
-    ExpertPane { height: 1fr; }
+    ExpertPane { height: 1fr; scrollbar-size-horizontal: 0; }
     """
 
     BINDINGS = [
