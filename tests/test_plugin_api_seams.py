@@ -23,19 +23,13 @@ from dicomtui import hookimpl
 from dicomtui.cli import BUILTIN_PLUGINS, make_host
 from dicomtui.core.api import hookspecs
 from dicomtui.core.api.export import WRITES_CAPTURE, WRITES_OBJECTS, capabilities
-from dicomtui.core.api.host import HookRelay, PluginHost
+from dicomtui.core.api.host import HookRelay
+from test_plugin_host import bare_host  # one helper for the host's tests
 from dicomtui.core.pipeline import AnalysisConfig, analyze
 from dicomtui.core.views.export import exporters, exporters_with
 from dicomtui.core.views.live import LiveExporter
 
 ECHO = FIXTURES / "echo_dcmtk.pcap"
-
-
-def bare_host(*plugins) -> PluginHost:
-    host = PluginHost((), load_installed=False)
-    for number, plugin in enumerate(plugins):
-        host.register(plugin, name=f"p{number}")
-    return host
 
 
 # -- hooks by attribute ------------------------------------------------------------------------
