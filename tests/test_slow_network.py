@@ -121,7 +121,11 @@ def check_figures(name: str, analysis, line: dict, slack: float = 0.0) -> None:
         assert len(stored) == scenario.injected["associations"]
     if name == "nagle":
         stalls = [stall for figures in tcp.directions for stall in figures.stalls if stall.cause == "nagle"]
-        assert len(stalls) >= scenario.injected["objects"]
+        # One stall per object when the peers run undisturbed (the recorded fixture); live, on a loaded
+        # machine, a peer descheduled past the delayed-ACK timer now and then writes the rest of a PDU
+        # after the ACK came, and that object does not stall (13 of 14 seen once in five suite runs).
+        misses = 0 if slack == 0 else 2
+        assert len(stalls) >= scenario.injected["objects"] - misses, len(stalls)
         assert DELAYED_ACK_RANGE[0] <= statistics.median(stall.seconds for stall in stalls) <= \
             DELAYED_ACK_RANGE[1] + slack
         for exchange in stores:
