@@ -29,7 +29,10 @@ CHILD = r"""
 import sys, time, resource
 try:
     from dicomtui.core.pipeline import analyze, AnalysisConfig
-    from dicomtui.cli import make_host
+    try:
+        from dicomtui.cli import make_host
+    except ImportError:  # a baseline from before the composition root left core (issue 23)
+        from dicomtui.core.cli import make_host
     host = make_host()
 except ImportError:  # a baseline from before the layering (issue 10)
     from dicomtui.core.analysis import analyze, AnalysisConfig
