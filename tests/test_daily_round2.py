@@ -86,19 +86,11 @@ def test_no_mode_leaves_a_capture_file_to_the_garbage_collector(mode, tmp_path):
     assert "ResourceWarning" not in done.stderr, done.stderr
 
 
+from tui_tools import run_async  # noqa: E402
+
+
 # -- 5: Ctrl-C quits; no toast shows markup as text ---------------------------------------------
 
-
-def _run_async(test):
-    import asyncio
-    import functools
-    import inspect
-
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(test(*args, **kwargs))
-    wrapper.__signature__ = inspect.signature(test)
-    return wrapper
 
 
 def _file_app(name, plugin_host):
@@ -127,7 +119,7 @@ def _toast_texts(app) -> list[str]:
     return [notification.title + ": " + notification.message for notification in app._notifications]
 
 
-@_run_async
+@run_async
 async def test_ctrl_c_quits_the_file_ui_from_the_list_and_from_the_filter_bar(plugin_host):
     for keys in (["ctrl+c"], ["slash", "d", "ctrl+c"]):
         app = _file_app("echo_dcmtk.pcap", plugin_host)
@@ -139,7 +131,7 @@ async def test_ctrl_c_quits_the_file_ui_from_the_list_and_from_the_filter_bar(pl
         assert app.return_code in (None, 0)
 
 
-@_run_async
+@run_async
 async def test_ctrl_c_in_the_live_ui_stops_the_capture_and_quits(tmp_path, plugin_host):
     from dicomtui.core.pipeline import AnalysisConfig
     from dicomtui.core.pipeline.live import LiveOptions
@@ -158,7 +150,7 @@ async def test_ctrl_c_in_the_live_ui_stops_the_capture_and_quits(tmp_path, plugi
     app.close_spools()
 
 
-@_run_async
+@run_async
 async def test_textual_s_own_toasts_are_rendered_not_shown_as_markup(plugin_host, tmp_path):
     from textual import events
 
@@ -203,7 +195,7 @@ def test_no_notification_in_the_ui_is_written_in_markup():
 # -- 6: x then Enter on a response exports the object it answers --------------------------------
 
 
-@_run_async
+@run_async
 async def test_export_on_a_c_store_rsp_writes_the_request_s_object_and_says_so(plugin_host, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = _file_app("store_dcmtk.pcapng", plugin_host)
@@ -225,7 +217,7 @@ async def test_export_on_a_c_store_rsp_writes_the_request_s_object_and_says_so(p
 # -- 8: what is copied and counted reads right ----------------------------------------------------
 
 
-@_run_async
+@run_async
 async def test_copying_a_marked_row_copies_its_number_not_the_mark(plugin_host, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     app = _file_app("echo_dcmtk.pcap", plugin_host)
@@ -242,7 +234,7 @@ async def test_copying_a_marked_row_copies_its_number_not_the_mark(plugin_host, 
         assert "Marked: yes" in found[1]
 
 
-@_run_async
+@run_async
 async def test_the_status_line_says_1_association(plugin_host):
     from dicomtui.tui.main_screen import StatusBar
 
@@ -467,7 +459,7 @@ def test_dumpcap_s_reason_for_a_bad_capture_filter_is_the_message():
     assert _explain("dumpcap", "/usr/bin/dumpcap", stderr, ["lo"]) == "invalid capture filter: unknown port 'banana'"
 
 
-@_run_async
+@run_async
 async def test_no_horizontal_scrollbar_glyph_above_the_status_line(plugin_host):
     """Item 7: the expert pane's (and the detail tree's) horizontal scrollbar thumb is drawn with
     partial blocks that read as a stray "▌" above the status line; the panes scroll without it."""

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import inspect
 import struct
 import subprocess
 import sys
@@ -18,16 +15,9 @@ from dicomtui.tui.detail_tree import NodeData
 from dicomtui.tui.screens import ExportRequest, HelpScreen
 from tui_tools import wait_for_workers
 
+from tui_tools import run_async  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_async(test):
-    """Run an async test on a fresh event loop (no asyncio plugin needed)."""
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(test(*args, **kwargs))
-    wrapper.__signature__ = inspect.signature(test)
-    return wrapper
 
 
 def make_app(name_or_path, plugin_host, tmp_path=None) -> DicomApp:

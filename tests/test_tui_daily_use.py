@@ -6,9 +6,6 @@ Each test names the numbered item it guards; every one failed before its fix.
 from __future__ import annotations
 
 import ast
-import asyncio
-import functools
-import inspect
 import re
 import subprocess
 import sys
@@ -20,16 +17,10 @@ from dicomtui.core.pipeline import AnalysisConfig
 from dicomtui.tui.app import DicomApp, run_app
 from dicomtui.tui.screens import ExportRequest, ExportScreen, PreferencesScreen
 
+from tui_tools import run_async  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 TUI = ROOT / "tui"
-
-
-def run_async(test):
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(test(*args, **kwargs))
-    wrapper.__signature__ = inspect.signature(test)
-    return wrapper
 
 
 def make_app(name, plugin_host, tmp_path=None, **options) -> DicomApp:

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
+
 from textual.worker import WorkerCancelled
+
+
+def run_async(test):
+    """Run an async test on a fresh event loop (no asyncio plugin needed)."""
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+    wrapper.__signature__ = inspect.signature(test)
+    return wrapper
 
 
 async def wait_for_workers(app) -> None:

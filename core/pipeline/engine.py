@@ -495,7 +495,7 @@ class CaptureEngine:
         views = self.views
         total = pieces[-1][0] + pieces[-1][3]
         head = b"".join(bytes(views[piece_source][at : at + min(length, 60)])
-                        for _offset, piece_source, at, length in pieces if _offset < 60)[:60]
+                        for offset, piece_source, at, length in pieces if offset < 60)[:60]
         if len(head) < 20 or (head[12] >> 4) * 4 > min(len(head), total) or head[12] >> 4 < 5:
             return  # not a TCP header this datagram can hold
         sport, dport, seq, ack, data_offset, flags, window = struct.unpack_from("!HHIIBBH", head)

@@ -29,7 +29,6 @@ class _Pending:
     first_time: float
     pieces: list[tuple[int, int, int, int]] = field(default_factory=list)  # (offset, source, file offset, length)
     end: int | None = None  # the datagram payload's length, once the last fragment is in
-    fragments: int = 0
 
 
 class FragmentReassembler:
@@ -53,7 +52,6 @@ class FragmentReassembler:
                 del self.pending[next(iter(self.pending))]  # the oldest first (insertion order)
                 self.dropped += 1
             entry = self.pending[key] = _Pending(ts)
-        entry.fragments += 1
         if offset + length > MAX_DATAGRAM:
             del self.pending[key]
             self.dropped += 1
