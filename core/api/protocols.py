@@ -46,7 +46,8 @@ class Report(Protocol):
     """What rule hooks get as ``report`` (``pipeline.rules.ExpertReport``)."""
 
     def add(self, severity: Severity | str, group: Group | str, message: str, frame: int = 0,
-            association: int | None = None, pdu: int | None = None, message_index: int | None = None) -> None: ...
+            association: int | None = None, pdu: int | None = None, message_index: int | None = None,
+            code: str = "") -> None: ...
 
 
 # -- what plugins return ------------------------------------------------------------------------

@@ -57,6 +57,7 @@ class ExpertItem:
             "pdu": self.pdu,
             "message_index": self.message_index,
             "rule": self.rule,
+            "code": self.code,
         }
 
 

@@ -18,7 +18,10 @@ class ExpertReport:
         return getattr(self.analysis.plugins, "current_plugin", "") or ""
 
     def add(self, severity: Severity | str, group: Group | str, message: str, frame: int = 0,
-            association: int | None = None, pdu: int | None = None, message_index: int | None = None) -> None:
+            association: int | None = None, pdu: int | None = None, message_index: int | None = None,
+            code: str = "") -> None:
+        """``code`` names what the finding is for code and for ``--json`` (e.g. ``"workflow.mpps_discontinued"``):
+        stable across versions and wordings; the rule's own prefix by convention."""
         if isinstance(severity, str):
             severity = Severity.parse(severity)
         if isinstance(group, str):
@@ -27,7 +30,8 @@ class ExpertReport:
             except ValueError:
                 group = Group.PROTOCOL
         self.analysis.expert.append(
-            ExpertItem(severity, group, str(message), int(frame or 0), association, pdu, message_index, self.rule)
+            ExpertItem(severity, group, str(message), int(frame or 0), association, pdu, message_index, self.rule,
+                       code)
         )
 
 
