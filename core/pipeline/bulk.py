@@ -35,6 +35,8 @@ import heapq
 import struct
 from bisect import bisect_left, bisect_right
 
+from dicomtui.core.wire.duplicates import HASH_MULTIPLIER, flow_hash, identity_hash
+from dicomtui.core.wire.packet import LINKTYPE_ETHERNET, parse_tcp_at
 from dicomtui.core.wire.tcp import HALF_SEQ, SEQ_MODULO
 
 BLOCK_FRAMES = 8192  # the largest block (a few MB of numpy columns)
@@ -80,6 +82,10 @@ class BulkRunner:
         self.blocks = 0
         self.bulk_frames = 0
         self.waited: set[tuple] = set()  # flows a block was cut short for (once each)
+        # The last DUPLICATE_FRAMES frames of the blocks, (hashes, bodies, caplens, times, frame numbers,
+        # simple): a copy in the next block of a frame applied in bulk must still be recognised.
+        self.tail: tuple | None = None
+        self.tail_end = 0  # the frame number the tail ends at
 
     def run(self, offset: int, frame_number: int, tick, tick_every: int) -> tuple[int, int, float | None]:
         """One block from ``offset``; returns (offset after it, last frame number, last frame's time).
@@ -91,6 +97,11 @@ class BulkRunner:
         retransmissions is cheaper frame by frame than re-examined block by block).
         """
         engine = self.engine
+        if engine.duplicates.count:
+            # The capture holds SPAN copies (core/wire/duplicates.py): the per-frame path sets each
+            # aside, which needs every frame seen one at a time.
+            self.per_frame_stretch = PER_FRAME_STRETCH
+            return offset, frame_number, None
         offsets, after = walk_records(self.data, offset, self.block_frames, self.caplen_at)
         if not offsets:
             self.per_frame_stretch = 1
@@ -108,6 +119,9 @@ class BulkRunner:
         if cut is not None and cut < len(offsets):
             step.block = block = block.head(cut)
             after = offsets[cut]
+        if self._may_hold_copies(block, frame_number):
+            self.per_frame_stretch = len(block.body)
+            return offset, frame_number, None
         bulk_count, known = step.run()
         self.blocks += 1
         self.bulk_frames += bulk_count
@@ -141,6 +155,73 @@ class BulkRunner:
             if engine.tcp_frames > engine.record_budget and not engine.record_stopped:
                 engine._check_record_budget(number)
         return after, frame_number + count, last_ts
+
+    def _may_hold_copies(self, block, frame_number: int) -> bool:
+        """Whether two frames of the block, or one of it and one of the frames before it within the
+        duplicate filter's reach, have the same packet identity (``duplicates.identity_hash``; equal
+        digests decide nothing, the per-frame path does).  If so the tail's frames applied in bulk
+        are remembered in the engine's duplicate filter and the block goes frame by frame (as the
+        per-frame path, which shows the filter every frame, would have them); else the tail moves on."""
+        duplicates = self.engine.duplicates
+        reach = frame_number + 1 - duplicates.frames
+        hashes = _identity_hashes(block, self.data)
+        frames = np.arange(frame_number + 1, frame_number + 1 + len(hashes), dtype=np.int64)
+        tail = self.tail
+        if tail is not None:
+            keep = tail[4] >= reach
+            tail = tuple(column[keep] for column in tail)
+        every = [hashes] if tail is None else [tail[0], hashes]
+        if self.tail_end != frame_number:  # frames went the per-frame way since: the filter has them
+            every.append(np.array([identity_hash(key) for key in duplicates.keys_since(reach)], dtype=np.uint64))
+        every = np.sort(np.concatenate(every))  # (a sort: np.unique costs several times more here)
+        if (every[1:] == every[:-1]).any():
+            if tail is not None:
+                self._remember(tail)
+            self.tail = None
+            return True
+        columns = (hashes, block.body, block.caplen, block.ts, frames, block.simple)
+        self.tail = columns if tail is None else tuple(np.concatenate(pair) for pair in zip(tail, columns))
+        self.tail = tuple(column[-duplicates.frames:] for column in self.tail)
+        self.tail_end = frame_number + len(hashes)
+        return False
+
+    def _remember(self, tail) -> None:
+        """Show the duplicate filter the tail's frames, as the per-frame path would have (which
+        skips a simple frame of a connection that is not DICOM)."""
+        engine = self.engine
+        table = engine.table
+        for body, caplen, ts, frame, simple in zip(tail[1].tolist(), tail[2].tolist(), tail[3].tolist(),
+                                                     tail[4].tolist(), tail[5].tolist()):
+            segment = parse_tcp_at(self.data, body, caplen, LINKTYPE_ETHERNET)
+            if segment is None:
+                continue
+            entry = table.get((segment[1], segment[3], segment[2], segment[4]))
+            if simple and entry is not None and entry[0].ignored:
+                continue
+            engine.duplicates.remember(_identity_key(segment), ts, 0, body + segment[8], segment[9], frame)
+
+
+def _identity_key(segment: tuple) -> tuple:
+    """``DuplicateFilter``'s key of a ``parse_tcp_at`` answer, as the engine builds it."""
+    family, src, dst, sport, dport, seq, ack, flags, _offset, length, missing, window, identity = segment
+    return (identity, src, dst, sport, dport, seq, ack, flags, window, length + missing)
+
+
+def _identity_hashes(block, data):
+    """``identity_hash`` of every frame of the block: columns for the simple frames, the general
+    walk for the others (a routed copy carries a VLAN tag its original has not); a frame that is
+    no TCP gets a digest of its own place in the file."""
+    multiplier = np.uint64(HASH_MULTIPLIER)
+    hashes = np.array([flow_hash(*flow) for flow in block.flows], dtype=np.uint64)[block.flow]
+    for column in (block.seq.astype(np.uint64), block.ack.astype(np.uint64),
+                   block.flags.astype(np.uint64) << np.uint64(16) | block.window.astype(np.uint64),
+                   block.identity, block.length.astype(np.uint64)):
+        hashes = hashes * multiplier + column
+    for index in np.flatnonzero(~block.simple).tolist():
+        body = int(block.body[index])
+        segment = parse_tcp_at(data, body, int(block.caplen[index]), LINKTYPE_ETHERNET)
+        hashes[index] = identity_hash(_identity_key(segment)) if segment is not None else ~np.uint64(body)
+    return hashes
 
 
 class _Direction:

@@ -21,6 +21,7 @@ from dicomtui.core.protocol.events import Numbering
 from dicomtui.core.protocol.detect import classify_connection
 from dicomtui.core.wire.capture import PCAP_HEADER_LENGTH, CaptureSource, merge_records, pcap_layout
 from dicomtui.core.wire.capture_format import WalkEnd, pcap_records
+from dicomtui.core.wire.duplicates import DuplicateFilter
 from dicomtui.core.wire.fragments import FragmentReassembler
 from dicomtui.core.wire.packet import (
     ETHERNET_IPV4_TCP,
@@ -262,6 +263,7 @@ class CaptureEngine:
         self.views = analysis.views
         self.stream_transforms = list(getattr(analysis, "stream_transforms", ()))  # core/wire/transform.py
         self.fragments: FragmentReassembler | None = None  # made at the first IP fragment
+        self.duplicates = DuplicateFilter(self.views)  # SPAN copies of a packet, set aside (core/wire/duplicates.py)
         self.table: dict[tuple, tuple[_TrackedConnection, int]] = {}
         self.unsupported_link_types: set[int] = set()
         self.config = analysis.config
@@ -369,8 +371,8 @@ class CaptureEngine:
         Every other frame goes to ``frame``.
         """
         if caplen >= 54:
-            (ethertype, version_ihl, total_length, fragment, protocol, src, dst, sport, dport, seq, ack,
-             data_offset, flags, window) = _ethernet_ipv4_tcp(self.buffers[0], body)
+            (ethertype, version_ihl, total_length, ident, fragment, protocol, src, dst, sport, dport, seq, ack,
+             data_offset, flags, window, checksum) = _ethernet_ipv4_tcp(self.buffers[0], body)
             if ethertype == 0x0800 and version_ihl == 0x45 and protocol == 6 and not flags & 0x07 \
                     and not fragment & 0x3FFF and 20 <= data_offset >> 2 <= total_length - 20 \
                     and total_length <= caplen - 14:
@@ -387,6 +389,10 @@ class CaptureEngine:
                         reassemblers = tracked.reassemblers
                         reassembler = reassemblers[direction]
                         if not length or reassembler.takes_in_order(seq):
+                            if self.duplicates.is_copy((ident << 16 | checksum, src, dst, sport, dport, seq, ack,
+                                                        flags, window, length), ts, 0,
+                                                       body + 34 + (data_offset >> 4) * 4, length, frame_number):
+                                return  # a SPAN copy of a packet already taken (a data copy is never in order)
                             self.tcp_frames += 1
                             tracked.last_frame = frame_number
                             tracked.last_time = ts
@@ -418,7 +424,11 @@ class CaptureEngine:
             if not self._fragment(frame_number, source, ts, link_type, offset, caplen):
                 self._not_tcp(frame_number, link_type)
             return
-        family, src, dst, sport, dport, seq, ack, flags, payload_offset, payload_length, missing, window = segment
+        family, src, dst, sport, dport, seq, ack, flags, payload_offset, payload_length, missing, window, identity \
+            = segment
+        if self.duplicates.is_copy((identity, src, dst, sport, dport, seq, ack, flags, window, payload_length + missing),
+                                   ts, source, offset + payload_offset, payload_length, frame_number):
+            return  # a SPAN copy of a packet already taken: not a retransmission, not in the timing
         self._segment(frame_number, source, ts, family, src, dst, sport, dport, seq, ack, flags, window,
                       ((source, offset + payload_offset, payload_length),) if payload_length else (),
                       payload_length, missing, (link_type, offset, caplen))
@@ -524,6 +534,19 @@ class CaptureEngine:
                      " than 60 s apart) and are gaps in their streams")
         self.analysis.expert.append(ExpertItem(Severity.WARNING if left else Severity.NOTE, Group.CAPTURE, text,
                                                self.analysis.frame_count, rule="capture"))
+
+    def duplicate_findings(self) -> None:
+        """How many SPAN copies were set aside (at the end of the capture)."""
+        duplicates = self.duplicates
+        if not duplicates.count:
+            return
+        self.analysis.expert.append(ExpertItem(
+            Severity.NOTE, Group.CAPTURE,
+            f"{duplicates.count} frame(s) (frames {duplicates.first_frame}-{duplicates.last_frame}) are copies of a "
+            f"packet captured just before (the same IP identification, TCP header and payload within "
+            f"{duplicates.window * 1000:g} ms: SPAN duplicates, a mirror port recording each packet twice, or a routed"
+            f" copy): set aside, not counted as retransmissions or loss; reassembly and timing use the first copy",
+            duplicates.first_frame, rule="capture", code="capture.span-duplicates"))
 
     def _check_record_budget(self, frame_number: int) -> None:
         """Stop recording segment headers once ``max_segment_record`` segments are held.
@@ -830,6 +853,7 @@ class CaptureEngine:
         decoders add while closing by the connection's first frame, as this loop does).
         """
         self.fragment_findings()
+        self.duplicate_findings()
         seen = set()
         for tracked, _direction in list(self.table.values()):
             if id(tracked) in seen:

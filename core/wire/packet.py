@@ -66,9 +66,11 @@ _TUNNEL = "tunnel"  # _locate_ip_tcp's mark for an IP payload that is not TCP
 _FRAGMENT = "fragment"  # ... and for a fragment of an IP datagram
 
 _u16 = struct.Struct("!H").unpack_from
-_tcp_header = struct.Struct("!HHIIBBH").unpack_from
-# Ethernet + IPv4 without options + TCP in one unpack: the common case, tried first.
-ETHERNET_IPV4_TCP = struct.Struct("!12xHBxHxxHxB2x4s4sHHIIBBH")
+_tcp_header = struct.Struct("!HHIIBBHH").unpack_from
+# Ethernet + IPv4 without options + TCP in one unpack: the common case, tried first.  The IP
+# identification and the TCP checksum come along: with the header fields they tell one packet
+# recorded twice (core/wire/duplicates.py) from a retransmission.
+ETHERNET_IPV4_TCP = struct.Struct("!12xHBxHHHxB2x4s4sHHIIBBHH")
 _ethernet_ipv4_tcp = ETHERNET_IPV4_TCP.unpack_from
 
 
@@ -92,6 +94,9 @@ class TcpSegment(NamedTuple):
     payload_length: int
     missing_length: int
     window: int = 0  # the advertised receive window field, unscaled
+    # What tells this packet from a resend of the same bytes: IPv4's identification (high 16
+    # bits) and the TCP checksum (low 16); IPv6 has no identification (bit 32 set instead).
+    identity: int = 0
 
 
 def _network_layer(frame, link_type: int) -> tuple[int, int] | None:
@@ -142,8 +147,8 @@ def parse_tcp_at(buffer, offset: int, caplen: int, link_type: int) -> tuple | No
     check it gives what the general walk gives.
     """
     if link_type == LINKTYPE_ETHERNET and caplen >= 54:
-        (ethertype, version_ihl, total_length, fragment, protocol, src, dst, sport, dport, seq, ack,
-         data_offset, flags, window) = _ethernet_ipv4_tcp(buffer, offset)
+        (ethertype, version_ihl, total_length, ident, fragment, protocol, src, dst, sport, dport, seq, ack,
+         data_offset, flags, window, checksum) = _ethernet_ipv4_tcp(buffer, offset)
         if ethertype == ETHERTYPE_IPV4 and version_ihl == 0x45 and protocol == 6 and total_length \
                 and not fragment & 0x3FFF:
             payload_offset = 34 + (data_offset >> 4) * 4
@@ -154,7 +159,7 @@ def parse_tcp_at(buffer, offset: int, caplen: int, link_type: int) -> tuple | No
             captured_length = max(0, min(sent_length, caplen - payload_offset))
             # A plain tuple in TcpSegment's field order: building the NamedTuple costs more per frame.
             return (socket.AF_INET, src, dst, sport, dport, seq, ack, flags, payload_offset, captured_length,
-                    sent_length - captured_length, window)
+                    sent_length - captured_length, window, ident << 16 | checksum)
     return _parse_tcp_general(memoryview(buffer)[offset : offset + caplen], link_type)
 
 
@@ -173,16 +178,16 @@ def _parse_tcp_general(frame, link_type: int) -> TcpSegment | None:
     found = _locate_tcp(frame, link_type)
     if found is None:
         return None
-    family, src, dst, tcp_offset, ip_end = found
+    family, src, dst, tcp_offset, ip_end, ident = found
     size = len(frame)
-    sport, dport, seq, ack, data_offset, flags, window = _tcp_header(frame, tcp_offset)
+    sport, dport, seq, ack, data_offset, flags, window, checksum = _tcp_header(frame, tcp_offset)
     payload_offset = tcp_offset + (data_offset >> 4) * 4
     if payload_offset > ip_end or (data_offset >> 4) < 5:
         return None
     sent_length = ip_end - payload_offset
     captured_length = max(0, min(sent_length, size - payload_offset))
     return TcpSegment(family, src, dst, sport, dport, seq, ack, flags, payload_offset, captured_length,
-                      sent_length - captured_length, window)
+                      sent_length - captured_length, window, ident << 16 | checksum)
 
 
 def tcp_options_at(buffer, offset: int, caplen: int, link_type: int) -> dict[str, int]:
@@ -334,8 +339,9 @@ def locate_fragment_at(buffer, offset: int, caplen: int, link_type: int) -> IpFr
     return IpFragment(*found[1:])
 
 
-def _locate_tcp(frame, link_type: int, fragments: bool = False) -> tuple[int, bytes, bytes, int, int] | None:
-    """(family, source, destination, offset of the TCP header, end of the IP payload) or None.
+def _locate_tcp(frame, link_type: int, fragments: bool = False) -> tuple[int, bytes, bytes, int, int, int] | None:
+    """(family, source, destination, offset of the TCP header, end of the IP payload, IP identification
+    (0x10000 for IPv6, which has none)) or None.
 
     The TCP segment may sit inside tunnels and tags (``_below_link``, ``_inside_tunnel``): the
     addresses are the innermost IP header's, the conversation the endpoints had.
@@ -400,6 +406,7 @@ def _locate_ip_tcp(frame, ethertype: int, offset: int):
         src = bytes(frame[offset + 12 : offset + 16])
         dst = bytes(frame[offset + 16 : offset + 20])
         family = socket.AF_INET
+        ident = _u16(frame, offset + 4)[0]
     elif ethertype == ETHERTYPE_IPV6:
         if size < offset + 40 or frame[offset] >> 4 != 6:
             return None
@@ -426,11 +433,12 @@ def _locate_ip_tcp(frame, ethertype: int, offset: int):
         if next_header != 6:
             return (_TUNNEL, next_header, tcp_offset, ip_end)
         family = socket.AF_INET6
+        ident = 0x10000  # no identification in IPv6
     else:
         return None
     if size < tcp_offset + 20:
         return None
-    return family, src, dst, tcp_offset, ip_end
+    return family, src, dst, tcp_offset, ip_end, ident
 
 
 def format_address(family: int, address: bytes, port: int) -> str:

@@ -37,7 +37,7 @@ def _layout(endian: str) -> np.dtype:
         ("version_ihl", "u1"), ("tos", "u1"), ("total_length", ">u2"), ("ident", ">u2"), ("fragment", ">u2"),
         ("ttl", "u1"), ("protocol", "u1"), ("checksum", ">u2"), ("src", ">u4"), ("dst", ">u4"),
         ("sport", ">u2"), ("dport", ">u2"), ("seq", ">u4"), ("ack", ">u4"), ("data_offset", "u1"),
-        ("flags", "u1"), ("window", ">u2"), ("checksum_urgent", "V4"),
+        ("flags", "u1"), ("window", ">u2"), ("tcp_checksum", ">u2"), ("urgent", "V2"),
     ])
 
 
@@ -61,12 +61,14 @@ class FrameBlock:
     payload: np.ndarray  # file offset of the payload (simple frames)
     flow: np.ndarray  # index into ``flows`` of each frame's (src, sport, dst, dport)
     flows: list[tuple[bytes, int, bytes, int]]
+    identity: np.ndarray  # IP identification << 16 | TCP checksum (uint64; see core/wire/duplicates.py)
 
     def head(self, count: int) -> "FrameBlock":
         """The first ``count`` frames (``flows`` is kept whole: the indices stay valid)."""
         return FrameBlock(self.body[:count], self.caplen[:count], self.ts[:count], self.simple[:count],
                           self.flags[:count], self.seq[:count], self.ack[:count], self.window[:count],
-                          self.length[:count], self.payload[:count], self.flow[:count], self.flows)
+                          self.length[:count], self.payload[:count], self.flow[:count], self.flows,
+                          self.identity[:count])
 
 
 def decode_block(data, offsets: list[int], endian: str, resolution: float) -> FrameBlock:
@@ -103,4 +105,6 @@ def decode_block(data, offsets: list[int], endian: str, resolution: float) -> Fr
     return FrameBlock(body=body, caplen=caplen, ts=ts, simple=simple, flags=flags,
                       seq=fields["seq"].astype(np.int64), ack=fields["ack"].astype(np.int64),
                       window=fields["window"], length=np.where(simple, length, 0),
-                      payload=body + PAYLOAD_BASE + header_words * 4, flow=flow.reshape(-1), flows=flows)
+                      payload=body + PAYLOAD_BASE + header_words * 4, flow=flow.reshape(-1), flows=flows,
+                      identity=fields["ident"].astype(np.uint64) << np.uint64(16)
+                      | fields["tcp_checksum"].astype(np.uint64))
