@@ -18,7 +18,7 @@ from dicomtui.core.model import Connection, ExpertItem, Group, Severity
 from dicomtui.core.model.analysis import Analysis
 from dicomtui.core.pipeline.apply import ModelWriter, Outbox
 from dicomtui.core.protocol.events import Numbering
-from dicomtui.core.protocol.detect import classify_connection
+from dicomtui.core.protocol.detect import Detection, breaks_pdu_grammar_at_start, classify_connection
 from dicomtui.core.wire.capture import PCAP_HEADER_LENGTH, CaptureSource, merge_records, pcap_layout
 from dicomtui.core.wire.capture_format import WalkEnd, pcap_records
 from dicomtui.core.wire.duplicates import DuplicateFilter
@@ -217,6 +217,7 @@ class _DirectionSink:
                 tracked.engine.apply(events)
         else:
             tracked.pending.append((self.tcp_direction, gap))
+            tracked.detection_cut[self.tcp_direction] = True  # detection reads no bytes across a gap
 
 
 class _TrackedConnection:
@@ -224,7 +225,7 @@ class _TrackedConnection:
 
     __slots__ = ("engine", "key", "family", "reassemblers", "sinks", "ignored", "decoder", "swap", "pending",
                  "model", "syn_seen", "client_tcp_direction", "fin", "rst", "first_frame", "first_time",
-                 "last_frame", "last_time", "has_data", "segments", "record", "first_bytes")
+                 "last_frame", "last_time", "has_data", "segments", "record", "first_bytes", "detection_cut")
 
     def __init__(self, engine: "CaptureEngine", key: tuple, family: int, frame: int, ts: float) -> None:
         self.engine = engine
@@ -252,6 +253,7 @@ class _TrackedConnection:
             self.segments.stop()
         self.record = self.segments.extend
         self.first_bytes: tuple[bytearray, bytearray] | None = None  # until classified
+        self.detection_cut = [False, False]  # a gap came before classification: first bytes end there
 
 
 class CaptureEngine:
@@ -266,6 +268,7 @@ class CaptureEngine:
         self.duplicates = DuplicateFilter(self.views)  # SPAN copies of a packet, set aside (core/wire/duplicates.py)
         self.table: dict[tuple, tuple[_TrackedConnection, int]] = {}
         self.unsupported_link_types: set[int] = set()
+        self.not_dicom_on_port = 0  # connections on a DICOM port whose first bytes are no PDU
         self.config = analysis.config
         self.tcp_frames = 0
         self.evicted = 0
@@ -630,7 +633,7 @@ class CaptureEngine:
             first = tracked.first_bytes = (bytearray(), bytearray())
         side = first[tcp_direction]
         room = DETECTION_BYTES - len(side)
-        if room > 0:
+        if room > 0 and not tracked.detection_cut[tcp_direction]:
             side += data[:room]
         ports = (tracked.key[3], tracked.key[1])  # destination port of each TCP direction
         if self.stream_transforms and tracked.sinks[0].transform is None \
@@ -639,6 +642,11 @@ class CaptureEngine:
         detection = classify_connection(first, ports, self.config.ports, self.config.heuristic)
         if detection is None:
             return
+        if detection.is_dicom and breaks_pdu_grammar_at_start(
+                first, tuple(reassembler.isn is not None and not cut
+                             for reassembler, cut in zip(tracked.reassemblers, tracked.detection_cut))):
+            detection = Detection(False, "not DICOM (its first bytes are no PDU)", None, False)
+            self._not_dicom_on_port(tracked, first)
         tracked.first_bytes = None
         if not detection.is_dicom:
             tracked.ignored = True
@@ -653,6 +661,20 @@ class CaptureEngine:
             client = detection.client_direction if detection.client_direction is not None else 0
         tracked.swap = client  # model direction = tcp direction ^ swap; client becomes 0
         self._start_decoder(tracked, detection)
+
+    def _not_dicom_on_port(self, tracked: _TrackedConnection, first) -> None:
+        """Say so when a connection on a DICOM port is not DICOM (the first 20; then only counted)."""
+        self.not_dicom_on_port += 1
+        if self.not_dicom_on_port > 20:
+            return
+        src, sport, dst, dport = tracked.key
+        opening = next(bytes(side[:16]) for side in first if len(side) >= 6)
+        self.analysis.expert.append(ExpertItem(
+            Severity.NOTE, Group.CAPTURE,
+            f"TCP connection {format_address(tracked.family, src, sport)} -> {format_address(tracked.family, dst, dport)}"
+            f" uses a DICOM port but is not DICOM: it begins with {opening!r}, which is no DICOM PDU; not decoded"
+            + (" (more such connections are not listed)" if self.not_dicom_on_port == 20 else ""),
+            tracked.first_frame, rule="capture", code="capture.not-dicom-on-dicom-port"))
 
     def _attach_transform(self, tracked: _TrackedConnection, first, ports: tuple[int, int]) -> bool:
         """Ask the registered stream transforms for this connection; True when one took it.

@@ -50,6 +50,11 @@ def _pdu_type_name(pdu_type: int) -> str:
 def _resync(params: Mapping[str, Any]) -> str:
     before = params["before"]
     where = f" before stream offset {before}" if before is not None else ""
+    if params.get("after_gap"):
+        return (f"skipped {params['length']} bytes after a gap{where}: the PDU header that would place them was "
+                "not captured (resynchronised on the next PDU header whose bytes were captured)")
+    if before is None:
+        return f"skipped {params['length']} bytes that are not a DICOM PDU (no valid PDU header followed)"
     return (f"skipped {params['length']} bytes that are not a DICOM PDU{where} "
             "(resynchronised on the next valid PDU header)")
 

@@ -193,6 +193,8 @@ class ConnectionDecoder:
         problems = list(framed.problems)
         decoded = self._decode_body(framed, pdu_model, problems)
         association, violation = self._advance(direction, pdu_model)
+        if framed.pdu_type in (PduType.A_ASSOCIATE_RQ, PduType.A_ASSOCIATE_AC) and not framed.complete:
+            _cut_associate(association, framed)
         handler = self._HANDLERS.get(framed.pdu_type)
         if handler is not None:
             pdu_model.summary = handler(self, association, pdu_model, decoded, problems)
@@ -287,6 +289,8 @@ class ConnectionDecoder:
 
     def _on_request(self, association: Association, pdu_model: Pdu, decoded, problems: list[str | Problem]) -> str:
         if not conforms(decoded, AssociateBody):
+            if not pdu_model.complete:  # cut by the capture, not malformed: the AE titles if they were captured
+                return f"A-ASSOCIATE request {association.calling_ae or '?'} --> {association.called_ae or '?'}"
             return "A-ASSOCIATE request (malformed)"
         problems += negotiation.apply_request(association, decoded, self.limits.max_contexts)
         return f"A-ASSOCIATE request {association.calling_ae} --> {association.called_ae}"
@@ -356,7 +360,7 @@ class ConnectionDecoder:
             if context is None:
                 context = PresentationContext(pdv.context_id, guessed=True)
                 association.contexts[pdv.context_id] = context
-                if not association.picked_up_midway:
+                if not association.picked_up_midway and not association.negotiation_cut:
                     self.events.append(Finding(Severity.ERROR, Group.PROTOCOL, "pdv.context-not-negotiated",
                                                {"context_id": pdv.context_id}, pdu_model.last_frame,
                                                association.index, pdu_model.index, rule="pdv-context"))
@@ -367,7 +371,8 @@ class ConnectionDecoder:
                                            rule="pdv-context"))
             # A message's frames and times are those of the PDUs that carry it.
             events = assembler.add_pdv(pdv, framed.commands.get(number), pdu_model.index, association.index,
-                                       self.connection.index, pdu_frames, framed.complete)
+                                       self.connection.index, pdu_frames, framed.complete,
+                                       command_cut=number in framed.cut_commands)
             described = False
             for event in events:
                 text = self._message_event(direction, event, pdu_model)
@@ -453,3 +458,13 @@ class ConnectionDecoder:
             text += f" ({meaning})" if message.status else " (Success)"
         return text + _sub_operations(message.command)
 
+
+def _cut_associate(association: Association, framed: FramedPdu) -> None:
+    """An A-ASSOCIATE-RQ or -AC the capture cut: its contexts are not known (so a PDV on one is no
+    protocol error); each AE title is kept when its 16 bytes were captured (body bytes 4-20, 20-36)."""
+    association.negotiation_cut = True
+    body = framed.partial_body
+    for name, start in (("called_ae", 4), ("calling_ae", 20)):
+        title = body[start : start + 16]
+        if len(title) == 16 and not getattr(association, name) and all(0x20 <= byte < 0x7F for byte in title):
+            setattr(association, name, title.decode("ascii").strip())

@@ -148,6 +148,18 @@ def _elements(data: bytes):
         offset += 8 + length
 
 
+def whole_elements(data: bytes) -> int:
+    """How many first bytes of a command set's captured start hold whole elements (the rest was cut)."""
+    offset = 0
+    size = len(data)
+    while offset + 8 <= size:
+        length = _element_header(data, offset)[2]
+        if length > size - offset - 8:
+            break
+        offset += 8 + length
+    return offset
+
+
 class CommandFields(Mapping):
     """A message's command elements by keyword, decoded from its bytes when read.
 

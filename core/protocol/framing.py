@@ -6,11 +6,17 @@ holds at most a PDU header, a PDV header, one non-P-DATA PDU body (bounded by
 set bytes of P-DATA are never held, only their stream ranges, so memory does
 not depend on object or PDU size.  Work is O(n) in bytes fed: data bytes are
 skipped by arithmetic, header bytes are touched once, and resynchronisation
-scans each byte at most once (its window is bounded by ``RESYNC_WINDOW``).
+scans each byte once, but for a candidate header the bytes so far cannot judge:
+the last ``UNDECIDED_TAIL`` bytes (518) are scanned again when more arrive (its
+window is bounded by ``RESYNC_WINDOW``).
 
 After a gap the parser keeps its place if the lost bytes fell inside a PDV's
 data (lengths say where the next header is); otherwise it resynchronises on the
-next plausible PDU header instead of giving up on the connection.
+next PDU header whose grammar its captured bytes show (``detect.judge_pdu_header``:
+a header in bytes the capture lost is never guessed from the data bytes after
+it), instead of giving up on the connection.  What a gap cuts off is kept: a
+control PDU's captured body start (an A-ASSOCIATE's AE titles) and a command's
+whole elements (a response's status).
 """
 
 from __future__ import annotations
@@ -19,12 +25,15 @@ import struct
 from dataclasses import dataclass, field
 
 from dicomtui.core.base.limits import Limits
-from dicomtui.core.protocol.detect import plausible_pdu_header
+from dicomtui.core.protocol.detect import ASSOCIATE_JUDGED_BYTES, PDV_CHAIN_REACH, judge_pdu_header
 from dicomtui.core.protocol.findings import Problem
 from dicomtui.core.protocol.records import Pdv
 from dicomtui.core.wire.tcp import Gap
 
 RESYNC_WINDOW = 1 << 16
+# A candidate header waits for at most this many bytes before it is judged (the PDV chain's reach,
+# an A-ASSOCIATE's fixed fields): the undecided tail a scan keeps.
+UNDECIDED_TAIL = max(PDV_CHAIN_REACH + 6, ASSOCIATE_JUDGED_BYTES)
 
 
 @dataclass(slots=True)
@@ -38,6 +47,8 @@ class FramedPdu:
     body: bytes | None = None  # non-P-DATA bodies
     pdvs: list[Pdv] = field(default_factory=list)
     commands: dict[int, bytes] = field(default_factory=dict)  # pdv index -> command bytes
+    cut_commands: set[int] = field(default_factory=set)  # pdv indexes whose command bytes are a captured prefix
+    partial_body: bytes = b""  # a control PDU's body as far as it was captured, when a gap cut it
     complete: bool = True
     problems: list[Problem] = field(default_factory=list)  # the sender's: the PDU is malformed
     capture_problems: list[Problem] = field(default_factory=list)  # the capture's: part of it was not recorded
@@ -69,6 +80,7 @@ class PduStreamParser:
         self.skip_remaining = 0
         self.events: list[FramedPdu | StreamProblem] = []
         self.resync_skipped = 0
+        self.resync_after_gap = False  # the bytes being skipped follow a gap (their PDU header was not captured)
 
     # -- input -----------------------------------------------------------------------------
 
@@ -135,6 +147,7 @@ class PduStreamParser:
             if self.pdv_remaining == 0:
                 self._end_pdv()
             return self._take_events()
+        self._keep_captured()
         if state in (_PDV_DATA, _PDV_HEADER, _BODY) and current is not None and length <= self.pdu_remaining:
             # The gap ends inside this PDU: skip to its end, we know where that is.
             current.complete = False
@@ -165,10 +178,25 @@ class PduStreamParser:
         self.position += length
         self.buffer.clear()
         self.state = _RESYNC
+        self.resync_after_gap = True
         return self._take_events()
+
+    def _keep_captured(self) -> None:
+        """Before a gap (or the end) cuts the current PDU: keep what was captured of a control PDU's
+        body or of a command (the AE titles of an A-ASSOCIATE, a response's status), marked as cut."""
+        current = self.current
+        if current is None:
+            return
+        if self.state == _BODY and self.buffer:
+            current.partial_body = bytes(self.buffer)
+        elif self.state == _PDV_DATA and self.pdv_is_command and not self.command_overflow and current.pdvs:
+            index = len(current.pdvs) - 1
+            current.commands[index] = bytes(self.buffer)
+            current.cut_commands.add(index)
 
     def finish(self) -> list:
         """End of stream: report a PDU cut short by the end of the capture."""
+        self._keep_captured()
         if self.current is not None:
             self.current.complete = False
             self.current.capture_problems.append(Problem("framing.capture-ended", {}))
@@ -380,10 +408,10 @@ class PduStreamParser:
         cursor = 0
         self.buffer = bytearray()
         while True:
-            found, undecided = _find_header(window, cursor, final)
+            found, undecided = _find_header(window, cursor, final, self.limits.max_control_pdu)
             if found < 0:
-                # Keep the undecided tail (at most the last 11 bytes); drop the rest.
-                keep_from = max(cursor, min(undecided, max(0, size - 11))) if not final else size
+                # Keep the undecided tail (at most UNDECIDED_TAIL bytes); drop the rest.
+                keep_from = max(cursor, min(undecided, max(0, size - UNDECIDED_TAIL))) if not final else size
                 self.resync_skipped += keep_from - cursor
                 self.buffer = bytearray(window[keep_from:])
                 self.buffer_start = base + keep_from
@@ -412,22 +440,28 @@ class PduStreamParser:
         return self.buffer_start + index
 
     def _report_resync(self, at: int | None = None) -> None:
+        params = {"length": self.resync_skipped, "before": at}
+        if self.resync_after_gap:
+            params["after_gap"] = True
         self.events.append(StreamProblem(at if at is not None else self.position, Problem(
-            "framing.resync-skipped", {"length": self.resync_skipped, "before": at}), False))
+            "framing.resync-skipped", params), False))
         self.resync_skipped = 0
+        self.resync_after_gap = False
 
 
-def _find_header(window: bytes, position: int, final: bool) -> tuple[int, int]:
-    """(offset of the first plausible PDU header at or after ``position`` or -1,
-    offset of the first candidate too near the end to judge or len(window))."""
+def _find_header(window: bytes, position: int, final: bool, max_control_pdu: int) -> tuple[int, int]:
+    """(offset of the first PDU header at or after ``position`` where the PDU grammar holds
+    (``detect.judge_pdu_header``) or -1, offset of the first candidate whose bytes so far cannot
+    tell or len(window)).  At the end of the stream (``final``) such a candidate is not taken: a PDU
+    is never guessed from bytes that cannot show its grammar."""
     size = len(window)
     while position + 6 <= size:
         byte = window[position]
         if 1 <= byte <= 7 and window[position + 1] == 0:
-            needed = 10 if byte in (5, 6, 7) else 12
-            if position + needed > size and not final:
+            verdict = judge_pdu_header(window, position, max_control_pdu)
+            if verdict is None and not final:
                 return -1, position
-            if plausible_pdu_header(window, position):
+            if verdict:  # (at the end of the stream a candidate the bytes cannot judge is not taken)
                 return position, size
         position += 1
     return -1, size

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from dicomtui.core.base.errors import DecodeError
 from dicomtui.core.protocol.dimse import (
+    whole_elements,
     NO_DATASET,
     CommandFields,
     command_name,
@@ -103,14 +104,20 @@ class MessageAssembler:
         return message
 
     def add_pdv(self, pdv: Pdv, command_bytes: bytes | None, pdu_index: int, association: int, connection: int,
-                frames: tuple[int, int, float, float], pdu_complete: bool) -> list[MessageEvent]:
+                frames: tuple[int, int, float, float], pdu_complete: bool,
+                command_cut: bool = False) -> list[MessageEvent]:
+        """One PDV into the current message.  ``command_cut``: ``command_bytes`` are only the captured
+        start of the command PDV (a gap or the end of the capture followed); its whole elements are
+        kept and decoded, and the message is incomplete."""
         events: list[MessageEvent] = []
         message = self.current
         if message is not None and starts_message(pdv, True, self.command_done):
-            # A command PDV while the previous message still expects data: it was cut short.
+            # A command PDV while the previous message still expects data: it was cut short (by its
+            # sender, unless the capture lost part of it already: then its last PDV may be in a gap).
+            if message.complete:
+                events.append(MessageEvent("problem", message, Problem("dimse.dataset-unfinished", {})))
             message.complete = False
             message.incomplete_reason = message.incomplete_reason or "data set never finished"
-            events.append(MessageEvent("problem", message, Problem("dimse.dataset-unfinished", {})))
             events.append(MessageEvent("complete", message))
             message = None
         if message is not None and pdv.context_id != message.context_id:
@@ -138,10 +145,18 @@ class MessageAssembler:
                 message.incomplete_reason = message.incomplete_reason or "command fragment not captured"
             elif len(self.command_buffer) + len(command_bytes) <= self.max_command:
                 self.command_buffer += command_bytes
+            if command_cut:
+                kept = whole_elements(bytes(self.command_buffer))
+                message.complete = False
+                message.incomplete_reason = message.incomplete_reason or (
+                    f"command set cut by the capture after {len(self.command_buffer)} bytes")
+                del self.command_buffer[kept:]
             if pdv.is_last:
                 self.command_done = True
                 message.command_bytes = bytes(self.command_buffer)
                 self._decode_command(message, events)
+                if command_cut and message.command_name == "(no CommandField)":
+                    message.command_name = "(command set not captured)"
                 events.append(MessageEvent("command", message))
                 if not message.has_dataset:
                     events.append(MessageEvent("complete", message))

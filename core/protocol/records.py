@@ -151,6 +151,7 @@ class Association:
     first_frame: int = 0
     last_frame: int = 0
     picked_up_midway: bool = False
+    negotiation_cut: bool = False  # its A-ASSOCIATE-RQ or -AC was not captured whole: contexts not known
     message_count: int = 0
     parent_move: int | None = None  # message index of the C-MOVE that caused this association
 

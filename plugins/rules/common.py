@@ -111,3 +111,14 @@ def option(analysis: "Analysis", name: str, default):
         return analysis.config.option(name, default)
     except (TypeError, ValueError):
         return default
+
+
+def uncaptured_after(analysis: "Analysis", message, direction: int) -> int:
+    """Bytes of ``direction``'s stream (model direction) of the message's connection that the capture
+    lost (TCP gaps: loss, a snapshot length) from the message's first frame on: an answer may lie
+    there, so a rule must not say it was never sent."""
+    streams = analysis.connections[message.connection].streams
+    if not 0 <= direction < len(streams):
+        return 0
+    first = message.first_frame
+    return sum(gap.length for gap in streams[direction].gaps if gap.frame >= first)

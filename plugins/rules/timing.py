@@ -13,7 +13,7 @@ from __future__ import annotations
 from dicomtui import hookimpl
 from dicomtui.core.model import AssociationState, Group, Severity
 
-from .common import first_pdu_of_type, option, peers, side
+from .common import first_pdu_of_type, option, peers, side, uncaptured_after
 
 C_CANCEL = 0x0FFF
 SLOW_RESPONSE_OPTION = "slow_response_seconds"
@@ -43,6 +43,14 @@ def _never_answered(message, analysis, report) -> None:
     name = message.command_name
     what = f"{name} (message ID {message.message_id}) in association {peers(association)} was never answered"
     end = None
+    lost = uncaptured_after(analysis, message, 1 - message.direction)
+    if lost:
+        report.add(Severity.NOTE, Group.SEQUENCE,
+                   f"{name} (message ID {message.message_id}) in association {peers(association)}: no response "
+                   f"captured, but {lost} bytes the responder sent after it were not captured (TCP gaps) — the "
+                   "response may be among them", message.last_frame or message.first_frame,
+                   message.association, message.last_pdu, message.index, code="timing.response-not-captured")
+        return
     if association.state == AssociationState.ABORTED:
         end = first_pdu_of_type(analysis, association.index, 7)
         severity = Severity.WARNING
@@ -96,6 +104,14 @@ def _no_final_response(message, analysis, report) -> None:
     if category != PENDING:
         return
     association = analysis.associations[message.association]
+    lost = uncaptured_after(analysis, last, last.direction)
+    if lost:
+        report.add(Severity.NOTE, Group.SEQUENCE,
+                   f"{message.command_name} (message ID {message.message_id}) got {len(message.responses)} pending "
+                   f"responses and no final one captured, but {lost} bytes the responder sent after them were not "
+                   "captured (TCP gaps) — the final response may be among them", last.last_frame,
+                   message.association, last.last_pdu, last.index, code="timing.response-not-captured")
+        return
     ended = {"aborted": "the association was aborted", "released": "the association was released",
              "incomplete": "the capture or connection ended"}.get(association.state, "the capture ended")
     severity = Severity.NOTE if association.state == AssociationState.INCOMPLETE and \
