@@ -35,6 +35,7 @@ import heapq
 import struct
 from bisect import bisect_left, bisect_right
 
+from dicomtui.core.pipeline.engine import CLOCK_STEP_BACK
 from dicomtui.core.wire.duplicates import HASH_MULTIPLIER, flow_hash, identity_hash
 from dicomtui.core.wire.packet import LINKTYPE_ETHERNET, parse_tcp_at
 from dicomtui.core.wire.tcp import HALF_SEQ, SEQ_MODULO
@@ -114,6 +115,12 @@ class BulkRunner:
             self.per_frame_stretch = len(offsets)
             return offset, frame_number, None
         block = decode_block(self.data, offsets, self.endian, self.resolution)
+        if engine.time_shift:  # the clock stepped back earlier (engine.CaptureEngine._clock_stepped)
+            block.ts += engine.time_shift
+        if (block.ts < np.maximum.accumulate(np.concatenate(([engine.newest_time], block.ts)))[:-1]
+                - CLOCK_STEP_BACK).any():
+            self.per_frame_stretch = len(offsets)  # a step back: the per-frame path moves the times on
+            return offset, frame_number, None
         step = _Block(engine, block, frame_number)
         cut = step.new_connection_cut(self.waited)
         if cut is not None and cut < len(offsets):
@@ -148,6 +155,7 @@ class BulkRunner:
             self.per_frame_stretch = 0
             self.block_frames = min(max(2 * self.block_frames, enough), BLOCK_FRAMES)
         last_ts = float(block.ts[-1])
+        engine.newest_time = max(engine.newest_time, float(block.ts.max()))
         first = frame_number + 1
         for number in range(first + (-first) % tick_every, frame_number + count + 1, tick_every):
             index = number - first

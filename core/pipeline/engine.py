@@ -41,6 +41,10 @@ from dicomtui.core.wire.tcp import ChunkMap, DirectionReassembler, Gap
 from dicomtui.core.wire.tcp_record import ROW_SIZE, SegmentRecord, pack_row
 
 DETECTION_BYTES = 4096
+# A frame this much older than the newest before it means the capture's clock was set back (an NTP
+# step); smaller steps back are frames recorded out of order (dumpcap buffers each interface: tens
+# of ms in fixtures/multi_iface.pcapng) and keep their times.
+CLOCK_STEP_BACK = 0.5
 _ethernet_ipv4_tcp = ETHERNET_IPV4_TCP.unpack_from
 
 
@@ -269,6 +273,11 @@ class CaptureEngine:
         self.table: dict[tuple, tuple[_TrackedConnection, int]] = {}
         self.unsupported_link_types: set[int] = set()
         self.not_dicom_on_port = 0  # connections on a DICOM port whose first bytes are no PDU
+        # Clock steps back: every later time is moved on by ``time_shift`` (their sum), so no
+        # duration spans a step; ``newest_time`` is the latest time so far (after the shift).
+        self.time_shift = 0.0
+        self.newest_time = float("-inf")
+        self.clock_steps: list[tuple[int, float]] = []  # (frame, seconds)
         self.config = analysis.config
         self.tcp_frames = 0
         self.evicted = 0
@@ -295,14 +304,30 @@ class CaptureEngine:
         frame = self.frame
         frame_number = start  # a later call continues the numbering
         ts = None
+        shift, newest = self.time_shift, self.newest_time
         numbered = enumerate(records, start + 1) if frame_numbers is None else zip(frame_numbers, records)
         for frame_number, (source, ts, link_type, offset, caplen, _origlen) in numbered:
+            if shift:
+                ts += shift
+            if ts < newest - CLOCK_STEP_BACK:
+                ts, shift = self._clock_stepped(frame_number, ts, newest)
+            elif ts > newest:
+                newest = ts
             if not frame_number % tick_every:
                 tick(frame_number, offset, ts)
                 if self.tcp_frames > self.record_budget and not self.record_stopped:
                     self._check_record_budget(frame_number)
             frame(frame_number, source, ts, link_type, offset, caplen)
+        self.newest_time = max(newest, self.newest_time)
         return frame_number, ts
+
+    def _clock_stepped(self, frame_number: int, ts: float, newest: float) -> tuple[float, float]:
+        """The capture's clock went back at this frame: from here on times move on by the step, so
+        this frame is at the newest time so far.  (corrected time, the new shift)."""
+        step = newest - ts
+        self.clock_steps.append((frame_number, step))
+        self.time_shift += step
+        return newest, self.time_shift
 
     def run_sources(self, sources: list[CaptureSource], tick, tick_every: int = 256,
                     start: int = 0) -> tuple[int, float | None]:
@@ -355,13 +380,21 @@ class CaptureEngine:
         pcap_frame = self.pcap_frame
         ts = None
         walk = WalkEnd()
+        shift, newest = self.time_shift, self.newest_time
         for ts, body, caplen, _origlen in pcap_records(source, layout, offset, count, walk):
             frame_number += 1
+            if shift:
+                ts += shift
+            if ts < newest - CLOCK_STEP_BACK:
+                ts, shift = self._clock_stepped(frame_number, ts, newest)
+            elif ts > newest:
+                newest = ts
             if not frame_number % tick_every:
                 tick(frame_number, body, ts)
                 if self.tcp_frames > self.record_budget and not self.record_stopped:
                     self._check_record_budget(frame_number)
             pcap_frame(frame_number, ts, body, caplen)
+        self.newest_time = max(newest, self.newest_time)
         return walk.offset, frame_number, ts, walk.stopped
 
     def pcap_frame(self, frame_number: int, ts: float, body: int, caplen: int) -> None:
@@ -537,6 +570,22 @@ class CaptureEngine:
                      " than 60 s apart) and are gaps in their streams")
         self.analysis.expert.append(ExpertItem(Severity.WARNING if left else Severity.NOTE, Group.CAPTURE, text,
                                                self.analysis.frame_count, rule="capture"))
+
+    def clock_findings(self) -> None:
+        """The clock steps back, for the expert pane (at the end of the capture)."""
+        for number, (frame, step) in enumerate(self.clock_steps):
+            if number == 10:
+                self.analysis.expert.append(ExpertItem(
+                    Severity.WARNING, Group.CAPTURE, f"{len(self.clock_steps) - 10} more clock steps back after "
+                    f"frame {frame}, handled the same way", frame, rule="capture", code="capture.clock-step-back"))
+                break
+            self.analysis.expert.append(ExpertItem(
+                Severity.WARNING, Group.CAPTURE,
+                f"the capture's clock stepped back {step:.3f} s at frame {frame} (set back while capturing, e.g. an "
+                f"NTP step): times from there on are shown {step:.3f} s later than recorded"
+                + (" (with the earlier steps)" if number else "")
+                + ", so no duration or response time spans the step", frame, rule="capture",
+                code="capture.clock-step-back"))
 
     def duplicate_findings(self) -> None:
         """How many SPAN copies were set aside (at the end of the capture)."""
@@ -876,6 +925,7 @@ class CaptureEngine:
         """
         self.fragment_findings()
         self.duplicate_findings()
+        self.clock_findings()
         seen = set()
         for tracked, _direction in list(self.table.values()):
             if id(tracked) in seen:

@@ -1,0 +1,109 @@
+"""Timestamps a capture cannot be trusted with (issue 25): pcapng simple packet blocks carry no time,
+and a capture's clock can be set back while it runs (an NTP step).  Built from the recorded
+store_dcmtk.pcapng: every server frame as a simple packet block; the frames from the second
+association's first C-STORE on moved 2 s back.  The DICOM must be the clean capture's; no duration,
+response time or budget may be negative or absurd (the SPB frames once had time 0: "SCP processing
+150 % of 3593187258.889 s"); a step back is reported with its frame, size and a code, and no
+duration spans it.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from capture_tools import FIXTURES, RawFrame, read_frames, write_pcap
+from conftest import analyze_path
+
+from dicomtui.core.views.document import analysis_json
+
+FIXTURE = "store_dcmtk.pcapng"
+SERVER_PORT = 104
+
+
+def _block(block_type: int, body: bytes) -> bytes:
+    body += bytes(-len(body) % 4)
+    return struct.pack("<II", block_type, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+
+def _pcapng_with_simple_blocks(path, frames: list[RawFrame], untimed) -> None:
+    """One Ethernet interface; frames for which ``untimed(frame)`` holds as simple packet blocks."""
+    parts = [_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
+             _block(1, struct.pack("<HHI", 1, 0, 262144))]
+    for frame in frames:
+        if untimed(frame):
+            parts.append(_block(3, struct.pack("<I", len(frame.data)) + frame.data))
+        else:
+            ts = round(frame.ts * 1e6)
+            parts.append(_block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(frame.data),
+                                               len(frame.data)) + frame.data))
+    path.write_bytes(b"".join(parts))
+
+
+def _from_server(frame: RawFrame) -> bool:
+    return frame.data[12:14] == b"\x08\x00" and struct.unpack("!H", frame.data[34:36])[0] == SERVER_PORT
+
+
+def _facts(analysis) -> dict:
+    return {
+        "associations": [(a.calling_ae, a.called_ae, str(a.state), a.message_count) for a in analysis.associations],
+        "messages": [(m.command_name, m.message_id, m.responded_to, m.status, m.complete)
+                     for m in analysis.messages],
+        "pdus": [(p.pdu_type, p.length, p.first_frame, p.last_frame) for p in analysis.pdus],
+        "datasets": [analysis.dataset_bytes(m) for m in analysis.messages if m.has_dataset],
+    }
+
+
+def _durations(document: dict) -> list[float]:
+    """Every duration and response time in the timing section."""
+    timing = document["timing"]
+    values = [timing["total_seconds"]]
+    values += [cause["seconds"] for cause in timing["causes"]]
+    for association in timing["associations"]:
+        values.append(association["duration"])
+        values += list(association["budget"].values())
+        values += association["think_gaps"]
+    values += [exchange["response_time"] for exchange in timing["exchanges"] if exchange["response_time"] is not None]
+    return values
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    frames = [RawFrame(float(f.ts), f.data, f.link_type) for f in read_frames(FIXTURES / FIXTURE)]
+    path = tmp_path_factory.mktemp("clock") / "clean.pcapng"
+    _pcapng_with_simple_blocks(path, frames, lambda frame: False)
+    analysis = analyze_path(path)
+    return frames, analysis
+
+
+def test_simple_packet_blocks_have_no_time_and_make_no_duration(tmp_path, clean):
+    frames, expected = clean
+    path = tmp_path / "spb.pcapng"
+    _pcapng_with_simple_blocks(path, frames, _from_server)
+    analysis = analyze_path(path)
+    assert _facts(analysis) == _facts(expected)
+    untimed = sum(_from_server(frame) for frame in frames)
+    (note,) = [note.message for note in analysis.notes if "simple packet blocks" in note.message]
+    assert note.startswith(f"{untimed} packet(s)")
+    document, clean_document = analysis_json(analysis), analysis_json(expected)
+    assert document["capture"]["first_time"] == clean_document["capture"]["first_time"]
+    total = clean_document["timing"]["total_seconds"]
+    assert all(0 <= value <= total + 1e-6 for value in _durations(document))
+
+
+def test_a_clock_step_back_is_reported_and_spans_no_duration(tmp_path, clean):
+    frames, expected = clean
+    store = next(pdu for pdu in expected.pdus if "C-STORE-RQ" in pdu.summary)
+    at = store.first_frame  # frame numbers are 1-based
+    stepped = [RawFrame(f.ts - 2.0 if number >= at else f.ts, f.data, f.link_type)
+               for number, f in enumerate(frames, 1)]
+    path = write_pcap(tmp_path / "stepped.pcap", stepped, nano=True)
+    analysis = analyze_path(path)
+    assert _facts(analysis) == _facts(expected)
+    (step,) = [item for item in analysis.expert if item.code == "capture.clock-step-back"]
+    assert step.frame == at and "2.000 s" in step.message
+    document, clean_document = analysis_json(analysis), analysis_json(expected)
+    total = clean_document["timing"]["total_seconds"]
+    assert all(0 <= value <= total + 1e-6 for value in _durations(document))
+    # No think time or wait invented across the step (it once read as "the SCU waits between objects").
+    assert not [item for item in analysis.expert if "waits" in item.message and "SCU" in item.message]
