@@ -273,6 +273,7 @@ class CaptureEngine:
         self.table: dict[tuple, tuple[_TrackedConnection, int]] = {}
         self.unsupported_link_types: set[int] = set()
         self.not_dicom_on_port = 0  # connections on a DICOM port whose first bytes are no PDU
+        self.undecoded: dict[str, tuple[int, int]] = {}  # encapsulation or link type -> (first frame, frames)
         # Clock steps back: every later time is moved on by ``time_shift`` (their sum), so no
         # duration spans a step; ``newest_time`` is the latest time so far (after the shift).
         self.time_shift = 0.0
@@ -525,6 +526,9 @@ class CaptureEngine:
         fragment = locate_fragment_at(self.buffers[source], offset, caplen, link_type)
         if fragment is None:
             return False
+        if isinstance(fragment, str):  # an encapsulation the walk cannot take off: counted, named at the end
+            self._undecoded(fragment, frame_number)
+            return True
         if fragment.protocol != 6:
             return True  # a fragment of something that is not TCP
         if self.fragments is None:
@@ -623,7 +627,29 @@ class CaptureEngine:
             f"TCP timing analysis covers the first {held} segments only (limit max_segment_record, "
             f"{ROW_SIZE} bytes each; raise it with -o max_segment_record:N)", frame_number, rule="capture"))
 
+    def _undecoded(self, name: str, frame_number: int) -> None:
+        counted = self.undecoded.get(name)
+        self.undecoded[name] = (frame_number, 1) if counted is None else (counted[0], counted[1] + 1)
+
+    def undecoded_findings(self) -> None:
+        """One warning naming the link types and encapsulations whose frames were skipped, with counts."""
+        if not self.undecoded:
+            return
+        total = sum(count for _first, count in self.undecoded.values())
+        listed = sorted(self.undecoded.items(), key=lambda item: (-item[1][1], item[0]))
+        parts = [f"{name}: {count} (first frame {first})" for name, (first, count) in listed[:20]]
+        if len(listed) > 20:
+            parts.append(f"{len(listed) - 20} more kinds")
+        first = min(first for first, _count in self.undecoded.values())
+        self.analysis.expert.append(ExpertItem(
+            Severity.WARNING, Group.CAPTURE,
+            f"{total} frame(s) skipped: their link type or encapsulation is not one dicomtui takes off, so any "
+            f"DICOM in them is not analysed — " + "; ".join(parts), first, rule="capture",
+            code="capture.unknown-encapsulation"))
+
     def _not_tcp(self, frame_number: int, link_type: int) -> None:
+        if link_type not in SUPPORTED_LINK_TYPES:
+            self._undecoded(f"link type {link_type}", frame_number)
         if link_type not in SUPPORTED_LINK_TYPES and link_type not in self.unsupported_link_types:
             self.unsupported_link_types.add(link_type)
             self.analysis.expert.append(ExpertItem(
@@ -926,6 +952,7 @@ class CaptureEngine:
         self.fragment_findings()
         self.duplicate_findings()
         self.clock_findings()
+        self.undecoded_findings()
         seen = set()
         for tracked, _direction in list(self.table.values()):
             if id(tracked) in seen:

@@ -64,6 +64,17 @@ ETHERNET = -1  # in the walk below: "an Ethernet header starts here"
 _BELOW_LINK = frozenset((*ETHERTYPE_MPLS, ETHERTYPE_CISCO_METADATA))
 _TUNNEL = "tunnel"  # _locate_ip_tcp's mark for an IP payload that is not TCP
 _FRAGMENT = "fragment"  # ... and for a fragment of an IP datagram
+_UNKNOWN = "unknown"  # _locate_tcp's mark (when asked) for an encapsulation it cannot take off
+# Encapsulations met on mirror ports that the walk does not take off: frames in them are counted and
+# named (core/pipeline/engine.py), never dropped in silence.  Other non-IP frames (ARP, LLDP...)
+# are simply not TCP.
+UNDECODED_ETHERTYPES = {
+    0x8863: "PPPoE discovery", 0x8864: "PPPoE session", 0x88E7: "802.1ah provider backbone (PBB)",
+    0x88E5: "MACsec (802.1AE)", 0x8903: "Cisco FabricPath", 0x8926: "Cisco VN-Tag", 0x893F: "802.1BR E-Tag",
+    0x88B5: "local experimental", 0x88B6: "local experimental",
+}
+IPV6_HOP_BY_HOP = 0
+IPV6_JUMBO_OPTION = 0xC2  # RFC 2675: the payload length of a jumbogram (BIG TCP: payload length 0)
 
 _u16 = struct.Struct("!H").unpack_from
 _tcp_header = struct.Struct("!HHIIBBHH").unpack_from
@@ -331,10 +342,16 @@ class IpFragment(NamedTuple):
     payload_end: int  # as the IP header says (the frame may hold less: a snapshot length)
 
 
-def locate_fragment_at(buffer, offset: int, caplen: int, link_type: int) -> IpFragment | None:
-    """The IP fragment in the frame at ``buffer[offset:offset + caplen]``, or None (not a fragment)."""
+def locate_fragment_at(buffer, offset: int, caplen: int, link_type: int) -> IpFragment | str | None:
+    """The IP fragment in the frame at ``buffer[offset:offset + caplen]``; for a frame that is none,
+    the name of an encapsulation the walk cannot take off (``UNDECODED_ETHERTYPES``, a tunnel's
+    unknown payload), else None (not TCP: ARP, UDP, ...)."""
     found = _locate_tcp(memoryview(buffer)[offset : offset + caplen], link_type, fragments=True)
-    if found is None or found[0] is not _FRAGMENT:
+    if found is None:
+        return None
+    if found[0] is _UNKNOWN:
+        return found[1]
+    if found[0] is not _FRAGMENT:
         return None
     return IpFragment(*found[1:])
 
@@ -350,19 +367,30 @@ def _locate_tcp(frame, link_type: int, fragments: bool = False) -> tuple[int, by
     if layer is None:
         return None
     ethertype, offset = layer
+    tunnel = ""  # the tunnel the walk is inside (for naming what it cannot take off)
     for _depth in range(MAX_ENCAPSULATIONS):
         if ethertype in _BELOW_LINK:
             below = _below_link(frame, ethertype, offset)
             if below is None:
-                return None
+                return (_UNKNOWN, "an MPLS or Cisco metadata payload") if fragments else None
             ethertype, offset = below
         found = _locate_ip_tcp(frame, ethertype, offset)
         if found is None or found[0] is not _TUNNEL:
             if found is not None and found[0] is _FRAGMENT:
                 return found if fragments else None
+            if found is None and fragments and ethertype not in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
+                name = UNDECODED_ETHERTYPES.get(ethertype)
+                if name is not None:
+                    return (_UNKNOWN, f"{name} (ethertype 0x{ethertype:04X})" + (f" inside {tunnel}" if tunnel else ""))
+                if tunnel:
+                    return (_UNKNOWN, f"ethertype 0x{ethertype:04X} inside {tunnel}")
             return found
         _tag, protocol, payload, ip_end = found
         inner = _inside_tunnel(frame, protocol, payload, ip_end)
+        if protocol == IP_PROTOCOL_GRE:
+            tunnel = "GRE"
+        elif inner is not None and protocol == IP_PROTOCOL_UDP:
+            tunnel = "VXLAN/Geneve"
         if inner is None:
             return None
         ethertype, offset = inner
@@ -415,6 +443,8 @@ def _locate_ip_tcp(frame, ethertype: int, offset: int):
         src = bytes(frame[offset + 8 : offset + 24])
         dst = bytes(frame[offset + 24 : offset + 40])
         tcp_offset = offset + 40
+        if payload_length == 0:  # a jumbogram (Linux BIG TCP): the length is in a hop-by-hop option
+            payload_length = _jumbo_length(frame, offset) if next_header == IPV6_HOP_BY_HOP else size - tcp_offset
         ip_end = tcp_offset + payload_length
         while next_header in IPV6_EXTENSION_HEADERS or next_header in (IPV6_FRAGMENT, IP_AUTHENTICATION_HEADER):
             if size < tcp_offset + 8:
@@ -439,6 +469,25 @@ def _locate_ip_tcp(frame, ethertype: int, offset: int):
     if size < tcp_offset + 20:
         return None
     return family, src, dst, tcp_offset, ip_end, ident
+
+
+def _jumbo_length(frame, offset: int) -> int:
+    """The Jumbo Payload option's length in the hop-by-hop header after the IPv6 header at ``offset``
+    (RFC 2675; it counts the hop-by-hop header too); what the frame holds when there is none."""
+    size = len(frame)
+    start = offset + 40
+    if size >= start + 8:
+        end = min(size, start + (frame[start + 1] + 1) * 8)
+        position = start + 2
+        while position + 2 <= end:
+            kind = frame[position]
+            if kind == 0:  # Pad1
+                position += 1
+                continue
+            if kind == IPV6_JUMBO_OPTION and frame[position + 1] == 4 and position + 6 <= end:
+                return struct.unpack_from("!I", frame, position + 2)[0]
+            position += 2 + frame[position + 1]
+    return size - start
 
 
 def format_address(family: int, address: bytes, port: int) -> str:
