@@ -373,8 +373,8 @@ class _Block:
                 continue
             tracked, direction = entry
             if not tracked.ignored and (tracked.decoder is None or tracked.sinks[0].transform is not None or not all(
-                    reassembler.started for reassembler in tracked.reassemblers)):
-                continue  # undecided, transformed, or a direction not started: the per-frame path throughout
+                    reassembler.started for reassembler in tracked.reassemblers) or tracked.held):
+                continue  # undecided, transformed, a direction not started or segments held: the per-frame path
             number = trackeds.setdefault(id(tracked), len(known_trackeds))
             if number == len(known_trackeds):
                 known_trackeds.append(tracked)
@@ -477,7 +477,7 @@ class _Block:
                 if reassembler.pending or reassembler.loss_evidence is not None or reassembler.fin_seq is not None \
                         or reassembler.next_seq != expected:
                     return False
-            if tracked.decoder is not connection.decoder:
+            if tracked.decoder is not connection.decoder or tracked.held:
                 return False
         return self.engine.table.get(tracked.key, (None,))[0] is tracked and tracked.ignored == connection.ignored
 

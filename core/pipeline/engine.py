@@ -12,6 +12,7 @@ plugin supplied.  The decoder returns typed events (``protocol.events``), which
 from __future__ import annotations
 
 import struct
+from collections import deque
 
 
 from dicomtui.core.model import Connection, ExpertItem, Group, Severity
@@ -37,7 +38,7 @@ from dicomtui.core.wire.packet import (
     parse_tcp_at,
     tcp_options_at,
 )
-from dicomtui.core.wire.tcp import ChunkMap, DirectionReassembler, Gap
+from dicomtui.core.wire.tcp import LATE_SEGMENT_WAIT, ChunkMap, DirectionReassembler, Gap
 from dicomtui.core.wire.tcp_record import ROW_SIZE, SegmentRecord, pack_row
 
 DETECTION_BYTES = 4096
@@ -224,12 +225,22 @@ class _DirectionSink:
             tracked.detection_cut[self.tcp_direction] = True  # detection reads no bytes across a gap
 
 
+def _acknowledges_unseen(tracked: "_TrackedConnection", direction: int, ack: int) -> bool:
+    """Whether ``ack`` (sent in ``direction``) acknowledges peer bytes not yet delivered (or the
+    peer's SYN, when this side's SYN was captured and the peer's answer not yet)."""
+    other = tracked.reassemblers[1 - direction]
+    if not other.started:
+        return tracked.reassemblers[direction].isn is not None
+    return 0 < ((ack - other.next_seq) & 0xFFFFFFFF) < 0x40000000
+
+
 class _TrackedConnection:
     """TCP-level state of one connection (DICOM or not yet known)."""
 
     __slots__ = ("engine", "key", "family", "reassemblers", "sinks", "ignored", "decoder", "swap", "pending",
                  "model", "syn_seen", "client_tcp_direction", "fin", "rst", "first_frame", "first_time",
-                 "last_frame", "last_time", "has_data", "segments", "record", "first_bytes", "detection_cut")
+                 "last_frame", "last_time", "has_data", "segments", "record", "first_bytes", "detection_cut",
+                 "held")
 
     def __init__(self, engine: "CaptureEngine", key: tuple, family: int, frame: int, ts: float) -> None:
         self.engine = engine
@@ -258,6 +269,7 @@ class _TrackedConnection:
         self.record = self.segments.extend
         self.first_bytes: tuple[bytearray, bytearray] | None = None  # until classified
         self.detection_cut = [False, False]  # a gap came before classification: first bytes end there
+        self.held: deque = deque()  # segments waiting for the peer bytes they acknowledge (CaptureEngine._segment)
 
 
 class CaptureEngine:
@@ -274,6 +286,9 @@ class CaptureEngine:
         self.unsupported_link_types: set[int] = set()
         self.not_dicom_on_port = 0  # connections on a DICOM port whose first bytes are no PDU
         self.undecoded: dict[str, tuple[int, int]] = {}  # encapsulation or link type -> (first frame, frames)
+        self.held_frames = 0  # segments that waited for the peer bytes they acknowledge
+        self.held_lateness = 0.0  # the longest a peer's acknowledged bytes came after the acknowledgement
+        self.held_first_frame = 0
         # Clock steps back: every later time is moved on by ``time_shift`` (their sum), so no
         # duration spans a step; ``newest_time`` is the latest time so far (after the shift).
         self.time_shift = 0.0
@@ -425,7 +440,8 @@ class CaptureEngine:
                         length = total_length - 20 - (data_offset >> 4) * 4
                         reassemblers = tracked.reassemblers
                         reassembler = reassemblers[direction]
-                        if not length or reassembler.takes_in_order(seq):
+                        if (not length or reassembler.takes_in_order(seq)) and not tracked.held and not (
+                                length and flags & 0x10 and _acknowledges_unseen(tracked, direction, ack)):
                             if self.duplicates.is_copy((ident << 16 | checksum, src, dst, sport, dport, seq, ack,
                                                         flags, window, length), ts, 0,
                                                        body + 34 + (data_offset >> 4) * 4, length, frame_number):
@@ -449,7 +465,7 @@ class CaptureEngine:
                             if flags & 0x10:
                                 other = reassemblers[1 - direction]
                                 if other.started and ack != other.next_seq:
-                                    other.acknowledged(ack, frame_number)
+                                    other.acknowledged(ack, frame_number, ts)
                             return
         self.frame(frame_number, 0, ts, LINKTYPE_ETHERNET, body, caplen)
 
@@ -500,6 +516,24 @@ class CaptureEngine:
             elif tracked.client_tcp_direction is None:
                 tracked.client_tcp_direction = 1 - direction
             reassembler.syn(seq)
+        if payload_length and (tracked.held or (flags & TCP_ACK and _acknowledges_unseen(tracked, direction, ack))):
+            # Data sent after bytes of the peer the capture has not shown yet (each direction on its own
+            # interface, the clocks apart): it waits for them, at most LATE_SEGMENT_WAIT of capture time,
+            # so the decoder sees the conversation in the order it happened.  Later data of this
+            # direction waits behind it.
+            if not tracked.held or tracked.held[0][0] == direction:
+                tracked.held.append((direction, seq, ack, flags, payload, payload_length, missing, frame_number, ts))
+                self.held_frames += 1
+                self._release_held(tracked, ts)  # what waited long enough goes on: the queue spans 10 ms
+                return
+        self._deliver(tracked, direction, seq, ack, flags, payload, payload_length, missing, frame_number, ts)
+        if tracked.held:
+            self._release_held(tracked, ts)
+
+    def _deliver(self, tracked: _TrackedConnection, direction: int, seq: int, ack: int, flags: int, payload: tuple,
+                 payload_length: int, missing: int, frame_number: int, ts: float) -> None:
+        """A segment's payload into reassembly, its acknowledgement and FIN or RST noted."""
+        reassembler = tracked.reassemblers[direction]
         if payload_length:
             tracked.has_data = True
             piece_seq = seq
@@ -512,11 +546,28 @@ class CaptureEngine:
             other = tracked.reassemblers[1 - direction]
             # Most ACKs acknowledge exactly what was delivered: nothing to learn from them.
             if other.started and ack != other.next_seq:
-                other.acknowledged(ack, frame_number)
+                other.acknowledged(ack, frame_number, ts)
         if flags & (TCP_FIN | TCP_RST):
             if flags & TCP_FIN:
                 reassembler.fin(seq + payload_length + missing)
             self._note_close(tracked, direction, flags)
+
+    def _release_held(self, tracked: _TrackedConnection, ts: float | None) -> None:
+        """Deliver the held segments whose peer bytes have arrived, or that waited long enough
+        (all of them when ``ts`` is None: the connection ends)."""
+        held = tracked.held
+        while held:
+            direction, seq, ack, flags, payload, payload_length, missing, frame_number, held_ts = held[0]
+            if ts is not None and ts - held_ts < LATE_SEGMENT_WAIT \
+                    and _acknowledges_unseen(tracked, direction, ack):
+                return
+            if ts is not None and ts - held_ts < LATE_SEGMENT_WAIT:  # the peer's bytes came: how late
+                self.held_lateness = max(self.held_lateness, ts - held_ts)
+                if not self.held_first_frame:
+                    self.held_first_frame = frame_number
+            held.popleft()
+            self._deliver(tracked, direction, seq, ack, flags, payload, payload_length, missing, frame_number,
+                          held_ts)
 
     # -- IP fragments ----------------------------------------------------------------------
 
@@ -631,6 +682,18 @@ class CaptureEngine:
         counted = self.undecoded.get(name)
         self.undecoded[name] = (frame_number, 1) if counted is None else (counted[0], counted[1] + 1)
 
+    def order_findings(self) -> None:
+        """Segments recorded before the peer bytes they acknowledge (at the end of the capture)."""
+        if not self.held_lateness:
+            return
+        self.analysis.expert.append(ExpertItem(
+            Severity.NOTE, Group.CAPTURE,
+            f"{self.held_frames} segment(s) were recorded before the peer bytes they acknowledge, which came up to "
+            f"{self.held_lateness * 1000:.1f} ms later (each direction on its own capture interface, their clocks "
+            f"apart?): they were decoded in the order they were sent, each waiting at most "
+            f"{LATE_SEGMENT_WAIT * 1000:g} ms of capture time; TCP timing figures still use the recorded times "
+            "(the skew is not corrected)", self.held_first_frame, rule="capture", code="capture.direction-skew"))
+
     def undecoded_findings(self) -> None:
         """One warning naming the link types and encapsulations whose frames were skipped, with counts."""
         if not self.undecoded:
@@ -648,8 +711,7 @@ class CaptureEngine:
             code="capture.unknown-encapsulation"))
 
     def _not_tcp(self, frame_number: int, link_type: int) -> None:
-        if link_type not in SUPPORTED_LINK_TYPES:
-            self._undecoded(f"link type {link_type}", frame_number)
+        # (an unsupported link type has its own warning, which batch mode gives alike; not counted here)
         if link_type not in SUPPORTED_LINK_TYPES and link_type not in self.unsupported_link_types:
             self.unsupported_link_types.add(link_type)
             self.analysis.expert.append(ExpertItem(
@@ -882,6 +944,8 @@ class CaptureEngine:
         self.evicted += len(oldest)
 
     def _close(self, tracked: _TrackedConnection, frame: int) -> None:
+        if tracked.held:
+            self._release_held(tracked, None)
         reason = "connection closed before missing segment arrived" if (tracked.rst or any(tracked.fin)) \
             else "capture ended before missing segment arrived"
         for reassembler in tracked.reassemblers:
@@ -953,6 +1017,7 @@ class CaptureEngine:
         self.duplicate_findings()
         self.clock_findings()
         self.undecoded_findings()
+        self.order_findings()
         seen = set()
         for tracked, _direction in list(self.table.values()):
             if id(tracked) in seen:

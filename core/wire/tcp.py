@@ -26,8 +26,11 @@ from typing import Protocol
 SEQ_MODULO = 1 << 32
 HALF_SEQ = 1 << 31
 DEFAULT_MAX_PENDING_SEGMENTS = 8192
-LOSS_WAIT_FRAMES = 64  # frames to wait for a late segment once the peer has acknowledged it
-LOSS_WAIT_FRAMES_WITH_DATA = 4  # ... when data beyond the hole is already waiting
+# How long (capture time) a segment the peer has acknowledged may still arrive before its bytes are
+# declared lost to the capture: each direction on its own capture port, the ports' clocks a few ms
+# apart, records a segment after its acknowledgement.  Time, not a count of frames: on a busy port
+# 64 frames pass in microseconds, on a quiet one not in seconds.
+LATE_SEGMENT_WAIT = 0.010
 
 
 def seq_delta(a: int, b: int) -> int:
@@ -216,11 +219,17 @@ class DirectionReassembler:
         self.out_of_order_segments = 0
         self.fin_seq: int | None = None
         self.isn: int | None = None  # initial sequence number, when the SYN was captured
-        self.loss_evidence: tuple[int, int] | None = None  # (acknowledged seq, frame first seen)
+        self.loss_evidence: tuple[int, int, float] | None = None  # (acknowledged seq, frame and time first seen)
 
     def fin(self, seq_after_data: int) -> None:
-        """A FIN occupies one sequence number after the data; acknowledging it is not data."""
+        """A FIN occupies one sequence number after the data; acknowledging it is not data (an
+        acknowledgement of it recorded before it is no evidence of lost bytes)."""
         self.fin_seq = seq_after_data % SEQ_MODULO
+        evidence = self.loss_evidence
+        if evidence is not None and seq_delta(evidence[0], self.fin_seq) > 0:
+            self.loss_evidence = (self.fin_seq, evidence[1], evidence[2])
+            if seq_delta(self.fin_seq, self.next_seq) <= 0:
+                self.loss_evidence = None
 
     def syn(self, seq: int) -> None:
         if not self.started:
@@ -264,7 +273,7 @@ class DirectionReassembler:
             self.next_seq = (seq + length) & 0xFFFFFFFF
             self.bytes_delivered += length
             if self.loss_evidence is not None:
-                self._check_evidence(frame)
+                self._check_evidence(frame, ts)
             return
         if not self.started:
             # Picked up mid-connection: the first byte we see is stream offset 0.
@@ -281,12 +290,12 @@ class DirectionReassembler:
             if len(self.pending) > self.max_pending:
                 self._skip_to_pending(frame, "out-of-order buffer full")
             elif self.loss_evidence is not None:
-                self._check_evidence(frame)
+                self._check_evidence(frame, ts)
             return
         self._place(stream_offset, source, file_offset, length, frame, ts)
         self._drain()
         if self.loss_evidence is not None:
-            self._check_evidence(frame)
+            self._check_evidence(frame, ts)
 
     def _place(self, stream_offset: int, source: int, file_offset: int, length: int, frame: int, ts: float) -> None:
         """Deliver the part of a segment at or after next_offset (stream_offset <= next_offset)."""
@@ -322,15 +331,15 @@ class DirectionReassembler:
             self._declare_gap(self.pending[0][0], frame, reason)
             self._drain()
 
-    def acknowledged(self, ack: int, frame: int) -> None:
-        """The peer acknowledged up to ``ack``.
+    def acknowledged(self, ack: int, frame: int, ts: float) -> None:
+        """The peer acknowledged up to ``ack`` (in frame ``frame`` at capture time ``ts``).
 
         Bytes before it that we lack were sent, so they were lost to the capture
-        (not the network).  They become a gap ``LOSS_WAIT_FRAMES_WITH_DATA``
-        frames after the acknowledgement if data beyond the hole is waiting, else
-        ``LOSS_WAIT_FRAMES`` frames after it; until then a capture that merely
-        recorded the segment after its acknowledgement (merged interfaces) can
-        still place it.
+        (not the network).  They become a gap once ``LATE_SEGMENT_WAIT`` seconds of
+        capture time have passed since the acknowledgement (seen at the next segment
+        or acknowledgement of this direction, or at the end); until then a capture
+        that merely recorded the segment after its acknowledgement (each direction
+        on its own interface, their clocks apart) can still place it.
         """
         if not self.started:
             return
@@ -340,22 +349,21 @@ class DirectionReassembler:
         if ahead <= 0 or ahead > HALF_SEQ // 2:
             return
         if self.loss_evidence is None:
-            self.loss_evidence = (ack, frame)
+            self.loss_evidence = (ack, frame, ts)
         elif seq_delta(ack, self.loss_evidence[0]) > 0:
-            self.loss_evidence = (ack, self.loss_evidence[1])
-        self._check_evidence(frame)
+            self.loss_evidence = (ack, self.loss_evidence[1], self.loss_evidence[2])
+        self._check_evidence(frame, ts)
 
-    def _check_evidence(self, frame: int, force: bool = False) -> None:
+    def _check_evidence(self, frame: int, ts: float = 0.0, force: bool = False) -> None:
         evidence = self.loss_evidence
         if evidence is None:
             return
-        ack, since = evidence
+        ack, _since, since_ts = evidence
         ahead = seq_delta(ack, self.next_seq)
         if ahead <= 0:
             self.loss_evidence = None
             return
-        wait = LOSS_WAIT_FRAMES_WITH_DATA if self.pending else LOSS_WAIT_FRAMES
-        if not force and frame - since < wait:
+        if not force and ts - since_ts < LATE_SEGMENT_WAIT:
             # The segment may just be recorded late (after its acknowledgement).
             return
         self.loss_evidence = None

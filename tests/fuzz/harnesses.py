@@ -472,7 +472,7 @@ def reassembly(data: bytes) -> None:
             if kind == 0:
                 cursor = (seq + length) & 0xFFFFFFFF
         elif kind == 4:  # the peer acknowledges something
-            reassembler.acknowledged((cursor + delta) & 0xFFFFFFFF, frame)
+            reassembler.acknowledged((cursor + delta) & 0xFFFFFFFF, frame, float(frame))
         elif kind == 5 and not reassembler.started:
             seq = (cursor + delta) & 0xFFFFFFFF
             reassembler.syn(seq)

@@ -1,0 +1,76 @@
+"""Each direction on its own capture interface, the clocks 2 ms apart (issue 25): built from the
+recorded store_dcmtk.pcapng by putting the server's frames on a second interface whose times are
+2 ms late (or early) and merging by time, as mergecap does.  Segments then appear before the peer
+bytes they acknowledge.  Reassembly waits for a late segment by capture time (10 ms), not by a
+count of frames, and a segment waits for the peer bytes it acknowledges, so the DICOM is the clean
+capture's: the same associations, messages, statuses, PDUs, stream bytes and data sets, no gap, no
+protocol error; the measured lateness is reported.  (tshark, for comparison, mis-sequences these.)
+"""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from capture_tools import FIXTURES, RawFrame, read_frames
+from conftest import analyze_path
+
+from dicomtui.core.model import Severity
+
+FIXTURE = "store_dcmtk.pcapng"
+SERVER_PORT = 104
+
+
+def _block(block_type: int, body: bytes) -> bytes:
+    body += bytes(-len(body) % 4)
+    return struct.pack("<II", block_type, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+
+def _two_interfaces(path, frames: list[tuple[int, RawFrame]]) -> None:
+    parts = [_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))]
+    parts += [_block(1, struct.pack("<HHI", 1, 0, 262144)) for _interface in range(2)]
+    for interface, frame in frames:
+        ts = round(frame.ts * 1e6)
+        parts.append(_block(6, struct.pack("<IIIII", interface, ts >> 32, ts & 0xFFFFFFFF, len(frame.data),
+                                           len(frame.data)) + frame.data))
+    path.write_bytes(b"".join(parts))
+
+
+def _from_server(frame: RawFrame) -> bool:
+    return frame.data[12:14] == b"\x08\x00" and struct.unpack("!H", frame.data[34:36])[0] == SERVER_PORT
+
+
+def _skewed(frames: list[RawFrame], skew: float) -> list[tuple[int, RawFrame]]:
+    placed = [(1, RawFrame(frame.ts + skew, frame.data, frame.link_type)) if _from_server(frame) else (0, frame)
+              for frame in frames]
+    return sorted(placed, key=lambda item: item[1].ts)  # merged by time, as mergecap does
+
+
+def _facts(analysis) -> dict:
+    return {
+        "associations": [(a.calling_ae, a.called_ae, str(a.state), a.message_count) for a in analysis.associations],
+        "messages": [(m.command_name, m.message_id, m.responded_to, m.status, m.dataset_length, m.complete)
+                     for m in analysis.messages],
+        "pdus": sorted((p.direction, p.stream_offset, p.pdu_type, p.length) for p in analysis.pdus),
+        "streams": [tuple(c.read(d, 0, c.streams[d].end, analysis.buffers) for d in (0, 1))
+                    for c in analysis.connections],
+        "gaps": sum(len(c.streams[d].gaps) for c in analysis.connections for d in (0, 1)),
+        "datasets": [analysis.dataset_bytes(m) for m in analysis.messages if m.has_dataset],
+    }
+
+
+@pytest.mark.parametrize("skew", [0.002, -0.002])
+def test_two_interfaces_two_ms_apart_give_the_clean_dicom(tmp_path, skew):
+    frames = [RawFrame(float(f.ts), f.data, f.link_type) for f in read_frames(FIXTURES / FIXTURE)]
+    clean_path, skewed_path = tmp_path / "clean.pcapng", tmp_path / "skewed.pcapng"
+    _two_interfaces(clean_path, [(int(_from_server(frame)), frame) for frame in frames])
+    _two_interfaces(skewed_path, _skewed(frames, skew))
+    clean, skewed = analyze_path(clean_path), analyze_path(skewed_path)
+    expected = _facts(clean)
+    assert expected["associations"] and expected["gaps"] == 0
+    assert _facts(skewed) == expected
+    errors = [item.message for item in skewed.expert if item.severity >= Severity.ERROR]
+    assert not errors
+    (note,) = [item for item in skewed.expert if item.code == "capture.direction-skew"]
+    lateness = float(note.message.split("came up to ")[1].split(" ms")[0])
+    assert 1.0 <= lateness <= 2.5
