@@ -75,7 +75,9 @@ def check(args, captures: list[str], parser) -> None:
         parser.error(str(exc))
 
 
-def run(analysis, args) -> int:
+def run(analysis, args, on_done=None) -> int:
+    """Write what was asked; ``on_done(pseudonyms)``, when given, gets this run's mapping at the end
+    (``--html`` in the same run shows the replacements the de-identified capture carries)."""
     from .rewrite import AnonymizeSettings, CaptureAnonymizer, write_capture
 
     settings = AnonymizeSettings(options=args.anonymize_options_parsed, map_network=args.anonymize_network,
@@ -113,6 +115,8 @@ def run(analysis, args) -> int:
         except OSError as exc:
             print(f"dicomtui: cannot write {safe_text(args.anonymize_map)}: {exc.strerror or exc}", file=sys.stderr)
             status = EXIT_INCOMPLETE
+    if on_done is not None:
+        on_done(anonymizer.pseudo)
     if args.json:
         json.dump(anonymizer.report.as_json(), sys.stdout, indent=1)
         sys.stdout.write("\n")
