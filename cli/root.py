@@ -681,6 +681,8 @@ def _view_options(parser: argparse.ArgumentParser, args: argparse.Namespace, cap
             parser.error("-Y does not apply to --html: the page shows the whole capture")
         if any(os.path.abspath(args.html) == os.path.abspath(capture) for capture in captures if capture != "-"):
             parser.error("--html: the page would overwrite an input capture")
+        if os.path.exists(args.html) and not args.overwrite:
+            parser.error(f"--html: {args.html} exists (--overwrite replaces it)")
         report = ReportRequest(args.html, real_values=args.html_real_values, map_ae=args.anonymize_ae,
                                map_network=args.anonymize_network,
                                invocation=_invocation(args.invocation_argv, captures))

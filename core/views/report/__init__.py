@@ -57,7 +57,10 @@ def render_report(analysis: "Analysis", settings: ReportSettings | None = None) 
     redaction = Redaction(analysis, settings.redaction, settings.pseudonyms)
     data = build(analysis, redaction, settings.invocation, settings.limits)
     environment = _environment()
-    css = environment.loader.get_source(environment, "report.css")[0]
+    from markupsafe import Markup
+
+    # Our own stylesheet, inlined as it is: <style> is raw text, where an escaped quote stays "&#34;".
+    css = Markup(environment.loader.get_source(environment, "report.css")[0])
     return environment.get_template("report.html.j2").render(css=css, **data)
 
 

@@ -36,7 +36,7 @@ _GOOD_STATUSES = {0x0000, 0xFF00, 0xFF01, 0xFE00}
 
 def _svg(width: int, height: int, label: str, body: list[str]) -> Markup:
     return Markup(f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-                  f'role="img" aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
+                  f'role="img" aria-label="{escape(label)}">'
                   f'<title>{escape(label)}</title>' + "".join(body) + "</svg>")
 
 
