@@ -43,6 +43,7 @@ from .detail_tree import DetailTree
 from .detail_view import DetailPresenter
 from .expert_pane import ExpertPane, counts_text
 from .export_flow import ExportFlow
+from .report_flow import ReportFlow
 from .filtering import FilterController
 from .index import PacketIndex
 from .main_screen import FilterBar, MainScreen
@@ -111,6 +112,7 @@ class DicomApp(App[int]):
         Binding("o", "timing_screen('plots')", "Plots", show=False),
         Binding("f", "toggle_subtrees", "Flat/nested", show=False),
         Binding("x", "export", "Export"),
+        Binding("H", "html_report", "Report", show=False),
         Binding("p", "preferences", "Prefs"),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -128,7 +130,7 @@ class DicomApp(App[int]):
     # Actions that act on the main screen: inactive (and not offered in the footer) while another
     # screen (associations, help, a dialog) is on top.
     MAIN_SCREEN_ACTIONS = {"open_bar", "search", "expert_step", "toggle_expert", "toggle_subtrees", "export",
-                           "clear_filter", "cycle_time_format", "show_value", "copy", "related", "move_link",
+                           "html_report", "clear_filter", "cycle_time_format", "show_value", "copy", "related", "move_link",
                            "findings", "back", "columns", "associations", "reload"}
 
     def __init__(self, captures: list[str], config: AnalysisConfig | None = None, host=None,
@@ -157,6 +159,7 @@ class DicomApp(App[int]):
         self.details = DetailPresenter(self)
         self.navigator = Navigator(self)
         self.exports = ExportFlow(self)
+        self.reports = ReportFlow(self)
         self.preferences = PreferencesFlow(self)
         self.view_settings = ViewSettings(self)
         self.values = ValueActions(self)
@@ -485,6 +488,9 @@ class DicomApp(App[int]):
 
     def action_export(self) -> None:
         self.exports.open()
+
+    def action_html_report(self) -> None:
+        self.reports.open()
 
     def action_preferences(self) -> None:
         self.preferences.open()

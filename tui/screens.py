@@ -48,6 +48,7 @@ KEY_HELP: list[tuple[str, str]] = [
     ("o", "plots: throughput and response time over time (a: association / whole capture)"),
     ("f", "data set sequences: nested subtrees / flat list"),
     ("x", "export the selected object or all objects"),
+    ("H", "HTML report of what is loaded, for a vendor ticket (one file, no patient data)"),
     ("p", "preferences"),
     ("ctrl+r", "reload the capture (after changing ports or heuristic)"),
     ("ctrl+p", "command palette"),
