@@ -326,13 +326,14 @@ def test_large_capture_details_only_troubled_associations(analyze_fixture):
     from dicomtui.core.views.report.content import ReportLimits
 
     analysis = analyze_fixture("reject_abort.pcap")
-    page = render_report(analysis, ReportSettings(limits=ReportLimits(detailed_associations=2, verdict_rows=1)))
+    page = render_report(analysis, ReportSettings(limits=ReportLimits(detailed_associations=2)))
     details = [element.get("id") for element in _tree(page).iter("section") if re.fullmatch(r"a\d+", element.get("id") or "")]
     assert details == ["a0", "a3"]  # the two errors (the rejection, the failure statuses)
-    verdicts = _section(page, "verdicts")
-    assert "more association(s) with findings are counted below" in _text(verdicts)
-    grouped = sum(int(row[-1]) for row in _rows(verdicts)[2:] if row and row[-1].isdigit())
-    assert grouped == len(analysis.associations) - 1
+    rows = _rows(_section(page, "verdicts"))
+    assert [row[0] for row in rows[1:3]] == ["A0", "A3"]
+    grouped = [row for row in rows[3:] if len(row) == 6 and row[-1].isdigit()]
+    assert sum(int(row[-1]) for row in grouped) == len(analysis.associations) - 2
+    assert any(row[0] == "SLOWSCU" and row[3].startswith("warning") and row[4] == "A2" for row in grouped)
 
 
 def test_optional_sections_render_when_fed(analyze_fixture):

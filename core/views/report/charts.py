@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .redact import Redaction
 
-MAX_POINTS = 3000
+MAX_POINTS = 1500
 _STATUS = re.compile(r"0x([0-9A-F]{4})")
 _GOOD_STATUSES = {0x0000, 0xFF00, 0xFF01, 0xFE00}
 
@@ -128,7 +128,7 @@ def response_times(report: "TimingReport", analysis: "Analysis", labels: dict[in
     total = len(points)
     if total > MAX_POINTS:  # keep every failure and the slowest, then an even sample of the rest
         keep = {index for index, point in enumerate(points) if point[2]}
-        keep |= set(sorted(range(total), key=lambda index: -points[index][1])[:200])
+        keep |= set(sorted(range(total), key=lambda index: -points[index][1])[:100])
         stride = max(1, total // (MAX_POINTS - len(keep) or 1))
         keep |= set(range(0, total, stride))
         points = [points[index] for index in sorted(keep)]
@@ -156,7 +156,7 @@ def response_times(report: "TimingReport", analysis: "Analysis", labels: dict[in
     for at, seconds, failed, command, association in points:
         css = "dot bad" if failed else "dot"
         body.append(f'<circle class="{css}" cx="{x_of(at):.1f}" cy="{y_of(seconds * 1000):.1f}" r="2.5">'
-                    f'<title>{escape(labels.get(association, ""))} {escape(command)}: {seconds * 1000:.1f} ms'
+                    f'<title>A{association} {escape(command)}: {seconds * 1000:.1f} ms'
                     f'{" (failed)" if failed else ""}</title></circle>')
     caption = f"Response times of {total} requests" + (f" ({len(points)} drawn)" if len(points) < total else "")
     return _svg(width, height, caption, body)

@@ -46,7 +46,7 @@ class ReportLimits:
     detailed_associations: int = 40  # associations with their negotiation, ladder and messages
     messages_per_association: int = 200
     ladder_rows: int = 120
-    verdict_rows: int = 200  # associations listed one by one (with findings first); the rest grouped
+    verdict_rows: int = 40  # associations listed one by one (detailed ones with findings); the rest grouped
     finding_examples: int = 3  # first occurrences shown per finding group
     chart_associations: int = 25  # bars in the budget and throughput charts
 
@@ -163,27 +163,39 @@ def _evidence(analysis: "Analysis") -> Evidence:
 
 def verdicts(analysis: "Analysis", redaction: Redaction, evidence: Evidence, detailed: set[int],
              limits: ReportLimits) -> dict[str, Any]:
-    """One line per association with a finding (worst first), the rest as groups."""
-    troubled = sorted(evidence.worst, key=lambda index: (-evidence.worst[index].severity, index))
+    """One line per detailed association (all of a small capture's; worst first); every other
+    association counted in a group of the same AE titles, outcome and kind of worst finding."""
+    def rank(index: int) -> int:
+        item = evidence.worst.get(index)
+        return int(item.severity) if item is not None else 0
+
+    troubled = sorted(detailed, key=lambda index: (-rank(index), index))[:limits.verdict_rows]
     rows = []
-    for index in troubled[:limits.verdict_rows]:
+    for index in troubled:
         association = analysis.associations[index]
-        item = evidence.worst[index]
+        item = evidence.worst.get(index)
         rows.append({"id": index, "peers": _peers(association, analysis, redaction), "outcome": _outcome(association),
-                     "severity": item.severity.label, "finding": redaction.text(_split_advice(item.message)[0]),
-                     "messages": association.message_count, "linked": index in detailed})
-    groups: Counter = Counter()
-    shown = {row["id"] for row in rows}
+                     "severity": item.severity.label if item is not None else "ok",
+                     "finding": redaction.text(_split_advice(item.message)[0]) if item is not None else
+                     "nothing above chat", "messages": association.message_count, "linked": True})
+    shown = set(troubled)
+    groups: dict[tuple, dict[str, Any]] = {}
     for association in analysis.associations:
         if association.index in shown:
             continue
-        key = (redaction.ae(association.calling_ae) or "?", redaction.ae(association.called_ae) or "?",
-               _outcome(association), evidence.worst[association.index].severity.label
-               if association.index in evidence.worst else "")
-        groups[key] += 1
-    grouped = [{"calling": calling, "called": called, "outcome": outcome, "severity": severity or "ok",
-                "count": count} for (calling, called, outcome, severity), count in groups.most_common()]
-    return {"rows": rows, "groups": grouped, "more": max(0, len(troubled) - limits.verdict_rows)}
+        item = evidence.worst.get(association.index)
+        key = (association.calling_ae, association.called_ae, _outcome(association),
+               item.severity if item is not None else 0, (item.rule, item.code or item.group.value) if item else "")
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = {
+                "calling": redaction.ae(association.calling_ae) or "?", "called": redaction.ae(association.called_ae)
+                or "?", "outcome": key[2], "severity": item.severity.label if item is not None else "ok",
+                "rank": key[3], "finding": redaction.text(_split_advice(item.message)[0]) if item is not None else "",
+                "example": association.index, "count": 0}
+        group["count"] += 1
+    grouped = sorted(groups.values(), key=lambda group: (-group["rank"], -group["count"]))
+    return {"rows": rows, "groups": grouped}
 
 
 def _detailed_associations(analysis: "Analysis", evidence: Evidence, limits: ReportLimits) -> list[int]:
@@ -288,15 +300,19 @@ def message_rows(analysis: "Analysis", index: int, redaction: Redaction, evidenc
 def status_summary(analysis: "Analysis") -> list[dict[str, Any]]:
     """Every final status of the capture by command and status, with its PS3.4 meaning."""
     counts: Counter = Counter()
+    first: dict[tuple, Any] = {}
     for message in analysis.messages:
         if message.status is not None and not message.is_request:
-            counts[(message.command_field, message.command_name, message.status, message.affected_sop_class)] += 1
+            key = (message.command_field, message.command_name, message.status)
+            counts[key] += 1
+            first.setdefault(key, message)
     rows: dict[tuple, dict] = {}
-    for (field_, name, status, sop_class), count in counts.items():
-        category, meaning = analysis.status_meaning(field_, status, sop_class)
-        key = (name, status)
-        row = rows.setdefault(key, {"command": name, "status": f"0x{status:04X}", "category": category,
-                                    "meaning": meaning, "count": 0})
+    for (field_, name, status), count in counts.items():
+        # The meaning as the first such response's SOP class words it (a day's thousand C-ECHO-RSPs
+        # are not decoded one by one for a class they all share).
+        category, meaning = analysis.status_meaning(field_, status, first[(field_, name, status)].affected_sop_class)
+        row = rows.setdefault((name, status), {"command": name, "status": f"0x{status:04X}", "category": category,
+                                               "meaning": meaning, "count": 0})
         row["count"] += count
     order = {"failure": 0, "warning": 1, "cancel": 2, "pending": 4, "success": 5}
     return sorted(rows.values(), key=lambda row: (order.get(row["category"], 3), row["command"], row["status"]))

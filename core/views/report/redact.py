@@ -15,7 +15,6 @@ The page never shows a data-set value.  Of what it does show:
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from dicomtui.core.model.analysis import Analysis
 
 WITHHELD = "‹withheld›"
+C_MOVE_RQ = 0x0021
 # A UID-looking token (at least five components: four-part dotted numbers are IPv4 addresses).
 _UID = re.compile(r"(?<![\w.])\d+(?:\.\d+){4,}(?![\w.])")
 _IPV4 = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.]*\d)")
@@ -82,17 +82,26 @@ class Redaction:
         for connection in analysis.connections:
             for endpoint in (connection.client, connection.server):
                 self._addresses.add(_host(endpoint))
+        # Instances numbered in order of first appearance, from the requests (a response names its
+        # request's instance, if any): decoding a command set costs, and a day has tens of thousands.
+        for message in analysis.messages:
+            if not message.is_request:
+                continue
+            command = message.command
+            instance = str(command.get("AffectedSOPInstanceUID") or command.get("RequestedSOPInstanceUID")
+                           or "").strip("\x00 ")
+            if instance and not is_registered_uid(instance):
+                self._instances.setdefault(instance, len(self._instances) + 1)
+            self._kept_uids.add(str(command.get("AffectedSOPClassUID") or command.get("RequestedSOPClassUID") or ""))
+            if message.command_field == C_MOVE_RQ:  # its destination is an AE title like the wire's
+                destination = str(command.get("MoveDestination") or "").strip(" \x00")
+                if destination:
+                    self._titles.setdefault(destination, self.ae(destination))
+        self._kept_uids.discard("")
         # Longest first, so a title that contains another is replaced whole.
         self._title_pattern = re.compile("|".join(
             rf"(?<![\w]){re.escape(title)}(?![\w])" for title in sorted(self._titles, key=len, reverse=True)
         )) if self._titles and settings.map_ae and not settings.real_values else None
-        # Instances numbered in order of first appearance (message order).
-        for message in analysis.messages:
-            instance = message.affected_sop_instance.strip("\x00 ")
-            if instance and not is_registered_uid(instance):
-                self._instances.setdefault(instance, len(self._instances) + 1)
-            self._kept_uids.add(message.affected_sop_class)
-        self._kept_uids.discard("")
 
     # -- single values ----------------------------------------------------------------------
 
@@ -176,10 +185,5 @@ class Redaction:
 
 
 def _host(endpoint: str) -> str:
-    host = endpoint.rsplit(":", 1)[0] if ":" in endpoint else endpoint
-    host = host.strip("[]")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    return host
+    """The address of ``10.0.0.5:104`` or ``[fe80::1]:104``."""
+    return (endpoint.rsplit(":", 1)[0] if ":" in endpoint else endpoint).strip("[]")
