@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover - imported when the mode runs (start-up co
     from dicomtui.core.pipeline.live import LiveOptions
     from dicomtui.core.views.export import ExportSettings
     from dicomtui.core.views.filter import DisplayFilter
+    from dicomtui.plugins.anonymize.cli import AnonymizeCommand
 
 
 def _summary_or_export_only(args: argparse.Namespace, anonymize: bool) -> bool:
@@ -336,8 +337,8 @@ def _run(argv: list[str] | None) -> int:
 class Command:
     """The parsed command line before any capture is read, and the host built for it.
 
-    The listings and batch mode read ``args`` itself: batch mode's options are its own
-    command-line face's (``dicomtui.batch.cli``), as --anonymize's are the anonymize plugin's.
+    The listings read ``args`` itself; batch mode's options are typed by its own command-line
+    face (``dicomtui.batch.cli.check``), as --anonymize's are by the anonymize plugin's.
     """
 
     parser: argparse.ArgumentParser
@@ -365,7 +366,7 @@ class ViewOptions:
     flow: str | None = None
     flow_level: str = "pdu"
     run_rules: bool = True
-    anonymize: argparse.Namespace | None = None  # --anonymize's options, read by its own command-line face
+    anonymize: "AnonymizeCommand | None" = None  # --anonymize's options, typed by its own command-line face
     report: ReportRequest | None = None  # --html (also with --anonymize: then with its mapping)
 
 
@@ -403,7 +404,9 @@ def _batch(command: Command) -> int:
     args, parser = command.args, command.parser
     if args.interfaces or args.follow:
         parser.error("--batch reads capture files: capture with -w FILE first")
-    return batch_cli.run(args, parser, make_config, make_host)
+    batch = batch_cli.check(args, parser, command.captures)
+    config = make_config(args, parser) if batch.outdir else None
+    return batch_cli.run(batch, config, make_host)
 
 
 COMMANDS: dict[str, Callable[[Command], int]] = {
@@ -550,7 +553,8 @@ def _view_of(args: argparse.Namespace, anonymize: bool) -> str:
     """Which view the options ask for; "ui" when none (the terminal UI, or --summary off a terminal)."""
     if anonymize:
         return "anonymize"
-    given = {"html": bool(args.html), "summary": args.summary, "jsonl": args.jsonl, "json": args.json, "stats": args.stats,
+    given = {"html": bool(args.html), "summary": args.summary, "jsonl": args.jsonl, "json": args.json,
+             "stats": args.stats,
              "flow": args.flow is not None, "expert": args.expert, "export": bool(args.export)}
     return next((name for name, wanted in given.items() if wanted), "ui")
 
@@ -623,7 +627,6 @@ def _present(analysis, view: str, options: ViewOptions) -> int:
 def _run_mode(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.invocation_argv = list(sys.argv[1:] if argv is None else argv)
     captures = list(args.read) + list(args.captures)
     anonymize = anonymize_cli.wanted(args)
     if anonymize:
@@ -632,12 +635,13 @@ def _run_mode(argv: list[str] | None) -> int:
     command = _command_mode(args)
     if command is not None:
         return COMMANDS[command](Command(parser, args, captures, anonymize, host))
-    options = _view_options(parser, args, captures, anonymize, host)
+    typed = list(sys.argv[1:] if argv is None else argv)
+    options = _view_options(parser, args, captures, anonymize, host, typed)
     return _live(options) if options.live is not None else _files(options)
 
 
 def _view_options(parser: argparse.ArgumentParser, args: argparse.Namespace, captures: list[str],
-                  anonymize: bool, host: PluginHost) -> ViewOptions:
+                  anonymize: bool, host: PluginHost, typed: list[str] | None = None) -> ViewOptions:
     """Check the options of a mode that reads captures and type them (``parser.error`` exits on a bad one)."""
     live = _live_options(args, parser, captures, reads_whole_file=anonymize)
     if not captures and live is None:
@@ -663,10 +667,11 @@ def _view_options(parser: argparse.ArgumentParser, args: argparse.Namespace, cap
             display_filter = compile_filter(args.display_filter)
         except FilterError as exc:
             parser.error(f"-Y: invalid filter at {exc.position + 1}: {exc}")
+    anonymize_command = None
     if anonymize:
         if live is not None:
             parser.error("--anonymize works on capture files: capture with -w FILE first, then anonymize FILE")
-        anonymize_cli.check(args, captures, parser)
+        anonymize_command = anonymize_cli.check(args, captures, parser)
     if live is not None and display_filter is not None:
         parser.error("-Y filters a capture file; in a live capture use the UI's filter bar (/)")
     if live is not None and (args.stats or args.flow is not None):
@@ -685,7 +690,7 @@ def _view_options(parser: argparse.ArgumentParser, args: argparse.Namespace, cap
             parser.error(f"--html: {args.html} exists (--overwrite replaces it)")
         report = ReportRequest(args.html, real_values=args.html_real_values, map_ae=args.anonymize_ae,
                                map_network=args.anonymize_network,
-                               invocation=_invocation(args.invocation_argv, captures))
+                               invocation=_invocation(typed or [], captures))
     export = None
     if args.export:
         from dicomtui.core.views.export import ExportSettings
@@ -697,7 +702,7 @@ def _view_options(parser: argparse.ArgumentParser, args: argparse.Namespace, cap
                        time_format=time_format, warnings=warnings, display_filter=display_filter,
                        display_filter_text=args.display_filter, live=live, export=export, fail_on=args.fail_on,
                        flow=args.flow, flow_level=args.flow_level, run_rules=rules_wanted(args, anonymize),
-                       anonymize=args if anonymize else None, report=report)
+                       anonymize=anonymize_command, report=report)
 
 
 def _invocation(argv: list[str], captures: list[str]) -> str:
