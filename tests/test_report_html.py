@@ -485,3 +485,13 @@ def test_chromium_screenshot_and_print(tmp_path, pages):
     result = _chromium(tmp_path, page.as_uri(), f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
     assert result.returncode == 0 and pdf.read_bytes()[:5] == b"%PDF-"
     assert _page_requests(tmp_path) == []
+
+
+def test_move_sub_association_links_to_its_c_move(pages, analyze_fixture):
+    analysis = analyze_fixture("qr_pynetdicom.pcap")
+    sub = next(association for association in analysis.associations if association.parent_move is not None)
+    detail = next(element for element in _tree(pages("qr_pynetdicom.pcap")).iter("section")
+                  if element.get("id") == f"a{sub.index}")
+    links = [link.get("href") for link in detail.iter("a")]
+    assert f"#m{sub.parent_move}" in links
+    assert analysis.messages[sub.parent_move].command_name == "C-MOVE-RQ"

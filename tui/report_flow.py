@@ -112,7 +112,8 @@ class ReportFlow:
     def open(self) -> None:
         app = self.app
         if app.analysis is None or not app.analysis.finished:
-            app.notify("The report is available when indexing completes", severity="warning")
+            app.notify("The report is available when the analysis is complete (live: stop the capture with ctrl+e)",
+                       severity="warning")
             return
         app.push_screen(ReportScreen(default_path(app.captures, os.getcwd())), self.chosen)
 

@@ -249,6 +249,9 @@ def association_detail(analysis: "Analysis", index: int, redaction: Redaction, e
                           + (" (answered)" if identity.get("server_response_length") is not None else "")
                           if identity_type is not None else ""),
         "findings": dict(evidence.counts.get(index, {})),
+        "parent_move": association.parent_move,  # the C-MOVE (message index) this sub-association serves
+        "parent_association": (analysis.messages[association.parent_move].association
+                               if association.parent_move is not None else None),
         "ladder": None,  # filled by build() with the SVG
     }
 
@@ -456,6 +459,8 @@ def build(analysis: "Analysis", redaction: Redaction, invocation: str = "",
         detail["ladder"] = charts.ladder(ladder[:limits.ladder_rows], analysis, detail["peers"], redaction)
         detail["ladder_more"] = max(0, len(ladder) - limits.ladder_rows)
         associations.append(detail)
+    for detail in associations:  # a link only to a message the page lists
+        detail["parent_linked"] = detail["parent_move"] in rendered_messages
     severities = Counter(item.severity.label for item in analysis.expert)
     optional = [section for section in (builder(analysis, redaction) for builder in OPTIONAL_SECTIONS) if section]
     return {
