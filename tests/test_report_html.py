@@ -495,3 +495,16 @@ def test_move_sub_association_links_to_its_c_move(pages, analyze_fixture):
     links = [link.get("href") for link in detail.iter("a")]
     assert f"#m{sub.parent_move}" in links
     assert analysis.messages[sub.parent_move].command_name == "C-MOVE-RQ"
+
+
+def test_rcvbuf_page_shows_the_window_limited_throughput(pages, analyze_fixture):
+    from dicomtui.core.views.report.charts import _rate
+
+    scenario = TIMING["timing_rcvbuf.pcap"]
+    item = timing_report(analyze_fixture("timing_rcvbuf.pcap")).associations[0]
+    rate = item.throughput(0)
+    # the receiver's window (at most twice SO_RCVBUF) per round trip bounds what the SCU could send
+    assert rate is not None and rate <= 1.2 * 2 * scenario["injected"]["rcvbuf"] / scenario["injected"]["rtt"]
+    chart = next(svg for svg in _all(_tree(pages("timing_rcvbuf.pcap")), "svg")
+                 if svg.get("aria-label").startswith("Throughput"))
+    assert f", {_rate(rate)}" in _text(chart)
