@@ -370,6 +370,11 @@ def test_cli_writes_the_page_and_refuses_what_does_not_fit(tmp_path, capsys):
     assert cli.main(["--html", str(tmp_path / "missing" / "x.html"), str(FIXTURES / "echo_dcmtk.pcap")]) == 3
     assert "cannot write" in capsys.readouterr().err
     assert cli.main(["--html", str(tmp_path / "bad.html"), str(tmp_path / "nothing.pcap")]) == 1
+    # --overwrite replaces a file, never a device or what a symbolic link points at
+    assert cli.main(["--html", "/dev/null", "--overwrite", str(FIXTURES / "echo_dcmtk.pcap")]) == 3
+    assert Path("/dev/null").is_char_device()
+    (tmp_path / "link.html").symlink_to(out)
+    assert cli.main(["--html", str(tmp_path / "link.html"), "--overwrite", str(FIXTURES / "echo_dcmtk.pcap")]) == 3
 
 
 def test_cli_with_anonymize_shows_the_de_identified_captures_uids(tmp_path, capsys):

@@ -67,6 +67,10 @@ def render_report(analysis: "Analysis", settings: ReportSettings | None = None) 
 def write_report(analysis: "Analysis", path: str, settings: ReportSettings | None = None) -> ReportWritten:
     """Render and write the page; the file appears under its name only when complete."""
     started = time.perf_counter()
+    if os.path.lexists(path) and (os.path.islink(path) or not os.path.isfile(path)):
+        # os.replace would put the page in place of a device (/dev/null) or the link itself
+        raise IsADirectoryError(21, "not a regular file", path) if os.path.isdir(path) else \
+            FileExistsError(17, "exists and is not a regular file", path)
     page = render_report(analysis, settings).encode("utf-8")
     folder = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(folder, f".{os.path.basename(path)}.dicomtui-partial-{os.getpid()}")
