@@ -643,7 +643,7 @@ def _run_mode(argv: list[str] | None) -> int:
 def _view_options(parser: argparse.ArgumentParser, args: argparse.Namespace, captures: list[str],
                   anonymize: bool, host: PluginHost, typed: list[str] | None = None) -> ViewOptions:
     """Check the options of a mode that reads captures and type them (``parser.error`` exits on a bad one)."""
-    live = _live_options(args, parser, captures, reads_whole_file=anonymize)
+    live = _live_options(args, parser, captures, reads_whole_file=anonymize or bool(args.html))
     if not captures and live is None:
         parser.error("no capture given (e.g. dicomtui capture.pcap, or dicomtui -i eth0 to capture live)")
     warnings: list[str] = []

@@ -513,3 +513,12 @@ def test_rcvbuf_page_shows_the_window_limited_throughput(pages, analyze_fixture)
     chart = next(svg for svg in _all(_tree(pages("timing_rcvbuf.pcap")), "svg")
                  if svg.get("aria-label").startswith("Throughput"))
     assert f", {_rate(rate)}" in _text(chart)
+
+
+def test_cli_reads_standard_input_whole(tmp_path):
+    out = tmp_path / "report.html"
+    result = subprocess.run([sys.executable, "-m", "dicomtui.cli", "--html", str(out), "-"],
+                            input=(FIXTURES / "echo_dcmtk.pcap").read_bytes(), capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    facts = _text(_section(out.read_text(), "capture"))
+    assert "SHA-256 (bytes read)" in facts and "1 association(s)" in facts
