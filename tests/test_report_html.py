@@ -176,7 +176,7 @@ def _leaks(page: str, values: dict[str, set[bytes]]) -> list[str]:
                   if form in stack)
 
 
-@pytest.mark.parametrize("name", ALL_FIXTURES)
+@pytest.mark.parametrize("name", ALL_FIXTURES + sorted(TIMING))
 def test_no_identifying_value_appears(name, pages, analyze_fixture):
     analysis = analyze_fixture(name)
     values = _identifying_values(analysis)
