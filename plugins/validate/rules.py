@@ -18,7 +18,7 @@ from dicomtui.plugins.validate.cache import shared_cache
 from dicomtui.plugins.validate.consistency import check_studies, messages_named
 from dicomtui.plugins.validate.runner import Validated, default_workers, validate_messages
 from dicomtui.plugins.validate.tool import MISSING_TEXT, ValidatorMissing, find_tools
-from dicomtui.plugins.validate.wording import consistency_outcome, likely_outcome, short_reason
+from dicomtui.plugins.validate.wording import consistency_outcome, likely_outcome, reasons, short_reason
 
 VALIDATE_OPTION = "validate"
 WORKERS_OPTION = "validate_workers"
@@ -122,8 +122,8 @@ def _report_object(analysis, report, index: int, validated: Validated) -> None:
                    "refuse it (0xC000) or store what it could read", code="data.validator-failed", **_where(message))
     elif result.errors:
         errors = result.error_lines()
-        shown = "; ".join(short_reason(error) for error in errors[:3])
-        more = f" and {result.errors - 3} more" if result.errors > 3 else ""
+        shown = "; ".join(reasons(errors))
+        more = f" (of {result.errors} error lines)" if result.errors > 3 else ""
         report.add(Severity.WARNING, Group.DATA,
                    f"{what} has {result.errors} IOD error(s) ({result.tool}, as {result.iod or 'no IOD found'}): "
                    f"{shown}{more} — {likely_outcome(errors)}", code="data.iod-errors", **_where(message))

@@ -13,6 +13,7 @@ import re
 _MISSING = re.compile(r"Missing attribute Type (\w+) (?:Required|Conditional) Element=<(\w+)>")
 _EMPTY = re.compile(r"Empty attribute \(no value\) Type (\w+) (?:Required|Conditional) Element=<(\w+)>")
 _VR_VALUE = re.compile(r"Value invalid for this VR - \((0x[0-9a-f]{4},0x[0-9a-f]{4})\) (\w\w) ([^-]*?)\s+\w\w ")
+_WRONG_VR = re.compile(r"Invalid Value Representation (\w\w) \((\w\w) Required\) Element=<(\w+)>")
 _ENUM = re.compile(r"Unrecognized enumerated value <([^>]*)> for value \d+ of attribute <([^>]*)>")
 
 
@@ -27,11 +28,22 @@ def short_reason(error: str) -> str:
     found = _VR_VALUE.search(error)
     if found:
         return f"has a value invalid for its VR in {found.group(3).strip()} {found.group(1)} ({found.group(2)})"
+    found = _WRONG_VR.search(error)
+    if found:
+        return f"has {found.group(3)} in VR {found.group(1)} ({found.group(2)} required)"
     found = _ENUM.search(error)
     if found:
         return f"has {found.group(1)!r}, not an allowed value, in {found.group(2)}"
     text = error.split(" - ", 1)[1] if error.startswith(("Error - ", "Warning - ")) else error
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+def reasons(errors: list[str], limit: int = 3) -> list[str]:
+    """The first ``limit`` distinct short reasons, specific ones first (dciodvfy repeats some lines and
+    adds a summary line such as "Dicom dataset contains invalid data values for Value Representations")."""
+    distinct = list(dict.fromkeys(short_reason(error) for error in errors))
+    specific = [reason for reason in distinct if not reason.startswith("Dicom dataset contains")]
+    return (specific or distinct)[:limit]
 
 
 def likely_outcome(errors: list[str]) -> str:
