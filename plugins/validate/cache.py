@@ -93,7 +93,9 @@ class ValidationCache:
                   "lines": [[line.severity, line.text] for line in result.lines], "iod": result.iod,
                   "failed": result.failed}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            cache_root().parent.mkdir(parents=True, exist_ok=True)
+            for folder in (cache_root(), self.folder, path.parent):  # private: the lines quote patient data
+                folder.mkdir(exist_ok=True, mode=0o700)
             descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
             with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
                 json.dump(record, stream)

@@ -23,7 +23,6 @@ from dicomtui.core.model.validation import ERROR, NOTE, StudyConsistency, Valida
 from dicomtui.plugins.validate.objects import prepare
 from dicomtui.plugins.validate.tool import Dicom3Tools, run_dcentvfy
 
-_FILE = re.compile(r"<([^<>]*?/(\d+)\.dcm)>")
 _OUTSIDE_CAPTURE = "Missing SOPInstanceUID that was referenced"
 MAX_OBJECTS_PER_STUDY = 2000  # dcentvfy holds them all; a larger study is checked on its first ones
 

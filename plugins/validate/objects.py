@@ -17,6 +17,7 @@ Study Instance UID and Patient ID, for the mismatch checks and the per-study gro
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from io import BytesIO
 
@@ -101,8 +102,10 @@ def read_identity(data: bytes, syntax: str) -> dict[str, str]:
     little = uid.is_little_endian if uid.is_transfer_syntax else True
     found: dict[str, str] = {}
     try:
-        dataset = read_dataset(BytesIO(data), implicit, little,
-                               stop_when=lambda tag, _vr, _length: tag > 0x0020000D)
+        with warnings.catch_warnings():  # invalid values are the validator's to report, in its words
+            warnings.simplefilter("ignore")
+            dataset = read_dataset(BytesIO(data), implicit, little,
+                                   stop_when=lambda tag, _vr, _length: tag > 0x0020000D)
         for tag, keyword in _IDENTITY_TAGS.items():
             element = dataset.get(tag)
             if element is not None and element.value is not None:

@@ -70,6 +70,10 @@ def likely_outcome(errors: list[str]) -> str:
 
 def consistency_outcome(lines: list[str]) -> str:
     joined = "\n".join(lines)
+    if "Duplicate SOPInstanceUID" in joined:
+        return ("one SOP Instance UID names different objects: an archive keeps one of them (the first, or "
+                "the last) and the others are lost, or it refuses them as duplicates; the sender must give "
+                "each object its own UID")
     if "Patient" in joined:
         return ("one study naming different patients: an archive files the objects under two patients, "
                 "or holds the study for reconciliation; check the modality's worklist and the "
