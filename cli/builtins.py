@@ -86,9 +86,9 @@ def _rules_query():
     return query
 
 
-def _validate():
-    from dicomtui.plugins.validate import rules
-    return rules
+def _rules_data():
+    from dicomtui.plugins.rules import data
+    return data
 
 
 # Exporters: --export, the UI and the modes that list them.
@@ -130,7 +130,7 @@ RULE_PLUGINS = (
     BuiltinPlugin("rules.slowness", _rules_slowness),
     BuiltinPlugin("rules.capture", _rules_capture),
     BuiltinPlugin("rules.query", _rules_query),
-    BuiltinPlugin("validate", _validate),  # runs a validator only when asked (--validate, the preference, a key)
+    BuiltinPlugin("rules.data", _rules_data),  # runs a validator only when asked (--validate, the preference, a key)
 )
 EXPORT_PLUGINS = (
     BuiltinPlugin("export.part10", _export_part10),

@@ -161,7 +161,7 @@ def dicomtui_validate_messages(analysis: "Analysis", messages: list[int], report
 
     Called on demand (the TUI's key for the object under the cursor), after the capture is
     analysed: store each result in ``analysis.validation`` (``dicomtui.core.model.validation``)
-    and report findings with ``report.add`` as a rule does.  The built-in ``validate`` plugin runs
+    and report findings with ``report.add`` as a rule does.  The built-in ``rules.data`` plugin runs
     dicom3tools' ``dciodvfy`` (docs/validate.md); ``--validate`` runs it on every data set in the
     rule phase.
     """

@@ -106,7 +106,7 @@ class Analysis:
         self.pdus = PduTable()
         self.messages: list[Message] = []
         self.expert: list[ExpertItem] = []
-        # What a validator said per data set and per study (``validate`` plugin, docs/validate.md).
+        # What a validator said per data set and per study (``rules.data`` plugin, docs/validate.md).
         self.validation = ValidationResults()
         self.frame_count = 0
         self.tcp_frame_count = 0

@@ -1,6 +1,6 @@
 """What a validator said about the data sets a capture carried, in a form every view can read.
 
-The ``validate`` plugin (dicom3tools' ``dciodvfy`` per object, ``dcentvfy`` per study) fills
+The ``rules.data`` plugin (dicom3tools' ``dciodvfy`` per object, ``dcentvfy`` per study) fills
 ``Analysis.validation``; the JSON document, the expert rules, the TUI and a report read it
 from there, by message index, without knowing which tool produced it.  Nothing here runs a
 tool: these are plain records.
@@ -82,10 +82,10 @@ class StudyConsistency:
         return {
             "tool": self.tool,
             "study_instance_uid": self.study_instance_uid,
-            "messages": list(self.messages),
+            "objects": list(self.messages),  # message indexes, as in messages[]
             "errors": self.errors,
             "warnings": self.warnings,
-            "messages_text": [line.as_json() for line in self.lines],
+            "messages": [line.as_json() for line in self.lines],
             "failed": self.failed or None,
         }
 

@@ -1,4 +1,4 @@
-"""The ``validate`` plugin: every stored object checked against its IOD, and each study for consistency.
+"""The ``rules.data`` plugin: every stored object checked against its IOD, and each study for consistency.
 
 With ``--validate`` (or ``-o validate:true``, or the ``validate`` preference) the rule phase
 runs dicom3tools' ``dciodvfy`` on the data set of every complete C-STORE-RQ and ``dcentvfy``
@@ -6,7 +6,7 @@ on each study's objects, stores the results in ``analysis.validation`` and repor
 findings that say what the archive will likely do, tying a failure status in the response
 to the validator's finding.  ``dicomtui_validate_messages`` does the same for chosen
 messages on demand (the TUI's key for the object under the cursor).  docs/validate.md has
-what is checked, by what and the codes.
+what is checked, by what and the codes; ``dicomtui.plugins.validate`` runs the tools.
 """
 
 from __future__ import annotations
