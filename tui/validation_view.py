@@ -37,16 +37,26 @@ def validation_field(analysis, message) -> Field | None:
     for response in message.responses:
         children += [Field(f"Finding ({item.code})", item.message, problem=item.severity.label)
                      for item in analysis.expert if item.message_index == response and item.code.startswith("data.refused")]
-    ordered = sorted(result.lines, key=lambda line: {"error": 0, "warning": 1}.get(line.severity, 2))
-    children += [Field(line.severity.capitalize(), line.text, problem="error" if line.severity == "error" else "")
+    ordered = sorted((line for line in result.lines if line.text != result.iod),
+                     key=lambda line: {"error": 0, "warning": 1}.get(line.severity, 2))
+    children += [Field(line.severity.capitalize(), _without_severity(line.text),
+                       problem="error" if line.severity == "error" else "")
                  for line in ordered[:MAX_LINES_SHOWN]]
     if len(result.lines) > MAX_LINES_SHOWN:
         children.append(Field("…", f"{len(result.lines) - MAX_LINES_SHOWN} more lines (dicomtui --json --validate)"))
     for study in analysis.validation.studies_of(message.index):
-        lines = tuple(Field(line.severity.capitalize(), line.text) for line in study.lines)
+        lines = tuple(Field(line.severity.capitalize(), _without_severity(line.text)) for line in study.lines)
         children.append(Field(f"Study consistency ({study.tool})",
                               f"{counted(len(study.messages), 'object')} of study {study.study_instance_uid}: "
                               f"{counted(study.errors, 'error')}", children=lines))
     label = f"Validation ({result.tool}{', cached' if result.cached else ''})"
     return Field(label, summary, children=tuple(children),
                  problem="IOD errors" if result.errors else "not checked" if result.failed else "")
+
+
+def _without_severity(text: str) -> str:
+    """dciodvfy's line without its leading "Error - " / "Warning - ": the node's label says it."""
+    for prefix in ("Error - ", "Warning - "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
