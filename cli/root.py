@@ -589,6 +589,9 @@ def _run_mode(argv: list[str] | None) -> int:
         captures = anonymize_cli.fix_captures(args, captures)
     host = make_host(disabled=set(args.disable_plugin), builtins=builtins_for(args, anonymize))
     command = _command_mode(args)
+    if command is not None and args.validate:
+        parser.error("--validate checks the objects of capture files (--json, --expert, the UI...), "
+                     "not with --batch, --report, --list-plugins or -D")
     if command is not None:
         return COMMANDS[command](Command(parser, args, captures, anonymize, host))
     options = _view_options(parser, args, captures, anonymize, host)

@@ -247,3 +247,23 @@ def test_workers_option_is_honoured(plugin_host, monkeypatch):
     validated("validate_clean_dcmtk.pcap", plugin_host, validate_workers="3")
     assert seen == [3]
     assert os.cpu_count()  # the default (0) is one per core
+
+
+def test_validate_with_a_mode_that_reads_no_capture_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--list-plugins", "--validate"])
+    assert exit_info.value.code == 2
+    assert "--validate checks the objects of capture files" in capsys.readouterr().err
+
+
+def test_the_same_object_from_two_senders_is_validated_once(plugin_host):
+    from dicomtui.plugins.validate.cache import ValidationCache, object_key
+    from dicomtui.plugins.validate.objects import prepare
+
+    analysis = validated("validate_a900_pynetdicom.pcap", plugin_host)
+    clean_a900 = prepare(analysis, stores(analysis)[0], 1 << 30)
+    clean = validated("validate_clean_dcmtk.pcap", plugin_host)
+    clean_first = prepare(clean, stores(clean)[0], 1 << 30)
+    # clean_ct1.dcm in both captures: storescu sent the same bytes; the meta header names no sender
+    assert object_key("t", clean_a900.part10) == object_key("t", clean_first.part10)
+    assert isinstance(ValidationCache(None).get(object_key("t", b"")), type(None))

@@ -109,7 +109,7 @@ def _report_object(analysis, report, index: int, validated: Validated) -> None:
                        f"{what} not validated: {result.skipped} — what is missing was lost on the network "
                        "or by the capture, not necessarily from the object; capture nearer the sender to check "
                        "the object itself", code="data.not-validated-incomplete", **_where(message))
-        elif message.transfer_syntax:
+        else:
             report.add(Severity.NOTE, Group.DATA, f"{what} not validated: {result.skipped}",
                        code="data.not-validated", **_where(message))
         return

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from io import BytesIO
 
 from dicomtui.core.base.inflate import inflate_bounded
-from dicomtui.plugins.export.part10 import media_storage_uids, meta_header, sender_ae
+from dicomtui.plugins.export.part10 import media_storage_uids, meta_header
 from dicomtui.plugins.rules.protocol import encoding_mismatch
 
 DEFLATED = "1.2.840.10008.1.2.1.99"
@@ -77,7 +77,8 @@ def prepare(analysis, message, max_bytes: int) -> PreparedObject:
         validated_as = f"{syntax} (guessed: the negotiation was not captured)"
     sop_class, sop_instance = media_storage_uids(analysis, message)
     head = read_identity(data, syntax)
-    header = meta_header(head.get("SOPClassUID") or sop_class, sop_instance, syntax, sender_ae(analysis, message))
+    # No Source AE Title: the same object sent by two devices is one cache entry, and dciodvfy ignores it.
+    header = meta_header(head.get("SOPClassUID") or sop_class, sop_instance, syntax)
     return PreparedObject(index, header + data, validated_as=validated_as, encoding_mismatch=mismatch,
                           sop_class=head.get("SOPClassUID", ""), sop_instance=head.get("SOPInstanceUID", ""),
                           study=head.get("StudyInstanceUID", ""), patient_id=head.get("PatientID", ""),

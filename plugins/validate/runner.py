@@ -2,8 +2,9 @@
 
 Reading bytes from the capture happens on the calling thread (the capture map is not
 shared with workers); each worker thread only waits on its dciodvfy process, which
-releases the GIL.  At most ``2 × workers`` objects are held in memory at once, so a day of
-traffic costs the memory of a few objects, not of the day.
+releases the GIL.  At most ``2 × workers`` objects, and beyond the first of them at most
+``PENDING_BYTES`` in all, are held in memory at once, so a day of traffic costs the memory
+of a few objects, not of the day.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ class Validated:
     ran: int = 0  # dciodvfy processes started (the rest came from the cache)
 
 
+PENDING_BYTES = 256 << 20
+
+
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
@@ -43,8 +47,11 @@ def validate_messages(analysis, indexes: list[int], tools: Dicom3Tools, cache: V
     pending: dict[Future, tuple[PreparedObject, str]] = {}
     same_object: dict[str, list[PreparedObject]] = {}  # a second copy waits for the first's result
 
+    pending_bytes: dict[str, int] = {}
+
     def finish(future: Future) -> None:
         prepared, key = pending.pop(future)
+        pending_bytes.pop(key, None)
         result = future.result()
         cache.put(key, result)
         for waiting in [prepared, *same_object.pop(key, [])]:
@@ -68,8 +75,9 @@ def validate_messages(analysis, indexes: list[int], tools: Dicom3Tools, cache: V
                 continue
             same_object[key] = []
             pending[pool.submit(_check, tools, prepared)] = (_without_bytes(prepared), key)
+            pending_bytes[key] = len(prepared.part10)
             done.ran += 1
-            while len(pending) >= 2 * workers:
+            while len(pending) >= 2 * workers or (len(pending) > 1 and sum(pending_bytes.values()) > PENDING_BYTES):
                 finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
                 for future in finished:
                     finish(future)
