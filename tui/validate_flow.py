@@ -46,7 +46,7 @@ class ValidationFlow:
             return
         known = analysis.validation.for_message(message.index)
         if known is not None:
-            app.notify(self._summary(message, known))
+            app.notify(str(self._summary(message, known)))
             return
         if message.index in self.running:
             return
@@ -73,10 +73,10 @@ class ValidationFlow:
         if result is None:
             missing = next((item.message for item in added if item.code == "data.validator-missing"),
                            "not validated (no plugin answered)")
-            app.notify(missing, severity="error", timeout=10)
+            app.notify(str(missing), severity="error", timeout=10)
             return
         app.details.show_current()
-        app.notify(self._summary(analysis.messages[index], result),
+        app.notify(str(self._summary(analysis.messages[index], result)),
                    severity="warning" if result.errors or result.failed else "information")
 
     @staticmethod
