@@ -267,3 +267,16 @@ def test_the_same_object_from_two_senders_is_validated_once(plugin_host):
     # clean_ct1.dcm in both captures: storescu sent the same bytes; the meta header names no sender
     assert object_key("t", clean_a900.part10) == object_key("t", clean_first.part10)
     assert isinstance(ValidationCache(None).get(object_key("t", b"")), type(None))
+
+
+def test_the_recorded_objects_are_those_the_fixture_script_makes(defects):
+    """fixtures/peers/make_validation_objects.py derives its UIDs from fixed names: a rerun records the same."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_validation_objects",
+                                                  FIXTURES / "peers" / "make_validation_objects.py")
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    sent = [message.affected_sop_instance for message in stores(defects)]
+    assert sent[:4] == [maker.uid("missing type 1"), maker.uid("wrong vr"), maker.uid("patient A"),
+                        maker.uid("patient B")]

@@ -55,8 +55,8 @@ PREFERENCES: tuple[Preference, ...] = (
                "packet list columns in order (no, time, source, destination, assoc, type, length, frames, "
                "info); c opens the chooser"),
     Preference("validate", False, "check every stored object against its IOD with dciodvfy, and each study "
-               "with dcentvfy, when a capture is opened (needs dicomtui[validate]; V validates the object "
-               "under the cursor either way)"),
+               "with dcentvfy, when a capture is opened (needs dicomtui[validate]; reload to apply; V "
+               "validates the object under the cursor either way)"),
     Preference("copy_to", "both", "y / Y copy to: osc52 (terminal clipboard), file, or both",
                ("both", "osc52", "file")),
 )

@@ -17,7 +17,7 @@ from dicomtui.core.model import Group, Severity
 from dicomtui.plugins.validate.cache import shared_cache
 from dicomtui.plugins.validate.consistency import check_studies, messages_named
 from dicomtui.plugins.validate.runner import Validated, default_workers, validate_messages
-from dicomtui.plugins.validate.tool import MISSING_TEXT, ValidatorMissing, find_tools
+from dicomtui.plugins.validate.tool import ValidatorMissing, find_tools
 from dicomtui.plugins.validate.wording import consistency_outcome, likely_outcome, reasons, short_reason
 
 VALIDATE_OPTION = "validate"
@@ -205,5 +205,3 @@ def _report_study(analysis, report, study) -> None:
                f"{len(study.messages)} objects of study {study.study_instance_uid} disagree ({study.tool}): "
                f"{shown} — {consistency_outcome(errors)}", code="data.study-inconsistent", **_where(first))
 
-
-MISSING = MISSING_TEXT
