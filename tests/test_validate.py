@@ -280,3 +280,17 @@ def test_the_recorded_objects_are_those_the_fixture_script_makes(defects):
     sent = [message.affected_sop_instance for message in stores(defects)]
     assert sent[:4] == [maker.uid("missing type 1"), maker.uid("wrong vr"), maker.uid("patient A"),
                         maker.uid("patient B")]
+
+
+def test_a_status_about_resources_is_not_blamed_on_the_data(plugin_host):
+    """reject_abort.pcap: rtplan.dcm (two dciodvfy errors) refused with 0xA700 out of resources, an MR
+    refused with 0xC000: only the 0xC000 is tied to the data (and dciodvfy finds no error in that MR)."""
+    analysis = validated("reject_abort.pcap", plugin_host)
+    refused = {analysis.messages[item.message_index].status: item.code for item in data_items(analysis)
+               if item.code.startswith("data.refused")}
+    assert refused == {0xC000: "data.refused-not-for-data"}
+    statuses = {message.status for message in analysis.messages if message.status}
+    assert {0xA700, 0xC000} <= statuses
+    # rtplan.dcm resent with the same bytes is one object for the study check, not a duplicate UID
+    assert not [study for study in analysis.validation.studies
+                if any("1.2.777.777.77.7.7777.7777.20030903150023" in line.text for line in study.lines)]

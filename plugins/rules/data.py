@@ -77,9 +77,12 @@ def validate(analysis, indexes: list[int], report, consistency: bool) -> Validat
         _report_object(analysis, report, index, validated)
     if consistency:
         studies: dict[str, list[int]] = {}
+        seen: set = set()
         for index in indexes:
             prepared, result = validated.prepared.get(index), validated.results.get(index)
-            if prepared and result and result.ran and not result.failed and prepared.study:
+            if prepared and result and result.ran and not result.failed and prepared.study \
+                    and validated.keys.get(index) not in seen:  # a resent copy is not a second object
+                seen.add(validated.keys.get(index))
                 studies.setdefault(prepared.study, []).append(index)
         checked = check_studies(analysis, studies, tools, max_bytes)
         if checked:
@@ -162,15 +165,26 @@ def _report_mismatches(analysis, report, message, prepared, what: str) -> None:
                    **_where(message))
 
 
+# Failure statuses about the data set itself (PS3.4 B.2.3, PS3.7 C.4): 0xA9xx data set does not match
+# SOP class, 0xCxxx cannot understand; invalid attribute value, value out of range, invalid object
+# instance, missing attribute (value).  Others (0xA7xx out of resources, SOP class not supported, not
+# authorised...) say nothing about the object: no tie, whatever the validator found.
+DATA_STATUSES = frozenset({0x0106, 0x0116, 0x0117, 0x0120, 0x0121})
+
+
+def is_data_status(status: int) -> bool:
+    return status & 0xFF00 in (0xA900,) or status & 0xF000 == 0xC000 or status in DATA_STATUSES
+
+
 def _tie_responses(analysis, report, request, result) -> None:
-    """A failure status in the response, tied to what the validator found (or did not find)."""
+    """A failure status about the data in the response, tied to what the validator found (or did not find)."""
     for response_index in request.responses:
         response = analysis.messages[response_index]
         if response.status is None:
             continue
         category, meaning = analysis.status_meaning(response.command_field, response.status,
                                                     response.affected_sop_class or request.affected_sop_class)
-        if category != "failure":
+        if category != "failure" or not is_data_status(response.status):
             continue
         status = f"0x{response.status:04X} ({meaning})"
         comment = response.command.get("ErrorComment")

@@ -23,6 +23,7 @@ from dicomtui.plugins.validate.tool import Dicom3Tools, run_dciodvfy
 class Validated:
     results: dict[int, ValidationResult] = field(default_factory=dict)
     prepared: dict[int, PreparedObject] = field(default_factory=dict)  # without their bytes
+    keys: dict[int, str] = field(default_factory=dict)  # message -> cache key (same key: the same object)
     ran: int = 0  # dciodvfy processes started (the rest came from the cache)
 
 
@@ -66,6 +67,7 @@ def validate_messages(analysis, indexes: list[int], tools: Dicom3Tools, cache: V
                 done.results[index] = ValidationResult(tool=label, skipped=prepared.skipped)
                 continue
             key = object_key(label, prepared.part10)
+            done.keys[index] = key
             if key in same_object:
                 same_object[key].append(_without_bytes(prepared))
                 continue

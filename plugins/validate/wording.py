@@ -14,6 +14,7 @@ _MISSING = re.compile(r"Missing attribute Type (\w+) (?:Required|Conditional) El
 _EMPTY = re.compile(r"Empty attribute \(no value\) Type (\w+) (?:Required|Conditional) Element=<(\w+)>")
 _VR_VALUE = re.compile(r"Value invalid for this VR - \((0x[0-9a-f]{4},0x[0-9a-f]{4})\) (\w\w) ([^-]*?)\s+\w\w ")
 _WRONG_VR = re.compile(r"Invalid Value Representation (\w\w) \((\w\w) Required\) Element=<(\w+)>")
+_UID_ROOT = re.compile(r"Illegal root for UID .* in \((0x[0-9a-f]{4},0x[0-9a-f]{4})\) (.+)$")
 _ENUM = re.compile(r"Unrecognized enumerated value <([^>]*)> for value \d+ of attribute <([^>]*)>")
 
 
@@ -28,6 +29,9 @@ def short_reason(error: str) -> str:
     found = _VR_VALUE.search(error)
     if found:
         return f"has a value invalid for its VR in {found.group(3).strip()} {found.group(1)} ({found.group(2)})"
+    found = _UID_ROOT.search(error)
+    if found:
+        return f"has a UID with an unregistered root in {found.group(2).strip()} ({found.group(1)})"
     found = _WRONG_VR.search(error)
     if found:
         return f"has {found.group(3)} in VR {found.group(1)} ({found.group(2)} required)"
