@@ -54,9 +54,8 @@ PREFERENCES: tuple[Preference, ...] = (
     Preference("columns", "no,time,source,destination,assoc,type,info",
                "packet list columns in order (no, time, source, destination, assoc, type, length, frames, "
                "info); c opens the chooser"),
-    Preference("validate", False, "check every stored object against its IOD with dciodvfy, and each study "
-               "with dcentvfy, when a capture is opened (needs dicomtui[validate]; reload to apply; V "
-               "validates the object under the cursor either way)"),
+    Preference("validate", False, "dciodvfy/dcentvfy on every stored object on opening (reload to apply; "
+               "needs dicomtui[validate]; V checks one object either way)"),
     Preference("copy_to", "both", "y / Y copy to: osc52 (terminal clipboard), file, or both",
                ("both", "osc52", "file")),
 )
