@@ -20,19 +20,17 @@ printed too.  Not a timed test: figures depend on the machine, compare ratios of
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent.parent))  # the checkout's parent: `dicomtui` importable from a checkout
+from dicomtui.cli import make_host
+from dicomtui.core.pipeline import AnalysisConfig, analyze
+from dicomtui.plugins.validate.cache import ValidationCache
+from dicomtui.plugins.validate.runner import default_workers, validate_messages
+from dicomtui.plugins.validate.tool import find_tools
 
-from dicomtui.cli import make_host  # noqa: E402
-from dicomtui.core.pipeline import AnalysisConfig, analyze  # noqa: E402
-from dicomtui.plugins.validate.cache import ValidationCache  # noqa: E402
-from dicomtui.plugins.validate.runner import default_workers, validate_messages  # noqa: E402
-from dicomtui.plugins.validate.tool import find_tools  # noqa: E402
+HERE = Path(__file__).resolve().parent  # run from an installed dicomtui (pip install -e '.[validate]')
 
 FIXTURES = HERE.parent / "fixtures"
 DEFAULT_CAPTURES = ["validate_defects_dcmtk.pcap", "validate_clean_dcmtk.pcap", "validate_a900_pynetdicom.pcap",
