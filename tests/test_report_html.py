@@ -522,3 +522,27 @@ def test_cli_reads_standard_input_whole(tmp_path):
     assert result.returncode == 0, result.stderr
     facts = _text(_section(out.read_text(), "capture"))
     assert "SHA-256 (bytes read)" in facts and "1 association(s)" in facts
+
+
+def test_validation_results_fill_their_section_without_the_values(tmp_path):
+    """``--validate`` (issue 29) fills Analysis.validation; the page lists it, values withheld."""
+    from conftest import analyze_path
+    from dicomtui.core.model.validation import ERROR, ValidationResult, ValidatorLine
+
+    analysis = analyze_path(FIXTURES / "store_dcmtk.pcapng")
+    assert 'id="validation"' not in render_report(analysis)
+    store = next(message for message in analysis.messages if message.command_name == "C-STORE-RQ")
+    lines = (ValidatorLine(ERROR, "Error - Value invalid for this VR - (0x0010,0x0010) PN Patient's Name "
+                                  "PN [0] = <SECRET^PATIENT> - Character invalid"),
+             ValidatorLine(ERROR, "Error - Missing attribute Type 1 Required Element=<FrameOfReferenceUID> "
+                                  "Module=<FrameOfReference>"))
+    analysis.validation.by_message[store.index] = ValidationResult("dciodvfy test", errors=2, lines=lines,
+                                                                  iod="CTImage")
+    analysis.validation.tools["dciodvfy"] = "test"
+    page = render_report(analysis)
+    section = _text(_section(page, "validation"))
+    assert "CTImage" in section and "Element=<FrameOfReferenceUID> Module=<FrameOfReference>" in section
+    assert "SECRET" not in page and "= <‹withheld›>" in section
+    real = render_report(analysis, ReportSettings(RedactionSettings(real_values=True)))
+    assert "&lt;SECRET^PATIENT&gt;" in real
+    assert html5lib.HTMLParser(strict=True).parse(page) is not None

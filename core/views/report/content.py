@@ -433,12 +433,47 @@ def _codes_section(prefix: str, anchor: str, title: str, intro: str):
     return build
 
 
+def _validation_section(analysis: "Analysis", redaction: Redaction) -> Section | None:
+    """Each validated object against its IOD (``Analysis.validation``, filled by ``--validate``),
+    each study's objects against each other, and the ``data.*`` findings; validator lines quote
+    data-set values, which the redaction withholds like any other."""
+    results = getattr(analysis, "validation", None)
+    findings = _codes_section("data.", "", "", "")(analysis, redaction)
+    if not results and findings is None:
+        return None
+    section = Section("validation", "Data-set validation",
+                      ["What the data sets carried against what their IODs require; values the validator "
+                       "quotes are withheld unless the page shows real values."])
+    if results:
+        tools = ", ".join(f"{name} {version}" for name, version in sorted(results.tools.items()))
+        if tools:
+            section.paragraphs.append(f"Validator: {tools}.")
+        rows = []
+        for index, result in sorted(results.by_message.items())[:300]:
+            message = analysis.messages[index]
+            first = result.error_lines()[:3]
+            rows.append([f"A{message.association}", str(index), message.command_name,
+                         uid_label(redaction.uid(message.affected_sop_class)), result.iod or "-",
+                         str(result.errors), str(result.warnings),
+                         redaction.text(result.skipped or result.failed or "; ".join(first))])
+        if rows:
+            section.tables.append((["association", "message", "command", "SOP class", "IOD", "errors", "warnings",
+                                    "first errors, or why not validated"], rows))
+        studies = [[str(len(study.messages)), str(study.errors), str(study.warnings),
+                    redaction.text(study.failed or "; ".join(line.text for line in study.lines[:3]))]
+                   for study in results.studies[:100]]
+        if studies:
+            section.tables.append((["objects of one study", "errors", "warnings", "first lines"], studies))
+    if findings is not None:
+        section.tables.extend(findings.tables)
+    return section
+
+
 OPTIONAL_SECTIONS: list[Callable[["Analysis", Redaction], Section | None]] = [
     _codes_section("workflow.", "workflow", "Workflow",
                    "How the associations' operations link up (query, retrieve, store, commitment)."),
     _tls_section,
-    _codes_section("data.", "validation", "Data-set validation",
-                   "What the data sets carried against what their IODs require (values withheld)."),
+    _validation_section,
 ]
 
 

@@ -33,6 +33,9 @@ _IPV4 = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.]*\d)")
 # A value quoted by a rule ('...' as rules.common.quoted writes it); an apostrophe inside a word
 # ("SCP's") is not a quote.
 _QUOTED = re.compile(r"(?<![\w'])'([^'\n]*)'(?![\w])")
+# A value a validator quotes (dciodvfy: "<DOE^JOHN>"); it quotes attribute keywords the same way
+# ("Element=<PatientName>"), which stay.
+_ANGLED = re.compile(r"(?<!Module=)<([^<>\n]*)>")  # (a module's name stays too)
 # What dicomtui's own advice quotes ('no delay'): wording, not a value from the capture.
 OWN_QUOTES = frozenset(_QUOTED.findall(" ".join(CAUSE_ADVICE.values())))
 
@@ -167,6 +170,7 @@ class Redaction:
                     text = text.replace(address, self.address(address))
         text = _UID.sub(lambda match: self.uid(match.group(0)), text)
         text = _QUOTED.sub(self._quoted, text)
+        text = _ANGLED.sub(self._angled, text)
         if self._title_pattern is not None:
             text = self._title_pattern.sub(lambda match: self._titles[match.group(0)], text)
         return text
@@ -182,6 +186,25 @@ class Redaction:
                          or stripped.startswith(ANON_UID_ROOT)):
             return match.group(0)
         return "'" + WITHHELD + "'" if stripped else match.group(0)
+
+
+    def _angled(self, match: re.Match) -> str:
+        value = match.group(1).strip(" \x00")
+        if not value or _is_keyword(value) or value in self._titles or value.startswith(ANON_UID_ROOT) \
+                or is_registered_uid(value) or value in self._kept_uids:
+            return match.group(0)
+        return "<" + WITHHELD + ">"
+
+
+def _is_keyword(text: str) -> bool:
+    """A DICOM attribute keyword (``PatientName``), or a tag ``(0010,0010)``: names, not values."""
+    if re.fullmatch(r"\(?0x[0-9a-fA-F]{4},0x[0-9a-fA-F]{4}\)?|\([0-9a-fA-F]{4},[0-9a-fA-F]{4}\)", text):
+        return True
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", text):
+        return False
+    from pydicom.datadict import tag_for_keyword
+
+    return tag_for_keyword(text) is not None
 
 
 def _host(endpoint: str) -> str:
