@@ -546,3 +546,12 @@ def test_validation_results_fill_their_section_without_the_values(tmp_path):
     real = render_report(analysis, ReportSettings(RedactionSettings(real_values=True)))
     assert "&lt;SECRET^PATIENT&gt;" in real
     assert html5lib.HTMLParser(strict=True).parse(page) is not None
+
+
+def test_scu_think_page_shows_the_injected_waits_in_the_budget(pages):
+    scenario = TIMING["timing_scu_think.pcap"]
+    rows = _rows(_section(pages("timing_scu_think.pcap"), "timing"))
+    header = rows.index(["network transfer", "network round trips", "SCP processing", "SCU think time", "idle"])
+    think = dict(zip(rows[header], rows[header + 1]))["SCU think time"]  # "2.563 s (90%)"
+    waited = scenario["injected"]["think"] * (scenario["injected"]["objects"] - 1)
+    assert waited <= float(think.split()[0]) <= waited + 0.4, think
