@@ -19,7 +19,7 @@ from dicomtui import cli
 from dicomtui.core.base.pseudonyms import ANON_UID_ROOT
 from dicomtui.core.model.timing import timing_report
 from dicomtui.core.views.report import RedactionSettings, ReportSettings, render_report, write_report
-from dicomtui.core.views.report.content import OPTIONAL_SECTIONS, Section
+from dicomtui.core.views.report.sections import OPTIONAL_SECTIONS, Section
 from test_anonymize import ALL_FIXTURES, _encodings, _identifying_values
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,9 +9,7 @@ Large captures stay small: the associations with a warning or an error get their
 titles, same outcome).  Everything is read once per analysis (findings and messages by
 association in one pass each), so a day of thousands of associations costs linear time.
 
-Optional sections (``OPTIONAL_SECTIONS``) are functions ``(analysis, redaction) -> Section | None``:
-a section appears when the analysis has something for it (workflow links, TLS handshakes,
-data-set validation findings as those land), laid out by the template's generic table.
+The optional sections (workflow, transport layers, validation) are in ``sections``.
 """
 
 from __future__ import annotations
@@ -20,8 +18,7 @@ import datetime
 import hashlib
 import os
 from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dicomtui import __version__
@@ -33,6 +30,7 @@ from dicomtui.core.model.timing import BUDGET, BUDGET_LABELS, VERDICT_MIN_SECOND
 
 from . import charts
 from .redact import Redaction
+from .sections import OPTIONAL_SECTIONS, split_advice
 
 if TYPE_CHECKING:  # pragma: no cover
     from dicomtui.core.model.analysis import Analysis
@@ -49,16 +47,6 @@ class ReportLimits:
     verdict_rows: int = 40  # associations listed one by one (detailed ones with findings); the rest grouped
     finding_examples: int = 3  # first occurrences shown per finding group
     chart_associations: int = 25  # bars in the budget and throughput charts
-
-
-@dataclass(slots=True)
-class Section:
-    """A section the template lays out generically: paragraphs, then tables (headers, rows)."""
-
-    anchor: str
-    title: str
-    paragraphs: list[str] = field(default_factory=list)
-    tables: list[tuple[list[str], list[list[str]]]] = field(default_factory=list)
 
 
 def _utc(timestamp: float | None) -> str:
@@ -129,11 +117,6 @@ def _peers(association, analysis: "Analysis", redaction: Redaction) -> dict[str,
             "client": redaction.endpoint(connection.client), "server": redaction.endpoint(connection.server)}
 
 
-def _split_advice(text: str) -> tuple[str, str]:
-    finding, dash, advice = text.partition(" — ")
-    return (finding, advice) if dash else (text, "")
-
-
 @dataclass(slots=True)
 class Evidence:
     """Per-association indexes, each built in one pass."""
@@ -176,7 +159,7 @@ def verdicts(analysis: "Analysis", redaction: Redaction, evidence: Evidence, det
         item = evidence.worst.get(index)
         rows.append({"id": index, "peers": _peers(association, analysis, redaction), "outcome": _outcome(association),
                      "severity": item.severity.label if item is not None else "ok",
-                     "finding": redaction.text(_split_advice(item.message)[0]) if item is not None else
+                     "finding": redaction.text(split_advice(item.message)[0]) if item is not None else
                      "nothing above chat", "messages": association.message_count, "linked": True})
     shown = set(troubled)
     groups: dict[tuple, dict[str, Any]] = {}
@@ -191,7 +174,7 @@ def verdicts(analysis: "Analysis", redaction: Redaction, evidence: Evidence, det
             group = groups[key] = {
                 "calling": redaction.ae(association.calling_ae) or "?", "called": redaction.ae(association.called_ae)
                 or "?", "outcome": key[2], "severity": item.severity.label if item is not None else "ok",
-                "rank": key[3], "finding": redaction.text(_split_advice(item.message)[0]) if item is not None else "",
+                "rank": key[3], "finding": redaction.text(split_advice(item.message)[0]) if item is not None else "",
                 "example": association.index, "count": 0}
         group["count"] += 1
     grouped = sorted(groups.values(), key=lambda group: (-group["rank"], -group["count"]))
@@ -336,7 +319,7 @@ def finding_groups(analysis: "Analysis", redaction: Redaction, detailed: set[int
         if item.association is not None:
             group["associations"].add(item.association)
         if len(group["examples"]) < limits.finding_examples:
-            finding, advice = _split_advice(item.message)
+            finding, advice = split_advice(item.message)
             group["examples"].append({
                 "text": redaction.text(finding), "advice": redaction.text(advice), "frame": item.frame,
                 "association": item.association,
@@ -402,79 +385,6 @@ def timing_content(analysis: "Analysis", redaction: Redaction, limits: ReportLim
         "response_chart": charts.response_times(report, analysis, labels),
         "throughput_chart": charts.throughput(report, labels, limits.chart_associations),
     }
-
-
-# -- optional sections: shown when the analysis has something for them ---------------------------
-
-def _tls_section(analysis: "Analysis", redaction: Redaction) -> Section | None:
-    """Connections that carried DICOM inside another layer (a stream transform such as TLS)."""
-    rows = [[f"C{connection.index}", redaction.endpoint(connection.client), redaction.endpoint(connection.server),
-             connection.transform] for connection in analysis.connections if connection.transform]
-    if not rows:
-        return None
-    return Section("transport", "Transport layers (TLS and other stream transforms)",
-                   ["These connections carried DICOM inside another layer; the associations above were decoded "
-                    "from what that layer delivered."],
-                   [(["connection", "client", "server", "layer"], rows)])
-
-
-def _codes_section(prefix: str, anchor: str, title: str, intro: str):
-    """A section listing the findings whose code starts with ``prefix`` (e.g. ``data.``, ``workflow.``)."""
-    def build(analysis: "Analysis", redaction: Redaction) -> Section | None:
-        rows = [[item.severity.label, item.code, str(item.frame or ""),
-                 f"A{item.association}" if item.association is not None else "",
-                 redaction.text(_split_advice(item.message)[0])]
-                for item in analysis.expert if item.code.startswith(prefix)]
-        if not rows:
-            return None
-        shown = rows[:300]
-        paragraphs = [intro] + ([f"The first {len(shown)} of {len(rows)} are listed."] if len(rows) > len(shown) else [])
-        return Section(anchor, title, paragraphs, [(["severity", "code", "frame", "association", "finding"], shown)])
-    return build
-
-
-def _validation_section(analysis: "Analysis", redaction: Redaction) -> Section | None:
-    """Each validated object against its IOD (``Analysis.validation``, filled by ``--validate``),
-    each study's objects against each other, and the ``data.*`` findings; validator lines quote
-    data-set values, which the redaction withholds like any other."""
-    results = getattr(analysis, "validation", None)
-    findings = _codes_section("data.", "", "", "")(analysis, redaction)
-    if not results and findings is None:
-        return None
-    section = Section("validation", "Data-set validation",
-                      ["What the data sets carried against what their IODs require; values the validator "
-                       "quotes are withheld unless the page shows real values."])
-    if results:
-        tools = ", ".join(f"{name} {version}" for name, version in sorted(results.tools.items()))
-        if tools:
-            section.paragraphs.append(f"Validator: {tools}.")
-        rows = []
-        for index, result in sorted(results.by_message.items())[:300]:
-            message = analysis.messages[index]
-            first = result.error_lines()[:3]
-            rows.append([f"A{message.association}", str(index), message.command_name,
-                         uid_label(redaction.uid(message.affected_sop_class)), result.iod or "-",
-                         str(result.errors), str(result.warnings),
-                         redaction.text(result.skipped or result.failed or "; ".join(first))])
-        if rows:
-            section.tables.append((["association", "message", "command", "SOP class", "IOD", "errors", "warnings",
-                                    "first errors, or why not validated"], rows))
-        studies = [[str(len(study.messages)), str(study.errors), str(study.warnings),
-                    redaction.text(study.failed or "; ".join(line.text for line in study.lines[:3]))]
-                   for study in results.studies[:100]]
-        if studies:
-            section.tables.append((["objects of one study", "errors", "warnings", "first lines"], studies))
-    if findings is not None:
-        section.tables.extend(findings.tables)
-    return section
-
-
-OPTIONAL_SECTIONS: list[Callable[["Analysis", Redaction], Section | None]] = [
-    _codes_section("workflow.", "workflow", "Workflow",
-                   "How the associations' operations link up (query, retrieve, store, commitment)."),
-    _tls_section,
-    _validation_section,
-]
 
 
 def build(analysis: "Analysis", redaction: Redaction, invocation: str = "",
