@@ -168,7 +168,8 @@ class Redaction:
             for address in self._addresses:
                 if ":" in address and address in text:  # IPv6, written as the connection names it
                     text = text.replace(address, self.address(address))
-        text = _UID.sub(lambda match: self.uid(match.group(0)), text)
+        text = _UID.sub(lambda match: self.instance(match.group(0)) if match.group(0) in self._instances
+                        else self.uid(match.group(0)), text)
         text = _QUOTED.sub(self._quoted, text)
         text = _ANGLED.sub(self._angled, text)
         if self._title_pattern is not None:
