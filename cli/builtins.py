@@ -86,6 +86,11 @@ def _rules_query():
     return query
 
 
+def _rules_workflow():
+    from dicomtui.plugins.rules import workflow
+    return workflow
+
+
 # Exporters: --export, the UI and the modes that list them.
 
 
@@ -125,6 +130,7 @@ RULE_PLUGINS = (
     BuiltinPlugin("rules.slowness", _rules_slowness),
     BuiltinPlugin("rules.capture", _rules_capture),
     BuiltinPlugin("rules.query", _rules_query),
+    BuiltinPlugin("rules.workflow", _rules_workflow),
 )
 EXPORT_PLUGINS = (
     BuiltinPlugin("export.part10", _export_part10),
