@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover - imported when the mode runs (start-up co
 
 def _summary_or_export_only(args: argparse.Namespace, anonymize: bool) -> bool:
     """``--summary`` or ``--export`` of capture files, and nothing that shows findings."""
-    other = (anonymize or args.list_plugins or args.json or args.jsonl or args.expert or args.stats
+    other = (anonymize or args.list_plugins or args.json or args.jsonl or args.expert or args.stats or args.workflow
              or args.flow is not None or args.batch or args.report or args.interfaces or args.follow)
     return bool((args.summary or args.export) and not other)
 
@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--stats", action="store_true",
                       help="where the time went: causes, time budgets, response-time statistics, throughput, "
                            "TCP behaviour (docs/timing.md)")
+    mode.add_argument("--workflow", action="store_true",
+                      help="storage commitment, MPPS and worklist per study / accession: scheduled -> performed "
+                           "-> stored -> committed, with times and associations (docs/workflow.md)")
     mode.add_argument("--flow", metavar="ASSOCIATION",
                       help="print the ladder diagram of one association (number as in --summary, e.g. 1 or A1)")
     parser.add_argument("--flow-level", choices=["pdu", "message"], default="pdu",
@@ -441,6 +444,14 @@ def _stats(analysis, options: ViewOptions, shown: list[int] | None) -> int:
     return EXIT_OK
 
 
+def _workflow(analysis, options: ViewOptions, shown: list[int] | None) -> int:
+    from dicomtui.core.views.workflow import workflow_lines
+
+    for line in workflow_lines(analysis):
+        print(line)
+    return EXIT_OK
+
+
 def _flow(analysis, options: ViewOptions, shown: list[int] | None) -> int:
     from dicomtui.core.views.timing import flow_lines
 
@@ -494,6 +505,7 @@ VIEWS: dict[str, View] = {
     "json": _json,
     "stats": _stats,
     "flow": _flow,
+    "workflow": _workflow,
     "expert": _expert,
     "export": _export,
     "anonymize": _anonymize,
@@ -507,7 +519,7 @@ def _view_of(args: argparse.Namespace, anonymize: bool) -> str:
     if anonymize:
         return "anonymize"
     given = {"summary": args.summary, "jsonl": args.jsonl, "json": args.json, "stats": args.stats,
-             "flow": args.flow is not None, "expert": args.expert, "export": bool(args.export)}
+             "flow": args.flow is not None, "workflow": args.workflow, "expert": args.expert, "export": bool(args.export)}
     return next((name for name, wanted in given.items() if wanted), "ui")
 
 
@@ -624,8 +636,8 @@ def _view_options(parser: argparse.ArgumentParser, args: argparse.Namespace, cap
         anonymize_cli.check(args, captures, parser)
     if live is not None and display_filter is not None:
         parser.error("-Y filters a capture file; in a live capture use the UI's filter bar (/)")
-    if live is not None and (args.stats or args.flow is not None):
-        parser.error("--stats and --flow read a capture file: capture with -w FILE, then dicomtui --stats FILE")
+    if live is not None and (args.stats or args.flow is not None or args.workflow):
+        parser.error("--stats, --flow and --workflow read a capture file: capture with -w FILE, then dicomtui --stats FILE")
     export = None
     if args.export:
         from dicomtui.core.views.export import ExportSettings

@@ -224,3 +224,32 @@ def test_json_has_the_workflow_and_every_finding_code():
 def test_captures_without_workflow_have_an_empty_model(analyze_fixture, name):
     analysis = analyze_fixture(name)
     assert analysis.workflow.empty and workflow_items(analysis) == []
+
+
+def test_workflow_printout_per_accession_in_stage_order():
+    result = run_cli("--workflow", str(FIXTURES / "wf_mixed.pcap"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = lines.index(f"accession ACC021 study {ROOT}.21  patient WF021")
+    stages = [line.split()[0] for line in lines[header + 1:header + 5]]
+    assert stages == ["scheduled", "performed", "stored", "committed"]
+    assert "ARCHIVE→MODALITY A" in lines[header + 4] and "all committed: 2 of 2" in lines[header + 4]
+    text = result.stdout
+    assert "report connection REFUSED" in text and "report association REJECTED" in text
+    assert "1 in no commitment request" in text and "report NOT accepted by the modality (0x0110)" in text
+    assert "ScheduledStationAETitle='CT01'" in text
+    empty = run_cli("--workflow", str(FIXTURES / "echo_dcmtk.pcap"))
+    assert empty.returncode == 0 and "No storage commitment" in empty.stdout
+
+
+def test_stats_and_json_timing_have_time_to_commit_and_complete():
+    result = run_cli("--stats", str(FIXTURES / "wf_mixed.pcap"))
+    assert result.returncode == 0, result.stderr
+    [commit] = [line.split() for line in result.stdout.splitlines() if line.strip().startswith("time to commit")]
+    [complete] = [line.split() for line in result.stdout.splitlines() if line.strip().startswith("time to complete")]
+    # 10 commitments: 6 reported (21-25, 30), 4 not; 5 procedures: 4 finished, 22 still IN PROGRESS
+    assert (commit[3], commit[-1]) == ("6", "4") and (complete[3], complete[-1]) == ("4", "1")
+    document = json.loads(run_cli("--json", str(FIXTURES / "wf_all_good.pcap")).stdout)
+    timing = document["timing"]["workflow"]
+    assert timing["time_to_commit"]["count"] == 1 and 0 < timing["time_to_commit"]["median"] < 5
+    assert timing["time_to_complete"]["count"] == 1
