@@ -197,11 +197,12 @@ def workflow_rows(analysis: "Analysis") -> list[WorkflowRow]:
             target = commitment.reports[0] if commitment.reports else commitment.request
             rows.append(WorkflowRow(number, "committed", text, since(request.start_time), target, involved,
                                     problem=commitment.state != "committed" or refused_report))
-    for query in workflow.empty_queries:
+    group_number = rows[-1].group + 1 if rows else 0
+    for group_number, query in enumerate(workflow.empty_queries, group_number):
         request = messages[query.request]
         keys = ", ".join(f"{path.split('>')[-1]}={value!r}" for path, value in query.keys) or "none"
-        rows.append(WorkflowRow(len(rows), "", f"worklist query without match ({pair(request.association)})"))
-        rows.append(WorkflowRow(rows[-1].group, "scheduled", f"no item matched; keys: {keys}",
+        rows.append(WorkflowRow(group_number, "", f"worklist query without match ({pair(request.association)})"))
+        rows.append(WorkflowRow(group_number, "scheduled", f"no item matched; keys: {keys}",
                                 since(request.start_time), query.request, [request.association], problem=True))
     return rows
 
