@@ -253,3 +253,21 @@ def test_stats_and_json_timing_have_time_to_commit_and_complete():
     timing = document["timing"]["workflow"]
     assert timing["time_to_commit"]["count"] == 1 and 0 < timing["time_to_commit"]["median"] < 5
     assert timing["time_to_complete"]["count"] == 1
+
+
+def test_live_commitment_unanswered_is_provisional_until_the_capture_stops(plugin_host):
+    from dicomtui.core.pipeline import AnalysisConfig
+    from dicomtui.core.pipeline.incremental import IncrementalAnalysis
+
+    live = IncrementalAnalysis(AnalysisConfig(), plugin_host, "wf")
+    try:
+        live.feed((FIXTURES / "wf_commit_unanswered.pcap").read_bytes())
+        update = live.poll()
+        provisional = [item for item in update.provisional if item.code == "workflow.commitment_unanswered"]
+        assert len(provisional) == 1 and provisional[0].severity == Severity.NOTE
+        assert not workflow_items(live.analysis)  # nothing settled while live
+        final = live.finish()
+        assert final.provisional == []
+        assert [item.code for item in workflow_items(live.analysis)] == ["workflow.commitment_unanswered"]
+    finally:
+        live.close()

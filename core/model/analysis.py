@@ -50,6 +50,7 @@ class PipelineHooks(Protocol):
     dicomtui_check_association: HookCall
     dicomtui_check_message: HookCall
     dicomtui_check_analysis: HookCall
+    dicomtui_check_provisional: HookCall
 
 
 class PluginCaller(Protocol):

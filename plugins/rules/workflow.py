@@ -35,6 +35,13 @@ def dicomtui_register_rule_options(register):
 
 
 @hookimpl
+def dicomtui_check_provisional(analysis, report):
+    """Live: the same findings on the capture so far (a commitment not reported yet is a note until
+    the wait passes); replaced at every poll, settled by ``dicomtui_check_analysis`` at the end."""
+    dicomtui_check_analysis(analysis, report)
+
+
+@hookimpl
 def dicomtui_check_analysis(analysis, report):
     workflow = analysis.workflow
     if workflow.empty:
