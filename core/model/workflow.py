@@ -43,6 +43,7 @@ MAX_DATASET_BYTES = 4 << 20  # a commitment of thousands of instances is well be
 STORE_HEAD_BYTES = 64 * 1024  # Accession Number and Study Instance UID come early in a data set
 STUDY_INSTANCE_UID_TAG = 0x0020000D
 REVERSE_SLACK = 1.0  # seconds: a reverse attempt may start a little before the request's response is seen
+REVERSE_WINDOW = 3600.0  # seconds after the request in which an attempt from the archive's host counts
 
 # PS3.4 J.3.3.1 / C.14.1.1: Failure Reason (0008,1197).
 FAILURE_REASONS = {
@@ -473,7 +474,9 @@ class _Builder:
         if not entries:
             return None
         position = bisect.bisect_left(entries, commitment.request_time - REVERSE_SLACK, key=lambda entry: entry[0])
-        for _time, _frame, attempt in entries[position:]:
+        for when, _frame, attempt in entries[position:]:
+            if when > commitment.request_time + REVERSE_WINDOW:
+                break
             if attempt.association == commitment.association:
                 continue
             if attempt.outcome == "report sent":

@@ -197,23 +197,23 @@ def _stored_not_committed(analysis, workflow, report) -> None:
     if not by_pair:
         return
     requested = {instance for commitment in workflow.commitments for _class, instance in commitment.requested}
+    stores_by_pair: dict[tuple[str, str], list] = {}  # one pass over the stores, not one per pair
+    for instance, stored in workflow.stored.items():
+        association = analysis.associations[stored.association]
+        key = (association.calling_ae.strip(), association.called_ae.strip())
+        if key in by_pair:
+            stores_by_pair.setdefault(key, []).append((instance, stored))
     for (scu, scp), commitments in by_pair.items():
         last_request = max(commitment.request_time for commitment in commitments)
-        left_out, first_store = [], None
-        for instance, stored in workflow.stored.items():
-            association = analysis.associations[stored.association]
-            if association.calling_ae.strip() != scu or association.called_ae.strip() != scp:
-                continue
-            if stored.time > last_request or instance in requested or stored.status != 0:
-                continue
-            left_out.append(instance)
-            first_store = stored if first_store is None else first_store
+        left_out = [(instance, stored) for instance, stored in stores_by_pair.get((scu, scp), ())
+                    if stored.time <= last_request and instance not in requested and stored.status == 0]
         if left_out:
+            first_instance, first_store = left_out[0]
             report.add(Severity.WARNING, Group.WORKFLOW,
                        f"{len(left_out)} instance(s) stored by {quoted(scu)} to {quoted(scp)} before its storage "
-                       f"commitment requests are in none of them: {_uids(left_out)} — the modality will not "
-                       "delete them (or, worse, deletes them unverified); check which images its commitment "
-                       "request includes", analysis.messages[first_store.message].last_frame,
+                       f"commitment requests are in none of them: {_uids([uid for uid, _ in left_out])} — the "
+                       "modality will not delete them (or, worse, deletes them unverified); check which images "
+                       "its commitment request includes", analysis.messages[first_store.message].last_frame,
                        first_store.association, None, first_store.message, code="workflow.stored_not_committed")
 
 
