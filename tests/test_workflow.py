@@ -271,3 +271,20 @@ def test_live_commitment_unanswered_is_provisional_until_the_capture_stops(plugi
         assert [item.code for item in workflow_items(live.analysis)] == ["workflow.commitment_unanswered"]
     finally:
         live.close()
+
+
+@pytest.mark.parametrize("name", ["wf_mixed.pcap", "store_ts_pynetdicom.pcap", "store_testfiles_pynetdicom.pcap",
+                                  "store_dcmtk.pcapng", "qr_pynetdicom.pcap"])
+def test_store_keys_from_the_head_equal_the_whole_data_set(analyze_fixture, name):
+    """The C-STORE head walker (element headers only) agrees with pydicom on the whole data set, in every
+    transfer syntax the fixtures hold (implicit, explicit, big endian, deflated, encapsulated)."""
+    from dicomtui.core.model.workflow import store_keys
+
+    analysis = analyze_fixture(name)
+    stores = [message for message in analysis.messages if message.command_name == "C-STORE-RQ"]
+    assert stores
+    for message in stores:
+        dataset = analysis.decode_dataset(message).dataset
+        expected = (str(dataset.get("AccessionNumber", "") or "").strip(),
+                    str(dataset.get("StudyInstanceUID", "") or "").strip())
+        assert store_keys(analysis, message) == expected, message.index

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -599,6 +600,47 @@ def query_keys(dataset, prefix: str = "") -> list[tuple[str, str]]:
     return keys
 
 
+ACCESSION_NUMBER_TAG = 0x00080050
+LONG_LENGTH_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV",
+                             b"UV"))
+
+
+def _walk_head(data: bytes, implicit: bool) -> dict[int, bytes] | None:
+    """Accession Number and Study Instance UID from the element headers of a little-endian data set.
+
+    Steps over values without converting them (a C-STORE has ~50 elements before (0020,000D): pydicom
+    converting each cost ~1 ms a store on a day).  None when a value of undefined length (a
+    sequence) comes first: the caller lets pydicom read it.
+    """
+    found: dict[int, bytes] = {}
+    position, size = 0, len(data)
+    unpack = struct.unpack_from
+    while position + 8 <= size:
+        group, element = unpack("<HH", data, position)
+        tag = group << 16 | element
+        if tag > STUDY_INSTANCE_UID_TAG:
+            break
+        if implicit:
+            length, header = unpack("<I", data, position + 4)[0], 8
+        elif data[position + 4:position + 6] in LONG_LENGTH_VRS:
+            if position + 12 > size:
+                break
+            length, header = unpack("<I", data, position + 8)[0], 12
+        else:
+            length, header = unpack("<H", data, position + 6)[0], 8
+        if length == 0xFFFFFFFF:
+            return None
+        start = position + header
+        if tag in (ACCESSION_NUMBER_TAG, STUDY_INSTANCE_UID_TAG):
+            found[tag] = data[start:start + length]
+        position = start + length
+    return found
+
+
+def _value_text(value: bytes | None) -> str:
+    return value.decode("latin-1").strip(" \0") if value else ""
+
+
 def store_keys(analysis, message) -> tuple[str, str]:
     """(Accession Number, Study Instance UID) of a C-STORE's data set, read from its first elements."""
     if not message.has_dataset or not message.dataset_fragments:
@@ -610,21 +652,27 @@ def store_keys(analysis, message) -> tuple[str, str]:
                                 first.stream_offset + length)
     if not data:
         return "", ""
+    data = bytes(data)
     if syntax == "1.2.840.10008.1.2.1.99":  # deflated: the shared codec inflates (bounded)
         dataset = _dataset(analysis, message)
         return _text(dataset, "AccessionNumber"), _text(dataset, "StudyInstanceUID")
-    from pydicom.filereader import read_dataset
-
-    from dicomtui.core.base.library_warnings import pydicom_warnings
     from dicomtui.core.protocol.datasets import guess_transfer_syntax
 
     if message.syntax_guessed or not syntax:
-        syntax = guess_transfer_syntax(bytes(data[:8]))
+        syntax = guess_transfer_syntax(data[:8])
     implicit = syntax == "1.2.840.10008.1.2"
     little = syntax != "1.2.840.10008.1.2.2"
+    if little:
+        found = _walk_head(data, implicit)
+        if found is not None:
+            return _value_text(found.get(ACCESSION_NUMBER_TAG)), _value_text(found.get(STUDY_INSTANCE_UID_TAG))
+    from pydicom.filereader import read_dataset
+
+    from dicomtui.core.base.library_warnings import pydicom_warnings
+
     try:
         with pydicom_warnings():
-            dataset = read_dataset(io.BytesIO(bytes(data)), implicit, little,
+            dataset = read_dataset(io.BytesIO(data), implicit, little,
                                    stop_when=lambda tag, _vr, _length: tag > STUDY_INSTANCE_UID_TAG)
     except Exception:
         return "", ""
