@@ -124,6 +124,19 @@ def test_report_on_the_same_association_not_accepted(analyze_fixture):
     assert item.code == "workflow.commitment_report_not_accepted" and "new association" in item.message
 
 
+def test_report_racing_the_release_of_the_request_association(analyze_fixture):
+    """The archive sent the report the moment the modality's A-RELEASE-RQ arrived: never answered."""
+    analysis = analyze_fixture("wf_commit_release_race.pcap")
+    found = commitment(analysis, 13)
+    assert found.report_on_same_association and found.report_status is None
+    assert found.state == "committed"  # what the archive reported; the modality never took it
+    [item] = workflow_items(analysis)
+    assert item.code == "workflow.commitment_report_not_accepted"
+    assert "no N-EVENT-REPORT-RSP" in item.message and "the release raced the report" in item.message
+    same = analyze_fixture("wf_commit_same_release.pcap")
+    assert "raced" not in workflow_items(same)[0].message  # there the report came before the release
+
+
 def test_stored_but_never_committed(analyze_fixture):
     analysis = analyze_fixture("wf_stored_not_committed.pcap")
     assert commitment(analysis, 8).state == "committed"
