@@ -682,10 +682,10 @@ def store_keys(analysis, message) -> tuple[str, str]:
 def build_workflow(analysis) -> Workflow:
     """The workflow model of an analysis (see the module docstring).
 
-    Empty when a live capture's retention limit dropped the oldest messages or associations:
-    indexes then no longer address the lists, and a workflow missing its start would mislead.
+    Empty when a live capture's retention limit dropped the oldest messages or associations: a
+    workflow missing its start would mislead (and the dropped rows cannot be read).
     """
-    messages, associations = analysis.messages, analysis.associations
-    if (messages and messages[0].index != 0) or (associations and associations[0].index != 0):
+    # core/pipeline/retention.py's lists keep every index and forget their head (``base`` of them)
+    if getattr(analysis.messages, "base", 0) or getattr(analysis.associations, "base", 0):
         return Workflow(capture_end=analysis.last_time or 0.0)
     return _Builder(analysis).build()
