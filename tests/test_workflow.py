@@ -16,7 +16,6 @@ import sys
 import pytest
 from capture_tools import FIXTURES
 from conftest import analyze_path
-
 from dicomtui.core.model import Severity
 
 ROOT = "1.2.826.0.1.3680043.8.498.26"

@@ -666,9 +666,8 @@ def store_keys(analysis, message) -> tuple[str, str]:
         found = _walk_head(data, implicit)
         if found is not None:
             return _value_text(found.get(ACCESSION_NUMBER_TAG)), _value_text(found.get(STUDY_INSTANCE_UID_TAG))
-    from pydicom.filereader import read_dataset
-
     from dicomtui.core.base.library_warnings import pydicom_warnings
+    from pydicom.filereader import read_dataset
 
     try:
         with pydicom_warnings():

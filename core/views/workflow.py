@@ -55,7 +55,7 @@ class _Group:
     first_time: float = float("inf")
 
 
-def _groups(analysis: "Analysis") -> list[_Group]:
+def _groups(analysis: Analysis) -> list[_Group]:
     workflow = analysis.workflow
     groups: list[_Group] = []
     by_study: dict[str, _Group] = {}
@@ -118,7 +118,7 @@ def _groups(analysis: "Analysis") -> list[_Group]:
     return groups
 
 
-def workflow_rows(analysis: "Analysis") -> list[WorkflowRow]:
+def workflow_rows(analysis: Analysis) -> list[WorkflowRow]:
     """Every group's header and stages, groups in order of their first event."""
     workflow = analysis.workflow
     start = analysis.first_time or 0.0
@@ -197,8 +197,8 @@ def workflow_rows(analysis: "Analysis") -> list[WorkflowRow]:
             target = commitment.reports[0] if commitment.reports else commitment.request
             rows.append(WorkflowRow(number, "committed", text, since(request.start_time), target, involved,
                                     problem=commitment.state != "committed" or refused_report))
-    group_number = rows[-1].group + 1 if rows else 0
-    for group_number, query in enumerate(workflow.empty_queries, group_number):
+    first_query_group = rows[-1].group + 1 if rows else 0
+    for group_number, query in enumerate(workflow.empty_queries, first_query_group):
         request = messages[query.request]
         keys = ", ".join(f"{path.split('>')[-1]}={value!r}" for path, value in query.keys) or "none"
         rows.append(WorkflowRow(group_number, "", f"worklist query without match ({pair(request.association)})"))
@@ -215,7 +215,7 @@ def row_text(row: WorkflowRow) -> str:
     return safe_text(f"  {row.stage:<10} {when} {mark} {row.text}")
 
 
-def workflow_lines(analysis: "Analysis") -> list[str]:
+def workflow_lines(analysis: Analysis) -> list[str]:
     """``dicomtui --workflow``: per study / accession, scheduled -> performed -> stored -> committed."""
     rows = workflow_rows(analysis)
     if not rows:
@@ -236,10 +236,10 @@ def _figures(values: list[float]) -> dict[str, Any]:
         return {"count": 0, "min": None, "median": None, "p95": None, "max": None}
     ordered = sorted(values)
     return {"count": len(ordered), "min": ordered[0], "median": statistics.median(ordered),
-            "p95": ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))], "max": ordered[-1]}
+            "p95": ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], "max": ordered[-1]}
 
 
-def workflow_timing(analysis: "Analysis") -> dict[str, dict[str, Any]]:
+def workflow_timing(analysis: Analysis) -> dict[str, dict[str, Any]]:
     """Time to commit (request's response -> report) and time to complete (N-CREATE -> final N-SET)."""
     workflow = analysis.workflow
     return {
@@ -251,13 +251,13 @@ def workflow_timing(analysis: "Analysis") -> dict[str, dict[str, Any]]:
     }
 
 
-def workflow_stats_lines(analysis: "Analysis") -> list[str]:
+def workflow_stats_lines(analysis: Analysis) -> list[str]:
     workflow = analysis.workflow
     if not (workflow.commitments or workflow.procedures):
         return []
     timing = workflow_timing(analysis)
-    lines = ["", "Workflow times (s): storage commitment request answered -> report; MPPS N-CREATE -> "
-             "COMPLETED/DISCONTINUED"]
+    lines = ["", ("Workflow times (s): storage commitment request answered -> report; MPPS N-CREATE -> "
+                  "COMPLETED/DISCONTINUED")]
     lines.append(f"  {'':<18} {'count':>5} {'min':>9} {'median':>9} {'p95':>9} {'max':>9}  not finished")
     for name, label, open_key in (("time_to_commit", "time to commit", "commitments_unreported"),
                                   ("time_to_complete", "time to complete", "procedures_in_progress")):

@@ -74,7 +74,7 @@ def _commitment(analysis, workflow, commitment, report) -> None:
     request = analysis.messages[commitment.request]
     who = f"{quoted(commitment.scu_ae)} → {quoted(commitment.scp_ae)}"
     frame = _message_frame(analysis, request.responses[-1] if request.responses else commitment.request)
-    where = dict(association=commitment.association, message_index=commitment.request)
+    where = {"association": commitment.association, "message_index": commitment.request}
     state = commitment.state
     if state == "unanswered":
         waited = max(0.0, workflow.capture_end - commitment.request_time)
@@ -146,9 +146,7 @@ def _commitment(analysis, workflow, commitment, report) -> None:
                        "instances not committed (see the report's Failed SOP Sequence)", report_frame,
                        analysis.messages[report_index].association, None, report_index,
                        code="workflow.commitment_failed_items")
-    if commitment.reports and commitment.report_status is not None and commitment.report_status != 0:
-        _report_not_accepted(analysis, commitment, who, report)
-    elif commitment.reports and commitment.report_status is None:
+    if commitment.reports and commitment.report_status != 0:  # a failure, or no answer at all (None)
         _report_not_accepted(analysis, commitment, who, report)
     _committed_not_stored(analysis, workflow, commitment, who, report)
 
@@ -208,7 +206,7 @@ def _stored_not_committed(analysis, workflow, report) -> None:
         left_out = [(instance, stored) for instance, stored in stores_by_pair.get((scu, scp), ())
                     if stored.time <= last_request and instance not in requested and stored.status == 0]
         if left_out:
-            first_instance, first_store = left_out[0]
+            first_store = left_out[0][1]
             report.add(Severity.WARNING, Group.WORKFLOW,
                        f"{len(left_out)} instance(s) stored by {quoted(scu)} to {quoted(scp)} before its storage "
                        f"commitment requests are in none of them: {_uids([uid for uid, _ in left_out])} — the "
