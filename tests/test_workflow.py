@@ -136,6 +136,19 @@ def test_report_racing_the_release_of_the_request_association(analyze_fixture):
     assert "raced" not in workflow_items(same)[0].message  # there the report came before the release
 
 
+def test_report_reusing_the_request_message_id_pairs_by_direction(analyze_fixture):
+    """On the request's association the archive's N-EVENT-REPORT reuses message ID 1, which the modality
+    used for its N-ACTION, in the other direction: each response answers its own request."""
+    analysis = analyze_fixture("wf_commit_same_release.pcap")
+    found = commitment(analysis, 7)
+    action, report = analysis.messages[found.request], analysis.messages[found.reports[0]]
+    assert action.message_id == report.message_id == 1 and action.direction != report.direction
+    [action_response], [report_response] = action.responses, report.responses
+    assert analysis.messages[action_response].command_name == "N-ACTION-RSP"
+    assert analysis.messages[report_response].command_name == "N-EVENT-REPORT-RSP"
+    assert (found.request_status, found.report_status) == (0x0000, 0x0110)
+
+
 def test_stored_but_never_committed(analyze_fixture):
     analysis = analyze_fixture("wf_stored_not_committed.pcap")
     assert commitment(analysis, 8).state == "committed"
