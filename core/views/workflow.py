@@ -145,7 +145,7 @@ def workflow_rows(analysis: Analysis) -> list[WorkflowRow]:
                 number, "scheduled", f"worklist item for station {item.scheduled_station or '?'} "
                 f"(C-FIND {pair(response.association)}); fulfilled by {len(item.stored)} stored instance(s)",
                 since(response.start_time), messages[response.request].index if response.request is not None
-                else response.index, [response.association], problem=not item.stored))
+                else response.index, [response.association]))  # not stored (yet) is normal: a day's list
         for step in group.procedures:
             first = step.create if step.create is not None else step.sets[0]
             involved = sorted({messages[index].association for index in ([first] + step.sets)})
