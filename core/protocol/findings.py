@@ -38,6 +38,7 @@ class Group(str, enum.Enum):
     QUERY = "query"
     PLUGIN = "plugin"
     WORKFLOW = "workflow"  # across associations: storage commitment, MPPS, worklist
+    DATA = "data"  # the objects themselves: IOD and consistency checks (validate plugin)
 
 
 class Problem(NamedTuple):
