@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-from capture_tools import FIXTURES
+from capture_tools import FIXTURES, read_frames, tcp_of, write_pcap
 from conftest import analyze_path
 from dicomtui.core.model import Severity
 
@@ -76,6 +76,22 @@ def test_report_connection_refused_by_the_modality(analyze_fixture):
     assert (item.code, item.severity, item.frame) == ("workflow.commitment_reverse_refused", Severity.ERROR,
                                                       attempt.first_frame)
     assert "127.0.0.10:26011" in item.message and "SCP is running" in item.message
+
+
+def test_report_connection_whose_syn_went_unanswered(tmp_path):
+    """The refused capture with the modality's RST taken out: the archive's SYN went unanswered (as
+    behind a firewall that drops), so the commitment is unanswered and the finding names the attempt."""
+    frames = read_frames(FIXTURES / "wf_commit_reverse_refused.pcap")
+    kept = [frame for frame in frames if not tcp_of(frame)[2].flags & 0x04]  # no RST
+    assert len(kept) == len(frames) - 1
+    analysis = analyze_path(write_pcap(tmp_path / "dropped.pcap", kept),
+                            options={"commitment_wait_seconds": "0"})
+    [attempt] = analysis.connection_attempts
+    assert attempt.outcome == "unanswered"
+    found = commitment(analysis, 3)
+    assert (found.state, found.reverse.outcome) == ("unanswered", "unanswered")
+    [item] = workflow_items(analysis)
+    assert item.code == "workflow.commitment_unanswered" and "SYN unanswered" in item.message
 
 
 def test_report_association_rejected_for_its_ae_title(analyze_fixture):

@@ -79,6 +79,15 @@ def _commitment(analysis, workflow, commitment, report) -> None:
     if state == "unanswered":
         waited = max(0.0, workflow.capture_end - commitment.request_time)
         wait = option(analysis, "commitment_wait_seconds", 300.0)
+        reverse = commitment.reverse
+        if reverse is not None and reverse.outcome == "unanswered":
+            seen = (f"; the archive's connection from {reverse.client} to {reverse.server} got no answer (SYN "
+                    "unanswered: a firewall dropping it, or a wrong address for the modality)")
+        elif reverse is not None and reverse.outcome == "closed empty":
+            seen = (f"; the archive's connection from {reverse.client} to {reverse.server} was accepted and "
+                    "closed without an A-ASSOCIATE (not a DICOM port, or a proxy refusing it)")
+        else:
+            seen = ""
         advice = ("an N-ACTION-RSP with success only means the request was accepted; check the archive's "
                   "commitment queue and log, that it knows where to report to (the modality's AE title, host "
                   "and port), and whether it reports on the request's association (then the modality must "
@@ -87,13 +96,13 @@ def _commitment(analysis, workflow, commitment, report) -> None:
             report.add(Severity.WARNING, Group.WORKFLOW,
                        f"storage commitment {who} (Transaction UID {commitment.transaction_uid}, "
                        f"{len(commitment.requested)} instances) was never reported: no N-EVENT-REPORT in the "
-                       f"{waited:.0f} s after the request — {advice}", frame, **where,
+                       f"{waited:.0f} s after the request{seen} — {advice}", frame, **where,
                        code="workflow.commitment_unanswered")
         else:
             report.add(Severity.NOTE, Group.WORKFLOW,
                        f"storage commitment {who} (Transaction UID {commitment.transaction_uid}, "
                        f"{len(commitment.requested)} instances) not reported yet: the capture ends {waited:.1f} s "
-                       f"after the request, less than the {wait:g} s wait (-o commitment_wait_seconds) — "
+                       f"after the request, less than the {wait:g} s wait (-o commitment_wait_seconds){seen} — "
                        f"the report may come later; if it never does, {advice}", frame, **where,
                        code="workflow.commitment_unanswered")
     elif state == "reverse_refused":
