@@ -86,6 +86,11 @@ def _rules_query():
     return query
 
 
+def _rules_workflow():
+    from dicomtui.plugins.rules import workflow
+    return workflow
+
+
 def _rules_data():
     from dicomtui.plugins.rules import data
     return data
@@ -130,6 +135,7 @@ RULE_PLUGINS = (
     BuiltinPlugin("rules.slowness", _rules_slowness),
     BuiltinPlugin("rules.capture", _rules_capture),
     BuiltinPlugin("rules.query", _rules_query),
+    BuiltinPlugin("rules.workflow", _rules_workflow),
     BuiltinPlugin("rules.data", _rules_data),  # runs a validator only when asked (--validate, the preference, a key)
 )
 EXPORT_PLUGINS = (

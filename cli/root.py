@@ -51,7 +51,8 @@ if TYPE_CHECKING:  # pragma: no cover - imported when the mode runs (start-up co
 def _summary_or_export_only(args: argparse.Namespace, anonymize: bool) -> bool:
     """``--summary`` or ``--export`` of capture files, and nothing that shows findings."""
     other = (anonymize or args.list_plugins or args.json or args.jsonl or args.expert or args.stats
-             or args.html or args.flow is not None or args.batch or args.report or args.interfaces or args.follow
+             or args.workflow or args.html or args.flow is not None or args.batch or args.report or args.interfaces
+             or args.follow
              or args.validate)
     return bool((args.summary or args.export) and not other)
 
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--stats", action="store_true",
                       help="where the time went: causes, time budgets, response-time statistics, throughput, "
                            "TCP behaviour (docs/timing.md)")
+    mode.add_argument("--workflow", action="store_true",
+                      help="storage commitment, MPPS and worklist per study / accession: scheduled -> performed "
+                           "-> stored -> committed, with times and associations (docs/workflow.md)")
     mode.add_argument("--flow", metavar="ASSOCIATION",
                       help="print the ladder diagram of one association (number as in --summary, e.g. 1 or A1)")
     mode.add_argument("--html", metavar="OUT.html",
@@ -465,6 +469,14 @@ def _stats(analysis, options: ViewOptions, shown: list[int] | None) -> int:
     return EXIT_OK
 
 
+def _workflow(analysis, options: ViewOptions, shown: list[int] | None) -> int:
+    from dicomtui.core.views.workflow import workflow_lines
+
+    for line in workflow_lines(analysis):
+        print(line)
+    return EXIT_OK
+
+
 def _flow(analysis, options: ViewOptions, shown: list[int] | None) -> int:
     from dicomtui.core.views.timing import flow_lines
 
@@ -544,6 +556,7 @@ VIEWS: dict[str, View] = {
     "json": _json,
     "stats": _stats,
     "flow": _flow,
+    "workflow": _workflow,
     "expert": _expert,
     "export": _export,
     "anonymize": _anonymize,
@@ -558,8 +571,8 @@ def _view_of(args: argparse.Namespace, anonymize: bool) -> str:
     if anonymize:
         return "anonymize"
     given = {"html": bool(args.html), "summary": args.summary, "jsonl": args.jsonl, "json": args.json,
-             "stats": args.stats,
-             "flow": args.flow is not None, "expert": args.expert, "export": bool(args.export)}
+             "stats": args.stats, "flow": args.flow is not None, "workflow": args.workflow, "expert": args.expert,
+             "export": bool(args.export)}
     return next((name for name, wanted in given.items() if wanted), "ui")
 
 
@@ -690,8 +703,8 @@ def _view_options(parser: argparse.ArgumentParser, args: argparse.Namespace, cap
         anonymize_command = anonymize_cli.check(args, captures, parser)
     if live is not None and display_filter is not None:
         parser.error("-Y filters a capture file; in a live capture use the UI's filter bar (/)")
-    if live is not None and (args.stats or args.flow is not None):
-        parser.error("--stats and --flow read a capture file: capture with -w FILE, then dicomtui --stats FILE")
+    if live is not None and (args.stats or args.flow is not None or args.workflow):
+        parser.error("--stats, --flow and --workflow read a capture file: capture with -w FILE, then dicomtui --stats FILE")
     report = None
     if args.html_real_values and not args.html:
         parser.error("--html-real-values goes with --html OUT.html")

@@ -108,6 +108,7 @@ class DicomApp(App[int]):
         Binding("E", "expert_step(False)", "Prev expert", show=False),
         Binding("i", "toggle_expert", "Expert pane", show=False),
         Binding("a", "associations", "Assocs"),
+        Binding("W", "workflow", "Workflow", show=False),  # commitment, MPPS, worklist (live: W saves)
         Binding("t", "timing_screen('stats')", "Stats"),
         Binding("L", "timing_screen('ladder')", "Ladder", show=False),
         Binding("o", "timing_screen('plots')", "Plots", show=False),
@@ -133,7 +134,8 @@ class DicomApp(App[int]):
     # screen (associations, help, a dialog) is on top.
     MAIN_SCREEN_ACTIONS = {"open_bar", "search", "expert_step", "toggle_expert", "toggle_subtrees", "export",
                            "html_report", "clear_filter", "cycle_time_format", "show_value", "copy", "related",
-                           "move_link", "findings", "back", "columns", "associations", "reload", "validate_object"}
+                           "move_link", "findings", "back", "columns", "associations", "reload", "workflow",
+                           "validate_object"}
 
     def __init__(self, captures: list[str], config: AnalysisConfig | None = None, host=None,
                  *, preferences_path: Path | None = None) -> None:
@@ -451,6 +453,18 @@ class DicomApp(App[int]):
         threshold = preference(self.config.options, "slow_response_seconds")
         self.push_screen(AssociationsScreen(self.analysis, threshold), self._association_chosen)
 
+    def action_workflow(self) -> None:
+        """Storage commitment, MPPS and worklist per study (tui/workflow_screen.py); Enter: the message."""
+        from .workflow_screen import WorkflowScreen
+
+        if self.analysis is None:
+            return
+        self.push_screen(WorkflowScreen(self.analysis), self._workflow_message_chosen)
+
+    def _workflow_message_chosen(self, chosen: int | None) -> None:
+        if chosen is not None and 0 <= chosen < len(self.analysis.messages):
+            self.select_pdu(self.analysis.messages[chosen].first_pdu)
+
     def action_timing_screen(self, which: str) -> None:
         """Statistics, ladder or plots (tui/timing_screens.py) for the selected PDU's association."""
         from .timing_screens import open_timing_screen
@@ -548,6 +562,7 @@ PALETTE = (
     ("Copy value", "Copy the selected value (y; Y the subtree)", "copy(False)"),
     ("Request / response", "Go to the linked request or response (r)", "related"),
     ("C-MOVE link", "C-MOVE <-> its sub-association (w)", "move_link"),
+    ("Workflow", "Storage commitment, MPPS and worklist per study (W)", "workflow"),
     ("Findings of this PDU", "Show the expert findings on the PDU (F)", "findings"),
     ("Validate object", "Check the stored object under the cursor against its IOD (V)", "validate_object"),
     ("Keys", "Every key binding (?)", "help"),

@@ -44,6 +44,7 @@ KEY_HELP: list[tuple[str, str]] = [
     ("e, E", "next / previous expert item"),
     ("i", "show / hide the expert pane"),
     ("a", "associations view (Enter filters the packet list to one)"),
+    ("W", "workflow: commitment, MPPS, worklist per study (Enter: go to the message; live: W saves)"),
     ("t", "statistics: where the time went, response times, TCP (1-6 tables, s sorts, Enter: ladder)"),
     ("L", "ladder diagram of the selected packet's association (m: per message; Enter: go to the PDU)"),
     ("o", "plots: throughput and response time over time (a: association / whole capture)"),
