@@ -124,16 +124,21 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
     for frame, link_type in link_findings:
         findings.append(((frame, 0), -1, ExpertItem(
             Severity.WARNING, Group.CAPTURE, f"link type {link_type} is not supported; its frames were skipped",
-            frame, rule="capture")))
+            frame, rule="capture", code="capture.unsupported_link_type")))
     findings.sort(key=lambda row: (row[0], row[1]))
     if any(result["evicted"] for result in results):
         # More than max_connections at once in one group: the single pass would have evicted others too.
         analysis.expert.append(ExpertItem(
             Severity.WARNING, Group.CAPTURE, "batch: some flow group tracked more than max_connections TCP "
-            "connections at once; the result may differ from a single pass", rule="batch"))
+            "connections at once; the result may differ from a single pass", rule="batch",
+            code="batch.too_many_connections"))
     analysis.expert.extend(item for _key, _group, item in findings)
     analysis.connections = sorted((connection for _k, _g, connection in connections),
                                   key=lambda connection: connection.first_frame)
+    analysis.connection_attempts = sorted((attempt for result in results
+                                           for attempt in result.get("connection_attempts", ())),
+                                          key=lambda attempt: attempt.first_frame)
+    analysis.attempts_not_kept = sum(result.get("attempts_not_kept", 0) for result in results)
     analysis.associations = [association for _k, _g, association in associations]
     analysis.messages = [message for _k, _g, message in messages]
     analysis.pdus = table
@@ -150,7 +155,8 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
     for result in results:  # plugins that failed while decoding, reported where close() reports them
         for plugin, where, error in result["failures"]:
             analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
-                                              f"plugin {plugin} failed in {where}: {error}", rule="plugins"))
+                                              f"plugin {plugin} failed in {where}: {error}", rule="plugins",
+                                              code="plugin.failed"))
     pipeline.complete()
     pipeline.check()
     pipeline.freeze()

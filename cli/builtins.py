@@ -86,6 +86,16 @@ def _rules_query():
     return query
 
 
+def _rules_workflow():
+    from dicomtui.plugins.rules import workflow
+    return workflow
+
+
+def _rules_data():
+    from dicomtui.plugins.rules import data
+    return data
+
+
 # Exporters: --export, the UI and the modes that list them.
 
 
@@ -125,6 +135,8 @@ RULE_PLUGINS = (
     BuiltinPlugin("rules.slowness", _rules_slowness),
     BuiltinPlugin("rules.capture", _rules_capture),
     BuiltinPlugin("rules.query", _rules_query),
+    BuiltinPlugin("rules.workflow", _rules_workflow),
+    BuiltinPlugin("rules.data", _rules_data),  # runs a validator only when asked (--validate, the preference, a key)
 )
 EXPORT_PLUGINS = (
     BuiltinPlugin("export.part10", _export_part10),

@@ -81,7 +81,7 @@ def test_frames_in_an_encapsulation_not_taken_off_are_counted_and_named(tmp_path
     path = write_pcap(tmp_path / "wrapped.pcap", [wrap(frame) for frame in frames])
     analysis = analyze_path(path)
     assert not analysis.pdus
-    (warning,) = [item for item in analysis.expert if item.code == "capture.unknown-encapsulation"]
+    (warning,) = [item for item in analysis.expert if item.code == "capture.unknown_encapsulation"]
     assert f"{len(frames)} frame(s) skipped" in warning.message and f"{name}: {len(frames)}" in warning.message
     if shutil.which("tshark") and wrap is _pppoe:
         # tshark takes PPPoE off; dicomtui names what it skipped instead of saying nothing.

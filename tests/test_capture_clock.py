@@ -100,7 +100,7 @@ def test_a_clock_step_back_is_reported_and_spans_no_duration(tmp_path, clean):
     path = write_pcap(tmp_path / "stepped.pcap", stepped, nano=True)
     analysis = analyze_path(path)
     assert _facts(analysis) == _facts(expected)
-    (step,) = [item for item in analysis.expert if item.code == "capture.clock-step-back"]
+    (step,) = [item for item in analysis.expert if item.code == "capture.clock_step_back"]
     assert step.frame == at and "2.000 s" in step.message
     document, clean_document = analysis_json(analysis), analysis_json(expected)
     total = clean_document["timing"]["total_seconds"]

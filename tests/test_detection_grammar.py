@@ -24,7 +24,7 @@ HTTP = FIXTURES / "http_dicom_file.pcap"
 def test_an_http_server_on_a_dicom_port_is_not_dicom():
     analysis = analyze_path(HTTP)
     assert not analysis.connections and not analysis.pdus and not analysis.associations
-    (note,) = [item for item in analysis.expert if item.code == "capture.not-dicom-on-dicom-port"]
+    (note,) = [item for item in analysis.expert if item.code == "capture.not_dicom_on_dicom_port"]
     assert "11112" in note.message and "GET /" in note.message
 
 

@@ -71,6 +71,6 @@ def test_two_interfaces_two_ms_apart_give_the_clean_dicom(tmp_path, skew):
     assert _facts(skewed) == expected
     errors = [item.message for item in skewed.expert if item.severity >= Severity.ERROR]
     assert not errors
-    (note,) = [item for item in skewed.expert if item.code == "capture.direction-skew"]
+    (note,) = [item for item in skewed.expert if item.code == "capture.direction_skew"]
     lateness = float(note.message.split("came up to ")[1].split(" ms")[0])
     assert 1.0 <= lateness <= 2.5

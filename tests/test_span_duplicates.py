@@ -119,7 +119,7 @@ def _facts(analysis) -> dict:
 
 
 def _copies_note(analysis) -> list:
-    return [item for item in analysis.expert if item.code == "capture.span-duplicates"]
+    return [item for item in analysis.expert if item.code == "capture.span_duplicates"]
 
 
 SHAPES = ["mergecap", "mergecap-two-interfaces", "jittered", "routed"]

@@ -15,7 +15,7 @@ import struct
 from collections import deque
 
 
-from dicomtui.core.model import Connection, ExpertItem, Group, Severity
+from dicomtui.core.model import Connection, ConnectionAttempt, ExpertItem, Group, Severity
 from dicomtui.core.model.analysis import Analysis
 from dicomtui.core.pipeline.apply import ModelWriter, Outbox
 from dicomtui.core.protocol.events import Numbering
@@ -46,6 +46,7 @@ DETECTION_BYTES = 4096
 # step); smaller steps back are frames recorded out of order (dumpcap buffers each interface: tens
 # of ms in fixtures/multi_iface.pcapng) and keep their times.
 CLOCK_STEP_BACK = 0.5
+MAX_CONNECTION_ATTEMPTS = 65536  # connections without a byte kept (a port scan makes millions)
 _ethernet_ipv4_tcp = ETHERNET_IPV4_TCP.unpack_from
 
 
@@ -624,7 +625,8 @@ class CaptureEngine:
             text += (f"; {left} datagram(s) could not be completed (fragments missing from the capture, or more"
                      " than 60 s apart) and are gaps in their streams")
         self.analysis.expert.append(ExpertItem(Severity.WARNING if left else Severity.NOTE, Group.CAPTURE, text,
-                                               self.analysis.frame_count, rule="capture"))
+                                               self.analysis.frame_count, rule="capture",
+                                               code="capture.ip_fragments"))
 
     def clock_findings(self) -> None:
         """The clock steps back, for the expert pane (at the end of the capture)."""
@@ -632,7 +634,7 @@ class CaptureEngine:
             if number == 10:
                 self.analysis.expert.append(ExpertItem(
                     Severity.WARNING, Group.CAPTURE, f"{len(self.clock_steps) - 10} more clock steps back after "
-                    f"frame {frame}, handled the same way", frame, rule="capture", code="capture.clock-step-back"))
+                    f"frame {frame}, handled the same way", frame, rule="capture", code="capture.clock_step_back"))
                 break
             self.analysis.expert.append(ExpertItem(
                 Severity.WARNING, Group.CAPTURE,
@@ -640,7 +642,7 @@ class CaptureEngine:
                 f"NTP step): times from there on are shown {step:.3f} s later than recorded"
                 + (" (with the earlier steps)" if number else "")
                 + ", so no duration or response time spans the step", frame, rule="capture",
-                code="capture.clock-step-back"))
+                code="capture.clock_step_back"))
 
     def duplicate_findings(self) -> None:
         """How many SPAN copies were set aside (at the end of the capture)."""
@@ -653,7 +655,7 @@ class CaptureEngine:
             f"packet captured just before (the same IP identification, TCP header and payload within "
             f"{duplicates.window * 1000:g} ms: SPAN duplicates, a mirror port recording each packet twice, or a routed"
             f" copy): set aside, not counted as retransmissions or loss; reassembly and timing use the first copy",
-            duplicates.first_frame, rule="capture", code="capture.span-duplicates"))
+            duplicates.first_frame, rule="capture", code="capture.span_duplicates"))
 
     def _check_record_budget(self, frame_number: int) -> None:
         """Stop recording segment headers once ``max_segment_record`` segments are held.
@@ -676,7 +678,8 @@ class CaptureEngine:
         self.analysis.expert.append(ExpertItem(
             Severity.NOTE, Group.CAPTURE,
             f"TCP timing analysis covers the first {held} segments only (limit max_segment_record, "
-            f"{ROW_SIZE} bytes each; raise it with -o max_segment_record:N)", frame_number, rule="capture"))
+            f"{ROW_SIZE} bytes each; raise it with -o max_segment_record:N)", frame_number, rule="capture",
+            code="capture.segment_record_limit"))
 
     def _undecoded(self, name: str, frame_number: int) -> None:
         counted = self.undecoded.get(name)
@@ -692,7 +695,7 @@ class CaptureEngine:
             f"{self.held_lateness * 1000:.1f} ms later (each direction on its own capture interface, their clocks "
             f"apart?): they were decoded in the order they were sent, each waiting at most "
             f"{LATE_SEGMENT_WAIT * 1000:g} ms of capture time; TCP timing figures still use the recorded times "
-            "(the skew is not corrected)", self.held_first_frame, rule="capture", code="capture.direction-skew"))
+            "(the skew is not corrected)", self.held_first_frame, rule="capture", code="capture.direction_skew"))
 
     def undecoded_findings(self) -> None:
         """One warning naming the link types and encapsulations whose frames were skipped, with counts."""
@@ -708,7 +711,7 @@ class CaptureEngine:
             Severity.WARNING, Group.CAPTURE,
             f"{total} frame(s) skipped: their link type or encapsulation is not one dicomtui takes off, so any "
             f"DICOM in them is not analysed — " + "; ".join(parts), first, rule="capture",
-            code="capture.unknown-encapsulation"))
+            code="capture.unknown_encapsulation"))
 
     def _not_tcp(self, frame_number: int, link_type: int) -> None:
         # (an unsupported link type has its own warning, which batch mode gives alike; not counted here)
@@ -717,7 +720,7 @@ class CaptureEngine:
             self.analysis.expert.append(ExpertItem(
                 Severity.WARNING, Group.CAPTURE,
                 f"link type {link_type} is not supported; its frames were skipped", frame_number,
-                rule="capture"))
+                rule="capture", code="capture.unsupported_link_type"))
 
     def _lookup(self, entry, family: int, src: bytes, dst: bytes, sport: int, dport: int, seq: int, flags: int,
                 frame_number: int, ts: float):
@@ -811,7 +814,7 @@ class CaptureEngine:
             f"TCP connection {format_address(tracked.family, src, sport)} -> {format_address(tracked.family, dst, dport)}"
             f" uses a DICOM port but is not DICOM: it begins with {opening!r}, which is no DICOM PDU; not decoded"
             + (" (more such connections are not listed)" if self.not_dicom_on_port == 20 else ""),
-            tracked.first_frame, rule="capture", code="capture.not-dicom-on-dicom-port"))
+            tracked.first_frame, rule="capture", code="capture.not_dicom_on_dicom_port"))
 
     def _attach_transform(self, tracked: _TrackedConnection, first, ports: tuple[int, int]) -> bool:
         """Ask the registered stream transforms for this connection; True when one took it.
@@ -828,7 +831,7 @@ class CaptureEngine:
                 self.analysis.expert.append(ExpertItem(
                     Severity.ERROR, Group.PLUGIN, f"plugin {plugin}: stream transform {name} failed: "
                     f"{type(exc).__name__}: {exc}; not used for the rest of the capture", tracked.first_frame,
-                    rule="plugins"))
+                    rule="plugins", code="plugin.transform_factory_failed"))
                 continue
             if transform is None:
                 continue
@@ -864,7 +867,8 @@ class CaptureEngine:
         self.analysis.expert.append(ExpertItem(
             Severity.ERROR, Group.PLUGIN, f"stream transform {getattr(transform, 'name', '?')} failed on the "
             f"connection of frame {tracked.first_frame}: {type(exc).__name__}: {exc}; the rest of it is not decoded",
-            tracked.last_frame or tracked.first_frame, rule="plugins"))
+            tracked.last_frame or tracked.first_frame, rule="plugins",
+            code="plugin.transform_failed"))
 
     def _start_decoder(self, tracked: _TrackedConnection, detection) -> None:
         analysis = self.analysis
@@ -900,7 +904,7 @@ class CaptureEngine:
         if decoder is None:
             analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN, "no plugin supplied a DICOM connection "
                                               "decoder; connection not decoded", tracked.first_frame,
-                                              rule="decoder"))
+                                              rule="decoder", code="plugin.no_connection_decoder"))
             tracked.ignored = True
             return
         tracked.decoder = decoder
@@ -938,7 +942,7 @@ class CaptureEngine:
                 Severity.WARNING, Group.CAPTURE,
                 f"more than {self.config.limits.max_connections} TCP connections open at once (a port scan?); "
                 "the least recently active are closed early, so a DICOM connection idle that long and then "
-                "resumed shows as two", frame, rule="capture"))
+                "resumed shows as two", frame, rule="capture", code="capture.too_many_connections"))
         for tracked in oldest:
             self._close(tracked, frame)
         self.evicted += len(oldest)
@@ -953,6 +957,8 @@ class CaptureEngine:
         if tracked.decoder is None and not tracked.ignored and tracked.pending:
             # Too little data to decide (e.g. a tiny capture on a DICOM port): decide with what there is.
             self.try_classify_final(tracked)
+        if tracked.model is None and not tracked.has_data and tracked.syn_seen:
+            self._attempt(tracked)
         if tracked.decoder is not None:
             model = tracked.model
             model.last_frame = tracked.last_frame
@@ -973,6 +979,24 @@ class CaptureEngine:
         for sink in tracked.sinks:
             sink.tracked = _CLOSED
         tracked.reassemblers = ()
+
+    def _attempt(self, tracked: _TrackedConnection) -> None:
+        """A connection that carried no byte: kept as a ``ConnectionAttempt`` (bounded)."""
+        analysis = self.analysis
+        if len(analysis.connection_attempts) >= MAX_CONNECTION_ATTEMPTS:
+            analysis.attempts_not_kept += 1
+            return
+        client = tracked.client_tcp_direction or 0
+        src, sport, dst, dport = tracked.key
+        endpoints = [(src, sport), (dst, dport)]
+        (client_address, client_port), (server_address, server_port) = endpoints[client], endpoints[1 - client]
+        answered = tracked.reassemblers[1 - client].isn is not None if tracked.reassemblers else False
+        outcome = "closed empty" if answered else ("refused" if tracked.rst else "unanswered")
+        client_text = format_address(tracked.family, client_address, client_port)
+        server_text = format_address(tracked.family, server_address, server_port)
+        analysis.connection_attempts.append(ConnectionAttempt(
+            client_text, server_text, client_text.rsplit(":", 1)[0], server_text.rsplit(":", 1)[0], server_port,
+            tracked.first_frame, tracked.first_time, tracked.last_frame, outcome))
 
     def try_classify_final(self, tracked: _TrackedConnection) -> None:
         ports = (tracked.key[3], tracked.key[1])
@@ -1027,3 +1051,4 @@ class CaptureEngine:
                 before_close(tracked.first_frame)
             self._close(tracked, self.analysis.frame_count)
         self.analysis.connections.sort(key=lambda connection: connection.first_frame)
+        self.analysis.connection_attempts.sort(key=lambda attempt: attempt.first_frame)

@@ -21,7 +21,8 @@ What ``poll`` reports, and when it is decided:
   complete and answered (a request with its final response) or its association
   ended, on an association when it ended.  Findings that only the end can
   decide are ``provisional`` while live: the association rules run on the open
-  associations, plus one note per open association, replaced at every poll.
+  associations, ``dicomtui_check_provisional`` on the capture so far (e.g. a storage
+  commitment not reported yet), plus one note per open association, replaced at every poll.
   ``finish`` settles everything as ``analyze`` does for a file.
 
 Bytes: every block is written to a ``CaptureSpool`` (mapped segments), and the
@@ -99,7 +100,7 @@ class IncrementalAnalysis:
         for failure in self.plugins.failures:
             analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
                                               f"plugin {failure.plugin} failed in {failure.where}: {failure.error}",
-                                              rule="plugins"))
+                                              rule="plugins", code="plugin.failed"))
         self._report = ExpertReport(analysis)
         self._checkpoints: deque = deque()  # (monotonic time, frames so far) per batch
         self._pdus_seen = 0
@@ -286,6 +287,7 @@ class IncrementalAnalysis:
         already_failed = len(plugins.failures)
         for association in list(self._open_associations.values()):
             plugins.hook.dicomtui_check_association(association=association, analysis=analysis, report=report)
+        plugins.hook.dicomtui_check_provisional(analysis=analysis, report=report)
         items = analysis.expert[mark:]
         del analysis.expert[mark:]
         del plugins.failures[already_failed:]
@@ -294,7 +296,8 @@ class IncrementalAnalysis:
                 Severity.NOTE, Group.CAPTURE,
                 f"association {association.calling_ae or '?'} → {association.called_ae or '?'} is still open "
                 f"({association.state}); its end-of-association findings settle when it ends or the capture stops",
-                association.last_frame or association.first_frame, association.index, rule="live"))
+                association.last_frame or association.first_frame, association.index, rule="live",
+                code="live.association_open"))
         return items
 
     # -- the end ---------------------------------------------------------------------------
@@ -337,7 +340,8 @@ class IncrementalAnalysis:
         self._report_failures(failed_before)
         for note in analysis.notes:
             analysis.expert.append(ExpertItem(Severity.WARNING, Group.CAPTURE, f"{note.source}: {note.message}",
-                                              analysis.frame_count, rule="capture"))
+                                              analysis.frame_count, rule="capture",
+                                              code="capture.reader_note"))
         update.expert += analysis.expert[mark:]
         update.associations_ended = [association for association in remaining_associations]
         self._open_associations.clear()

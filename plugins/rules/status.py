@@ -38,7 +38,7 @@ def status_advice(service: int, status: int, command: dict) -> str:
             return ("the identifier does not fit the information model: check the Query/Retrieve Level and "
                     "that the keys belong to that level")
         return ("the data set does not match its SOP Class: check the SOP Class UID in the data set against "
-                "the command, and validate the object (e.g. with dciodvfy after dicomtui --export)")
+                "the command, and validate the object (dicomtui --validate runs dciodvfy on it)")
     if 0xC000 <= status <= 0xCFFF:
         return ("the SCP could not process the request: its log says which element it did not accept; "
                 "export the object (dicomtui --export) and validate it")
@@ -92,4 +92,4 @@ def dicomtui_check_message(message, analysis, report):
         parts.append(f"answering message ID {message.responded_to}")
     text = "; ".join(parts) + " — " + status_advice(service, message.status, command)
     report.add(severity, Group.RESPONSE_STATUS, text, message.last_frame or message.first_frame,
-               message.association, message.last_pdu, message.index)
+               message.association, message.last_pdu, message.index, code=f"status.{category}")
