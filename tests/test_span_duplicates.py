@@ -106,7 +106,8 @@ def _facts(analysis) -> dict:
     document = analysis_json(analysis)
     return {
         "associations": [(a.calling_ae, a.called_ae, str(a.state), a.message_count) for a in analysis.associations],
-        "messages": [(m.command_field, m.status, m.message_id, m.dataset_length, m.complete) for m in analysis.messages],
+        "messages": [(m.command_field, m.status, m.message_id, m.dataset_length, m.complete)
+                     for m in analysis.messages],
         "pdus": [(p.pdu_type, p.length) for p in analysis.pdus],
         "streams": [tuple(c.read(d, 0, c.streams[d].end, analysis.buffers) for d in (0, 1))
                     for c in analysis.connections],

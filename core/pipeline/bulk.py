@@ -35,7 +35,7 @@ import heapq
 import struct
 from bisect import bisect_left, bisect_right
 
-from dicomtui.core.pipeline.engine import CLOCK_STEP_BACK
+from dicomtui.core.wire.capture_format import CLOCK_STEP_BACK
 from dicomtui.core.wire.duplicates import HASH_MULTIPLIER, flow_hash, identity_hash
 from dicomtui.core.wire.packet import LINKTYPE_ETHERNET, parse_tcp_at
 from dicomtui.core.wire.tcp import HALF_SEQ, SEQ_MODULO
@@ -183,6 +183,7 @@ class BulkRunner:
             every.append(np.array([identity_hash(key) for key in duplicates.keys_since(reach)], dtype=np.uint64))
         every = np.sort(np.concatenate(every))  # (a sort: np.unique costs several times more here)
         if (every[1:] == every[:-1]).any():
+            duplicates.wake(frame_number + 1)
             if tail is not None:
                 self._remember(tail)
             self.tail = None

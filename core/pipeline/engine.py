@@ -21,7 +21,7 @@ from dicomtui.core.pipeline.apply import ModelWriter, Outbox
 from dicomtui.core.protocol.events import Numbering
 from dicomtui.core.protocol.detect import Detection, breaks_pdu_grammar_at_start, classify_connection
 from dicomtui.core.wire.capture import PCAP_HEADER_LENGTH, CaptureSource, merge_records, pcap_layout
-from dicomtui.core.wire.capture_format import WalkEnd, pcap_records
+from dicomtui.core.wire.capture_format import CLOCK_STEP_BACK, WalkEnd, pcap_records
 from dicomtui.core.wire.duplicates import DuplicateFilter
 from dicomtui.core.wire.fragments import FragmentReassembler
 from dicomtui.core.wire.packet import (
@@ -42,10 +42,6 @@ from dicomtui.core.wire.tcp import LATE_SEGMENT_WAIT, ChunkMap, DirectionReassem
 from dicomtui.core.wire.tcp_record import ROW_SIZE, SegmentRecord, pack_row
 
 DETECTION_BYTES = 4096
-# A frame this much older than the newest before it means the capture's clock was set back (an NTP
-# step); smaller steps back are frames recorded out of order (dumpcap buffers each interface: tens
-# of ms in fixtures/multi_iface.pcapng) and keep their times.
-CLOCK_STEP_BACK = 0.5
 MAX_CONNECTION_ATTEMPTS = 65536  # connections without a byte kept (a port scan makes millions)
 _ethernet_ipv4_tcp = ETHERNET_IPV4_TCP.unpack_from
 
@@ -442,10 +438,12 @@ class CaptureEngine:
                         reassemblers = tracked.reassemblers
                         reassembler = reassemblers[direction]
                         if (not length or reassembler.takes_in_order(seq)) and not tracked.held and not (
-                                length and flags & 0x10 and _acknowledges_unseen(tracked, direction, ack)):
-                            if self.duplicates.is_copy((ident << 16 | checksum, src, dst, sport, dport, seq, ack,
-                                                        flags, window, length), ts, 0,
-                                                       body + 34 + (data_offset >> 4) * 4, length, frame_number):
+                                length and flags & 0x10 and ack != reassemblers[1 - direction].next_seq
+                                and _acknowledges_unseen(tracked, direction, ack)):
+                            duplicates = self.duplicates
+                            if duplicates.active and duplicates.is_copy(
+                                    (ident << 16 | checksum, src, dst, sport, dport, seq, ack, flags, window, length),
+                                    ts, 0, body + 34 + (data_offset >> 4) * 4, length, frame_number):
                                 return  # a SPAN copy of a packet already taken (a data copy is never in order)
                             self.tcp_frames += 1
                             tracked.last_frame = frame_number
@@ -480,7 +478,8 @@ class CaptureEngine:
             return
         family, src, dst, sport, dport, seq, ack, flags, payload_offset, payload_length, missing, window, identity \
             = segment
-        if self.duplicates.is_copy((identity, src, dst, sport, dport, seq, ack, flags, window, payload_length + missing),
+        if self.duplicates.active and self.duplicates.is_copy(
+                (identity, src, dst, sport, dport, seq, ack, flags, window, payload_length + missing),
                                    ts, source, offset + payload_offset, payload_length, frame_number):
             return  # a SPAN copy of a packet already taken: not a retransmission, not in the timing
         self._segment(frame_number, source, ts, family, src, dst, sport, dport, seq, ack, flags, window,
@@ -517,7 +516,8 @@ class CaptureEngine:
             elif tracked.client_tcp_direction is None:
                 tracked.client_tcp_direction = 1 - direction
             reassembler.syn(seq)
-        if payload_length and (tracked.held or (flags & TCP_ACK and _acknowledges_unseen(tracked, direction, ack))):
+        if payload_length and (tracked.held or (flags & TCP_ACK and ack != tracked.reassemblers[1 - direction].next_seq
+                                                and _acknowledges_unseen(tracked, direction, ack))):
             # Data sent after bytes of the peer the capture has not shown yet (each direction on its own
             # interface, the clocks apart): it waits for them, at most LATE_SEGMENT_WAIT of capture time,
             # so the decoder sees the conversation in the order it happened.  Later data of this
@@ -811,8 +811,8 @@ class CaptureEngine:
         opening = next(bytes(side[:16]) for side in first if len(side) >= 6)
         self.analysis.expert.append(ExpertItem(
             Severity.NOTE, Group.CAPTURE,
-            f"TCP connection {format_address(tracked.family, src, sport)} -> {format_address(tracked.family, dst, dport)}"
-            f" uses a DICOM port but is not DICOM: it begins with {opening!r}, which is no DICOM PDU; not decoded"
+            f"TCP connection {format_address(tracked.family, src, sport)} -> "
+            f"{format_address(tracked.family, dst, dport)} uses a DICOM port but is not DICOM: it begins with {opening!r}, which is no DICOM PDU; not decoded"
             + (" (more such connections are not listed)" if self.not_dicom_on_port == 20 else ""),
             tracked.first_frame, rule="capture", code="capture.not_dicom_on_dicom_port"))
 

@@ -34,6 +34,10 @@ PCAP_MAGICS = {
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 PCAPNG_SHB_TYPE = 0x0A0D0D0A
 PCAPNG_IDB, PCAPNG_OBSOLETE_PB, PCAPNG_SPB, PCAPNG_ISB, PCAPNG_EPB = 1, 2, 3, 5, 6
+# A frame this much older than the newest before it means the capture's clock was set back (an NTP
+# step; the engine moves later times on by the step); smaller steps back are frames recorded out of
+# order (dumpcap buffers each interface: tens of ms in fixtures/multi_iface.pcapng) and keep their times.
+CLOCK_STEP_BACK = 0.5
 PCAP_HEADER_LENGTH = 24
 PCAP_RECORD_HEADER_LENGTH = 16
 MAX_RECORD_LENGTH = 256 * 1024 * 1024  # larger than any link layer's frame; beyond is corruption

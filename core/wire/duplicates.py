@@ -28,6 +28,10 @@ from __future__ import annotations
 
 DUPLICATE_WINDOW = 0.005  # seconds: SPAN copies come 0.05-0.9 ms apart; a resend's identity differs anyway
 DUPLICATE_FRAMES = 1024  # a copy comes at most this many frames after its original
+# SPAN duplication is a property of the capture set-up, there from its first frames: a filter that
+# finds no copy among this many TCP frames stands down (``active``), which saves the per-frame
+# paths its cost; the bulk path's block check (core/pipeline/bulk.py) keeps watching and wakes it.
+PROBATION_FRAMES = 4096
 HASH_MULTIPLIER = 0x9E3779B97F4A7C15  # odd: multiply-and-add over 64 bits mixes every field in
 HASH_MASK = (1 << 64) - 1
 
@@ -56,7 +60,7 @@ class DuplicateFilter:
     """
 
     __slots__ = ("views", "window", "frames", "current", "previous", "generation_start", "count",
-                 "first_frame", "last_frame")
+                 "first_frame", "last_frame", "active", "seen")
 
     def __init__(self, views, window: float = DUPLICATE_WINDOW, frames: int = DUPLICATE_FRAMES) -> None:
         self.views = views
@@ -66,6 +70,8 @@ class DuplicateFilter:
         self.previous: dict = {}
         self.generation_start = 0  # frame number
         self.count = 0  # copies set aside
+        self.active = True  # the engine asks only while True (see PROBATION_FRAMES)
+        self.seen = 0  # the frame number from which the probation counts
         self.first_frame = 0  # the first of them (0: none)
         self.last_frame = 0
 
@@ -76,6 +82,8 @@ class DuplicateFilter:
             self.previous = self.current
             self.current = {}
             self.generation_start = frame
+            if frame - self.seen >= PROBATION_FRAMES and not self.count:
+                self.active = False  # no copy so far: no SPAN duplication in this capture
         earlier = self.current.get(key)
         if earlier is None:
             earlier = self.previous.get(key)
@@ -101,6 +109,12 @@ class DuplicateFilter:
             self.generation_start = frame
         if key not in self.current and key not in self.previous:
             self.current[key] = (ts, source, payload_offset, length, frame)
+
+    def wake(self, frame: int) -> None:
+        """Ask again from ``frame`` on (the bulk path saw two frames with one identity)."""
+        if not self.active:
+            self.active = True
+            self.seen = frame
 
     def keys_since(self, frame: int) -> list[tuple]:
         """The packets remembered from ``frame`` on."""
