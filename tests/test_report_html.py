@@ -176,7 +176,11 @@ def _leaks(page: str, values: dict[str, set[bytes]]) -> list[str]:
                   if form in stack)
 
 
-@pytest.mark.parametrize("name", ALL_FIXTURES + sorted(TIMING))
+WORKFLOW_AND_DATA = ["wf_mixed.pcap", "wf_worklist_no_match.pcap", "wf_commit_failed_items.pcap",
+                     "validate_a900_pynetdicom.pcap", "validate_defects_dcmtk.pcap"]
+
+
+@pytest.mark.parametrize("name", ALL_FIXTURES + sorted(TIMING) + WORKFLOW_AND_DATA)
 def test_no_identifying_value_appears(name, pages, analyze_fixture):
     analysis = analyze_fixture(name)
     values = _identifying_values(analysis)
@@ -385,6 +389,21 @@ def test_validated_page_ties_the_refusal_to_the_validators_finding(tmp_path, cap
     rows = [row for row in _rows(_section(out.read_text(), "validation")) if "data.refused-for-data" in row]
     assert rows and "lacks Type 1 FrameOfReferenceUID" in " ".join(rows[0])
     assert "Frame of Reference UID missing" not in out.read_text()  # the archive's Error Comment is withheld
+
+
+def test_workflow_section_links_commitments_procedures_and_worklist(pages, analyze_fixture):
+    analysis = analyze_fixture("wf_mixed.pcap")
+    workflow = analysis.workflow
+    tables = _section(pages("wf_mixed.pcap"), "workflow")
+    text = _text(tables)
+    assert workflow.commitments and workflow.procedures and workflow.worklist
+    for commitment in workflow.commitments:
+        assert commitment.state in text
+    assert "DISCONTINUED" in text and "COMPLETED" in text
+    assert f"W{len(workflow.worklist)}" in text
+    for item in workflow.worklist:  # accession numbers identify a patient's exam: never on the page
+        assert not item.accession_number or item.accession_number not in pages("wf_mixed.pcap")
+    assert 'id="workflow"' not in pages("echo_dcmtk.pcap")  # nothing to link: no section
 
 
 def test_cli_with_anonymize_shows_the_de_identified_captures_uids(tmp_path, capsys):
