@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol, Self
 
 from dicomtui.core.base.limits import Limits
-from dicomtui.core.model import Association, Connection, ExpertItem, Message, Pdu
+from dicomtui.core.model import Association, Connection, ExpertItem, Message, Pdu, TransformedConnection
 from dicomtui.core.model.dictionary import TagDictionary
 from dicomtui.core.model.message_index import MessageIndex
 from dicomtui.core.model.pdu_table import PduTable
@@ -117,7 +117,9 @@ class Analysis:
         # (plugin, name, factory) of each stream transform (core/wire/transform.py); asked in pluggy's order
         self.stream_transforms: list[tuple[str, str, Callable]] = [
             (plugin, name, factory) for plugin, (name, factory)
-            in reversed(plugins.hook.dicomtui_register_stream_transforms.registrations())]
+            in reversed(plugins.hook.dicomtui_register_stream_transforms.registrations(config=config))]
+        # Every connection a stream transform took, DICOM inside or not (core/wire/transform.py).
+        self.transformed: list[TransformedConnection] = []
         self.message_index = MessageIndex(self)
         self.relations = Relations(self)  # association <-> connection, messages, C-MOVE links
         self._status_meanings: dict[tuple[int, int, str], tuple[str, str]] = {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 
 
-from dicomtui.core.model import Connection, ExpertItem, Group, Severity
+from dicomtui.core.model import Connection, ExpertItem, Group, Severity, TransformedConnection
 from dicomtui.core.model.analysis import Analysis
 from dicomtui.core.pipeline.apply import ModelWriter, Outbox
 from dicomtui.core.protocol.events import Numbering
@@ -223,7 +223,7 @@ class _TrackedConnection:
 
     __slots__ = ("engine", "key", "family", "reassemblers", "sinks", "ignored", "decoder", "swap", "pending",
                  "model", "syn_seen", "client_tcp_direction", "fin", "rst", "first_frame", "first_time",
-                 "last_frame", "last_time", "has_data", "segments", "record", "first_bytes")
+                 "last_frame", "last_time", "has_data", "segments", "record", "first_bytes", "transformed")
 
     def __init__(self, engine: "CaptureEngine", key: tuple, family: int, frame: int, ts: float) -> None:
         self.engine = engine
@@ -251,6 +251,7 @@ class _TrackedConnection:
             self.segments.stop()
         self.record = self.segments.extend
         self.first_bytes: tuple[bytearray, bytearray] | None = None  # until classified
+        self.transformed: TransformedConnection | None = None  # a stream transform's (core/wire/transform.py)
 
 
 class CaptureEngine:
@@ -655,6 +656,12 @@ class CaptureEngine:
             for sink in tracked.sinks:
                 sink.transform = transform
                 sink.wire, sink.chunks = sink.chunks, ChunkMap(store=[])
+            src, sport, dst, dport = tracked.key
+            tracked.transformed = TransformedConnection(
+                (format_address(tracked.family, src, sport), format_address(tracked.family, dst, dport)),
+                (sport, dport), tracked.first_frame, transform, (tracked.sinks[0].wire, tracked.sinks[1].wire),
+                last_frame=tracked.last_frame)
+            self.analysis.transformed.append(tracked.transformed)
             for item in pending:  # the wire bytes held until now, in arrival order
                 sink = tracked.sinks[item[0]]
                 if sink.transform is not transform:
@@ -708,7 +715,10 @@ class CaptureEngine:
         transform = tracked.sinks[0].transform
         if transform is not None:
             model.transform = str(getattr(transform, "name", "") or "transformed")
+            model.transform_state = transform
             model.wire_streams = (tracked.sinks[tracked.swap].wire, tracked.sinks[1 - tracked.swap].wire)
+            if tracked.transformed is not None:
+                tracked.transformed.connection = model.index
         tracked.segments.swap = tracked.swap
         analysis.connections.append(model)
         tracked.model = model
@@ -769,6 +779,8 @@ class CaptureEngine:
         if tracked.decoder is None and not tracked.ignored and tracked.pending:
             # Too little data to decide (e.g. a tiny capture on a DICOM port): decide with what there is.
             self.try_classify_final(tracked)
+        if tracked.transformed is not None:
+            tracked.transformed.last_frame = tracked.last_frame
         if tracked.decoder is not None:
             model = tracked.model
             model.last_frame = tracked.last_frame

@@ -1,0 +1,1 @@
+"""TLS findings (placeholder while the diagnosis is written)."""
