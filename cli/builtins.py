@@ -126,7 +126,7 @@ DECODING_PLUGINS = (
     BuiltinPlugin("dictionary", _dictionary),
     BuiltinPlugin("dataset", _dataset),
     BuiltinPlugin("linking", _linking),
-    BuiltinPlugin("tls", _tls),
+    BuiltinPlugin("tls.transform", _tls),
 )
 RULE_PLUGINS = (
     BuiltinPlugin("rules.association", _rules_association),
@@ -136,7 +136,7 @@ RULE_PLUGINS = (
     BuiltinPlugin("rules.slowness", _rules_slowness),
     BuiltinPlugin("rules.capture", _rules_capture),
     BuiltinPlugin("rules.query", _rules_query),
-    BuiltinPlugin("rules.tls", _rules_tls),
+    BuiltinPlugin("tls.rules", _rules_tls),
 )
 EXPORT_PLUGINS = (
     BuiltinPlugin("export.part10", _export_part10),

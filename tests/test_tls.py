@@ -1,0 +1,230 @@
+"""DICOM over TLS (plugins/tls): known-answer vectors, decryption against plaintext twins, diagnosis.
+
+The fixtures (fixtures/tls/, made by fixtures/record_tls.py) are pynetdicom associations over
+TLS 1.2 (ECDHE, AES-128-GCM and ChaCha20-Poly1305) and TLS 1.3 (AES-256-GCM, a KeyUpdate each
+way), each with the key log Python's ``ssl`` wrote, and ``plain_twin.pcap``: the same
+association without TLS.  Decrypted, each must give the twin's messages and exported objects
+byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import analyze_path
+
+from dicomtui.core.api.export import ExportOptions
+from dicomtui.core.views.export import exporters
+from dicomtui.cli import make_host
+from dicomtui.plugins.tls.keylog import KeyLog
+from dicomtui.plugins.tls.keyschedule import hkdf_expand_label, prf12, traffic_keys13
+from dicomtui.plugins.tls.protection import RecordAuthError, RecordDecryptor
+from dicomtui.plugins.tls.suites import SUITES
+
+TLS = Path(__file__).resolve().parent.parent / "fixtures" / "tls"
+DECRYPTABLE = ["tls12_gcm", "tls12_chacha", "tls13_keyupdate"]
+
+
+# -- known answers -------------------------------------------------------------------------
+
+
+def test_tls13_key_schedule_and_record_match_rfc8448():
+    """RFC 8448 section 3 (simple 1-RTT, TLS_AES_128_GCM_SHA256): handshake and application keys
+    from their traffic secrets, and the client's first application_data record decrypted."""
+    suite = SUITES[0x1301]
+    server_handshake = bytes.fromhex("b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38")
+    keys = traffic_keys13(suite, server_handshake)
+    assert keys.key.hex() == "3fce516009c21727d0f2e4e86ee403bc"
+    assert keys.iv.hex() == "5d313eb2671276ee13000b30"
+    client_application = bytes.fromhex("9e40646ce79a7f9dc05af8889bce6552875afa0b06df0087f792ebb7c17504a5")
+    keys = traffic_keys13(suite, client_application)
+    assert keys.key.hex() == "17422dda596ed5d9acd890e3c63f5051"
+    assert keys.iv.hex() == "5b78923dee08579033e523d9"
+    record = bytes.fromhex("1703030043a23f7054b62c94d0affafe8228ba55cbefacea42f914aa66bcab3f2b9819a8a5b46b395bd5"
+                           "4a9a20441e2b62974e1f5a6292a2977014bd1e3deae63aeebb21694915e4")
+    decryptor = RecordDecryptor(suite, keys, tls13=True)
+    assert decryptor.decrypt(record[0], 0x0303, record[5:]) == (23, bytes(range(0x32)))
+    # The same record again is record 1 for the decryptor: it must not authenticate.
+    with pytest.raises(RecordAuthError):
+        decryptor.decrypt(record[0], 0x0303, record[5:])
+    # HKDF-Expand-Label's layout (RFC 8446 7.1) as RFC 8448 uses it for the "derived" secret.
+    early = bytes.fromhex("33ad0a1c607ec03b09e6cd9893680ce210adf300aa1f2660e1b22e10f170f92a")
+    empty_hash = bytes.fromhex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    assert hkdf_expand_label(early, b"derived", empty_hash, 32, "SHA256").hex() == \
+        "6f2615a108c702c5678f54fc9dbab69716c076189c48250cebeac3576c3611ba"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+@pytest.mark.parametrize("hash_name", ["SHA256", "SHA384"])
+def test_tls12_prf_matches_openssl(hash_name):
+    secret, label, seed = bytes(range(48)), b"key expansion", bytes(range(100, 164))
+    result = subprocess.run(["openssl", "kdf", "-keylen", "100", "-kdfopt", f"digest:{hash_name}",
+                             "-kdfopt", f"hexsecret:{secret.hex()}", "-kdfopt", f"hexseed:{(label + seed).hex()}",
+                             "TLS1-PRF"], capture_output=True, text=True)
+    if result.returncode:
+        pytest.skip(f"openssl kdf TLS1-PRF unavailable: {result.stderr.strip()[:100]}")
+    expected = bytes.fromhex(result.stdout.strip().replace(":", ""))
+    assert prf12(secret, label, seed, 100, hash_name) == expected
+
+
+# -- decryption against the plaintext twin ---------------------------------------------------
+
+
+def _messages(analysis) -> list[tuple]:
+    return [(message.direction, message.command_field, message.command_bytes, message.message_id,
+             analysis.dataset_bytes(message)) for message in analysis.messages]
+
+
+def _pdus(analysis) -> list[tuple]:
+    return [(pdu.direction, pdu.pdu_type, analysis.pdu_bytes(pdu)) for pdu in analysis.pdus]
+
+
+def _export(analysis, folder: Path) -> dict:
+    exporters(make_host())["part10"].export(analysis, str(folder), ExportOptions(), None)
+    return {path.relative_to(folder): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def twin():
+    return analyze_path(TLS / "plain_twin.pcap")
+
+
+@pytest.mark.parametrize("name", DECRYPTABLE)
+def test_decrypted_capture_decodes_as_its_plaintext_twin(tmp_path, twin, name):
+    analysis = analyze_path(TLS / f"{name}.pcap", options={"tls.keylog_file": str(TLS / f"{name}.keys")})
+    assert len(analysis.associations) == 1 and len(analysis.messages) == 6
+    assert _messages(analysis) == _messages(twin)
+    assert _pdus(analysis) == _pdus(twin)
+    (connection,) = analysis.connections
+    assert connection.transform.startswith("TLS 1.")
+    assert connection.transform_state.decrypted
+    assert _export(analysis, tmp_path / "tls") == _export(twin, tmp_path / "plain")
+    codes = [item.code for item in analysis.expert]
+    assert "tls.decrypted" in codes and "tls.not-decrypted" not in codes
+    assert not [item for item in analysis.expert if item.severity.label in ("warning", "error")]
+
+
+def test_tls13_key_updates_in_both_directions_are_followed():
+    analysis = analyze_path(TLS / "tls13_keyupdate.pcap",
+                            options={"tls.keylog_file": str(TLS / "tls13_keyupdate.keys")})
+    session = analysis.connections[0].transform_state
+    assert session.version == 0x0304 and session.suite.name == "TLS_AES_256_GCM_SHA384"
+    assert [direction.key_updates for direction in session.directions] == [1, 1]
+    assert all(not direction.undecrypted_records and not direction.stopped for direction in session.directions)
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+@pytest.mark.parametrize("name", DECRYPTABLE)
+def test_record_counts_match_tshark(name):
+    """tshark's TLS dissector (told 2762 is TLS, given the same key log) sees the same records
+    each way, and decrypts the same number of handshake Finished messages."""
+    keys = TLS / f"{name}.keys"
+    result = subprocess.run(["tshark", "-r", str(TLS / f"{name}.pcap"), "-d", "tcp.port==2762,tls",
+                             "-o", f"tls.keylog_file:{keys}", "-T", "fields", "-e", "tcp.srcport",
+                             "-e", "tls.record.content_type", "-e", "tls.handshake.type"],
+                            capture_output=True, text=True, timeout=120)
+    counts, finished = {}, 0
+    for line in result.stdout.splitlines():
+        port, types, handshakes = (line.split("\t") + ["", ""])[:3]
+        if types:
+            side = "server" if port == "2762" else "client"
+            counts[side] = counts.get(side, 0) + len(types.split(","))
+            finished += handshakes.split(",").count("20")
+    analysis = analyze_path(TLS / f"{name}.pcap", options={"tls.keylog_file": str(keys)})
+    transformed = analysis.transformed[0]
+    session = transformed.transform
+    ours = {("server" if transformed.ports[direction] == 2762 else "client"): session.directions[direction].records
+            for direction in (0, 1)}
+    assert counts == ours
+    assert finished == 2
+
+
+# -- without secrets -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", DECRYPTABLE)
+def test_without_secrets_one_finding_says_which_secret_would_decrypt(name):
+    for ports in ({}, {"ports": frozenset({2762})}):  # 2762 given as a DICOM port: still never PDUs
+        analysis = analyze_path(TLS / f"{name}.pcap", **ports)
+        assert not analysis.associations and not len(analysis.pdus) and not analysis.connections
+        (item,) = analysis.expert
+        assert item.code == "tls.not-decrypted" and "key log" in item.message
+        assert "--tls-key " not in item.message  # an ECDHE / TLS 1.3 connection: the server key would not help
+
+
+def test_a_wrong_key_log_is_an_authentication_finding_not_wrong_bytes(tmp_path):
+    lines = (TLS / "tls12_gcm.keys").read_text().split()
+    label, client_random, master = lines[-3:]
+    wrong = tmp_path / "wrong.keys"
+    wrong.write_text(f"{label} {client_random} {master[:-2]}{(int(master[-2:], 16) ^ 1):02x}\n")
+    analysis = analyze_path(TLS / "tls12_gcm.pcap", options={"tls.keylog_file": str(wrong)})
+    assert not analysis.associations
+    codes = [item.code for item in analysis.expert]
+    assert codes.count("tls.record-not-authentic") == 2  # the first record each way (Finished)
+
+
+def test_an_unreadable_key_log_is_a_warning(tmp_path):
+    analysis = analyze_path(TLS / "tls12_gcm.pcap", options={"tls.keylog_file": str(tmp_path / "missing.keys")})
+    assert any(item.code == "tls.secret-unreadable" and "missing.keys" in item.message for item in analysis.expert)
+
+
+def test_a_growing_key_log_is_read_again(tmp_path):
+    path = tmp_path / "live.keys"
+    path.write_text("")
+    keylog = KeyLog([str(path)])
+    random = bytes(range(32))
+    assert keylog.get("CLIENT_RANDOM", random) is None
+    path.write_text(f"# comment\nCLIENT_RANDOM {random.hex()} {'ab' * 48}\nnot a line\n")
+    assert keylog.get("CLIENT_RANDOM", random) == bytes.fromhex("ab" * 48)
+    assert "ab" * 48 not in repr(keylog) and any("malformed" in problem for problem in keylog.problems)
+
+
+def test_secrets_never_reach_the_output(capsys):
+    from dicomtui.cli import main
+
+    keys = TLS / "tls13_keyupdate.keys"
+    secrets = [line.split()[2].lower() for line in keys.read_text().splitlines() if line.strip()]
+    outputs = {}
+    for mode in ("--json", "--expert", "--summary"):
+        capsys.readouterr()
+        assert main([mode, "--tls-keylog", str(keys), str(TLS / "tls13_keyupdate.pcap")]) == 0
+        captured = capsys.readouterr()
+        outputs[mode] = captured.out
+        assert not any(secret in (captured.out + captured.err).lower() for secret in secrets)
+    assert "C-STORE-RQ" in outputs["--summary"] and "decrypted with the key log" in outputs["--expert"]
+    document = json.loads(outputs["--json"])
+    assert len(document["messages"]) == 6
+    capsys.readouterr()
+    assert main(["--json", "-o", f"tls.keylog_file:{keys}", str(TLS / "tls13_keyupdate.pcap")]) == 0
+    assert json.loads(capsys.readouterr().out)["messages"] == document["messages"]
+
+
+# -- the handshake diagnosed -----------------------------------------------------------------
+
+
+def _codes(name: str) -> dict[str, str]:
+    return {item.code: item.message for item in analyze_path(TLS / f"{name}.pcap").expert}
+
+
+def test_an_expired_server_certificate_and_the_clients_alert():
+    codes = _codes("tls_expired_cert")
+    assert "renew" in codes["tls.alert.certificate_expired"]
+    assert "2024-01-31" in codes["tls.certificate-expired"] and "CN=pacs.example" in codes["tls.certificate-expired"]
+    assert "tls.not-decrypted" not in codes  # nothing was encrypted: no secret to ask for
+
+
+def test_an_unknown_ca_alert_names_the_issuer_and_the_fix():
+    message = _codes("tls_unknown_ca")["tls.alert.unknown_ca"]
+    assert message.startswith("TLS 127.0.0.1:") and "client sent a fatal alert unknown_ca (48)" in message
+    assert "issuer CN=untrusted CA" in message and "trust store" in message
+
+
+def test_a_version_mismatch_says_what_the_client_offered():
+    codes = _codes("tls_version_mismatch")
+    assert list(codes) == ["tls.alert.protocol_version"]
+    assert "server sent a fatal alert protocol_version (70)" in codes["tls.alert.protocol_version"]
+    assert "the client offered TLS 1.2" in codes["tls.alert.protocol_version"]
