@@ -20,6 +20,7 @@ from dicomtui.core.model.relations import Relations
 from dicomtui.core.protocol.dimse import decode_command_set
 from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
 from dicomtui.core.wire.capture import CaptureNote, CaptureSource
+from dicomtui.core.wire.capture_format import leading_decryption_secrets
 
 
 class HookCall(Protocol):
@@ -114,10 +115,14 @@ class Analysis:
         self.pdu_decoders: dict[int, Callable[[bytes], Any]] = {}
         for _plugin, (pdu_type, decoder) in plugins.hook.dicomtui_register_pdu_decoders.registrations():
             self.pdu_decoders[pdu_type] = decoder
+        # Decryption secrets the capture files carry (pcapng DSBs: (secrets type, data)), for the
+        # stream transforms; never shown.
+        self.capture_secrets: list[tuple[int, bytes]] = [
+            secret for source in sources for secret in leading_decryption_secrets(source.data)]
         # (plugin, name, factory) of each stream transform (core/wire/transform.py); asked in pluggy's order
         self.stream_transforms: list[tuple[str, str, Callable]] = [
             (plugin, name, factory) for plugin, (name, factory)
-            in reversed(plugins.hook.dicomtui_register_stream_transforms.registrations(config=config))]
+            in reversed(plugins.hook.dicomtui_register_stream_transforms.registrations(config=config, capture_secrets=self.capture_secrets))]
         # Every connection a stream transform took, DICOM inside or not (core/wire/transform.py).
         self.transformed: list[TransformedConnection] = []
         self.message_index = MessageIndex(self)

@@ -205,7 +205,9 @@ def _secrets(add, session: TlsSession) -> None:
         if updates:
             details.append(f"{updates} KeyUpdate(s) followed")
         records = sum(direction.decrypted_records for direction in session.directions)
-        add(Severity.CHAT, Group.CAPTURE, f"{session.name} decrypted with the {session.secret_source}: "
+        how = ("read in the clear (NULL cipher; record MACs not checked without the secrets)"
+               if session.secret_source.startswith("NULL") else f"decrypted with the {session.secret_source}")
+        add(Severity.CHAT, Group.CAPTURE, f"{session.name} {how}: "
             f"{records} records" + (f", {', '.join(details)}" if details else ""), code="tls.decrypted")
         return
     encrypted = sum(direction.undecrypted_records for direction in session.directions)
@@ -218,7 +220,5 @@ def _secrets(add, session: TlsSession) -> None:
     if session.client_hello is not None and "key log" in need:
         hint = (f" (a key log line for client random {session.client_hello.random.hex()[:16]}...: "
                 "--tls-keylog FILE, written by the peer's SSLKEYLOGFILE or Python's SSLContext.keylog_filename)")
-    if "RSA" in need:
-        hint += " (--tls-key server.pem)"
     add(Severity.NOTE, Group.CAPTURE, f"{encrypted} encrypted record(s) of {version_name(session.version)} "
         f"{suite} not decrypted: needs {need}{hint}", code="tls.not-decrypted")

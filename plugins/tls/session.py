@@ -32,7 +32,7 @@ from .handshake import (
     EXT_ENCRYPT_THEN_MAC,
     EXT_EXTENDED_MASTER_SECRET,
 )
-from .keyschedule import key_block12, next_traffic_secret13, traffic_keys13
+from .keyschedule import DirectionKeys, key_block12, next_traffic_secret13, traffic_keys13
 from .protection import RecordAuthError, RecordDecryptor
 from .suites import SUITES, CipherSuite, suite_name, version_name
 
@@ -123,7 +123,9 @@ class TlsSession:
         """Decrypted, or why not, in a few words."""
         if self.decrypted:
             stopped = [d.stopped for d in self.directions if d.stopped]
-            return f"decrypted with the {self.secret_source}" + (f"; {stopped[0]}" if stopped else "")
+            how = "NULL cipher: read in the clear" if self.secret_source == "NULL cipher" \
+                else f"decrypted with the {self.secret_source}"
+            return how + (f"; {stopped[0]}" if stopped else "")
         if self.missing_secret:
             return f"not decrypted: needs {self.missing_secret}"
         if not any(direction.encrypted for direction in self.directions):
@@ -306,15 +308,20 @@ class TlsSession:
                     return
                 state.secret = secret
                 state.decryptor = RecordDecryptor(suite, traffic_keys13(suite, secret), True)
-            self.secret_source = "key log"
+            self.secret_source = self.secrets.keylog_name("SERVER_HANDSHAKE_TRAFFIC_SECRET", client.random)
             return
         if self.version < 0x0301 or self.version > 0x0303:
             self.missing_secret = f"support for {version_name(self.version)}"
             return
         master = self.secrets.keylog_secret("CLIENT_RANDOM", client.random)
         if master is not None:
-            self.secret_source = "key log"
+            self.secret_source = self.secrets.keylog_name("CLIENT_RANDOM", client.random)
             self._install12(master)
+        elif suite.cipher == "NULL":  # nothing to decrypt: the records are read, their MACs not checked
+            self.secret_source = "NULL cipher"
+            keys = DirectionKeys(b"", b"", b"")
+            for state in self.directions:
+                state.pending_keys = (suite, keys, False, False, False)
         elif suite.key_exchange == "RSA":
             self.missing_secret = "a key log, or the server's RSA private key (--tls-key)"
         else:
@@ -332,7 +339,7 @@ class TlsSession:
 
     def _client_key_exchange(self, body: bytes) -> None:
         """Static RSA: the encrypted premaster secret; decrypted when the server's key is known."""
-        if self.suite is None or self.suite.key_exchange != "RSA" or self.secret_source:
+        if self.suite is None or self.suite.key_exchange != "RSA" or self.secret_source.startswith("key log"):
             return
         if len(body) < 2:
             return

@@ -25,6 +25,7 @@ def split_paths(value: str | None) -> list[str]:
 class SecretSources:
     def __init__(self, keylog_files: list[str] = (), rsa_key_files: list[str] = ()) -> None:
         self.keylog = KeyLog(keylog_files)
+        self.embedded_keylog = KeyLog()  # from the capture's Decryption Secrets Blocks
         self.rsa_keys: list[rsa.RSAPrivateKey] = []
         self.rsa_key_files = list(rsa_key_files)
         self.embedded = 0  # key log lines from the capture's Decryption Secrets Blocks
@@ -53,13 +54,20 @@ class SecretSources:
 
     @property
     def any(self) -> bool:
-        return bool(len(self.keylog) or self.keylog.files or self.rsa_keys)
+        return bool(len(self.keylog) or self.keylog.files or self.rsa_keys or len(self.embedded_keylog))
 
     def add_embedded(self, text: str) -> None:
-        self.embedded += self.keylog.add_text(text)
+        self.embedded += self.embedded_keylog.add_text(text)
 
     def keylog_secret(self, label: str, client_random: bytes) -> bytes | None:
-        return self.keylog.get(label, client_random)
+        secret = self.keylog.get(label, client_random)
+        return secret if secret is not None else self.embedded_keylog.get(label, client_random)
+
+    def keylog_name(self, label: str, client_random: bytes) -> str:
+        """Which key log has this secret, in words."""
+        if self.keylog.get(label, client_random) is not None:
+            return "key log"
+        return "key log embedded in the capture (pcapng Decryption Secrets Block)"
 
     def rsa_premaster(self, encrypted: bytes) -> bytes | None:
         """The 48-byte premaster secret, with whichever server key decrypts it."""

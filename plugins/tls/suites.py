@@ -41,10 +41,12 @@ def _suites() -> dict[int, CipherSuite]:
 
     def add(code: int, name: str, kx: str, cipher: str, mac: str = "", prf: str = "SHA256", forbidden: str = ""):
         if not forbidden:
+            reasons = []
+            if cipher == "NULL":
+                reasons.append("NULL cipher: no encryption")
             if kx == "RSA":
-                forbidden = "static RSA key exchange (no forward secrecy; RFC 9325 section 4.1)"
-            elif cipher == "NULL":
-                forbidden = "NULL cipher: no encryption (RFC 9325 section 4.1)"
+                reasons.append("static RSA key exchange: no forward secrecy")
+            forbidden = "; ".join(reasons) + " (RFC 9325 section 4.1)" if reasons else ""
         table.append(CipherSuite(code, name, kx, cipher, mac, prf, forbidden))
 
     # TLS 1.3 (RFC 8446 appendix B.4)

@@ -4,7 +4,8 @@ on a DICOM port (a connection picked up midway; DICOM PDUs start with 0x01-0x07,
 0x14-0x17, so nothing DICOM is ever taken for TLS).
 
 Options: ``-o tls.keylog_file:FILE`` (NSS key log; several joined with ':'; ``--tls-keylog``),
-``-o tls.rsa_keys:FILE`` (PEM RSA private keys of servers; ``--tls-key``).
+``-o tls.rsa_keys:FILE`` (PEM RSA private keys of servers; ``--tls-key``).  Key log lines in the
+capture's pcapng Decryption Secrets Blocks are used with no option.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dicomtui import hookimpl
 from .session import ALERT, APPLICATION_DATA, CHANGE_CIPHER_SPEC, HANDSHAKE, TlsSession, looks_like_record
 from .sources import SecretSources, split_paths
 
+TLS_KEY_LOG = 0x544C534B  # pcapng DSB secrets type "TLSK": NSS key log lines
 ANY_RECORD = (CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA)
 
 
@@ -41,6 +43,9 @@ def make_factory(sources: SecretSources, dicom_ports: frozenset[int]):
 
 
 @hookimpl
-def dicomtui_register_stream_transforms(register, config):
+def dicomtui_register_stream_transforms(register, config, capture_secrets):
     sources = secret_sources(config)
+    for secrets_type, data in capture_secrets:
+        if secrets_type == TLS_KEY_LOG:
+            sources.add_embedded(data.decode("ascii", "replace"))
     register("tls", make_factory(sources, config.ports))
