@@ -269,3 +269,38 @@ def test_a_version_mismatch_says_what_the_client_offered():
     assert list(codes) == ["tls.alert.protocol_version"]
     assert "server sent a fatal alert protocol_version (70)" in codes["tls.alert.protocol_version"]
     assert "the client offered TLS 1.2" in codes["tls.alert.protocol_version"]
+
+
+def test_batch_mode_decrypts_and_diagnoses_as_the_single_pass(tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    pytest.importorskip("duckdb")
+    from batch_tools import read_table
+
+    from dicomtui.cli import main
+
+    keys = str(TLS / "tls12_gcm.keys")
+    paths = [str(TLS / "tls12_gcm.pcap"), str(TLS / "tls_unknown_ca.pcap")]
+    assert main(["--batch", str(tmp_path / "out"), "--tls-keylog", keys, *paths]) == 0
+    capsys.readouterr()
+    assert main(["--json", "--tls-keylog", keys, *sum((["-r", path] for path in paths), [])]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert len(read_table(tmp_path / "out", "messages")) == len(single["messages"]) == 6
+    batch_findings = sorted(row["message"] for row in read_table(tmp_path / "out", "expert"))
+    assert batch_findings == sorted(item["message"] for item in single["expert"])
+    codes = {item["code"] for item in single["expert"]}
+    assert {"tls.decrypted", "tls.alert.unknown_ca"} <= codes
+
+
+def test_anonymize_writes_the_decrypted_association_as_a_plaintext_capture(tmp_path, capsys):
+    from dicomtui.cli import main
+
+    out = tmp_path / "shared.pcapng"
+    assert main(["--anonymize", str(out), "--tls-keylog", str(TLS / "tls12_gcm.keys"),
+                 str(TLS / "tls12_gcm.pcap")]) == 0
+    shared = analyze_path(out)
+    assert len(shared.messages) == 6 and not shared.transformed  # plain DICOM, no TLS left
+    assert [message.command_field for message in shared.messages] == [0x0030, 0x8030, 0x0001, 0x8001, 0x0001,
+                                                                      0x8001]
+    # Without the key log the TLS connection is not DICOM: nothing of it is written.
+    assert main(["--anonymize", str(tmp_path / "none.pcapng"), str(TLS / "tls12_gcm.pcap")]) == 0
+    assert not analyze_path(tmp_path / "none.pcapng").connections

@@ -40,4 +40,8 @@ class StreamTransform(Protocol):
         ...
 
 
+# Optional: ``snapshot()`` returns a picklable copy of what views and rules read from the
+# transform (``Connection.transform_state``, ``Analysis.transformed``), without keys or cipher
+# objects; batch mode keeps that across its worker processes (none: they see None).
+
 TransformFactory = Callable[[tuple[bytes, bytes], tuple[int, int]], "StreamTransform | None"]

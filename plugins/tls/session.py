@@ -84,6 +84,13 @@ class _Direction:
     key_updates: int = 0
 
 
+@dataclass(slots=True)
+class _SecretsSnapshot:
+    """Where a snapshot's secrets were: only the loading problems, for findings."""
+
+    problems: list[str]
+
+
 class TlsSession:
     """A ``StreamTransform`` for a TLS connection (directions are TCP directions)."""
 
@@ -142,6 +149,21 @@ class TlsSession:
             parts.append(f"server certificate {chain[0].subject or '?'} from {chain[0].issuer or '?'}")
         parts.append(self.status())
         return ", ".join(parts)
+
+    def snapshot(self) -> "TlsSession":
+        """A picklable copy for batch mode: what views and rules read, no secrets and no ciphers."""
+        import copy
+
+        clone = copy.copy(self)
+        clone.secrets = _SecretsSnapshot(list(getattr(self.secrets, "problems", [])))
+        clone.directions = tuple(_Direction(consumed=d.consumed, encrypted=d.encrypted, stopped=d.stopped,
+                                            records=d.records, decrypted_records=d.decrypted_records,
+                                            undecrypted_records=d.undecrypted_records,
+                                            application_bytes=d.application_bytes, key_updates=d.key_updates)
+                                 for d in self.directions)
+        clone.transcript = bytearray()
+        clone.encrypted_premaster = b""
+        return clone
 
     # -- the transform ----------------------------------------------------------------------
 
