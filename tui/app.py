@@ -113,6 +113,7 @@ class DicomApp(App[int]):
         Binding("x", "export", "Export"),
         Binding("p", "preferences", "Prefs"),
         Binding("ctrl+r", "reload", "Reload", show=False),
+        Binding("K", "tls_keylog", "TLS key log", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("T", "cycle_time_format", "Time format", show=False),  # t is the statistics screen
         Binding("v", "show_value", "Full value", show=False),
@@ -129,7 +130,7 @@ class DicomApp(App[int]):
     # screen (associations, help, a dialog) is on top.
     MAIN_SCREEN_ACTIONS = {"open_bar", "search", "expert_step", "toggle_expert", "toggle_subtrees", "export",
                            "clear_filter", "cycle_time_format", "show_value", "copy", "related", "move_link",
-                           "findings", "back", "columns", "associations", "reload"}
+                           "findings", "back", "columns", "associations", "reload", "tls_keylog"}
 
     def __init__(self, captures: list[str], config: AnalysisConfig | None = None, host=None,
                  *, preferences_path: Path | None = None) -> None:
@@ -492,6 +493,23 @@ class DicomApp(App[int]):
     def preferences_applied(self, values: dict[str, Any]) -> None:
         """The preferences screen saved ``values``: panes that depend on them redraw."""
         self.packet_list.data_changed()
+
+    def action_tls_keylog(self) -> None:
+        """Ask for a TLS key log; with one, analyse the capture again decrypting with it."""
+        from dicomtui.tui.keylog_screen import KeyLogScreen
+
+        current = self.config.options.get("tls.keylog_file", "")
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            paths = [entry for entry in current.split(os.pathsep) if entry]
+            if path not in paths:
+                paths.append(path)
+            self.config.options["tls.keylog_file"] = os.pathsep.join(paths)
+            self.action_reload()
+
+        self.push_screen(KeyLogScreen(current), chosen)
 
     def action_reload(self) -> None:
         self.notify("Reloading the capture…", timeout=2)

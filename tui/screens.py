@@ -50,6 +50,7 @@ KEY_HELP: list[tuple[str, str]] = [
     ("x", "export the selected object or all objects"),
     ("p", "preferences"),
     ("ctrl+r", "reload the capture (after changing ports or heuristic)"),
+    ("K", "decrypt TLS: give a key log file, the capture is analysed again with it"),
     ("ctrl+p", "command palette"),
     ("escape", "clear the filter / close a screen"),
     ("?", "this help"),

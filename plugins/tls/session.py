@@ -165,6 +165,28 @@ class TlsSession:
         clone.encrypted_premaster = b""
         return clone
 
+    def details(self) -> list[tuple[str, str]]:
+        """(label, value) rows for a tree: what the handshake said and what decryption did."""
+        rows = [("Version", version_name(self.version) if self.version else "unknown (no ServerHello captured)")]
+        if self.server_hello is not None:
+            rows.append(("Cipher suite", self.suite.name if self.suite else
+                         suite_name(self.server_hello.cipher_suites[0])))
+        if self.client_hello is not None:
+            if self.client_hello.server_name:
+                rows.append(("Server name (SNI)", self.client_hello.server_name))
+            if self.client_hello.alpn:
+                rows.append(("ALPN offered", ", ".join(self.client_hello.alpn)))
+        for side in ("server", "client"):
+            chain = self.certificates.get(side)
+            if chain:
+                rows.append((f"{side.capitalize()} certificate", chain[0].line()))
+            elif chain == [] or (side == "client" and self.certificate_requested and self.version != 0x0304):
+                rows.append((f"{side.capitalize()} certificate", "none sent"))
+        rows.append(("Decryption", self.status()))
+        records = [direction.records for direction in self.directions]
+        rows.append(("Records", f"{records[0]} / {records[1]} (by TCP direction)"))
+        return rows
+
     # -- the transform ----------------------------------------------------------------------
 
     def feed(self, direction: int, data) -> bytes:
