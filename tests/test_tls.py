@@ -304,3 +304,35 @@ def test_anonymize_writes_the_decrypted_association_as_a_plaintext_capture(tmp_p
     # Without the key log the TLS connection is not DICOM: nothing of it is written.
     assert main(["--anonymize", str(tmp_path / "none.pcapng"), str(TLS / "tls12_gcm.pcap")]) == 0
     assert not analyze_path(tmp_path / "none.pcapng").connections
+
+
+@pytest.mark.parametrize(("name", "dropped"), [("tls12_gcm", (19,)), ("tls12_chacha", (17, 19)),
+                                               ("tls13_keyupdate", (22,)), ("tls12_rsa_null", (18,))])
+def test_decryption_resumes_after_lost_records_with_the_plaintext_at_its_offsets(tmp_path, twins, name, dropped):
+    """Frames carrying whole records of a C-STORE's data set dropped: the records after them are
+    found again, and every decrypted byte sits at the offset it has in the plaintext twin."""
+    from capture_tools import read_frames, write_pcap
+
+    frames = read_frames(_path(name))
+    damaged = write_pcap(tmp_path / "damaged.pcap", [frame for index, frame in enumerate(frames)
+                                                     if index + 1 not in dropped])  # frame numbers
+    keys = TLS / f"{name}.keys"
+    options = {"tls.keylog_file": str(keys)} if "null" not in name else {}
+    analysis = analyze_path(damaged, options=options)
+    codes = [item.code for item in analysis.expert]
+    assert "tls.resynchronised" in codes and "tls.record-not-authentic" not in codes
+    twin = twins["plain_twin"]
+    (connection,) = analysis.connections
+    for direction in (0, 1):
+        inner, plain = connection.streams[direction], twin.connections[0].streams[direction]
+        assert inner.end == plain.end  # the lost plaintext's length is exact
+        held = 0
+        for offset, length in zip(inner.stream_offsets, inner.lengths):
+            assert inner.read(offset, offset + length, analysis.buffers) == \
+                plain.read(offset, offset + length, twin.buffers)
+            held += length
+        assert held == inner.end - sum(gap.length for gap in inner.gaps)
+    assert connection.streams[0].gaps  # the dropped records are a gap of the DICOM stream
+    # The association still ends normally, and every object not crossing the gap is exported.
+    assert analysis.associations[0].state == "released"
+    assert sum(message.complete for message in analysis.messages) >= len(twin.messages) - 1

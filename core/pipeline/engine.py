@@ -151,9 +151,12 @@ class _DirectionSink:
         self.wire.append(stream_offset, source, file_offset, length, frame, ts)
         try:
             inner = self.transform.feed(self.tcp_direction, engine.views[source][file_offset : file_offset + length])
+            lost = self.transform.take_gap(self.tcp_direction) if hasattr(self.transform, "take_gap") else 0
         except Exception as exc:  # a plugin's transform must not stop the analysis
             engine.transform_failed(tracked, exc)
             return
+        if lost:
+            self.inner_gap(lost, frame, "lost in capture (inside the layer: its records were not all captured)")
         if inner:
             self.deliver_inner(bytes(inner), frame, ts)
 
@@ -183,9 +186,14 @@ class _DirectionSink:
         except Exception as exc:
             tracked.engine.transform_failed(tracked, exc)
             return
-        if not lost:  # nothing inner lost (or the transform cannot go on: it returns no more)
+        if not lost:  # nothing inner lost yet (or the transform cannot go on: it returns no more)
             return
-        inner = Gap(self.chunks.end, lost, gap.frame, gap.reason)
+        self.inner_gap(lost, gap.frame, gap.reason)
+
+    def inner_gap(self, lost: int, frame: int, reason: str) -> None:
+        """``lost`` inner bytes the capture's gap took, at the inner stream's end."""
+        tracked = self.tracked
+        inner = Gap(self.chunks.end, lost, frame, reason)
         self.chunks.add_gap(inner)
         if tracked.decoder is not None:
             events = tracked.decoder.receive_gap(self.tcp_direction ^ tracked.swap, inner)
@@ -673,9 +681,13 @@ class CaptureEngine:
                 _first, frame, _start, ts = sink.wire.frames_for(stream_offset, stream_offset + length)
                 try:
                     inner = transform.feed(tcp_direction, self.views[source][file_offset : file_offset + length])
+                    lost = transform.take_gap(tcp_direction) if hasattr(transform, "take_gap") else 0
                 except Exception as exc:
                     self.transform_failed(tracked, exc)
                     break
+                if lost:
+                    sink.inner_gap(lost, frame, "lost in capture (inside the layer: its records were not all "
+                                   "captured)")
                 if inner:
                     sink.deliver_inner(bytes(inner), frame, ts)
             return True

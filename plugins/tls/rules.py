@@ -105,10 +105,16 @@ def _check_connection(analysis, report, transformed, session: TlsSession) -> Non
             add(Severity.ERROR, Group.MALFORMED, f"{place.side(event.direction)}'s {event.detail}", frame,
                 "tls.record-not-authentic")
         elif event.kind == "gap":
-            if session.decrypted or session.directions[event.direction].decryptor is not None \
-                    or not session.missing_secret:
-                add(Severity.WARNING, Group.CAPTURE, f"{place.side(event.direction)}'s stream: {event.detail}; "
-                    "decryption stops there in this direction", frame, "tls.gap")
+            add(Severity.WARNING, Group.CAPTURE, f"{place.side(event.direction)}'s stream: {event.detail}", frame,
+                "tls.gap")
+        elif event.kind == "gap-resync" and session.decrypted:
+            add(Severity.WARNING, Group.CAPTURE, f"{place.side(event.direction)}'s stream: {event.detail} inside "
+                "its TLS records; the records after it are looked for, and what they hold is decrypted",
+                frame, "tls.gap")
+        elif event.kind == "resynchronised":
+            add(Severity.NOTE, Group.CAPTURE, f"{place.side(event.direction)}'s stream after a capture gap: "
+                f"{event.detail} (the plaintext of the lost records is a gap in the DICOM stream)", frame,
+                "tls.resynchronised")
         elif event.kind == "not-tls":
             add(Severity.WARNING, Group.MALFORMED, f"{place.side(event.direction)} sent {event.detail}; the rest "
                 "of this direction is not read", frame, "tls.not-a-record")

@@ -34,6 +34,7 @@ from .handshake import (
 )
 from .keyschedule import DirectionKeys, key_block12, next_traffic_secret13, traffic_keys13
 from .protection import RecordAuthError, RecordDecryptor
+from .resync import find_record, record_overhead, sequence_candidates
 from .suites import SUITES, CipherSuite, suite_name, version_name
 
 CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA = 20, 21, 22, 23
@@ -82,6 +83,12 @@ class _Direction:
     undecrypted_records: int = 0
     application_bytes: int = 0
     key_updates: int = 0
+    protected_wire_bytes: int = 0  # of the protected records (for the record size after a gap)
+    protected_records: int = 0
+    resync_from: int = -1  # after a gap: the wire offset of the first record it touched (-1: none)
+    resync_sequence: int = 0  # the sequence number of that record
+    false_headers: int = 0
+    lost_inner: int = 0  # inner bytes a gap took, for take_gap
 
 
 @dataclass(slots=True)
@@ -197,6 +204,10 @@ class TlsSession:
         buffer += data
         out: list[bytes] = []
         offset = 0
+        if state.resync_from >= 0:
+            offset = self._resync(direction, state)
+            if offset is None:
+                return b""
         while len(buffer) - offset >= 5:
             content_type = buffer[offset]
             version = int.from_bytes(buffer[offset + 1:offset + 3], "big")
@@ -223,11 +234,80 @@ class TlsSession:
         return b"".join(out)
 
     def gap(self, direction: int, length: int) -> int | None:
+        """Records after a gap are found again when the suite allows (resync.py); 0 now, and
+        ``take_gap`` says how much plaintext was lost once they are."""
         state = self.directions[direction]
-        if not state.stopped:
-            self._stop(direction, state, "gap", state.consumed + len(state.buffer),
-                       f"{length} byte(s) missing from the capture: the records after them cannot be framed")
-        return None
+        if state.stopped:
+            return None
+        where = state.consumed + len(state.buffer)
+        suite = self.suite
+        overhead = record_overhead(suite, self.version == 0x0304) if suite is not None else None
+        if not state.encrypted or overhead is None:
+            why = "before encryption began" if not state.encrypted else "CBC records cannot be found again"
+            self._stop(direction, state, "gap", where, f"{length} byte(s) missing from the capture ({why}): "
+                       "decryption stops there in this direction")
+            return None
+        if state.resync_from < 0:
+            state.resync_from = state.consumed  # the buffer starts at a record: it is lost whole
+            state.resync_sequence = state.decryptor.sequence if state.decryptor is not None else 0
+        state.consumed += len(state.buffer) + length
+        state.buffer.clear()
+        self.events.append(TlsEvent("gap-resync", direction, where, f"{length} byte(s) missing from the capture"))
+        return 0
+
+    def take_gap(self, direction: int) -> int:
+        state = self.directions[direction]
+        lost, state.lost_inner = state.lost_inner, 0
+        return lost
+
+    def _resync(self, direction: int, state: _Direction) -> int | None:
+        """After a gap: the buffer offset of the next record (decryption set to its sequence
+        number), or None while more bytes are needed or when the direction stops."""
+        buffer = state.buffer
+        tls13 = self.version == 0x0304
+        types = (APPLICATION_DATA,) if tls13 else (ALERT, HANDSHAKE, APPLICATION_DATA)
+        version = 0x0303 if tls13 else self.version
+        overhead = record_overhead(self.suite, tls13)
+        start = 0
+        while True:
+            offset = find_record(buffer, start, types, version, overhead - 5)
+            if offset is None:
+                if len(buffer) > 2 * MAX_RECORD + 10:  # no pair of headers in two records' worth: drop the front
+                    dropped = len(buffer) - MAX_RECORD - 10
+                    del buffer[:dropped]
+                    state.consumed += dropped
+                return None
+            record_start = state.consumed + offset
+            lost_wire = record_start - state.resync_from
+            if state.decryptor is None:  # not decrypting: framing is all there is to recover
+                state.resync_from = -1
+                return offset
+            length = int.from_bytes(buffer[offset + 3:offset + 5], "big")
+            fragment = bytes(buffer[offset + 5:offset + 5 + length])
+            explicit = None
+            if not tls13 and self.suite.cipher.startswith("AES") and self.suite.aead:
+                explicit = int.from_bytes(fragment[:8], "big")
+            average = state.protected_wire_bytes / state.protected_records if state.protected_records else 0
+            for sequence in sequence_candidates(state.resync_sequence, lost_wire, average, explicit):
+                state.decryptor.sequence = sequence
+                try:
+                    state.decryptor.decrypt(buffer[offset], version, fragment)
+                except RecordAuthError:
+                    continue
+                state.decryptor.sequence = sequence  # the loop decrypts it again, as any record
+                records = sequence - state.resync_sequence
+                state.lost_inner += max(0, lost_wire - records * overhead)
+                self.events.append(TlsEvent("resynchronised", direction, record_start,
+                                            f"{records} record(s) lost; decryption resumes at record {sequence}"))
+                state.resync_from = -1
+                return offset
+            state.false_headers += 1
+            if state.false_headers > MAX_FALSE_HEADERS:
+                state.decryptor.sequence = state.resync_sequence
+                self._stop(direction, state, "gap", record_start, "after a capture gap no record decrypted "
+                           "again (a KeyUpdate or renegotiation lost in the gap?): decryption stops there")
+                return None
+            start = offset + 1
 
     # -- records ----------------------------------------------------------------------------
 
@@ -249,6 +329,8 @@ class TlsSession:
         protected = content_type == APPLICATION_DATA if tls13 else state.encrypted
         if protected:
             state.encrypted = True
+            state.protected_records += 1
+            state.protected_wire_bytes += 5 + len(fragment)
             if state.decryptor is None:
                 state.undecrypted_records += 1
                 return b""
