@@ -336,3 +336,35 @@ def test_decryption_resumes_after_lost_records_with_the_plaintext_at_its_offsets
     # The association still ends normally, and every object not crossing the gap is exported.
     assert analysis.associations[0].state == "released"
     assert sum(message.complete for message in analysis.messages) >= len(twin.messages) - 1
+
+
+@pytest.mark.parametrize("name", ["tls12_gcm", "tls13_keyupdate"])
+def test_a_key_log_written_while_the_capture_runs_decrypts_what_came_before(tmp_path, twins, name):
+    """Live capture: the peer writes its key log after records already went by.  The session
+    keeps them and decrypts them once the file has grown (fed here record by record, the key
+    log written after the first application data)."""
+    from capture_tools import read_frames, tcp_of
+
+    from dicomtui.plugins.tls.session import TlsSession
+    from dicomtui.plugins.tls.sources import SecretSources
+
+    keys = tmp_path / "live.keys"
+    keys.write_text("")
+    session = TlsSession(None, SecretSources([str(keys)]))
+    inner, client_port, application_seen = [b"", b""], None, 0
+    for frame in read_frames(_path(name)):
+        parts = tcp_of(frame)
+        if not parts or not len(parts[2].data):
+            continue
+        tcp = parts[2]
+        client_port = client_port or tcp.sport
+        direction = 0 if tcp.sport == client_port else 1
+        inner[direction] += session.feed(direction, memoryview(bytes(tcp.data)))
+        application_seen += bytes(tcp.data)[:1] == b"\x17"
+        if application_seen == 3 and not keys.read_text():
+            assert inner == [b"", b""]  # nothing yet: the records are kept
+            keys.write_text((TLS / f"{name}.keys").read_text())
+    twin = twins["plain_twin"].connections[0]
+    for direction in (0, 1):
+        assert inner[direction] == twin.streams[direction].read(0, twin.streams[direction].end,
+                                                                twins["plain_twin"].buffers)

@@ -216,7 +216,7 @@ def _secrets(add, session: TlsSession) -> None:
         add(Severity.CHAT, Group.CAPTURE, f"{session.name} {how}: "
             f"{records} records" + (f", {', '.join(details)}" if details else ""), code="tls.decrypted")
         return
-    encrypted = sum(direction.undecrypted_records for direction in session.directions)
+    encrypted = sum(direction.undecrypted_records + len(direction.held) for direction in session.directions)
     if not encrypted:
         return
     suite = session.suite.name if session.suite else (

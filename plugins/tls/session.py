@@ -40,6 +40,7 @@ from .suites import SUITES, CipherSuite, suite_name, version_name
 CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA = 20, 21, 22, 23
 MAX_RECORD = (1 << 14) + 2048  # RFC 5246 section 6.2.3: the largest TLSCiphertext fragment
 MAX_HANDSHAKE_BYTES = 1 << 20
+MAX_HELD_BYTES = 8 << 20  # per direction: records kept while waiting for a key log to grow
 
 
 def looks_like_record(data: bytes, types: tuple[int, ...] = (HANDSHAKE,)) -> bool | None:
@@ -89,6 +90,11 @@ class _Direction:
     resync_sequence: int = 0  # the sequence number of that record
     false_headers: int = 0
     lost_inner: int = 0  # inner bytes a gap took, for take_gap
+    # Live capture: protected records kept while the key log may still get their secrets
+    held: list = field(default_factory=list)  # (content type, version, fragment, wire offset)
+    held_bytes: int = 0
+    unheld: int = 0  # protected records neither decrypted nor held: no replay from the start then
+    out: list = field(default_factory=list)  # plaintext a replay produced for this direction
 
 
 @dataclass(slots=True)
@@ -165,7 +171,7 @@ class TlsSession:
         clone.secrets = _SecretsSnapshot(list(getattr(self.secrets, "problems", [])))
         clone.directions = tuple(_Direction(consumed=d.consumed, encrypted=d.encrypted, stopped=d.stopped,
                                             records=d.records, decrypted_records=d.decrypted_records,
-                                            undecrypted_records=d.undecrypted_records,
+                                            undecrypted_records=d.undecrypted_records + len(d.held),
                                             application_bytes=d.application_bytes, key_updates=d.key_updates)
                                  for d in self.directions)
         clone.transcript = bytearray()
@@ -231,6 +237,8 @@ class TlsSession:
         del buffer[:offset]
         if state.stopped:
             buffer.clear()
+        if state.out:  # a replay's plaintext comes before this feed's
+            out[:0], state.out = state.out, []
         return b"".join(out)
 
     def gap(self, direction: int, length: int) -> int | None:
@@ -254,6 +262,46 @@ class TlsSession:
         state.buffer.clear()
         self.events.append(TlsEvent("gap-resync", direction, where, f"{length} byte(s) missing from the capture"))
         return 0
+
+    # -- a key log that grows while the capture runs ------------------------------------------
+
+    def _hold(self, direction: int, state: _Direction, content_type: int, version: int, fragment: bytes,
+              offset: int) -> bool:
+        """Keep a record that has no secret yet, while a key log file may still get it; True when
+        kept (it is then decrypted if the secret comes, else counted as undecrypted)."""
+        secrets = self.secrets
+        if not (self.missing_secret.startswith("a key log") and secrets.keylog.files) or state.unheld \
+                or state.held_bytes + len(fragment) > MAX_HELD_BYTES \
+                or secrets.held_bytes + len(fragment) > secrets.max_held_bytes:
+            if state.held:  # too much to keep: these stay undecrypted
+                state.undecrypted_records += len(state.held)
+                secrets.held_bytes -= state.held_bytes
+                state.held.clear()
+                state.held_bytes = 0
+            state.unheld += 1
+            return False
+        state.held.append((content_type, version, fragment, offset))
+        state.held_bytes += len(fragment)
+        secrets.held_bytes += len(fragment)
+        self.missing_secret = ""
+        self._server_hello_keys()  # looks again (the key log is re-read when it has grown)
+        if self.missing_secret:
+            return True
+        self._replay()
+        return True
+
+    def _replay(self) -> None:
+        """The secrets came: decrypt what each direction kept, in its order."""
+        for direction, state in enumerate(self.directions):
+            self.secrets.held_bytes -= state.held_bytes
+            held, state.held, state.held_bytes = state.held, [], 0
+            if state.encrypted and state.pending_keys is not None:  # TLS 1.2: its ChangeCipherSpec has passed
+                state.decryptor = RecordDecryptor(*state.pending_keys)
+                state.pending_keys = None
+            for content_type, version, fragment, offset in held:
+                plaintext = self._record(direction, state, content_type, version, fragment, offset)
+                if plaintext:
+                    state.out.append(plaintext)
 
     def take_gap(self, direction: int) -> int:
         state = self.directions[direction]
@@ -332,6 +380,8 @@ class TlsSession:
             state.protected_records += 1
             state.protected_wire_bytes += 5 + len(fragment)
             if state.decryptor is None:
+                if self._hold(direction, state, content_type, version, fragment, offset):
+                    return b""
                 state.undecrypted_records += 1
                 return b""
             try:

@@ -29,6 +29,10 @@ class SecretSources:
         self.rsa_keys: list[rsa.RSAPrivateKey] = []
         self.rsa_key_files = list(rsa_key_files)
         self.embedded = 0  # key log lines from the capture's Decryption Secrets Blocks
+        # Records all TLS sessions keep while waiting for a key log to grow (session.py): at most
+        # this many bytes in all, whatever the number of connections.
+        self.held_bytes = 0
+        self.max_held_bytes = 64 << 20
         self._problems: list[str] = []
         for path in rsa_key_files:
             try:
