@@ -10,6 +10,7 @@ import argparse
 import importlib.util
 import os
 import sys
+from dataclasses import dataclass
 
 EXTRA_MODULES = {"dask": "dask", "distributed": "distributed", "pyarrow": "pyarrow", "duckdb": "duckdb"}
 EXIT_OK, EXIT_INPUT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -49,8 +50,24 @@ def missing_modules() -> list[str]:
     return [name for name, module in EXTRA_MODULES.items() if importlib.util.find_spec(module) is None]
 
 
-def run(args: argparse.Namespace, parser: argparse.ArgumentParser, make_config, make_host) -> int:
-    """``make_config`` and ``make_host``: the command line's own (it is the composition root)."""
+@dataclass(frozen=True)
+class BatchCommand:
+    """``--batch OUTDIR`` or ``--report OUTDIR``, checked (``check`` builds it from the command line)."""
+
+    outdir: str | None = None  # --batch
+    report: str | None = None  # --report
+    sql: str | None = None
+    output: str = "text"  # --report's: text, csv or json
+    captures: tuple[str, ...] = ()
+    disabled: frozenset[str] = frozenset()
+    scheduler: str | None = None
+    workers: int | None = None
+    groups: int | None = None
+    run_files: int = 0
+
+
+def check(args: argparse.Namespace, parser: argparse.ArgumentParser, captures: list[str]) -> BatchCommand:
+    """The batch options checked and typed (``parser.error`` exits on a bad one)."""
     if args.batch and args.report:
         parser.error("--batch and --report are separate steps: run --batch, then --report")
     if (args.sql or args.csv) and not args.report:
@@ -63,14 +80,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, make_config, 
     for name in ("anonymize", "flow"):
         if getattr(args, name, None) is not None:
             parser.error(f"--{name} does not combine with --batch/--report")
-    missing = missing_modules()
-    if missing:
-        print(f"dicomtui: batch mode needs the batch extra (missing: {', '.join(missing)}); "
-              "install it with: pip install '.[batch]' in the dicomtui checkout", file=sys.stderr)
-        return EXIT_USAGE
     if args.report:
-        return _report(args)
-    captures = list(args.read) + list(args.captures)
+        return BatchCommand(report=args.report, sql=args.sql,
+                            output="json" if args.json else "csv" if args.csv else "text")
     if not captures:
         parser.error("--batch needs captures: files, directories or glob patterns")
     if "-" in captures:
@@ -78,34 +90,46 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, make_config, 
     if args.workers is not None and args.workers < 1 or args.groups is not None and args.groups < 1 \
             or args.run_files < 0:
         parser.error("--workers and --groups must be at least 1, --run-files at least 0")
-    config = make_config(args, parser)
-    return _batch(args, captures, config, make_host)
+    return BatchCommand(outdir=args.batch, captures=tuple(captures), disabled=frozenset(args.disable_plugin),
+                        scheduler=args.scheduler, workers=args.workers, groups=args.groups,
+                        run_files=args.run_files)
 
 
-def _report(args: argparse.Namespace) -> int:
+def run(command: BatchCommand, config, make_host) -> int:
+    """``config`` (for --batch) and ``make_host``: the command line's own (it is the composition root)."""
+    missing = missing_modules()
+    if missing:
+        print(f"dicomtui: batch mode needs the batch extra (missing: {', '.join(missing)}); "
+              "install it with: pip install '.[batch]' in the dicomtui checkout", file=sys.stderr)
+        return EXIT_USAGE
+    if command.report:
+        return _report(command)
+    return _batch(command, config, make_host)
+
+
+def _report(command: BatchCommand) -> int:
     from .report import ReportError, run_reports
 
-    output = "json" if args.json else "csv" if args.csv else "text"
     try:
-        text = run_reports(args.report, args.sql, output)
+        text = run_reports(command.report, command.sql, command.output)
     except ReportError as exc:
         from dicomtui.core.base.safe_text import safe_text
 
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE if args.sql else EXIT_INPUT_PROBLEM
+        return EXIT_USAGE if command.sql else EXIT_INPUT_PROBLEM
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK
 
 
-def _batch(args: argparse.Namespace, captures: list[str], config, make_host) -> int:
+def _batch(command: BatchCommand, config, make_host) -> int:
     from dicomtui.core.base.safe_text import safe_text
 
     from .runner import BatchRefused, run_batch
 
     try:
-        outcome = run_batch(args.batch, captures, make_host, config, disabled=set(args.disable_plugin),
-                            scheduler=args.scheduler, workers=args.workers, groups=args.groups,
-                            run_files=args.run_files)
+        outcome = run_batch(command.outdir, list(command.captures), make_host, config, disabled=set(command.disabled),
+                            scheduler=command.scheduler, workers=command.workers, groups=command.groups,
+                            run_files=command.run_files)
     except BatchRefused as exc:
         print(f"dicomtui: {safe_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

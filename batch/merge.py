@@ -124,13 +124,14 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
     for frame, link_type in link_findings:
         findings.append(((frame, 0), -1, ExpertItem(
             Severity.WARNING, Group.CAPTURE, f"link type {link_type} is not supported; its frames were skipped",
-            frame, rule="capture")))
+            frame, rule="capture", code="capture.unsupported_link_type")))
     findings.sort(key=lambda row: (row[0], row[1]))
     if any(result["evicted"] for result in results):
         # More than max_connections at once in one group: the single pass would have evicted others too.
         analysis.expert.append(ExpertItem(
             Severity.WARNING, Group.CAPTURE, "batch: some flow group tracked more than max_connections TCP "
-            "connections at once; the result may differ from a single pass", rule="batch"))
+            "connections at once; the result may differ from a single pass", rule="batch",
+            code="batch.too_many_connections"))
     analysis.expert.extend(item for _key, _group, item in findings)
     transformed = [(item.first_frame, group, item) for group, result in enumerate(results)
                    for item in result.get("transformed", ())]
@@ -156,7 +157,8 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
     for result in results:  # plugins that failed while decoding, reported where close() reports them
         for plugin, where, error in result["failures"]:
             analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
-                                              f"plugin {plugin} failed in {where}: {error}", rule="plugins"))
+                                              f"plugin {plugin} failed in {where}: {error}", rule="plugins",
+                                              code="plugin.failed"))
     pipeline.complete()
     pipeline.check()
     pipeline.freeze()

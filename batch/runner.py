@@ -268,111 +268,162 @@ def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfi
     Raises ``BatchRefused`` when inputs are in committed runs made in another arrangement or
     with other decoding options (their tables cannot stand for this command's).
     """
-    config = config or AnalysisConfig()
-    fingerprint = decoding_fingerprint(config, disabled)
-    progress = progress or Progress()
-    say = say or (lambda text: print(f"dicomtui: {text}", file=sys.stderr))
-    started = time.monotonic()
-    outcome = BatchOutcome()
+    batch = _Batch(outdir, make_host, config or AnalysisConfig(), disabled, processes,
+                   progress or Progress(), say or (lambda text: print(f"dicomtui: {text}", file=sys.stderr)))
     paths, pattern_problems, passed_over = expand_inputs(patterns)
-    noticed = datetime.datetime.now(datetime.UTC)
-    problems = [{"path": path, "content_hash": None, "size": None, "problem": text, "noticed": noticed}
-                for path, text in pattern_problems]
+    batch.problems = [{"path": path, "content_hash": None, "size": None, "problem": text, "noticed": batch.noticed}
+                      for path, text in pattern_problems]
     if passed_over:
-        say(f"passed over {passed_over} files in the given directories that are not captures")
+        batch.say(f"passed over {passed_over} files in the given directories that are not captures")
     os.makedirs(outdir, exist_ok=True)
-    client = cluster = None
-    stage_start = time.monotonic()
-
-    def stage_done(name: str) -> None:
-        nonlocal stage_start
-        now = time.monotonic()
-        outcome.stage_seconds[name] = round(now - stage_start, 3)
-        stage_start = now
-
     try:
-        # 1. hash: on a cluster given with --scheduler (its nodes share the reading); otherwise
-        # here, in threads (hashlib releases the GIL), before any worker is started, so that a
-        # rerun with nothing new starts none and the local cluster is sized to the new bytes.
-        progress.stage("hashing", len(paths), sum(_size(path) for path in paths))
+        hashed = batch.hash_inputs(paths, scheduler)                     # 1. hash
+        committed = Committed.read(outdir)
+        todo = batch.new_inputs(hashed, committed)
+        if not todo and not batch.problems:
+            return batch.nothing_new()
+        batch.start_workers(todo, workers)
+        groups, batch_plan = _batch_groups(outdir, todo, batch.fingerprint, run_files, groups, batch.threads())
+        index_futures, results = batch.index(todo, groups)               # 2. index, then arrange
+        runs = batch.arrange(todo, index_futures, results, run_files, committed)
+        if not runs:
+            _remove(batch_plan)
+            return batch.nothing_new()
+        for run in runs:
+            run.prepare(groups)
+        finished = batch.decode_and_merge(runs)                           # 3. decode, 4. merge
+        batch.commit(runs, finished)                                      # 5. commit
+        _remove(batch_plan)
+        return batch.done(runs)
+    finally:
+        batch.close()
+
+
+class _Batch:
+    """One ``run_batch`` call's state, one method per stage (the module docstring's numbers)."""
+
+    def __init__(self, outdir: str, make_host, config: AnalysisConfig, disabled, processes: bool,
+                 progress: Progress, say) -> None:
+        self.outdir = outdir
+        self.make_host = make_host
+        self.config = config
+        self.disabled = disabled
+        self.processes = processes
+        self.progress = progress
+        self.say = say
+        self.fingerprint = decoding_fingerprint(config, disabled)
+        self.started = self.stage_start = time.monotonic()
+        self.outcome = BatchOutcome()
+        self.noticed = datetime.datetime.now(datetime.UTC)
+        self.problems: list[dict] = []
+        self.client = self.cluster = None
+        self.as_completed = None
+        self.spool = os.path.join(outdir, STAGING, "spool")
+
+    def stage_done(self, name: str) -> None:
+        now = time.monotonic()
+        self.outcome.stage_seconds[name] = round(now - self.stage_start, 3)
+        self.stage_start = now
+
+    def hash_inputs(self, paths: list[str], scheduler: str | None) -> list[dict]:
+        """On a cluster given with --scheduler (its nodes share the reading); otherwise here, in
+        threads (hashlib releases the GIL), before any worker is started, so that a rerun with
+        nothing new starts none and the local cluster is sized to the new bytes."""
+        self.progress.stage("hashing", len(paths), sum(_size(path) for path in paths))
         if scheduler:
             from dask.distributed import as_completed
 
-            client, cluster = _client(scheduler, None, processes)
-            outcome.dashboard = client.dashboard_link
-            say(f"Dask dashboard: {outcome.dashboard}")
+            self.client, self.cluster = _client(scheduler, None, self.processes)
+            self.as_completed = as_completed
+            self._announce_dashboard()
             hashed = []
-            for future in as_completed(client.map(hash_file, paths, pure=False)):
+            for future in as_completed(self.client.map(hash_file, paths, pure=False)):
                 hashed.append(future.result())
-                progress.advance(1, hashed[-1]["size"])
+                self.progress.advance(1, hashed[-1]["size"])
         else:
-            hashed = _hash_here(paths, progress)
+            hashed = _hash_here(paths, self.progress)
         hashed.sort(key=lambda item: item["path"])  # for the messages only: the order comes from contents
-        stage_done("hash")
-        committed = Committed.read(outdir)
+        self.stage_done("hash")
+        return hashed
+
+    def new_inputs(self, hashed: list[dict], committed: Committed) -> list[dict]:
+        """The inputs to analyse: not committed already, not a copy of another input; raises
+        ``BatchRefused`` for inputs committed in another arrangement or with other options."""
         todo, seen, conflicts = [], set(), {}
         for item in hashed:
             if item["problem"]:
-                problems.append({**item, "content_hash": None, "noticed": noticed})
+                self.problems.append({**item, "content_hash": None, "noticed": self.noticed})
             elif item["hash"] in committed.by_hash:
                 run_id = committed.by_hash[item["hash"]]
                 # A file that was not a capture has no analysis that options could change.
-                if item["hash"] in committed.analysed and committed.mismatch(run_id, fingerprint):
+                if item["hash"] in committed.analysed and committed.mismatch(run_id, self.fingerprint):
                     conflicts.setdefault(run_id, []).append(item["path"])
                 else:
-                    outcome.skipped += 1
+                    self.outcome.skipped += 1
             elif item["hash"] in seen:
-                outcome.skipped += 1
-                say(f"{item['path']}: same content as another input; read once")
+                self.outcome.skipped += 1
+                self.say(f"{item['path']}: same content as another input; read once")
             else:
                 seen.add(item["hash"])
                 todo.append(item)
         if conflicts:
-            raise BatchRefused(refusal(conflicts, committed, fingerprint, outdir))
-        if not todo and not problems:
-            return _nothing_new(outcome, progress, say, outdir, started)
+            raise BatchRefused(refusal(conflicts, committed, self.fingerprint, self.outdir))
+        return todo
+
+    def start_workers(self, todo: list[dict], workers: int | None) -> None:
+        if self.client is not None:
+            return  # the --scheduler cluster that hashed
         new_bytes = sum(item["size"] for item in todo)
         count = workers or default_workers(new_bytes)
-        if client is None and count == 1:
+        if count == 1:
             # One local worker: the same tasks in this process, without a cluster's start-up.
             from .inprocess import Client, as_completed
 
-            client = Client()
-            say(f"{new_bytes / 1e6:,.1f} MB of new input for one worker: analysing it in this process "
-                "(--workers 2 or more for a local Dask cluster)")
-        elif client is None:
-            from dask.distributed import as_completed
+            self.client, self.as_completed = Client(), as_completed
+            self.say(f"{new_bytes / 1e6:,.1f} MB of new input for one worker: analysing it in this process "
+                     "(--workers 2 or more for a local Dask cluster)")
+            return
+        from dask.distributed import as_completed
 
-            if not processes:
-                _import_before_threads(make_host, disabled)
-            client, cluster = _client(None, count, processes)
-            outcome.dashboard = client.dashboard_link
-            say(f"Dask dashboard: {outcome.dashboard}")
-        threads = sum(client.nthreads().values()) or 1
-        groups, batch_plan = _batch_groups(outdir, todo, fingerprint, run_files, groups, threads)
+        if not self.processes:
+            _import_before_threads(self.make_host, self.disabled)
+        self.client, self.cluster = _client(None, count, self.processes)
+        self.as_completed = as_completed
+        self._announce_dashboard()
 
-        # 2. index every new file; only the summaries come to this process, the index parts stay
-        # on the workers until the group that needs each is decoded.
-        progress.stage("indexing", len(todo), sum(item["size"] for item in todo))
-        spool = os.path.join(outdir, STAGING, "spool")
-        index_futures = [client.submit(index_file, number, item["path"], groups, spool, item["hash"], pure=False)
+    def _announce_dashboard(self) -> None:
+        self.outcome.dashboard = self.client.dashboard_link
+        self.say(f"Dask dashboard: {self.outcome.dashboard}")
+
+    def threads(self) -> int:
+        return sum(self.client.nthreads().values()) or 1
+
+    def index(self, todo: list[dict], groups: int) -> tuple[list, dict[int, dict]]:
+        """Every new file indexed; only the summaries come to this process, the index parts stay
+        on the workers until the group that needs each is decoded."""
+        self.progress.stage("indexing", len(todo), sum(item["size"] for item in todo))
+        index_futures = [self.client.submit(index_file, number, item["path"], groups, self.spool, item["hash"],
+                                            pure=False)
                          for number, item in enumerate(todo)]
-        summary_futures = [client.submit(summary_of, future, pure=False) for future in index_futures]
+        summary_futures = [self.client.submit(summary_of, future, pure=False) for future in index_futures]
         number_of = {future.key: number for number, future in enumerate(summary_futures)}
         results: dict[int, dict] = {}
-        for future, value in as_completed(summary_futures, with_results=True):
+        for future, value in self.as_completed(summary_futures, with_results=True):
             number = number_of[future.key]
             results[number] = value
-            progress.advance(1, todo[number]["size"])
-        stage_done("index")
+            self.progress.advance(1, todo[number]["size"])
+        self.stage_done("index")
+        return index_futures, results
 
-        # Arrange: the readable files in time order, cut into runs (the first run also carries
-        # the inputs that could not be read).
+    def arrange(self, todo: list[dict], index_futures: list, results: dict[int, dict], run_files: int,
+                committed: Committed) -> list["_Run"]:
+        """The readable files in time order, cut into runs (the first run also carries the inputs
+        that could not be read); runs already on disk are left out."""
         good = []
         for number, item in enumerate(todo):
             if results[number].get("problem"):
-                problems.append({"path": item["path"], "content_hash": item["hash"], "size": item["size"],
-                                 "problem": results[number]["problem"], "noticed": noticed})
+                self.problems.append({"path": item["path"], "content_hash": item["hash"], "size": item["size"],
+                                      "problem": results[number]["problem"], "noticed": self.noticed})
             else:
                 good.append(number)
         good.sort(key=lambda number: time_key(results[number]["summary"], todo[number]["hash"]))
@@ -380,43 +431,47 @@ def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfi
                           lambda number: results[number]["summary"].last_key) or [[]]
         runs = []
         for position, chunk in enumerate(chunks):
-            run = _Run(outdir, [todo[number] for number in chunk], [results[number]["summary"] for number in chunk],
-                       [index_futures[number] for number in chunk], problems if position == 0 else [], fingerprint)
+            run = _Run(self.outdir, [todo[number] for number in chunk],
+                       [results[number]["summary"] for number in chunk],
+                       [index_futures[number] for number in chunk], self.problems if position == 0 else [],
+                       self.fingerprint)
             if os.path.exists(run.run_dir):
-                say(f"run {run.run_id} already holds these inputs")
+                self.say(f"run {run.run_id} already holds these inputs")
                 continue
-            run.warnings = _placement_warnings(run, committed, outdir, noticed)
+            run.warnings = _placement_warnings(run, committed, self.outdir, self.noticed)
             runs.append(run)
-        if not runs:
-            _remove(batch_plan)
-            return _nothing_new(outcome, progress, say, outdir, started)
-        for run in runs:
-            run.prepare(groups)
+        return runs
 
-        # 3. decode the flow groups (those a stopped run did not finish), then 4. merge: submitted
-        # for every run before waiting on any.
+    def decode_and_merge(self, runs: list["_Run"]) -> list[dict]:
+        """The flow groups (those a stopped run did not finish), then the merges: submitted for
+        every run before waiting on any."""
+        progress = self.progress
         progress.stage("decoding flow groups", sum(run.groups for run in runs), unit="groups")
         decode_owner = {}
         for run in runs:
-            _submit_run(client, run, config, make_host, disabled, noticed, decode_owner, fingerprint)
-            outcome.reused_groups += run.reused_groups
+            _submit_run(self.client, run, self.config, self.make_host, self.disabled, self.noticed, decode_owner,
+                        self.fingerprint)
+            self.outcome.reused_groups += run.reused_groups
             progress.advance(run.reused_groups)
         decoded_by: dict[str, set] = {run.run_id: set() for run in runs}
-        for future, value in as_completed(list(decode_owner.values()), with_results=True):
+        for future, value in self.as_completed(list(decode_owner.values()), with_results=True):
             decoded_by[value["run_id"]].add(value["worker"])
             progress.advance(1)
-        stage_done("decode")
+        self.stage_done("decode")
         progress.stage("merging and writing tables", len(runs), unit="runs")
         for run in runs:
             run.record["decoded_by"] = sorted(decoded_by[run.run_id])
         finished = []
-        for future, record in as_completed([run.reduce_future for run in runs], with_results=True):
+        for future, record in self.as_completed([run.reduce_future for run in runs], with_results=True):
             finished.append(record)
             progress.advance(1)
-        stage_done("merge")
+        self.stage_done("merge")
+        return finished
 
-        # 5. commit, in time order
-        os.makedirs(os.path.join(outdir, RUNS), exist_ok=True)
+    def commit(self, runs: list["_Run"], finished: list[dict]) -> None:
+        """Each run's directory renamed into ``OUTDIR/runs/``, in time order."""
+        outcome = self.outcome
+        os.makedirs(os.path.join(self.outdir, RUNS), exist_ok=True)
         records = {record["run_id"]: record for record in finished}
         for run in runs:
             with open(os.path.join(run.out_dir, "run.json.tmp"), "w", encoding="utf-8") as handle:
@@ -436,21 +491,27 @@ def run_batch(outdir: str, patterns: list[str], make_host, config: AnalysisConfi
                 outcome.counts[name] = outcome.counts.get(name, 0) + count
             outcome.problems.extend(run.problems)
             outcome.warnings.extend(run.warnings)
-        _remove(batch_plan)
+
+    def done(self, runs: list["_Run"]) -> BatchOutcome:
         try:
-            os.rmdir(spool)  # when no other batch's inflated inputs are waiting there
+            os.rmdir(self.spool)  # when no other batch's inflated inputs are waiting there
         except OSError:
             pass
-        progress.close()
+        self.progress.close()
+        outcome = self.outcome
         outcome.run_id, outcome.run_dir = runs[0].run_id, runs[0].run_dir
-        outcome.seconds = time.monotonic() - started
+        outcome.seconds = time.monotonic() - self.started
         return outcome
-    finally:
-        progress.close()
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+
+    def nothing_new(self) -> BatchOutcome:
+        return _nothing_new(self.outcome, self.progress, self.say, self.outdir, self.started)
+
+    def close(self) -> None:
+        self.progress.close()
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
 
 
 def _nothing_new(outcome: BatchOutcome, progress: Progress, say, outdir: str, started: float) -> BatchOutcome:

@@ -69,7 +69,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     "expert": pa.schema([
         ("run_id", pa.string()), ("frame", pa.int64()), ("severity", pa.string()), ("group", pa.string()),
         ("message", pa.string()), ("association", pa.int64()), ("pdu", pa.int64()),
-        ("message_index", pa.int64()), ("rule", pa.string()), ("time", pa.float64()), ("start", _TIME),
+        ("message_index", pa.int64()), ("rule", pa.string()), ("code", pa.string()), ("time", pa.float64()),
+        ("start", _TIME),
         ("calling_ae", pa.string()), ("called_ae", pa.string()),
     ]),
     "timing": pa.schema([

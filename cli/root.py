@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover - imported when the mode runs (start-up co
     from dicomtui.core.pipeline.live import LiveOptions
     from dicomtui.core.views.export import ExportSettings
     from dicomtui.core.views.filter import DisplayFilter
+    from dicomtui.plugins.anonymize.cli import AnonymizeCommand
 
 
 def _summary_or_export_only(args: argparse.Namespace, anonymize: bool) -> bool:
@@ -341,8 +342,8 @@ def _run(argv: list[str] | None) -> int:
 class Command:
     """The parsed command line before any capture is read, and the host built for it.
 
-    The listings and batch mode read ``args`` itself: batch mode's options are its own
-    command-line face's (``dicomtui.batch.cli``), as --anonymize's are the anonymize plugin's.
+    The listings read ``args`` itself; batch mode's options are typed by its own command-line
+    face (``dicomtui.batch.cli.check``), as --anonymize's are by the anonymize plugin's.
     """
 
     parser: argparse.ArgumentParser
@@ -370,7 +371,7 @@ class ViewOptions:
     flow: str | None = None
     flow_level: str = "pdu"
     run_rules: bool = True
-    anonymize: argparse.Namespace | None = None  # --anonymize's options, read by its own command-line face
+    anonymize: "AnonymizeCommand | None" = None  # --anonymize's options, typed by its own command-line face
 
 
 # -- the modes that read no capture ------------------------------------------------------------------
@@ -396,7 +397,9 @@ def _batch(command: Command) -> int:
     args, parser = command.args, command.parser
     if args.interfaces or args.follow:
         parser.error("--batch reads capture files: capture with -w FILE first")
-    return batch_cli.run(args, parser, make_config, make_host)
+    batch = batch_cli.check(args, parser, command.captures)
+    config = make_config(args, parser) if batch.outdir else None
+    return batch_cli.run(batch, config, make_host)
 
 
 COMMANDS: dict[str, Callable[[Command], int]] = {
@@ -628,10 +631,11 @@ def _view_options(parser: argparse.ArgumentParser, args: argparse.Namespace, cap
             display_filter = compile_filter(args.display_filter)
         except FilterError as exc:
             parser.error(f"-Y: invalid filter at {exc.position + 1}: {exc}")
+    anonymize_command = None
     if anonymize:
         if live is not None:
             parser.error("--anonymize works on capture files: capture with -w FILE first, then anonymize FILE")
-        anonymize_cli.check(args, captures, parser)
+        anonymize_command = anonymize_cli.check(args, captures, parser)
     if live is not None and display_filter is not None:
         parser.error("-Y filters a capture file; in a live capture use the UI's filter bar (/)")
     if live is not None and (args.stats or args.flow is not None):
@@ -647,7 +651,7 @@ def _view_options(parser: argparse.ArgumentParser, args: argparse.Namespace, cap
                        time_format=time_format, warnings=warnings, display_filter=display_filter,
                        display_filter_text=args.display_filter, live=live, export=export, fail_on=args.fail_on,
                        flow=args.flow, flow_level=args.flow_level, run_rules=rules_wanted(args, anonymize),
-                       anonymize=args if anonymize else None)
+                       anonymize=anonymize_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

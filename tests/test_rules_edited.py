@@ -196,10 +196,11 @@ def test_dataset_that_does_not_parse_is_malformed(plugin_host):
             return DecodedDataset(None, None, m.transfer_syntax, False, False, list(problems))
 
     analysis = FakeAnalysis()
-    report = SimpleNamespace(add=lambda *args: added.append(args))
+    report = SimpleNamespace(add=lambda *args, **keywords: added.append(args + (keywords.get("code"),)))
     protocol.dicomtui_check_message(message, analysis, report)
     assert len(added) == 1
     severity, group, text, frame = added[0][:4]
+    assert added[0][-1] == "protocol.dataset_unparsable"
     assert (severity, group, frame) == (Severity.ERROR, Group.MALFORMED, 9)
     assert "CT Image Storage" in text and "Explicit VR Little Endian" in text and "EOFError" in text
     message.dataset_length = 2 << 20  # over the size bound: not decoded at all

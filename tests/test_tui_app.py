@@ -255,6 +255,29 @@ async def test_help_screen_and_command_palette(plugin_host):
         assert type(app.screen).__name__ == "CommandPalette"
 
 
+def test_every_palette_entry_runs_an_action_a_key_runs():
+    """The command palette is a table of actions: each must exist, and be one a key binding runs
+    (so the palette and the keys cannot drift apart)."""
+    from dicomtui.tui.app import PALETTE, DicomApp
+
+    bound = {binding.action for binding in DicomApp.BINDINGS}
+    for title, _help, action in PALETTE:
+        name = action.split("(")[0]
+        assert callable(getattr(DicomApp, f"action_{name}", None)), title
+        assert action in bound, title
+
+
+@run_async
+async def test_palette_entry_runs_its_action(plugin_host):
+    app = make_app("echo_dcmtk.pcap", plugin_host)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        commands = {command.title: command for command in app.get_system_commands(app.screen)}
+        await commands["Associations"].callback()
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "AssociationsScreen"
+
+
 @run_async
 async def test_preferences_screen_saves_toml(plugin_host, tmp_path):
     app = make_app("echo_dcmtk.pcap", plugin_host, tmp_path)

@@ -363,31 +363,8 @@ class DicomApp(App[int]):
     # -- status line -----------------------------------------------------------------------
 
     def update_status(self) -> None:
-        text = Text(no_wrap=True, overflow="ellipsis")
-        analysis = self.analysis
-        display_filter = self.filtering.display_filter
-        if display_filter is not None and not self.load_error:
-            # first: at 80 columns what the list is filtered by matters more than the totals
-            text.append(f"{self.filtering.status} ", style="bold")
-            text.append("filter: ", style="bold")
-            text.append(safe_text(display_filter.text))
-            text.append(" | ")
-        if self.load_error:
-            text.append(f"error: {safe_text(self.load_error)}", style="bold red")
-        elif analysis is None:
-            text.append("Opening capture…", style="italic")
-        elif not analysis.finished:
-            total = max(1, analysis.bytes_total)
-            percent = 100 * analysis.bytes_done / total
-            text.append(f"Indexing {percent:3.0f}% ", style="bold yellow")
-            text.append(f"({analysis.bytes_done >> 20} of {analysis.bytes_total >> 20} MiB) "
-                        f"{counted(len(analysis.pdus), 'PDU')}")
-        else:
-            text.append(f"{counted(len(analysis.pdus), 'PDU')}, {counted(len(analysis.associations), 'association')}",
-                        style="bold")
-            text.append(f" | expert: {counts_text(analysis.expert)}")
         if hasattr(self, "main_screen"):
-            self.main_screen.show_status(text)
+            self.main_screen.show_status(status_text(self.analysis, self.filtering, self.load_error))
 
     # -- events from the panes -------------------------------------------------------------
 
@@ -552,25 +529,60 @@ class DicomApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Display filter", "Filter the packet list (/)", lambda: self.action_open_bar("filter"))
-        yield SystemCommand("Clear filter", "Show every packet", self.action_clear_filter)
-        yield SystemCommand("Search", "Find text in the packet list (s)", lambda: self.action_open_bar("search"))
-        yield SystemCommand("Go to packet", "Jump to a packet number (:)", lambda: self.action_open_bar("goto"))
-        yield SystemCommand("Associations", "Every association with its contexts (a)", self.action_associations)
-        yield SystemCommand("Next expert item", "Jump to the next finding (e)", lambda: self.action_expert_step(True))
-        yield SystemCommand("Toggle expert pane", "Show or hide the expert findings (i)", self.action_toggle_expert)
-        yield SystemCommand("Toggle sequence subtrees", "Nested or flat data sets (f)", self.action_toggle_subtrees)
-        yield SystemCommand("Export", "Export objects through an exporter plugin (x)", self.action_export)
-        yield SystemCommand("Preferences", "Ports, heuristic, subtree style, export (p)", self.action_preferences)
-        yield SystemCommand("Reload capture", "Analyse the capture again (ctrl+r)", self.action_reload)
-        yield SystemCommand("Time format", "Cycle r / a / ad / u / ud / e / dd / d (T)", self.action_cycle_time_format)
-        yield SystemCommand("Columns", "Choose, hide and reorder columns (c)", self.action_columns)
-        yield SystemCommand("Full value", "Show the selected value in full (v)", self.action_show_value)
-        yield SystemCommand("Copy value", "Copy the selected value (y; Y the subtree)", lambda: self.action_copy(False))
-        yield SystemCommand("Request / response", "Go to the linked request or response (r)", self.action_related)
-        yield SystemCommand("C-MOVE link", "C-MOVE <-> its sub-association (w)", self.action_move_link)
-        yield SystemCommand("Findings of this PDU", "Show the expert findings on the PDU (F)", self.action_findings)
-        yield SystemCommand("Keys", "Every key binding (?)", self.action_help)
+        for title, help_text, action in PALETTE:
+            yield SystemCommand(title, help_text, lambda action=action: self.run_action(action))
+
+
+# The command palette's entries: (title, help, the action a key runs), so a key and its entry run the
+# same code; a test checks each action exists.
+PALETTE = (
+    ("Display filter", "Filter the packet list (/)", "open_bar('filter')"),
+    ("Clear filter", "Show every packet", "clear_filter"),
+    ("Search", "Find text in the packet list (s)", "open_search"),
+    ("Go to packet", "Jump to a packet number (:)", "open_bar('goto')"),
+    ("Associations", "Every association with its contexts (a)", "associations"),
+    ("Next expert item", "Jump to the next finding (e)", "expert_step(True)"),
+    ("Toggle expert pane", "Show or hide the expert findings (i)", "toggle_expert"),
+    ("Toggle sequence subtrees", "Nested or flat data sets (f)", "toggle_subtrees"),
+    ("Export", "Export objects through an exporter plugin (x)", "export"),
+    ("Preferences", "Ports, heuristic, subtree style, export (p)", "preferences"),
+    ("Reload capture", "Analyse the capture again (ctrl+r)", "reload"),
+    ("Time format", "Cycle r / a / ad / u / ud / e / dd / d (T)", "cycle_time_format"),
+    ("Columns", "Choose, hide and reorder columns (c)", "columns"),
+    ("Full value", "Show the selected value in full (v)", "show_value"),
+    ("Copy value", "Copy the selected value (y; Y the subtree)", "copy(False)"),
+    ("Request / response", "Go to the linked request or response (r)", "related"),
+    ("C-MOVE link", "C-MOVE <-> its sub-association (w)", "move_link"),
+    ("Findings of this PDU", "Show the expert findings on the PDU (F)", "findings"),
+    ("Keys", "Every key binding (?)", "help"),
+)
+
+
+def status_text(analysis: Analysis | None, filtering: FilterController, load_error: str | None) -> Text:
+    """The main screen's status line: the filter first (at 80 columns what the list is filtered by
+    matters more than the totals), then loading progress or the totals."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    display_filter = filtering.display_filter
+    if display_filter is not None and not load_error:
+        text.append(f"{filtering.status} ", style="bold")
+        text.append("filter: ", style="bold")
+        text.append(safe_text(display_filter.text))
+        text.append(" | ")
+    if load_error:
+        text.append(f"error: {safe_text(load_error)}", style="bold red")
+    elif analysis is None:
+        text.append("Opening capture…", style="italic")
+    elif not analysis.finished:
+        total = max(1, analysis.bytes_total)
+        percent = 100 * analysis.bytes_done / total
+        text.append(f"Indexing {percent:3.0f}% ", style="bold yellow")
+        text.append(f"({analysis.bytes_done >> 20} of {analysis.bytes_total >> 20} MiB) "
+                    f"{counted(len(analysis.pdus), 'PDU')}")
+    else:
+        text.append(f"{counted(len(analysis.pdus), 'PDU')}, {counted(len(analysis.associations), 'association')}",
+                    style="bold")
+        text.append(f" | expert: {counts_text(analysis.expert)}")
+    return text
 
 
 def _spool_stdin(captures: list[str]) -> tuple[list[str], str | None]:

@@ -177,13 +177,35 @@ def _pdu_spans(analysis: "Analysis", association_index: int, pdu_indices) -> lis
 
 def association_timing(analysis: "Analysis", association_index: int, messages: list, pdu_indices,
                        tcp: ConnectionTcp | None, idle_gap: float) -> AssociationTiming:
+    """Where one association's time went: the interval from its first to its last PDU cut into
+    stretches of bytes moving, a requester waiting and gaps, each stretch given to a budget
+    share; plus its bytes, PDU sizes, objects and the TCP stalls inside it."""
     association = analysis.associations[association_index]
     spans = _pdu_spans(analysis, association_index, pdu_indices)
     start = min((span[0] for span in spans), default=association.start_time)
     end = max((span[1] for span in spans), default=association.end_time or association.start_time)
-    # Intervals labelled by what was happening; "moving" beats "waiting" where they overlap.
+    moving, waiting = _moving_and_waiting(analysis, messages, spans, end)
+    # Sweep the elementary intervals between all boundaries.
+    points = sorted({start, end, *(t for a, b in moving for t in (a, b)),
+                     *(t for a, b, _d in waiting for t in (a, b))})
+    points = [p for p in points if start <= p <= end]
+    moving_marks = _coverage(moving, points)
+    waiting_marks = _coverage([(a, b) for a, b, _d in waiting], points)
+    server_rtt = tcp.side_rtt("server") if tcp else 0.0
+    client_rtt = tcp.side_rtt("client") if tcp else 0.0
+    budget, think_gaps = _budget(_stretches(points, moving_marks, waiting_marks), server_rtt, client_rtt, idle_gap)
+    bytes_sent, pdu_sizes = _pdu_figures(association, spans)
+    objects = sum(1 for message in messages if message.command_field == 0x0001 and message.has_dataset)
+    stalls, waiting_retransmission = _stalls_inside(tcp, start, end, points, moving_marks, waiting_marks)
+    return AssociationTiming(association_index, start, end, budget, bytes_sent, objects,
+                             pdu_sizes, tcp, think_gaps, stalls, waiting_retransmission)
+
+
+def _moving_and_waiting(analysis: "Analysis", messages: list, spans: list, end: float):
+    """Intervals labelled by what was happening: (from, to) of bytes moving, and (from, to,
+    requester direction) of a side waiting for an answer; "moving" beats "waiting" where they overlap."""
     moving: list[tuple[float, float]] = [(span[0], span[1]) for span in spans]
-    waiting: list[tuple[float, float, int]] = []  # (from, to, requester direction)
+    waiting: list[tuple[float, float, int]] = []
     moving += [(message.start_time, message.end_time) for message in messages]
     for message in messages:
         if message.is_request and not message.responses and message.message_id is not None \
@@ -207,17 +229,11 @@ def association_timing(analysis: "Analysis", association_index: int, messages: l
         elif pdu_type == 6 and 5 in requests:
             rq_end, rq_direction = requests.pop(5)
             waiting.append((rq_end, span[0], rq_direction))
-    server_rtt = tcp.side_rtt("server") if tcp else 0.0
-    client_rtt = tcp.side_rtt("client") if tcp else 0.0
-    budget = dict.fromkeys(BUDGET, 0.0)
-    think_gaps: list[float] = []
-    # Sweep the elementary intervals between all boundaries.
-    points = sorted({start, end, *(t for a, b in moving for t in (a, b)),
-                     *(t for a, b, _d in waiting for t in (a, b))})
-    points = [p for p in points if start <= p <= end]
-    moving_marks = _coverage(moving, points)
-    waiting_marks = _coverage([(a, b) for a, b, _d in waiting], points)
-    # Consecutive elementary pieces of the same kind form one stretch (one wait, one gap).
+    return moving, waiting
+
+
+def _stretches(points: list[float], moving_marks: bytearray, waiting_marks: bytearray) -> list[tuple[str, float]]:
+    """Consecutive elementary pieces of the same kind as one stretch (one wait, one gap)."""
     stretch_kind, stretch_length = None, 0.0
     stretches: list[tuple[str, float]] = []
     for position in range(len(points) - 1):
@@ -233,6 +249,14 @@ def association_timing(analysis: "Analysis", association_index: int, messages: l
             stretch_kind, stretch_length = kind, length
     if stretch_kind is not None:
         stretches.append((stretch_kind, stretch_length))
+    return stretches
+
+
+def _budget(stretches: list[tuple[str, float]], server_rtt: float, client_rtt: float,
+            idle_gap: float) -> tuple[dict[str, float], list[float]]:
+    """Seconds per budget share, and the SCU's think gaps (gaps shorter than ``idle_gap``)."""
+    budget = dict.fromkeys(BUDGET, 0.0)
+    think_gaps: list[float] = []
     for kind, length in stretches:
         if kind == "moving":
             budget["network_transfer"] += length
@@ -250,6 +274,11 @@ def association_timing(analysis: "Analysis", association_index: int, messages: l
             else:
                 budget["scu_think"] += rest
                 think_gaps.append(rest)
+    return budget, think_gaps
+
+
+def _pdu_figures(association, spans: list) -> tuple[tuple[int, int], tuple[dict, dict]]:
+    """Bytes sent per direction (PDU headers included) and the P-DATA-TF sizes against the limits."""
     bytes_sent = [0, 0]
     sizes = ([], [])
     for span in spans:
@@ -263,29 +292,35 @@ def association_timing(analysis: "Analysis", association_index: int, messages: l
          "max": max(sizes[d]) if sizes[d] else None, "limit": limits[d] or None,
          "at_limit": sum(1 for size in sizes[d] if limits[d] and size >= limits[d] - 6)}
         for d in (0, 1))
-    objects = sum(1 for message in messages if message.command_field == 0x0001 and message.has_dataset)
+    return (bytes_sent[0], bytes_sent[1]), pdu_sizes
+
+
+def _stalls_inside(tcp: ConnectionTcp | None, start: float, end: float, points: list[float],
+                   moving_marks: bytearray, waiting_marks: bytearray):
+    """TCP stalls by cause, counted where bytes were moving: {cause: (seconds, first frame)}; and
+    the retransmission time inside stretches where a requester waited (seconds, first frame)."""
     stalls: dict[str, tuple[float, int]] = {}
     waiting_retransmission = (0.0, 0)
-    if tcp is not None:
-        found = [(stall.cause, stall.start, stall.end, stall.frame) for figures in tcp.directions
-                 for stall in figures.stalls]
-        found += [("retransmission", a, b, frame) for figures in tcp.directions
-                  for a, b, frame in figures.retransmission_intervals]
-        waiting_only = bytearray(w and not m for w, m in zip(waiting_marks, moving_marks))
-        for cause, a, b, frame in found:
-            if b < start or a > end:
-                continue
-            seconds = _overlap(a, b, points, moving_marks)
+    if tcp is None:
+        return stalls, waiting_retransmission
+    found = [(stall.cause, stall.start, stall.end, stall.frame) for figures in tcp.directions
+             for stall in figures.stalls]
+    found += [("retransmission", a, b, frame) for figures in tcp.directions
+              for a, b, frame in figures.retransmission_intervals]
+    waiting_only = bytearray(w and not m for w, m in zip(waiting_marks, moving_marks))
+    for cause, a, b, frame in found:
+        if b < start or a > end:
+            continue
+        seconds = _overlap(a, b, points, moving_marks)
+        if seconds > 0:
+            total, first = stalls.get(cause, (0.0, 0))
+            stalls[cause] = (total + seconds, first or frame)
+        if cause == "retransmission":
+            seconds = _overlap(a, b, points, waiting_only)
             if seconds > 0:
-                total, first = stalls.get(cause, (0.0, 0))
-                stalls[cause] = (total + seconds, first or frame)
-            if cause == "retransmission":
-                seconds = _overlap(a, b, points, waiting_only)
-                if seconds > 0:
-                    total, first = waiting_retransmission
-                    waiting_retransmission = (total + seconds, first or frame)
-    return AssociationTiming(association_index, start, end, budget, (bytes_sent[0], bytes_sent[1]), objects,
-                             pdu_sizes, tcp, think_gaps, stalls, waiting_retransmission)
+                total, first = waiting_retransmission
+                waiting_retransmission = (total + seconds, first or frame)
+    return stalls, waiting_retransmission
 
 
 def _overlap(a: float, b: float, points: list[float], marks: bytearray) -> float:

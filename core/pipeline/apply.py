@@ -71,7 +71,8 @@ class ModelWriter:
         elif not isinstance(event, (AssociationChanged, MessageComplete)):
             self.analysis.expert.append(ExpertItem(
                 Severity.ERROR, Group.PLUGIN, f"the connection decoder returned {type(event).__name__}, "
-                "which is not a protocol event (dicomtui.core.protocol.events); ignored", rule="plugins"))
+                "which is not a protocol event (dicomtui.core.protocol.events); ignored", rule="plugins",
+                code="plugin.bad_event"))
 
 
 class Outbox:

@@ -532,7 +532,8 @@ class CaptureEngine:
             text += (f"; {left} datagram(s) could not be completed (fragments missing from the capture, or more"
                      " than 60 s apart) and are gaps in their streams")
         self.analysis.expert.append(ExpertItem(Severity.WARNING if left else Severity.NOTE, Group.CAPTURE, text,
-                                               self.analysis.frame_count, rule="capture"))
+                                               self.analysis.frame_count, rule="capture",
+                                               code="capture.ip_fragments"))
 
     def _check_record_budget(self, frame_number: int) -> None:
         """Stop recording segment headers once ``max_segment_record`` segments are held.
@@ -555,7 +556,8 @@ class CaptureEngine:
         self.analysis.expert.append(ExpertItem(
             Severity.NOTE, Group.CAPTURE,
             f"TCP timing analysis covers the first {held} segments only (limit max_segment_record, "
-            f"{ROW_SIZE} bytes each; raise it with -o max_segment_record:N)", frame_number, rule="capture"))
+            f"{ROW_SIZE} bytes each; raise it with -o max_segment_record:N)", frame_number, rule="capture",
+            code="capture.segment_record_limit"))
 
     def _not_tcp(self, frame_number: int, link_type: int) -> None:
         if link_type not in SUPPORTED_LINK_TYPES and link_type not in self.unsupported_link_types:
@@ -563,7 +565,7 @@ class CaptureEngine:
             self.analysis.expert.append(ExpertItem(
                 Severity.WARNING, Group.CAPTURE,
                 f"link type {link_type} is not supported; its frames were skipped", frame_number,
-                rule="capture"))
+                rule="capture", code="capture.unsupported_link_type"))
 
     def _lookup(self, entry, family: int, src: bytes, dst: bytes, sport: int, dport: int, seq: int, flags: int,
                 frame_number: int, ts: float):
@@ -655,7 +657,7 @@ class CaptureEngine:
                 self.analysis.expert.append(ExpertItem(
                     Severity.ERROR, Group.PLUGIN, f"plugin {plugin}: stream transform {name} failed: "
                     f"{type(exc).__name__}: {exc}; not used for the rest of the capture", tracked.first_frame,
-                    rule="plugins"))
+                    rule="plugins", code="plugin.transform_factory_failed"))
                 continue
             if transform is None:
                 continue
@@ -701,7 +703,8 @@ class CaptureEngine:
         self.analysis.expert.append(ExpertItem(
             Severity.ERROR, Group.PLUGIN, f"stream transform {getattr(transform, 'name', '?')} failed on the "
             f"connection of frame {tracked.first_frame}: {type(exc).__name__}: {exc}; the rest of it is not decoded",
-            tracked.last_frame or tracked.first_frame, rule="plugins"))
+            tracked.last_frame or tracked.first_frame, rule="plugins",
+            code="plugin.transform_failed"))
 
     def _start_decoder(self, tracked: _TrackedConnection, detection) -> None:
         analysis = self.analysis
@@ -740,7 +743,7 @@ class CaptureEngine:
         if decoder is None:
             analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN, "no plugin supplied a DICOM connection "
                                               "decoder; connection not decoded", tracked.first_frame,
-                                              rule="decoder"))
+                                              rule="decoder", code="plugin.no_connection_decoder"))
             tracked.ignored = True
             return
         tracked.decoder = decoder
@@ -778,7 +781,7 @@ class CaptureEngine:
                 Severity.WARNING, Group.CAPTURE,
                 f"more than {self.config.limits.max_connections} TCP connections open at once (a port scan?); "
                 "the least recently active are closed early, so a DICOM connection idle that long and then "
-                "resumed shows as two", frame, rule="capture"))
+                "resumed shows as two", frame, rule="capture", code="capture.too_many_connections"))
         for tracked in oldest:
             self._close(tracked, frame)
         self.evicted += len(oldest)

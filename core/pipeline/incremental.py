@@ -99,7 +99,7 @@ class IncrementalAnalysis:
         for failure in self.plugins.failures:
             analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
                                               f"plugin {failure.plugin} failed in {failure.where}: {failure.error}",
-                                              rule="plugins"))
+                                              rule="plugins", code="plugin.failed"))
         self._report = ExpertReport(analysis)
         self._checkpoints: deque = deque()  # (monotonic time, frames so far) per batch
         self._pdus_seen = 0
@@ -294,7 +294,8 @@ class IncrementalAnalysis:
                 Severity.NOTE, Group.CAPTURE,
                 f"association {association.calling_ae or '?'} → {association.called_ae or '?'} is still open "
                 f"({association.state}); its end-of-association findings settle when it ends or the capture stops",
-                association.last_frame or association.first_frame, association.index, rule="live"))
+                association.last_frame or association.first_frame, association.index, rule="live",
+                code="live.association_open"))
         return items
 
     # -- the end ---------------------------------------------------------------------------
@@ -337,7 +338,8 @@ class IncrementalAnalysis:
         self._report_failures(failed_before)
         for note in analysis.notes:
             analysis.expert.append(ExpertItem(Severity.WARNING, Group.CAPTURE, f"{note.source}: {note.message}",
-                                              analysis.frame_count, rule="capture"))
+                                              analysis.frame_count, rule="capture",
+                                              code="capture.reader_note"))
         update.expert += analysis.expert[mark:]
         update.associations_ended = [association for association in remaining_associations]
         self._open_associations.clear()

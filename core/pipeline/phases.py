@@ -131,7 +131,8 @@ class Pipeline:
         for failure in failures[self._reported:]:
             self.analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
                                                    f"plugin {failure.plugin} failed in {failure.where}: "
-                                                   f"{failure.error}", rule="plugins"))
+                                                   f"{failure.error}", rule="plugins",
+                                                   code="plugin.failed"))
         self._reported = len(failures)
 
     def scan_sources(self, sources: list[CaptureSource]) -> None:
@@ -208,7 +209,8 @@ class Pipeline:
         analysis = self.analysis
         for note in analysis.notes:
             analysis.expert.append(ExpertItem(Severity.WARNING, Group.CAPTURE, f"{note.source}: {note.message}",
-                                              analysis.frame_count, rule="capture"))
+                                              analysis.frame_count, rule="capture",
+                                              code="capture.reader_note"))
         analysis.expert.sort(key=lambda item: (item.frame, -item.severity))
         analysis.release_pages()  # the rules read data sets all over the capture
         gc.unfreeze()  # back to the oldest generation: cyclic garbage made during the pass is collected again

@@ -54,4 +54,4 @@ def report_failures(analysis: Analysis, since: int) -> None:
         analysis.expert.append(ExpertItem(Severity.ERROR, Group.PLUGIN,
                                           f"plugin {failure.plugin} raised in {failure.where}: {failure.error}; "
                                           "its findings may be missing, everything else is complete",
-                                          rule=failure.plugin))
+                                          rule=failure.plugin, code="plugin.failed"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 
 from dicomtui.core.base.safe_text import safe_text
 
@@ -58,7 +59,25 @@ def fix_captures(args, captures: list[str]) -> list[str]:
     return captures
 
 
-def check(args, captures: list[str], parser) -> None:
+@dataclass(frozen=True)
+class AnonymizeCommand:
+    """What ``--anonymize`` was asked to do, checked (``check`` builds it from the command line)."""
+
+    output: str  # the de-identified capture to write, or "" (Part 10 files only)
+    export_dir: str | None  # --export DIR: de-identified Part 10 files
+    options: frozenset  # the profile options (``profile.parse_options``)
+    map_network: bool = False
+    map_ae: bool = False
+    time_shift: float = 0.0
+    strip_pixel_data: bool = False
+    map_path: str | None = None  # --anonymize-map FILE
+    overwrite: bool = False
+    min_size: int = 0
+    json: bool = False
+
+
+def check(args, captures: list[str], parser) -> AnonymizeCommand:
+    """The options checked and typed (``parser.error`` exits on a bad one)."""
     if not args.export and not args.anonymize:
         parser.error("--anonymize needs an output file (e.g. --anonymize shared.pcapng), or --export DIR")
     if args.anonymize and any(os.path.abspath(args.anonymize) == os.path.abspath(c) for c in captures if c != "-"):
@@ -70,50 +89,55 @@ def check(args, captures: list[str], parser) -> None:
     try:
         from .profile import parse_options
 
-        args.anonymize_options_parsed = parse_options(args.anonymize_option)
+        options = parse_options(args.anonymize_option)
     except ValueError as exc:
         parser.error(str(exc))
+    return AnonymizeCommand(output=args.anonymize, export_dir=args.export or None, options=options,
+                            map_network=args.anonymize_network, map_ae=args.anonymize_ae,
+                            time_shift=args.anonymize_time_shift, strip_pixel_data=args.strip_pixel_data,
+                            map_path=args.anonymize_map, overwrite=args.overwrite, min_size=args.min_size,
+                            json=bool(args.json))
 
 
-def run(analysis, args) -> int:
+def run(analysis, command: AnonymizeCommand) -> int:
     from .rewrite import AnonymizeSettings, CaptureAnonymizer, write_capture
 
-    settings = AnonymizeSettings(options=args.anonymize_options_parsed, map_network=args.anonymize_network,
-                                 map_ae=args.anonymize_ae, time_shift=args.anonymize_time_shift,
-                                 strip_pixel_data=args.strip_pixel_data)
-    anonymizer = CaptureAnonymizer(analysis, settings, keep_datasets=bool(args.export))
+    settings = AnonymizeSettings(options=command.options, map_network=command.map_network,
+                                 map_ae=command.map_ae, time_shift=command.time_shift,
+                                 strip_pixel_data=command.strip_pixel_data)
+    anonymizer = CaptureAnonymizer(analysis, settings, keep_datasets=bool(command.export_dir))
     status = EXIT_OK
     try:
-        if args.anonymize:
-            size = write_capture(anonymizer.run(), args.anonymize)
-            anonymizer.report.figures["output_file"] = f"{safe_text(args.anonymize)} ({size} bytes)"
-        if args.export:
+        if command.output:
+            size = write_capture(anonymizer.run(), command.output)
+            anonymizer.report.figures["output_file"] = f"{safe_text(command.output)} ({size} bytes)"
+        if command.export_dir:
             from .export import export_part10
 
             anonymizer.rewrite_messages()  # already done when the capture was written too
-            written, skipped = export_part10(anonymizer, args.export, args.overwrite, args.min_size)
+            written, skipped = export_part10(anonymizer, command.export_dir, command.overwrite, command.min_size)
             anonymizer.report.figures["part10_files"] = len(written)
             # --json cannot go with --export on the command line: the report goes beside the files
-            with open(os.path.join(args.export, "anonymize-report.json"), "w", encoding="utf-8") as stream:
+            with open(os.path.join(command.export_dir, "anonymize-report.json"), "w", encoding="utf-8") as stream:
                 json.dump(anonymizer.report.as_json(), stream, indent=1)
-            print(f"anonymize: wrote {len(written)} de-identified Part 10 file(s) into {safe_text(args.export)}",
+            print(f"anonymize: wrote {len(written)} de-identified Part 10 file(s) into {safe_text(command.export_dir)}",
                   file=sys.stderr)
             for reason, count in sorted(skipped.items()):
                 print(f"  skipped {count}: {reason}", file=sys.stderr)
                 status = EXIT_INCOMPLETE
     except OSError as exc:
-        print(f"dicomtui: cannot write {safe_text(args.anonymize or args.export)}: {exc.strerror or exc}",
+        print(f"dicomtui: cannot write {safe_text(command.output or command.export_dir)}: {exc.strerror or exc}",
               file=sys.stderr)
         return EXIT_INCOMPLETE
-    if args.anonymize_map:
+    if command.map_path:
         try:
-            with open(args.anonymize_map, "w", encoding="utf-8") as stream:
+            with open(command.map_path, "w", encoding="utf-8") as stream:
                 json.dump({"warning": "original -> replacement: this file re-identifies the shared data",
                            "mappings": anonymizer.pseudo.mappings}, stream, indent=1, ensure_ascii=False)
         except OSError as exc:
-            print(f"dicomtui: cannot write {safe_text(args.anonymize_map)}: {exc.strerror or exc}", file=sys.stderr)
+            print(f"dicomtui: cannot write {safe_text(command.map_path)}: {exc.strerror or exc}", file=sys.stderr)
             status = EXIT_INCOMPLETE
-    if args.json:
+    if command.json:
         json.dump(anonymizer.report.as_json(), sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:

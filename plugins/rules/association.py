@@ -68,7 +68,8 @@ def dicomtui_check_association(association, analysis, report):
                    f"association {peers(association)} established: {accepted} of {len(association.contexts)} "
                    f"presentation contexts accepted, maximum PDU length requestor "
                    f"{_max_pdu(association.requestor_max_pdu)} / acceptor {_max_pdu(association.acceptor_max_pdu)}",
-                   response.last_frame, association.index, response.index)
+                   response.last_frame, association.index, response.index,
+                   code="association.established")
     if association.state == AssociationState.ABORTED:
         _aborted(association, analysis, report)
         _in_flight_at_abort(association, analysis, report)
@@ -79,7 +80,8 @@ def dicomtui_check_association(association, analysis, report):
         release = first_pdu_of_type(analysis, association.index, 6)
         if release is not None:
             report.add(Severity.CHAT, Group.SEQUENCE, f"association {peers(association)} released normally",
-                       release.last_frame, association.index, release.index)
+                       release.last_frame, association.index, release.index,
+                       code="association.released")
 
 
 # A PDU the other side sent before it could have received the A-ABORT is not a violation: it was on
@@ -124,7 +126,8 @@ def _in_flight_at_abort(association, analysis, report) -> None:
         report.add(Severity.NOTE, Group.SEQUENCE,
                    f"{pdu.type_name} from {side(association, pdu.direction)} was already in flight when "
                    f"{sender} sent its A-ABORT (frame {abort.last_frame}): sent before the abort could arrive, "
-                   "so not a protocol violation", pdu.last_frame, association.index, pdu.index)
+                   "so not a protocol violation", pdu.last_frame, association.index, pdu.index,
+                   code="association.in_flight_at_abort")
 
 
 def _aborted_after_release(association, analysis, report) -> None:
@@ -133,7 +136,8 @@ def _aborted_after_release(association, analysis, report) -> None:
     report.add(Severity.NOTE, Group.SEQUENCE,
                f"association {peers(association)} was released normally, then {sender} sent an A-ABORT "
                f"(frame {abort.last_frame}) — nothing was lost: the release had completed; some stacks close "
-               "this way instead of closing the TCP connection", abort.last_frame, association.index, abort.index)
+               "this way instead of closing the TCP connection", abort.last_frame, association.index, abort.index,
+               code="association.aborted_after_release")
 
 
 def _max_pdu(value: int | None) -> str:
@@ -159,7 +163,7 @@ def _rejected(association, analysis, report) -> None:
         advice += "; the rejection is transient, so a retry may succeed"
     report.add(Severity.ERROR, Group.NEGOTIATION,
                f"association {peers(association)} rejected ({result}) by the {source}: {reason} — {advice}",
-               pdu.last_frame, association.index, pdu.index)
+               pdu.last_frame, association.index, pdu.index, code="association.rejected")
 
 
 def _contexts(association, response, report) -> None:
@@ -173,7 +177,7 @@ def _contexts(association, response, report) -> None:
                    f"association {peers(association)}: every presentation context was rejected, so no DIMSE "
                    "message can be exchanged — compare the SOP classes and transfer syntaxes the requestor "
                    "proposes with what the SCP is configured to accept", response.last_frame,
-                   association.index, response.index)
+                   association.index, response.index, code="association.no_context_accepted")
     for context in answered:
         if context.accepted or context.result is None:
             continue
@@ -185,7 +189,8 @@ def _contexts(association, response, report) -> None:
         title = ("no common transfer syntax for " if context.result == 4 else "presentation context rejected: ")
         report.add(Severity.WARNING, Group.NEGOTIATION,
                    f"{title}{what} (context {context.context_id}, {context.result_text}) — {advice}",
-                   response.last_frame, association.index, response.index)
+                   response.last_frame, association.index, response.index,
+                   code="association.context_rejected")
 
 
 def _aborted(association, analysis, report) -> None:
@@ -212,4 +217,4 @@ def _aborted(association, analysis, report) -> None:
         advice = f"look in {sender}'s log for why it aborted"
     report.add(Severity.WARNING, Group.SEQUENCE,
                f"association {peers(association)} aborted by {sender} ({how}) — {advice}",
-               pdu.last_frame, association.index, pdu.index)
+               pdu.last_frame, association.index, pdu.index, code="association.aborted")

@@ -27,17 +27,19 @@ def dicomtui_check_association(association, analysis, report):
                    f"association {peers(association)} began before the capture: AE titles, presentation contexts "
                    f"and maximum PDU lengths are unknown{detail} — start the capture before the association "
                    "(e.g. before sending or querying again) to see the negotiation",
-                   frame, association.index, None, guessed[0].index if guessed else None)
+                   frame, association.index, None, guessed[0].index if guessed else None,
+                   code="capture.began_before_capture")
     elif guessed:
         report.add(Severity.NOTE, Group.CAPTURE,
                    f"association {peers(association)}: the transfer syntax of {len(guessed)} data set(s) on "
                    "presentation contexts without a negotiated syntax is guessed from their first bytes",
-                   guessed[0].first_frame, association.index, None, guessed[0].index)
+                   guessed[0].first_frame, association.index, None, guessed[0].index,
+                   code="capture.transfer_syntax_guessed")
     if association.state == AssociationState.INCOMPLETE and not analysis.connections[association.connection].closed_by:
         report.add(Severity.NOTE, Group.CAPTURE,
                    f"association {peers(association)} was still open when the capture ended — what happened "
                    "next is not in this capture", association.last_frame or association.first_frame,
-                   association.index)
+                   association.index, code="capture.open_at_end")
 
 
 def _messages_of(analysis, association_index: int):

@@ -61,7 +61,8 @@ def _oversized_pdus(association, analysis, report) -> None:
                    f"P-DATA-TF PDU of {pdu.length} bytes from {side(association, direction)} exceeds the maximum "
                    f"length {limits[direction]} that {receiver} negotiated{more} — the receiver may abort or "
                    "misread it; check the sender's maximum PDU setting and that it honours the value in the "
-                   "A-ASSOCIATE", pdu.last_frame, association.index, pdu.index)
+                   "A-ASSOCIATE", pdu.last_frame, association.index, pdu.index,
+                   code="protocol.pdu_exceeds_max_length")
 
 
 _COLUMNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -96,7 +97,8 @@ def _unanswered_request(association, analysis, report) -> None:
                    f"({connection.closed_by}) without A-ASSOCIATE-AC or -RJ — check that a DICOM SCP (not "
                    "another service, and not TLS-only) listens on this port, its log, and firewalls; an SCP "
                    "that knows its peers by host name may be waiting on a reverse name lookup",
-                   connection.last_frame or request.last_frame, association.index, request.index)
+                   connection.last_frame or request.last_frame, association.index, request.index,
+                   code="protocol.associate_rq_unanswered")
 
 
 def _closed_without_release(association, analysis, report) -> None:
@@ -115,7 +117,8 @@ def _closed_without_release(association, analysis, report) -> None:
                f"association {peers(association)}: the connection {how} without A-RELEASE or A-ABORT — one "
                "side crashed, timed out or was stopped, or a firewall cut an idle connection; look at both "
                "sides' logs around this time and at the last request before the close",
-               connection.last_frame or association.last_frame, association.index)
+               connection.last_frame or association.last_frame, association.index,
+               code="protocol.closed_without_release")
 
 
 # -- data sets in their negotiated transfer syntax ----------------------------------------
@@ -230,7 +233,8 @@ def dicomtui_check_message(message, analysis, report):
         report.add(Severity.NOTE, Group.MALFORMED,
                    f"{message.command_name} data set has {len(decoded.warnings)} value(s) pydicom reports as "
                    f"invalid: {'; '.join(decoded.warnings[:3])}",
-                   message.last_frame or message.first_frame, message.association, message.last_pdu, message.index)
+                   message.last_frame or message.first_frame, message.association, message.last_pdu, message.index,
+                   code="protocol.dataset_value_warnings")
     problems = [problem for problem in decoded.problems if not problem.endswith(_DISPLAY_LIMITS)]
     if not problems:
         return
@@ -249,7 +253,8 @@ def dicomtui_check_message(message, analysis, report):
     report.add(severity, Group.MALFORMED,
                f"{message.command_name} data set{what} of {message.dataset_length} bytes does not parse in {how}: "
                f"{'; '.join(problems[:3])} — {advice}",
-               message.last_frame or message.first_frame, message.association, message.last_pdu, message.index)
+               message.last_frame or message.first_frame, message.association, message.last_pdu, message.index,
+               code="protocol.dataset_unparsable")
 
 
 def _check_encoding(message, analysis, report) -> bool:
@@ -274,5 +279,5 @@ def _check_encoding(message, analysis, report) -> bool:
                    "one accepted: a receiver that trusts the negotiation misreads it; check the sender's "
                    "transfer syntax configuration (it must re-encode to the accepted syntax)",
                    message.last_frame or message.first_frame, message.association, message.last_pdu,
-                   message.index)
+                   message.index, code="protocol.dataset_encoding_mismatch")
     return True

@@ -70,7 +70,7 @@ def _find_without_matches(message, analysis, report) -> None:
                  "to earlier queries")
     response = responses[0]
     report.add(severity, Group.QUERY, text, response.last_frame or message.last_frame, message.association,
-               response.last_pdu, message.index)
+               response.last_pdu, message.index, code="query.find_no_matches")
 
 
 def identifier_keys(analysis, message) -> list[tuple[str, str, list[str]]] | None:
@@ -156,7 +156,8 @@ def _move_destination_unknown(message, analysis, report) -> None:
                f"AE title {quoted(destination) if destination else ''} with the host/IP address and port of the "
                f"receiving system on {scp} (the Q/R SCP opens its own association to it), or correct the "
                "destination AE title the requestor sends; AE titles are case-sensitive and at most 16 characters",
-               message.last_frame or message.first_frame, message.association, message.last_pdu, message.index)
+               message.last_frame or message.first_frame, message.association, message.last_pdu, message.index,
+               code="query.move_destination_unknown")
 
 
 def _move_sub_association_missing(message, analysis, report) -> None:
@@ -173,4 +174,5 @@ def _move_sub_association_missing(message, analysis, report) -> None:
                f"C-MOVE (message ID {message.message_id}) to {quoted(destination)} completed {completed} "
                "sub-operation(s), but the sub-association that carried them is not in this capture — it runs "
                "from the Q/R SCP to the destination: capture at the Q/R SCP's end (or the destination's) to see it",
-               final.last_frame, message.association, final.last_pdu, message.index)
+               final.last_frame, message.association, final.last_pdu, message.index,
+               code="query.move_sub_association_missing")

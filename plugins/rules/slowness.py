@@ -51,7 +51,8 @@ def dicomtui_check_analysis(analysis, report):
         report.add(Severity.CHAT, Group.PERFORMANCE,
                    f"where the time went: {top.label} first, {top.share:.0%} of {timing.total_seconds:.3f} s "
                    f"of association time ({_ranking(timing)}) — {top.advice}", top.frame,
-                   top.associations[0] if top.associations else None)
+                   top.associations[0] if top.associations else None,
+                   code="slowness.where_time_went")
 
     def significant(name: str) -> bool:
         cause = causes.get(name)
@@ -95,7 +96,8 @@ def _slow_scp(analysis, timing, cause, floor, report) -> None:
                f"slow SCP responses: SCP processing took {cause.seconds:.3f} s ({cause.share:.0%} of association "
                f"time); most of it {key}: {len(times)} response(s), mean {sum(times) / len(times):.3f} s, "
                f"max {times[-1]:.3f} s (request complete -> response complete) — {CAUSE_ADVICE['scp_processing']}",
-               request.last_frame, request.association, request.last_pdu, request.index)
+               request.last_frame, request.association, request.last_pdu, request.index,
+               code="slowness.slow_scp")
 
 
 def _window_limited(analysis, timing, cause, report) -> None:
@@ -117,7 +119,8 @@ def _window_limited(analysis, timing, cause, report) -> None:
     report.add(Severity.WARNING, Group.PERFORMANCE,
                f"transfer limited by the receiver's TCP window: {cause.seconds:.3f} s ({cause.share:.0%}) spent "
                f"waiting for the window to open; " + "; ".join(details[:3]) + f" — {CAUSE_ADVICE['window']}",
-               cause.frame, cause.associations[0] if cause.associations else None)
+               cause.frame, cause.associations[0] if cause.associations else None,
+               code="slowness.window_limited")
 
 
 def _nagle(analysis, timing, cause, share_needed, report) -> None:
@@ -133,7 +136,8 @@ def _nagle(analysis, timing, cause, share_needed, report) -> None:
     report.add(severity, Group.PERFORMANCE,
                f"Nagle/delayed-ACK stalls: {cause.seconds:.3f} s ({cause.share:.0%} of association time) waiting "
                f"after small segments; senders: {', '.join(senders[:4])} — {CAUSE_ADVICE['nagle']}",
-               cause.frame, cause.associations[0] if cause.associations else None)
+               cause.frame, cause.associations[0] if cause.associations else None,
+               code="slowness.nagle")
 
 
 def _retransmissions(analysis, timing, floor, report) -> None:
@@ -165,7 +169,7 @@ def _retransmissions(analysis, timing, floor, report) -> None:
                        f"after a loss ({fast} fast retransmission(s) after duplicate ACKs), {seconds:.3f} s spent "
                        f"waiting for resends" + (f"; also {', '.join(others)}" if others else "") +
                        f" — {CAUSE_ADVICE['retransmission']}", min(frames) if frames else connection.first_frame,
-                       association)
+                       association, code="slowness.packet_loss")
         elif disorder or fills:
             frames = [frame for figures in directions
                       for frame in figures.frames("out_of_order", "retransmission")[:1]]
@@ -174,13 +178,14 @@ def _retransmissions(analysis, timing, floor, report) -> None:
             report.add(Severity.NOTE, Group.PERFORMANCE,
                        f"reordering on {path}: {'; '.join(parts)}; no segment was resent after a loss — "
                        f"{CAUSE_ADVICE['reordering']}", min(frames) if frames else connection.first_frame,
-                       association)
+                       association, code="slowness.reordering")
         if spurious:
             frames = [frame for figures in directions for frame in figures.frames("spurious_retransmission")[:1]]
             report.add(Severity.NOTE, Group.PERFORMANCE,
                        f"needless resends on {path}: {spurious} of {data} data segments resent after the receiver "
                        f"had acknowledged them (spurious retransmissions) — {CAUSE_ADVICE['spurious']}",
-                       min(frames) if frames else connection.first_frame, association)
+                       min(frames) if frames else connection.first_frame, association,
+                       code="slowness.needless_resends")
 
 
 def _small_pdus(analysis, timing, report) -> None:
@@ -199,7 +204,8 @@ def _small_pdus(analysis, timing, report) -> None:
                        f"most {limit} bytes, so {sizes['count']} P-DATA PDUs were needed "
                        f"({sizes['at_limit']} at the limit) — each costs a header and processing; configure a "
                        f"larger maximum PDU length on the {side} (e.g. 16 KB to 1 MB; dcmtk: -pdu / "
-                       "--max-pdu, pynetdicom: ae.maximum_pdu_size)", association.first_frame, association.index)
+                       "--max-pdu, pynetdicom: ae.maximum_pdu_size)", association.first_frame, association.index,
+                       code="slowness.small_max_pdu")
 
 
 def _association_per_object(analysis, timing, report) -> None:
@@ -219,7 +225,7 @@ def _association_per_object(analysis, timing, report) -> None:
                    f"one C-STORE each ({overhead:.3f} s outside the object transfers) — send several objects "
                    "per association (most SCUs batch a study; dcmtk storescu takes many files at once), saving "
                    "a TCP and an A-ASSOCIATE handshake and a release per object", first.first_frame,
-                   first.index)
+                   first.index, code="slowness.association_per_object")
 
 
 def _scu_waits(analysis, timing, report) -> None:
@@ -239,4 +245,4 @@ def _scu_waits(analysis, timing, report) -> None:
                    f"think time per object (longest wait {max(item.think_gaps):.3f} s from a response to the next "
                    f"request; {share:.0%} of the association; -o {SCU_WAIT_OPTION}:N) — "
                    f"{CAUSE_ADVICE['scu_think']}",
-                   association.first_frame, association.index)
+                   association.first_frame, association.index, code="slowness.scu_waits")

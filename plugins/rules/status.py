@@ -92,4 +92,4 @@ def dicomtui_check_message(message, analysis, report):
         parts.append(f"answering message ID {message.responded_to}")
     text = "; ".join(parts) + " — " + status_advice(service, message.status, command)
     report.add(severity, Group.RESPONSE_STATUS, text, message.last_frame or message.first_frame,
-               message.association, message.last_pdu, message.index)
+               message.association, message.last_pdu, message.index, code=f"status.{category}")

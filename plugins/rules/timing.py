@@ -68,7 +68,7 @@ def _never_answered(message, analysis, report) -> None:
         why = f"the connection was closed ({closed})" if closed else f"the association ended ({association.state})"
         advice = "look in the responder's log for this message ID and for why the connection ended"
     report.add(severity, Group.SEQUENCE, f"{what}: {why} — {advice}", message.last_frame or message.first_frame,
-               message.association, message.last_pdu, message.index)
+               message.association, message.last_pdu, message.index, code="timing.never_answered")
 
 
 def _slow(message, analysis, report) -> None:
@@ -85,7 +85,8 @@ def _slow(message, analysis, report) -> None:
                f"(threshold {threshold:g} s, -o {SLOW_RESPONSE_OPTION}:N) in association {peers(association)} — "
                "the responder was busy: check its load, storage and database, and for a C-FIND how broad the "
                "query is; compare with the timestamps of other requests in the capture",
-               first.first_frame, message.association, first.first_pdu, first.index)
+               first.first_frame, message.association, first.first_pdu, first.index,
+               code="timing.slow_response")
 
 
 def _no_final_response(message, analysis, report) -> None:
@@ -103,4 +104,5 @@ def _no_final_response(message, analysis, report) -> None:
     report.add(severity, Group.SEQUENCE,
                f"{message.command_name} (message ID {message.message_id}) got {len(message.responses)} pending "
                f"responses but no final one: {ended} first — look in the responder's log for why it stopped",
-               last.last_frame, message.association, last.last_pdu, last.index)
+               last.last_frame, message.association, last.last_pdu, last.index,
+               code="timing.no_final_response")

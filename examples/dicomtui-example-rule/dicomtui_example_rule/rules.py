@@ -26,7 +26,7 @@ def dicomtui_check_association(association, analysis, report):
                    f"({', '.join(sorted(allowed))}) — a device that should not talk to "
                    f"{association.called_ae!r}, or a list to update",
                    frame=association.first_frame, association=association.index,
-                   pdu=association.request_pdu)
+                   pdu=association.request_pdu, code="allowlist.calling_ae_not_allowed")
 
 
 @hookimpl
