@@ -368,3 +368,18 @@ def test_a_key_log_written_while_the_capture_runs_decrypts_what_came_before(tmp_
     for direction in (0, 1):
         assert inner[direction] == twin.streams[direction].read(0, twin.streams[direction].end,
                                                                 twins["plain_twin"].buffers)
+
+
+def test_every_tls_fixture_finding_carries_a_code(capsys):
+    """As tests/test_expert_codes.py for the top-level fixtures: every finding of every TLS
+    fixture (with and without its secrets) has a dotted code; TLS ones start with tls."""
+    from dicomtui.cli import main
+
+    code = __import__("re").compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+$")
+    for capture in sorted(TLS.glob("*.pcap*")):
+        keys = capture.with_suffix(".keys")
+        for extra in ([], ["--tls-keylog", str(keys)] if keys.exists() else []):
+            assert main(["--json", *extra, str(capture)]) in (0, None)
+            for item in json.loads(capsys.readouterr().out)["expert"]:
+                assert code.match(item["code"]), item
+                assert item["rule"] != "tls.rules" or item["code"].startswith("tls."), item

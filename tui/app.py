@@ -547,6 +547,7 @@ PALETTE = (
     ("Export", "Export objects through an exporter plugin (x)", "export"),
     ("Preferences", "Ports, heuristic, subtree style, export (p)", "preferences"),
     ("Reload capture", "Analyse the capture again (ctrl+r)", "reload"),
+    ("TLS key log", "Decrypt DICOM over TLS with a key log file (K)", "tls_keylog"),
     ("Time format", "Cycle r / a / ad / u / ud / e / dd / d (T)", "cycle_time_format"),
     ("Columns", "Choose, hide and reorder columns (c)", "columns"),
     ("Full value", "Show the selected value in full (v)", "show_value"),

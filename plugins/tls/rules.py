@@ -173,7 +173,7 @@ def _alert(add, place: _Place, session: TlsSession, event, frame: int) -> None:
     if advice:
         text += f" — {advice}"
     add(Severity.ERROR if fatal else Severity.WARNING, Group.NEGOTIATION, text, frame,
-        f"tls.alert.{name.replace(' ', '-')}")
+        f"tls.alert.{name}" if description in ALERT_DESCRIPTIONS else "tls.alert.unknown")
 
 
 def _certificates(add, place: _Place, session: TlsSession) -> None:
