@@ -59,8 +59,11 @@ def test_tls13_key_schedule_and_record_match_rfc8448():
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
-@pytest.mark.parametrize("hash_name", ["SHA256", "SHA384"])
+@pytest.mark.parametrize("hash_name", ["SHA256", "SHA384", "MD5-SHA1"])
 def test_tls12_prf_matches_openssl(hash_name):
+    """TLS 1.2's PRF, and (MD5-SHA1) TLS 1.0/1.1's, against OpenSSL's own."""
+    from dicomtui.plugins.tls.keyschedule import prf10
+
     secret, label, seed = bytes(range(48)), b"key expansion", bytes(range(100, 164))
     result = subprocess.run(["openssl", "kdf", "-keylen", "100", "-kdfopt", f"digest:{hash_name}",
                              "-kdfopt", f"hexsecret:{secret.hex()}", "-kdfopt", f"hexseed:{(label + seed).hex()}",
@@ -68,7 +71,10 @@ def test_tls12_prf_matches_openssl(hash_name):
     if result.returncode:
         pytest.skip(f"openssl kdf TLS1-PRF unavailable: {result.stderr.strip()[:100]}")
     expected = bytes.fromhex(result.stdout.strip().replace(":", ""))
-    assert prf12(secret, label, seed, 100, hash_name) == expected
+    if hash_name == "MD5-SHA1":
+        assert prf10(secret, label, seed, 100) == expected
+    else:
+        assert prf12(secret, label, seed, 100, hash_name) == expected
 
 
 # -- decryption against the plaintext twin ---------------------------------------------------
@@ -98,6 +104,9 @@ CASES = [
     ("tls12_rsa_cbc", {"tls.rsa_keys": SERVER_KEY}, "plain_twin", "server's RSA key"),
     ("tls12_rsa_null", {"tls.rsa_keys": SERVER_KEY}, "plain_twin", "server's RSA key"),
     ("tls12_rsa_null", {}, "plain_twin", "NULL cipher"),
+    ("tls12_rsa_ccm", {"tls.rsa_keys": SERVER_KEY}, "plain_twin", "server's RSA key"),
+    # TLS 1.0: its PRF (MD5 + SHA-1) and CBC IVs chained from record to record
+    ("tls10_cbc", {"tls.keylog_file": str(TLS / "tls10_cbc.keys")}, "plain_twin", "key log"),
     # dcmtk's storescu/storescp +tls: the retired AES profile and the NULL profile
     ("dcmtk_tls_aes", {"tls.rsa_keys": SERVER_KEY}, "dcmtk_plain_twin", "server's RSA key"),
     ("dcmtk_tls_null", {}, "dcmtk_plain_twin", "NULL cipher"),
@@ -128,6 +137,8 @@ def test_decrypted_capture_decodes_as_its_plaintext_twin(tmp_path, twins, name, 
     codes = [item.code for item in analysis.expert]
     assert "tls.decrypted" in codes and "tls.not-decrypted" not in codes
     expected = {"tls.suite-forbidden"} if "rsa" in name or "dcmtk" in name else set()
+    if name == "tls10_cbc":
+        expected = {"tls.version-forbidden"}
     if name == "tls12_rsa_cbc_etm":
         expected.add("tls.alert.decode_error")  # pynetdicom's SCP sends it after the release (tshark agrees)
     assert {item.code for item in analysis.expert if item.severity.label in ("warning", "error")} == expected
@@ -262,6 +273,12 @@ def test_an_unknown_ca_alert_names_the_issuer_and_the_fix():
     message = _codes("tls_unknown_ca")["tls.alert.unknown_ca"]
     assert message.startswith("TLS 127.0.0.1:") and "client sent a fatal alert unknown_ca (48)" in message
     assert "issuer CN=untrusted CA" in message and "trust store" in message
+
+
+def test_a_missing_client_certificate_is_named_as_the_cause():
+    codes = _codes("tls_no_client_cert")
+    assert set(codes) == {"tls.client-certificate-missing", "tls.alert.handshake_failure"}
+    assert "asked for a client certificate and the client sent none" in codes["tls.alert.handshake_failure"]
 
 
 def test_a_version_mismatch_says_what_the_client_offered():

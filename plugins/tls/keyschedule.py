@@ -40,9 +40,21 @@ def prf12(secret: bytes, label: bytes, seed: bytes, length: int, hash_name: str 
     return bytes(out[:length])
 
 
+def prf10(secret: bytes, label: bytes, seed: bytes, length: int) -> bytes:
+    """TLS 1.0 and 1.1's PRF: P_MD5 over the secret's first half XOR P_SHA1 over its second (RFC 2246 5)."""
+    half = (len(secret) + 1) // 2
+    md5 = prf12(secret[:half], label, seed, length, "MD5")
+    sha1 = prf12(secret[len(secret) - half:], label, seed, length, "SHA1")
+    return bytes(a ^ b for a, b in zip(md5, sha1))
+
+
 def master_secret12(premaster: bytes, client_random: bytes, server_random: bytes, hash_name: str,
                     session_hash: bytes | None = None) -> bytes:
     """The master secret from the premaster secret; RFC 7627's extended form when ``session_hash``."""
+    if hash_name == "MD5+SHA1":  # TLS 1.0 / 1.1
+        if session_hash is not None:
+            return prf10(premaster, b"extended master secret", session_hash, 48)
+        return prf10(premaster, b"master secret", client_random + server_random, 48)
     if session_hash is not None:
         return prf12(premaster, b"extended master secret", session_hash, 48, hash_name)
     return prf12(premaster, b"master secret", client_random + server_random, 48, hash_name)
@@ -57,17 +69,21 @@ class DirectionKeys:
     iv: bytes
 
 
-def key_block12(suite: CipherSuite, master: bytes, client_random: bytes, server_random: bytes
-                ) -> tuple[DirectionKeys, DirectionKeys]:
-    """(client write keys, server write keys) from the master secret (RFC 5246 section 6.3)."""
+def key_block12(suite: CipherSuite, master: bytes, client_random: bytes, server_random: bytes,
+                version: int = 0x0303) -> tuple[DirectionKeys, DirectionKeys]:
+    """(client write keys, server write keys) from the master secret (RFC 5246 section 6.3; for
+    TLS 1.0 and 1.1 with their PRF, and TLS 1.0's CBC IVs from the key block: RFC 2246 6.3)."""
     mac_length = suite.mac_length
     key_length = suite.key_length
     if suite.aead:
         iv_length = 12 if suite.cipher.startswith("CHACHA") else 4  # RFC 7905; RFC 5288 / 6655 salt
     else:
-        iv_length = 0  # TLS 1.1+: CBC records carry their own IV
-    block = prf12(master, b"key expansion", server_random + client_random,
-                  2 * (mac_length + key_length + iv_length), suite.prf_hash)
+        iv_length = 16 if version <= 0x0301 and suite.cipher != "NULL" else 0  # TLS 1.1+: IV in each record
+    length = 2 * (mac_length + key_length + iv_length)
+    if version < 0x0303:
+        block = prf10(master, b"key expansion", server_random + client_random, length)
+    else:
+        block = prf12(master, b"key expansion", server_random + client_random, length, suite.prf_hash)
     parts = []
     offset = 0
     for length in (mac_length, mac_length, key_length, key_length, iv_length, iv_length):

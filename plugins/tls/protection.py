@@ -47,6 +47,8 @@ class RecordDecryptor:
                  verify: bool = True) -> None:
         self.suite = suite
         self.verify = verify  # False only for a NULL cipher read without its MAC key
+        # TLS 1.0 CBC: no IV in the record; the first from the key block, then the last ciphertext block
+        self.chained_iv = keys.iv if (not tls13 and not suite.aead and len(keys.iv) == 16) else None
         self.keys = keys
         self.tls13 = tls13
         self.encrypt_then_mac = encrypt_then_mac
@@ -120,10 +122,19 @@ class RecordDecryptor:
         mac.verify(tag)
 
     def _cbc_decrypt(self, body: bytes) -> bytes:
-        if len(body) < 32 or len(body) % 16:
-            raise ValueError("CBC record not a whole number of blocks")
-        decryptor = Cipher(algorithms.AES(self.keys.key), modes.CBC(body[:16])).decryptor()
-        return decryptor.update(body[16:]) + decryptor.finalize()
+        if self.chained_iv is not None:
+            if len(body) < 16 or len(body) % 16:
+                raise ValueError("CBC record not a whole number of blocks")
+            iv, ciphertext = self.chained_iv, body
+        else:
+            if len(body) < 32 or len(body) % 16:
+                raise ValueError("CBC record not a whole number of blocks")
+            iv, ciphertext = body[:16], body[16:]
+        decryptor = Cipher(algorithms.AES(self.keys.key), modes.CBC(iv)).decryptor()
+        plaintext = decryptor.update(ciphertext) + decryptor.finalize()
+        if self.chained_iv is not None:
+            self.chained_iv = ciphertext[-16:]
+        return plaintext
 
 
 def _unpad(data: bytes) -> bytes:

@@ -154,6 +154,9 @@ def _alert(add, place: _Place, session: TlsSession, event, frame: int) -> None:
     peer = "server" if sender == "client" else "client"
     fatal = event.detail == "fatal"
     advice = ALERT_ADVICE.get(description, "")
+    if description == 40 and session.certificate_requested and session.certificates.get("client") == []:
+        advice = ("the server asked for a client certificate and the client sent none: configure the "
+                  "client's certificate and key (or make it optional on the server)")
     advice = advice.format(sender=sender, peer=peer)
     facts = []
     chain = session.certificates.get(peer)
@@ -163,7 +166,7 @@ def _alert(add, place: _Place, session: TlsSession, event, frame: int) -> None:
         offered = session.client_hello.versions or [session.client_hello.legacy_version]
         names = ", ".join(version_name(v) for v in offered if v & 0x0F0F != 0x0A0A)
         facts.append(f"the client offered {names}")
-    if description in (40, 71) and session.client_hello is not None:
+    if description in (40, 71) and session.client_hello is not None and "client certificate" not in advice:
         facts.append(f"the client offered {len(session.client_hello.cipher_suites)} cipher suites")
     text = f"{sender} sent a {event.detail} alert {name} ({description})"
     if event.encrypted:
@@ -217,7 +220,9 @@ def _secrets(add, session: TlsSession) -> None:
             f"{records} records" + (f", {', '.join(details)}" if details else ""), code="tls.decrypted")
         return
     encrypted = sum(direction.undecrypted_records + len(direction.held) for direction in session.directions)
-    if not encrypted:
+    failed_handshake = any(event.kind == "alert" and event.detail == "fatal" and not event.encrypted
+                           for event in session.events)
+    if not encrypted or failed_handshake:  # only its Finished was encrypted: the alert says what matters
         return
     suite = session.suite.name if session.suite else (
         suite_name(session.server_hello.cipher_suites[0]) if session.server_hello else "suite unknown")

@@ -505,7 +505,7 @@ class TlsSession:
 
     def _install12(self, master: bytes) -> None:
         suite, client, server = self.suite, self.client_hello, self.server_hello
-        client_keys, server_keys = key_block12(suite, master, client.random, server.random)
+        client_keys, server_keys = key_block12(suite, master, client.random, server.random, self.version)
         encrypt_then_mac = (not suite.aead and suite.cipher != "NULL" and server.has(EXT_ENCRYPT_THEN_MAC))
         client_state = self.directions[self.client_direction]
         server_state = self.directions[1 - self.client_direction]
@@ -530,11 +530,14 @@ class TlsSession:
 
         session_hash = None
         if extended:
-            digest = hashes.Hash(hash_algorithm(self.suite.prf_hash))
-            digest.update(bytes(self.transcript))
-            session_hash = digest.finalize()
-        master = master_secret12(premaster, self.client_hello.random, self.server_hello.random,
-                                 self.suite.prf_hash, session_hash)
+            names = [self.suite.prf_hash] if self.version >= 0x0303 else ["MD5", "SHA1"]  # RFC 7627 4
+            session_hash = b""
+            for name in names:
+                digest = hashes.Hash(hash_algorithm(name))
+                digest.update(bytes(self.transcript))
+                session_hash += digest.finalize()
+        prf = self.suite.prf_hash if self.version >= 0x0303 else "MD5+SHA1"
+        master = master_secret12(premaster, self.client_hello.random, self.server_hello.random, prf, session_hash)
         self.secret_source = "server's RSA key"
         self._install12(master)
 
