@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 from conftest import analyze_path
-
+from dicomtui.cli import make_host
 from dicomtui.core.api.export import ExportOptions
 from dicomtui.core.views.export import exporters
-from dicomtui.cli import make_host
 from dicomtui.plugins.tls.keylog import KeyLog
 from dicomtui.plugins.tls.keyschedule import hkdf_expand_label, prf12, traffic_keys13
 from dicomtui.plugins.tls.protection import RecordAuthError, RecordDecryptor
@@ -292,7 +291,6 @@ def test_batch_mode_decrypts_and_diagnoses_as_the_single_pass(tmp_path, capsys):
     pytest.importorskip("pyarrow")
     pytest.importorskip("duckdb")
     from batch_tools import read_table
-
     from dicomtui.cli import main
 
     keys = str(TLS / "tls12_gcm.keys")
@@ -361,7 +359,6 @@ def test_a_key_log_written_while_the_capture_runs_decrypts_what_came_before(tmp_
     keeps them and decrypts them once the file has grown (fed here record by record, the key
     log written after the first application data)."""
     from capture_tools import read_frames, tcp_of
-
     from dicomtui.plugins.tls.session import TlsSession
     from dicomtui.plugins.tls.sources import SecretSources
 
@@ -400,3 +397,20 @@ def test_every_tls_fixture_finding_carries_a_code(capsys):
             for item in json.loads(capsys.readouterr().out)["expert"]:
                 assert code.match(item["code"]), item
                 assert item["rule"] != "tls.rules" or item["code"].startswith("tls."), item
+
+
+def test_a_key_update_lost_in_a_gap_is_said_not_guessed(tmp_path):
+    """The frame with the client's KeyUpdate dropped: the records after it are under keys the
+    key log cannot give, so nothing more of that direction is decrypted — and it is said."""
+    from capture_tools import read_frames, write_pcap
+
+    frames = read_frames(TLS / "tls13_keyupdate.pcap")
+    damaged = write_pcap(tmp_path / "damaged.pcap", [frame for number, frame in enumerate(frames, 1)
+                                                     if number != 18])  # tshark: frame 18 is the KeyUpdate
+    analysis = analyze_path(damaged, options={"tls.keylog_file": str(TLS / "tls13_keyupdate.keys")})
+    gaps = [item.message for item in analysis.expert if item.code == "tls.gap"]
+    assert any("no record after the capture gap decrypted again" in message for message in gaps)
+    assert "tls.record-not-authentic" not in [item.code for item in analysis.expert]
+    # What came before the gap is decoded (the C-ECHO), nothing after it is invented.
+    commands = [message.command_field for message in analysis.messages if message.direction == 0]
+    assert commands[0] == 0x0030 and 0x0001 not in [m.command_field for m in analysis.messages if m.complete]

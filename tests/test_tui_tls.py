@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tui_tools import run_async, wait_for_workers
-
 from dicomtui.core.model.analysis import AnalysisConfig
 from dicomtui.tui.app import DicomApp
 from dicomtui.tui.associations import association_detail
 from dicomtui.tui.keylog_screen import KeyLogScreen
+from tui_tools import run_async, wait_for_workers
 
 TLS = Path(__file__).resolve().parent.parent / "fixtures" / "tls"
 

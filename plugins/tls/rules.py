@@ -121,6 +121,11 @@ def _check_connection(analysis, report, transformed, session: TlsSession) -> Non
         elif event.kind in ("bad-handshake", "no-secret"):
             add(Severity.WARNING, Group.MALFORMED, f"{place.side(event.direction)}: {event.detail}", frame,
                 f"tls.{event.kind}")
+    for direction, state in enumerate(session.directions):
+        if state.resync_from >= 0 and state.decryptor is not None and not state.stopped:
+            add(Severity.WARNING, Group.CAPTURE, f"{place.side(direction)}'s stream: no record after the capture gap "
+                "decrypted again (a KeyUpdate or renegotiation lost in the gap?): the rest of this direction is "
+                "not decrypted", place.frame(direction, state.resync_from), "tls.gap")
     if client_hello is None and server_hello is None:
         if any(direction.records for direction in session.directions):
             add(Severity.NOTE, Group.CAPTURE, "picked up after the handshake: version, suite and certificates "
@@ -183,7 +188,7 @@ def _certificates(add, place: _Place, session: TlsSession) -> None:
     when = place.time()
     if when is None:
         return
-    moment = datetime.datetime.fromtimestamp(when, datetime.timezone.utc)
+    moment = datetime.datetime.fromtimestamp(when, datetime.UTC)
     for side in ("server", "client"):
         for position, certificate in enumerate(session.certificates.get(side, [])):
             which = f"the {side}'s certificate" if position == 0 else f"certificate {position + 1} of the {side}'s chain"

@@ -22,6 +22,8 @@ from .handshake import (
     CERTIFICATE_REQUEST,
     CLIENT_HELLO,
     CLIENT_KEY_EXCHANGE,
+    EXT_ENCRYPT_THEN_MAC,
+    EXT_EXTENDED_MASTER_SECRET,
     FINISHED,
     KEY_UPDATE,
     SERVER_HELLO,
@@ -29,12 +31,10 @@ from .handshake import (
     parse_certificate,
     parse_hello,
     split_handshake,
-    EXT_ENCRYPT_THEN_MAC,
-    EXT_EXTENDED_MASTER_SECRET,
 )
 from .keyschedule import DirectionKeys, key_block12, next_traffic_secret13, traffic_keys13
 from .protection import RecordAuthError, RecordDecryptor
-from .resync import find_record, record_overhead, sequence_candidates
+from .resync import MAX_FALSE_HEADERS, find_record, record_overhead, sequence_candidates
 from .suites import SUITES, CipherSuite, suite_name, version_name
 
 CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA = 20, 21, 22, 23
@@ -163,7 +163,7 @@ class TlsSession:
         parts.append(self.status())
         return ", ".join(parts)
 
-    def snapshot(self) -> "TlsSession":
+    def snapshot(self) -> TlsSession:
         """A picklable copy for batch mode: what views and rules read, no secrets and no ciphers."""
         import copy
 
@@ -525,8 +525,9 @@ class TlsSession:
             return
         extended = self.server_hello.has(EXT_EXTENDED_MASTER_SECRET) and self.client_hello.has(
             EXT_EXTENDED_MASTER_SECRET)
-        from .keyschedule import hash_algorithm, master_secret12
         from cryptography.hazmat.primitives import hashes
+
+        from .keyschedule import hash_algorithm, master_secret12
 
         session_hash = None
         if extended:

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from dicomtui import hookimpl
 
-from .session import ALERT, APPLICATION_DATA, CHANGE_CIPHER_SPEC, HANDSHAKE, TlsSession, looks_like_record
+from .session import (
+    ALERT,
+    APPLICATION_DATA,
+    CHANGE_CIPHER_SPEC,
+    HANDSHAKE,
+    TlsSession,
+    looks_like_record,
+)
 from .sources import SecretSources, split_paths
 
 TLS_KEY_LOG = 0x544C534B  # pcapng DSB secrets type "TLSK": NSS key log lines
