@@ -414,3 +414,81 @@ def test_a_key_update_lost_in_a_gap_is_said_not_guessed(tmp_path):
     # What came before the gap is decoded (the C-ECHO), nothing after it is invented.
     commands = [message.command_field for message in analysis.messages if message.direction == 0]
     assert commands[0] == 0x0030 and 0x0001 not in [m.command_field for m in analysis.messages if m.complete]
+
+
+# -- hostile input -----------------------------------------------------------------------------
+
+
+def _records_of(name: str) -> list[tuple[int, bytes]]:
+    """(TCP direction, payload) of a fixture's data segments, in capture order."""
+    from capture_tools import read_frames, tcp_of
+
+    segments, client = [], None
+    for frame in read_frames(_path(name)):
+        parts = tcp_of(frame)
+        if parts and len(parts[2].data):
+            client = client or parts[2].sport
+            segments.append((0 if parts[2].sport == client else 1, bytes(parts[2].data)))
+    return segments
+
+
+def _keys(name: str):
+    from dicomtui.plugins.tls.sources import SecretSources
+
+    return SecretSources([str(TLS / f"{name}.keys")])
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(["tls12_gcm", "tls13_keyupdate", "tls12_rsa_cbc_etm"]),
+       flips=st.lists(st.tuples(st.integers(0, 10 ** 6), st.integers(1, 255)), max_size=4),
+       cuts=st.lists(st.integers(0, 10 ** 6), max_size=3), gap_at=st.one_of(st.none(), st.integers(0, 60)))
+def test_damaged_tls_streams_never_raise_and_never_yield_unauthenticated_bytes(name, flips, cuts, gap_at):
+    """Flipped bytes, segments cut in two, a gap: the session raises nothing, and what it returns
+    is always a piece of the plaintext (authenticated records only; NULL is not among these)."""
+    from dicomtui.plugins.tls.session import TlsSession
+
+    segments = _records_of(name)
+    flat = [bytearray(data) for _direction, data in segments]
+    total = sum(len(data) for data in flat)
+    for position, mask in flips:
+        position %= total
+        for data in flat:
+            if position < len(data):
+                data[position] ^= mask
+                break
+            position -= len(data)
+    pieces: list[tuple[int, bytes]] = []
+    for (direction, _data), data in zip(segments, flat):
+        cut = (cuts.pop() % len(data)) if cuts else len(data)
+        pieces += [(direction, bytes(data[:cut])), (direction, bytes(data[cut:]))]
+    session = TlsSession(None, _keys(name) if "rsa" not in name else __import__(
+        "dicomtui.plugins.tls.sources", fromlist=["SecretSources"]).SecretSources([], [SERVER_KEY]))
+    out = [b"", b""]
+    for index, (direction, data) in enumerate(pieces):
+        if index == gap_at:
+            assert session.gap(direction, len(data)) in (0, None)
+            session.take_gap(direction)
+            continue
+        out[direction] += session.feed(direction, memoryview(data))
+        session.take_gap(direction)
+    session.summary()
+    session.details()
+    for direction in (0, 1):
+        whole = _twin_plaintext()[direction]
+        if gap_at is None and not flips:
+            assert out[direction] == whole
+        elif gap_at is None:  # a damaged record stops its direction: what came before it, exactly
+            assert whole.startswith(out[direction])
+        elif out[direction]:  # a gap splits the plaintext: each side of it is in the twin
+            assert out[direction][:64] in whole and out[direction][-64:] in whole
+
+
+@__import__("functools").lru_cache(maxsize=1)
+def _twin_plaintext() -> tuple[bytes, bytes]:
+    twin = analyze_path(TLS / "plain_twin.pcap")
+    streams = twin.connections[0].streams
+    return tuple(stream.read(0, stream.end, twin.buffers) for stream in streams)
