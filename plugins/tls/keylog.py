@@ -69,6 +69,7 @@ class KeyLog:
                     self.problems.append(problem)
                 continue
             self._files[path] = current
+            self.problems = [problem for problem in self.problems if not problem.startswith(f"TLS key log {path}:")]
             self.add_text(text)
             grew = True
         if self._bad_lines and not any("malformed" in problem for problem in self.problems):

@@ -122,6 +122,10 @@ def _check_connection(analysis, report, transformed, session: TlsSession) -> Non
             add(Severity.WARNING, Group.MALFORMED, f"{place.side(event.direction)}: {event.detail}", frame,
                 f"tls.{event.kind}")
     for direction, state in enumerate(session.directions):
+        if state.awaiting_label:
+            add(Severity.WARNING, Group.CAPTURE, f"{place.side(direction)}'s stream: the key log has the handshake "
+                f"secrets but not {state.awaiting_label}: its application data is not decrypted",
+                code="tls.no-secret")
         if state.resync_from >= 0 and state.decryptor is not None and not state.stopped:
             add(Severity.WARNING, Group.CAPTURE, f"{place.side(direction)}'s stream: no record after the capture gap "
                 "decrypted again (a KeyUpdate or renegotiation lost in the gap?): the rest of this direction is "

@@ -95,6 +95,7 @@ class _Direction:
     held_bytes: int = 0
     unheld: int = 0  # protected records neither decrypted nor held: no replay from the start then
     out: list = field(default_factory=list)  # plaintext a replay produced for this direction
+    awaiting_label: str = ""  # TLS 1.3: the traffic secret this direction waits for in the key log
 
 
 @dataclass(slots=True)
@@ -270,7 +271,8 @@ class TlsSession:
         """Keep a record that has no secret yet, while a key log file may still get it; True when
         kept (it is then decrypted if the secret comes, else counted as undecrypted)."""
         secrets = self.secrets
-        if not (self.missing_secret.startswith("a key log") and secrets.keylog.files) or state.unheld \
+        waiting = state.awaiting_label or self.missing_secret.startswith("a key log")
+        if not (waiting and secrets.keylog.files) or state.unheld \
                 or state.held_bytes + len(fragment) > MAX_HELD_BYTES \
                 or secrets.held_bytes + len(fragment) > secrets.max_held_bytes:
             if state.held:  # too much to keep: these stay undecrypted
@@ -283,25 +285,35 @@ class TlsSession:
         state.held.append((content_type, version, fragment, offset))
         state.held_bytes += len(fragment)
         secrets.held_bytes += len(fragment)
+        if state.awaiting_label:  # TLS 1.3: the handshake was decrypted, the traffic secret not yet logged
+            secret = secrets.keylog_secret(state.awaiting_label, self.client_hello.random)
+            if secret is not None:
+                state.awaiting_label = ""
+                state.secret = secret
+                state.decryptor = RecordDecryptor(self.suite, traffic_keys13(self.suite, secret), True)
+                self._replay(direction)
+            return True
         self.missing_secret = ""
         self._server_hello_keys()  # looks again (the key log is re-read when it has grown)
-        if self.missing_secret:
-            return True
-        self._replay()
+        if not self.missing_secret:
+            for each in (0, 1):
+                self._replay(each)
         return True
 
-    def _replay(self) -> None:
-        """The secrets came: decrypt what each direction kept, in its order."""
-        for direction, state in enumerate(self.directions):
-            self.secrets.held_bytes -= state.held_bytes
-            held, state.held, state.held_bytes = state.held, [], 0
-            if state.encrypted and state.pending_keys is not None:  # TLS 1.2: its ChangeCipherSpec has passed
-                state.decryptor = RecordDecryptor(*state.pending_keys)
-                state.pending_keys = None
-            for content_type, version, fragment, offset in held:
-                plaintext = self._record(direction, state, content_type, version, fragment, offset)
-                if plaintext:
-                    state.out.append(plaintext)
+    def _replay(self, direction: int) -> None:
+        """The secrets came: decrypt what this direction kept, in its order."""
+        state = self.directions[direction]
+        if state.encrypted and state.pending_keys is not None:  # TLS 1.2: its ChangeCipherSpec has passed
+            state.decryptor = RecordDecryptor(*state.pending_keys)
+            state.pending_keys = None
+        if state.decryptor is None:
+            return
+        self.secrets.held_bytes -= state.held_bytes
+        held, state.held, state.held_bytes = state.held, [], 0
+        for content_type, version, fragment, offset in held:
+            plaintext = self._record(direction, state, content_type, version, fragment, offset)
+            if plaintext:
+                state.out.append(plaintext)
 
     def take_gap(self, direction: int) -> int:
         state = self.directions[direction]
@@ -548,6 +560,10 @@ class TlsSession:
             return
         secret = self.secrets.keylog_secret(label, self.client_hello.random)
         if secret is None:
+            if self.secrets.keylog.files:  # it may come: the records wait for it (_hold)
+                state.decryptor = None
+                state.awaiting_label = label
+                return
             self._stop(direction, state, "no-secret", state.consumed,
                        f"the key log has the handshake secrets but not {label}")
             return
