@@ -527,7 +527,8 @@ class TlsSession:
 
     def _client_key_exchange(self, body: bytes) -> None:
         """Static RSA: the encrypted premaster secret; decrypted when the server's key is known."""
-        if self.suite is None or self.suite.key_exchange != "RSA" or self.secret_source.startswith("key log"):
+        if self.suite is None or self.suite.key_exchange != "RSA" or self.secret_source.startswith("key log") \
+                or self.client_hello is None or self.server_hello is None:
             return
         if len(body) < 2:
             return
