@@ -492,3 +492,21 @@ def _twin_plaintext() -> tuple[bytes, bytes]:
     twin = analyze_path(TLS / "plain_twin.pcap")
     streams = twin.connections[0].streams
     return tuple(stream.read(0, stream.end, twin.buffers) for stream in streams)
+
+
+@settings(max_examples=100, deadline=None)
+@given(segments=st.lists(st.tuples(st.integers(0, 1), st.sampled_from([0, 0, 0, 1, 2, 4]),
+                                   st.binary(min_size=0, max_size=300)), min_size=1, max_size=12),
+       header=st.sampled_from([b"\x16\x03\x01\x00\x80\x01", b"\x17\x03\x03\x40\x00", b"\x15\x03\x03\x00\x02"]))
+def test_hostile_tls_looking_connections_are_findings_not_tracebacks(tmp_path_factory, segments, header):
+    """Any bytes after a TLS-looking first record, on DICOM's port (104 here), lost, reordered or
+    repeated: the analysis finishes with no plugin failure (a transform that raised would be one)."""
+    from fuzz.harnesses import conversation_capture
+
+    direction, flags, payload = segments[0]
+    segments[0] = (0, flags & ~1, header + payload)
+    path = tmp_path_factory.mktemp("hostile") / "tls.pcap"
+    path.write_bytes(conversation_capture(segments))
+    analysis = analyze_path(path)
+    assert not [item for item in analysis.expert if item.group.value == "plugin"]
+    assert not analysis.associations or analysis.connections[0].transform == ""

@@ -56,3 +56,10 @@ def dicomtui_register_stream_transforms(register, config, capture_secrets):
         if secrets_type == TLS_KEY_LOG:
             sources.add_embedded(data.decode("ascii", "replace"))
     register("tls", make_factory(sources, config.ports))
+
+
+@hookimpl
+def dicomtui_register_rule_options(register):
+    register("tls.keylog_file", "", "NSS key log(s) decrypting DICOM over TLS, ':'-separated (--tls-keylog)")
+    register("tls.rsa_keys", "", "servers' RSA private keys (PEM) for static-RSA TLS suites, ':'-separated "
+             "(--tls-key)")
