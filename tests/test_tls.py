@@ -300,10 +300,9 @@ def test_batch_mode_decrypts_and_diagnoses_as_the_single_pass(tmp_path, capsys):
     assert main(["--json", "--tls-keylog", keys, *sum((["-r", path] for path in paths), [])]) == 0
     single = json.loads(capsys.readouterr().out)
     assert len(read_table(tmp_path / "out", "messages")) == len(single["messages"]) == 6
-    batch_findings = sorted(row["message"] for row in read_table(tmp_path / "out", "expert"))
-    assert batch_findings == sorted(item["message"] for item in single["expert"])
-    codes = {item["code"] for item in single["expert"]}
-    assert {"tls.decrypted", "tls.alert.unknown_ca"} <= codes
+    batch_findings = sorted((row["code"], row["message"]) for row in read_table(tmp_path / "out", "expert"))
+    assert batch_findings == sorted((item["code"], item["message"]) for item in single["expert"])
+    assert {"tls.decrypted", "tls.alert.unknown_ca"} <= {code for code, _message in batch_findings}
 
 
 def test_anonymize_writes_the_decrypted_association_as_a_plaintext_capture(tmp_path, capsys):
@@ -510,3 +509,16 @@ def test_hostile_tls_looking_connections_are_findings_not_tracebacks(tmp_path_fa
     analysis = analyze_path(path)
     assert not [item for item in analysis.expert if item.group.value == "plugin"]
     assert not analysis.associations or analysis.connections[0].transform == ""
+
+
+def test_the_server_key_in_pkcs1_decrypts_as_in_pkcs8(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(Path(SERVER_KEY).read_bytes(), password=None)
+    pkcs1 = tmp_path / "server_pkcs1.pem"
+    pkcs1.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                        serialization.NoEncryption()))
+    assert pkcs1.read_text().startswith("-----BEGIN RSA PRIVATE KEY-----")
+    analysis = analyze_path(TLS / "dcmtk_tls_aes.pcap", options={"tls.rsa_keys": f"{tmp_path / 'none.pem'}:{pkcs1}"})
+    assert len(analysis.messages) == 4
+    assert [item.code for item in analysis.expert].count("tls.secret-unreadable") == 1  # none.pem, named
