@@ -25,7 +25,7 @@ from dicomtui.plugins.tls.protection import RecordAuthError, RecordDecryptor
 from dicomtui.plugins.tls.suites import SUITES
 
 TLS = Path(__file__).resolve().parent.parent / "fixtures" / "tls"
-DECRYPTABLE = ["tls12_gcm", "tls12_chacha", "tls13_keyupdate", "tls13_chacha", "tls13_ccm"]
+DECRYPTABLE = ["tls12_gcm", "tls12_chacha", "tls13_keyupdate", "tls13_chacha", "tls13_ccm", "tls13_hello_retry"]
 
 
 # -- known answers -------------------------------------------------------------------------

@@ -380,7 +380,9 @@ class TlsSession:
                 offset: int) -> bytes:
         tls13 = self.version == 0x0304
         if content_type == CHANGE_CIPHER_SPEC:
-            if not tls13:
+            # TLS 1.2: encryption starts here.  Before a ServerHello (TLS 1.3's compatibility CCS
+            # around a HelloRetryRequest) and in TLS 1.3 it means nothing.
+            if not tls13 and self.server_hello is not None:
                 state.encrypted = True
                 if state.pending_keys is not None:
                     state.decryptor = RecordDecryptor(*state.pending_keys)
