@@ -484,9 +484,13 @@ class DicomApp(App[int]):
             if path not in paths:
                 paths.append(path)
             self.config.options["tls.keylog_file"] = os.pathsep.join(paths)
-            self.action_reload()
+            self.keylog_added()
 
         self.push_screen(KeyLogScreen(current), chosen)
+
+    def keylog_added(self) -> None:
+        """A key log was added to the options: analyse the capture again with it."""
+        self.action_reload()
 
     def action_reload(self) -> None:
         self.notify("Reloading the capture…", timeout=2)
