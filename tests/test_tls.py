@@ -249,6 +249,10 @@ def test_secrets_never_reach_the_output(capsys):
     assert "C-STORE-RQ" in outputs["--summary"] and "decrypted with the key log" in outputs["--expert"]
     document = json.loads(outputs["--json"])
     assert len(document["messages"]) == 6
+    (connection,) = document["connections"]
+    assert connection["transform"] == "TLS 1.3 (TLS_AES_256_GCM_SHA384)"
+    assert connection["layer"]["decrypted"] and connection["layer"]["key_updates"] == [1, 1]
+    assert connection["layer"]["server_certificate"]["subject"] == "CN=pacs.example,O=dicomtui fixtures"
     capsys.readouterr()
     assert main(["--json", "-o", f"tls.keylog_file:{keys}", str(TLS / "tls13_keyupdate.pcap")]) == 0
     assert json.loads(capsys.readouterr().out)["messages"] == document["messages"]

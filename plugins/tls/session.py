@@ -201,6 +201,35 @@ class TlsSession:
         rows.append(("Records", f"{records[0]} / {records[1]} (by TCP direction)"))
         return rows
 
+    def as_json(self) -> dict:
+        """The connection's TLS facts for ``--json`` (``connections[].layer``); never a secret."""
+        def certificate(chain):
+            if not chain:
+                return None
+            first = chain[0]
+            return {"subject": first.subject, "issuer": first.issuer, "problem": first.problem or None,
+                    "not_before": first.not_before.isoformat() if first.not_before else None,
+                    "not_after": first.not_after.isoformat() if first.not_after else None}
+
+        client = self.client_hello
+        return {
+            "protocol": "TLS",
+            "version": version_name(self.version) if self.version else None,
+            "cipher_suite": (self.suite.name if self.suite else
+                             suite_name(self.server_hello.cipher_suites[0]) if self.server_hello else None),
+            "server_name": client.server_name or None if client else None,
+            "alpn": client.alpn if client else [],
+            "hello_retry": self.hello_retry,
+            "server_certificate": certificate(self.certificates.get("server")),
+            "client_certificate": certificate(self.certificates.get("client")),
+            "decrypted": self.decrypted,
+            "secret_source": self.secret_source or None,
+            "missing_secret": self.missing_secret or None,
+            "records": [direction.records for direction in self.directions],  # by TCP direction
+            "decrypted_records": [direction.decrypted_records for direction in self.directions],
+            "key_updates": [direction.key_updates for direction in self.directions],
+        }
+
     # -- the transform ----------------------------------------------------------------------
 
     def feed(self, direction: int, data) -> bytes:
