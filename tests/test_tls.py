@@ -284,6 +284,14 @@ def test_a_missing_client_certificate_is_named_as_the_cause():
     assert "asked for a client certificate and the client sent none" in codes["tls.alert.handshake_failure"]
 
 
+def test_no_shared_cipher_suite_names_what_the_client_offered():
+    codes = _codes("tls_no_shared_suite")
+    assert list(codes) == ["tls.alert.handshake_failure"]
+    message = codes["tls.alert.handshake_failure"]
+    assert "server sent a fatal alert handshake_failure (40)" in message
+    assert "the client offered TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 (up to TLS 1.2)" in message
+
+
 def test_a_version_mismatch_says_what_the_client_offered():
     codes = _codes("tls_version_mismatch")
     assert list(codes) == ["tls.alert.protocol_version"]

@@ -176,7 +176,11 @@ def _alert(add, place: _Place, session: TlsSession, event, frame: int) -> None:
         names = ", ".join(version_name(v) for v in offered if v & 0x0F0F != 0x0A0A)
         facts.append(f"the client offered {names}")
     if description in (40, 71) and session.client_hello is not None and "client certificate" not in advice:
-        facts.append(f"the client offered {len(session.client_hello.cipher_suites)} cipher suites")
+        offered = [suite_name(code) for code in session.client_hello.cipher_suites
+                   if code & 0x0F0F != 0x0A0A and code != 0x00FF]
+        shown = ", ".join(offered[:6]) + (f" and {len(offered) - 6} more" if len(offered) > 6 else "")
+        facts.append(f"the client offered {shown or 'no cipher suite'} (up to "
+                     f"{version_name(session.client_hello.version)})")
     text = f"{sender} sent a {event.detail} alert {name} ({description})"
     if event.encrypted:
         text += " (decrypted)"
