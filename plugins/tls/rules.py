@@ -85,6 +85,11 @@ class _Place:
         stream = self.transformed.wire_streams[0]
         return stream.frames_for(0, 1)[2] if stream.end else None
 
+    def at(self, session: TlsSession, what: str) -> int | None:
+        """The frame of a place the session noted (``TlsSession.places``), or None."""
+        where = session.places.get(what)
+        return self.frame(*where) if where is not None else None
+
     def side(self, direction: int) -> str:
         return "client" if direction == self.client else "server"
 
@@ -140,18 +145,19 @@ def _check_connection(analysis, report, transformed, session: TlsSession) -> Non
         version = session.version
         if version < 0x0303:
             add(Severity.WARNING, Group.NEGOTIATION, f"{version_name(version)} negotiated: BCP 195 (RFC 8996, "
-                "RFC 9325) forbids TLS 1.0 and 1.1; configure TLS 1.2 or 1.3", code="tls.version-forbidden")
+                "RFC 9325) forbids TLS 1.0 and 1.1; configure TLS 1.2 or 1.3", place.at(session, "server_hello"),
+                code="tls.version-forbidden")
         suite = session.suite
         if suite is not None and suite.forbidden_reason:
             add(Severity.WARNING, Group.NEGOTIATION, f"{suite.name} negotiated, which BCP 195 forbids: "
-                f"{suite.forbidden_reason}", code="tls.suite-forbidden")
+                f"{suite.forbidden_reason}", place.at(session, "server_hello"), code="tls.suite-forbidden")
     elif client_hello is not None and not any(event.kind == "alert" for event in session.events):
         if session.directions[1 - place.client].records == 0:
             add(Severity.WARNING, Group.NEGOTIATION, "the server never answered the ClientHello (offered "
                 f"{version_name(client_hello.version)} at most, {len(client_hello.cipher_suites)} suites)",
                 code="tls.no-server-hello")
     _certificates(add, place, session)
-    _secrets(add, session)
+    _secrets(add, place, session)
 
 
 def _alert(add, place: _Place, session: TlsSession, event, frame: int) -> None:
@@ -198,29 +204,30 @@ def _certificates(add, place: _Place, session: TlsSession) -> None:
         return
     moment = datetime.datetime.fromtimestamp(when, datetime.UTC)
     for side in ("server", "client"):
+        frame = place.at(session, f"{side}_certificate")
         for position, certificate in enumerate(session.certificates.get(side, [])):
             which = f"the {side}'s certificate" if position == 0 else f"certificate {position + 1} of the {side}'s chain"
             if certificate.problem:
                 add(Severity.WARNING, Group.MALFORMED, f"{which} could not be read: {certificate.problem}",
-                    code="tls.certificate-unreadable")
+                    frame, code="tls.certificate-unreadable")
                 continue
             state = certificate.validity_at(moment)
             if state == "expired":
                 add(Severity.ERROR, Group.NEGOTIATION, f"{which} had expired at the time of the capture "
-                    f"({certificate.line()}) — renew it", code="tls.certificate-expired")
+                    f"({certificate.line()}) — renew it", frame, code="tls.certificate-expired")
             elif state == "not yet valid":
                 add(Severity.ERROR, Group.NEGOTIATION, f"{which} was not yet valid at the time of the capture "
-                    f"({certificate.line()}) — check the clocks", code="tls.certificate-not-yet-valid")
+                    f"({certificate.line()}) — check the clocks", frame, code="tls.certificate-not-yet-valid")
             elif state:
                 add(Severity.WARNING, Group.NEGOTIATION, f"{which} {state} ({certificate.line()}) — renew it "
-                    "before then", code="tls.certificate-expiring")
+                    "before then", frame, code="tls.certificate-expiring")
     if session.certificate_requested and session.version != 0x0304 and session.certificates.get("client") == []:
         add(Severity.WARNING, Group.NEGOTIATION, "the server asked for a client certificate and the client sent "
             "none (DICOM TLS peers usually authenticate each other: configure the client's certificate)",
-            code="tls.client-certificate-missing")
+            place.at(session, "client_certificate"), code="tls.client-certificate-missing")
 
 
-def _secrets(add, session: TlsSession) -> None:
+def _secrets(add, place: _Place, session: TlsSession) -> None:
     if session.decrypted:
         details = []
         updates = sum(direction.key_updates for direction in session.directions)
@@ -245,4 +252,4 @@ def _secrets(add, session: TlsSession) -> None:
         hint = (f" (a key log line for client random {session.client_hello.random.hex()[:16]}...: "
                 "--tls-keylog FILE, written by the peer's SSLKEYLOGFILE or Python's SSLContext.keylog_filename)")
     add(Severity.NOTE, Group.CAPTURE, f"{encrypted} encrypted record(s) of {version_name(session.version)} "
-        f"{suite} not decrypted: needs {need}{hint}", code="tls.not-decrypted")
+        f"{suite} not decrypted: needs {need}{hint}", place.at(session, "first_undecrypted"), code="tls.not-decrypted")

@@ -126,6 +126,9 @@ class TlsSession:
         self.session_hash = None
         self.encrypted_premaster = b""
         self.transcript_limit = False
+        # (TCP direction, wire offset) of what findings point at: "server_hello", "server_certificate",
+        # "client_certificate", "first_undecrypted"
+        self.places: dict[str, tuple[int, int]] = {}
 
     # -- what views show --------------------------------------------------------------------
 
@@ -423,6 +426,7 @@ class TlsSession:
             state.protected_records += 1
             state.protected_wire_bytes += 5 + len(fragment)
             if state.decryptor is None:
+                self.places.setdefault("first_undecrypted", (direction, offset))
                 if self._hold(direction, state, content_type, version, fragment, offset):
                     return b""
                 state.undecrypted_records += 1
@@ -479,6 +483,7 @@ class TlsSession:
                     self.hello_retry = True
                     return
                 self.server_hello = hello
+                self.places["server_hello"] = (direction, offset)
                 if self.client_direction is None:
                     self.client_direction = 1 - direction
                 self.version = hello.version
@@ -486,6 +491,7 @@ class TlsSession:
                 self._server_hello_keys()
             elif kind == CERTIFICATE:
                 side = "client" if direction == self.client_direction else "server"
+                self.places[f"{side}_certificate"] = (direction, offset)
                 self.certificates[side] = [summarise(der) for der in
                                            parse_certificate(body, self.version == 0x0304)]
             elif kind == CERTIFICATE_REQUEST:
