@@ -534,3 +534,23 @@ def test_the_server_key_in_pkcs1_decrypts_as_in_pkcs8(tmp_path):
     analysis = analyze_path(TLS / "dcmtk_tls_aes.pcap", options={"tls.rsa_keys": f"{tmp_path / 'none.pem'}:{pkcs1}"})
     assert len(analysis.messages) == 4
     assert [item.code for item in analysis.expert].count("tls.secret-unreadable") == 1  # none.pem, named
+
+
+def test_tls_on_another_port_is_decrypted_with_secrets_and_left_alone_without(tmp_path):
+    """Port 2762 moved to 8443: without secrets the connection is not ours (not kept, no finding);
+    with the key log its plaintext is found to be DICOM by the A-ASSOCIATE-RQ heuristic."""
+    from capture_tools import read_frames, rebuild, tcp_of, write_pcap
+
+    frames = []
+    for frame in read_frames(TLS / "tls12_gcm.pcap"):
+        parts = tcp_of(frame)
+        if parts:
+            tcp = parts[2]
+            frame = rebuild(frame, sport=8443 if tcp.sport == 2762 else None, dport=8443 if tcp.dport == 2762 else None)
+        frames.append(frame)
+    moved = write_pcap(tmp_path / "moved.pcap", frames)
+    plain = analyze_path(moved)
+    assert not plain.transformed and not plain.expert and not plain.associations
+    decrypted = analyze_path(moved, options={"tls.keylog_file": str(TLS / "tls12_gcm.keys")})
+    assert len(decrypted.messages) == 6 and decrypted.connections[0].detection == "A-ASSOCIATE-RQ"
+    assert decrypted.connections[0].server.endswith(":8443")

@@ -631,6 +631,12 @@ class CaptureEngine:
         if not detection.is_dicom:
             tracked.ignored = True
             tracked.pending = []
+            transformed = tracked.transformed
+            if transformed is not None and not set(transformed.ports) & self.config.ports:
+                # Not DICOM inside, not on a DICOM port (HTTPS decrypted with a browser's key log):
+                # nothing to diagnose, so its wire chunk maps are not kept to the end.
+                transformed.transform = None
+                transformed.wire_streams = (ChunkMap(), ChunkMap())
             tracked.segments = SegmentRecord()  # not DICOM: its segments are not analysed
             tracked.record = tracked.segments.extend
             for sink in tracked.sinks:

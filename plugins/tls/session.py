@@ -488,6 +488,9 @@ class TlsSession:
                     self.client_direction = 1 - direction
                 self.version = hello.version
                 self.suite = SUITES.get(hello.cipher_suites[0])
+                if not (self.suite and self.suite.key_exchange == "RSA" and self.secrets.rsa_keys):
+                    self.transcript = bytearray()  # only a static-RSA premaster's session hash needs it
+                    self.transcript_limit = True
                 self._server_hello_keys()
             elif kind == CERTIFICATE:
                 side = "client" if direction == self.client_direction else "server"

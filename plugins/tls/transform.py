@@ -34,13 +34,12 @@ def secret_sources(config) -> SecretSources:
 
 def make_factory(sources: SecretSources, dicom_ports: frozenset[int]):
     def factory(first_bytes: tuple[bytes, bytes], ports: tuple[int, int]):
-        undecided = False
+        if not sources.any and not (set(ports) & dicom_ports):
+            return None  # TLS elsewhere with no secret to read it: never DICOM to us, not kept
         for direction in (0, 1):
-            hello = looks_like_record(first_bytes[direction])
-            if hello:
+            if looks_like_record(first_bytes[direction]):
                 client = direction if first_bytes[direction][5:6] == b"\x01" else 1 - direction
                 return TlsSession(client, sources)
-            undecided = undecided or hello is None
         for direction in (0, 1):  # picked up midway: only on a DICOM port
             if ports[direction] in dicom_ports and looks_like_record(first_bytes[direction], ANY_RECORD):
                 return TlsSession(direction, sources)
