@@ -58,6 +58,7 @@ async def test_k_loads_a_key_log_and_the_tree_shows_the_tls_line(plugin_host, tm
         labels = _labels(app.detail_tree)
         tls = [label for label in labels if label.startswith("TLS")]
         assert tls and "TLS 1.3 (TLS_AES_256_GCM_SHA384)" in tls[0] and "decrypted with the key log" in tls[0]
+        assert app.bytes_view.border_title.startswith("PDU 2, from the TLS 1.3 records of frame(s) 14")
         analysis = app.analysis
         detail = association_detail(analysis, analysis.associations[0], None, 1.0).plain
         assert "TLS 1.3 (TLS_AES_256_GCM_SHA384)" in detail and "decrypted with the key log" in detail
