@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import describe
 from .certificates import CertificateSummary, summarise
 from .handshake import (
     CERTIFICATE,
@@ -143,30 +144,6 @@ class TlsSession:
     def decrypted(self) -> bool:
         return any(direction.decrypted_records for direction in self.directions)
 
-    def status(self) -> str:
-        """Decrypted, or why not, in a few words."""
-        if self.decrypted:
-            stopped = [d.stopped for d in self.directions if d.stopped]
-            how = "NULL cipher: read in the clear" if self.secret_source == "NULL cipher" \
-                else f"decrypted with the {self.secret_source}"
-            return how + (f"; {stopped[0]}" if stopped else "")
-        if self.missing_secret:
-            return f"not decrypted: needs {self.missing_secret}"
-        if not any(direction.encrypted for direction in self.directions):
-            return "handshake only (nothing encrypted)"
-        return "not decrypted"
-
-    def summary(self) -> str:
-        """One line: version, suite, the server certificate, decrypted or why not."""
-        parts = [self.name]
-        if self.client_hello and self.client_hello.server_name:
-            parts.append(f"SNI {self.client_hello.server_name}")
-        chain = self.certificates.get("server")
-        if chain:
-            parts.append(f"server certificate {chain[0].subject or '?'} from {chain[0].issuer or '?'}")
-        parts.append(self.status())
-        return ", ".join(parts)
-
     def snapshot(self) -> TlsSession:
         """A picklable copy for batch mode: what views and rules read, no secrets and no ciphers."""
         import copy
@@ -182,56 +159,21 @@ class TlsSession:
         clone.encrypted_premaster = b""
         return clone
 
+    def status(self) -> str:
+        """Decrypted, or why not, in a few words (describe.py)."""
+        return describe.status(self)
+
+    def summary(self) -> str:
+        """One line for views (describe.py)."""
+        return describe.summary(self)
+
     def details(self) -> list[tuple[str, str]]:
-        """(label, value) rows for a tree: what the handshake said and what decryption did."""
-        rows = [("Version", version_name(self.version) if self.version else "unknown (no ServerHello captured)")]
-        if self.server_hello is not None:
-            rows.append(("Cipher suite", self.suite.name if self.suite else
-                         suite_name(self.server_hello.cipher_suites[0])))
-        if self.client_hello is not None:
-            if self.client_hello.server_name:
-                rows.append(("Server name (SNI)", self.client_hello.server_name))
-            if self.client_hello.alpn:
-                rows.append(("ALPN offered", ", ".join(self.client_hello.alpn)))
-        for side in ("server", "client"):
-            chain = self.certificates.get(side)
-            if chain:
-                rows.append((f"{side.capitalize()} certificate", chain[0].line()))
-            elif chain == [] or (side == "client" and self.certificate_requested and self.version != 0x0304):
-                rows.append((f"{side.capitalize()} certificate", "none sent"))
-        rows.append(("Decryption", self.status()))
-        records = [direction.records for direction in self.directions]
-        rows.append(("Records", f"{records[0]} / {records[1]} (by TCP direction)"))
-        return rows
+        """(label, value) rows for a tree (describe.py)."""
+        return describe.details(self)
 
     def as_json(self) -> dict:
-        """The connection's TLS facts for ``--json`` (``connections[].layer``); never a secret."""
-        def certificate(chain):
-            if not chain:
-                return None
-            first = chain[0]
-            return {"subject": first.subject, "issuer": first.issuer, "problem": first.problem or None,
-                    "not_before": first.not_before.isoformat() if first.not_before else None,
-                    "not_after": first.not_after.isoformat() if first.not_after else None}
-
-        client = self.client_hello
-        return {
-            "protocol": "TLS",
-            "version": version_name(self.version) if self.version else None,
-            "cipher_suite": (self.suite.name if self.suite else
-                             suite_name(self.server_hello.cipher_suites[0]) if self.server_hello else None),
-            "server_name": client.server_name or None if client else None,
-            "alpn": client.alpn if client else [],
-            "hello_retry": self.hello_retry,
-            "server_certificate": certificate(self.certificates.get("server")),
-            "client_certificate": certificate(self.certificates.get("client")),
-            "decrypted": self.decrypted,
-            "secret_source": self.secret_source or None,
-            "missing_secret": self.missing_secret or None,
-            "records": [direction.records for direction in self.directions],  # by TCP direction
-            "decrypted_records": [direction.decrypted_records for direction in self.directions],
-            "key_updates": [direction.key_updates for direction in self.directions],
-        }
+        """The TLS facts for ``--json`` (describe.py); never a secret."""
+        return describe.as_json(self)
 
     # -- the transform ----------------------------------------------------------------------
 
