@@ -96,6 +96,11 @@ def _rules_query():
     return query
 
 
+def _rules_data():
+    from dicomtui.plugins.rules import data
+    return data
+
+
 # Exporters: --export, the UI and the modes that list them.
 
 
@@ -137,6 +142,7 @@ RULE_PLUGINS = (
     BuiltinPlugin("rules.capture", _rules_capture),
     BuiltinPlugin("rules.query", _rules_query),
     BuiltinPlugin("tls.rules", _rules_tls),
+    BuiltinPlugin("rules.data", _rules_data),  # runs a validator only when asked (--validate, the preference, a key)
 )
 EXPORT_PLUGINS = (
     BuiltinPlugin("export.part10", _export_part10),

@@ -51,7 +51,8 @@ if TYPE_CHECKING:  # pragma: no cover - imported when the mode runs (start-up co
 def _summary_or_export_only(args: argparse.Namespace, anonymize: bool) -> bool:
     """``--summary`` or ``--export`` of capture files, and nothing that shows findings."""
     other = (anonymize or args.list_plugins or args.json or args.jsonl or args.expert or args.stats
-             or args.flow is not None or args.batch or args.report or args.interfaces or args.follow)
+             or args.flow is not None or args.batch or args.report or args.interfaces or args.follow
+             or args.validate)
     return bool((args.summary or args.export) and not other)
 
 
@@ -137,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--include-incomplete", action="store_true",
                         help="also write incomplete objects, named *.partial")
     parser.add_argument("--overwrite", action="store_true", help="replace files left by an earlier export")
+    parser.add_argument("--validate", action="store_true",
+                        help="check every stored object against its IOD (dciodvfy) and each study (dcentvfy); "
+                             "needs the validate extra (docs/validate.md)")
     parser.add_argument("--fail-on", metavar="SEVERITY", choices=["chat", "note", "warning", "error"],
                         help="exit with status 4 if any expert item has this severity or worse")
     parser.add_argument("--ports", default=None, metavar="LIST",
@@ -598,9 +602,21 @@ def _run_mode(argv: list[str] | None) -> int:
         captures = anonymize_cli.fix_captures(args, captures)
     host = make_host(disabled=set(args.disable_plugin), builtins=builtins_for(args, anonymize))
     command = _command_mode(args)
+    if command is not None and args.validate:
+        parser.error("--validate checks the objects of capture files (--json, --expert, the UI...), "
+                     "not with --batch, --report, --list-plugins or -D")
     if command is not None:
         return COMMANDS[command](Command(parser, args, captures, anonymize, host))
     options = _view_options(parser, args, captures, anonymize, host)
+    if args.validate:
+        from dicomtui.plugins.validate.tool import ValidatorMissing, find_tools
+
+        try:
+            find_tools()
+        except ValidatorMissing as exc:
+            print(f"dicomtui: --validate: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        options.config.options["validate"] = "true"
     return _live(options) if options.live is not None else _files(options)
 
 

@@ -52,6 +52,7 @@ from .packet_list import PacketList
 from .prefs import preference
 from .prefs_flow import PreferencesFlow
 from .screens import HelpScreen
+from .validate_flow import ValidationFlow
 from .value_actions import ValueActions
 from .view_settings import ViewSettings
 
@@ -124,13 +125,15 @@ class DicomApp(App[int]):
         Binding("F", "findings", "Findings of PDU", show=False),
         Binding("backspace", "back", "Back", show=False),
         Binding("c", "columns", "Columns", show=False),
+        Binding("V", "validate_object", "Validate object", show=False),  # v is the full value
     ]
 
     # Actions that act on the main screen: inactive (and not offered in the footer) while another
     # screen (associations, help, a dialog) is on top.
     MAIN_SCREEN_ACTIONS = {"open_bar", "search", "expert_step", "toggle_expert", "toggle_subtrees", "export",
                            "clear_filter", "cycle_time_format", "show_value", "copy", "related", "move_link",
-                           "findings", "back", "columns", "associations", "reload", "tls_keylog"}
+                           "findings", "back", "columns", "associations", "reload", "tls_keylog",
+                           "validate_object"}
 
     def __init__(self, captures: list[str], config: AnalysisConfig | None = None, host=None,
                  *, preferences_path: Path | None = None) -> None:
@@ -161,6 +164,7 @@ class DicomApp(App[int]):
         self.preferences = PreferencesFlow(self)
         self.view_settings = ViewSettings(self)
         self.values = ValueActions(self)
+        self.validation = ValidationFlow(self)
         names = ", ".join(os.path.basename(path) for path in self.captures)
         self.sub_title = names
         self.title = f"dicomtui {names}"
@@ -526,6 +530,9 @@ class DicomApp(App[int]):
     def action_back(self) -> None:
         self.navigator.back()
 
+    def action_validate_object(self) -> None:
+        self.validation.validate_current()
+
     def on_detail_tree_link_chosen(self, message: DetailTree.LinkChosen) -> None:
         self.navigator.jump(message.pdu_index, f"Went to PDU {message.pdu_index + 1} (backspace returns)")
 
@@ -559,6 +566,7 @@ PALETTE = (
     ("Request / response", "Go to the linked request or response (r)", "related"),
     ("C-MOVE link", "C-MOVE <-> its sub-association (w)", "move_link"),
     ("Findings of this PDU", "Show the expert findings on the PDU (F)", "findings"),
+    ("Validate object", "Check the stored object under the cursor against its IOD (V)", "validate_object"),
     ("Keys", "Every key binding (?)", "help"),
 )
 

@@ -30,6 +30,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from .index import PacketIndex
+from .validation_view import validation_field
 
 MAX_CHILDREN = 2000
 
@@ -235,6 +236,12 @@ def build_sections(index: PacketIndex, pdu_index: int) -> tuple[DetailModel, byt
                     model.datasets.add(id(dataset_tree))
                     model.expanded.add(id(dataset_tree))
                     extra.append(dataset_tree)
+                checked = validation_field(analysis, message)
+                if checked is not None:
+                    model.buffers[id(checked)] = pdu_buffer
+                    if checked.children:
+                        model.expanded.add(id(checked))
+                    extra.append(checked)
         if extra:
             pdv_field = Field(pdv_field.label, pdv_field.value, pdv_field.offset, pdv_field.length,
                               pdv_field.children + tuple(extra), pdv_field.problem)

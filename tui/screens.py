@@ -37,6 +37,7 @@ KEY_HELP: list[tuple[str, str]] = [
     ("r", "request <-> response (again: the next response)"),
     ("w", "C-MOVE <-> its sub-association"),
     ("F", "the expert findings of the selected PDU"),
+    ("V", "validate the stored object under the cursor (dciodvfy; shown under its data set)"),
     ("backspace", "back to where r, w, F or a link jumped from"),
     ("< >", "detail tree: scroll left / right (long values)"),
     (": or ctrl+g", "go to packet number (f123: the PDU holding frame 123)"),

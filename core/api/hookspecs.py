@@ -162,6 +162,18 @@ def dicomtui_check_analysis(analysis: "Analysis", report: "Report") -> None:
 
 
 @hookspec
+def dicomtui_validate_messages(analysis: "Analysis", messages: list[int], report: "Report") -> None:
+    """Check the data sets of ``messages`` (indexes into ``analysis.messages``) against their IODs now.
+
+    Called on demand (the TUI's key for the object under the cursor), after the capture is
+    analysed: store each result in ``analysis.validation`` (``dicomtui.core.model.validation``)
+    and report findings with ``report.add`` as a rule does.  The built-in ``rules.data`` plugin runs
+    dicom3tools' ``dciodvfy`` (docs/validate.md); ``--validate`` runs it on every data set in the
+    rule phase.
+    """
+
+
+@hookspec
 def dicomtui_register_rule_options(register: Callable[[str, Any, str], None]) -> None:
     """Declare options a rule reads: ``register(name, default, help)``.
 

@@ -17,6 +17,7 @@ from dicomtui.core.model.dictionary import TagDictionary
 from dicomtui.core.model.message_index import MessageIndex
 from dicomtui.core.model.pdu_table import PduTable
 from dicomtui.core.model.relations import Relations
+from dicomtui.core.model.validation import ValidationResults
 from dicomtui.core.protocol.dimse import decode_command_set
 from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
 from dicomtui.core.wire.capture import CaptureNote, CaptureSource
@@ -51,6 +52,7 @@ class PipelineHooks(Protocol):
     dicomtui_check_association: HookCall
     dicomtui_check_message: HookCall
     dicomtui_check_analysis: HookCall
+    dicomtui_validate_messages: HookCall
 
 
 class PluginCaller(Protocol):
@@ -105,6 +107,8 @@ class Analysis:
         self.pdus = PduTable()
         self.messages: list[Message] = []
         self.expert: list[ExpertItem] = []
+        # What a validator said per data set and per study (``rules.data`` plugin, docs/validate.md).
+        self.validation = ValidationResults()
         self.frame_count = 0
         self.tcp_frame_count = 0
         self.bytes_total = sum(len(buffer) for buffer in self.buffers)

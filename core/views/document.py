@@ -115,6 +115,14 @@ def _plain(value: Any) -> Any:
 
 
 def message_json(analysis: Analysis, message: Message) -> dict[str, Any]:
+    document = _message_json(analysis, message)
+    validation = analysis.validation.for_message(message.index)
+    if validation is not None:
+        document["validation"] = validation.as_json()
+    return document
+
+
+def _message_json(analysis: Analysis, message: Message) -> dict[str, Any]:
     category, meaning = (None, None)
     if message.status is not None:
         category, meaning = analysis.status_meaning(message.command_field, message.status, message.affected_sop_class)
@@ -208,7 +216,7 @@ def analysis_json_sections(analysis: Analysis, shown: list[int] | None = None) -
         message for message in analysis.messages
         if any(number in kept for number in range(message.first_pdu, message.last_pdu + 1))]
     expert = analysis.expert if kept is None else [item for item in analysis.expert if item.pdu in kept]
-    return [
+    sections = [
         ("format_version", JSON_FORMAT_VERSION),
         ("capture", capture_json(analysis)),
         ("connections", map(connection_json, analysis.connections)),
@@ -218,6 +226,12 @@ def analysis_json_sections(analysis: Analysis, shown: list[int] | None = None) -
         ("expert", (item.as_json() for item in expert)),
         ("timing", _timing(analysis)),
     ]
+    if analysis.validation:  # only when a validator ran (--validate): the tools and each study's check
+        sections.append(("validation", {
+            "tools": dict(analysis.validation.tools),
+            "studies": [study.as_json() for study in analysis.validation.studies],
+        }))
+    return sections
 
 
 def analysis_json(analysis: Analysis, shown: list[int] | None = None) -> dict[str, Any]:

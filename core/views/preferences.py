@@ -54,6 +54,8 @@ PREFERENCES: tuple[Preference, ...] = (
     Preference("columns", "no,time,source,destination,assoc,type,info",
                "packet list columns in order (no, time, source, destination, assoc, type, length, frames, "
                "info); c opens the chooser"),
+    Preference("validate", False, "dciodvfy/dcentvfy on every stored object on opening (reload to apply; "
+               "needs dicomtui[validate]; V checks one object either way)"),
     Preference("copy_to", "both", "y / Y copy to: osc52 (terminal clipboard), file, or both",
                ("both", "osc52", "file")),
 )

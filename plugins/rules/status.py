@@ -38,7 +38,7 @@ def status_advice(service: int, status: int, command: dict) -> str:
             return ("the identifier does not fit the information model: check the Query/Retrieve Level and "
                     "that the keys belong to that level")
         return ("the data set does not match its SOP Class: check the SOP Class UID in the data set against "
-                "the command, and validate the object (e.g. with dciodvfy after dicomtui --export)")
+                "the command, and validate the object (dicomtui --validate runs dciodvfy on it)")
     if 0xC000 <= status <= 0xCFFF:
         return ("the SCP could not process the request: its log says which element it did not accept; "
                 "export the object (dicomtui --export) and validate it")
