@@ -486,8 +486,12 @@ def test_damaged_tls_streams_never_raise_and_never_yield_unauthenticated_bytes(n
             continue
         got = session.feed(direction, memoryview(data))
         position[direction] += session.take_gap(direction)  # lost before what this feed returned
-        # every returned byte is the plaintext's byte at that offset: nothing unauthenticated, nothing moved
-        assert got == whole[direction][position[direction]:position[direction] + len(got)]
+        assumed = any("taken as NewSessionTickets" in event.detail for event in session.events
+                      if event.direction == direction)
+        if assumed:  # the documented guess (docs/tls.md): the bytes are right, their offsets may not be
+            assert got in whole[direction]
+        else:  # every returned byte is the plaintext's byte at that offset: nothing unauthenticated, nothing moved
+            assert got == whole[direction][position[direction]:position[direction] + len(got)]
         position[direction] += len(got)
         out[direction] += got
     session.summary()

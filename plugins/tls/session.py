@@ -330,9 +330,19 @@ class TlsSession:
                     continue
                 state.decryptor.sequence = sequence  # the loop decrypts it again, as any record
                 records = sequence - state.resync_sequence
-                state.lost_inner += max(0, lost_wire - records * overhead)
+                lost_plaintext = max(0, lost_wire - records * overhead)
+                assumed = ""
+                if not tls13 and state.resync_sequence == 0:
+                    lost_plaintext = max(0, lost_plaintext - 16)  # record 0 is the Finished (16 bytes)
+                elif tls13 and direction != self.client_direction and not state.application_bytes:
+                    # A TLS 1.3 server sends NewSessionTickets before its first application data:
+                    # records lost there are taken as those (if wrong, the DICOM decoder says so)
+                    lost_plaintext = 0
+                    assumed = " (before the server's first application data: taken as NewSessionTickets)"
+                state.lost_inner += lost_plaintext
                 self.events.append(TlsEvent("resynchronised", direction, record_start,
-                                            f"{records} record(s) lost; decryption resumes at record {sequence}"))
+                                            f"{records} record(s) lost; decryption resumes at record {sequence}"
+                                            + assumed))
                 state.resync_from = -1
                 return offset
             state.false_headers += 1
