@@ -6,15 +6,14 @@ never show a secret.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from .suites import suite_name, version_name
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .session import TlsSession
+TlsSession = Any  # session.TlsSession (not imported: session.py imports this module)
 
 
-def status(session: "TlsSession") -> str:
+def status(session: TlsSession) -> str:
     """Decrypted, or why not, in a few words."""
     if session.decrypted:
         stopped = [d.stopped for d in session.directions if d.stopped]
@@ -28,7 +27,7 @@ def status(session: "TlsSession") -> str:
     return "not decrypted"
 
 
-def summary(session: "TlsSession") -> str:
+def summary(session: TlsSession) -> str:
     """One line: version, suite, the server certificate, decrypted or why not."""
     parts = [session.name]
     if session.client_hello and session.client_hello.server_name:
@@ -40,7 +39,7 @@ def summary(session: "TlsSession") -> str:
     return ", ".join(parts)
 
 
-def details(session: "TlsSession") -> list[tuple[str, str]]:
+def details(session: TlsSession) -> list[tuple[str, str]]:
     """(label, value) rows for a tree: what the handshake said and what decryption did."""
     rows = [("Version", version_name(session.version) if session.version else "unknown (no ServerHello captured)")]
     if session.server_hello is not None:
@@ -63,7 +62,7 @@ def details(session: "TlsSession") -> list[tuple[str, str]]:
     return rows
 
 
-def as_json(session: "TlsSession") -> dict:
+def as_json(session: TlsSession) -> dict:
     """The connection's TLS facts for ``--json`` (``connections[].layer``); never a secret."""
     def certificate(chain):
         if not chain:
