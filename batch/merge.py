@@ -141,6 +141,10 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
         analysis.transformed.append(item)
     analysis.connections = sorted((connection for _k, _g, connection in connections),
                                   key=lambda connection: connection.first_frame)
+    analysis.connection_attempts = sorted((attempt for result in results
+                                           for attempt in result.get("connection_attempts", ())),
+                                          key=lambda attempt: attempt.first_frame)
+    analysis.attempts_not_kept = sum(result.get("attempts_not_kept", 0) for result in results)
     analysis.associations = [association for _k, _g, association in associations]
     analysis.messages = [message for _k, _g, message in messages]
     analysis.pdus = table

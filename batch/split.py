@@ -347,6 +347,9 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
                      for failure in plugins.failures[startup_failures:]],
         "evicted": engine.evicted,
         "transformed": transformed,
+        # connections that carried no byte (frame numbers are the run's): a refused report connection
+        "connection_attempts": list(analysis.connection_attempts),
+        "attempts_not_kept": analysis.attempts_not_kept,
     }
     tmp = out_path + ".tmp"
     with open(tmp, "wb") as out:

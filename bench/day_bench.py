@@ -120,6 +120,9 @@ def main() -> int:
     parser.add_argument("--dir", default="/var/tmp/dicomtui-day")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--keep", action="store_true", help="keep the generated captures")
+    parser.add_argument("--workflow-weight", type=float, default=0.0,
+                        help="add worklist/MPPS/store/commitment copies to the day (make_day.py's option; "
+                             "e.g. 10 for about a tenth of the associations)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     modes = [mode for mode in args.modes.split(",") if mode]
@@ -135,11 +138,13 @@ def main() -> int:
 
     results: dict[int, dict[str, dict]] = {}
     for size in sizes:
-        capture = workdir / f"day-{size}.pcap"
-        plan_path = workdir / f"day-{size}.json"
+        suffix = f"-wf{args.workflow_weight:g}" if args.workflow_weight else ""
+        capture = workdir / f"day-{size}{suffix}.pcap"
+        plan_path = workdir / f"day-{size}{suffix}.json"
         if not capture.exists() or not plan_path.exists():
             subprocess.run([sys.executable, str(HERE / "make_day.py"), str(capture), "--associations", str(size),
-                            "--json-plan", str(plan_path)], check=True, stderr=subprocess.DEVNULL)
+                            "--json-plan", str(plan_path), "--workflow-weight", str(args.workflow_weight)],
+                           check=True, stderr=subprocess.DEVNULL)
         plan = json.loads(plan_path.read_text())
         associations = plan["associations"]
         rows = results[size] = {}

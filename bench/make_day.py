@@ -65,6 +65,11 @@ UNITS = (
     UnitSpec("echo_store3", "store_dcmtk.pcapng", None, 4, True),  # C-ECHO, then 3 objects
     UnitSpec("reject_abort", "reject_abort.pcap", None, 1, False),  # 5 associations, rejects and aborts
 )
+# Off unless asked (--workflow-weight): worklist C-FIND, MPPS N-CREATE / N-SET, 2 stores, a storage
+# commitment and its report on the association the archive opens back to the device (port 104 there).
+# Every copy carries the recorded UIDs, so copies share Transaction and SOP Instance UIDs.
+WORKFLOW_UNIT = UnitSpec("workflow", "wf_all_good.pcap", None, 0, False)
+REVERSE_PORTS = (11113, 26011)  # recorded server ports of connections the PACS opens to the device
 
 
 @dataclass
@@ -216,14 +221,16 @@ def _stamp(frame: TemplateFrame, client_ip: bytes, client_port: int, server_ip: 
 
 
 def generate(out, associations: int, seed: int = 1, rate: float = 2.0, devices: int = 200,
-             only: str | None = None) -> dict:
+             only: str | None = None, workflow_weight: float = 0.0) -> dict:
     """Write the day to the binary stream ``out``; return the plan (copies per unit, totals).
 
     ``only`` names one unit: the day is then copies of that unit alone (the tests analyse
     one copy of each unit to know what the day must add up to).
     """
     rng = random.Random(seed)
-    templates = [load_template(spec) for spec in UNITS if only is None or spec.name == only]
+    units = UNITS + ((UnitSpec(WORKFLOW_UNIT.name, WORKFLOW_UNIT.fixture, None, workflow_weight, False),)
+                     if workflow_weight > 0 or only == WORKFLOW_UNIT.name else ())
+    templates = [load_template(spec) for spec in units if only is None or spec.name == only]
     if not templates:
         raise ValueError(f"no unit named {only!r}")
     weights = [t.spec.weight / max(1, t.associations) for t in templates]
@@ -245,7 +252,7 @@ def generate(out, associations: int, seed: int = 1, rate: float = 2.0, devices: 
             port = next_port[device]
             next_port[device] = 32768 + (port - 32768 + 1) % 28000
             isn = (rng.getrandbits(32), rng.getrandbits(32))
-            if recorded_server_port == 11113:  # the move destination: the device's own SCP
+            if recorded_server_port in REVERSE_PORTS:  # the move destination or commitment SCP: the device's
                 endpoints.append((PACS_IP, port, device_ip, DEVICE_PORT, isn))
             else:
                 endpoints.append((device_ip, port, PACS_IP, PACS_PORT, isn))
@@ -274,9 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=2.0, help="associations a second on average")
     parser.add_argument("--devices", type=int, default=200)
     parser.add_argument("--json-plan", help="write the plan (copies of each unit) to this file")
+    parser.add_argument("--workflow-weight", type=float, default=0.0,
+                        help="share of associations (as the weights above, 0: none) in copies of "
+                             "fixtures/wf_all_good.pcap: worklist, MPPS, stores, storage commitment")
     args = parser.parse_args(argv)
     with open(args.out, "wb") as out:
-        plan = generate(out, args.associations, args.seed, args.rate, args.devices)
+        plan = generate(out, args.associations, args.seed, args.rate, args.devices,
+                        workflow_weight=args.workflow_weight)
     if args.json_plan:
         Path(args.json_plan).write_text(json.dumps(plan, indent=1))
     print(f"{args.out}: {plan['associations']} associations, {plan['frames']} frames, "

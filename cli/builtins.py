@@ -96,6 +96,11 @@ def _rules_query():
     return query
 
 
+def _rules_workflow():
+    from dicomtui.plugins.rules import workflow
+    return workflow
+
+
 def _rules_data():
     from dicomtui.plugins.rules import data
     return data
@@ -142,6 +147,7 @@ RULE_PLUGINS = (
     BuiltinPlugin("rules.capture", _rules_capture),
     BuiltinPlugin("rules.query", _rules_query),
     BuiltinPlugin("tls.rules", _rules_tls),
+    BuiltinPlugin("rules.workflow", _rules_workflow),
     BuiltinPlugin("rules.data", _rules_data),  # runs a validator only when asked (--validate, the preference, a key)
 )
 EXPORT_PLUGINS = (

@@ -51,7 +51,8 @@ if TYPE_CHECKING:  # pragma: no cover - imported when the mode runs (start-up co
 def _summary_or_export_only(args: argparse.Namespace, anonymize: bool) -> bool:
     """``--summary`` or ``--export`` of capture files, and nothing that shows findings."""
     other = (anonymize or args.list_plugins or args.json or args.jsonl or args.expert or args.stats
-             or args.flow is not None or args.batch or args.report or args.interfaces or args.follow
+             or args.workflow or args.html or args.flow is not None or args.batch or args.report or args.interfaces
+             or args.follow
              or args.validate)
     return bool((args.summary or args.export) and not other)
 
@@ -98,8 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--stats", action="store_true",
                       help="where the time went: causes, time budgets, response-time statistics, throughput, "
                            "TCP behaviour (docs/timing.md)")
+    mode.add_argument("--workflow", action="store_true",
+                      help="storage commitment, MPPS and worklist per study / accession: scheduled -> performed "
+                           "-> stored -> committed, with times and associations (docs/workflow.md)")
     mode.add_argument("--flow", metavar="ASSOCIATION",
                       help="print the ladder diagram of one association (number as in --summary, e.g. 1 or A1)")
+    mode.add_argument("--html", metavar="OUT.html",
+                      help="write one self-contained HTML page for a vendor ticket: capture facts, verdicts, "
+                           "negotiation, statuses, findings, timing, pictures; no patient data (docs/report.md)")
+    parser.add_argument("--html-real-values", action="store_true",
+                        help="--html: show UIDs, quoted values and Error Comments as captured (internal use only)")
     parser.add_argument("--flow-level", choices=["pdu", "message"], default="pdu",
                         help="--flow rows: one per PDU (P-DATA runs collapsed) or one per DIMSE message")
     parser.add_argument("-Y", dest="display_filter", metavar="FILTER",
@@ -376,6 +385,18 @@ class ViewOptions:
     flow_level: str = "pdu"
     run_rules: bool = True
     anonymize: "AnonymizeCommand | None" = None  # --anonymize's options, typed by its own command-line face
+    report: ReportRequest | None = None  # --html (also with --anonymize: then with its mapping)
+
+
+@dataclass(slots=True)
+class ReportRequest:
+    """``--html OUT.html`` and what the page may show (``--anonymize-ae``/``-network``, ``--html-real-values``)."""
+
+    path: str
+    real_values: bool = False
+    map_ae: bool = False
+    map_network: bool = False
+    invocation: str = ""
 
 
 # -- the modes that read no capture ------------------------------------------------------------------
@@ -458,6 +479,14 @@ def _stats(analysis, options: ViewOptions, shown: list[int] | None) -> int:
     return EXIT_OK
 
 
+def _workflow(analysis, options: ViewOptions, shown: list[int] | None) -> int:
+    from dicomtui.core.views.workflow import workflow_lines
+
+    for line in workflow_lines(analysis):
+        print(line)
+    return EXIT_OK
+
+
 def _flow(analysis, options: ViewOptions, shown: list[int] | None) -> int:
     from dicomtui.core.views.timing import flow_lines
 
@@ -499,7 +528,33 @@ def _export(analysis, options: ViewOptions, shown: list[int] | None) -> int:
 
 
 def _anonymize(analysis, options: ViewOptions, shown: list[int] | None) -> int:
-    return anonymize_cli.run(analysis, options.anonymize)
+    if options.report is None:
+        return anonymize_cli.run(analysis, options.anonymize)
+    # With --html: the page shows the UIDs, AE titles and addresses the de-identified capture carries.
+    statuses: list[int] = []
+    status = anonymize_cli.run(analysis, options.anonymize, on_done=lambda pseudonyms: statuses.append(
+        _write_report(analysis, options.report, pseudonyms)))
+    return max([status, *statuses])
+
+
+def _html(analysis, options: ViewOptions, shown: list[int] | None) -> int:
+    return _write_report(analysis, options.report)
+
+
+def _write_report(analysis, request: ReportRequest, pseudonyms=None) -> int:
+    from dicomtui.core.views.report import RedactionSettings, ReportSettings, write_report
+
+    settings = ReportSettings(RedactionSettings(real_values=request.real_values, map_ae=request.map_ae,
+                                                map_network=request.map_network),
+                              invocation=request.invocation, pseudonyms=pseudonyms)
+    try:
+        written = write_report(analysis, request.path, settings)
+    except OSError as exc:
+        print(f"dicomtui: cannot write {safe_text(request.path)}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_EXPORT_INCOMPLETE
+    print(f"dicomtui: wrote {safe_text(written.path)} ({written.size} bytes in {written.seconds:.2f} s)",
+          file=sys.stderr)
+    return EXIT_OK
 
 
 # A view of a finished analysis: (analysis, options, the PDU numbers -Y kept or None) -> exit status.
@@ -511,9 +566,11 @@ VIEWS: dict[str, View] = {
     "json": _json,
     "stats": _stats,
     "flow": _flow,
+    "workflow": _workflow,
     "expert": _expert,
     "export": _export,
     "anonymize": _anonymize,
+    "html": _html,
 }
 # The views the fail-on threshold applies to (de-identification reports on its own output).
 FAIL_ON_VIEWS = frozenset(VIEWS) - {"anonymize"}
@@ -523,8 +580,9 @@ def _view_of(args: argparse.Namespace, anonymize: bool) -> str:
     """Which view the options ask for; "ui" when none (the terminal UI, or --summary off a terminal)."""
     if anonymize:
         return "anonymize"
-    given = {"summary": args.summary, "jsonl": args.jsonl, "json": args.json, "stats": args.stats,
-             "flow": args.flow is not None, "expert": args.expert, "export": bool(args.export)}
+    given = {"html": bool(args.html), "summary": args.summary, "jsonl": args.jsonl, "json": args.json,
+             "stats": args.stats, "flow": args.flow is not None, "workflow": args.workflow, "expert": args.expert,
+             "export": bool(args.export)}
     return next((name for name, wanted in given.items() if wanted), "ui")
 
 
@@ -607,7 +665,8 @@ def _run_mode(argv: list[str] | None) -> int:
                      "not with --batch, --report, --list-plugins or -D")
     if command is not None:
         return COMMANDS[command](Command(parser, args, captures, anonymize, host))
-    options = _view_options(parser, args, captures, anonymize, host)
+    typed = list(sys.argv[1:] if argv is None else argv)
+    options = _view_options(parser, args, captures, anonymize, host, typed)
     if args.validate:
         from dicomtui.plugins.validate.tool import ValidatorMissing, find_tools
 
@@ -621,9 +680,9 @@ def _run_mode(argv: list[str] | None) -> int:
 
 
 def _view_options(parser: argparse.ArgumentParser, args: argparse.Namespace, captures: list[str],
-                  anonymize: bool, host: PluginHost) -> ViewOptions:
+                  anonymize: bool, host: PluginHost, typed: list[str] | None = None) -> ViewOptions:
     """Check the options of a mode that reads captures and type them (``parser.error`` exits on a bad one)."""
-    live = _live_options(args, parser, captures, reads_whole_file=anonymize)
+    live = _live_options(args, parser, captures, reads_whole_file=anonymize or bool(args.html))
     if not captures and live is None:
         parser.error("no capture given (e.g. dicomtui capture.pcap, or dicomtui -i eth0 to capture live)")
     warnings: list[str] = []
@@ -654,8 +713,23 @@ def _view_options(parser: argparse.ArgumentParser, args: argparse.Namespace, cap
         anonymize_command = anonymize_cli.check(args, captures, parser)
     if live is not None and display_filter is not None:
         parser.error("-Y filters a capture file; in a live capture use the UI's filter bar (/)")
-    if live is not None and (args.stats or args.flow is not None):
-        parser.error("--stats and --flow read a capture file: capture with -w FILE, then dicomtui --stats FILE")
+    if live is not None and (args.stats or args.flow is not None or args.workflow):
+        parser.error("--stats, --flow and --workflow read a capture file: capture with -w FILE, then dicomtui --stats FILE")
+    report = None
+    if args.html_real_values and not args.html:
+        parser.error("--html-real-values goes with --html OUT.html")
+    if args.html:
+        if live is not None:
+            parser.error("--html reads capture files: capture with -w FILE, then dicomtui --html OUT.html FILE")
+        if display_filter is not None:
+            parser.error("-Y does not apply to --html: the page shows the whole capture")
+        if any(os.path.abspath(args.html) == os.path.abspath(capture) for capture in captures if capture != "-"):
+            parser.error("--html: the page would overwrite an input capture")
+        if os.path.exists(args.html) and not args.overwrite:
+            parser.error(f"--html: {args.html} exists (--overwrite replaces it)")
+        report = ReportRequest(args.html, real_values=args.html_real_values, map_ae=args.anonymize_ae,
+                               map_network=args.anonymize_network,
+                               invocation=_invocation(typed or [], captures))
     export = None
     if args.export:
         from dicomtui.core.views.export import ExportSettings
@@ -667,7 +741,16 @@ def _view_options(parser: argparse.ArgumentParser, args: argparse.Namespace, cap
                        time_format=time_format, warnings=warnings, display_filter=display_filter,
                        display_filter_text=args.display_filter, live=live, export=export, fail_on=args.fail_on,
                        flow=args.flow, flow_level=args.flow_level, run_rules=rules_wanted(args, anonymize),
-                       anonymize=anonymize_command)
+                       anonymize=anonymize_command, report=report)
+
+
+def _invocation(argv: list[str], captures: list[str]) -> str:
+    """The options as typed, without the capture names (the page lists the files itself)."""
+    import shlex
+
+    named = set(captures)
+    kept = [word for word in argv if word not in named]
+    return "dicomtui " + " ".join(shlex.quote(word) for word in kept)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -33,6 +33,7 @@ SPLIT_CASES = [
     ("store_dcmtk.pcapng", 5, 7, 2),
     ("reject_abort.pcap", 3, 5, 4),
     ("store_large_segments.pcap", 4, 3, 5),
+    ("wf_mixed.pcap", 4, 13, 3),  # workflow links across associations, a refused report connection
 ]
 
 

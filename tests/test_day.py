@@ -152,9 +152,10 @@ def _calls(args: list[str]) -> dict:
 
 
 @pytest.mark.parametrize("mode", [["--json"], ["--expert"], ["--stats"], ["--flow", "1"], ["--jsonl"],
-                                  ["--summary", "-Y", "status != 0"]])
+                                  ["--summary", "-Y", "status != 0"], ["--html", "{tmp}/report.html", "--overwrite"]])
 def test_no_function_is_called_quadratically_often(tmp_path, mode):
     """4x the associations may cost about 4x the calls of every function, never ~16x."""
+    mode = [word.replace("{tmp}", str(tmp_path)) for word in mode]
     small, large = tmp_path / "small.pcap", tmp_path / "large.pcap"
     _day(small, 100)
     _day(large, 400)

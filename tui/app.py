@@ -43,6 +43,7 @@ from .detail_tree import DetailTree
 from .detail_view import DetailPresenter
 from .expert_pane import ExpertPane, counts_text
 from .export_flow import ExportFlow
+from .report_flow import ReportFlow
 from .filtering import FilterController
 from .index import PacketIndex
 from .main_screen import FilterBar, MainScreen
@@ -107,11 +108,13 @@ class DicomApp(App[int]):
         Binding("E", "expert_step(False)", "Prev expert", show=False),
         Binding("i", "toggle_expert", "Expert pane", show=False),
         Binding("a", "associations", "Assocs"),
+        Binding("W", "workflow", "Workflow", show=False),  # commitment, MPPS, worklist (live: W saves)
         Binding("t", "timing_screen('stats')", "Stats"),
         Binding("L", "timing_screen('ladder')", "Ladder", show=False),
         Binding("o", "timing_screen('plots')", "Plots", show=False),
         Binding("f", "toggle_subtrees", "Flat/nested", show=False),
         Binding("x", "export", "Export"),
+        Binding("H", "html_report", "Report", show=False),
         Binding("p", "preferences", "Prefs"),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("K", "tls_keylog", "TLS key log", show=False),
@@ -131,8 +134,9 @@ class DicomApp(App[int]):
     # Actions that act on the main screen: inactive (and not offered in the footer) while another
     # screen (associations, help, a dialog) is on top.
     MAIN_SCREEN_ACTIONS = {"open_bar", "search", "expert_step", "toggle_expert", "toggle_subtrees", "export",
-                           "clear_filter", "cycle_time_format", "show_value", "copy", "related", "move_link",
-                           "findings", "back", "columns", "associations", "reload", "tls_keylog",
+                           "html_report", "clear_filter", "cycle_time_format", "show_value", "copy", "related",
+                           "move_link", "findings", "back", "columns", "associations", "reload", "workflow",
+                           "tls_keylog",
                            "validate_object"}
 
     def __init__(self, captures: list[str], config: AnalysisConfig | None = None, host=None,
@@ -161,6 +165,7 @@ class DicomApp(App[int]):
         self.details = DetailPresenter(self)
         self.navigator = Navigator(self)
         self.exports = ExportFlow(self)
+        self.reports = ReportFlow(self)
         self.preferences = PreferencesFlow(self)
         self.view_settings = ViewSettings(self)
         self.values = ValueActions(self)
@@ -450,6 +455,18 @@ class DicomApp(App[int]):
         threshold = preference(self.config.options, "slow_response_seconds")
         self.push_screen(AssociationsScreen(self.analysis, threshold), self._association_chosen)
 
+    def action_workflow(self) -> None:
+        """Storage commitment, MPPS and worklist per study (tui/workflow_screen.py); Enter: the message."""
+        from .workflow_screen import WorkflowScreen
+
+        if self.analysis is None:
+            return
+        self.push_screen(WorkflowScreen(self.analysis), self._workflow_message_chosen)
+
+    def _workflow_message_chosen(self, chosen: int | None) -> None:
+        if chosen is not None and 0 <= chosen < len(self.analysis.messages):
+            self.select_pdu(self.analysis.messages[chosen].first_pdu)
+
     def action_timing_screen(self, which: str) -> None:
         """Statistics, ladder or plots (tui/timing_screens.py) for the selected PDU's association."""
         from .timing_screens import open_timing_screen
@@ -467,6 +484,9 @@ class DicomApp(App[int]):
 
     def action_export(self) -> None:
         self.exports.open()
+
+    def action_html_report(self) -> None:
+        self.reports.open()
 
     def action_preferences(self) -> None:
         self.preferences.open()
@@ -556,6 +576,7 @@ PALETTE = (
     ("Toggle expert pane", "Show or hide the expert findings (i)", "toggle_expert"),
     ("Toggle sequence subtrees", "Nested or flat data sets (f)", "toggle_subtrees"),
     ("Export", "Export objects through an exporter plugin (x)", "export"),
+    ("HTML report", "One self-contained page for a vendor ticket, no patient data (H)", "html_report"),
     ("Preferences", "Ports, heuristic, subtree style, export (p)", "preferences"),
     ("Reload capture", "Analyse the capture again (ctrl+r)", "reload"),
     ("TLS key log", "Decrypt DICOM over TLS with a key log file (K)", "tls_keylog"),
@@ -565,6 +586,7 @@ PALETTE = (
     ("Copy value", "Copy the selected value (y; Y the subtree)", "copy(False)"),
     ("Request / response", "Go to the linked request or response (r)", "related"),
     ("C-MOVE link", "C-MOVE <-> its sub-association (w)", "move_link"),
+    ("Workflow", "Storage commitment, MPPS and worklist per study (W)", "workflow"),
     ("Findings of this PDU", "Show the expert findings on the PDU (F)", "findings"),
     ("Validate object", "Check the stored object under the cursor against its IOD (V)", "validate_object"),
     ("Keys", "Every key binding (?)", "help"),

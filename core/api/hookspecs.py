@@ -162,6 +162,17 @@ def dicomtui_check_analysis(analysis: "Analysis", report: "Report") -> None:
 
 
 @hookspec
+def dicomtui_check_provisional(analysis: "Analysis", report: "Report") -> None:
+    """During a live capture: report what stands *now* about the capture so far, to be replaced.
+
+    Called now and then while a live capture runs (at most about once a second); what it reports
+    is shown as provisional and thrown away at the next call.  When the capture stops,
+    ``dicomtui_check_analysis`` settles it.  For findings that only the end can decide, e.g. a
+    storage commitment not reported yet.
+    """
+
+
+@hookspec
 def dicomtui_validate_messages(analysis: "Analysis", messages: list[int], report: "Report") -> None:
     """Check the data sets of ``messages`` (indexes into ``analysis.messages``) against their IODs now.
 

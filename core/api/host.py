@@ -313,6 +313,7 @@ class HookRelay:
     dicomtui_check_association: HookCall
     dicomtui_check_message: HookCall
     dicomtui_check_analysis: HookCall
+    dicomtui_check_provisional: HookCall
     dicomtui_validate_messages: HookCall
     dicomtui_register_rule_options: HookCall
     dicomtui_register_exporters: HookCall

@@ -27,8 +27,8 @@ from dicomtui.core.wire.tcp import ChunkMap
 from dicomtui.core.wire.tcp_record import SegmentRecord
 
 __all__ = ["CONTEXT_RESULTS", "PDU_TYPE_NAMES", "Association", "AssociationEnd", "AssociationState", "Connection",
-           "ExpertItem", "Fragment", "Group", "Message", "Pdu", "Pdv", "PresentationContext", "Severity", "Side",
-           "TransformedConnection"]
+           "ConnectionAttempt", "ExpertItem", "Fragment", "Group", "Message", "Pdu", "Pdv", "PresentationContext",
+           "Severity", "Side", "TransformedConnection"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +110,23 @@ class TransformedConnection:
     connection: int | None = None
     last_frame: int = 0
 
+
+@dataclass(frozen=True, slots=True)
+class ConnectionAttempt:
+    """A TCP connection that never carried a byte: refused (SYN answered by RST), unanswered, or
+    connected and closed empty.  Not DICOM by its bytes, yet it is where a peer tried to reach a
+    DICOM port (the archive's reverse association of a storage commitment, an SCP not listening)."""
+
+    client: str  # "address:port", as Connection
+    server: str
+    client_host: str
+    server_host: str
+    server_port: int
+    first_frame: int
+    first_time: float
+    last_frame: int
+    outcome: str  # "refused", "unanswered" or "closed empty"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"client": self.client, "server": self.server, "first_frame": self.first_frame,
+                "first_time": self.first_time, "last_frame": self.last_frame, "outcome": self.outcome}

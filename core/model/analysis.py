@@ -12,7 +12,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol, Self
 
 from dicomtui.core.base.limits import Limits
-from dicomtui.core.model import Association, Connection, ExpertItem, Message, Pdu, TransformedConnection
+from dicomtui.core.model import (
+    Association,
+    Connection,
+    ConnectionAttempt,
+    ExpertItem,
+    Message,
+    Pdu,
+    TransformedConnection,
+)
 from dicomtui.core.model.dictionary import TagDictionary
 from dicomtui.core.model.message_index import MessageIndex
 from dicomtui.core.model.pdu_table import PduTable
@@ -52,6 +60,7 @@ class PipelineHooks(Protocol):
     dicomtui_check_association: HookCall
     dicomtui_check_message: HookCall
     dicomtui_check_analysis: HookCall
+    dicomtui_check_provisional: HookCall
     dicomtui_validate_messages: HookCall
 
 
@@ -103,6 +112,10 @@ class Analysis:
         self.config = config
         self.plugins = plugins
         self.connections: list[Connection] = []
+        # TCP connections that carried no byte (refused, unanswered, closed empty), up to
+        # ``MAX_CONNECTION_ATTEMPTS``; ``attempts_not_kept`` counts the rest (a port scan).
+        self.connection_attempts: list[ConnectionAttempt] = []
+        self.attempts_not_kept = 0
         self.associations: list[Association] = []
         self.pdus = PduTable()
         self.messages: list[Message] = []
@@ -131,6 +144,7 @@ class Analysis:
         self.transformed: list[TransformedConnection] = []
         self.message_index = MessageIndex(self)
         self.relations = Relations(self)  # association <-> connection, messages, C-MOVE links
+        self._workflow = None  # (key, Workflow): built on first read (core/model/workflow.py)
         self._status_meanings: dict[tuple[int, int, str], tuple[str, str]] = {}
         # The Analysis' own tag dictionary (no module-level state shared between analyses).
         registered = plugins.hook.dicomtui_register_dictionaries.registrations(config=config)
@@ -283,6 +297,17 @@ class Analysis:
         syntax = "" if message.syntax_guessed else message.transfer_syntax
         return self.plugins.hook.dicomtui_decode_dataset.first(data=data, transfer_syntax=syntax,
                                        limits=limits, dictionary=self.dictionary)
+
+    @property
+    def workflow(self):
+        """Storage commitments, procedure steps and worklist items linked across associations
+        (``core/model/workflow.py``), built on first read and again when the model has grown."""
+        from dicomtui.core.model.workflow import build_workflow
+
+        key = (len(self.associations), len(self.messages), len(self.connection_attempts), self.finished)
+        if self._workflow is None or self._workflow[0] != key:
+            self._workflow = (key, build_workflow(self))
+        return self._workflow[1]
 
     def frame_time(self, timestamp: float) -> float:
         return timestamp - (self.first_time or 0.0)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 
 
-from dicomtui.core.model import Connection, ExpertItem, Group, Severity, TransformedConnection
+from dicomtui.core.model import Connection, ConnectionAttempt, ExpertItem, Group, Severity, TransformedConnection
 from dicomtui.core.model.analysis import Analysis
 from dicomtui.core.pipeline.apply import ModelWriter, Outbox
 from dicomtui.core.protocol.events import Numbering
@@ -40,6 +40,7 @@ from dicomtui.core.wire.tcp import ChunkMap, DirectionReassembler, Gap
 from dicomtui.core.wire.tcp_record import ROW_SIZE, SegmentRecord, pack_row
 
 DETECTION_BYTES = 4096
+MAX_CONNECTION_ATTEMPTS = 65536  # connections without a byte kept (a port scan makes millions)
 _ethernet_ipv4_tcp = ETHERNET_IPV4_TCP.unpack_from
 
 
@@ -802,6 +803,8 @@ class CaptureEngine:
             self.try_classify_final(tracked)
         if tracked.transformed is not None:
             tracked.transformed.last_frame = tracked.last_frame
+        if tracked.model is None and not tracked.has_data and tracked.syn_seen:
+            self._attempt(tracked)
         if tracked.decoder is not None:
             model = tracked.model
             model.last_frame = tracked.last_frame
@@ -822,6 +825,24 @@ class CaptureEngine:
         for sink in tracked.sinks:
             sink.tracked = _CLOSED
         tracked.reassemblers = ()
+
+    def _attempt(self, tracked: _TrackedConnection) -> None:
+        """A connection that carried no byte: kept as a ``ConnectionAttempt`` (bounded)."""
+        analysis = self.analysis
+        if len(analysis.connection_attempts) >= MAX_CONNECTION_ATTEMPTS:
+            analysis.attempts_not_kept += 1
+            return
+        client = tracked.client_tcp_direction or 0
+        src, sport, dst, dport = tracked.key
+        endpoints = [(src, sport), (dst, dport)]
+        (client_address, client_port), (server_address, server_port) = endpoints[client], endpoints[1 - client]
+        answered = tracked.reassemblers[1 - client].isn is not None if tracked.reassemblers else False
+        outcome = "closed empty" if answered else ("refused" if tracked.rst else "unanswered")
+        client_text = format_address(tracked.family, client_address, client_port)
+        server_text = format_address(tracked.family, server_address, server_port)
+        analysis.connection_attempts.append(ConnectionAttempt(
+            client_text, server_text, client_text.rsplit(":", 1)[0], server_text.rsplit(":", 1)[0], server_port,
+            tracked.first_frame, tracked.first_time, tracked.last_frame, outcome))
 
     def try_classify_final(self, tracked: _TrackedConnection) -> None:
         ports = (tracked.key[3], tracked.key[1])
@@ -872,3 +893,4 @@ class CaptureEngine:
                 before_close(tracked.first_frame)
             self._close(tracked, self.analysis.frame_count)
         self.analysis.connections.sort(key=lambda connection: connection.first_frame)
+        self.analysis.connection_attempts.sort(key=lambda attempt: attempt.first_frame)

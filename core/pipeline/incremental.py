@@ -21,7 +21,8 @@ What ``poll`` reports, and when it is decided:
   complete and answered (a request with its final response) or its association
   ended, on an association when it ended.  Findings that only the end can
   decide are ``provisional`` while live: the association rules run on the open
-  associations, plus one note per open association, replaced at every poll.
+  associations, ``dicomtui_check_provisional`` on the capture so far (e.g. a storage
+  commitment not reported yet), plus one note per open association, replaced at every poll.
   ``finish`` settles everything as ``analyze`` does for a file.
 
 Bytes: every block is written to a ``CaptureSpool`` (mapped segments), and the
@@ -286,6 +287,7 @@ class IncrementalAnalysis:
         already_failed = len(plugins.failures)
         for association in list(self._open_associations.values()):
             plugins.hook.dicomtui_check_association(association=association, analysis=analysis, report=report)
+        plugins.hook.dicomtui_check_provisional(analysis=analysis, report=report)
         items = analysis.expert[mark:]
         del analysis.expert[mark:]
         del plugins.failures[already_failed:]

@@ -37,6 +37,7 @@ class Group(str, enum.Enum):
     CAPTURE = "capture"
     QUERY = "query"
     PLUGIN = "plugin"
+    WORKFLOW = "workflow"  # across associations: storage commitment, MPPS, worklist
     DATA = "data"  # the objects themselves: IOD and consistency checks (validate plugin)
 
 

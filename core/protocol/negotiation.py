@@ -73,6 +73,7 @@ def apply_accept(association: Association, pdu: AssociateBody) -> list[str | Pro
     association.acceptor_implementation = (user.implementation_class_uid, user.implementation_version_name)
     for uid, scu, scp in user.roles:
         association.roles[uid] = (bool(scu), bool(scp))
+        association.acceptor_roles[uid] = (bool(scu), bool(scp))
     if user.user_identity_response is not None:
         association.user_identity["server_response_length"] = len(user.user_identity_response)
     return problems

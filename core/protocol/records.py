@@ -139,6 +139,9 @@ class Association:
     acceptor_implementation: tuple[str, str] = ("", "")
     async_window: tuple[int, int] | None = None
     roles: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # SOP class -> (SCU, SCP)
+    # The roles the A-ASSOCIATE-AC answered (``roles`` holds the proposal where the AC said nothing:
+    # then the default applies, the requestor SCU only, PS3.7 D.3.3.4).
+    acceptor_roles: dict[str, tuple[bool, bool]] = field(default_factory=dict)
     user_identity: dict[str, Any] = field(default_factory=dict)
     state: AssociationState = AssociationState.REQUESTED
     end_reason: str = ""  # in words, for people

@@ -7,7 +7,8 @@
 - ``json_lines``: ``--jsonl`` of a finished analysis;
 - ``export``, ``live``, ``timing``, ``filter``, ``index``, ``preferences``,
   ``dataset_values``: the ``--export`` driver, the live modes, ``--stats``/``--flow``,
-  the display-filter language and its index, the preferences, data-set values.
+  the display-filter language and its index, the preferences, data-set values;
+- ``report``: the ``--html`` page for a vendor ticket (docs/report.md).
 
 The names below were this module's own before it was split; they stay importable
 from here for the code and tests that use them.

@@ -225,6 +225,8 @@ def analysis_json_sections(analysis: Analysis, shown: list[int] | None = None) -
         ("messages", (message_json(analysis, message) for message in messages)),
         ("expert", (item.as_json() for item in expert)),
         ("timing", _timing(analysis)),
+        ("connection_attempts", [attempt.as_json() for attempt in analysis.connection_attempts]),
+        ("workflow", analysis.workflow.as_json(analysis)),
     ]
     if analysis.validation:  # only when a validator ran (--validate): the tools and each study's check
         sections.append(("validation", {

@@ -81,6 +81,9 @@ def stats_lines(analysis: "Analysis") -> list[str]:
         lines.append(f"Response times by {title} (ms, request complete -> final response complete)")
         lines += _table((title, "count", "min", "mean", "median", "p95", "max", "failures", "unanswered"),
                         [(safe_text(row.key), *(_srt_cells(row.figures()))) for row in report.srt[name]])
+    from .workflow import workflow_stats_lines
+
+    lines += workflow_stats_lines(analysis)
     lines.append("")
     lines.append("Throughput and PDU sizes per association")
     rows = []
@@ -180,9 +183,12 @@ def series(analysis: "Analysis", association: int | None = None, bins: int = SER
 
 
 def timing_json(analysis: "Analysis") -> dict[str, Any]:
+    from .workflow import workflow_timing
+
     report: TimingReport = timing_report(analysis)
     return {
         "total_seconds": report.total_seconds,
+        "workflow": workflow_timing(analysis),
         "causes": [{"name": cause.name, "label": cause.label, "seconds": cause.seconds, "share": cause.share,
                     "detail": cause.detail, "advice": cause.advice, "associations": cause.associations,
                     "frame": cause.frame} for cause in report.causes],

@@ -99,7 +99,9 @@ def check(args, captures: list[str], parser) -> AnonymizeCommand:
                             json=bool(args.json))
 
 
-def run(analysis, command: AnonymizeCommand) -> int:
+def run(analysis, command: AnonymizeCommand, on_done=None) -> int:
+    """Write what was asked; ``on_done(pseudonyms)``, when given, gets this run's mapping at the end
+    (``--html`` in the same run shows the replacements the de-identified capture carries)."""
     from .rewrite import AnonymizeSettings, CaptureAnonymizer, write_capture
 
     settings = AnonymizeSettings(options=command.options, map_network=command.map_network,
@@ -137,6 +139,8 @@ def run(analysis, command: AnonymizeCommand) -> int:
         except OSError as exc:
             print(f"dicomtui: cannot write {safe_text(command.map_path)}: {exc.strerror or exc}", file=sys.stderr)
             status = EXIT_INCOMPLETE
+    if on_done is not None:
+        on_done(anonymizer.pseudo)
     if command.json:
         json.dump(anonymizer.report.as_json(), sys.stdout, indent=1)
         sys.stdout.write("\n")
