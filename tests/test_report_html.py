@@ -406,6 +406,21 @@ def test_workflow_section_links_commitments_procedures_and_worklist(pages, analy
     assert 'id="workflow"' not in pages("echo_dcmtk.pcap")  # nothing to link: no section
 
 
+def test_tls_page_shows_the_handshake_and_the_findings(tmp_path, capsys):
+    tls = FIXTURES / "tls"
+    out = tmp_path / "gcm.html"
+    assert cli.main(["--html", str(out), "--tls-keylog", str(tls / "tls12_gcm.keys"), str(tls / "tls12_gcm.pcap")]) == 0
+    text = _text(_section(out.read_text(), "transport"))
+    assert "TLS 1.2" in text and "decrypted with the" in text
+    assert "C-STORE" in _text(_section(out.read_text(), "messages"))  # the DICOM inside, decoded
+    secrets = [word for word in (tls / "tls12_gcm.keys").read_text().split() if len(word) >= 32]
+    assert secrets and not any(secret.lower() in out.read_text().lower() for secret in secrets)  # never on a page
+    out = tmp_path / "expired.html"
+    assert cli.main(["--html", str(out), str(tls / "tls_expired_cert.pcap")]) == 0
+    text = _text(_section(out.read_text(), "transport"))
+    assert "tls." in text and "expired" in text
+
+
 def test_cli_with_anonymize_shows_the_de_identified_captures_uids(tmp_path, capsys):
     from conftest import analyze_path
 

@@ -36,16 +36,35 @@ def split_advice(text: str) -> tuple[str, str]:
     return (finding, advice) if dash else (text, "")
 
 
+def _layer_summary(state) -> str:
+    """What a stream transform's state says of itself in one line (TLS: version, suite, the server
+    certificate, decrypted or why not), when it offers ``summary()``; never a secret."""
+    summary = getattr(state, "summary", None)
+    if summary is None:
+        return ""
+    try:
+        return str(summary())
+    except Exception:  # a plugin's state must not stop the page
+        return ""
+
+
 def _tls_section(analysis: "Analysis", redaction: Redaction) -> Section | None:
-    """Connections that carried DICOM inside another layer (a stream transform such as TLS)."""
+    """Connections that carried DICOM inside another layer (a stream transform such as TLS), with
+    what the layer says of itself, and the ``tls.*`` findings (alerts, certificates, versions)."""
     rows = [[f"C{connection.index}", redaction.endpoint(connection.client), redaction.endpoint(connection.server),
-             connection.transform] for connection in analysis.connections if connection.transform]
-    if not rows:
+             connection.transform, redaction.text(_layer_summary(connection.transform_state))]
+            for connection in analysis.connections if connection.transform]
+    findings = _codes_section("tls.", "", "", "")(analysis, redaction)
+    if not rows and findings is None:
         return None
-    return Section("transport", "Transport layers (TLS and other stream transforms)",
-                   ["These connections carried DICOM inside another layer; the associations above were decoded "
-                    "from what that layer delivered."],
-                   [(["connection", "client", "server", "layer"], rows)])
+    section = Section("transport", "Transport layers (TLS and other stream transforms)",
+                      ["These connections carried DICOM inside another layer; the associations above were "
+                       "decoded from what that layer delivered."])
+    if rows:
+        section.tables.append((["connection", "client", "server", "layer", "handshake and state"], rows))
+    if findings is not None:
+        section.tables.extend(findings.tables)
+    return section
 
 
 def _codes_section(prefix: str, anchor: str, title: str, intro: str):
