@@ -133,6 +133,12 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
             "connections at once; the result may differ from a single pass", rule="batch",
             code="batch.too_many_connections"))
     analysis.expert.extend(item for _key, _group, item in findings)
+    transformed = [(item.first_frame, group, item) for group, result in enumerate(results)
+                   for item in result.get("transformed", ())]
+    for _frame, group, item in sorted(transformed, key=lambda row: (row[0], row[1])):
+        if item.connection is not None:
+            item.connection = connection_map[group, item.connection]
+        analysis.transformed.append(item)
     analysis.connections = sorted((connection for _k, _g, connection in connections),
                                   key=lambda connection: connection.first_frame)
     analysis.connection_attempts = sorted((attempt for result in results

@@ -43,6 +43,32 @@ from dicomtui.core.wire.packet import SUPPORTED_LINK_TYPES, parse_tcp_at
 
 from .fast_index import index_columns
 
+
+def _portable_state(transform):
+    """What a stream transform leaves for views and rules after a group (no keys, no ciphers):
+    its ``snapshot()`` (core/wire/transform.py), or None."""
+    snapshot = getattr(transform, "snapshot", None)
+    try:
+        return snapshot() if snapshot is not None else None
+    except Exception:  # a plugin's snapshot must not stop the batch: its views lose the detail
+        return None
+
+
+def portable_connection(connection) -> None:
+    """A connection a stream transform produced, made picklable: its inner bytes as bytes (they
+    are not in the capture file), its transform state as the transform's snapshot."""
+    if connection.transform_state is not None:
+        connection.transform_state = _portable_state(connection.transform_state)
+    for chunks in connection.streams:
+        if chunks.store is not None:
+            chunks.store = [bytes(piece) for piece in chunks.store]
+
+
+def portable_transformed(item):
+    from dataclasses import replace
+
+    return replace(item, transform=_portable_state(item.transform))
+
 FINISH = 1 << 62  # creation "frame" of what is added while closing connections at the end
 
 
@@ -303,6 +329,9 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
     engine.finish(before_close=closing)
     del analysis.pdus.append
     connections = list(analysis.connections)
+    transformed = [portable_transformed(item) for item in analysis.transformed]
+    for connection in connections:
+        portable_connection(connection)
     connection_keys = {connection.index: key for connection, key in zip(
         sorted(connections, key=lambda connection: connection.index), analysis.connections.keys)}
     result = {
@@ -317,6 +346,7 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
         "failures": [(failure.plugin, failure.where, str(failure.error))
                      for failure in plugins.failures[startup_failures:]],
         "evicted": engine.evicted,
+        "transformed": transformed,
         # connections that carried no byte (frame numbers are the run's): a refused report connection
         "connection_attempts": list(analysis.connection_attempts),
         "attempts_not_kept": analysis.attempts_not_kept,

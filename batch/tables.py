@@ -37,6 +37,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("detection", pa.string()), ("picked_up_midway", pa.bool_()), ("bytes", pa.list_(pa.int64())),
         ("gaps", pa.list_(pa.struct([("direction", pa.int8()), ("stream_offset", pa.int64()),
                                      ("length", pa.int64()), ("frame", pa.int64()), ("reason", pa.string())]))),
+        # DICOM inside another layer (TLS): its name, and what --json says of it as JSON text
+        ("transform", pa.string()), ("layer", pa.string()),
     ]),
     "associations": pa.schema([
         ("run_id", pa.string()), ("id", pa.int64()), ("connection", pa.int64()), ("client", pa.string()),
@@ -150,7 +152,8 @@ def analysis_tables(analysis: Analysis, run_id: str) -> dict[str, list[dict]]:
     connections = {row["id"]: row for row in document["connections"]}
     for row, connection in zip(document["connections"], analysis.connections):
         row.update(run_id=run_id, first_time=connection.first_time, last_time=connection.last_time,
-                   start=_start(connection.first_time))
+                   start=_start(connection.first_time),
+                   layer=json.dumps(row["layer"]) if row.get("layer") is not None else None)
     associations = {row["id"]: row for row in document["associations"]}
     for row in document["associations"]:
         row.update(run_id=run_id, start=_start(row["start_time"]), roles=json.dumps(row["roles"]),

@@ -48,6 +48,11 @@ def _linking():
     return linking
 
 
+def _tls():
+    from dicomtui.plugins.tls import transform
+    return transform
+
+
 # Expert rules: where findings are shown or --fail-on asks for them.
 
 
@@ -79,6 +84,11 @@ def _rules_slowness():
 def _rules_capture():
     from dicomtui.plugins.rules import capture
     return capture
+
+
+def _rules_tls():
+    from dicomtui.plugins.tls import rules
+    return rules
 
 
 def _rules_query():
@@ -126,6 +136,7 @@ DECODING_PLUGINS = (
     BuiltinPlugin("dictionary", _dictionary),
     BuiltinPlugin("dataset", _dataset),
     BuiltinPlugin("linking", _linking),
+    BuiltinPlugin("tls.transform", _tls),
 )
 RULE_PLUGINS = (
     BuiltinPlugin("rules.association", _rules_association),
@@ -135,6 +146,7 @@ RULE_PLUGINS = (
     BuiltinPlugin("rules.slowness", _rules_slowness),
     BuiltinPlugin("rules.capture", _rules_capture),
     BuiltinPlugin("rules.query", _rules_query),
+    BuiltinPlugin("tls.rules", _rules_tls),
     BuiltinPlugin("rules.workflow", _rules_workflow),
     BuiltinPlugin("rules.data", _rules_data),  # runs a validator only when asked (--validate, the preference, a key)
 )

@@ -158,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only decode the DICOM ports; do not look for DICOM on other ports")
     parser.add_argument("-o", dest="options", action="append", default=[], metavar="NAME:VALUE",
                         help="set a preference or rule option, e.g. -o slow_response_seconds:2")
+    parser.add_argument("--tls-keylog", action="append", default=[], metavar="FILE",
+                        help="decrypt DICOM over TLS with this NSS key log (SSLKEYLOGFILE); may be repeated; "
+                        "same as -o tls.keylog_file:FILE; re-read when it grows")
+    parser.add_argument("--tls-key", action="append", default=[], metavar="PEM",
+                        help="a server's RSA private key (PEM, PKCS#1 or PKCS#8) for static-RSA TLS suites; "
+                        "may be repeated; same as -o tls.rsa_keys:FILE")
     parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
                         help="do not load this plugin (name as in --list-plugins); may be repeated")
     parser.add_argument("--version", action="version", version=f"dicomtui {__version__}")
@@ -214,6 +220,10 @@ def make_config(args: argparse.Namespace, parser: argparse.ArgumentParser,
         limits = Limits.from_options(merged)
     except ValueError as exc:
         parser.error(f"-o: {exc}")
+    for option, files in (("tls.keylog_file", getattr(args, "tls_keylog", [])),
+                          ("tls.rsa_keys", getattr(args, "tls_key", []))):
+        if files:  # beside any -o value, each file once (plugins/tls/sources.py splits on os.pathsep)
+            merged[option] = os.pathsep.join(filter(None, [merged.get(option, ""), *files]))
     return AnalysisConfig(ports=ports, heuristic=heuristic, options=merged, limits=limits)
 
 

@@ -104,7 +104,7 @@ def deal_capture(path: Path, out_dir: Path, files: int, seed: int, prefix: str =
 # -- comparing a batch with the single pass (needs the batch extra: imported when used) ----------
 
 JSON_TABLES = ("connections", "associations", "messages", "expert")
-JSON_TEXT_COLUMNS = {"associations": ("roles", "user_identity"), "messages": ("fields",)}
+JSON_TEXT_COLUMNS = {"connections": ("layer",), "associations": ("roles", "user_identity"), "messages": ("fields",)}
 
 
 def single_json(paths, capsys) -> dict:

@@ -176,7 +176,11 @@ def _leaks(page: str, values: dict[str, set[bytes]]) -> list[str]:
                   if form in stack)
 
 
-@pytest.mark.parametrize("name", ALL_FIXTURES + sorted(TIMING))
+WORKFLOW_AND_DATA = ["wf_mixed.pcap", "wf_worklist_no_match.pcap", "wf_commit_failed_items.pcap",
+                     "validate_a900_pynetdicom.pcap", "validate_defects_dcmtk.pcap"]
+
+
+@pytest.mark.parametrize("name", ALL_FIXTURES + sorted(TIMING) + WORKFLOW_AND_DATA)
 def test_no_identifying_value_appears(name, pages, analyze_fixture):
     analysis = analyze_fixture(name)
     values = _identifying_values(analysis)
@@ -385,6 +389,36 @@ def test_validated_page_ties_the_refusal_to_the_validators_finding(tmp_path, cap
     rows = [row for row in _rows(_section(out.read_text(), "validation")) if "data.refused-for-data" in row]
     assert rows and "lacks Type 1 FrameOfReferenceUID" in " ".join(rows[0])
     assert "Frame of Reference UID missing" not in out.read_text()  # the archive's Error Comment is withheld
+
+
+def test_workflow_section_links_commitments_procedures_and_worklist(pages, analyze_fixture):
+    analysis = analyze_fixture("wf_mixed.pcap")
+    workflow = analysis.workflow
+    tables = _section(pages("wf_mixed.pcap"), "workflow")
+    text = _text(tables)
+    assert workflow.commitments and workflow.procedures and workflow.worklist
+    for commitment in workflow.commitments:
+        assert commitment.state in text
+    assert "DISCONTINUED" in text and "COMPLETED" in text
+    assert f"W{len(workflow.worklist)}" in text
+    for item in workflow.worklist:  # accession numbers identify a patient's exam: never on the page
+        assert not item.accession_number or item.accession_number not in pages("wf_mixed.pcap")
+    assert 'id="workflow"' not in pages("echo_dcmtk.pcap")  # nothing to link: no section
+
+
+def test_tls_page_shows_the_handshake_and_the_findings(tmp_path, capsys):
+    tls = FIXTURES / "tls"
+    out = tmp_path / "gcm.html"
+    assert cli.main(["--html", str(out), "--tls-keylog", str(tls / "tls12_gcm.keys"), str(tls / "tls12_gcm.pcap")]) == 0
+    text = _text(_section(out.read_text(), "transport"))
+    assert "TLS 1.2" in text and "decrypted with the" in text
+    assert "C-STORE" in _text(_section(out.read_text(), "messages"))  # the DICOM inside, decoded
+    secrets = [word for word in (tls / "tls12_gcm.keys").read_text().split() if len(word) >= 32]
+    assert secrets and not any(secret.lower() in out.read_text().lower() for secret in secrets)  # never on a page
+    out = tmp_path / "expired.html"
+    assert cli.main(["--html", str(out), str(tls / "tls_expired_cert.pcap")]) == 0
+    text = _text(_section(out.read_text(), "transport"))
+    assert "tls." in text and "expired" in text
 
 
 def test_cli_with_anonymize_shows_the_de_identified_captures_uids(tmp_path, capsys):

@@ -87,6 +87,9 @@ def _host():
 def _document(analysis) -> dict:
     document = json.loads(json.dumps(analysis_json(analysis), default=str))
     document["capture"].pop("files", None)
+    for connection in document["connections"]:  # the layer itself is what differs
+        connection.pop("transform")
+        connection.pop("layer")
     return document
 
 

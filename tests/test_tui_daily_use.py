@@ -173,7 +173,7 @@ def test_item2_bad_values_in_the_file_are_one_warning_each_and_defaults_apply(tm
     for key, value in (("slow_response_seconds", '"abc"'), ("subtree_style", '"weird"'),
                        ("ports", '"11112,banana"')):
         assert any(str(path) in w and f"{key} = {value}" in w and "default" in w for w in warnings), warnings
-    assert config.ports == frozenset({104, 11112})  # the default, not an error blaming --ports
+    assert config.ports == frozenset({104, 2762, 11112})  # the default, not an error blaming --ports
     assert "slow_response_seconds" not in config.options and config.options["export_min_size"] == "10"
 
 

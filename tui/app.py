@@ -117,6 +117,7 @@ class DicomApp(App[int]):
         Binding("H", "html_report", "Report", show=False),
         Binding("p", "preferences", "Prefs"),
         Binding("ctrl+r", "reload", "Reload", show=False),
+        Binding("K", "tls_keylog", "TLS key log", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("T", "cycle_time_format", "Time format", show=False),  # t is the statistics screen
         Binding("v", "show_value", "Full value", show=False),
@@ -135,6 +136,7 @@ class DicomApp(App[int]):
     MAIN_SCREEN_ACTIONS = {"open_bar", "search", "expert_step", "toggle_expert", "toggle_subtrees", "export",
                            "html_report", "clear_filter", "cycle_time_format", "show_value", "copy", "related",
                            "move_link", "findings", "back", "columns", "associations", "reload", "workflow",
+                           "tls_keylog",
                            "validate_object"}
 
     def __init__(self, captures: list[str], config: AnalysisConfig | None = None, host=None,
@@ -493,6 +495,27 @@ class DicomApp(App[int]):
         """The preferences screen saved ``values``: panes that depend on them redraw."""
         self.packet_list.data_changed()
 
+    def action_tls_keylog(self) -> None:
+        """Ask for a TLS key log; with one, analyse the capture again decrypting with it."""
+        from dicomtui.tui.keylog_screen import KeyLogScreen
+
+        current = self.config.options.get("tls.keylog_file", "")
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            paths = [entry for entry in current.split(os.pathsep) if entry]
+            if path not in paths:
+                paths.append(path)
+            self.config.options["tls.keylog_file"] = os.pathsep.join(paths)
+            self.keylog_added()
+
+        self.push_screen(KeyLogScreen(current), chosen)
+
+    def keylog_added(self) -> None:
+        """A key log was added to the options: analyse the capture again with it."""
+        self.action_reload()
+
     def action_reload(self) -> None:
         self.notify("Reloading the capture…", timeout=2)
         self.reload_pdu = self.current_pdu  # put the cursor back where it was
@@ -556,6 +579,7 @@ PALETTE = (
     ("HTML report", "One self-contained page for a vendor ticket, no patient data (H)", "html_report"),
     ("Preferences", "Ports, heuristic, subtree style, export (p)", "preferences"),
     ("Reload capture", "Analyse the capture again (ctrl+r)", "reload"),
+    ("TLS key log", "Decrypt DICOM over TLS with a key log file (K)", "tls_keylog"),
     ("Time format", "Cycle r / a / ad / u / ud / e / dd / d (T)", "cycle_time_format"),
     ("Columns", "Choose, hide and reorder columns (c)", "columns"),
     ("Full value", "Show the selected value in full (v)", "show_value"),

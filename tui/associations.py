@@ -80,6 +80,9 @@ def association_detail(analysis: Analysis, association: Association, figures: Re
     if association.picked_up_midway:
         text.append("  [picked up midway]", style="yellow")
     text.append("\n")
+    if connection.transform:  # inside TLS (or another layer): one line from the transform
+        summary = getattr(connection.transform_state, "summary", None)
+        text.append(safe_text(summary() if summary else connection.transform) + "\n", style="cyan")
     text.append(f"max PDU {association.requestor_max_pdu} / {association.acceptor_max_pdu}; "
                 f"implementations {safe_text(association.requestor_implementation[1] or '?')} / "
                 f"{safe_text(association.acceptor_implementation[1] or '?')}; messages {association.message_count}")

@@ -104,6 +104,15 @@ def pdu_overview(index: PacketIndex, pdu: Pdu) -> Field:
         Field("PDU type", f"0x{pdu.pdu_type:02x} ({pdu.type_name})", 0, 1),
         Field("PDU length", str(pdu.length), 2, 4),
     ]
+    connection = analysis.connections[pdu.connection]
+    if connection.transform:  # carried inside another layer (TLS): what it is, from its transform
+        state = connection.transform_state
+        summary = getattr(state, "summary", None)
+        details = getattr(state, "details", None)
+        rows = tuple(Field(label, safe_text(value)) for label, value in (details() if details else ()))
+        rows += (Field("Carried in", f"the records of frames {frames} (the wire bytes; this PDU as decrypted)"),)
+        children.append(Field(safe_text(connection.transform.split(" ")[0]),
+                              safe_text(summary() if summary else connection.transform), 0, 0, rows))
     if 0 <= pdu.association < len(analysis.associations):
         association = analysis.associations[pdu.association]
         children.append(Field("Association", f"A{association.index}: {association.calling_ae} -> "

@@ -55,8 +55,22 @@ class DetailPresenter:
         self.current_pdu_bytes = data
         self.current_holes = model.holes
         self.shown_buffer = Buffer("pdu", pdu_index)
-        self.app.bytes_view.show(data, f"PDU {pdu_index + 1}", holes=model.holes)
+        self.app.bytes_view.show(data, self._bytes_title(pdu_index), holes=model.holes)
         self.app.detail_tree.show_model(model)
+
+    def _bytes_title(self, pdu_index: int) -> str:
+        """"PDU n", and for a PDU that travelled inside another layer (TLS) where its bytes came from."""
+        analysis = self.app.analysis
+        try:
+            pdu = analysis.pdus[pdu_index]
+            connection = analysis.connections[pdu.connection]
+        except (IndexError, AttributeError, TypeError):
+            return f"PDU {pdu_index + 1}"
+        if not connection.transform:
+            return f"PDU {pdu_index + 1}"
+        layer = connection.transform.split(" (")[0]
+        frames = str(pdu.first_frame) if pdu.first_frame == pdu.last_frame else f"{pdu.first_frame}-{pdu.last_frame}"
+        return f"PDU {pdu_index + 1}, from the {layer} records of frame(s) {frames}"
 
     def field_highlighted(self, data) -> None:
         if not isinstance(data, NodeData):

@@ -253,6 +253,12 @@ class LiveDicomApp(DicomApp):
     def action_reload(self) -> None:
         self.action_toggle_capture()
 
+    def keylog_added(self) -> None:
+        """Live: the running capture keeps its secrets (give --tls-keylog at the start: a key log
+        that grows is read again); the next capture started here uses the new one."""
+        self.notify_plain("TLS key log added: used by the next capture started here (ctrl+e); give "
+                          "--tls-keylog when starting to decrypt the running one", timeout=6)
+
     async def action_quit(self) -> None:
         session = self.session
         if session is not None and not self.session_done.is_set():

@@ -53,6 +53,7 @@ KEY_HELP: list[tuple[str, str]] = [
     ("H", "HTML report of what is loaded, for a vendor ticket (one file, no patient data)"),
     ("p", "preferences"),
     ("ctrl+r", "reload the capture (after changing ports or heuristic)"),
+    ("K", "decrypt TLS: give a key log file, the capture is analysed again with it"),
     ("ctrl+p", "command palette"),
     ("escape", "clear the filter / close a screen"),
     ("?", "this help"),

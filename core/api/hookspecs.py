@@ -44,7 +44,8 @@ def dicomtui_register_pdu_decoders(register: Callable[[int, Callable[[bytes], An
 
 
 @hookspec
-def dicomtui_register_stream_transforms(register: Callable[[str, Callable], None]) -> None:
+def dicomtui_register_stream_transforms(register: Callable[[str, Callable], None], config: "AnalysisConfig",
+                                        capture_secrets: list) -> None:
     """Register stream transforms: layers DICOM travels inside on a TCP connection (TLS, ...).
 
     Call ``register(name, factory)``; ``factory(first_bytes, ports)`` gets the first bytes of
@@ -52,7 +53,12 @@ def dicomtui_register_stream_transforms(register: Callable[[str, Callable], None
     ``dicomtui.core.wire.transform.StreamTransform`` when the connection carries its layer
     (None otherwise: it is asked again as more bytes arrive, until detection decides).  The
     engine then keeps the wire bytes apart (``Connection.wire_streams``) and detects and
-    decodes what the transform returns.  See core/wire/transform.py.
+    decodes what the transform returns.  See core/wire/transform.py.  ``config`` carries the
+    ``-o`` options (e.g. where the layer's keys are), ``capture_secrets`` the decryption secrets
+    the capture files carry (``(secrets type, data)`` of pcapng Decryption Secrets Blocks, e.g.
+    0x544c534b: a TLS key log); an implementation may leave either out.
+    Every connection a transform took is listed in ``Analysis.transformed``, with its wire bytes,
+    whether or not DICOM came out of it (a rule can then diagnose the layer itself).
     """
 
 

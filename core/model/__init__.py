@@ -27,7 +27,8 @@ from dicomtui.core.wire.tcp import ChunkMap
 from dicomtui.core.wire.tcp_record import SegmentRecord
 
 __all__ = ["CONTEXT_RESULTS", "PDU_TYPE_NAMES", "Association", "AssociationEnd", "AssociationState", "Connection",
-           "ConnectionAttempt", "ExpertItem", "Fragment", "Group", "Message", "Pdu", "Pdv", "PresentationContext", "Severity", "Side"]
+           "ConnectionAttempt", "ExpertItem", "Fragment", "Group", "Message", "Pdu", "Pdv", "PresentationContext",
+           "Severity", "Side", "TransformedConnection"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +89,26 @@ class Connection:
     transform: str = ""
     wire_streams: tuple[ChunkMap, ChunkMap] | None = None
 
+    # The transform object itself (e.g. the TLS session: version, suite, certificates), for views.
+    transform_state: Any = None
+
     def read(self, direction: int, start: int, end: int, buffers: list) -> bytes | None:
         return self.streams[direction].read(start, end, buffers)
+
+
+@dataclass(slots=True)
+class TransformedConnection:
+    """A TCP connection a stream transform took: its endpoints and wire bytes in TCP direction
+    order (0: the sender of the first segment), the transform, and the DICOM connection that
+    came out of it (``connection``: an index into ``Analysis.connections``, or None)."""
+
+    endpoints: tuple[str, str]
+    ports: tuple[int, int]
+    first_frame: int
+    transform: Any
+    wire_streams: tuple[ChunkMap, ChunkMap]
+    connection: int | None = None
+    last_frame: int = 0
 
 
 @dataclass(frozen=True, slots=True)

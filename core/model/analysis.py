@@ -12,7 +12,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol, Self
 
 from dicomtui.core.base.limits import Limits
-from dicomtui.core.model import Association, Connection, ConnectionAttempt, ExpertItem, Message, Pdu
+from dicomtui.core.model import (
+    Association,
+    Connection,
+    ConnectionAttempt,
+    ExpertItem,
+    Message,
+    Pdu,
+    TransformedConnection,
+)
 from dicomtui.core.model.dictionary import TagDictionary
 from dicomtui.core.model.message_index import MessageIndex
 from dicomtui.core.model.pdu_table import PduTable
@@ -21,6 +29,7 @@ from dicomtui.core.model.validation import ValidationResults
 from dicomtui.core.protocol.dimse import decode_command_set
 from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
 from dicomtui.core.wire.capture import CaptureNote, CaptureSource
+from dicomtui.core.wire.capture_format import leading_decryption_secrets
 
 
 class HookCall(Protocol):
@@ -123,10 +132,16 @@ class Analysis:
         self.pdu_decoders: dict[int, Callable[[bytes], Any]] = {}
         for _plugin, (pdu_type, decoder) in plugins.hook.dicomtui_register_pdu_decoders.registrations():
             self.pdu_decoders[pdu_type] = decoder
+        # Decryption secrets the capture files carry (pcapng DSBs: (secrets type, data)), for the
+        # stream transforms; never shown.
+        self.capture_secrets: list[tuple[int, bytes]] = [
+            secret for source in sources for secret in leading_decryption_secrets(source.data)]
         # (plugin, name, factory) of each stream transform (core/wire/transform.py); asked in pluggy's order
         self.stream_transforms: list[tuple[str, str, Callable]] = [
             (plugin, name, factory) for plugin, (name, factory)
-            in reversed(plugins.hook.dicomtui_register_stream_transforms.registrations())]
+            in reversed(plugins.hook.dicomtui_register_stream_transforms.registrations(config=config, capture_secrets=self.capture_secrets))]
+        # Every connection a stream transform took, DICOM inside or not (core/wire/transform.py).
+        self.transformed: list[TransformedConnection] = []
         self.message_index = MessageIndex(self)
         self.relations = Relations(self)  # association <-> connection, messages, C-MOVE links
         self._workflow = None  # (key, Workflow): built on first read (core/model/workflow.py)

@@ -15,7 +15,7 @@ import struct
 from collections import deque
 
 
-from dicomtui.core.model import Connection, ConnectionAttempt, ExpertItem, Group, Severity
+from dicomtui.core.model import Connection, ConnectionAttempt, ExpertItem, Group, Severity, TransformedConnection
 from dicomtui.core.model.analysis import Analysis
 from dicomtui.core.pipeline.apply import ModelWriter, Outbox
 from dicomtui.core.protocol.events import Numbering
@@ -154,9 +154,12 @@ class _DirectionSink:
         self.wire.append(stream_offset, source, file_offset, length, frame, ts)
         try:
             inner = self.transform.feed(self.tcp_direction, engine.views[source][file_offset : file_offset + length])
+            lost = self.transform.take_gap(self.tcp_direction) if hasattr(self.transform, "take_gap") else 0
         except Exception as exc:  # a plugin's transform must not stop the analysis
             engine.transform_failed(tracked, exc)
             return
+        if lost:
+            self.inner_gap(lost, frame, "lost in capture (inside the layer: its records were not all captured)")
         if inner:
             self.deliver_inner(bytes(inner), frame, ts)
 
@@ -186,9 +189,14 @@ class _DirectionSink:
         except Exception as exc:
             tracked.engine.transform_failed(tracked, exc)
             return
-        if not lost:  # nothing inner lost (or the transform cannot go on: it returns no more)
+        if not lost:  # nothing inner lost yet (or the transform cannot go on: it returns no more)
             return
-        inner = Gap(self.chunks.end, lost, gap.frame, gap.reason)
+        self.inner_gap(lost, gap.frame, gap.reason)
+
+    def inner_gap(self, lost: int, frame: int, reason: str) -> None:
+        """``lost`` inner bytes the capture's gap took, at the inner stream's end."""
+        tracked = self.tracked
+        inner = Gap(self.chunks.end, lost, frame, reason)
         self.chunks.add_gap(inner)
         if tracked.decoder is not None:
             events = tracked.decoder.receive_gap(self.tcp_direction ^ tracked.swap, inner)
@@ -236,8 +244,8 @@ class _TrackedConnection:
 
     __slots__ = ("engine", "key", "family", "reassemblers", "sinks", "ignored", "decoder", "swap", "pending",
                  "model", "syn_seen", "client_tcp_direction", "fin", "rst", "first_frame", "first_time",
-                 "last_frame", "last_time", "has_data", "segments", "record", "first_bytes", "detection_cut",
-                 "held")
+                 "last_frame", "last_time", "has_data", "segments", "record", "first_bytes", "transformed",
+                 "detection_cut", "held")
 
     def __init__(self, engine: "CaptureEngine", key: tuple, family: int, frame: int, ts: float) -> None:
         self.engine = engine
@@ -265,6 +273,7 @@ class _TrackedConnection:
             self.segments.stop()
         self.record = self.segments.extend
         self.first_bytes: tuple[bytearray, bytearray] | None = None  # until classified
+        self.transformed: TransformedConnection | None = None  # a stream transform's (core/wire/transform.py)
         self.detection_cut = [False, False]  # a gap came before classification: first bytes end there
         self.held: deque = deque()  # segments waiting for the peer bytes they acknowledge (CaptureEngine._segment)
 
@@ -791,6 +800,12 @@ class CaptureEngine:
         if not detection.is_dicom:
             tracked.ignored = True
             tracked.pending = []
+            transformed = tracked.transformed
+            if transformed is not None and not set(transformed.ports) & self.config.ports:
+                # Not DICOM inside, not on a DICOM port (HTTPS decrypted with a browser's key log):
+                # nothing to diagnose, so its wire chunk maps are not kept to the end.
+                transformed.transform = None
+                transformed.wire_streams = (ChunkMap(), ChunkMap())
             tracked.segments = SegmentRecord()  # not DICOM: its segments are not analysed
             tracked.record = tracked.segments.extend
             for sink in tracked.sinks:
@@ -840,6 +855,12 @@ class CaptureEngine:
             for sink in tracked.sinks:
                 sink.transform = transform
                 sink.wire, sink.chunks = sink.chunks, ChunkMap(store=[])
+            src, sport, dst, dport = tracked.key
+            tracked.transformed = TransformedConnection(
+                (format_address(tracked.family, src, sport), format_address(tracked.family, dst, dport)),
+                (sport, dport), tracked.first_frame, transform, (tracked.sinks[0].wire, tracked.sinks[1].wire),
+                last_frame=tracked.last_frame)
+            self.analysis.transformed.append(tracked.transformed)
             for item in pending:  # the wire bytes held until now, in arrival order
                 sink = tracked.sinks[item[0]]
                 if sink.transform is not transform:
@@ -851,9 +872,13 @@ class CaptureEngine:
                 _first, frame, _start, ts = sink.wire.frames_for(stream_offset, stream_offset + length)
                 try:
                     inner = transform.feed(tcp_direction, self.views[source][file_offset : file_offset + length])
+                    lost = transform.take_gap(tcp_direction) if hasattr(transform, "take_gap") else 0
                 except Exception as exc:
                     self.transform_failed(tracked, exc)
                     break
+                if lost:
+                    sink.inner_gap(lost, frame, "lost in capture (inside the layer: its records were not all "
+                                   "captured)")
                 if inner:
                     sink.deliver_inner(bytes(inner), frame, ts)
             return True
@@ -894,7 +919,10 @@ class CaptureEngine:
         transform = tracked.sinks[0].transform
         if transform is not None:
             model.transform = str(getattr(transform, "name", "") or "transformed")
+            model.transform_state = transform
             model.wire_streams = (tracked.sinks[tracked.swap].wire, tracked.sinks[1 - tracked.swap].wire)
+            if tracked.transformed is not None:
+                tracked.transformed.connection = model.index
         tracked.segments.swap = tracked.swap
         analysis.connections.append(model)
         tracked.model = model
@@ -957,6 +985,8 @@ class CaptureEngine:
         if tracked.decoder is None and not tracked.ignored and tracked.pending:
             # Too little data to decide (e.g. a tiny capture on a DICOM port): decide with what there is.
             self.try_classify_final(tracked)
+        if tracked.transformed is not None:
+            tracked.transformed.last_frame = tracked.last_frame
         if tracked.model is None and not tracked.has_data and tracked.syn_seen:
             self._attempt(tracked)
         if tracked.decoder is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-DEFAULT_PORTS = "104,11112"
+DEFAULT_PORTS = "104,2762,11112"  # 2762: DICOM over TLS (PS3.15 Annex B)
 MAX_PLAUSIBLE_PDU_LENGTH = 1 << 26  # 64 MiB: far above any real max-PDU negotiation
 ASSOCIATE_FIXED_FIELDS = 68
 ITEM_APPLICATION_CONTEXT = 0x10

@@ -188,7 +188,21 @@ def connection_json(connection) -> dict[str, Any]:
              "frame": gap.frame, "reason": gap.reason}
             for direction in (0, 1) for gap in connection.streams[direction].gaps
         ],
+        # DICOM inside another layer (core/wire/transform.py): its name, and what the layer's
+        # transform says about itself (``as_json()``; TLS: version, suite, certificates, ...)
+        "transform": connection.transform or None,
+        "layer": _layer_json(connection.transform_state),
     }
+
+
+def _layer_json(state) -> dict[str, Any] | None:
+    as_json = getattr(state, "as_json", None)
+    if as_json is None:
+        return None
+    try:
+        return as_json()
+    except Exception:  # a plugin's state must not stop the document
+        return None
 
 
 def analysis_json_sections(analysis: Analysis, shown: list[int] | None = None) -> list[tuple[str, Any]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from dicomtui.core.base.settings import PreferencesError, config_path, load_preferences
 from dicomtui.core.base.settings import toml_value as _toml_value
-from dicomtui.core.protocol.detect import parse_port_list
+from dicomtui.core.protocol.detect import DEFAULT_PORTS, parse_port_list
 
 # The packet list's columns (tui.packet_list lays them out; the names are checked here).
 COLUMN_NAMES = ("no", "time", "source", "destination", "assoc", "type", "length", "frames", "info")
@@ -41,7 +41,7 @@ class Preference:
 
 
 PREFERENCES: tuple[Preference, ...] = (
-    Preference("ports", "104,11112", "DICOM ports and ranges, e.g. 104,11112,50000-50010 (reload to apply)"),
+    Preference("ports", DEFAULT_PORTS, "DICOM ports and ranges, e.g. 104,11112,50000-50010 (reload to apply)"),
     Preference("heuristic", True, "also look for DICOM on other ports (reload to apply)"),
     Preference("subtree_style", "nested", "data set sequences as subtrees (nested) or one flat list (flat)",
                ("nested", "flat")),

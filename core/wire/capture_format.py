@@ -316,3 +316,40 @@ class PcapngRecordWriter:
         self.stream.write(frame)
         self.stream.write(tail)
         self.bytes += len(head) + len(frame) + len(tail)
+
+
+# -- decryption secrets ----------------------------------------------------------------------
+
+PCAPNG_DSB = 0x0000000A  # Decryption Secrets Block (editcap --inject-secrets writes them)
+MAX_LEADING_BLOCKS = 64
+
+
+def leading_decryption_secrets(data) -> list[tuple[int, bytes]]:
+    """(secrets type, secrets data) of the Decryption Secrets Blocks of a pcapng file that come
+    before its first packet, where ``editcap --inject-secrets`` puts them (the type says what the
+    data is: 0x544c534b "TLSK", an NSS key log).  Stops at the first packet block, a malformed
+    block, or after ``MAX_LEADING_BLOCKS``: a cost independent of the capture's size.  Not
+    pcapng: [].  Never raises on bad input (the reader reports what is wrong with the file)."""
+    found: list[tuple[int, bytes]] = []
+    end = len(data)
+    if end < 12 or bytes(data[:4]) != PCAPNG_SHB:
+        return found
+    offset, endian = 0, "<"
+    for _ in range(MAX_LEADING_BLOCKS):
+        if offset + 12 > end:
+            break
+        if bytes(data[offset : offset + 4]) == PCAPNG_SHB:
+            endian = section_byte_order(bytes(data[offset + 8 : offset + 12]))
+            if endian is None:
+                break
+        block_type, length = struct.unpack_from(endian + "II", data, offset)
+        if length < 12 or length % 4 or offset + length > end:
+            break
+        if block_type in (PCAPNG_EPB, PCAPNG_SPB, PCAPNG_OBSOLETE_PB):
+            break
+        if block_type == PCAPNG_DSB and length >= 20:
+            secrets_type, secrets_length = struct.unpack_from(endian + "II", data, offset + 8)
+            if 16 + secrets_length <= length - 4:
+                found.append((secrets_type, bytes(data[offset + 16 : offset + 16 + secrets_length])))
+        offset += length
+    return found

@@ -40,4 +40,12 @@ class StreamTransform(Protocol):
         ...
 
 
+# Optional: ``take_gap(direction) -> int``, asked after each ``feed``: inner bytes lost before
+# what that ``feed`` returned, when the transform could only tell later how much a capture gap
+# took (a TLS layer resynchronising on the records after a gap: ``gap`` returned 0 then).
+#
+# Optional: ``snapshot()`` returns a picklable copy of what views and rules read from the
+# transform (``Connection.transform_state``, ``Analysis.transformed``), without keys or cipher
+# objects; batch mode keeps that across its worker processes (none: they see None).
+
 TransformFactory = Callable[[tuple[bytes, bytes], tuple[int, int]], "StreamTransform | None"]

@@ -27,8 +27,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 WITHHELD = "‹withheld›"
 C_MOVE_RQ = 0x0021
-# A UID-looking token (at least five components: four-part dotted numbers are IPv4 addresses).
-_UID = re.compile(r"(?<![\w.])\d+(?:\.\d+){4,}(?![\w.])")
+# A UID-looking token: at least five components (four-part dotted numbers are IPv4 addresses), or a
+# UUID-derived UID (PS3.5 B.2: 2.25. and the UUID as one decimal number), which has three.
+_UID = re.compile(r"(?<![\w.])(?:2\.25\.\d{6,}|\d+(?:\.\d+){4,})(?![\w.])")
 _IPV4 = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.]*\d)")
 # A value quoted by a rule ('...' as rules.common.quoted writes it); an apostrophe inside a word
 # ("SCP's") is not a quote.

@@ -36,16 +36,35 @@ def split_advice(text: str) -> tuple[str, str]:
     return (finding, advice) if dash else (text, "")
 
 
+def _layer_summary(state) -> str:
+    """What a stream transform's state says of itself in one line (TLS: version, suite, the server
+    certificate, decrypted or why not), when it offers ``summary()``; never a secret."""
+    summary = getattr(state, "summary", None)
+    if summary is None:
+        return ""
+    try:
+        return str(summary())
+    except Exception:  # a plugin's state must not stop the page
+        return ""
+
+
 def _tls_section(analysis: "Analysis", redaction: Redaction) -> Section | None:
-    """Connections that carried DICOM inside another layer (a stream transform such as TLS)."""
+    """Connections that carried DICOM inside another layer (a stream transform such as TLS), with
+    what the layer says of itself, and the ``tls.*`` findings (alerts, certificates, versions)."""
     rows = [[f"C{connection.index}", redaction.endpoint(connection.client), redaction.endpoint(connection.server),
-             connection.transform] for connection in analysis.connections if connection.transform]
-    if not rows:
+             connection.transform, redaction.text(_layer_summary(connection.transform_state))]
+            for connection in analysis.connections if connection.transform]
+    findings = _codes_section("tls.", "", "", "")(analysis, redaction)
+    if not rows and findings is None:
         return None
-    return Section("transport", "Transport layers (TLS and other stream transforms)",
-                   ["These connections carried DICOM inside another layer; the associations above were decoded "
-                    "from what that layer delivered."],
-                   [(["connection", "client", "server", "layer"], rows)])
+    section = Section("transport", "Transport layers (TLS and other stream transforms)",
+                      ["These connections carried DICOM inside another layer; the associations above were "
+                       "decoded from what that layer delivered."])
+    if rows:
+        section.tables.append((["connection", "client", "server", "layer", "handshake and state"], rows))
+    if findings is not None:
+        section.tables.extend(findings.tables)
+    return section
 
 
 def _codes_section(prefix: str, anchor: str, title: str, intro: str):
@@ -100,9 +119,67 @@ def _validation_section(analysis: "Analysis", redaction: Redaction) -> Section |
     return section
 
 
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f} s"
+
+
+def _associations(indexes) -> str:
+    return " ".join(f"A{index}" for index in sorted(set(indexes)) if index is not None)
+
+
+def _workflow_section(analysis: "Analysis", redaction: Redaction) -> Section | None:
+    """Storage commitments, procedure steps and worklist items across associations
+    (``analysis.workflow``, issue 26), then the ``workflow.*`` findings.  Transaction, instance and
+    study UIDs are replaced like any other; accession numbers and patient IDs are not shown (an
+    item is numbered W1, W2... instead)."""
+    workflow = getattr(analysis, "workflow", None)
+    findings = _codes_section("workflow.", "", "", "")(analysis, redaction)
+    if (workflow is None or workflow.empty) and findings is None:
+        return None
+    section = Section("workflow", "Workflow",
+                      ["How the associations' operations link up: storage commitment requests and their "
+                       "reports (possibly on an association the archive opens back to the modality), "
+                       "procedure steps (MPPS) and worklist items, with the stores that fulfil them."])
+    messages = analysis.messages
+    if workflow is not None and workflow.commitments:
+        rows = []
+        for commitment in workflow.commitments[:200]:
+            reverse = commitment.reverse
+            rows.append([redaction.uid(commitment.transaction_uid), commitment.state,
+                         f"{redaction.ae(commitment.scu_ae)} → {redaction.ae(commitment.scp_ae)}",
+                         str(len(commitment.requested)), str(len(commitment.committed)), str(len(commitment.failed)),
+                         _seconds(commitment.time_to_commit),
+                         (f"{reverse.outcome}" + (f" (frame {reverse.frame})" if reverse.frame else "")) if reverse
+                         else "",
+                         _associations([commitment.association, *(messages[index].association
+                                                                  for index in commitment.reports)])])
+        section.tables.append((["transaction UID", "state", "modality → archive", "requested", "committed",
+                                "failed", "time to commit", "report back to the modality", "associations"], rows))
+    if workflow is not None and workflow.procedures:
+        rows = []
+        for step in workflow.procedures[:200]:
+            indexes = ([step.create] if step.create is not None else []) + step.sets
+            rows.append([redaction.uid(step.sop_instance_uid), step.final_status or "?",
+                         step.discontinuation_reason, str(len(step.performed_instances)),
+                         _seconds(step.time_to_complete), _associations(messages[index].association
+                                                                        for index in indexes)])
+        section.tables.append((["procedure step (MPPS instance)", "final status", "discontinued because",
+                                "performed instances", "time to complete", "associations"], rows))
+    if workflow is not None and workflow.worklist:
+        rows = []
+        for number, item in enumerate(workflow.worklist[:200], 1):
+            rows.append([f"W{number}", redaction.uid(item.study_instance_uid), redaction.ae(item.scheduled_station),
+                         str(len(item.stored)), _associations(messages[index].association
+                                                              for index in item.responses + item.stores)])
+        section.tables.append((["worklist item", "study instance UID", "scheduled station AE", "objects stored",
+                                "associations"], rows))
+    if findings is not None:
+        section.tables.extend(findings.tables)
+    return section
+
+
 OPTIONAL_SECTIONS: list[Callable[["Analysis", Redaction], Section | None]] = [
-    _codes_section("workflow.", "workflow", "Workflow",
-                   "How the associations' operations link up (query, retrieve, store, commitment)."),
+    _workflow_section,
     _tls_section,
     _validation_section,
 ]
