@@ -76,17 +76,24 @@ def clean(tmp_path_factory):
     return frames, analysis
 
 
-def test_simple_packet_blocks_have_no_time_and_make_no_duration(tmp_path, clean):
+@pytest.mark.parametrize("leading", [False, True], ids=["server-frames", "and-the-first-three"])
+def test_simple_packet_blocks_have_no_time_and_make_no_duration(tmp_path, clean, leading):
     frames, expected = clean
+    first = set(id(frame) for frame in frames[:3]) if leading else set()
+
+    def untimed_frame(frame):
+        return _from_server(frame) or id(frame) in first
+
     path = tmp_path / "spb.pcapng"
-    _pcapng_with_simple_blocks(path, frames, _from_server)
+    _pcapng_with_simple_blocks(path, frames, untimed_frame)
     analysis = analyze_path(path)
     assert _facts(analysis) == _facts(expected)
-    untimed = sum(_from_server(frame) for frame in frames)
+    untimed = sum(untimed_frame(frame) for frame in frames)
     (note,) = [note.message for note in analysis.notes if "simple packet blocks" in note.message]
     assert note.startswith(f"{untimed} packet(s)")
     document, clean_document = analysis_json(analysis), analysis_json(expected)
-    assert document["capture"]["first_time"] == clean_document["capture"]["first_time"]
+    if not leading:
+        assert document["capture"]["first_time"] == clean_document["capture"]["first_time"]
     total = clean_document["timing"]["total_seconds"]
     assert all(0 <= value <= total + 1e-6 for value in _durations(document))
 

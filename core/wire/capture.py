@@ -245,60 +245,51 @@ def _iter_pcap(source: CaptureSource, source_index: int) -> Iterator[Record]:
         yield (source_index, ts, link_type, body, caplen, origlen)
 
 
-UNTIMED_LEAD_LIMIT = 10_000  # simple packet blocks held back to wait for the first time in a file
+UNTIMED_LOOKAHEAD = 10_000  # blocks searched for the first time of a file that starts with simple packet blocks
 
 
 def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
     """The packet records of a pcapng file.  A simple packet block carries no time: it is given the
-    time of the packet before it (the next timed one for those before the first), so no time passes
-    at it and no duration is made of a missing timestamp; a note counts them."""
-    untimed = _Untimed()
+    time of the packet before it (those before the first timed packet, that packet's), so no time
+    passes at it and no duration is made of a missing timestamp; a note counts them."""
+    untimed = [0]
     try:
-        for record in _iter_pcapng_blocks(source, source_index, untimed):
-            if untimed.lead:
-                if record[1] is None and len(untimed.lead) < UNTIMED_LEAD_LIMIT:
-                    untimed.lead.append(record)
-                    continue
-                known = record[1] if record[1] is not None else 0.0
-                for held in untimed.lead:
-                    yield (held[0], known, *held[2:])
-                untimed.lead = []
-            if record[1] is None:
-                if untimed.last is None:
-                    untimed.lead.append(record)
-                    continue
-                record = (record[0], untimed.last, *record[2:])
-            else:
-                untimed.last = record[1]
-            yield record
-        for held in untimed.lead:  # no packet of the file has a time
-            yield (held[0], 0.0, *held[2:])
+        yield from _iter_pcapng_blocks(source, source_index, untimed)
     finally:
-        if untimed.count:  # once per file, however often it is walked
+        if untimed[0]:  # once per file, however often it is walked
             note = CaptureNote(source.name, (
-                f"{untimed.count} packet(s) in simple packet blocks carry no time: each is given the time of "
+                f"{untimed[0]} packet(s) in simple packet blocks carry no time: each is given the time of "
                 "the packet before it, so no time passes at them in durations and response times"))
             if note not in source.notes:
                 source.notes.append(note)
 
 
-class _Untimed:
-    """Simple packet blocks met in a pcapng walk: the last time seen, the ones waiting for a time."""
+def _first_time_after(data, offset: int, end: int, endian: str, interfaces: list[Interface]) -> float:
+    """The time of the first timed packet block from ``offset`` on (0.0 when none is near)."""
+    interfaces = list(interfaces)
+    for _block in range(UNTIMED_LOOKAHEAD):
+        if offset + 12 > end:
+            break
+        block_type, block_length = struct.unpack_from(endian + "II", data, offset)
+        if block_length < 12 or offset + block_length > end or block_type == PCAPNG_SHB_TYPE:
+            break
+        if block_type == PCAPNG_IDB and block_length >= PCAPNG_MIN_LENGTH[PCAPNG_IDB]:
+            interfaces.append(read_interface(bytes(data[offset : offset + block_length]), endian)[0])
+        elif block_type in (PCAPNG_EPB, PCAPNG_OBSOLETE_PB) and block_length >= PCAPNG_MIN_LENGTH[block_type]:
+            packet = packet_of_block(data, offset, block_type, block_length, endian, interfaces)
+            if packet is not None:
+                return packet[0]
+        offset += block_length
+    return 0.0
 
-    __slots__ = ("last", "lead", "count")
 
-    def __init__(self) -> None:
-        self.last: float | None = None
-        self.lead: list = []
-        self.count = 0
-
-
-def _iter_pcapng_blocks(source: CaptureSource, source_index: int, untimed: _Untimed) -> Iterator[Record]:
+def _iter_pcapng_blocks(source: CaptureSource, source_index: int, untimed: list[int]) -> Iterator[Record]:
     data = source.data
     end = len(data)
     offset = 0
     endian = "<"
     interfaces: list[Interface] = []
+    last_ts = None
     while offset < end:
         if offset + 12 > end:
             source.notes.append(CaptureNote(source.name, f"truncated block at byte {offset}; stopped there"))
@@ -336,9 +327,13 @@ def _iter_pcapng_blocks(source: CaptureSource, source_index: int, untimed: _Unti
             packet = packet_of_block(data, offset, block_type, block_length, endian, interfaces)
             if packet is not None:
                 ts, link_type, data_offset, caplen, origlen = packet
-                if block_type == PCAPNG_SPB:
-                    untimed.count += 1
-                    ts = None  # no time: _iter_pcapng gives it one
+                if block_type == PCAPNG_SPB:  # no time of its own
+                    untimed[0] += 1
+                    if last_ts is None:
+                        last_ts = _first_time_after(data, offset, end, endian, interfaces)
+                    ts = last_ts
+                else:
+                    last_ts = ts
                 yield (source_index, ts, link_type, offset + data_offset, caplen, origlen)
             elif block_type == PCAPNG_EPB:
                 source.notes.append(CaptureNote(source.name, f"bad packet block at byte {offset}; skipped"))
