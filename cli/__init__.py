@@ -9,16 +9,9 @@ merged as the command does), ``main``.
 from __future__ import annotations
 
 from .builtins import BUILTIN_PLUGINS, make_host
-from .root import (
-           EXIT_CAPTURE,
-           EXIT_EXPORT_INCOMPLETE,
-           EXIT_FAIL_ON,
-           EXIT_OK,
-           EXIT_USAGE,
-           build_parser,
-           main,
-           make_config,
-)
+from .options import EXIT_CAPTURE, EXIT_EXPORT_INCOMPLETE, EXIT_FAIL_ON, EXIT_OK, EXIT_USAGE
+from .parser import build_parser, make_config
+from .root import main
 
 __all__ = ["BUILTIN_PLUGINS", "EXIT_CAPTURE", "EXIT_EXPORT_INCOMPLETE", "EXIT_FAIL_ON", "EXIT_OK", "EXIT_USAGE",
            "build_parser", "main", "make_config", "make_host"]

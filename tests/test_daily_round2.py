@@ -355,6 +355,16 @@ def test_install_lines_name_the_checkout_not_a_package_index_name():
     assert found == []
 
 
+def test_no_message_in_the_code_names_an_index_install_of_dicomtui():
+    """The same for what the program prints (the --validate hint said pip install 'dicomtui[validate]')."""
+    root = Path(__file__).resolve().parent.parent
+    found = [f"{path.relative_to(root)}:{number}"
+             for folder in ("core", "plugins", "tui", "batch", "cli") for path in (root / folder).rglob("*.py")
+             for number, line in enumerate(path.read_text().splitlines(), 1)
+             if re.search(r"pip install ['\"]?dicomtui\[", line)]
+    assert found == []
+
+
 def test_no_install_line_combines_an_editable_dicomtui_with_a_plugin_that_needs_it():
     """pip (23.2) then looks for the plugin's `dicomtui` requirement on the index and fails."""
     found = []

