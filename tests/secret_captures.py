@@ -235,6 +235,11 @@ def build_connection(variant: Variant, client_port: int) -> Connection:
                               instance=f"1.2.3.{client_port}"):
         connection.send(0, pdu)
     if deliver.startswith("lost-tail"):  # ... until a late retransmission, long after the gap was declared
+        # (the reassembler waits LATE_SEGMENT_WAIT = 10 ms of capture time for a segment its peer has
+        # acknowledged: frames are 1 ms apart here, so the retransmission comes 20 frames later)
+        for _ in range(20):
+            connection.frames.append(_frame(*connection._ends(1), connection._seq(1, connection.sent[1]),
+                                            connection._seq(0, connection.sent[0]), 0x10, b""))
         cut = len(request) - len(request[cut:])
         connection.segment(0, cut, request[cut:])
     connection.send(0, tools.release_rq())

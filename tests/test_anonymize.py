@@ -383,6 +383,8 @@ def test_same_structure_in_dicomtui(name, rewritten, analyze_fixture):
     after = _structure(analyze_path(path), map_ae=True)
     assert after == before
     assert not anonymizer.report.dropped
+    # SPAN copies (multi_iface: dumpcap on lo and any) are sent once, and said so; not "non-DICOM traffic"
+    assert anonymizer.report.figures.get("span_duplicates_sent_once", 0) == analyze_fixture(name).span_duplicates
 
 
 def _tshark(path: Path, ports, *extra: str) -> str:

@@ -124,6 +124,7 @@ class Analysis:
         self.validation = ValidationResults()
         self.frame_count = 0
         self.tcp_frame_count = 0
+        self.span_duplicates = 0  # frames set aside as SPAN copies of a packet (core/wire/duplicates.py)
         self.bytes_total = sum(len(buffer) for buffer in self.buffers)
         self.bytes_done = 0
         self.finished = False

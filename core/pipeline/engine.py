@@ -656,6 +656,7 @@ class CaptureEngine:
     def duplicate_findings(self) -> None:
         """How many SPAN copies were set aside (at the end of the capture)."""
         duplicates = self.duplicates
+        self.analysis.span_duplicates = duplicates.count
         if not duplicates.count:
             return
         self.analysis.expert.append(ExpertItem(

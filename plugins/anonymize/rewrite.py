@@ -280,7 +280,11 @@ class CaptureAnonymizer:
         """Yield (timestamp, Ethernet frame) in capture order; each payload is released once sent."""
         analysis = self.analysis
         macs, dicom_frame_count = self.endpoint_macs()
-        non_dicom = analysis.frame_count - dicom_frame_count
+        # SPAN copies were set aside before TCP: the regenerated traffic carries each packet once.
+        copies = getattr(analysis, "span_duplicates", 0)
+        if copies:
+            self.report.figures["span_duplicates_sent_once"] = copies
+        non_dicom = analysis.frame_count - dicom_frame_count - copies
         if non_dicom > 0:
             self.report.dropped["frames not part of a DICOM connection (non-DICOM traffic)"] += non_dicom
         flows: dict[int, TcpFlow] = {}
