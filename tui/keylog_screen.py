@@ -10,16 +10,16 @@ import os
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from .path_dialog import PathDialog
 
-class KeyLogScreen(ModalScreen[str | None]):
+
+class KeyLogScreen(PathDialog):
     """Asks for an NSS key log file; dismisses with its path, or None."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    PATH_ID, EMPTY_TEXT = "keylog-path", "Give a key log file"
 
     DEFAULT_CSS = """
     KeyLogScreen { align: center middle; }
@@ -40,18 +40,9 @@ class KeyLogScreen(ModalScreen[str | None]):
                 yield Label(Text(f"In use: {self.current}", style="dim"))
             yield Input("", placeholder="key log file", id="keylog-path")
 
-    def on_mount(self) -> None:
-        self.query_one("#keylog-path", Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        path = os.path.expanduser(event.value.strip())
-        if not path:
-            self.app.notify("Give a key log file", severity="error")
-            return
+    def choice(self, path: str) -> str | None:
+        path = os.path.expanduser(path)
         if not os.path.isfile(path):
             self.app.notify(f"No such file: {path}", severity="error")
-            return
-        self.dismiss(path)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+            return None
+        return path

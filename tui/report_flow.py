@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label
+
+from .path_dialog import PathDialog
 
 
 @dataclass(slots=True)
@@ -28,8 +28,10 @@ class ReportChoice:
     overwrite: bool = False
 
 
-class ReportScreen(ModalScreen[ReportChoice | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+class ReportScreen(PathDialog):
+    """The page's file and what it may show (dismisses with a ``ReportChoice`` or None)."""
+
+    PATH_ID, GO_ID, EMPTY_TEXT = "report-path", "report-go", "Give an output file"
 
     DEFAULT_CSS = """
     ReportScreen { align: center middle; }
@@ -65,30 +67,11 @@ class ReportScreen(ModalScreen[ReportChoice | None]):
                 yield Button("Write", variant="primary", id="report-go")
                 yield Button("Cancel", id="report-cancel")
 
-    def on_mount(self) -> None:
-        self.query_one("#report-path", Input).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "report-go":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._submit()
-
-    def _submit(self) -> None:
-        path = self.query_one("#report-path", Input).value.strip()
-        if not path:
-            self.app.notify("Give an output file", severity="error")
-            return
-        self.dismiss(ReportChoice(os.path.abspath(os.path.expanduser(path)),
-                                  map_ae=self.query_one("#report-map-ae", Checkbox).value,
-                                  map_network=self.query_one("#report-map-network", Checkbox).value,
-                                  real_values=self.query_one("#report-real-values", Checkbox).value))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def choice(self, path: str) -> ReportChoice:
+        return ReportChoice(os.path.abspath(os.path.expanduser(path)),
+                            map_ae=self.query_one("#report-map-ae", Checkbox).value,
+                            map_network=self.query_one("#report-map-network", Checkbox).value,
+                            real_values=self.query_one("#report-real-values", Checkbox).value)
 
 
 def default_path(captures: list[str], folder: str) -> str:

@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select, Static, Switch
 
 from .filter import field_help
+from .path_dialog import PathDialog
 from .prefs import PREFERENCES, coerce
 
 KEY_HELP: list[tuple[str, str]] = [
@@ -115,8 +116,10 @@ class ExportRequest:
     scope: str  # "selected", "displayed", "marked" or "all"
 
 
-class ExportScreen(ModalScreen[ExportRequest | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+class ExportScreen(PathDialog):
+    """Which exporter, into which folder, for what (dismisses with an ``ExportRequest`` or None)."""
+
+    PATH_ID, GO_ID, EMPTY_TEXT = "export-folder", "export-go", "Give an output folder"
 
     DEFAULT_CSS = """
     ExportScreen { align: center middle; }
@@ -153,30 +156,11 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
                 yield Button("Export", variant="primary", id="export-go")
                 yield Button("Cancel", id="export-cancel")
 
-    def on_mount(self) -> None:
-        self.query_one("#export-folder", Input).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "export-go":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._submit()
-
-    def _submit(self) -> None:
-        folder = self.query_one("#export-folder", Input).value.strip()
-        if not folder:
-            self.app.notify("Give an output folder", severity="error")
-            return
+    def choice(self, folder: str) -> ExportRequest:
         exporter = self.query_one("#export-format", Select).value
         scope = next((name for name in self.scopes if self.query_one(f"#scope-{name}", RadioButton).value),
                      self.default_scope)
-        self.dismiss(ExportRequest(str(exporter), folder, scope))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+        return ExportRequest(str(exporter), folder, scope)
 
 
 class PreferencesScreen(ModalScreen[dict[str, Any] | None]):
