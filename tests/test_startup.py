@@ -27,7 +27,7 @@ from dicomtui.cli import main
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     status = main(sys.argv[1:])
-heavy = ("pydicom", "dpkt", "textual", "rich", "numpy", "dicomanonymizer")
+heavy = ("pydicom", "dpkt", "textual", "rich", "numpy", "dicomanonymizer", "cryptography", "jinja2")
 loaded = sorted({name.split(".")[0] for name in sys.modules if name.split(".")[0] in heavy})
 plugins = sorted(name for name in sys.modules if name.startswith("dicomtui.plugins."))
 live = sorted(name for name in ("dicomtui.core.pipeline.live", "dicomtui.core.wire.capture_tool",
@@ -60,6 +60,14 @@ def test_summary_with_fail_on_runs_the_rules():
 def test_modes_that_show_findings_still_load_the_rules(mode):
     found = probe(*mode, str(FIXTURES / "reject_abort.pcap"))
     assert any(".rules." in name for name in found["plugins"])
+    # The TLS plugin is loaded, but a capture without TLS never needs cryptography (15 MB, 10 ms).
+    assert any(".tls." in name for name in found["plugins"]) and "cryptography" not in found["heavy"]
+
+
+def test_a_tls_capture_with_its_key_log_loads_cryptography():
+    tls = FIXTURES / "tls"
+    found = probe("--summary", "--tls-keylog", str(tls / "tls12_gcm.keys"), str(tls / "tls12_gcm.pcap"))
+    assert found["status"] == 0 and found["lines"] > 8 and "cryptography" in found["heavy"]
 
 
 def test_uid_registry_read_from_pydicoms_file_equals_pydicoms():

@@ -12,13 +12,16 @@ left alone unless it decrypts to DICOM.  Codes start with ``tls.``.
 from __future__ import annotations
 
 import datetime
+from typing import TYPE_CHECKING
 
 from dicomtui import hookimpl
 from dicomtui.core.model import Group, Severity
 
 from .handshake import ALERT_DESCRIPTIONS
-from .session import TlsSession
 from .suites import suite_name, version_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .session import TlsSession
 
 DAY = 86400
 
@@ -49,6 +52,12 @@ ALERT_ADVICE = {
 
 @hookimpl
 def dicomtui_check_analysis(analysis, report):
+    if not analysis.transformed:
+        return
+    # Imported here, not with the plugin: a capture without TLS never needs ``cryptography``
+    # (record_types.py); one with TLS sessions has imported it already.
+    from .session import TlsSession
+
     problems_said: set[int] = set()
     for transformed in analysis.transformed:
         session = transformed.transform

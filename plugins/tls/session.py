@@ -35,27 +35,21 @@ from .handshake import (
 )
 from .keyschedule import DirectionKeys, key_block12, next_traffic_secret13, traffic_keys13
 from .protection import RecordAuthError, RecordDecryptor
+from .record_types import (  # noqa: F401 (names other modules take from here)
+    ALERT,
+    APPLICATION_DATA,
+    CHANGE_CIPHER_SPEC,
+    HANDSHAKE,
+    MAX_RECORD,
+    looks_like_record,
+)
 from .resync import MAX_FALSE_HEADERS, find_record, record_overhead, sequence_candidates
 from .suites import SUITES, CipherSuite, suite_name, version_name
 
-CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA = 20, 21, 22, 23
-MAX_RECORD = (1 << 14) + 2048  # RFC 5246 section 6.2.3: the largest TLSCiphertext fragment
 MAX_HANDSHAKE_BYTES = 1 << 20
 MAX_HELD_BYTES = 8 << 20  # per direction: records kept while waiting for a key log to grow
 
 
-def looks_like_record(data: bytes, types: tuple[int, ...] = (HANDSHAKE,)) -> bool | None:
-    """Does ``data`` start with a TLS record header of one of ``types`` (None: too few bytes to say)?"""
-    if len(data) < 5:
-        return None if not data or (data[0] in types and (len(data) < 2 or data[1] == 3)) else False
-    if data[0] not in types or data[1] != 3 or data[2] > 4:
-        return False
-    length = int.from_bytes(data[3:5], "big")
-    if not 0 < length <= MAX_RECORD:
-        return False
-    if data[0] == HANDSHAKE and len(data) > 5:
-        return data[5] in (CLIENT_HELLO, SERVER_HELLO)
-    return True
 
 
 @dataclass(slots=True)

@@ -10,11 +10,15 @@ finding each; no secret ever appears in them.
 from __future__ import annotations
 
 import os
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from typing import TYPE_CHECKING
 
 from .keylog import KeyLog
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+# ``cryptography`` is imported where an RSA key is read or used: loading the plugin for a
+# plaintext capture must not pay for it (record_types.py).
 
 
 def split_paths(value: str | None) -> list[str]:
@@ -34,6 +38,13 @@ class SecretSources:
         self.held_bytes = 0
         self.max_held_bytes = 64 << 20
         self._problems: list[str] = []
+        if rsa_key_files:
+            self._load_rsa_keys(rsa_key_files)
+
+    def _load_rsa_keys(self, rsa_key_files) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         for path in rsa_key_files:
             try:
                 with open(path, "rb") as handle:
@@ -75,6 +86,8 @@ class SecretSources:
 
     def rsa_premaster(self, encrypted: bytes) -> bytes | None:
         """The 48-byte premaster secret, with whichever server key decrypts it."""
+        from cryptography.hazmat.primitives.asymmetric import padding
+
         for key in self.rsa_keys:
             if key.key_size // 8 != len(encrypted):
                 continue

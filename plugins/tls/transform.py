@@ -12,15 +12,11 @@ from __future__ import annotations
 
 from dicomtui import hookimpl
 
-from .session import (
-    ALERT,
-    APPLICATION_DATA,
-    CHANGE_CIPHER_SPEC,
-    HANDSHAKE,
-    TlsSession,
-    looks_like_record,
-)
+from .record_types import ALERT, APPLICATION_DATA, CHANGE_CIPHER_SPEC, HANDSHAKE, looks_like_record
 from .sources import SecretSources, split_paths
+
+# The session (record protection, key schedules: ``cryptography``) is imported when a connection
+# turns out to be TLS (``_session``), not when the plugin loads.
 
 TLS_KEY_LOG = 0x544C534B  # pcapng DSB secrets type "TLSK": NSS key log lines
 ANY_RECORD = (CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA)
@@ -39,13 +35,19 @@ def make_factory(sources: SecretSources, dicom_ports: frozenset[int]):
         for direction in (0, 1):
             if looks_like_record(first_bytes[direction]):
                 client = direction if first_bytes[direction][5:6] == b"\x01" else 1 - direction
-                return TlsSession(client, sources)
+                return _session(client, sources)
         for direction in (0, 1):  # picked up midway: only on a DICOM port
             if ports[direction] in dicom_ports and looks_like_record(first_bytes[direction], ANY_RECORD):
-                return TlsSession(direction, sources)
+                return _session(direction, sources)
         return None
 
     return factory
+
+
+def _session(client: int, sources: SecretSources):
+    from .session import TlsSession
+
+    return TlsSession(client, sources)
 
 
 @hookimpl
