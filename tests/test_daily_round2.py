@@ -355,6 +355,18 @@ def test_install_lines_name_the_checkout_not_a_package_index_name():
     assert found == []
 
 
+def test_every_package_directory_is_in_pyproject():
+    """`pip install .` (not editable) ships only the listed packages: the TLS plugin was left out
+    once, and only a fresh clone's test run saw it (ModuleNotFoundError)."""
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "pyproject.toml").read_text()
+    listed = set(re.findall(r'"(dicomtui[\w.]*)"', text.split("packages = [", 1)[1].split("]", 1)[0]))
+    found = {"dicomtui"} | {
+        "dicomtui." + ".".join(init.parent.relative_to(root).parts)
+        for folder in ("core", "plugins", "tui", "batch", "cli") for init in (root / folder).rglob("__init__.py")}
+    assert found - listed == set()
+
+
 def test_no_message_in_the_code_names_an_index_install_of_dicomtui():
     """The same for what the program prints (the --validate hint said pip install 'dicomtui[validate]')."""
     root = Path(__file__).resolve().parent.parent
