@@ -221,6 +221,8 @@ def _run_mode(argv: list[str] | None) -> int:
         return COMMANDS[command](Command(parser, args, captures, anonymize, host))
     typed = list(sys.argv[1:] if argv is None else argv)
     options = _view_options(parser, args, captures, anonymize, host, typed)
+    if args.validate and "rules.data" in set(args.disable_plugin):
+        parser.error("--validate runs through the rules.data plugin, which --disable-plugin turns off")
     if args.validate:
         from dicomtui.plugins.validate.tool import ValidatorMissing, find_tools
 

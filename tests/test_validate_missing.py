@@ -58,3 +58,14 @@ def test_parse_lines_counts_errors_and_warnings_where_dicom3tools_puts_them():
     lines, errors, warnings, iod = parse_lines(text, "dciodvfy")
     assert (errors, warnings, iod) == (2, 1, "CTImage")
     assert [line.severity for line in lines] == ["warning", "note", "error", "error"]
+
+
+def test_validate_with_its_plugin_disabled_is_a_usage_error(capsys):
+    """It used to do nothing, silently."""
+    import pytest
+
+    from dicomtui.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--validate", "--disable-plugin", "rules.data", "--expert", "echo_dcmtk.pcap"])  # checked first
+    assert exit_.value.code == 2 and "rules.data" in capsys.readouterr().err
