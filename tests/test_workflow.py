@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from capture_tools import FIXTURES, read_frames, tcp_of, write_pcap
@@ -329,3 +330,22 @@ def test_store_keys_from_the_head_equal_the_whole_data_set(analyze_fixture, name
         expected = (str(dataset.get("AccessionNumber", "") or "").strip(),
                     str(dataset.get("StudyInstanceUID", "") or "").strip())
         assert store_keys(analysis, message) == expected, message.index
+
+
+def test_jsonl_carries_the_workflow_items_of_json(capsys):
+    """--jsonl prints one ``workflow`` line per item of --json's ``workflow``, before ``end``."""
+    from dicomtui.cli import main
+
+    capture = str(Path(__file__).resolve().parent.parent / "fixtures" / "wf_mixed.pcap")
+    assert main(["--json", capture]) in (0, None)
+    workflow = json.loads(capsys.readouterr().out)["workflow"]
+    assert main(["--jsonl", capture]) in (0, None)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    rows = [line for line in lines if line["object"] == "workflow"]
+    for kind, key in (("commitment", "commitments"), ("procedure", "procedures"), ("worklist_item", "worklist"),
+                      ("empty_worklist_query", "empty_worklist_queries")):
+        got = [{k: v for k, v in row.items() if k not in ("object", "kind")} for row in rows if row["kind"] == kind]
+        assert got == workflow[key], kind
+    assert workflow["commitments"] and lines[-1]["object"] == "end"
+    assert main(["--jsonl", str(Path(capture).with_name("echo_dcmtk.pcap"))]) in (0, None)
+    assert not [line for line in capsys.readouterr().out.splitlines() if '"object": "workflow"' in line]

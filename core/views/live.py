@@ -32,6 +32,7 @@ from dicomtui.core.views import (
     summary_line,
 )
 from dicomtui.core.views.export import ExportSettings, exporters, print_summary, unknown_exporter
+from dicomtui.core.views.json_lines import workflow_json_rows
 from dicomtui.core.wire.capture import CaptureError
 from dicomtui.core.wire.capture_tool import CaptureToolError
 
@@ -80,8 +81,8 @@ class JsonLinesPrinter:
         self.stream = stream
         self.session = session
 
-    def _line(self, kind: str, body: dict, **extra) -> None:
-        self.stream.write(safe_json({"object": kind, **extra, **body}, ensure_ascii=False) + "\n")
+    def _line(self, object_name: str, body: dict, **extra) -> None:
+        self.stream.write(safe_json({"object": object_name, **extra, **body}, ensure_ascii=False) + "\n")
 
     def __call__(self, analysis, update: LiveUpdate) -> None:
         for association in update.associations_started:
@@ -96,6 +97,8 @@ class JsonLinesPrinter:
         for item in update.expert:
             self._line("expert", item.as_json())
         if update.final:
+            for kind, item in workflow_json_rows(analysis):  # linked across associations: at the end
+                self._line("workflow", item, kind=kind)
             status = self.session.status
             self._line("end", {"capture": capture_json(analysis),
                                "connections": [connection_json(connection) for connection in analysis.connections],
