@@ -547,7 +547,7 @@ def test_move_sub_association_links_to_its_c_move(pages, analyze_fixture):
 
 
 def test_rcvbuf_page_shows_the_window_limited_throughput(pages, analyze_fixture):
-    from dicomtui.core.views.report.charts import _rate
+    from dicomtui.core.views.timing import rate_text as _rate  # the page and --stats word rates alike
 
     scenario = TIMING["timing_rcvbuf.pcap"]
     item = timing_report(analyze_fixture("timing_rcvbuf.pcap")).associations[0]

@@ -633,25 +633,27 @@ class CaptureEngine:
         if left:
             text += (f"; {left} datagram(s) could not be completed (fragments missing from the capture, or more"
                      " than 60 s apart) and are gaps in their streams")
-        self.analysis.expert.append(ExpertItem(Severity.WARNING if left else Severity.NOTE, Group.CAPTURE, text,
-                                               self.analysis.frame_count, rule="capture",
-                                               code="capture.ip_fragments"))
+        self._capture_finding(Severity.WARNING if left else Severity.NOTE, text, self.analysis.frame_count,
+                              code="capture.ip_fragments")
 
     def clock_findings(self) -> None:
         """The clock steps back, for the expert pane (at the end of the capture)."""
         for number, (frame, step) in enumerate(self.clock_steps):
             if number == 10:
-                self.analysis.expert.append(ExpertItem(
-                    Severity.WARNING, Group.CAPTURE, f"{len(self.clock_steps) - 10} more clock steps back after "
-                    f"frame {frame}, handled the same way", frame, rule="capture", code="capture.clock_step_back"))
+                self._capture_finding(
+                    Severity.WARNING, f"{len(self.clock_steps) - 10} more clock steps back after "
+                    f"frame {frame}, handled the same way", frame, code="capture.clock_step_back")
                 break
-            self.analysis.expert.append(ExpertItem(
-                Severity.WARNING, Group.CAPTURE,
+            self._capture_finding(
+                Severity.WARNING,
                 f"the capture's clock stepped back {step:.3f} s at frame {frame} (set back while capturing, e.g. an "
                 f"NTP step): times from there on are shown {step:.3f} s later than recorded"
                 + (" (with the earlier steps)" if number else "")
-                + ", so no duration or response time spans the step", frame, rule="capture",
-                code="capture.clock_step_back"))
+                + ", so no duration or response time spans the step", frame, code="capture.clock_step_back")
+
+    def _capture_finding(self, severity: Severity, text: str, frame: int = 0, code: str = "") -> None:
+        """A finding about the capture itself (shape, clocks, limits), the engine's own (rule "capture")."""
+        self.analysis.expert.append(ExpertItem(severity, Group.CAPTURE, text, frame, rule="capture", code=code))
 
     def duplicate_findings(self) -> None:
         """How many SPAN copies were set aside (at the end of the capture)."""
@@ -659,13 +661,13 @@ class CaptureEngine:
         self.analysis.span_duplicates = duplicates.count
         if not duplicates.count:
             return
-        self.analysis.expert.append(ExpertItem(
-            Severity.NOTE, Group.CAPTURE,
+        self._capture_finding(
+            Severity.NOTE,
             f"{duplicates.count} frame(s) (frames {duplicates.first_frame}-{duplicates.last_frame}) are copies of a "
             f"packet captured just before (the same IP identification, TCP header and payload within "
             f"{duplicates.window * 1000:g} ms: SPAN duplicates, a mirror port recording each packet twice, or a routed"
             f" copy): set aside, not counted as retransmissions or loss; reassembly and timing use the first copy",
-            duplicates.first_frame, rule="capture", code="capture.span_duplicates"))
+            duplicates.first_frame, code="capture.span_duplicates")
 
     def _check_record_budget(self, frame_number: int) -> None:
         """Stop recording segment headers once ``max_segment_record`` segments are held.
@@ -685,11 +687,11 @@ class CaptureEngine:
         for tracked in seen.values():
             tracked.segments.stop()
             tracked.record = tracked.segments.extend
-        self.analysis.expert.append(ExpertItem(
-            Severity.NOTE, Group.CAPTURE,
+        self._capture_finding(
+            Severity.NOTE,
             f"TCP timing analysis covers the first {held} segments only (limit max_segment_record, "
-            f"{ROW_SIZE} bytes each; raise it with -o max_segment_record:N)", frame_number, rule="capture",
-            code="capture.segment_record_limit"))
+            f"{ROW_SIZE} bytes each; raise it with -o max_segment_record:N)", frame_number,
+            code="capture.segment_record_limit")
 
     def _undecoded(self, name: str, frame_number: int) -> None:
         counted = self.undecoded.get(name)
@@ -699,13 +701,13 @@ class CaptureEngine:
         """Segments recorded before the peer bytes they acknowledge (at the end of the capture)."""
         if not self.held_lateness:
             return
-        self.analysis.expert.append(ExpertItem(
-            Severity.NOTE, Group.CAPTURE,
+        self._capture_finding(
+            Severity.NOTE,
             f"{self.held_frames} segment(s) were recorded before the peer bytes they acknowledge, which came up to "
             f"{self.held_lateness * 1000:.1f} ms later (each direction on its own capture interface, their clocks "
             f"apart?): they were decoded in the order they were sent, each waiting at most "
             f"{LATE_SEGMENT_WAIT * 1000:g} ms of capture time; TCP timing figures still use the recorded times "
-            "(the skew is not corrected)", self.held_first_frame, rule="capture", code="capture.direction_skew"))
+            "(the skew is not corrected)", self.held_first_frame, code="capture.direction_skew")
 
     def undecoded_findings(self) -> None:
         """One warning naming the link types and encapsulations whose frames were skipped, with counts."""
@@ -717,20 +719,19 @@ class CaptureEngine:
         if len(listed) > 20:
             parts.append(f"{len(listed) - 20} more kinds")
         first = min(first for first, _count in self.undecoded.values())
-        self.analysis.expert.append(ExpertItem(
-            Severity.WARNING, Group.CAPTURE,
+        self._capture_finding(
+            Severity.WARNING,
             f"{total} frame(s) skipped: their link type or encapsulation is not one dicomtui takes off, so any "
-            f"DICOM in them is not analysed — " + "; ".join(parts), first, rule="capture",
-            code="capture.unknown_encapsulation"))
+            f"DICOM in them is not analysed — " + "; ".join(parts), first, code="capture.unknown_encapsulation")
 
     def _not_tcp(self, frame_number: int, link_type: int) -> None:
         # (an unsupported link type has its own warning, which batch mode gives alike; not counted here)
         if link_type not in SUPPORTED_LINK_TYPES and link_type not in self.unsupported_link_types:
             self.unsupported_link_types.add(link_type)
-            self.analysis.expert.append(ExpertItem(
-                Severity.WARNING, Group.CAPTURE,
+            self._capture_finding(
+                Severity.WARNING,
                 f"link type {link_type} is not supported; its frames were skipped", frame_number,
-                rule="capture", code="capture.unsupported_link_type"))
+                code="capture.unsupported_link_type")
 
     def _lookup(self, entry, family: int, src: bytes, dst: bytes, sport: int, dport: int, seq: int, flags: int,
                 frame_number: int, ts: float):
@@ -825,12 +826,12 @@ class CaptureEngine:
             return
         src, sport, dst, dport = tracked.key
         opening = next(bytes(side[:16]) for side in first if len(side) >= 6)
-        self.analysis.expert.append(ExpertItem(
-            Severity.NOTE, Group.CAPTURE,
+        self._capture_finding(
+            Severity.NOTE,
             f"TCP connection {format_address(tracked.family, src, sport)} -> "
             f"{format_address(tracked.family, dst, dport)} uses a DICOM port but is not DICOM: it begins with {opening!r}, which is no DICOM PDU; not decoded"
             + (" (more such connections are not listed)" if self.not_dicom_on_port == 20 else ""),
-            tracked.first_frame, rule="capture", code="capture.not_dicom_on_dicom_port"))
+            tracked.first_frame, code="capture.not_dicom_on_dicom_port")
 
     def _attach_transform(self, tracked: _TrackedConnection, first, ports: tuple[int, int]) -> bool:
         """Ask the registered stream transforms for this connection; True when one took it.
@@ -967,11 +968,11 @@ class CaptureEngine:
         tracked_connections.sort(key=lambda tracked: tracked.last_frame)
         oldest = tracked_connections[: max(1, len(tracked_connections) // 10)]
         if not self.evicted:
-            self.analysis.expert.append(ExpertItem(
-                Severity.WARNING, Group.CAPTURE,
+            self._capture_finding(
+                Severity.WARNING,
                 f"more than {self.config.limits.max_connections} TCP connections open at once (a port scan?); "
                 "the least recently active are closed early, so a DICOM connection idle that long and then "
-                "resumed shows as two", frame, rule="capture", code="capture.too_many_connections"))
+                "resumed shows as two", frame, code="capture.too_many_connections")
         for tracked in oldest:
             self._close(tracked, frame)
         self.evicted += len(oldest)

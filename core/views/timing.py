@@ -36,7 +36,8 @@ def _table(header: tuple[str, ...], rows: list[tuple], indent: str = "  ", text_
     return lines
 
 
-def _rate(value: float | None) -> str:
+def rate_text(value: float | None) -> str:
+    """A throughput in words (B/s, kB/s, MB/s), or "not measured" (too few bytes or too short)."""
     if value is None:
         return "not measured"
     if value >= 1e6:
@@ -91,7 +92,7 @@ def stats_lines(analysis: "Analysis") -> list[str]:
         for direction, arrow_text in ((0, "SCU->SCP"), (1, "SCP->SCU")):
             sizes = item.pdu_sizes[direction]
             rows.append((f"A{item.association} {arrow_text}", item.bytes_sent[direction],
-                         _rate(item.throughput(direction)),
+                         rate_text(item.throughput(direction)),
                          (f"{item.objects} ({item.objects_per_second:.2f}/s)" if item.objects_per_second is not None
                           else str(item.objects)) if direction == 0 else "",
                          sizes["count"], "-" if sizes["mean"] is None else f"{sizes['mean']:.0f}",
@@ -110,7 +111,7 @@ def stats_lines(analysis: "Analysis") -> list[str]:
                          _ms(tcp.handshake_rtt) if figures.direction == 0 else "",
                          _ms(tcp.server_side_rtt if figures.direction == 0 else tcp.client_side_rtt),
                          f"{_ms(figures.rtt_min)}/{_ms(figures.rtt_median)}", figures.data_segments,
-                         _rate(figures.throughput),
+                         rate_text(figures.throughput),
                          f"{figures.retransmissions}/{figures.fast_retransmissions}/"
                          f"{figures.spurious_retransmissions} ({figures.retransmission_seconds:.3f} s)",
                          figures.out_of_order, figures.zero_windows, figures.window_full,

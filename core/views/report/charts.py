@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from markupsafe import Markup, escape
 
 from dicomtui.core.model.timing import BUDGET, BUDGET_LABELS
+from dicomtui.core.views.timing import rate_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from dicomtui.core.model.analysis import Analysis
@@ -47,16 +48,6 @@ def _text(x: float, y: float, text: str, css: str = "", anchor: str = "start") -
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _rate(value: float | None) -> str:
-    if value is None:
-        return "not measured"
-    if value >= 1e6:
-        return f"{value / 1e6:.2f} MB/s"
-    if value >= 1e3:
-        return f"{value / 1e3:.1f} kB/s"
-    return f"{value:.0f} B/s"
 
 
 def _ticks(top: float, count: int = 4) -> list[float]:
@@ -193,7 +184,7 @@ def throughput(report: "TimingReport", labels: dict[int, str], limit: int) -> Ma
             length = plot_w * item.bytes_sent[half] / peak
             body.append(f'<rect class="{css}" x="{left}" y="{y + 3}" width="{length:.1f}" height="{step - 8}"/>')
             body.append(_text(left + length + 6, y + 14, f"{_size(item.bytes_sent[half])}, "
-                              f"{_rate(item.throughput(half))}", "small"))
+                              f"{rate_text(item.throughput(half))}", "small"))
     return _svg(width, height, f"Throughput of the {len(items)} associations that moved the most bytes", body)
 
 
