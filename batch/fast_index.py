@@ -45,9 +45,10 @@ def _fields(endian: str):
     ])
 
 
-def index_columns(source, groups: int, flow_group, parts, summary, all_keys: array) -> bool:
-    """Fill ``parts`` (one ``GroupPart`` a group), ``all_keys`` and ``summary``'s frame fields
-    for an Ethernet pcap; False (nothing filled) for any other file, or a damaged one."""
+def index_columns(source, groups: int, flow_group, parts, summary, all_keys: array, all_times: array) -> bool:
+    """Fill ``parts`` (one ``GroupPart`` a group), ``all_keys``, ``all_times`` (every frame's
+    timestamp) and ``summary``'s frame fields for an Ethernet pcap; False (nothing filled) for
+    any other file, or a damaged one."""
     if np is None:
         return False
     layout = pcap_layout(source)
@@ -112,6 +113,7 @@ def index_columns(source, groups: int, flow_group, parts, summary, all_keys: arr
             part.origlens.frombytes(origlen[rows].tobytes())
             part.link_types.frombytes(np.full(len(rows), link_type, dtype=np.uint16).tobytes())
         all_keys.frombytes(keys.tobytes())
+        all_times.frombytes(ts.tobytes())
         if position == 0:
             summary.first_ts = float(ts[0])
         summary.last_ts = float(ts[-1])

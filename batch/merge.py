@@ -19,10 +19,11 @@ from dataclasses import replace
 from dicomtui.core.model import ExpertItem, Group, Severity
 from dicomtui.core.model.analysis import Analysis, AnalysisConfig
 from dicomtui.core.model.pdu_table import PduTable
+from dicomtui.core.pipeline.engine import clock_step_findings
 from dicomtui.core.pipeline.phases import Pipeline
 from dicomtui.core.wire.capture import CaptureNote, CaptureSource
 
-from .split import FileSummary, map_source
+from .split import FINISH, FileSummary, map_source
 
 
 def _load(path: str) -> dict:
@@ -57,8 +58,12 @@ def _interleaves(summaries: list[FileSummary], a: int, b: int) -> bool:
 
 
 def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: AnalysisConfig, make_host,
-                 disabled: set[str], link_findings: list[tuple[int, int]]) -> Analysis:
-    """One Analysis from the groups' pickled results, as the single pass over all files makes it."""
+                 disabled: set[str], link_findings: list[tuple[int, int]], clock_steps=()) -> Analysis:
+    """One Analysis from the groups' pickled results, as the single pass over all files makes it.
+
+    ``clock_steps``: the run's steps of the clock back (``clock.ClockStep``), which the groups
+    applied; reported here once each, where the single pass reports them (as it closes the
+    capture, before the connections still open)."""
     results = [_load(path) for path in group_paths]
     sources: list[CaptureSource] = []
     for summary in summaries:
@@ -125,6 +130,8 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
         findings.append(((frame, 0), -1, ExpertItem(
             Severity.WARNING, Group.CAPTURE, f"link type {link_type} is not supported; its frames were skipped",
             frame, rule="capture", code="capture.unsupported_link_type")))
+    for order, item in enumerate(clock_step_findings([(step.frame, step.step) for step in clock_steps])):
+        findings.append(((FINISH, order), -1, item))
     findings.sort(key=lambda row: (row[0], row[1]))
     if any(result["evicted"] for result in results):
         # More than max_connections at once in one group: the single pass would have evicted others too.
@@ -154,6 +161,12 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
         first = min(readable, key=lambda summary: (summary.first_key, summary.index))
         last = max(readable, key=lambda summary: (summary.last_key, summary.index))
         analysis.first_time, analysis.last_time = first.first_ts, last.last_ts
+        if clock_steps:  # the last frame's time as the engine gives it: moved on by the steps
+            final = clock_steps[-1]
+            if final.frame == analysis.frame_count:
+                analysis.last_time = final.time
+            elif final.shift:
+                analysis.last_time += final.shift
     # close: every stream was closed in its group (the pipeline's engine has none open), so
     # this is the numbering for display, as in the single pass.
     pipeline.close()

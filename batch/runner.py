@@ -116,15 +116,19 @@ def keys_of(index_result: dict):
     return index_result["keys"]
 
 
+def clock_of(index_result: dict):
+    return index_result.get("clock", [])
+
+
 def reduce_run(summaries, group_paths, config, make_host, disabled, bases, link_keys, out_dir, run_id, extra_tables,
-               record, _decoded=()) -> dict:
+               record, clock_steps=(), _decoded=()) -> dict:
     """Merge the groups, run the rules, write every table and ``run.json`` into ``out_dir``."""
     from .merge import link_type_findings, merge_groups
     from .tables import analysis_tables
 
     started = time.monotonic()
     findings = link_type_findings(summaries, bases, link_keys)
-    analysis = merge_groups(summaries, group_paths, config, make_host, disabled, findings)
+    analysis = merge_groups(summaries, group_paths, config, make_host, disabled, findings, clock_steps)
     tables = analysis_tables(analysis, run_id)
     tables.update(extra_tables)
     counts = write_tables(tables, out_dir, run_id)
@@ -560,11 +564,13 @@ def _submit_run(client, run: _Run, config: AnalysisConfig, make_host, disabled, 
     run.reused_groups = run.groups - len(missing)
     overlapping = {position: {other: keys[other] for other in overlaps[position]}
                    for position in range(len(run.summaries)) if overlaps.get(position)}
+    clock = _plan_clock(client, run, bases, overlaps, keys)
     decodes = []
     for group in missing:
         parts = [client.submit(part_of, future, group, pure=False) for future in run.index_futures]
         future = client.submit(decode_group_of_run, run.run_id, group, files, parts, bases, overlapping,
-                               frame_count, config, make_host, set(disabled), group_paths[group], pure=False)
+                               frame_count, config, make_host, set(disabled), group_paths[group], clock,
+                               pure=False)
         decode_owner[future.key] = future
         decodes.append(future)
     link_files = {summary.index for summary in run.summaries if summary.unsupported_link_types}
@@ -590,7 +596,21 @@ def _submit_run(client, run: _Run, config: AnalysisConfig, make_host, disabled, 
     # The merge waits for this run's groups (passed as dependencies), not for the whole batch.
     run.reduce_future = client.submit(
         reduce_run, run.summaries, group_paths, config, make_host, set(disabled), bases, link_keys, run.out_dir,
-        run.run_id, {"inputs": inputs_rows, "input_problems": problem_rows}, run.record, decodes, pure=False)
+        run.run_id, {"inputs": inputs_rows, "input_problems": problem_rows}, run.record, clock, decodes, pure=False)
+
+
+def _plan_clock(client, run: _Run, bases, overlaps, keys):
+    """The run's steps of the clock back (``clock.plan_clock``), a task when any file has frames
+    where the clock may have stepped (its index says so); most runs have none: no task."""
+    from .clock import plan_clock
+
+    clock_files = [summary.index for summary in run.summaries if summary.clock_runs]
+    if not clock_files:
+        return []
+    runs_of = {position: client.submit(clock_of, run.index_futures[position], pure=False)
+               for position in clock_files}
+    clock_keys = {other: keys[other] for position in clock_files for other in overlaps.get(position, [])}
+    return client.submit(plan_clock, run.summaries, runs_of, bases, clock_keys, pure=False)
 
 
 def decode_group_of_run(run_id: str, *args) -> dict:

@@ -41,6 +41,7 @@ from dicomtui.core.pipeline.engine import CaptureEngine
 from dicomtui.core.wire.capture import CaptureError, CaptureSource, iter_record_tuples, open_source
 from dicomtui.core.wire.packet import SUPPORTED_LINK_TYPES, parse_tcp_at
 
+from .clock import deep_runs
 from .fast_index import index_columns
 
 
@@ -87,6 +88,7 @@ class FileSummary:
     notes: list[str] = field(default_factory=list)
     unsupported_link_types: dict[int, int] = field(default_factory=dict)  # link type -> first position
     size: int = 0
+    clock_runs: int = 0  # runs of frames where the clock may have stepped back (``clock.deep_runs``)
 
 
 @dataclass(slots=True)
@@ -141,8 +143,9 @@ def index_file(index: int, name: str, groups: int, spool_dir: str, content_hash:
         summary = FileSummary(index, name, read_path, size=len(source.data))
         parts = [GroupPart() for _ in range(groups)]
         all_keys = array("d")
-        if index_columns(source, groups, flow_group, parts, summary, all_keys):
-            return _indexed(summary, parts, all_keys, source)
+        all_times = array("d")  # every frame's timestamp, for the clock's steps back (then dropped)
+        if index_columns(source, groups, flow_group, parts, summary, all_keys, all_times):
+            return _indexed(summary, parts, all_keys, all_times, source)
         data = source.data
         running = float("-inf")
         position = -1
@@ -151,6 +154,7 @@ def index_file(index: int, name: str, groups: int, spool_dir: str, content_hash:
                 position += 1
                 running = max(running, ts)
                 all_keys.append(running)
+                all_times.append(ts)
                 if position == 0:
                     summary.first_ts = ts
                 summary.last_ts = ts
@@ -170,16 +174,19 @@ def index_file(index: int, name: str, groups: int, spool_dir: str, content_hash:
         except CaptureError as exc:
             return {"problem": str(exc)}
         summary.frames = position + 1
-        return _indexed(summary, parts, all_keys, source)
+        return _indexed(summary, parts, all_keys, all_times, source)
     finally:
         source.close()
 
 
-def _indexed(summary: FileSummary, parts: list[GroupPart], all_keys: array, source: CaptureSource) -> dict:
+def _indexed(summary: FileSummary, parts: list[GroupPart], all_keys: array, all_times: array,
+             source: CaptureSource) -> dict:
     if all_keys:
         summary.first_key, summary.last_key = all_keys[0], all_keys[-1]
     summary.notes = [note.message for note in source.notes]
-    return {"summary": summary, "parts": parts, "keys": all_keys}
+    clock = deep_runs(all_keys, all_times)
+    summary.clock_runs = len(clock)
+    return {"summary": summary, "parts": parts, "keys": all_keys, "clock": clock}
 
 
 # -- numbering -------------------------------------------------------------------------------
@@ -275,11 +282,13 @@ def map_source(name: str, read_path: str) -> CaptureSource:
 
 def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart | None],
                  bases: dict[int, int], overlaps: dict[int, dict[int, array]], frame_count: int,
-                 config: AnalysisConfig, make_host, disabled: set[str], out_path: str) -> dict:
+                 config: AnalysisConfig, make_host, disabled: set[str], out_path: str,
+                 clock_steps=()) -> dict:
     """Decode one flow group's frames; the result is pickled to ``out_path`` (write, then rename).
 
     ``files`` are (name, read path) of every input of the run in order (source indices);
-    ``parts[i]`` the group's frames in file ``i``.
+    ``parts[i]`` the group's frames in file ``i``; ``clock_steps`` the run's steps of the clock
+    back (``clock.ClockStep``, found over every frame): the engine moves times on by them.
     """
     present = [(index, part) for index, part in enumerate(parts) if part]
     log = _CreationLog()
@@ -320,7 +329,8 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
 
     analysis.pdus.append = logged_pdu_append
     engine = CaptureEngine(analysis)
-    engine.run(records, lambda *_: None, 1 << 16, frame_numbers=numbers)
+    engine.run(records, lambda *_: None, 1 << 16, frame_numbers=numbers,
+               clock_steps=[(step.frame, step.shift, step.time) for step in clock_steps])
     analysis.frame_count = frame_count
 
     def closing(first_frame: int) -> None:

@@ -46,6 +46,25 @@ MAX_CONNECTION_ATTEMPTS = 65536  # connections without a byte kept (a port scan 
 _ethernet_ipv4_tcp = ETHERNET_IPV4_TCP.unpack_from
 
 
+def clock_step_findings(steps: list[tuple[int, float]]) -> list[ExpertItem]:
+    """The findings for the clock's steps back, (frame, seconds) each: one a step, the first ten
+    (batch mode's merge reports the steps it found over the whole capture with the same words)."""
+    items = []
+    for number, (frame, step) in enumerate(steps):
+        if number == 10:
+            text = f"{len(steps) - 10} more clock steps back after frame {frame}, handled the same way"
+        else:
+            text = (f"the capture's clock stepped back {step:.3f} s at frame {frame} (set back while capturing, "
+                    f"e.g. an NTP step): times from there on are shown {step:.3f} s later than recorded"
+                    + (" (with the earlier steps)" if number else "")
+                    + ", so no duration or response time spans the step")
+        items.append(ExpertItem(Severity.WARNING, Group.CAPTURE, text, frame, rule="capture",
+                                code="capture.clock_step_back"))
+        if number == 10:
+            break
+    return items
+
+
 class DecoderContext:
     """What a connection decoder may ask (read-only), the id space it numbers its records from,
     and the outbox it may put its events in as they come instead of returning them."""
@@ -313,7 +332,7 @@ class CaptureEngine:
     # -- per frame -------------------------------------------------------------------------
 
     def run(self, records, tick, tick_every: int = 256, start: int = 0,
-            frame_numbers=None) -> tuple[int, float | None]:
+            frame_numbers=None, clock_steps=None) -> tuple[int, float | None]:
         """Process every record (``(source, ts, link type, offset, caplen, origlen)`` tuples).
 
         ``tick(frame_number, offset, ts)`` is called every ``tick_every`` frames (progress,
@@ -322,12 +341,17 @@ class CaptureEngine:
         mode feeds one flow group's frames of a larger capture, numbered as in the whole.
         Returns the last frame's number and time.  This is the reference path: every
         frame through ``frame``.
+
+        Steps of the clock back are found here, frame by frame, unless ``clock_steps`` gives
+        them (``_run_given_clock``): a flow group's frames alone cannot show them.
         """
+        numbered = enumerate(records, start + 1) if frame_numbers is None else zip(frame_numbers, records)
+        if clock_steps is not None:
+            return self._run_given_clock(numbered, tick, tick_every, clock_steps, start)
         frame = self.frame
         frame_number = start  # a later call continues the numbering
         ts = None
         shift, newest = self.time_shift, self.newest_time
-        numbered = enumerate(records, start + 1) if frame_numbers is None else zip(frame_numbers, records)
         for frame_number, (source, ts, link_type, offset, caplen, _origlen) in numbered:
             if shift:
                 ts += shift
@@ -341,6 +365,35 @@ class CaptureEngine:
                     self._check_record_budget(frame_number)
             frame(frame_number, source, ts, link_type, offset, caplen)
         self.newest_time = max(newest, self.newest_time)
+        return frame_number, ts
+
+    def _run_given_clock(self, numbered, tick, tick_every: int, clock_steps, start: int) -> tuple[int, float | None]:
+        """``run`` with the clock's steps back found over the whole capture (batch mode:
+        batch/clock.py), as (frame number, shift from there on, the step frame's own time).
+
+        Each frame's time is moved on by the shift of the last step at or before it (the
+        frame of a step itself gets the time the single pass gives it); nothing is detected
+        here and nothing reported (the merge reports each step once).
+        """
+        frame = self.frame
+        frame_number = start
+        ts = None
+        steps = iter(clock_steps)
+        shift = 0.0
+        step_frame, step_shift, step_time = next(steps, (float("inf"), 0.0, 0.0))
+        for frame_number, (source, ts, link_type, offset, caplen, _origlen) in numbered:
+            if frame_number >= step_frame:
+                while frame_number >= step_frame:  # steps at frames of other groups are passed here
+                    shift, at_frame, at_time = step_shift, step_frame, step_time
+                    step_frame, step_shift, step_time = next(steps, (float("inf"), 0.0, 0.0))
+                ts = at_time if frame_number == at_frame else ts + shift
+            elif shift:
+                ts += shift
+            if not frame_number % tick_every:
+                tick(frame_number, offset, ts)
+                if self.tcp_frames > self.record_budget and not self.record_stopped:
+                    self._check_record_budget(frame_number)
+            frame(frame_number, source, ts, link_type, offset, caplen)
         return frame_number, ts
 
     def _clock_stepped(self, frame_number: int, ts: float, newest: float) -> tuple[float, float]:
@@ -638,18 +691,7 @@ class CaptureEngine:
 
     def clock_findings(self) -> None:
         """The clock steps back, for the expert pane (at the end of the capture)."""
-        for number, (frame, step) in enumerate(self.clock_steps):
-            if number == 10:
-                self._capture_finding(
-                    Severity.WARNING, f"{len(self.clock_steps) - 10} more clock steps back after "
-                    f"frame {frame}, handled the same way", frame, code="capture.clock_step_back")
-                break
-            self._capture_finding(
-                Severity.WARNING,
-                f"the capture's clock stepped back {step:.3f} s at frame {frame} (set back while capturing, e.g. an "
-                f"NTP step): times from there on are shown {step:.3f} s later than recorded"
-                + (" (with the earlier steps)" if number else "")
-                + ", so no duration or response time spans the step", frame, code="capture.clock_step_back")
+        self.analysis.expert.extend(clock_step_findings(self.clock_steps))
 
     def _capture_finding(self, severity: Severity, text: str, frame: int = 0, code: str = "") -> None:
         """A finding about the capture itself (shape, clocks, limits), the engine's own (rule "capture")."""
