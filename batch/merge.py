@@ -19,7 +19,7 @@ from dataclasses import replace
 from dicomtui.core.model import ExpertItem, Group, Severity
 from dicomtui.core.model.analysis import Analysis, AnalysisConfig
 from dicomtui.core.model.pdu_table import PduTable
-from dicomtui.core.pipeline.engine import clock_step_findings
+from dicomtui.core.pipeline.engine import clock_step_findings, direction_skew_finding
 from dicomtui.core.pipeline.phases import Pipeline
 from dicomtui.core.wire.capture import CaptureNote, CaptureSource
 
@@ -55,6 +55,17 @@ def _interleaves(summaries: list[FileSummary], a: int, b: int) -> bool:
         return p.last_key < q.first_key or (p.last_key == q.first_key and p.index < q.index)
 
     return bool(x.frames and y.frames) and not before(x, y) and not before(y, x)
+
+
+def _direction_skew(results: list[dict]):
+    """The single pass's one note on held segments (``CaptureEngine.order_findings``) from the
+    groups' counts: the first is the one that went on first in the frame order."""
+    held = [result["held"] for result in results if result.get("held")]
+    lateness = max((item[1] for item in held), default=0.0)
+    if not lateness:
+        return None
+    first = min((item for item in held if item[3]), key=lambda item: item[2])
+    return direction_skew_finding(sum(item[0] for item in held), lateness, first[3])
 
 
 def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: AnalysisConfig, make_host,
@@ -130,7 +141,13 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
         findings.append(((frame, 0), -1, ExpertItem(
             Severity.WARNING, Group.CAPTURE, f"link type {link_type} is not supported; its frames were skipped",
             frame, rule="capture", code="capture.unsupported_link_type")))
-    for order, item in enumerate(clock_step_findings([(step.frame, step.step) for step in clock_steps])):
+    # The capture findings the single pass makes as it closes the capture (before the connections
+    # still open), from what every group found.
+    closing = clock_step_findings([(step.frame, step.step) for step in clock_steps])
+    skew = _direction_skew(results)
+    if skew is not None:
+        closing.append(skew)
+    for order, item in enumerate(closing):
         findings.append(((FINISH, order), -1, item))
     findings.sort(key=lambda row: (row[0], row[1]))
     if any(result["evicted"] for result in results):

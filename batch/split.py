@@ -329,6 +329,7 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
 
     analysis.pdus.append = logged_pdu_append
     engine = CaptureEngine(analysis)
+    engine.held_reported = False  # reported once for every group by the merge
     engine.run(records, lambda *_: None, 1 << 16, frame_numbers=numbers,
                clock_steps=[(step.frame, step.shift, step.time) for step in clock_steps])
     analysis.frame_count = frame_count
@@ -356,6 +357,9 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
         "failures": [(failure.plugin, failure.where, str(failure.error))
                      for failure in plugins.failures[startup_failures:]],
         "evicted": engine.evicted,
+        # segments held for the peer bytes they acknowledge: (count, longest wait, frame being read
+        # when the first went on, that first one's frame), for the merge's one note
+        "held": (engine.held_frames, engine.held_lateness, engine.held_first_at, engine.held_first_frame),
         "transformed": transformed,
         # connections that carried no byte (frame numbers are the run's): a refused report connection
         "connection_attempts": list(analysis.connection_attempts),

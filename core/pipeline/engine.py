@@ -65,6 +65,18 @@ def clock_step_findings(steps: list[tuple[int, float]]) -> list[ExpertItem]:
     return items
 
 
+def direction_skew_finding(held_frames: int, lateness: float, first_frame: int) -> ExpertItem:
+    """The note on segments recorded before the peer bytes they acknowledge (``_release_held``):
+    how many, how late those bytes came at most, the first of them."""
+    return ExpertItem(
+        Severity.NOTE, Group.CAPTURE,
+        f"{held_frames} segment(s) were recorded before the peer bytes they acknowledge, which came up to "
+        f"{lateness * 1000:.1f} ms later (each direction on its own capture interface, their clocks "
+        f"apart?): they were decoded in the order they were sent, each waiting at most "
+        f"{LATE_SEGMENT_WAIT * 1000:g} ms of capture time; TCP timing figures still use the recorded times "
+        "(the skew is not corrected)", first_frame, rule="capture", code="capture.direction_skew")
+
+
 class DecoderContext:
     """What a connection decoder may ask (read-only), the id space it numbers its records from,
     and the outbox it may put its events in as they come instead of returning them."""
@@ -314,6 +326,8 @@ class CaptureEngine:
         self.held_frames = 0  # segments that waited for the peer bytes they acknowledge
         self.held_lateness = 0.0  # the longest a peer's acknowledged bytes came after the acknowledgement
         self.held_first_frame = 0
+        self.held_first_at = 0  # the frame being read when that first one went on
+        self.held_reported = True  # False in batch mode: the merge reports every group's held segments once
         # Clock steps back: every later time is moved on by ``time_shift`` (their sum), so no
         # duration spans a step; ``newest_time`` is the latest time so far (after the shift).
         self.time_shift = 0.0
@@ -587,11 +601,11 @@ class CaptureEngine:
             if not tracked.held or tracked.held[0][0] == direction:
                 tracked.held.append((direction, seq, ack, flags, payload, payload_length, missing, frame_number, ts))
                 self.held_frames += 1
-                self._release_held(tracked, ts)  # what waited long enough goes on: the queue spans 10 ms
+                self._release_held(tracked, ts, frame_number)  # what waited long enough goes on: the queue spans 10 ms
                 return
         self._deliver(tracked, direction, seq, ack, flags, payload, payload_length, missing, frame_number, ts)
         if tracked.held:
-            self._release_held(tracked, ts)
+            self._release_held(tracked, ts, frame_number)
 
     def _deliver(self, tracked: _TrackedConnection, direction: int, seq: int, ack: int, flags: int, payload: tuple,
                  payload_length: int, missing: int, frame_number: int, ts: float) -> None:
@@ -615,9 +629,9 @@ class CaptureEngine:
                 reassembler.fin(seq + payload_length + missing)
             self._note_close(tracked, direction, flags)
 
-    def _release_held(self, tracked: _TrackedConnection, ts: float | None) -> None:
+    def _release_held(self, tracked: _TrackedConnection, ts: float | None, now: int = 0) -> None:
         """Deliver the held segments whose peer bytes have arrived, or that waited long enough
-        (all of them when ``ts`` is None: the connection ends)."""
+        (all of them when ``ts`` is None: the connection ends); ``now``: the frame being read."""
         held = tracked.held
         while held:
             direction, seq, ack, flags, payload, payload_length, missing, frame_number, held_ts = held[0]
@@ -627,7 +641,7 @@ class CaptureEngine:
             if ts is not None and ts - held_ts < LATE_SEGMENT_WAIT:  # the peer's bytes came: how late
                 self.held_lateness = max(self.held_lateness, ts - held_ts)
                 if not self.held_first_frame:
-                    self.held_first_frame = frame_number
+                    self.held_first_frame, self.held_first_at = frame_number, now
             held.popleft()
             self._deliver(tracked, direction, seq, ack, flags, payload, payload_length, missing, frame_number,
                           held_ts)
@@ -741,15 +755,9 @@ class CaptureEngine:
 
     def order_findings(self) -> None:
         """Segments recorded before the peer bytes they acknowledge (at the end of the capture)."""
-        if not self.held_lateness:
-            return
-        self._capture_finding(
-            Severity.NOTE,
-            f"{self.held_frames} segment(s) were recorded before the peer bytes they acknowledge, which came up to "
-            f"{self.held_lateness * 1000:.1f} ms later (each direction on its own capture interface, their clocks "
-            f"apart?): they were decoded in the order they were sent, each waiting at most "
-            f"{LATE_SEGMENT_WAIT * 1000:g} ms of capture time; TCP timing figures still use the recorded times "
-            "(the skew is not corrected)", self.held_first_frame, code="capture.direction_skew")
+        if self.held_reported and self.held_lateness:
+            self.analysis.expert.append(direction_skew_finding(self.held_frames, self.held_lateness,
+                                                               self.held_first_frame))
 
     def undecoded_findings(self) -> None:
         """One warning naming the link types and encapsulations whose frames were skipped, with counts."""
