@@ -69,7 +69,7 @@ def deep_runs(keys: array, times: array) -> list[KeyRun]:
 
 def _deep_runs_python(keys: array, times: array) -> list[KeyRun]:
     runs: list[KeyRun] = []
-    for position, (key, time) in enumerate(zip(keys, times)):
+    for key, time in zip(keys, times):
         if time < key - DEEP and (not runs or runs[-1].key != key):
             start, end = bisect_left(keys, key), bisect_right(keys, key)
             runs.append(KeyRun(key, start, array("d", times[start:end])))

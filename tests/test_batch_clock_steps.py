@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from array import array
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ pytest.importorskip("pyarrow")
 
 from batch_tools import assert_same_as_single, deal_capture, local_batch, read_table, single_json, split_capture
 from capture_tools import RawFrame, read_frames, write_pcap, write_pcapng
-from dicomtui.batch import split
+from dicomtui.batch import clock, split
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 STEP = 2.0
@@ -182,5 +183,8 @@ def test_the_column_wise_index_finds_the_same_runs_as_the_per_frame_loop(tmp_pat
         slow = split.index_file(0, str(path), 3, str(tmp_path), "hash")
     assert fast["summary"] == slow["summary"] and fast["summary"].clock_runs == 2
     assert fast["clock"] == slow["clock"]
+    keys = fast["keys"]
+    times = array("d", (frame.ts for frame in read_frames(path)))
+    assert clock.deep_runs(keys, times) == clock._deep_runs_python(keys, times) == fast["clock"]
     clean = write_pcap(tmp_path / "clean.pcap", day_frames)
     assert split.index_file(0, str(clean), 3, str(tmp_path), "hash")["clock"] == []
