@@ -3,7 +3,7 @@
     python bench/batch_clock_bench.py [--size-mb 60] [--files 3] [--groups 4] [--runs 3] [--baseline REV]
 
 Makes a capture with ``make_capture.py`` (several associations), and a copy whose clock is set
-back 2 s at a third and at two thirds of its frames, each cut into ``--files`` ring files at
+back 2 s at a half and at five sixths of its frames, each cut into ``--files`` ring files at
 record boundaries.  Then, in fresh child processes, baseline (``--baseline``, a git revision,
 exported with ``git archive``) and current tree alternating, times the batch's stages in one
 process, without Dask: ``split.index_file`` of every file (the current tree also keeps each
@@ -87,11 +87,12 @@ def records(data: bytes) -> list[tuple[int, int]]:
 
 
 def stepped_ring(capture: Path, out_dir: Path, files: int, steps: bool) -> list[Path]:
-    """``capture`` cut into ``files`` files; with ``steps`` the clock set back 2 s at 1/3 and 2/3."""
+    """``capture`` cut into ``files`` files; with ``steps`` the clock set back 2 s at 1/2 and 5/6 of the
+    frames (inside files: at a cut the files would merge by time, with no step)."""
     data = bytearray(capture.read_bytes())
     spans = records(bytes(data))
     if steps:
-        for at in (len(spans) // 3, 2 * len(spans) // 3):
+        for at in (len(spans) // 2, 5 * len(spans) // 6):
             for offset, _end in spans[at:]:
                 seconds = struct.unpack_from("<I", data, offset)[0]
                 struct.pack_into("<I", data, offset, seconds - 2)
