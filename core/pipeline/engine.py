@@ -46,6 +46,14 @@ MAX_CONNECTION_ATTEMPTS = 65536  # connections without a byte kept (a port scan 
 _ethernet_ipv4_tcp = ETHERNET_IPV4_TCP.unpack_from
 
 
+def fragment_identity(fragment: IpFragment) -> tuple:
+    """A fragment's identity for the SPAN-copy filter: what a router leaves alone (addresses, the
+    datagram's identification, where the fragment sits in it, the "more" flag, its IP length; not
+    the TTL, not a VLAN tag).  The payload bytes are compared besides (``DuplicateFilter.is_copy``)."""
+    return (fragment.family, fragment.addresses, fragment.ident, fragment.protocol, fragment.offset, fragment.more,
+            fragment.payload_end - fragment.payload_offset)
+
+
 class DecoderContext:
     """What a connection decoder may ask (read-only), the id space it numbers its records from,
     and the outbox it may put its events in as they come instead of returning them."""
@@ -288,6 +296,9 @@ class CaptureEngine:
         self.stream_transforms = list(getattr(analysis, "stream_transforms", ()))  # core/wire/transform.py
         self.fragments: FragmentReassembler | None = None  # made at the first IP fragment
         self.duplicates = DuplicateFilter(self.views)  # SPAN copies of a packet, set aside (core/wire/duplicates.py)
+        # SPAN copies of IP fragments, set aside before reassembly (keys of their own: ``fragment_identity``);
+        # made at the first IP fragment and asked for every one (fragments are rare: no probation).
+        self.fragment_copies: DuplicateFilter | None = None
         self.table: dict[tuple, tuple[_TrackedConnection, int]] = {}
         self.unsupported_link_types: set[int] = set()
         self.not_dicom_on_port = 0  # connections on a DICOM port whose first bytes are no PDU
@@ -594,7 +605,11 @@ class CaptureEngine:
             return True  # a fragment of something that is not TCP
         if self.fragments is None:
             self.fragments = FragmentReassembler()
+            self.fragment_copies = DuplicateFilter(self.views)
         captured = max(0, min(fragment.payload_end, caplen) - fragment.payload_offset)
+        if self.fragment_copies.is_copy(fragment_identity(fragment), ts, source, offset + fragment.payload_offset,
+                                        captured, frame_number):
+            return True  # a SPAN copy of a fragment just taken: the datagram is put back together once
         pieces = self.fragments.add((fragment.family, fragment.addresses, fragment.ident), fragment.offset,
                                     fragment.more, source, offset + fragment.payload_offset, captured, ts)
         if pieces is not None:
@@ -656,18 +671,24 @@ class CaptureEngine:
         self.analysis.expert.append(ExpertItem(severity, Group.CAPTURE, text, frame, rule="capture", code=code))
 
     def duplicate_findings(self) -> None:
-        """How many SPAN copies were set aside (at the end of the capture)."""
-        duplicates = self.duplicates
-        self.analysis.span_duplicates = duplicates.count
-        if not duplicates.count:
+        """How many SPAN copies were set aside, of whole segments and of IP fragments alike (at the end of the
+        capture)."""
+        filters = [found for found in (self.duplicates, self.fragment_copies) if found is not None and found.count]
+        count = sum(found.count for found in filters)
+        self.analysis.span_duplicates = count
+        if not count:
             return
+        first_frame = min(found.first_frame for found in filters)
+        last_frame = max(found.last_frame for found in filters)
+        what = "TCP header" if filters[-1] is self.duplicates else (
+            "fragment offset" if len(filters) == 1 else "TCP header or fragment offset")
         self._capture_finding(
             Severity.NOTE,
-            f"{duplicates.count} frame(s) (frames {duplicates.first_frame}-{duplicates.last_frame}) are copies of a "
-            f"packet captured just before (the same IP identification, TCP header and payload within "
-            f"{duplicates.window * 1000:g} ms: SPAN duplicates, a mirror port recording each packet twice, or a routed"
-            f" copy): set aside, not counted as retransmissions or loss; reassembly and timing use the first copy",
-            duplicates.first_frame, code="capture.span_duplicates")
+            f"{count} frame(s) (frames {first_frame}-{last_frame}) are copies of a "
+            f"packet captured just before (the same IP identification, {what} and payload within "
+            f"{self.duplicates.window * 1000:g} ms: SPAN duplicates, a mirror port recording each packet twice, or a "
+            f"routed copy): set aside, not counted as retransmissions or loss; reassembly and timing use the first copy",
+            first_frame, code="capture.span_duplicates")
 
     def _check_record_budget(self, frame_number: int) -> None:
         """Stop recording segment headers once ``max_segment_record`` segments are held.
