@@ -22,7 +22,9 @@ from dicomtui.core.model.pdu_table import PduTable
 from dicomtui.core.pipeline.phases import Pipeline
 from dicomtui.core.wire.capture import CaptureNote, CaptureSource
 
-from .split import FileSummary, map_source
+from dicomtui.core.wire.undecoded import UndecodedFrames, undecoded_warning
+
+from .split import FINISH, FileSummary, map_source
 
 
 def _load(path: str) -> dict:
@@ -30,20 +32,21 @@ def _load(path: str) -> dict:
         return pickle.load(handle)
 
 
-def link_type_findings(summaries: list[FileSummary], bases: dict[int, int],
-                       keys_of: dict[int, object]) -> list[tuple[int, int]]:
-    """(frame, link type) of the first frame of each unsupported link type, numbered in the whole capture."""
-    first: dict[int, int] = {}
+def undecoded_kinds(summaries: list[FileSummary], bases: dict[int, int],
+                    keys_of: dict[int, object]) -> dict[str, tuple[int, int]]:
+    """The frames of a link type or encapsulation not taken off, over every file: kind -> (its first frame,
+    numbered in the whole capture, frames), as the single pass's engine counts them (core/wire/undecoded.py)."""
+    kinds = UndecodedFrames()
     for summary in summaries:
-        for link_type, position in summary.unsupported_link_types.items():
+        for kind, (position, count) in summary.undecoded.items():
             key = keys_of[summary.index][position]
             number = bases[summary.index] + position + 1
             for other, keys in keys_of.items():
                 if other == summary.index or not _interleaves(summaries, summary.index, other):
                     continue
                 number += bisect_right(keys, key) if other < summary.index else bisect_left(keys, key)
-            first[link_type] = min(first.get(link_type, number), number)
-    return sorted((frame, link_type) for link_type, frame in first.items())
+            kinds.add(kind, number, count)
+    return kinds.kinds
 
 
 def _interleaves(summaries: list[FileSummary], a: int, b: int) -> bool:
@@ -57,7 +60,7 @@ def _interleaves(summaries: list[FileSummary], a: int, b: int) -> bool:
 
 
 def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: AnalysisConfig, make_host,
-                 disabled: set[str], link_findings: list[tuple[int, int]]) -> Analysis:
+                 disabled: set[str], undecoded: dict[str, tuple[int, int]]) -> Analysis:
     """One Analysis from the groups' pickled results, as the single pass over all files makes it."""
     results = [_load(path) for path in group_paths]
     sources: list[CaptureSource] = []
@@ -121,10 +124,10 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
     findings = [(key, group, replace(item, association=association_of(group, item.association),
                                      pdu=pdu(group, item.pdu), message_index=message_of(group, item.message_index)))
                 for key, group, item in ordered("expert")]
-    for frame, link_type in link_findings:
-        findings.append(((frame, 0), -1, ExpertItem(
-            Severity.WARNING, Group.CAPTURE, f"link type {link_type} is not supported; its frames were skipped",
-            frame, rule="capture", code="capture.unsupported_link_type")))
+    if undecoded:  # their frames went to no group: the one warning the single pass's engine gives at its end
+        first, text = undecoded_warning(undecoded)
+        findings.append(((FINISH, 0), -1, ExpertItem(Severity.WARNING, Group.CAPTURE, text, first, rule="capture",
+                                                     code="capture.unknown_encapsulation")))
     findings.sort(key=lambda row: (row[0], row[1]))
     if any(result["evicted"] for result in results):
         # More than max_connections at once in one group: the single pass would have evicted others too.

@@ -40,6 +40,7 @@ from dicomtui.core.wire.packet import (
 )
 from dicomtui.core.wire.tcp import LATE_SEGMENT_WAIT, ChunkMap, DirectionReassembler, Gap
 from dicomtui.core.wire.tcp_record import ROW_SIZE, SegmentRecord, pack_row
+from dicomtui.core.wire.undecoded import UndecodedFrames, link_type_name, undecoded_warning
 
 DETECTION_BYTES = 4096
 MAX_CONNECTION_ATTEMPTS = 65536  # connections without a byte kept (a port scan makes millions)
@@ -300,9 +301,8 @@ class CaptureEngine:
         # made at the first IP fragment and asked for every one (fragments are rare: no probation).
         self.fragment_copies: DuplicateFilter | None = None
         self.table: dict[tuple, tuple[_TrackedConnection, int]] = {}
-        self.unsupported_link_types: set[int] = set()
         self.not_dicom_on_port = 0  # connections on a DICOM port whose first bytes are no PDU
-        self.undecoded: dict[str, tuple[int, int]] = {}  # encapsulation or link type -> (first frame, frames)
+        self.undecoded = UndecodedFrames()  # frames of a link type or encapsulation not taken off, by kind
         self.held_frames = 0  # segments that waited for the peer bytes they acknowledge
         self.held_lateness = 0.0  # the longest a peer's acknowledged bytes came after the acknowledgement
         self.held_first_frame = 0
@@ -599,7 +599,7 @@ class CaptureEngine:
         if fragment is None:
             return False
         if isinstance(fragment, str):  # an encapsulation the walk cannot take off: counted, named at the end
-            self._undecoded(fragment, frame_number)
+            self.undecoded.add(fragment, frame_number)
             return True
         if fragment.protocol != 6:
             return True  # a fragment of something that is not TCP
@@ -714,10 +714,6 @@ class CaptureEngine:
             f"{ROW_SIZE} bytes each; raise it with -o max_segment_record:N)", frame_number,
             code="capture.segment_record_limit")
 
-    def _undecoded(self, name: str, frame_number: int) -> None:
-        counted = self.undecoded.get(name)
-        self.undecoded[name] = (frame_number, 1) if counted is None else (counted[0], counted[1] + 1)
-
     def order_findings(self) -> None:
         """Segments recorded before the peer bytes they acknowledge (at the end of the capture)."""
         if not self.held_lateness:
@@ -731,28 +727,16 @@ class CaptureEngine:
             "(the skew is not corrected)", self.held_first_frame, code="capture.direction_skew")
 
     def undecoded_findings(self) -> None:
-        """One warning naming the link types and encapsulations whose frames were skipped, with counts."""
+        """One warning naming the link types and encapsulations whose frames were skipped, with counts
+        (core/wire/undecoded.py; batch mode counts them while indexing and words them alike)."""
         if not self.undecoded:
             return
-        total = sum(count for _first, count in self.undecoded.values())
-        listed = sorted(self.undecoded.items(), key=lambda item: (-item[1][1], item[0]))
-        parts = [f"{name}: {count} (first frame {first})" for name, (first, count) in listed[:20]]
-        if len(listed) > 20:
-            parts.append(f"{len(listed) - 20} more kinds")
-        first = min(first for first, _count in self.undecoded.values())
-        self._capture_finding(
-            Severity.WARNING,
-            f"{total} frame(s) skipped: their link type or encapsulation is not one dicomtui takes off, so any "
-            f"DICOM in them is not analysed — " + "; ".join(parts), first, code="capture.unknown_encapsulation")
+        first, text = undecoded_warning(self.undecoded.kinds)
+        self._capture_finding(Severity.WARNING, text, first, code="capture.unknown_encapsulation")
 
     def _not_tcp(self, frame_number: int, link_type: int) -> None:
-        # (an unsupported link type has its own warning, which batch mode gives alike; not counted here)
-        if link_type not in SUPPORTED_LINK_TYPES and link_type not in self.unsupported_link_types:
-            self.unsupported_link_types.add(link_type)
-            self._capture_finding(
-                Severity.WARNING,
-                f"link type {link_type} is not supported; its frames were skipped", frame_number,
-                code="capture.unsupported_link_type")
+        if link_type not in SUPPORTED_LINK_TYPES:
+            self.undecoded.add(link_type_name(link_type), frame_number)
 
     def _lookup(self, entry, family: int, src: bytes, dst: bytes, sport: int, dport: int, seq: int, flags: int,
                 frame_number: int, ts: float):
