@@ -48,11 +48,12 @@ _ethernet_ipv4_tcp = ETHERNET_IPV4_TCP.unpack_from
 
 
 def fragment_identity(fragment: IpFragment) -> tuple:
-    """A fragment's identity for the SPAN-copy filter: what a router leaves alone (addresses, the
-    datagram's identification, where the fragment sits in it, the "more" flag, its IP length; not
-    the TTL, not a VLAN tag).  The payload bytes are compared besides (``DuplicateFilter.is_copy``)."""
-    return (fragment.family, fragment.addresses, fragment.ident, fragment.protocol, fragment.offset, fragment.more,
-            fragment.payload_end - fragment.payload_offset)
+    """A fragment's identity for the SPAN-copy filter: what a router leaves alone (the addresses, which
+    say the family by their length, the datagram's identification and protocol, where the fragment sits
+    in it, the "more" flag; not the TTL, not a VLAN tag).  Its length and payload bytes are compared
+    besides (``DuplicateFilter.is_copy``).  A slice of the named tuple: ~0.1 µs, fragments are many on a
+    VPN's bulk transfer."""
+    return fragment[1:6]
 
 
 class DecoderContext:
