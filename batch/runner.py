@@ -116,8 +116,8 @@ def keys_of(index_result: dict):
     return index_result["keys"]
 
 
-def reduce_run(summaries, group_paths, config, make_host, disabled, bases, undecoded_keys, out_dir, run_id, extra_tables,
-               record, _decoded=()) -> dict:
+def reduce_run(summaries, group_paths, config, make_host, disabled, bases, undecoded_keys, out_dir, run_id,
+               extra_tables, record, _decoded=()) -> dict:
     """Merge the groups, run the rules, write every table and ``run.json`` into ``out_dir``."""
     from .merge import merge_groups, undecoded_kinds
     from .tables import analysis_tables

@@ -688,7 +688,8 @@ class CaptureEngine:
             f"{count} frame(s) (frames {first_frame}-{last_frame}) are copies of a "
             f"packet captured just before (the same IP identification, {what} and payload within "
             f"{self.duplicates.window * 1000:g} ms: SPAN duplicates, a mirror port recording each packet twice, or a "
-            f"routed copy): set aside, not counted as retransmissions or loss; reassembly and timing use the first copy",
+            f"routed copy): set aside, not counted as retransmissions or loss; reassembly and timing use the first "
+            f"copy",
             first_frame, code="capture.span_duplicates")
 
     def _check_record_budget(self, frame_number: int) -> None:
