@@ -15,7 +15,9 @@ import pytest
 from capture_tools import FIXTURES, RawFrame, read_frames, write_pcap
 from conftest import analyze_path
 
+from dicomtui.core.model.timing import exchanges, srt_tables
 from dicomtui.core.views.document import analysis_json
+from dicomtui.core.views.timing import stats_lines
 
 FIXTURE = "store_dcmtk.pcapng"
 SERVER_PORT = 104
@@ -114,3 +116,25 @@ def test_a_clock_step_back_is_reported_and_spans_no_duration(tmp_path, clean):
     assert all(0 <= value <= total + 1e-6 for value in _durations(document))
     # No think time or wait invented across the step (it once read as "the SCU waits between objects").
     assert not [item for item in analysis.expert if "waits" in item.message and "SCU" in item.message]
+
+
+def test_simple_packet_block_frames_are_marked_untimed_and_left_out_of_response_times(tmp_path, clean):
+    """Every server frame a simple packet block: those frames are marked "time unknown", and every
+    answered request (its response ends in one) is counted apart, not given a response time."""
+    frames, expected = clean
+    path = tmp_path / "spb.pcapng"
+    _pcapng_with_simple_blocks(path, frames, _from_server)
+    analysis = analyze_path(path)
+    server_frames = [number for number, frame in enumerate(frames, 1) if _from_server(frame)]
+    assert list(analysis.untimed_frames) == server_frames
+    assert not analysis.time_known(server_frames[0]) and analysis.time_known(1)
+    found = exchanges(analysis)
+    answered = [e for e in exchanges(expected) if e.response_time is not None]
+    assert len(found) == len(answered) > 0
+    assert all(e.untimed and e.response_time is None and e.first_byte is None for e in found)
+    rows = srt_tables(found)["command"]
+    assert sum(row.untimed for row in rows) == len(answered) and not any(row.times for row in rows)
+    assert sum(row.unanswered for row in rows) == 0
+    text = "\n".join(stats_lines(analysis))
+    assert f"({len(answered)} answered request(s) left out" in text
+    assert not list(expected.untimed_frames) and all(not e.untimed for e in exchanges(expected))

@@ -245,6 +245,14 @@ def _iter_pcap(source: CaptureSource, source_index: int) -> Iterator[Record]:
         yield (source_index, ts, link_type, body, caplen, origlen)
 
 
+class UntimedTime(float):
+    """The time of a packet whose block carried none (a pcapng simple packet block): the packet
+    before it's, so the frame keeps its place; the engine marks the frame "time unknown"
+    (``Analysis.untimed_frames``) and timing leaves it out.  Arithmetic gives plain floats."""
+
+    __slots__ = ()
+
+
 UNTIMED_LOOKAHEAD = 10_000  # blocks searched for the first time of a file that starts with simple packet blocks
 
 
@@ -258,8 +266,9 @@ def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
     finally:
         if untimed[0]:  # once per file, however often it is walked
             note = CaptureNote(source.name, (
-                f"{untimed[0]} packet(s) in simple packet blocks carry no time: each is given the time of "
-                "the packet before it, so no time passes at them in durations and response times"))
+                f"{untimed[0]} packet(s) in simple packet blocks carry no time: each keeps its place at the time "
+                "of the packet before it, is shown with its time unknown, and response times that end in it are "
+                "left out of the timing figures"))
             if note not in source.notes:
                 source.notes.append(note)
 
@@ -331,7 +340,7 @@ def _iter_pcapng_blocks(source: CaptureSource, source_index: int, untimed: list[
                     untimed[0] += 1
                     if last_ts is None:
                         last_ts = _first_time_after(data, offset, end, endian, interfaces)
-                    ts = last_ts
+                    ts = UntimedTime(last_ts)
                 else:
                     last_ts = ts
                 yield (source_index, ts, link_type, offset + data_offset, caplen, origlen)
