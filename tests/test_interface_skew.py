@@ -14,7 +14,9 @@ needless because an acknowledgement was recorded before what it acknowledges.
 
 from __future__ import annotations
 
+import shutil
 import struct
+import subprocess
 
 import pytest
 from capture_tools import FIXTURES, RawFrame, read_frames
@@ -120,3 +122,28 @@ def test_the_skew_is_corrected_for_timing(tmp_path, skew):
     for connection in skewed.connections:  # TCP rows, corrected, in causal order
         late = connection.segments.corrected()
         assert any(late.late) and late is not connection.segments
+
+
+@pytest.mark.parametrize("skew", [0.002, -0.002])
+def test_tshark_on_the_same_shape_loses_pdus_and_calls_resends(tmp_path, skew):
+    """tshark, for comparison, on the same two captures: it decodes fewer DICOM frames from the
+    skewed one than from the clean one and flags spurious retransmissions and ACKed-unseen segments
+    (its TCP analysis takes recorded times as they are); dicomtui gives the clean capture's PDUs."""
+    if not shutil.which("tshark"):
+        pytest.skip("tshark not installed")
+    frames = [RawFrame(float(f.ts), f.data, f.link_type) for f in read_frames(FIXTURES / FIXTURE)]
+    clean_path, skewed_path = tmp_path / "clean.pcapng", tmp_path / "skewed.pcapng"
+    _two_interfaces(clean_path, [(int(_from_server(frame)), frame) for frame in frames])
+    _two_interfaces(skewed_path, _skewed(frames, skew))
+
+    def tshark(path, display_filter: str) -> int:
+        out = subprocess.run(["tshark", "-r", str(path), "-d", f"tcp.port=={SERVER_PORT},dicom", "-Y", display_filter,
+                              "-T", "fields", "-e", "frame.number"], capture_output=True, text=True, check=True)
+        return len(out.stdout.split())
+
+    assert tshark(skewed_path, "dicom") < tshark(clean_path, "dicom")
+    assert tshark(skewed_path, "tcp.analysis.spurious_retransmission") > 0
+    assert tshark(clean_path, "tcp.analysis.flags") == 0
+    ours, clean = analyze_path(skewed_path), analyze_path(clean_path)
+    assert sorted((p.direction, p.stream_offset, p.pdu_type) for p in ours.pdus) == \
+        sorted((p.direction, p.stream_offset, p.pdu_type) for p in clean.pdus)
