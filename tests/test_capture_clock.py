@@ -178,3 +178,25 @@ def test_tshark_leaves_the_same_frames_without_a_time(tmp_path, clean):
     dicom = subprocess.run(["tshark", "-r", str(path), "-d", "tcp.port==104,dicom", "-Y", "dicom"],
                            capture_output=True, text=True, check=True).stdout
     assert len(dicom.splitlines()) > 0 and len(analysis.pdus) == len(expected.pdus)
+
+
+def test_a_live_read_marks_the_same_frames_untimed(tmp_path, clean, plugin_host):
+    """The same capture fed in pieces to the live engine (a pipe): the same frames marked untimed,
+    no clock step invented from a simple packet block's missing time."""
+    from dicomtui.core.pipeline.incremental import IncrementalAnalysis
+
+    frames, _expected = clean
+    path = tmp_path / "spb.pcapng"
+    _pcapng_with_simple_blocks(path, frames, _from_server)
+    live = IncrementalAnalysis(AnalysisConfig(), plugin_host, "spb")
+    data = path.read_bytes()
+    try:
+        for start in range(0, len(data), 700):
+            live.feed(data[start : start + 700])
+            live.poll()
+        live.finish()
+        analysis = live.analysis
+        assert list(analysis.untimed_frames) == list(analyze_path(path).untimed_frames)
+        assert not [item for item in analysis.expert if item.code == "capture.clock_step_back"]
+    finally:
+        live.close()

@@ -331,8 +331,9 @@ class CaptureEngine:
         ts = None
         shift, newest = self.time_shift, self.newest_time
         numbered = enumerate(records, start + 1) if frame_numbers is None else zip(frame_numbers, records)
+        untimed = UntimedTime  # a pcapng simple packet block's borrowed time (core/wire/capture.py)
         for frame_number, (source, ts, link_type, offset, caplen, _origlen) in numbered:
-            if ts.__class__ is UntimedTime:
+            if ts.__class__ is untimed:
                 self.analysis.untimed_frames.append(frame_number)
             if shift:
                 ts += shift

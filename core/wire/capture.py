@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator, NamedTuple
 
 from dicomtui.core.wire.capture_format import (  # noqa: F401  (names importers use from here)
+    UntimedTime,
     MAX_RECORD_LENGTH,
     PCAP_HEADER_LENGTH,
     PCAP_MAGICS,
@@ -243,14 +244,6 @@ def _iter_pcap(source: CaptureSource, source_index: int) -> Iterator[Record]:
     link_type = layout[2]
     for ts, body, caplen, origlen in pcap_records(source, layout, PCAP_HEADER_LENGTH, len(source.data), WalkEnd()):
         yield (source_index, ts, link_type, body, caplen, origlen)
-
-
-class UntimedTime(float):
-    """The time of a packet whose block carried none (a pcapng simple packet block): the packet
-    before it's, so the frame keeps its place; the engine marks the frame "time unknown"
-    (``Analysis.untimed_frames``) and timing leaves it out.  Arithmetic gives plain floats."""
-
-    __slots__ = ()
 
 
 UNTIMED_LOOKAHEAD = 10_000  # blocks searched for the first time of a file that starts with simple packet blocks
