@@ -20,7 +20,7 @@ from dicomtui.core.model.analysis import Analysis
 from dicomtui.core.pipeline.apply import ModelWriter, Outbox
 from dicomtui.core.protocol.events import Numbering
 from dicomtui.core.protocol.detect import Detection, breaks_pdu_grammar_at_start, classify_connection
-from dicomtui.core.wire.capture import PCAP_HEADER_LENGTH, CaptureSource, merge_records, pcap_layout
+from dicomtui.core.wire.capture import PCAP_HEADER_LENGTH, CaptureSource, UntimedTime, merge_records, pcap_layout
 from dicomtui.core.wire.capture_format import CLOCK_STEP_BACK, WalkEnd, pcap_records
 from dicomtui.core.wire.duplicates import DuplicateFilter
 from dicomtui.core.wire.fragments import FragmentReassembler
@@ -70,8 +70,11 @@ class DecoderContext:
         self.outbox = outbox
 
     def frames(self, direction: int, start: int, end: int) -> tuple[int, int, float, float]:
-        """(first frame, last frame, first frame's time, last frame's time) of a stream range."""
-        return self.connection.streams[direction].frames_for(start, end)
+        """(first frame, last frame, first frame's time, last frame's time) of a stream range, the
+        times corrected for a direction recorded late (``Connection.clock_offset``)."""
+        found = self.connection.streams[direction].frames_for(start, end)
+        late = self.connection.clock_offset(direction)
+        return found if not late else (found[0], found[1], found[2] - late, found[3] - late)
 
     def status_meaning(self, command_field: int, status: int, sop_class: str) -> tuple[str, str]:
         return self.analysis.status_meaning(command_field, status, sop_class)
@@ -340,7 +343,10 @@ class CaptureEngine:
         ts = None
         shift, newest = self.time_shift, self.newest_time
         numbered = enumerate(records, start + 1) if frame_numbers is None else zip(frame_numbers, records)
+        untimed = UntimedTime  # a pcapng simple packet block's borrowed time (core/wire/capture.py)
         for frame_number, (source, ts, link_type, offset, caplen, _origlen) in numbered:
+            if ts.__class__ is untimed:
+                self.analysis.untimed_frames.append(frame_number)
             if shift:
                 ts += shift
             if ts < newest - CLOCK_STEP_BACK:
@@ -484,7 +490,7 @@ class CaptureEngine:
                                                  length, frame_number, ts)
                             if flags & 0x10:
                                 other = reassemblers[1 - direction]
-                                if other.started and ack != other.next_seq:
+                                if ack != other.next_seq:
                                     other.acknowledged(ack, frame_number, ts)
                             return
         self.frame(frame_number, 0, ts, LINKTYPE_ETHERNET, body, caplen)
@@ -548,6 +554,12 @@ class CaptureEngine:
                 self.held_frames += 1
                 self._release_held(tracked, ts)  # what waited long enough goes on: the queue spans 10 ms
                 return
+            if payload_length and tracked.held[0][0] != direction:
+                self._late_for_held(tracked, direction, seq, payload_length, ts)
+        if payload_length and tracked.reassemblers[direction].loss_evidence is not None:
+            late = tracked.reassemblers[direction].first_unseen_ack(seq, payload_length, ts)
+            if late is not None:
+                self._learn_lateness(tracked, direction, late, frame_number)
         self._deliver(tracked, direction, seq, ack, flags, payload, payload_length, missing, frame_number, ts)
         if tracked.held:
             self._release_held(tracked, ts)
@@ -567,7 +579,7 @@ class CaptureEngine:
         if flags & TCP_ACK:
             other = tracked.reassemblers[1 - direction]
             # Most ACKs acknowledge exactly what was delivered: nothing to learn from them.
-            if other.started and ack != other.next_seq:
+            if ack != other.next_seq:
                 other.acknowledged(ack, frame_number, ts)
         if flags & (TCP_FIN | TCP_RST):
             if flags & TCP_FIN:
@@ -583,13 +595,37 @@ class CaptureEngine:
             if ts is not None and ts - held_ts < LATE_SEGMENT_WAIT \
                     and _acknowledges_unseen(tracked, direction, ack):
                 return
-            if ts is not None and ts - held_ts < LATE_SEGMENT_WAIT:  # the peer's bytes came: how late
-                self.held_lateness = max(self.held_lateness, ts - held_ts)
-                if not self.held_first_frame:
-                    self.held_first_frame = frame_number
             held.popleft()
             self._deliver(tracked, direction, seq, ack, flags, payload, payload_length, missing, frame_number,
                           held_ts)
+
+    def _late_for_held(self, tracked: _TrackedConnection, direction: int, seq: int, length: int, ts: float) -> None:
+        """Peer bytes that held segments acknowledge arrive (``direction``'s segment ending at seq +
+        length): how late, learnt before they are delivered, so their PDUs' times are corrected too."""
+        end = (seq + length) & 0xFFFFFFFF
+        for _direction, _seq, ack, _flags, _payload, _length, _missing, frame_number, held_ts in tracked.held:
+            if (end - ack) & 0xFFFFFFFF >= 0x80000000:
+                break  # this one (and the ones behind it) wait for more
+            self._learn_lateness(tracked, direction, ts - held_ts, frame_number)
+
+    def _learn_lateness(self, tracked: _TrackedConnection, direction: int, lateness: float, frame_number: int) -> None:
+        """``direction``'s bytes were recorded ``lateness`` after an acknowledgement of them.
+
+        The acknowledging side cannot have sent before it received, so this is the least the
+        clocks of two capture interfaces are apart; the longest seen on a connection is taken off
+        ``direction``'s times for timing (``SegmentRecord.late``; PDU times as they are decoded
+        from then on, the TCP analysis all of them).  Longer than the late-segment wait it is no
+        skew but bytes the capture lost and a resend brought.
+        """
+        if not 0 < lateness < LATE_SEGMENT_WAIT:
+            return
+        late = tracked.segments.late
+        if lateness > late[direction]:
+            late[direction] = lateness
+        if lateness > self.held_lateness:
+            self.held_lateness = lateness
+        if not self.held_first_frame:
+            self.held_first_frame = frame_number
 
     # -- IP fragments ----------------------------------------------------------------------
 
@@ -717,16 +753,21 @@ class CaptureEngine:
             code="capture.segment_record_limit")
 
     def order_findings(self) -> None:
-        """Segments recorded before the peer bytes they acknowledge (at the end of the capture)."""
+        """Acknowledgements recorded before the peer bytes they acknowledge (at the end of the capture)."""
         if not self.held_lateness:
             return
+        skewed = sum(1 for connection in self.analysis.connections
+                     if connection.segments is not None and any(connection.segments.late))
         self._capture_finding(
             Severity.NOTE,
-            f"{self.held_frames} segment(s) were recorded before the peer bytes they acknowledge, which came up to "
-            f"{self.held_lateness * 1000:.1f} ms later (each direction on its own capture interface, their clocks "
-            f"apart?): they were decoded in the order they were sent, each waiting at most "
-            f"{LATE_SEGMENT_WAIT * 1000:g} ms of capture time; TCP timing figures still use the recorded times "
-            "(the skew is not corrected)", self.held_first_frame, code="capture.direction_skew")
+            f"acknowledgements were recorded before the peer bytes they acknowledge, by up to "
+            f"{self.held_lateness * 1000:.1f} ms, on {skewed} connection(s) (each direction on its own capture "
+            f"interface, their clocks apart?): {self.held_frames} data segment(s) waited for those bytes, at most "
+            f"{LATE_SEGMENT_WAIT * 1000:g} ms of capture time, so the conversation was decoded in the order it was "
+            "sent. For timing, the late side's times are moved back by the lateness measured on its connection "
+            "(the least the clocks are apart: an acknowledgement cannot precede what it acknowledges), in PDU, "
+            "message, response and TCP times; frame times are shown as recorded", self.held_first_frame,
+            code="capture.direction_skew")
 
     def undecoded_findings(self) -> None:
         """One warning naming the link types and encapsulations whose frames were skipped, with counts
