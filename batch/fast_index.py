@@ -45,7 +45,8 @@ def _fields(endian: str):
     ])
 
 
-def index_columns(source, groups: int, flow_group, parts, summary, all_keys: array, all_times: array) -> bool:
+def index_columns(source, groups: int, flow_group, note_undecoded, parts, summary, all_keys: array,
+                  all_times: array) -> bool:
     """Fill ``parts`` (one ``GroupPart`` a group), ``all_keys``, ``all_times`` (every frame's
     timestamp) and ``summary``'s frame fields for an Ethernet pcap; False (nothing filled) for
     any other file, or a damaged one."""
@@ -100,6 +101,9 @@ def index_columns(source, groups: int, flow_group, parts, summary, all_keys: arr
             segment = parse_tcp_at(data, offsets[row] + RECORD_HEADER, int(caplen[row]), link_type)
             if segment is not None:
                 group[row] = flow_group(segment[1], segment[3], segment[2], segment[4], groups)
+            else:
+                note_undecoded(summary, data, offsets[row] + RECORD_HEADER, int(caplen[row]), link_type,
+                               position + row)
         origlen = fields["origlen"].astype(np.uint32)
         for number, part in enumerate(parts):
             rows = np.flatnonzero(group == number)

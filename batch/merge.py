@@ -23,6 +23,8 @@ from dicomtui.core.pipeline.engine import clock_step_findings, direction_skew_fi
 from dicomtui.core.pipeline.phases import Pipeline
 from dicomtui.core.wire.capture import CaptureNote, CaptureSource
 
+from dicomtui.core.wire.undecoded import UndecodedFrames, undecoded_warning
+
 from .split import FINISH, FileSummary, map_source
 
 
@@ -31,20 +33,21 @@ def _load(path: str) -> dict:
         return pickle.load(handle)
 
 
-def link_type_findings(summaries: list[FileSummary], bases: dict[int, int],
-                       keys_of: dict[int, object]) -> list[tuple[int, int]]:
-    """(frame, link type) of the first frame of each unsupported link type, numbered in the whole capture."""
-    first: dict[int, int] = {}
+def undecoded_kinds(summaries: list[FileSummary], bases: dict[int, int],
+                    keys_of: dict[int, object]) -> dict[str, tuple[int, int]]:
+    """The frames of a link type or encapsulation not taken off, over every file: kind -> (its first frame,
+    numbered in the whole capture, frames), as the single pass's engine counts them (core/wire/undecoded.py)."""
+    kinds = UndecodedFrames()
     for summary in summaries:
-        for link_type, position in summary.unsupported_link_types.items():
+        for kind, (position, count) in summary.undecoded.items():
             key = keys_of[summary.index][position]
             number = bases[summary.index] + position + 1
             for other, keys in keys_of.items():
                 if other == summary.index or not _interleaves(summaries, summary.index, other):
                     continue
                 number += bisect_right(keys, key) if other < summary.index else bisect_left(keys, key)
-            first[link_type] = min(first.get(link_type, number), number)
-    return sorted((frame, link_type) for link_type, frame in first.items())
+            kinds.add(kind, number, count)
+    return kinds.kinds
 
 
 def _interleaves(summaries: list[FileSummary], a: int, b: int) -> bool:
@@ -57,19 +60,23 @@ def _interleaves(summaries: list[FileSummary], a: int, b: int) -> bool:
     return bool(x.frames and y.frames) and not before(x, y) and not before(y, x)
 
 
-def _direction_skew(results: list[dict]):
-    """The single pass's one note on held segments (``CaptureEngine.order_findings``) from the
-    groups' counts: the first is the one that went on first in the frame order."""
+def _direction_skew(results: list[dict], connections: list[tuple]):
+    """The single pass's one note on acknowledgements recorded before the bytes they acknowledge
+    (``CaptureEngine.order_findings``) from the groups' counts: the first frame is the one learnt
+    first in the frame order; the connections counted are those the single pass has when it
+    closes the capture (created before: ``connections`` are (creation key, group, connection))."""
     held = [result["held"] for result in results if result.get("held")]
     lateness = max((item[1] for item in held), default=0.0)
     if not lateness:
         return None
     first = min((item for item in held if item[3]), key=lambda item: item[2])
-    return direction_skew_finding(sum(item[0] for item in held), lateness, first[3])
+    skewed = sum(1 for key, _group, connection in connections
+                 if key[0] < FINISH and connection.segments is not None and any(connection.segments.late))
+    return direction_skew_finding(sum(item[0] for item in held), lateness, skewed, first[3])
 
 
 def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: AnalysisConfig, make_host,
-                 disabled: set[str], link_findings: list[tuple[int, int]], clock_steps=()) -> Analysis:
+                 disabled: set[str], undecoded: dict[str, tuple[int, int]], clock_steps=()) -> Analysis:
     """One Analysis from the groups' pickled results, as the single pass over all files makes it.
 
     ``clock_steps``: the run's steps of the clock back (``clock.ClockStep``), which the groups
@@ -137,14 +144,14 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
     findings = [(key, group, replace(item, association=association_of(group, item.association),
                                      pdu=pdu(group, item.pdu), message_index=message_of(group, item.message_index)))
                 for key, group, item in ordered("expert")]
-    for frame, link_type in link_findings:
-        findings.append(((frame, 0), -1, ExpertItem(
-            Severity.WARNING, Group.CAPTURE, f"link type {link_type} is not supported; its frames were skipped",
-            frame, rule="capture", code="capture.unsupported_link_type")))
-    # The capture findings the single pass makes as it closes the capture (before the connections
-    # still open), from what every group found.
+    # The findings the single pass's engine makes about the whole capture as it closes it (before the
+    # connections still open), in its order, from what the index and every group found.
     closing = clock_step_findings([(step.frame, step.step) for step in clock_steps])
-    skew = _direction_skew(results)
+    if undecoded:  # their frames went to no group
+        first, text = undecoded_warning(undecoded)
+        closing.append(ExpertItem(Severity.WARNING, Group.CAPTURE, text, first, rule="capture",
+                                  code="capture.unknown_encapsulation"))
+    skew = _direction_skew(results, connections)
     if skew is not None:
         closing.append(skew)
     for order, item in enumerate(closing):

@@ -120,15 +120,15 @@ def clock_of(index_result: dict):
     return index_result.get("clock", [])
 
 
-def reduce_run(summaries, group_paths, config, make_host, disabled, bases, link_keys, out_dir, run_id, extra_tables,
-               record, clock_steps=(), _decoded=()) -> dict:
+def reduce_run(summaries, group_paths, config, make_host, disabled, bases, undecoded_keys, out_dir, run_id,
+               extra_tables, record, clock_steps=(), _decoded=()) -> dict:
     """Merge the groups, run the rules, write every table and ``run.json`` into ``out_dir``."""
-    from .merge import link_type_findings, merge_groups
+    from .merge import merge_groups, undecoded_kinds
     from .tables import analysis_tables
 
     started = time.monotonic()
-    findings = link_type_findings(summaries, bases, link_keys)
-    analysis = merge_groups(summaries, group_paths, config, make_host, disabled, findings, clock_steps)
+    analysis = merge_groups(summaries, group_paths, config, make_host, disabled,
+                            undecoded_kinds(summaries, bases, undecoded_keys), clock_steps)
     tables = analysis_tables(analysis, run_id)
     tables.update(extra_tables)
     counts = write_tables(tables, out_dir, run_id)
@@ -573,9 +573,9 @@ def _submit_run(client, run: _Run, config: AnalysisConfig, make_host, disabled, 
                                pure=False)
         decode_owner[future.key] = future
         decodes.append(future)
-    link_files = {summary.index for summary in run.summaries if summary.unsupported_link_types}
-    link_keys = {position: keys[position] for position in link_files | {
-        other for position in link_files for other in overlaps.get(position, [])}}
+    undecoded_files = {summary.index for summary in run.summaries if summary.undecoded}
+    undecoded_keys = {position: keys[position] for position in undecoded_files | {
+        other for position in undecoded_files for other in overlaps.get(position, [])}}
     inputs_rows = [{"run_id": run.run_id, "path": summary.name, "content_hash": item["hash"],
                     "size": item["size"], "frames": summary.frames, "first_time": summary.first_ts,
                     "last_time": summary.last_ts, "start": _utc(summary.first_ts), "notes": summary.notes}
@@ -595,7 +595,7 @@ def _submit_run(client, run: _Run, config: AnalysisConfig, make_host, disabled, 
     }
     # The merge waits for this run's groups (passed as dependencies), not for the whole batch.
     run.reduce_future = client.submit(
-        reduce_run, run.summaries, group_paths, config, make_host, set(disabled), bases, link_keys, run.out_dir,
+        reduce_run, run.summaries, group_paths, config, make_host, set(disabled), bases, undecoded_keys, run.out_dir,
         run.run_id, {"inputs": inputs_rows, "input_problems": problem_rows}, run.record, clock, decodes, pure=False)
 
 

@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from dicomtui.core.model.analysis import Analysis, AnalysisConfig
 from dicomtui.core.pipeline.engine import CaptureEngine
 from dicomtui.core.wire.capture import CaptureError, CaptureSource, iter_record_tuples, open_source
-from dicomtui.core.wire.packet import SUPPORTED_LINK_TYPES, parse_tcp_at
+from dicomtui.core.wire.packet import parse_tcp_at
+from dicomtui.core.wire.undecoded import undecoded_kind
 
 from .clock import deep_runs
 from .fast_index import index_columns
@@ -86,7 +87,8 @@ class FileSummary:
     first_ts: float | None = None
     last_ts: float | None = None
     notes: list[str] = field(default_factory=list)
-    unsupported_link_types: dict[int, int] = field(default_factory=dict)  # link type -> first position
+    # frames of a link type or encapsulation not taken off (core/wire/undecoded.py): kind -> (first position, frames)
+    undecoded: dict[str, tuple[int, int]] = field(default_factory=dict)
     size: int = 0
     clock_runs: int = 0  # runs of frames where the clock may have stepped back (``clock.deep_runs``)
 
@@ -105,6 +107,15 @@ class GroupPart:
 
     def __len__(self) -> int:
         return len(self.positions)
+
+
+def note_undecoded(summary: FileSummary, data, offset: int, caplen: int, link_type: int, position: int) -> None:
+    """Count a frame that is no TCP segment in ``summary.undecoded`` when the single pass would count it
+    (core/wire/undecoded.py): its frames go to no flow group, so the merge words the one warning."""
+    kind = undecoded_kind(data, offset, caplen, link_type)
+    if kind is not None:
+        counted = summary.undecoded.get(kind)
+        summary.undecoded[kind] = (position, 1) if counted is None else (counted[0], counted[1] + 1)
 
 
 def flow_group(src: bytes, sport: int, dst: bytes, dport: int, groups: int) -> int:
@@ -144,7 +155,7 @@ def index_file(index: int, name: str, groups: int, spool_dir: str, content_hash:
         parts = [GroupPart() for _ in range(groups)]
         all_keys = array("d")
         all_times = array("d")  # every frame's timestamp, for the clock's steps back (then dropped)
-        if index_columns(source, groups, flow_group, parts, summary, all_keys, all_times):
+        if index_columns(source, groups, flow_group, note_undecoded, parts, summary, all_keys, all_times):
             return _indexed(summary, parts, all_keys, all_times, source)
         data = source.data
         running = float("-inf")
@@ -160,8 +171,7 @@ def index_file(index: int, name: str, groups: int, spool_dir: str, content_hash:
                 summary.last_ts = ts
                 segment = parse_tcp_at(data, offset, caplen, link_type)
                 if segment is None:
-                    if link_type not in SUPPORTED_LINK_TYPES and link_type not in summary.unsupported_link_types:
-                        summary.unsupported_link_types[link_type] = position
+                    note_undecoded(summary, data, offset, caplen, link_type, position)
                     continue
                 part = parts[flow_group(segment[1], segment[3], segment[2], segment[4], groups)]
                 part.positions.append(position)

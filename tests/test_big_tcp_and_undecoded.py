@@ -91,8 +91,10 @@ def test_frames_in_an_encapsulation_not_taken_off_are_counted_and_named(tmp_path
         assert out.stdout.strip()
 
 
-def test_an_unknown_link_type_is_named(tmp_path):
-    """Its own warning (named at its first frame, as batch mode gives it too), not in the count."""
+def test_an_unknown_link_type_is_named_and_counted(tmp_path):
+    """In the same one warning as encapsulations (tests/test_undecoded_link_types.py mixes them)."""
     frames = [RawFrame(frame.ts, frame.data, 147) for frame in read_frames(FIXTURES / FIXTURE)]
     analysis = analyze_path(write_pcap(tmp_path / "user0.pcap", frames))
-    assert any("link type 147 is not supported" in item.message for item in analysis.expert)
+    (warning,) = [item for item in analysis.expert if item.code == "capture.unknown_encapsulation"]
+    assert f"link type 147 (LINKTYPE_USER0): {len(frames)} (first frame 1)" in warning.message
+    assert warning.frame == 1

@@ -9,13 +9,20 @@ duration spans it.
 
 from __future__ import annotations
 
+import shutil
 import struct
+import subprocess
 
 import pytest
 from capture_tools import FIXTURES, RawFrame, read_frames, write_pcap
 from conftest import analyze_path
+from tui_tools import run_async, wait_for_workers
 
+from dicomtui.core.model.analysis import AnalysisConfig
+from dicomtui.core.model.timing import exchanges, srt_tables
 from dicomtui.core.views.document import analysis_json
+from dicomtui.core.views.timing import stats_lines
+from dicomtui.tui.app import DicomApp
 
 FIXTURE = "store_dcmtk.pcapng"
 SERVER_PORT = 104
@@ -114,3 +121,82 @@ def test_a_clock_step_back_is_reported_and_spans_no_duration(tmp_path, clean):
     assert all(0 <= value <= total + 1e-6 for value in _durations(document))
     # No think time or wait invented across the step (it once read as "the SCU waits between objects").
     assert not [item for item in analysis.expert if "waits" in item.message and "SCU" in item.message]
+
+
+def test_simple_packet_block_frames_are_marked_untimed_and_left_out_of_response_times(tmp_path, clean):
+    """Every server frame a simple packet block: those frames are marked "time unknown", and every
+    answered request (its response ends in one) is counted apart, not given a response time."""
+    frames, expected = clean
+    path = tmp_path / "spb.pcapng"
+    _pcapng_with_simple_blocks(path, frames, _from_server)
+    analysis = analyze_path(path)
+    server_frames = [number for number, frame in enumerate(frames, 1) if _from_server(frame)]
+    assert list(analysis.untimed_frames) == server_frames
+    assert not analysis.time_known(server_frames[0]) and analysis.time_known(1)
+    found = exchanges(analysis)
+    answered = [e for e in exchanges(expected) if e.response_time is not None]
+    assert len(found) == len(answered) > 0
+    assert all(e.untimed and e.response_time is None and e.first_byte is None for e in found)
+    rows = srt_tables(found)["command"]
+    assert sum(row.untimed for row in rows) == len(answered) and not any(row.times for row in rows)
+    assert sum(row.unanswered for row in rows) == 0
+    text = "\n".join(stats_lines(analysis))
+    assert f"({len(answered)} answered request(s) left out" in text
+    assert not list(expected.untimed_frames) and all(not e.untimed for e in exchanges(expected))
+
+
+@run_async
+async def test_the_packet_list_shows_an_untimed_pdu_time_as_unknown(tmp_path, clean, plugin_host):
+    frames, _expected = clean
+    path = tmp_path / "spb.pcapng"
+    _pcapng_with_simple_blocks(path, frames, _from_server)
+    app = DicomApp([str(path)], AnalysisConfig(), plugin_host, preferences_path=tmp_path / "config.toml")
+    async with app.run_test(size=(120, 30)) as pilot:
+        for _ in range(4):
+            await pilot.pause(0.05)
+            await wait_for_workers(app)
+        analysis = app.analysis
+        times = {index: app.packet_list.cell_values(index)["time"] for index in range(len(analysis.pdus))}
+        untimed = {index for index in times if analysis.pdus[index].direction == 1}
+        assert untimed and all(times[index] == "?" for index in untimed)
+        assert all(times[index] != "?" for index in times if index not in untimed)
+
+
+def test_tshark_leaves_the_same_frames_without_a_time(tmp_path, clean):
+    """tshark, for comparison: the simple packet block frames have no frame.time_relative (an empty
+    field), the others do; dicomtui marks exactly those frames untimed, and both see the same DICOM."""
+    if not shutil.which("tshark"):
+        pytest.skip("tshark not installed")
+    frames, expected = clean
+    path = tmp_path / "spb.pcapng"
+    _pcapng_with_simple_blocks(path, frames, _from_server)
+    out = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-E", "occurrence=f", "-e", "frame.number",
+                          "-e", "frame.time_relative"], capture_output=True, text=True, check=True).stdout
+    no_time = [int(line.split("\t")[0]) for line in out.splitlines() if not line.split("\t")[1].strip()]
+    analysis = analyze_path(path)
+    assert no_time and list(analysis.untimed_frames) == no_time
+    dicom = subprocess.run(["tshark", "-r", str(path), "-d", "tcp.port==104,dicom", "-Y", "dicom"],
+                           capture_output=True, text=True, check=True).stdout
+    assert len(dicom.splitlines()) > 0 and len(analysis.pdus) == len(expected.pdus)
+
+
+def test_a_live_read_marks_the_same_frames_untimed(tmp_path, clean, plugin_host):
+    """The same capture fed in pieces to the live engine (a pipe): the same frames marked untimed,
+    no clock step invented from a simple packet block's missing time."""
+    from dicomtui.core.pipeline.incremental import IncrementalAnalysis
+
+    frames, _expected = clean
+    path = tmp_path / "spb.pcapng"
+    _pcapng_with_simple_blocks(path, frames, _from_server)
+    live = IncrementalAnalysis(AnalysisConfig(), plugin_host, "spb")
+    data = path.read_bytes()
+    try:
+        for start in range(0, len(data), 700):
+            live.feed(data[start : start + 700])
+            live.poll()
+        live.finish()
+        analysis = live.analysis
+        assert list(analysis.untimed_frames) == list(analyze_path(path).untimed_frames)
+        assert not [item for item in analysis.expert if item.code == "capture.clock_step_back"]
+    finally:
+        live.close()

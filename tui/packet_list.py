@@ -403,7 +403,9 @@ class PacketList(ScrollView, can_focus=True):
         frames = str(pdu.first_frame) if pdu.first_frame == pdu.last_frame else f"{pdu.first_frame}-{pdu.last_frame}"
         return {
             "no": ("*" if pdu_index in self.marked else "") + str(pdu_index + 1),
-            "time": format_timestamp(self.time_format, pdu.timestamp, analysis.first_time, previous),
+            # A pcapng simple packet block carried no time: the PDU has its predecessor's, not shown.
+            "time": format_timestamp(self.time_format, pdu.timestamp, analysis.first_time, previous)
+            if analysis.time_known(pdu.last_frame) else "?",
             "source": source,
             "destination": destination,
             "assoc": f"A{pdu.association}" if pdu.association >= 0 else "",

@@ -95,6 +95,13 @@ class Connection:
     def read(self, direction: int, start: int, end: int, buffers: list) -> bytes | None:
         return self.streams[direction].read(start, end, buffers)
 
+    def clock_offset(self, direction: int) -> float:
+        """Seconds to take off the recorded times of ``direction``'s frames for timing: how much
+        later than the other side's they were recorded (two capture interfaces, their clocks
+        apart; measured by the engine, 0 when not seen).  PDU and message times are corrected
+        already; a view reading a chunk map's frame times (raw) takes this off."""
+        return self.segments.lateness(direction) if self.segments is not None else 0.0
+
 
 @dataclass(slots=True)
 class TransformedConnection:

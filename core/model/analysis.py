@@ -8,6 +8,8 @@ and reads bytes back from the capture on demand.
 from __future__ import annotations
 
 import mmap
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol, Self
 
@@ -125,6 +127,9 @@ class Analysis:
         self.frame_count = 0
         self.tcp_frame_count = 0
         self.span_duplicates = 0  # frames set aside as SPAN copies of a packet (core/wire/duplicates.py)
+        # Frames whose capture block carried no time (pcapng simple packet blocks), in order: they
+        # have the time of the frame before them; timing leaves out what ends in them.
+        self.untimed_frames = array("I")
         self.bytes_total = sum(len(buffer) for buffer in self.buffers)
         self.bytes_done = 0
         self.finished = False
@@ -309,6 +314,14 @@ class Analysis:
         if self._workflow is None or self._workflow[0] != key:
             self._workflow = (key, build_workflow(self))
         return self._workflow[1]
+
+    def time_known(self, frame: int) -> bool:
+        """Whether ``frame`` carried a time of its own (not a pcapng simple packet block's)."""
+        untimed = self.untimed_frames
+        if not untimed:
+            return True
+        at = bisect_left(untimed, frame)
+        return at == len(untimed) or untimed[at] != frame
 
     def frame_time(self, timestamp: float) -> float:
         return timestamp - (self.first_time or 0.0)

@@ -59,9 +59,10 @@ def association_pdus(analysis: "Analysis", association: int) -> list[int]:
 
 
 def _first_byte_time(analysis: "Analysis", pdu) -> float:
-    chunks = analysis.connections[pdu.connection].streams[pdu.direction]
-    _first, _last, start, _end = chunks.frames_for(pdu.stream_offset, pdu.stream_offset + pdu.total_length)
-    return start or pdu.timestamp
+    connection = analysis.connections[pdu.connection]
+    _first, _last, start, _end = connection.streams[pdu.direction].frames_for(pdu.stream_offset,
+                                                                              pdu.stream_offset + pdu.total_length)
+    return start - connection.clock_offset(pdu.direction) if start else pdu.timestamp
 
 
 def ladder_by_pdu(analysis: "Analysis", association: int, collapse: bool = True) -> list[LadderRow]:

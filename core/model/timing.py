@@ -43,6 +43,7 @@ class TimeStats:
     times: list[float] = field(default_factory=list)
     failures: int = 0  # final response with a failure status
     unanswered: int = 0  # requests without a final response in the capture
+    untimed: int = 0  # answered, but the request or the response ended in a frame without a time
 
     @property
     def count(self) -> int:
@@ -52,10 +53,11 @@ class TimeStats:
         times = sorted(self.times)
         if not times:
             return {"count": 0, "min": None, "mean": None, "median": None, "p95": None, "max": None,
-                    "total": 0.0, "failures": self.failures, "unanswered": self.unanswered}
+                    "total": 0.0, "failures": self.failures, "unanswered": self.unanswered, "untimed": self.untimed}
         return {"count": len(times), "min": times[0], "mean": sum(times) / len(times),
                 "median": statistics.median(times), "p95": percentile(times, 95), "max": times[-1],
-                "total": sum(times), "failures": self.failures, "unanswered": self.unanswered}
+                "total": sum(times), "failures": self.failures, "unanswered": self.unanswered,
+                "untimed": self.untimed}
 
 
 def percentile(sorted_values: list[float], percent: float) -> float:
@@ -78,10 +80,14 @@ class Exchange:
     response_time: float | None  # request complete -> final response complete
     failed: bool
     sender: int  # direction of the request
+    # The request or the final response ended in a frame that carried no time (a pcapng simple
+    # packet block): answered, but its times are unknown (None above) and left out of the figures.
+    untimed: bool = False
 
 
 def exchanges(analysis: "Analysis") -> list[Exchange]:
     result = []
+    untimed_frames = len(analysis.untimed_frames)
     for message in analysis.messages:
         if not message.is_request or message.command_field in (0, 0x0FFF) or message.message_id is None:
             continue
@@ -99,10 +105,16 @@ def exchanges(analysis: "Analysis") -> list[Exchange]:
                 failed = category == "failure"
                 if category == PENDING:
                     final = None
-        result.append(Exchange(message.index, message.association, message.command_name.removesuffix("-RQ"),
-                               message.affected_sop_class, pair, message.transfer_time,
-                               first.first_byte_time if first is not None else None,
-                               final.response_time if final is not None else None, failed, message.direction))
+        exchange = Exchange(message.index, message.association, message.command_name.removesuffix("-RQ"),
+                            message.affected_sop_class, pair, message.transfer_time,
+                            first.first_byte_time if first is not None else None,
+                            final.response_time if final is not None else None, failed, message.direction)
+        if untimed_frames and not all(analysis.time_known(frame) for frame in (
+                message.first_frame, message.last_frame, *((first.first_frame, final.last_frame)
+                                                           if final is not None else ()))):
+            exchange.first_byte, exchange.response_time = None, None
+            exchange.untimed = True
+        result.append(exchange)
     return result
 
 
@@ -115,7 +127,9 @@ def srt_tables(found: list[Exchange]) -> dict[str, list[TimeStats]]:
                 "ae_pair": exchange.ae_pair}
         for table, key in keys.items():
             stats = tables[table].setdefault(key, TimeStats(key))
-            if exchange.response_time is None:
+            if exchange.untimed:
+                stats.untimed += 1
+            elif exchange.response_time is None:
                 stats.unanswered += 1
             else:
                 stats.times.append(exchange.response_time)
@@ -171,6 +185,8 @@ def _pdu_spans(analysis: "Analysis", association_index: int, pdu_indices) -> lis
         connection, direction, stream_offset, pdu_type, length, first_frame, timestamp = fields(index)
         chunks = connections[connection].streams[direction]
         _first, _last, start, _end = chunks.frames_for(stream_offset, stream_offset + PDU_HEADER_LENGTH + length)
+        if start:  # a frame time as recorded: corrected as the PDU's own time was
+            start -= connections[connection].clock_offset(direction)
         spans.append((start or timestamp, timestamp, direction, pdu_type, length, first_frame))
     return spans
 

@@ -20,7 +20,7 @@ from dicomtui.core.model.analysis import Analysis
 from dicomtui.core.pipeline.apply import ModelWriter, Outbox
 from dicomtui.core.protocol.events import Numbering
 from dicomtui.core.protocol.detect import Detection, breaks_pdu_grammar_at_start, classify_connection
-from dicomtui.core.wire.capture import PCAP_HEADER_LENGTH, CaptureSource, merge_records, pcap_layout
+from dicomtui.core.wire.capture import PCAP_HEADER_LENGTH, CaptureSource, UntimedTime, merge_records, pcap_layout
 from dicomtui.core.wire.capture_format import CLOCK_STEP_BACK, WalkEnd, pcap_records
 from dicomtui.core.wire.duplicates import DuplicateFilter
 from dicomtui.core.wire.fragments import FragmentReassembler
@@ -40,6 +40,7 @@ from dicomtui.core.wire.packet import (
 )
 from dicomtui.core.wire.tcp import LATE_SEGMENT_WAIT, ChunkMap, DirectionReassembler, Gap
 from dicomtui.core.wire.tcp_record import ROW_SIZE, SegmentRecord, pack_row
+from dicomtui.core.wire.undecoded import UndecodedFrames, link_type_name, undecoded_warning
 
 DETECTION_BYTES = 4096
 MAX_CONNECTION_ATTEMPTS = 65536  # connections without a byte kept (a port scan makes millions)
@@ -65,16 +66,29 @@ def clock_step_findings(steps: list[tuple[int, float]]) -> list[ExpertItem]:
     return items
 
 
-def direction_skew_finding(held_frames: int, lateness: float, first_frame: int) -> ExpertItem:
-    """The note on segments recorded before the peer bytes they acknowledge (``_release_held``):
-    how many, how late those bytes came at most, the first of them."""
+def direction_skew_finding(held_frames: int, lateness: float, connections: int, first_frame: int) -> ExpertItem:
+    """The note on acknowledgements recorded before the peer bytes they acknowledge (``_learn_lateness``):
+    how late those bytes came at most, on how many connections, how many data segments waited for
+    them, the first frame it was seen at (batch mode's merge words every group's counts alike)."""
     return ExpertItem(
         Severity.NOTE, Group.CAPTURE,
-        f"{held_frames} segment(s) were recorded before the peer bytes they acknowledge, which came up to "
-        f"{lateness * 1000:.1f} ms later (each direction on its own capture interface, their clocks "
-        f"apart?): they were decoded in the order they were sent, each waiting at most "
-        f"{LATE_SEGMENT_WAIT * 1000:g} ms of capture time; TCP timing figures still use the recorded times "
-        "(the skew is not corrected)", first_frame, rule="capture", code="capture.direction_skew")
+        f"acknowledgements were recorded before the peer bytes they acknowledge, by up to "
+        f"{lateness * 1000:.1f} ms, on {connections} connection(s) (each direction on its own capture "
+        f"interface, their clocks apart?): {held_frames} data segment(s) waited for those bytes, at most "
+        f"{LATE_SEGMENT_WAIT * 1000:g} ms of capture time, so the conversation was decoded in the order it was "
+        "sent. For timing, the late side's times are moved back by the lateness measured on its connection "
+        "(the least the clocks are apart: an acknowledgement cannot precede what it acknowledges), in PDU, "
+        "message, response and TCP times; frame times are shown as recorded", first_frame, rule="capture",
+        code="capture.direction_skew")
+
+
+def fragment_identity(fragment: IpFragment) -> tuple:
+    """A fragment's identity for the SPAN-copy filter: what a router leaves alone (the addresses, which
+    say the family by their length, the datagram's identification and protocol, where the fragment sits
+    in it, the "more" flag; not the TTL, not a VLAN tag).  Its length and payload bytes are compared
+    besides (``DuplicateFilter.is_copy``).  A slice of the named tuple: ~0.1 µs, fragments are many on a
+    VPN's bulk transfer."""
+    return fragment[1:6]
 
 
 class DecoderContext:
@@ -91,8 +105,11 @@ class DecoderContext:
         self.outbox = outbox
 
     def frames(self, direction: int, start: int, end: int) -> tuple[int, int, float, float]:
-        """(first frame, last frame, first frame's time, last frame's time) of a stream range."""
-        return self.connection.streams[direction].frames_for(start, end)
+        """(first frame, last frame, first frame's time, last frame's time) of a stream range, the
+        times corrected for a direction recorded late (``Connection.clock_offset``)."""
+        found = self.connection.streams[direction].frames_for(start, end)
+        late = self.connection.clock_offset(direction)
+        return found if not late else (found[0], found[1], found[2] - late, found[3] - late)
 
     def status_meaning(self, command_field: int, status: int, sop_class: str) -> tuple[str, str]:
         return self.analysis.status_meaning(command_field, status, sop_class)
@@ -319,14 +336,16 @@ class CaptureEngine:
         self.stream_transforms = list(getattr(analysis, "stream_transforms", ()))  # core/wire/transform.py
         self.fragments: FragmentReassembler | None = None  # made at the first IP fragment
         self.duplicates = DuplicateFilter(self.views)  # SPAN copies of a packet, set aside (core/wire/duplicates.py)
+        # SPAN copies of IP fragments, set aside before reassembly (keys of their own: ``fragment_identity``);
+        # made at the first IP fragment and asked for every one (fragments are rare: no probation).
+        self.fragment_copies: DuplicateFilter | None = None
         self.table: dict[tuple, tuple[_TrackedConnection, int]] = {}
-        self.unsupported_link_types: set[int] = set()
         self.not_dicom_on_port = 0  # connections on a DICOM port whose first bytes are no PDU
-        self.undecoded: dict[str, tuple[int, int]] = {}  # encapsulation or link type -> (first frame, frames)
+        self.undecoded = UndecodedFrames()  # frames of a link type or encapsulation not taken off, by kind
         self.held_frames = 0  # segments that waited for the peer bytes they acknowledge
         self.held_lateness = 0.0  # the longest a peer's acknowledged bytes came after the acknowledgement
         self.held_first_frame = 0
-        self.held_first_at = 0  # the frame being read when that first one went on
+        self.held_first_at = 0  # the frame being read when that was learnt
         self.held_reported = True  # False in batch mode: the merge reports every group's held segments once
         # Clock steps back: every later time is moved on by ``time_shift`` (their sum), so no
         # duration spans a step; ``newest_time`` is the latest time so far (after the shift).
@@ -366,7 +385,10 @@ class CaptureEngine:
         frame_number = start  # a later call continues the numbering
         ts = None
         shift, newest = self.time_shift, self.newest_time
+        untimed = UntimedTime  # a pcapng simple packet block's borrowed time (core/wire/capture.py)
         for frame_number, (source, ts, link_type, offset, caplen, _origlen) in numbered:
+            if ts.__class__ is untimed:
+                self.analysis.untimed_frames.append(frame_number)
             if shift:
                 ts += shift
             if ts < newest - CLOCK_STEP_BACK:
@@ -395,7 +417,10 @@ class CaptureEngine:
         steps = iter(clock_steps)
         shift = 0.0
         step_frame, step_shift, step_time = next(steps, (float("inf"), 0.0, 0.0))
+        untimed = UntimedTime
         for frame_number, (source, ts, link_type, offset, caplen, _origlen) in numbered:
+            if ts.__class__ is untimed:
+                self.analysis.untimed_frames.append(frame_number)
             if frame_number >= step_frame:
                 while frame_number >= step_frame:  # steps at frames of other groups are passed here
                     shift, at_frame, at_time = step_shift, step_frame, step_time
@@ -539,7 +564,7 @@ class CaptureEngine:
                                                  length, frame_number, ts)
                             if flags & 0x10:
                                 other = reassemblers[1 - direction]
-                                if other.started and ack != other.next_seq:
+                                if ack != other.next_seq:
                                     other.acknowledged(ack, frame_number, ts)
                             return
         self.frame(frame_number, 0, ts, LINKTYPE_ETHERNET, body, caplen)
@@ -601,11 +626,17 @@ class CaptureEngine:
             if not tracked.held or tracked.held[0][0] == direction:
                 tracked.held.append((direction, seq, ack, flags, payload, payload_length, missing, frame_number, ts))
                 self.held_frames += 1
-                self._release_held(tracked, ts, frame_number)  # what waited long enough goes on: the queue spans 10 ms
+                self._release_held(tracked, ts)  # what waited long enough goes on: the queue spans 10 ms
                 return
+            if payload_length and tracked.held[0][0] != direction:
+                self._late_for_held(tracked, direction, seq, payload_length, ts, frame_number)
+        if payload_length and tracked.reassemblers[direction].loss_evidence is not None:
+            late = tracked.reassemblers[direction].first_unseen_ack(seq, payload_length, ts)
+            if late is not None:
+                self._learn_lateness(tracked, direction, late, frame_number, frame_number)
         self._deliver(tracked, direction, seq, ack, flags, payload, payload_length, missing, frame_number, ts)
         if tracked.held:
-            self._release_held(tracked, ts, frame_number)
+            self._release_held(tracked, ts)
 
     def _deliver(self, tracked: _TrackedConnection, direction: int, seq: int, ack: int, flags: int, payload: tuple,
                  payload_length: int, missing: int, frame_number: int, ts: float) -> None:
@@ -622,29 +653,56 @@ class CaptureEngine:
         if flags & TCP_ACK:
             other = tracked.reassemblers[1 - direction]
             # Most ACKs acknowledge exactly what was delivered: nothing to learn from them.
-            if other.started and ack != other.next_seq:
+            if ack != other.next_seq:
                 other.acknowledged(ack, frame_number, ts)
         if flags & (TCP_FIN | TCP_RST):
             if flags & TCP_FIN:
                 reassembler.fin(seq + payload_length + missing)
             self._note_close(tracked, direction, flags)
 
-    def _release_held(self, tracked: _TrackedConnection, ts: float | None, now: int = 0) -> None:
+    def _release_held(self, tracked: _TrackedConnection, ts: float | None) -> None:
         """Deliver the held segments whose peer bytes have arrived, or that waited long enough
-        (all of them when ``ts`` is None: the connection ends); ``now``: the frame being read."""
+        (all of them when ``ts`` is None: the connection ends)."""
         held = tracked.held
         while held:
             direction, seq, ack, flags, payload, payload_length, missing, frame_number, held_ts = held[0]
             if ts is not None and ts - held_ts < LATE_SEGMENT_WAIT \
                     and _acknowledges_unseen(tracked, direction, ack):
                 return
-            if ts is not None and ts - held_ts < LATE_SEGMENT_WAIT:  # the peer's bytes came: how late
-                self.held_lateness = max(self.held_lateness, ts - held_ts)
-                if not self.held_first_frame:
-                    self.held_first_frame, self.held_first_at = frame_number, now
             held.popleft()
             self._deliver(tracked, direction, seq, ack, flags, payload, payload_length, missing, frame_number,
                           held_ts)
+
+    def _late_for_held(self, tracked: _TrackedConnection, direction: int, seq: int, length: int, ts: float,
+                       now: int) -> None:
+        """Peer bytes that held segments acknowledge arrive (``direction``'s segment ending at seq +
+        length): how late, learnt before they are delivered, so their PDUs' times are corrected too."""
+        end = (seq + length) & 0xFFFFFFFF
+        for _direction, _seq, ack, _flags, _payload, _length, _missing, frame_number, held_ts in tracked.held:
+            if (end - ack) & 0xFFFFFFFF >= 0x80000000:
+                break  # this one (and the ones behind it) wait for more
+            self._learn_lateness(tracked, direction, ts - held_ts, frame_number, now)
+
+    def _learn_lateness(self, tracked: _TrackedConnection, direction: int, lateness: float, frame_number: int,
+                        now: int) -> None:
+        """``direction``'s bytes were recorded ``lateness`` after an acknowledgement of them (the frame
+        ``frame_number`` waited for them; ``now`` is the frame being read).
+
+        The acknowledging side cannot have sent before it received, so this is the least the
+        clocks of two capture interfaces are apart; the longest seen on a connection is taken off
+        ``direction``'s times for timing (``SegmentRecord.late``; PDU times as they are decoded
+        from then on, the TCP analysis all of them).  Longer than the late-segment wait it is no
+        skew but bytes the capture lost and a resend brought.
+        """
+        if not 0 < lateness < LATE_SEGMENT_WAIT:
+            return
+        late = tracked.segments.late
+        if lateness > late[direction]:
+            late[direction] = lateness
+        if lateness > self.held_lateness:
+            self.held_lateness = lateness
+        if not self.held_first_frame:
+            self.held_first_frame, self.held_first_at = frame_number, now
 
     # -- IP fragments ----------------------------------------------------------------------
 
@@ -655,13 +713,17 @@ class CaptureEngine:
         if fragment is None:
             return False
         if isinstance(fragment, str):  # an encapsulation the walk cannot take off: counted, named at the end
-            self._undecoded(fragment, frame_number)
+            self.undecoded.add(fragment, frame_number)
             return True
         if fragment.protocol != 6:
             return True  # a fragment of something that is not TCP
         if self.fragments is None:
             self.fragments = FragmentReassembler()
+            self.fragment_copies = DuplicateFilter(self.views)
         captured = max(0, min(fragment.payload_end, caplen) - fragment.payload_offset)
+        if self.fragment_copies.is_copy(fragment_identity(fragment), ts, source, offset + fragment.payload_offset,
+                                        captured, frame_number):
+            return True  # a SPAN copy of a fragment just taken: the datagram is put back together once
         pieces = self.fragments.add((fragment.family, fragment.addresses, fragment.ident), fragment.offset,
                                     fragment.more, source, offset + fragment.payload_offset, captured, ts)
         if pieces is not None:
@@ -712,18 +774,25 @@ class CaptureEngine:
         self.analysis.expert.append(ExpertItem(severity, Group.CAPTURE, text, frame, rule="capture", code=code))
 
     def duplicate_findings(self) -> None:
-        """How many SPAN copies were set aside (at the end of the capture)."""
-        duplicates = self.duplicates
-        self.analysis.span_duplicates = duplicates.count
-        if not duplicates.count:
+        """How many SPAN copies were set aside, of whole segments and of IP fragments alike (at the end of the
+        capture)."""
+        filters = [found for found in (self.duplicates, self.fragment_copies) if found is not None and found.count]
+        count = sum(found.count for found in filters)
+        self.analysis.span_duplicates = count
+        if not count:
             return
+        first_frame = min(found.first_frame for found in filters)
+        last_frame = max(found.last_frame for found in filters)
+        what = "TCP header" if filters[-1] is self.duplicates else (
+            "fragment offset" if len(filters) == 1 else "TCP header or fragment offset")
         self._capture_finding(
             Severity.NOTE,
-            f"{duplicates.count} frame(s) (frames {duplicates.first_frame}-{duplicates.last_frame}) are copies of a "
-            f"packet captured just before (the same IP identification, TCP header and payload within "
-            f"{duplicates.window * 1000:g} ms: SPAN duplicates, a mirror port recording each packet twice, or a routed"
-            f" copy): set aside, not counted as retransmissions or loss; reassembly and timing use the first copy",
-            duplicates.first_frame, code="capture.span_duplicates")
+            f"{count} frame(s) (frames {first_frame}-{last_frame}) are copies of a "
+            f"packet captured just before (the same IP identification, {what} and payload within "
+            f"{self.duplicates.window * 1000:g} ms: SPAN duplicates, a mirror port recording each packet twice, or a "
+            f"routed copy): set aside, not counted as retransmissions or loss; reassembly and timing use the first "
+            f"copy",
+            first_frame, code="capture.span_duplicates")
 
     def _check_record_budget(self, frame_number: int) -> None:
         """Stop recording segment headers once ``max_segment_record`` segments are held.
@@ -749,39 +818,26 @@ class CaptureEngine:
             f"{ROW_SIZE} bytes each; raise it with -o max_segment_record:N)", frame_number,
             code="capture.segment_record_limit")
 
-    def _undecoded(self, name: str, frame_number: int) -> None:
-        counted = self.undecoded.get(name)
-        self.undecoded[name] = (frame_number, 1) if counted is None else (counted[0], counted[1] + 1)
-
     def order_findings(self) -> None:
-        """Segments recorded before the peer bytes they acknowledge (at the end of the capture)."""
-        if self.held_reported and self.held_lateness:
-            self.analysis.expert.append(direction_skew_finding(self.held_frames, self.held_lateness,
-                                                               self.held_first_frame))
+        """Acknowledgements recorded before the peer bytes they acknowledge (at the end of the capture)."""
+        if not self.held_reported or not self.held_lateness:
+            return
+        skewed = sum(1 for connection in self.analysis.connections
+                     if connection.segments is not None and any(connection.segments.late))
+        self.analysis.expert.append(direction_skew_finding(self.held_frames, self.held_lateness, skewed,
+                                                           self.held_first_frame))
 
     def undecoded_findings(self) -> None:
-        """One warning naming the link types and encapsulations whose frames were skipped, with counts."""
+        """One warning naming the link types and encapsulations whose frames were skipped, with counts
+        (core/wire/undecoded.py; batch mode counts them while indexing and words them alike)."""
         if not self.undecoded:
             return
-        total = sum(count for _first, count in self.undecoded.values())
-        listed = sorted(self.undecoded.items(), key=lambda item: (-item[1][1], item[0]))
-        parts = [f"{name}: {count} (first frame {first})" for name, (first, count) in listed[:20]]
-        if len(listed) > 20:
-            parts.append(f"{len(listed) - 20} more kinds")
-        first = min(first for first, _count in self.undecoded.values())
-        self._capture_finding(
-            Severity.WARNING,
-            f"{total} frame(s) skipped: their link type or encapsulation is not one dicomtui takes off, so any "
-            f"DICOM in them is not analysed — " + "; ".join(parts), first, code="capture.unknown_encapsulation")
+        first, text = undecoded_warning(self.undecoded.kinds)
+        self._capture_finding(Severity.WARNING, text, first, code="capture.unknown_encapsulation")
 
     def _not_tcp(self, frame_number: int, link_type: int) -> None:
-        # (an unsupported link type has its own warning, which batch mode gives alike; not counted here)
-        if link_type not in SUPPORTED_LINK_TYPES and link_type not in self.unsupported_link_types:
-            self.unsupported_link_types.add(link_type)
-            self._capture_finding(
-                Severity.WARNING,
-                f"link type {link_type} is not supported; its frames were skipped", frame_number,
-                code="capture.unsupported_link_type")
+        if link_type not in SUPPORTED_LINK_TYPES:
+            self.undecoded.add(link_type_name(link_type), frame_number)
 
     def _lookup(self, entry, family: int, src: bytes, dst: bytes, sport: int, dport: int, seq: int, flags: int,
                 frame_number: int, ts: float):

@@ -167,6 +167,9 @@ def capture_json(analysis: Analysis) -> dict[str, Any]:
         "tcp_frames": analysis.tcp_frame_count,
         "first_time": analysis.first_time,
         "last_time": analysis.last_time,
+        # frames whose block carried no time (pcapng simple packet blocks): they have the time of the
+        # frame before them; response-time figures leave out what ends in them ("untimed")
+        "untimed_frames": len(analysis.untimed_frames),
         "notes": [note.message for note in analysis.notes],
     }
 

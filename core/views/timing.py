@@ -82,6 +82,10 @@ def stats_lines(analysis: "Analysis") -> list[str]:
         lines.append(f"Response times by {title} (ms, request complete -> final response complete)")
         lines += _table((title, "count", "min", "mean", "median", "p95", "max", "failures", "unanswered"),
                         [(safe_text(row.key), *(_srt_cells(row.figures()))) for row in report.srt[name]])
+        untimed = sum(row.untimed for row in report.srt[name])
+        if untimed:
+            lines.append(f"  ({untimed} answered request(s) left out: the request or its response ended in a frame "
+                         "that carried no time, a pcapng simple packet block)")
     from .workflow import workflow_stats_lines
 
     lines += workflow_stats_lines(analysis)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator, NamedTuple
 
 from dicomtui.core.wire.capture_format import (  # noqa: F401  (names importers use from here)
+    UntimedTime,
     MAX_RECORD_LENGTH,
     PCAP_HEADER_LENGTH,
     PCAP_MAGICS,
@@ -258,8 +259,9 @@ def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
     finally:
         if untimed[0]:  # once per file, however often it is walked
             note = CaptureNote(source.name, (
-                f"{untimed[0]} packet(s) in simple packet blocks carry no time: each is given the time of "
-                "the packet before it, so no time passes at them in durations and response times"))
+                f"{untimed[0]} packet(s) in simple packet blocks carry no time: each keeps its place at the time "
+                "of the packet before it, is shown with its time unknown, and response times that end in it are "
+                "left out of the timing figures"))
             if note not in source.notes:
                 source.notes.append(note)
 
@@ -331,7 +333,7 @@ def _iter_pcapng_blocks(source: CaptureSource, source_index: int, untimed: list[
                     untimed[0] += 1
                     if last_ts is None:
                         last_ts = _first_time_after(data, offset, end, endian, interfaces)
-                    ts = last_ts
+                    ts = UntimedTime(last_ts)
                 else:
                     last_ts = ts
                 yield (source_index, ts, link_type, offset + data_offset, caplen, origlen)

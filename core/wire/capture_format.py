@@ -201,12 +201,20 @@ def read_interface(block: bytes, endian: str) -> tuple[Interface, Exception | No
         return Interface(struct.unpack_from(endian + "H", block, 8)[0], 1e-6, 0), exc
 
 
+class UntimedTime(float):
+    """The time of a packet whose block carried none (a pcapng simple packet block): the packet
+    before it's, so the frame keeps its place; the engine marks the frame "time unknown"
+    (``Analysis.untimed_frames``) and timing leaves it out.  Arithmetic gives plain floats."""
+
+    __slots__ = ()
+
+
 def packet_of_block(data, offset: int, block_type: int, length: int, endian: str,
                     interfaces: list[Interface]) -> tuple[float, int, int, int, int] | None:
     """(timestamp, link type, packet data offset from the block's start, caplen, origlen) of a
     packet block at ``offset`` (enhanced, simple or the obsolete one); None for a packet block
     that cannot be read (an unknown interface, a caplen past the block) or another block type.
-    A simple packet block has no time: 0.0.
+    A simple packet block has no time: 0.0 (a reader gives it the time before it, ``UntimedTime``).
     """
     if block_type == PCAPNG_EPB:
         interface_id, high, low, caplen, origlen = struct.unpack_from(endian + "IIIII", data, offset + 8)

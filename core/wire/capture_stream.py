@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 from dicomtui.core.wire.capture import GZIP_MAGIC
 from dicomtui.core.wire.capture_format import (
+    UntimedTime,
     MAX_RECORD_LENGTH,
     PCAP_MAGICS,
     PCAPNG_EPB,
@@ -72,6 +73,7 @@ class CaptureStreamParser:
     _interfaces: list[Interface] = field(default_factory=list)
     _pcap: tuple | None = None  # (endian, nanoseconds, link type)
     _pending_header: list[bytes] = field(default_factory=list)
+    _last_time: float = 0.0  # of the last timed packet: a simple packet block's borrowed time
 
     def feed(self, data: bytes) -> None:
         if self._start > len(self._buffer) // 2:
@@ -167,7 +169,13 @@ class CaptureStreamParser:
             return StreamBlock(INTERFACE, raw)
         if block_type in (PCAPNG_EPB, PCAPNG_SPB, PCAPNG_OBSOLETE_PB) and length >= PCAPNG_MIN_LENGTH[block_type]:
             packet = packet_of_block(raw, 0, block_type, length, endian, self._interfaces)
-            return StreamBlock(PACKET, raw, packet) if packet is not None else StreamBlock(OTHER, raw)
+            if packet is None:
+                return StreamBlock(OTHER, raw)
+            if block_type == PCAPNG_SPB:  # no time of its own: the packet before it's, marked
+                packet = (UntimedTime(self._last_time), *packet[1:])
+            else:
+                self._last_time = packet[0]
+            return StreamBlock(PACKET, raw, packet)
         if block_type == PCAPNG_ISB and length >= 24:
             self._statistics(raw, endian)
             return StreamBlock(STATISTICS, raw)

@@ -219,7 +219,9 @@ class DirectionReassembler:
         self.out_of_order_segments = 0
         self.fin_seq: int | None = None
         self.isn: int | None = None  # initial sequence number, when the SYN was captured
-        self.loss_evidence: tuple[int, int, float] | None = None  # (acknowledged seq, frame and time first seen)
+        # (acknowledged seq, frame and time first seen, the first acknowledged seq while its
+        # lateness is not yet taken: ``first_unseen_ack``)
+        self.loss_evidence: tuple[int, int, float, int | None] | None = None
 
     def fin(self, seq_after_data: int) -> None:
         """A FIN occupies one sequence number after the data; acknowledging it is not data (an
@@ -227,7 +229,7 @@ class DirectionReassembler:
         self.fin_seq = seq_after_data % SEQ_MODULO
         evidence = self.loss_evidence
         if evidence is not None and seq_delta(evidence[0], self.fin_seq) > 0:
-            self.loss_evidence = (self.fin_seq, evidence[1], evidence[2])
+            self.loss_evidence = (self.fin_seq, evidence[1], evidence[2], evidence[3])
             if seq_delta(self.fin_seq, self.next_seq) <= 0:
                 self.loss_evidence = None
 
@@ -236,6 +238,9 @@ class DirectionReassembler:
             self.started = True
             self.isn = seq
             self.next_seq = (seq + 1) % SEQ_MODULO
+            evidence = self.loss_evidence  # an acknowledgement of the SYN recorded before it: no loss
+            if evidence is not None and seq_delta(evidence[0], self.next_seq) <= 0:
+                self.loss_evidence = None
 
     # -- delivery: the only ways a direction's stream advances ------------------------------------
     #
@@ -339,9 +344,14 @@ class DirectionReassembler:
         capture time have passed since the acknowledgement (seen at the next segment
         or acknowledgement of this direction, or at the end); until then a capture
         that merely recorded the segment after its acknowledgement (each direction
-        on its own interface, their clocks apart) can still place it.
+        on its own interface, their clocks apart) can still place it.  Before this
+        direction started (its SYN or first bytes recorded after the acknowledgement, for
+        the same reason) the highest such acknowledgement is kept with its own time, for
+        ``first_unseen_ack``.
         """
         if not self.started:
+            if self.loss_evidence is None or 0 < seq_delta(ack, self.loss_evidence[0]) < HALF_SEQ // 2:
+                self.loss_evidence = (ack, frame, ts, ack)
             return
         if self.fin_seq is not None and seq_delta(ack, self.fin_seq) > 0:
             ack = self.fin_seq
@@ -349,16 +359,34 @@ class DirectionReassembler:
         if ahead <= 0 or ahead > HALF_SEQ // 2:
             return
         if self.loss_evidence is None:
-            self.loss_evidence = (ack, frame, ts)
+            self.loss_evidence = (ack, frame, ts, ack)
         elif seq_delta(ack, self.loss_evidence[0]) > 0:
-            self.loss_evidence = (ack, self.loss_evidence[1], self.loss_evidence[2])
+            self.loss_evidence = (ack, self.loss_evidence[1], self.loss_evidence[2], self.loss_evidence[3])
         self._check_evidence(frame, ts)
+
+    def first_unseen_ack(self, seq: int, length: int, ts: float) -> float | None:
+        """A segment [seq, seq + length) about to be delivered: when it brings the first bytes an
+        acknowledgement already covered, how long after that acknowledgement it was recorded (once
+        per run of such acknowledgements; None otherwise).  The peer cannot have acknowledged
+        bytes before they passed the capture point, so this is how late this direction's frames
+        were recorded against the peer's (two capture interfaces, their clocks apart)."""
+        evidence = self.loss_evidence
+        if evidence is None or evidence[3] is None or seq_delta((seq + length) % SEQ_MODULO, evidence[3]) < 0:
+            return None
+        if seq_delta(evidence[3], seq) <= 0:  # the acknowledged bytes themselves were not captured
+            self.loss_evidence = (evidence[0], evidence[1], evidence[2], None)
+            return None
+        self.loss_evidence = (evidence[0], evidence[1], evidence[2], None)
+        return ts - evidence[2]
 
     def _check_evidence(self, frame: int, ts: float = 0.0, force: bool = False) -> None:
         evidence = self.loss_evidence
         if evidence is None:
             return
-        ack, _since, since_ts = evidence
+        if not self.started:  # the direction never started: nothing of it to wait for
+            self.loss_evidence = None
+            return
+        ack, _since, since_ts, _first = evidence
         ahead = seq_delta(ack, self.next_seq)
         if ahead <= 0:
             self.loss_evidence = None

@@ -219,9 +219,12 @@ def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT, vectorize
     direction's high: no retransmission, no hole) are read column-wise with numpy
     (core/wire/tcp_columns.py), the rest by the loop, each handing the other the
     state it left; with ``vectorized=False`` the loop alone, the reference (tests
-    compare the two).
+    compare the two).  Times are the corrected ones where one direction was recorded late
+    (``SegmentRecord.corrected``: two capture interfaces, their clocks apart).
     """
     record = connection.segments
+    if record is not None:
+        record = record.corrected()
     walk = _Walk(connection.index, record, idle_gap)
     if record is None or not len(record):
         return walk.result
