@@ -49,7 +49,6 @@ if hasattr(split, "deep_runs"):
 t2 = time.process_time()
 overlapping = {i: {o: results[o]["keys"] for o in overlaps[i]} for i in overlaps if overlaps[i]}
 frame_count = sum(s.frames for s in summaries)
-host = make_host
 config = AnalysisConfig()
 for group in range(groups):
     args = (group, [(name, name) for name in files], [r["parts"][group] for r in results], bases, overlapping,
@@ -139,7 +138,8 @@ def main() -> None:
                 base = statistics.median(row[column] for row in table["baseline"])
                 now = statistics.median(row[column] for row in table["current"])
                 ratio = f"{now / base:.3f}" if base else "-"
-                print(f"{label} {stage}: median CPU baseline {base:.3f} s, current {now:.3f} s, current/baseline {ratio}")
+                print(f"{label} {stage}: median CPU baseline {base:.3f} s, current {now:.3f} s, "
+                      f"current/baseline {ratio}")
 
 
 if __name__ == "__main__":
