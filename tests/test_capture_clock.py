@@ -142,6 +142,13 @@ def test_simple_packet_block_frames_are_marked_untimed_and_left_out_of_response_
     assert sum(row.unanswered for row in rows) == 0
     text = "\n".join(stats_lines(analysis))
     assert f"({len(answered)} answered request(s) left out" in text
+    from dicomtui.tui.stats_screen import build_tables
+
+    (by_command,) = [table for table in build_tables(analysis) if table.title.startswith("Response times by command (")]
+    assert by_command.columns[-1][0] == "No time"
+    assert sum(int(row[0][-1]) for row in by_command.rows) == len(answered)
+    (clean_table,) = [table for table in build_tables(expected) if table.title.startswith("Response times by command (")]
+    assert clean_table.columns[-1][0] == "No answer"
     assert not list(expected.untimed_frames) and all(not e.untimed for e in exchanges(expected))
 
 

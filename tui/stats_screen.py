@@ -69,14 +69,19 @@ def build_tables(analysis: Analysis) -> list[Table]:
                          *((BUDGET_LABELS[name], _percent) for name in BUDGET), ("Objects", text),
                          ("SCU->SCP B/s", _rate), ("SCP->SCU B/s", _rate)], rows))
     for name, title in (("command", "Command"), ("sop_class", "Command and SOP class"), ("ae_pair", "AE pair")):
+        # Answered requests ending in a frame without a time (pcapng simple packet blocks): a column of
+        # their own, only when there are any.
+        untimed = any(row.untimed for row in report.srt[name])
         rows = []
         for row in report.srt[name]:
             figures = row.figures()
             rows.append(([safe_text(row.key), figures["count"], figures["min"], figures["mean"], figures["median"],
-                          figures["p95"], figures["max"], figures["failures"], figures["unanswered"]], None))
+                          figures["p95"], figures["max"], figures["failures"], figures["unanswered"],
+                          *((figures["untimed"],) if untimed else ())], None))
         tables.append(Table(f"Response times by {title.lower()} (ms, request complete -> response complete)",
                             [(title, text), ("Count", text), ("Min", _ms), ("Mean", _ms), ("Median", _ms),
-                             ("p95", _ms), ("Max", _ms), ("Fail", text), ("No answer", text)], rows))
+                             ("p95", _ms), ("Max", _ms), ("Fail", text), ("No answer", text),
+                             *((("No time", text),) if untimed else ())], rows))
     rows = []
     for tcp in report.connections:
         connection = analysis.connections[tcp.connection]
