@@ -45,11 +45,12 @@ def _fields(endian: str):
     ])
 
 
-def index_columns(source, groups: int, flow_group, note_undecoded, parts, summary, all_keys: array,
+def index_columns(source, groups: int, flow_group, unparsed, parts, summary, all_keys: array,
                   all_times: array) -> bool:
     """Fill ``parts`` (one ``GroupPart`` a group), ``all_keys``, ``all_times`` (every frame's
     timestamp) and ``summary``'s frame fields for an Ethernet pcap; False (nothing filled) for
-    any other file, or a damaged one."""
+    any other file, or a damaged one.  Frames with no TCP segment go to ``unparsed`` (``split.Unparsed``:
+    IP fragments, encapsulations not taken off)."""
     if np is None:
         return False
     layout = pcap_layout(source)
@@ -83,6 +84,7 @@ def index_columns(source, groups: int, flow_group, note_undecoded, parts, summar
         keys = np.maximum.accumulate(np.concatenate(([running], ts)))[1:]
         running = float(keys[-1])
         body = starts + RECORD_HEADER
+        origlen = fields["origlen"].astype(np.uint32)
         # parse_tcp_at's fast branch, term for term: these frames are TCP (or, when the header
         # lengths do not fit, nothing) without the general walk.
         plain = ((caplen >= 54) & (fields["ethertype"] == 0x0800) & (fields["version_ihl"] == 0x45)
@@ -102,9 +104,8 @@ def index_columns(source, groups: int, flow_group, note_undecoded, parts, summar
             if segment is not None:
                 group[row] = flow_group(segment[1], segment[3], segment[2], segment[4], groups)
             else:
-                note_undecoded(summary, data, offsets[row] + RECORD_HEADER, int(caplen[row]), link_type,
-                               position + row)
-        origlen = fields["origlen"].astype(np.uint32)
+                unparsed(data, offsets[row] + RECORD_HEADER, int(caplen[row]), link_type, position + row,
+                         float(keys[row]), float(ts[row]), int(origlen[row]))
         for number, part in enumerate(parts):
             rows = np.flatnonzero(group == number)
             if not len(rows):
