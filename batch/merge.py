@@ -205,7 +205,6 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
     if fragment_totals is not None:
         closing.append(ip_fragments_finding(*fragment_totals, sum(summary.frames for summary in summaries)))
     segment_copies, fragment_copies = _duplicate_totals(results)
-    analysis.span_duplicates = segment_copies[0] + fragment_copies[0]
     copies = span_duplicates_finding(segment_copies, fragment_copies, DUPLICATE_WINDOW)
     if copies is not None:
         closing.append(copies)
@@ -259,6 +258,7 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
     # close: every stream was closed in its group (the pipeline's engine has none open), so
     # this is the numbering for display, as in the single pass.
     pipeline.close()
+    analysis.span_duplicates = segment_copies[0] + fragment_copies[0]  # (close's engine found none of them)
     analysis.tcp_frame_count = sum(result["tcp_frames"] for result in results)
     for result in results:  # plugins that failed while decoding, reported where close() reports them
         for plugin, where, error in result["failures"]:
