@@ -21,6 +21,8 @@ from dicomtui.core.model import ExpertItem, Group, Severity
 from dicomtui.core.model.analysis import Analysis, AnalysisConfig
 from dicomtui.core.model.pdu_table import PduTable
 from dicomtui.core.pipeline.engine import (
+    NOT_DICOM_LISTED,
+    NOT_DICOM_MORE,
     clock_step_findings,
     direction_skew_finding,
     ip_fragments_finding,
@@ -127,6 +129,33 @@ def _duplicate_totals(results: list[dict]) -> tuple[tuple[int, int, int], tuple[
     return added([item[0] for item in totals]), added([item[1] for item in totals])
 
 
+# Notes each group's engine makes about its own share of a limit the single pass applies to the whole
+# capture: kept once, the first (the capture's order), as the single pass says it first.
+ONCE = ("capture.too_many_connections", "capture.segment_record_limit")
+
+
+def _once_for_the_capture(findings: list[ExpertItem]) -> list[ExpertItem]:
+    """The groups' findings (in the single pass's order) with the whole capture's caps applied: the
+    first ``NOT_DICOM_LISTED`` connections on a DICOM port that are not DICOM, the last of them saying
+    more are not listed; one note of each code in ``ONCE``."""
+    kept = []
+    seen = set()
+    not_dicom = 0
+    for item in findings:
+        if item.code == "capture.not_dicom_on_dicom_port":
+            not_dicom += 1
+            if not_dicom > NOT_DICOM_LISTED:
+                continue
+            if not_dicom == NOT_DICOM_LISTED:
+                item = replace(item, message=item.message + NOT_DICOM_MORE)
+        elif item.code in ONCE:
+            if item.code in seen:
+                continue
+            seen.add(item.code)
+        kept.append(item)
+    return kept
+
+
 def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: AnalysisConfig, make_host,
                  disabled: set[str], undecoded: dict[str, tuple[int, int]], clock_steps=(),
                  untimed: array | None = None) -> Analysis:
@@ -225,7 +254,7 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
             Severity.WARNING, Group.CAPTURE, "batch: some flow group tracked more than max_connections TCP "
             "connections at once; the result may differ from a single pass", rule="batch",
             code="batch.too_many_connections"))
-    analysis.expert.extend(item for _key, _group, item in findings)
+    analysis.expert.extend(_once_for_the_capture([item for _key, _group, item in findings]))
     transformed = [(item.first_frame, group, item) for group, result in enumerate(results)
                    for item in result.get("transformed", ())]
     for _frame, group, item in sorted(transformed, key=lambda row: (row[0], row[1])):

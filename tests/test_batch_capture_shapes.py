@@ -197,3 +197,28 @@ def test_simple_packet_block_frames(tmp_path, capsys, merged, ring):
     assert list(analysis.untimed_frames) == list(single.untimed_frames)
     assert expected["capture"]["untimed_frames"] == len(single.untimed_frames) > 3
     assert any(exchange["response_time"] is None for exchange in expected["timing"]["exchanges"])
+
+
+# -- notes the single pass caps over the whole capture ---------------------------------------------
+
+
+def test_connections_on_a_dicom_port_that_are_not_dicom(tmp_path, capsys, merged):
+    """25 HTTP connections on port 11112 (the recorded http_dicom_file fixture, again on other client
+    ports): the single pass lists the first 20, the 20th saying more are not listed; so must the batch,
+    whose groups each list their own."""
+    from capture_tools import rebuild, tcp_of
+
+    frames = read_frames(FIXTURES / "http_dicom_file.pcap")
+    span = frames[-1].ts - frames[0].ts + 1
+    many = []
+    for copy in range(25):
+        for frame in frames:
+            tcp = tcp_of(frame)[2]
+            port = 40000 + copy
+            ts = frame.ts + copy * span
+            many.append(rebuild(frame, sport=port, ts=ts) if tcp.dport == 11112 else rebuild(frame, dport=port, ts=ts))
+    path = write_pcap(tmp_path / "http.pcap", many)
+    assert _groups_hit(path, 5) == 5
+    expected, _analysis = batch_equals_single(tmp_path, capsys, merged, [path], groups=5)
+    notes = [item["message"] for item in expected["expert"] if item["code"] == "capture.not_dicom_on_dicom_port"]
+    assert len(notes) == 20 and notes[-1].endswith("(more such connections are not listed)")

@@ -43,6 +43,10 @@ from dicomtui.core.wire.tcp_record import ROW_SIZE, SegmentRecord, pack_row
 from dicomtui.core.wire.undecoded import UndecodedFrames, link_type_name, undecoded_warning
 
 DETECTION_BYTES = 4096
+# Connections on a DICOM port that are not DICOM: the first this many are listed, the last of them saying
+# so (batch mode's merge lists the first of every group's, in the capture's order, and says it alike).
+NOT_DICOM_LISTED = 20
+NOT_DICOM_MORE = " (more such connections are not listed)"
 MAX_CONNECTION_ATTEMPTS = 65536  # connections without a byte kept (a port scan makes millions)
 _ethernet_ipv4_tcp = ETHERNET_IPV4_TCP.unpack_from
 
@@ -959,7 +963,7 @@ class CaptureEngine:
     def _not_dicom_on_port(self, tracked: _TrackedConnection, first) -> None:
         """Say so when a connection on a DICOM port is not DICOM (the first 20; then only counted)."""
         self.not_dicom_on_port += 1
-        if self.not_dicom_on_port > 20:
+        if self.not_dicom_on_port > NOT_DICOM_LISTED:
             return
         src, sport, dst, dport = tracked.key
         opening = next(bytes(side[:16]) for side in first if len(side) >= 6)
@@ -967,7 +971,7 @@ class CaptureEngine:
             Severity.NOTE,
             f"TCP connection {format_address(tracked.family, src, sport)} -> "
             f"{format_address(tracked.family, dst, dport)} uses a DICOM port but is not DICOM: it begins with {opening!r}, which is no DICOM PDU; not decoded"
-            + (" (more such connections are not listed)" if self.not_dicom_on_port == 20 else ""),
+            + (NOT_DICOM_MORE if self.not_dicom_on_port == NOT_DICOM_LISTED and self.totals_reported else ""),
             tracked.first_frame, code="capture.not_dicom_on_dicom_port")
 
     def _attach_transform(self, tracked: _TrackedConnection, first, ports: tuple[int, int]) -> bool:
