@@ -145,6 +145,12 @@ class Unparsed:
         self.summary.undecoded[kind] = (position, 1) if counted is None else (counted[0], counted[1] + 1)
 
     def _fragment(self, data, offset, caplen, link_type, position, key, ts, origlen, fragment) -> None:
+        self.fragment(position, key, ts, offset, caplen, origlen, link_type, datagram_key(fragment),
+                      first_fragment_group(data, offset, caplen, fragment, self.groups, flow_group))
+
+    def fragment(self, position: int, key: float, ts: float, offset: int, caplen: int, origlen: int, link_type: int,
+                 datagram: bytes, first_group: int) -> None:
+        """Keep a TCP fragment apart (``fast_index`` reads plain IPv4 ones column-wise and comes here)."""
         part = self.fragments
         frames = part.frames
         frames.positions.append(position)
@@ -154,8 +160,8 @@ class Unparsed:
         frames.caplens.append(caplen)
         frames.origlens.append(origlen)
         frames.link_types.append(link_type)
-        part.datagrams.append(datagram_key(fragment))
-        part.first_groups.append(first_fragment_group(data, offset, caplen, fragment, self.groups, flow_group))
+        part.datagrams.append(datagram)
+        part.first_groups.append(first_group)
 
 
 def flow_group(src: bytes, sport: int, dst: bytes, dport: int, groups: int) -> int:
