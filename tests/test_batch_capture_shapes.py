@@ -135,6 +135,14 @@ def test_ring_files_cut_at_random(tmp_path, capsys, merged):
     batch_equals_single(tmp_path, capsys, merged, files, groups=5)
 
 
+def test_fragments_through_a_dask_cluster(tmp_path, capsys, merged):
+    """The fragment plan and each group's part with its fragments as Dask tasks (a threaded cluster)."""
+    path = _fragmented(tmp_path, "whole", _ipv4_fragments, lambda parts: parts[::-1])
+    inside = _datagram_cuts(read_frames(path))
+    files = split_capture(path, tmp_path / "ring", [inside[len(inside) // 3], inside[2 * len(inside) // 3]])
+    batch_equals_single(tmp_path, capsys, merged, files, groups=3, workers=2)
+
+
 def test_files_whose_times_interleave(tmp_path, capsys, merged):
     """Frames dealt at random to three files (two mirror ports): fragments of one datagram in
     several files, numbered by bisection."""
