@@ -8,7 +8,10 @@ single pass gives for those flows.  What is global is put back by ``merge``:
 1. ``index_file`` (one task per input file): reads the record headers, parses the
    TCP header of each frame, assigns it to flow group ``crc32(port pair) % groups``
    and returns, per group, the frames' positions and file offsets (about 40 bytes a
-   frame, the "shuffle"), plus the file's ordering keys.
+   frame, the "shuffle"), plus the file's ordering keys.  TCP fragments of IP datagrams
+   are kept apart (their group is the first fragment's, which may be in another file:
+   ``fragments.plan_fragments``), and so are the positions of frames without a time of
+   their own (pcapng simple packet blocks: the merge numbers them).
 2. ``frame_numbers``: the single pass reads several files in ``heapq.merge`` order
    (by timestamp, ties by file order, a file's own order kept).  For inputs whose
    timestamps are not sorted that order is the stable sort by (running maximum of
@@ -39,9 +42,8 @@ from dataclasses import dataclass, field
 from dicomtui.core.model.analysis import Analysis, AnalysisConfig
 from dicomtui.core.pipeline.engine import CaptureEngine
 from dicomtui.core.wire.capture import CaptureError, CaptureSource, iter_record_tuples, open_source
-from dicomtui.core.wire.packet import parse_tcp_at
 from dicomtui.core.wire.capture_format import UntimedTime
-from dicomtui.core.wire.packet import SUPPORTED_LINK_TYPES, locate_fragment_at
+from dicomtui.core.wire.packet import SUPPORTED_LINK_TYPES, locate_fragment_at, parse_tcp_at
 from dicomtui.core.wire.undecoded import link_type_name
 
 from .clock import deep_runs

@@ -67,11 +67,14 @@ print(t1 - t0, t2 - t1, t3 - t2, t4 - t3, frame_count, len(analysis.messages), l
 """
 
 SINGLE = r"""
-import sys
+import sys, time
 from dicomtui.cli import make_host
 from dicomtui.core.pipeline import AnalysisConfig, analyze
-analysis = analyze(sys.argv[1:], AnalysisConfig(), make_host())
-print(len(analysis.messages), len(analysis.expert), sum(not pdu.complete for pdu in analysis.pdus))
+host = make_host()
+t0 = time.process_time()
+analysis = analyze(sys.argv[1:], AnalysisConfig(), host)
+t1 = time.process_time()
+print(len(analysis.messages), len(analysis.expert), sum(not pdu.complete for pdu in analysis.pdus), t1 - t0)
 """
 
 STAGES = ("index", "fragment plan", "decode", "merge")
@@ -99,7 +102,8 @@ def main() -> None:
             env = dict(os.environ, PYTHONPATH=str(trees["current"]))
             single = subprocess.run([sys.executable, "-c", SINGLE, *map(str, ring)], env=env, check=True,
                                     capture_output=True, text=True).stdout.split()
-            print(f"{label} single pass: {single[0]} messages, {single[1]} findings, {single[2]} incomplete PDUs")
+            print(f"{label} single pass (this tree): {single[0]} messages, {single[1]} findings, {single[2]} incomplete "
+                  f"PDUs, analysis {float(single[3]):.3f} s CPU")
             table: dict[str, list[tuple[float, ...]]] = {"baseline": [], "current": []}
             for number in range(args.runs):
                 for name, tree in trees.items():
