@@ -80,12 +80,71 @@ def plan_fragments(summaries, fragments_of: dict[int, FragmentPart], bases: dict
     def before(a, b) -> bool:
         return a.last_key < b.first_key or (a.last_key == b.first_key and a.index < b.index)
 
+    overlapping_of = {}
+    for index in fragments_of:
+        mine = by_index[index]
+        overlapping_of[index] = {other.index: keys_of[other.index] for other in summaries
+                                 if other.index != index and other.frames
+                                 and not before(other, mine) and not before(mine, other)}
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy comes with the batch extra
+        return _plan_rows(fragments_of, bases, overlapping_of, groups)
+    return _plan_columns(np, fragments_of, bases, overlapping_of, groups)
+
+
+def _plan_columns(np, fragments_of, bases, overlapping_of, groups: int) -> dict[int, array]:
+    """``plan_fragments`` column-wise: frame numbers by ``searchsorted``, every fragment's nearest first
+    fragment of its datagram by one sort of (datagram, frame number)."""
+    ids: dict[bytes, int] = {}
+    numbers, datagram_ids, first_groups, sizes = [], [], [], []
+    for index, part in fragments_of.items():
+        frames = part.frames
+        number = np.frombuffer(frames.positions, dtype=np.uint64).astype(np.int64) + (bases[index] + 1)
+        keys = np.frombuffer(frames.keys, dtype=np.float64)
+        for other, other_keys in overlapping_of[index].items():
+            number += np.searchsorted(np.frombuffer(other_keys, dtype=np.float64), keys,
+                                      side="right" if other < index else "left")
+        numbers.append(number)
+        datagram_ids.append(np.fromiter((ids.setdefault(datagram, len(ids)) for datagram in part.datagrams),
+                                        dtype=np.int64, count=len(part)))
+        first_groups.append(np.frombuffer(part.first_groups, dtype=np.int16).astype(np.int64))
+        sizes.append(len(part))
+    number, datagram, first_group = (np.concatenate(numbers), np.concatenate(datagram_ids),
+                                     np.concatenate(first_groups))
+    # (datagram, frame number) as one sortable integer: frame numbers are far below 2**40
+    combined = datagram << 40 | number
+    firsts = np.flatnonzero(first_group >= 0)
+    order = firsts[np.argsort(combined[firsts], kind="stable")]
+    first_keys, first_datagrams, first_numbers = combined[order], datagram[order], number[order]
+    at = np.searchsorted(first_keys, combined, side="left")
+    after = np.minimum(at, len(order) - 1) if len(order) else at
+    before_at = np.maximum(at - 1, 0)
+    assigned = np.full(len(number), -1, dtype=np.int64)
+    if len(order):
+        has_after = (at < len(order)) & (first_datagrams[after] == datagram)
+        has_before = (at > 0) & (first_datagrams[before_at] == datagram)
+        # the nearer one; of two as near, the earlier
+        take_before = has_before & (~has_after | (number - first_numbers[before_at] <= first_numbers[after] - number))
+        assigned = np.where(take_before, first_group[order[before_at]],
+                            np.where(has_after, first_group[order[after]], -1))
+    names = {identity: datagram_key for datagram_key, identity in ids.items()}
+    for row in np.flatnonzero(assigned < 0).tolist():
+        assigned[row] = orphan_group(names[int(datagram[row])], groups)
+    plan = {}
+    start = 0
+    for index, size in zip(fragments_of, sizes):
+        plan[index] = array("h", assigned[start:start + size].astype(np.int16).tobytes())
+        start += size
+    return plan
+
+
+def _plan_rows(fragments_of, bases, overlapping_of, groups: int) -> dict[int, array]:
+    """``plan_fragments`` one fragment at a time (without numpy)."""
     numbered: dict[bytes, list[tuple[int, int]]] = {}  # datagram -> [(frame number, group)] of first fragments
     rows: list[tuple[int, int, bytes, int]] = []  # (file, row, datagram, frame number)
     for index, part in fragments_of.items():
-        mine = by_index[index]
-        overlapping = {other.index: keys_of[other.index] for other in summaries
-                       if other.index != index and other.frames and not before(other, mine) and not before(mine, other)}
+        overlapping = overlapping_of[index]
         frames = part.frames
         for row, (position, key, datagram, group) in enumerate(zip(frames.positions, frames.keys, part.datagrams,
                                                                    part.first_groups)):

@@ -230,3 +230,27 @@ def test_connections_on_a_dicom_port_that_are_not_dicom(tmp_path, capsys, merged
     expected, _analysis = batch_equals_single(tmp_path, capsys, merged, [path], groups=5)
     notes = [item["message"] for item in expected["expert"] if item["code"] == "capture.not_dicom_on_dicom_port"]
     assert len(notes) == 20 and notes[-1].endswith("(more such connections are not listed)")
+
+
+def test_the_fragment_plan_column_wise_is_the_plan_row_by_row(tmp_path):
+    """``fragments.plan_fragments`` (numpy) gives each fragment the group the row-by-row plan gives:
+    one file, ring files, interleaving files, a datagram without its first fragment."""
+    from dicomtui.batch import fragments, split
+
+    whole = _fragmented(tmp_path, "whole", _ipv4_fragments, lambda parts: parts[::-1])
+    dropped = _fragmented(tmp_path, "dropped", _ipv6_fragments,
+                          lambda parts: random.Random(len(parts)).sample(parts, len(parts)), drop_one=True)
+    for files in ([whole], [dropped], split_capture(dropped, tmp_path / "ring", random_cuts(dropped, 5, seed=3)),
+                  deal_capture(whole, tmp_path / "dealt", 3, seed=7)):
+        for groups in (1, 3, 7):
+            results = [split.index_file(i, str(path), groups, str(tmp_path), "hash") for i, path in enumerate(files)]
+            summaries = [result["summary"] for result in results]
+            bases, overlaps = split.numbering_plan(summaries)
+            keys = {summary.index: result["keys"] for summary, result in zip(summaries, results)}
+            parts = {summary.index: result["fragments"] for summary, result in zip(summaries, results)
+                     if summary.fragments}
+            assert parts
+            plan = fragments.plan_fragments(summaries, parts, bases, keys, groups)
+            overlapping = {index: {other: keys[other] for other in overlaps.get(index, [])} for index in parts}
+            assert plan == fragments._plan_rows(parts, bases, overlapping, groups)
+            assert all(0 <= group < groups for groups_of in plan.values() for group in groups_of)
