@@ -13,22 +13,27 @@ from __future__ import annotations
 
 import functools
 
-import dpkt.pcap
-
 from dicomtui.core.wire.packet import SUPPORTED_LINK_TYPES, locate_fragment_at
 
-# Names as tcpdump's list (https://www.tcpdump.org/linktypes.html) gives them: dpkt's DLT_ table, whose
-# values are the LINKTYPE_ ones except DLT_RAW and DLT_LOOP (platform-dependent there; the walk reads
-# every value of both, so they are never named here).
-LINK_TYPE_NAMES = {value: "LINKTYPE_" + name[4:] for name, value in sorted(vars(dpkt.pcap).items(), reverse=True)
-                   if name.startswith("DLT_") and isinstance(value, int) and name not in ("DLT_RAW", "DLT_LOOP")}
 MAX_KINDS_LISTED = 20
+
+
+@functools.cache
+def link_type_names() -> dict[int, str]:
+    """Names as tcpdump's list (https://www.tcpdump.org/linktypes.html) gives them: dpkt's DLT_ table,
+    whose values are the LINKTYPE_ ones except DLT_RAW and DLT_LOOP (platform-dependent there; the walk
+    reads every value of both, so they are never named here).  Read on first use: dpkt stays out of
+    the start-up of modes that meet no such frame (tests/test_startup.py)."""
+    import dpkt.pcap
+
+    return {value: "LINKTYPE_" + name[4:] for name, value in sorted(vars(dpkt.pcap).items(), reverse=True)
+            if name.startswith("DLT_") and isinstance(value, int) and name not in ("DLT_RAW", "DLT_LOOP")}
 
 
 @functools.cache
 def link_type_name(link_type: int) -> str:
     """What the warning calls frames of an unsupported link type: its number and, where known, its name."""
-    name = LINK_TYPE_NAMES.get(link_type)
+    name = link_type_names().get(link_type)
     return f"link type {link_type}" + (f" ({name})" if name else "")
 
 
