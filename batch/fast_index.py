@@ -15,6 +15,7 @@ timestamp arithmetic, and for plain frames the tests of ``parse_tcp_at``'s own f
 
 from __future__ import annotations
 
+import socket
 import struct
 from array import array
 
@@ -45,11 +46,12 @@ def _fields(endian: str):
     ])
 
 
-def index_columns(source, groups: int, flow_group, note_undecoded, parts, summary, all_keys: array,
+def index_columns(source, groups: int, flow_group, unparsed, parts, summary, all_keys: array,
                   all_times: array) -> bool:
     """Fill ``parts`` (one ``GroupPart`` a group), ``all_keys``, ``all_times`` (every frame's
     timestamp) and ``summary``'s frame fields for an Ethernet pcap; False (nothing filled) for
-    any other file, or a damaged one."""
+    any other file, or a damaged one.  Frames with no TCP segment go to ``unparsed`` (``split.Unparsed``:
+    IP fragments, encapsulations not taken off)."""
     if np is None:
         return False
     layout = pcap_layout(source)
@@ -83,6 +85,7 @@ def index_columns(source, groups: int, flow_group, note_undecoded, parts, summar
         keys = np.maximum.accumulate(np.concatenate(([running], ts)))[1:]
         running = float(keys[-1])
         body = starts + RECORD_HEADER
+        origlen = fields["origlen"].astype(np.uint32)
         # parse_tcp_at's fast branch, term for term: these frames are TCP (or, when the header
         # lengths do not fit, nothing) without the general walk.
         plain = ((caplen >= 54) & (fields["ethertype"] == 0x0800) & (fields["version_ihl"] == 0x45)
@@ -97,14 +100,35 @@ def index_columns(source, groups: int, flow_group, note_undecoded, parts, summar
             lookup = np.array([_group(group_of_flow, key, groups, flow_group) for key in unique.tolist()],
                               dtype=np.int64)
             group[tcp] = lookup[inverse.reshape(-1)]
+        # TCP fragments of plain IPv4 datagrams (a VPN hop's small MTU makes most frames such): what the
+        # general walk and fragments.datagram_key / first_fragment_group give them, read from the columns.
+        fragment_flags = fields["fragment"] & 0x3FFF
+        ipv4_fragment = ((caplen >= 34) & (fields["ethertype"] == 0x0800) & (fields["version_ihl"] == 0x45)
+                         & (fragment_flags != 0) & (fields["protocol"] == 6))
+        if ipv4_fragment.any():
+            datagrams = np.zeros((len(offsets), 13), dtype=np.uint8)  # datagram_key: family, addresses, 4-byte ident
+            datagrams[:, 0] = socket.AF_INET
+            datagrams[:, 1:9] = raw[:, RECORD_HEADER + 26: RECORD_HEADER + 34]
+            datagrams[:, 11:13] = raw[:, RECORD_HEADER + 18: RECORD_HEADER + 20]
+            datagram_of = datagrams.view("V13")[:, 0]
+            ports_captured = np.minimum(caplen, 14 + fields["total_length"].astype(np.int64)) >= 38
+            first_group = np.full(len(offsets), -1, dtype=np.int64)
+            firsts = np.flatnonzero(ipv4_fragment & ((fields["fragment"] & 0x1FFF) == 0) & ports_captured)
+            if len(firsts):
+                flows = np.ascontiguousarray(raw[firsts, RECORD_HEADER + 26: RECORD_HEADER + 38]).view("V12")[:, 0]
+                first_group[firsts] = [_group(group_of_flow, key, groups, flow_group) for key in flows.tolist()]
         for row in np.flatnonzero(~plain).tolist():  # the general walk, one frame at a time
+            if ipv4_fragment[row]:
+                unparsed.fragment(position + row, float(keys[row]), float(ts[row]), offsets[row] + RECORD_HEADER,
+                                  int(caplen[row]), int(origlen[row]), link_type, datagram_of[row].tobytes(),
+                                  int(first_group[row]))
+                continue
             segment = parse_tcp_at(data, offsets[row] + RECORD_HEADER, int(caplen[row]), link_type)
             if segment is not None:
                 group[row] = flow_group(segment[1], segment[3], segment[2], segment[4], groups)
             else:
-                note_undecoded(summary, data, offsets[row] + RECORD_HEADER, int(caplen[row]), link_type,
-                               position + row)
-        origlen = fields["origlen"].astype(np.uint32)
+                unparsed(data, offsets[row] + RECORD_HEADER, int(caplen[row]), link_type, position + row,
+                         float(keys[row]), float(ts[row]), int(origlen[row]))
         for number, part in enumerate(parts):
             rows = np.flatnonzero(group == number)
             if not len(rows):

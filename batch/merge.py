@@ -13,15 +13,24 @@ across connections, e.g. C-MOVE sub-association links, capture notes).
 from __future__ import annotations
 
 import pickle
+from array import array
 from bisect import bisect_left, bisect_right
 from dataclasses import replace
 
 from dicomtui.core.model import ExpertItem, Group, Severity
 from dicomtui.core.model.analysis import Analysis, AnalysisConfig
 from dicomtui.core.model.pdu_table import PduTable
-from dicomtui.core.pipeline.engine import clock_step_findings, direction_skew_finding
+from dicomtui.core.pipeline.engine import (
+    NOT_DICOM_LISTED,
+    NOT_DICOM_MORE,
+    clock_step_findings,
+    direction_skew_finding,
+    ip_fragments_finding,
+    span_duplicates_finding,
+)
 from dicomtui.core.pipeline.phases import Pipeline
 from dicomtui.core.wire.capture import CaptureNote, CaptureSource
+from dicomtui.core.wire.duplicates import DUPLICATE_WINDOW
 
 from dicomtui.core.wire.undecoded import UndecodedFrames, undecoded_warning
 
@@ -50,6 +59,32 @@ def undecoded_kinds(summaries: list[FileSummary], bases: dict[int, int],
     return kinds.kinds
 
 
+def _numbered(summaries: list[FileSummary], index: int, positions, bases: dict[int, int],
+              keys_of: dict[int, object]):
+    """Frame numbers in the whole capture of the frames at ``positions`` of file ``index``."""
+    overlapping = {other: keys for other, keys in keys_of.items()
+                   if other != index and _interleaves(summaries, index, other)}
+    mine = keys_of[index]
+    base = bases[index] + 1
+    for position in positions:
+        number = base + position
+        if overlapping:
+            key = mine[position]
+            for other, keys in overlapping.items():
+                number += bisect_right(keys, key) if other < index else bisect_left(keys, key)
+        yield number
+
+
+def untimed_frames(summaries: list[FileSummary], bases: dict[int, int], keys_of: dict[int, object],
+                   untimed: dict[int, object]) -> array:
+    """The frames without a time of their own (pcapng simple packet blocks), numbered in the whole capture
+    and sorted, as the single pass's engine lists them (``Analysis.untimed_frames``); ``untimed[i]``: the
+    positions of file i's (the index keeps them: its array of times drops ``UntimedTime``'s mark)."""
+    numbers = [number for index, positions in untimed.items() if positions
+               for number in _numbered(summaries, index, positions, bases, keys_of)]
+    return array("I", sorted(numbers))
+
+
 def _interleaves(summaries: list[FileSummary], a: int, b: int) -> bool:
     by_index = {summary.index: summary for summary in summaries}
     x, y = by_index[a], by_index[b]
@@ -75,8 +110,55 @@ def _direction_skew(results: list[dict], connections: list[tuple]):
     return direction_skew_finding(sum(item[0] for item in held), lateness, skewed, first[3])
 
 
+def _fragment_totals(results: list[dict]) -> tuple[int, int, int] | None:
+    """Every group's fragment counts added up; None when no group met a TCP fragment."""
+    totals = [result["fragment_totals"] for result in results if result.get("fragment_totals", (0,))[0]]
+    return tuple(sum(column) for column in zip(*totals)) if totals else None
+
+
+def _duplicate_totals(results: list[dict]) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """Every group's SPAN copies, (count, first frame, last frame) of whole segments and of fragments."""
+
+    def added(items):
+        found = [item for item in items if item[0]]
+        if not found:
+            return (0, 0, 0)
+        return (sum(item[0] for item in found), min(item[1] for item in found), max(item[2] for item in found))
+
+    totals = [result.get("duplicate_totals", ((0, 0, 0), (0, 0, 0))) for result in results]
+    return added([item[0] for item in totals]), added([item[1] for item in totals])
+
+
+# Notes each group's engine makes about its own share of a limit the single pass applies to the whole
+# capture: kept once, the first (the capture's order), as the single pass says it first.
+ONCE = ("capture.too_many_connections", "capture.segment_record_limit")
+
+
+def _once_for_the_capture(findings: list[ExpertItem]) -> list[ExpertItem]:
+    """The groups' findings (in the single pass's order) with the whole capture's caps applied: the
+    first ``NOT_DICOM_LISTED`` connections on a DICOM port that are not DICOM, the last of them saying
+    more are not listed; one note of each code in ``ONCE``."""
+    kept = []
+    seen = set()
+    not_dicom = 0
+    for item in findings:
+        if item.code == "capture.not_dicom_on_dicom_port":
+            not_dicom += 1
+            if not_dicom > NOT_DICOM_LISTED:
+                continue
+            if not_dicom == NOT_DICOM_LISTED:
+                item = replace(item, message=item.message + NOT_DICOM_MORE)
+        elif item.code in ONCE:
+            if item.code in seen:
+                continue
+            seen.add(item.code)
+        kept.append(item)
+    return kept
+
+
 def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: AnalysisConfig, make_host,
-                 disabled: set[str], undecoded: dict[str, tuple[int, int]], clock_steps=()) -> Analysis:
+                 disabled: set[str], undecoded: dict[str, tuple[int, int]], clock_steps=(),
+                 untimed: array | None = None) -> Analysis:
     """One Analysis from the groups' pickled results, as the single pass over all files makes it.
 
     ``clock_steps``: the run's steps of the clock back (``clock.ClockStep``), which the groups
@@ -146,7 +228,16 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
                 for key, group, item in ordered("expert")]
     # The findings the single pass's engine makes about the whole capture as it closes it (before the
     # connections still open), in its order, from what the index and every group found.
-    closing = clock_step_findings([(step.frame, step.step) for step in clock_steps])
+    # (engine.finish's order: IP fragments, SPAN copies, clock steps, undecoded frames, direction skew)
+    closing = []
+    fragment_totals = _fragment_totals(results)
+    if fragment_totals is not None:
+        closing.append(ip_fragments_finding(*fragment_totals, sum(summary.frames for summary in summaries)))
+    segment_copies, fragment_copies = _duplicate_totals(results)
+    copies = span_duplicates_finding(segment_copies, fragment_copies, DUPLICATE_WINDOW)
+    if copies is not None:
+        closing.append(copies)
+    closing += clock_step_findings([(step.frame, step.step) for step in clock_steps])
     if undecoded:  # their frames went to no group
         first, text = undecoded_warning(undecoded)
         closing.append(ExpertItem(Severity.WARNING, Group.CAPTURE, text, first, rule="capture",
@@ -163,7 +254,7 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
             Severity.WARNING, Group.CAPTURE, "batch: some flow group tracked more than max_connections TCP "
             "connections at once; the result may differ from a single pass", rule="batch",
             code="batch.too_many_connections"))
-    analysis.expert.extend(item for _key, _group, item in findings)
+    analysis.expert.extend(_once_for_the_capture([item for _key, _group, item in findings]))
     transformed = [(item.first_frame, group, item) for group, result in enumerate(results)
                    for item in result.get("transformed", ())]
     for _frame, group, item in sorted(transformed, key=lambda row: (row[0], row[1])):
@@ -180,6 +271,8 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
     analysis.messages = [message for _k, _g, message in messages]
     analysis.pdus = table
     analysis.frame_count = sum(summary.frames for summary in summaries)
+    if untimed:
+        analysis.untimed_frames = untimed
     readable = [summary for summary in summaries if summary.frames]
     if readable:
         first = min(readable, key=lambda summary: (summary.first_key, summary.index))
@@ -194,6 +287,7 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
     # close: every stream was closed in its group (the pipeline's engine has none open), so
     # this is the numbering for display, as in the single pass.
     pipeline.close()
+    analysis.span_duplicates = segment_copies[0] + fragment_copies[0]  # (close's engine found none of them)
     analysis.tcp_frame_count = sum(result["tcp_frames"] for result in results)
     for result in results:  # plugins that failed while decoding, reported where close() reports them
         for plugin, where, error in result["failures"]:

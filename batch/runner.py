@@ -112,6 +112,22 @@ def part_of(index_result: dict, group: int):
     return index_result["parts"][group]
 
 
+def part_with_fragments(index_result: dict, group: int, plan: dict, index: int):
+    """The group's part of file ``index`` (its place in time order) with the group's IP fragments of
+    that file (``fragments.plan_fragments``)."""
+    from .fragments import with_fragments
+
+    return with_fragments(index_result["parts"][group], index_result.get("fragments"), plan.get(index), group)
+
+
+def fragments_of(index_result: dict):
+    return index_result.get("fragments")
+
+
+def untimed_of(index_result: dict):
+    return index_result.get("untimed")
+
+
 def keys_of(index_result: dict):
     return index_result["keys"]
 
@@ -121,14 +137,15 @@ def clock_of(index_result: dict):
 
 
 def reduce_run(summaries, group_paths, config, make_host, disabled, bases, undecoded_keys, out_dir, run_id,
-               extra_tables, record, clock_steps=(), _decoded=()) -> dict:
+               extra_tables, record, clock_steps=(), _decoded=(), untimed=None) -> dict:
     """Merge the groups, run the rules, write every table and ``run.json`` into ``out_dir``."""
-    from .merge import merge_groups, undecoded_kinds
+    from .merge import merge_groups, undecoded_kinds, untimed_frames
     from .tables import analysis_tables
 
     started = time.monotonic()
     analysis = merge_groups(summaries, group_paths, config, make_host, disabled,
-                            undecoded_kinds(summaries, bases, undecoded_keys), clock_steps)
+                            undecoded_kinds(summaries, bases, undecoded_keys), clock_steps,
+                            untimed_frames(summaries, bases, undecoded_keys, untimed or {}))
     tables = analysis_tables(analysis, run_id)
     tables.update(extra_tables)
     counts = write_tables(tables, out_dir, run_id)
@@ -565,17 +582,26 @@ def _submit_run(client, run: _Run, config: AnalysisConfig, make_host, disabled, 
     overlapping = {position: {other: keys[other] for other in overlaps[position]}
                    for position in range(len(run.summaries)) if overlaps.get(position)}
     clock = _plan_clock(client, run, bases, overlaps, keys)
+    fragment_plan = _plan_fragments(client, run, bases, overlaps, keys)
     decodes = []
     for group in missing:
-        parts = [client.submit(part_of, future, group, pure=False) for future in run.index_futures]
+        if fragment_plan is None:
+            parts = [client.submit(part_of, future, group, pure=False) for future in run.index_futures]
+        else:
+            parts = [client.submit(part_with_fragments, future, group, fragment_plan, position, pure=False)
+                     for position, future in enumerate(run.index_futures)]
         future = client.submit(decode_group_of_run, run.run_id, group, files, parts, bases, overlapping,
                                frame_count, config, make_host, set(disabled), group_paths[group], clock,
                                pure=False)
         decode_owner[future.key] = future
         decodes.append(future)
-    undecoded_files = {summary.index for summary in run.summaries if summary.undecoded}
+    # Frames numbered by the merge from their positions: of link types or encapsulations not taken off
+    # (they reach no group), and without a time of their own (the index's array of times drops the mark).
+    undecoded_files = {summary.index for summary in run.summaries if summary.undecoded or summary.untimed}
     undecoded_keys = {position: keys[position] for position in undecoded_files | {
         other for position in undecoded_files for other in overlaps.get(position, [])}}
+    untimed = {summary.index: client.submit(untimed_of, run.index_futures[summary.index], pure=False)
+               for summary in run.summaries if summary.untimed}
     inputs_rows = [{"run_id": run.run_id, "path": summary.name, "content_hash": item["hash"],
                     "size": item["size"], "frames": summary.frames, "first_time": summary.first_ts,
                     "last_time": summary.last_ts, "start": _utc(summary.first_ts), "notes": summary.notes}
@@ -596,7 +622,22 @@ def _submit_run(client, run: _Run, config: AnalysisConfig, make_host, disabled, 
     # The merge waits for this run's groups (passed as dependencies), not for the whole batch.
     run.reduce_future = client.submit(
         reduce_run, run.summaries, group_paths, config, make_host, set(disabled), bases, undecoded_keys, run.out_dir,
-        run.run_id, {"inputs": inputs_rows, "input_problems": problem_rows}, run.record, clock, decodes, pure=False)
+        run.run_id, {"inputs": inputs_rows, "input_problems": problem_rows}, run.record, clock, decodes, untimed,
+        pure=False)
+
+
+def _plan_fragments(client, run: _Run, bases, overlaps, keys):
+    """Each IP fragment's flow group (``fragments.plan_fragments``), a task when any file holds TCP
+    fragments; most runs have none: no task, and the parts go to the groups as they are."""
+    from .fragments import plan_fragments
+
+    fragment_files = [summary.index for summary in run.summaries if summary.fragments]
+    if not fragment_files:
+        return None
+    parts_of = {position: client.submit(fragments_of, run.index_futures[position], pure=False)
+                for position in fragment_files}
+    fragment_keys = {other: keys[other] for position in fragment_files for other in overlaps.get(position, [])}
+    return client.submit(plan_fragments, run.summaries, parts_of, bases, fragment_keys, run.groups, pure=False)
 
 
 def _plan_clock(client, run: _Run, bases, overlaps, keys):

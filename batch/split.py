@@ -8,7 +8,10 @@ single pass gives for those flows.  What is global is put back by ``merge``:
 1. ``index_file`` (one task per input file): reads the record headers, parses the
    TCP header of each frame, assigns it to flow group ``crc32(port pair) % groups``
    and returns, per group, the frames' positions and file offsets (about 40 bytes a
-   frame, the "shuffle"), plus the file's ordering keys.
+   frame, the "shuffle"), plus the file's ordering keys.  TCP fragments of IP datagrams
+   are kept apart (their group is the first fragment's, which may be in another file:
+   ``fragments.plan_fragments``), and so are the positions of frames without a time of
+   their own (pcapng simple packet blocks: the merge numbers them).
 2. ``frame_numbers``: the single pass reads several files in ``heapq.merge`` order
    (by timestamp, ties by file order, a file's own order kept).  For inputs whose
    timestamps are not sorted that order is the stable sort by (running maximum of
@@ -39,11 +42,13 @@ from dataclasses import dataclass, field
 from dicomtui.core.model.analysis import Analysis, AnalysisConfig
 from dicomtui.core.pipeline.engine import CaptureEngine
 from dicomtui.core.wire.capture import CaptureError, CaptureSource, iter_record_tuples, open_source
-from dicomtui.core.wire.packet import parse_tcp_at
-from dicomtui.core.wire.undecoded import undecoded_kind
+from dicomtui.core.wire.capture_format import UntimedTime
+from dicomtui.core.wire.packet import SUPPORTED_LINK_TYPES, locate_fragment_at, parse_tcp_at
+from dicomtui.core.wire.undecoded import link_type_name
 
 from .clock import deep_runs
 from .fast_index import index_columns
+from .fragments import TCP, FragmentPart, datagram_key, first_fragment_group
 
 
 def _portable_state(transform):
@@ -91,6 +96,8 @@ class FileSummary:
     undecoded: dict[str, tuple[int, int]] = field(default_factory=dict)
     size: int = 0
     clock_runs: int = 0  # runs of frames where the clock may have stepped back (``clock.deep_runs``)
+    fragments: int = 0  # TCP fragments of IP datagrams (``fragments.FragmentPart``)
+    untimed: int = 0  # frames without a time of their own (pcapng simple packet blocks)
 
 
 @dataclass(slots=True)
@@ -109,13 +116,54 @@ class GroupPart:
         return len(self.positions)
 
 
-def note_undecoded(summary: FileSummary, data, offset: int, caplen: int, link_type: int, position: int) -> None:
-    """Count a frame that is no TCP segment in ``summary.undecoded`` when the single pass would count it
-    (core/wire/undecoded.py): its frames go to no flow group, so the merge words the one warning."""
-    kind = undecoded_kind(data, offset, caplen, link_type)
-    if kind is not None:
-        counted = summary.undecoded.get(kind)
-        summary.undecoded[kind] = (position, 1) if counted is None else (counted[0], counted[1] + 1)
+class Unparsed:
+    """What the index does with a frame ``parse_tcp_at`` found no TCP segment in: a TCP fragment of an
+    IP datagram is kept apart (``fragments.FragmentPart``: its group is decided once the run's files
+    are numbered); a link type or encapsulation not taken off is counted in ``summary.undecoded``
+    when the single pass would count it (core/wire/undecoded.py): its frames go to no flow group, so
+    the merge words the one warning."""
+
+    __slots__ = ("summary", "fragments", "groups")
+
+    def __init__(self, summary: FileSummary, groups: int) -> None:
+        self.summary = summary
+        self.fragments = FragmentPart(GroupPart())
+        self.groups = groups
+
+    def __call__(self, data, offset: int, caplen: int, link_type: int, position: int, key: float, ts: float,
+                 origlen: int) -> None:
+        if link_type not in SUPPORTED_LINK_TYPES:
+            kind = link_type_name(link_type)
+        else:
+            found = locate_fragment_at(data, offset, caplen, link_type)
+            if found is None:
+                return
+            if not isinstance(found, str):
+                if found.protocol == TCP:
+                    self._fragment(data, offset, caplen, link_type, position, key, ts, origlen, found)
+                return
+            kind = found
+        counted = self.summary.undecoded.get(kind)
+        self.summary.undecoded[kind] = (position, 1) if counted is None else (counted[0], counted[1] + 1)
+
+    def _fragment(self, data, offset, caplen, link_type, position, key, ts, origlen, fragment) -> None:
+        self.fragment(position, key, ts, offset, caplen, origlen, link_type, datagram_key(fragment),
+                      first_fragment_group(data, offset, caplen, fragment, self.groups, flow_group))
+
+    def fragment(self, position: int, key: float, ts: float, offset: int, caplen: int, origlen: int, link_type: int,
+                 datagram: bytes, first_group: int) -> None:
+        """Keep a TCP fragment apart (``fast_index`` reads plain IPv4 ones column-wise and comes here)."""
+        part = self.fragments
+        frames = part.frames
+        frames.positions.append(position)
+        frames.keys.append(key)
+        frames.timestamps.append(ts)
+        frames.offsets.append(offset)
+        frames.caplens.append(caplen)
+        frames.origlens.append(origlen)
+        frames.link_types.append(link_type)
+        part.datagrams.append(datagram)
+        part.first_groups.append(first_group)
 
 
 def flow_group(src: bytes, sport: int, dst: bytes, dport: int, groups: int) -> int:
@@ -155,14 +203,18 @@ def index_file(index: int, name: str, groups: int, spool_dir: str, content_hash:
         parts = [GroupPart() for _ in range(groups)]
         all_keys = array("d")
         all_times = array("d")  # every frame's timestamp, for the clock's steps back (then dropped)
-        if index_columns(source, groups, flow_group, note_undecoded, parts, summary, all_keys, all_times):
-            return _indexed(summary, parts, all_keys, all_times, source)
+        unparsed = Unparsed(summary, groups)
+        untimed = array("Q")  # positions of the frames without a time of their own (array("d") drops the mark)
+        if index_columns(source, groups, flow_group, unparsed, parts, summary, all_keys, all_times):
+            return _indexed(summary, parts, all_keys, all_times, source, unparsed.fragments, untimed)
         data = source.data
         running = float("-inf")
         position = -1
         try:
             for _source, ts, link_type, offset, caplen, origlen in iter_record_tuples(source, index):
                 position += 1
+                if ts.__class__ is UntimedTime:
+                    untimed.append(position)
                 running = max(running, ts)
                 all_keys.append(running)
                 all_times.append(ts)
@@ -171,7 +223,7 @@ def index_file(index: int, name: str, groups: int, spool_dir: str, content_hash:
                 summary.last_ts = ts
                 segment = parse_tcp_at(data, offset, caplen, link_type)
                 if segment is None:
-                    note_undecoded(summary, data, offset, caplen, link_type, position)
+                    unparsed(data, offset, caplen, link_type, position, running, ts, origlen)
                     continue
                 part = parts[flow_group(segment[1], segment[3], segment[2], segment[4], groups)]
                 part.positions.append(position)
@@ -184,19 +236,22 @@ def index_file(index: int, name: str, groups: int, spool_dir: str, content_hash:
         except CaptureError as exc:
             return {"problem": str(exc)}
         summary.frames = position + 1
-        return _indexed(summary, parts, all_keys, all_times, source)
+        return _indexed(summary, parts, all_keys, all_times, source, unparsed.fragments, untimed)
     finally:
         source.close()
 
 
 def _indexed(summary: FileSummary, parts: list[GroupPart], all_keys: array, all_times: array,
-             source: CaptureSource) -> dict:
+             source: CaptureSource, fragments: FragmentPart, untimed: array) -> dict:
     if all_keys:
         summary.first_key, summary.last_key = all_keys[0], all_keys[-1]
     summary.notes = [note.message for note in source.notes]
     clock = deep_runs(all_keys, all_times)
     summary.clock_runs = len(clock)
-    return {"summary": summary, "parts": parts, "keys": all_keys, "clock": clock}
+    summary.fragments = len(fragments)
+    summary.untimed = len(untimed)
+    return {"summary": summary, "parts": parts, "keys": all_keys, "clock": clock,
+            "fragments": fragments if len(fragments) else None, "untimed": untimed}
 
 
 # -- numbering -------------------------------------------------------------------------------
@@ -339,7 +394,7 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
 
     analysis.pdus.append = logged_pdu_append
     engine = CaptureEngine(analysis)
-    engine.held_reported = False  # reported once for every group by the merge
+    engine.totals_reported = False  # the whole capture's counts: reported once by the merge, from every group's
     engine.run(records, lambda *_: None, 1 << 16, frame_numbers=numbers,
                clock_steps=[(step.frame, step.shift, step.time) for step in clock_steps])
     analysis.frame_count = frame_count
@@ -371,6 +426,10 @@ def decode_group(group: int, files: list[tuple[str, str]], parts: list[GroupPart
         # when the first went on, that first one's frame), for the merge's one note
         "held": (engine.held_frames, engine.held_lateness, engine.held_first_at, engine.held_first_frame),
         "transformed": transformed,
+        # for the merge's one note each: (fragments, datagrams completed, not completed); SPAN copies
+        # set aside, (count, first frame, last frame) of whole segments and of fragments
+        "fragment_totals": engine.fragment_totals(),
+        "duplicate_totals": engine.duplicate_totals(),
         # connections that carried no byte (frame numbers are the run's): a refused report connection
         "connection_attempts": list(analysis.connection_attempts),
         "attempts_not_kept": analysis.attempts_not_kept,

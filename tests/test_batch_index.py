@@ -44,6 +44,8 @@ def assert_same_index(path, monkeypatch, groups=(1, 3, 8)) -> None:
         for mine, theirs in zip(fast["parts"], slow["parts"], strict=True):
             for name in FIELDS:
                 assert getattr(mine, name) == getattr(theirs, name), (path, count, name)
+        assert fast["fragments"] == slow["fragments"], (path, count)  # IP fragments, kept apart
+        assert fast["untimed"] == slow["untimed"]
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.pcap*")) + sorted((FIXTURES / "fuzz-regressions").iterdir()),
@@ -109,3 +111,20 @@ def test_a_damaged_record_chain_goes_to_the_per_frame_loop(tmp_path, monkeypatch
     header_only = tmp_path / "header.pcap"
     header_only.write_bytes(path.read_bytes()[:24])
     assert_same_index(header_only, monkeypatch)
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_ip_fragments_are_kept_apart_alike(tmp_path, monkeypatch, family):
+    """Both paths keep every TCP fragment apart (batch/fragments.py), with its datagram and, for a
+    first fragment, its flow group; none reaches a group's part before the plan."""
+    from test_fragments import _fragmented, _ipv4_fragments, _ipv6_fragments
+
+    path = _fragmented(tmp_path, family, _ipv4_fragments if family == "ipv4" else _ipv6_fragments,
+                       lambda parts: parts[::-1])
+    fast, _slow = both_ways(path, 3, monkeypatch)
+    fragments = fast["fragments"]
+    assert fast["columns"] and len(fragments) == fast["summary"].fragments > 40
+    assert sum(len(part) for part in fast["parts"]) + len(fragments) == sum(1 for _ in read_frames(path))
+    firsts = [group for group in fragments.first_groups if group >= 0]
+    assert firsts and len(set(fragments.datagrams)) == len(firsts)  # one first fragment a datagram
+    assert_same_index(path, monkeypatch)

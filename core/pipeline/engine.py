@@ -43,6 +43,10 @@ from dicomtui.core.wire.tcp_record import ROW_SIZE, SegmentRecord, pack_row
 from dicomtui.core.wire.undecoded import UndecodedFrames, link_type_name, undecoded_warning
 
 DETECTION_BYTES = 4096
+# Connections on a DICOM port that are not DICOM: the first this many are listed, the last of them saying
+# so (batch mode's merge lists the first of every group's, in the capture's order, and says it alike).
+NOT_DICOM_LISTED = 20
+NOT_DICOM_MORE = " (more such connections are not listed)"
 MAX_CONNECTION_ATTEMPTS = 65536  # connections without a byte kept (a port scan makes millions)
 _ethernet_ipv4_tcp = ETHERNET_IPV4_TCP.unpack_from
 
@@ -80,6 +84,41 @@ def direction_skew_finding(held_frames: int, lateness: float, connections: int, 
         "(the least the clocks are apart: an acknowledgement cannot precede what it acknowledges), in PDU, "
         "message, response and TCP times; frame times are shown as recorded", first_frame, rule="capture",
         code="capture.direction_skew")
+
+
+def ip_fragments_finding(fragments: int, completed: int, left: int, frame: int) -> ExpertItem:
+    """What the fragment reassembler did: fragments seen, datagrams put back together, datagrams ``left``
+    incomplete or dropped (batch mode's merge words every group's counts alike, once)."""
+    text = (f"{fragments} IP fragment(s): {completed} TCP datagram(s) put back together"
+            f" (fragments are reassembled in any order; where they overlap, the earlier-starting one's bytes"
+            f" are kept)")
+    if left:
+        text += (f"; {left} datagram(s) could not be completed (fragments missing from the capture, or more"
+                 " than 60 s apart) and are gaps in their streams")
+    return ExpertItem(Severity.WARNING if left else Severity.NOTE, Group.CAPTURE, text, frame, rule="capture",
+                      code="capture.ip_fragments")
+
+
+def span_duplicates_finding(segments: tuple[int, int, int], fragments: tuple[int, int, int],
+                            window: float) -> ExpertItem | None:
+    """The note on SPAN copies set aside, from (count, first frame, last frame) of whole segments and of IP
+    fragments (batch mode's merge adds up every group's, and words them alike, once); None without any."""
+    found = [item for item in (fragments, segments) if item[0]]
+    count = sum(item[0] for item in found)
+    if not count:
+        return None
+    first_frame = min(item[1] for item in found)
+    last_frame = max(item[2] for item in found)
+    what = "TCP header" if not fragments[0] else ("fragment offset" if not segments[0]
+                                                  else "TCP header or fragment offset")
+    return ExpertItem(
+        Severity.NOTE, Group.CAPTURE,
+        f"{count} frame(s) (frames {first_frame}-{last_frame}) are copies of a "
+        f"packet captured just before (the same IP identification, {what} and payload within "
+        f"{window * 1000:g} ms: SPAN duplicates, a mirror port recording each packet twice, or a "
+        f"routed copy): set aside, not counted as retransmissions or loss; reassembly and timing use the first "
+        f"copy",
+        first_frame, rule="capture", code="capture.span_duplicates")
 
 
 def fragment_identity(fragment: IpFragment) -> tuple:
@@ -346,7 +385,9 @@ class CaptureEngine:
         self.held_lateness = 0.0  # the longest a peer's acknowledged bytes came after the acknowledgement
         self.held_first_frame = 0
         self.held_first_at = 0  # the frame being read when that was learnt
-        self.held_reported = True  # False in batch mode: the merge reports every group's held segments once
+        # False in batch mode: the merge reports the whole capture's counts once, from every group's
+        # (IP fragments, SPAN copies, segments held for the bytes they acknowledge).
+        self.totals_reported = True
         # Clock steps back: every later time is moved on by ``time_shift`` (their sum), so no
         # duration spans a step; ``newest_time`` is the latest time so far (after the shift).
         self.time_shift = 0.0
@@ -750,20 +791,18 @@ class CaptureEngine:
                       fragment.addresses[half:], sport, dport, seq, ack, flags, window, tuple(payload),
                       total - header_length, 0, None)
 
-    def fragment_findings(self) -> None:
-        """What the fragment reassembler did, for the expert pane (at the end of the capture)."""
+    def fragment_totals(self) -> tuple[int, int, int]:
+        """IP fragments seen, datagrams put back together, datagrams incomplete or dropped."""
         fragments = self.fragments
         if fragments is None:
+            return (0, 0, 0)
+        return (fragments.fragments, fragments.completed, fragments.incomplete() + fragments.dropped)
+
+    def fragment_findings(self) -> None:
+        """What the fragment reassembler did, for the expert pane (at the end of the capture)."""
+        if self.fragments is None or not self.totals_reported:
             return
-        text = (f"{fragments.fragments} IP fragment(s): {fragments.completed} TCP datagram(s) put back together"
-                f" (fragments are reassembled in any order; where they overlap, the earlier-starting one's bytes"
-                f" are kept)")
-        left = fragments.incomplete() + fragments.dropped
-        if left:
-            text += (f"; {left} datagram(s) could not be completed (fragments missing from the capture, or more"
-                     " than 60 s apart) and are gaps in their streams")
-        self._capture_finding(Severity.WARNING if left else Severity.NOTE, text, self.analysis.frame_count,
-                              code="capture.ip_fragments")
+        self.analysis.expert.append(ip_fragments_finding(*self.fragment_totals(), self.analysis.frame_count))
 
     def clock_findings(self) -> None:
         """The clock steps back, for the expert pane (at the end of the capture)."""
@@ -773,26 +812,22 @@ class CaptureEngine:
         """A finding about the capture itself (shape, clocks, limits), the engine's own (rule "capture")."""
         self.analysis.expert.append(ExpertItem(severity, Group.CAPTURE, text, frame, rule="capture", code=code))
 
+    def duplicate_totals(self) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+        """(count, first frame, last frame) of the SPAN copies set aside: of whole segments, of IP fragments."""
+        copies = self.fragment_copies
+        return ((self.duplicates.count, self.duplicates.first_frame, self.duplicates.last_frame),
+                (copies.count, copies.first_frame, copies.last_frame) if copies is not None else (0, 0, 0))
+
     def duplicate_findings(self) -> None:
         """How many SPAN copies were set aside, of whole segments and of IP fragments alike (at the end of the
         capture)."""
-        filters = [found for found in (self.duplicates, self.fragment_copies) if found is not None and found.count]
-        count = sum(found.count for found in filters)
-        self.analysis.span_duplicates = count
-        if not count:
+        segments, fragments = self.duplicate_totals()
+        self.analysis.span_duplicates = segments[0] + fragments[0]
+        if not self.totals_reported:
             return
-        first_frame = min(found.first_frame for found in filters)
-        last_frame = max(found.last_frame for found in filters)
-        what = "TCP header" if filters[-1] is self.duplicates else (
-            "fragment offset" if len(filters) == 1 else "TCP header or fragment offset")
-        self._capture_finding(
-            Severity.NOTE,
-            f"{count} frame(s) (frames {first_frame}-{last_frame}) are copies of a "
-            f"packet captured just before (the same IP identification, {what} and payload within "
-            f"{self.duplicates.window * 1000:g} ms: SPAN duplicates, a mirror port recording each packet twice, or a "
-            f"routed copy): set aside, not counted as retransmissions or loss; reassembly and timing use the first "
-            f"copy",
-            first_frame, code="capture.span_duplicates")
+        item = span_duplicates_finding(segments, fragments, self.duplicates.window)
+        if item is not None:
+            self.analysis.expert.append(item)
 
     def _check_record_budget(self, frame_number: int) -> None:
         """Stop recording segment headers once ``max_segment_record`` segments are held.
@@ -820,7 +855,7 @@ class CaptureEngine:
 
     def order_findings(self) -> None:
         """Acknowledgements recorded before the peer bytes they acknowledge (at the end of the capture)."""
-        if not self.held_reported or not self.held_lateness:
+        if not self.totals_reported or not self.held_lateness:
             return
         skewed = sum(1 for connection in self.analysis.connections
                      if connection.segments is not None and any(connection.segments.late))
@@ -928,7 +963,7 @@ class CaptureEngine:
     def _not_dicom_on_port(self, tracked: _TrackedConnection, first) -> None:
         """Say so when a connection on a DICOM port is not DICOM (the first 20; then only counted)."""
         self.not_dicom_on_port += 1
-        if self.not_dicom_on_port > 20:
+        if self.not_dicom_on_port > NOT_DICOM_LISTED:
             return
         src, sport, dst, dport = tracked.key
         opening = next(bytes(side[:16]) for side in first if len(side) >= 6)
@@ -936,7 +971,7 @@ class CaptureEngine:
             Severity.NOTE,
             f"TCP connection {format_address(tracked.family, src, sport)} -> "
             f"{format_address(tracked.family, dst, dport)} uses a DICOM port but is not DICOM: it begins with {opening!r}, which is no DICOM PDU; not decoded"
-            + (" (more such connections are not listed)" if self.not_dicom_on_port == 20 else ""),
+            + (NOT_DICOM_MORE if self.not_dicom_on_port == NOT_DICOM_LISTED and self.totals_reported else ""),
             tracked.first_frame, code="capture.not_dicom_on_dicom_port")
 
     def _attach_transform(self, tracked: _TrackedConnection, first, ports: tuple[int, int]) -> bool:
