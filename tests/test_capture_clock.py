@@ -207,3 +207,36 @@ def test_a_live_read_marks_the_same_frames_untimed(tmp_path, clean, plugin_host)
         assert not [item for item in analysis.expert if item.code == "capture.clock_step_back"]
     finally:
         live.close()
+
+
+def test_tcp_analysis_measures_no_rtt_or_stall_to_or_from_an_untimed_frame(tmp_path, clean):
+    """Every server frame a simple packet block: the server's ACKs and data have no time, so no RTT
+    sample (the borrowed times gave 0 µs ones) and no stall (each ends at, starts from, or is
+    released by an untimed frame) is measured; the clean capture has both.  With only the first
+    frames untimed the rest is measured as in the clean capture."""
+    from dicomtui.core.wire.tcp_analysis import analyse_connection
+
+    frames, expected = clean
+
+    def figures(analysis):
+        found = []
+        for connection in analysis.connections:
+            result = analyse_connection(connection, untimed=analysis.untimed_between(connection.first_frame,
+                                                                                      connection.last_frame))
+            found.append(([len(d.rtt_samples) for d in result.directions], [len(d.stalls) for d in result.directions]))
+        return found
+
+    path = tmp_path / "spb.pcapng"
+    _pcapng_with_simple_blocks(path, frames, _from_server)
+    analysis = analyze_path(path)
+    clean_figures = figures(expected)
+    assert all(sum(samples) for samples, _stalls in clean_figures) and sum(sum(s) for _r, s in clean_figures)
+    assert figures(analysis) == [([0, 0], [0, 0])] * len(clean_figures)
+    unfiltered = [analyse_connection(connection) for connection in analysis.connections]
+    assert min(sample for result in unfiltered for sample in result.directions[0].rtt_samples) < 1e-6
+    # The second connection's frames all timed: its figures are the clean capture's.
+    first_connection_frames = {id(frame) for frame in frames[:20]}
+    path = tmp_path / "first.pcapng"
+    _pcapng_with_simple_blocks(path, frames, lambda frame: id(frame) in first_connection_frames and _from_server(frame))
+    partial = analyze_path(path)
+    assert figures(partial)[1] == clean_figures[1] and figures(partial)[0] != clean_figures[0]

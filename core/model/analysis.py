@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import mmap
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol, Self
 
@@ -322,6 +322,14 @@ class Analysis:
             return True
         at = bisect_left(untimed, frame)
         return at == len(untimed) or untimed[at] != frame
+
+    def untimed_between(self, first: int, last: int) -> frozenset[int]:
+        """The untimed frames from ``first`` to ``last`` (a connection's; ``last`` 0: to the end)."""
+        untimed = self.untimed_frames
+        if not untimed:
+            return frozenset()
+        stop = len(untimed) if not last else bisect_right(untimed, last)
+        return frozenset(untimed[bisect_left(untimed, first):stop])
 
     def frame_time(self, timestamp: float) -> float:
         return timestamp - (self.first_time or 0.0)

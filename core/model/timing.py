@@ -457,7 +457,8 @@ def _build(analysis: "Analysis") -> TimingReport:
     except (TypeError, ValueError):  # a bad -o value: the default (the rules say the same)
         idle_gap = IDLE_DEFAULT
     # By connection number: a live capture's retention limit may have dropped the first ones.
-    by_number = {connection.index: analyse_connection(connection) for connection in analysis.connections}
+    by_number = {connection.index: analyse_connection(connection, untimed=analysis.untimed_between(
+        connection.first_frame, connection.last_frame)) for connection in analysis.connections}
     connections = list(by_number.values())
     pdus_by_association: dict[int, list[int]] = {}
     for index, owner in enumerate(analysis.pdus.column("association"), analysis.pdus.base):

@@ -212,7 +212,8 @@ class _Sender:
         self.window_raw = 0
 
 
-def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT, vectorized: bool = True) -> ConnectionTcp:
+def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT, vectorized: bool = True,
+                       untimed: frozenset = frozenset()) -> ConnectionTcp:
     """The TCP figures of one model connection (empty when it has no segment record).
 
     In a long record, runs of plain rows (no SYN, every data segment at its
@@ -220,16 +221,18 @@ def analyse_connection(connection, idle_gap: float = IDLE_GAP_DEFAULT, vectorize
     (core/wire/tcp_columns.py), the rest by the loop, each handing the other the
     state it left; with ``vectorized=False`` the loop alone, the reference (tests
     compare the two).  Times are the corrected ones where one direction was recorded late
-    (``SegmentRecord.corrected``: two capture interfaces, their clocks apart).
+    (``SegmentRecord.corrected``: two capture interfaces, their clocks apart).  ``untimed``: frames
+    whose capture block carried no time (pcapng simple packet blocks, with the time of the frame
+    before them): no RTT sample and no stall is measured to or from them (the loop alone then).
     """
     record = connection.segments
     if record is not None:
         record = record.corrected()
-    walk = _Walk(connection.index, record, idle_gap)
+    walk = _Walk(connection.index, record, idle_gap, untimed)
     if record is None or not len(record):
         return walk.result
     position = 0
-    if vectorized and len(record) >= COLUMNS_MIN_ROWS:
+    if vectorized and not untimed and len(record) >= COLUMNS_MIN_ROWS:
         from dicomtui.core.wire import tcp_columns  # numpy: only for long records
 
         for start, stop in tcp_columns.runs(record, COLUMNS_MIN_RUN):
@@ -257,9 +260,9 @@ class _Walk:
     """The state of one pass over a connection's segment record (the loop's, and the columns')."""
 
     __slots__ = ("result", "record", "idle_gap", "shifts", "senders", "syn_time", "synack_time", "last_ack_from",
-                 "previous_time", "samples")
+                 "previous_time", "samples", "untimed", "untimed_ends")
 
-    def __init__(self, index: int, record, idle_gap: float) -> None:
+    def __init__(self, index: int, record, idle_gap: float, untimed: frozenset = frozenset()) -> None:
         self.result = result = ConnectionTcp(index, directions=(DirectionTcp(0), DirectionTcp(1)))
         self.record = record
         self.idle_gap = idle_gap
@@ -269,6 +272,8 @@ class _Walk:
         self.last_ack_from: list[tuple[float, bool] | None] = [None, None]  # per ACK sender: (time, pure)
         self.previous_time: float | None = None
         self.samples: list = []  # (direction, array) of RTT samples the columns found, not yet in the result
+        self.untimed = untimed  # frames without a time of their own (``analyse_connection``)
+        self.untimed_ends: tuple[set, set] = (set(), set())  # per sender: relative ends of its untimed data
         self.shifts = (0, 0)
         if record is None or not len(record):
             return
@@ -300,6 +305,7 @@ class _Walk:
         swap = self.record.swap
         scale_known = result.scale_known
         directions = result.directions
+        untimed, untimed_ends = self.untimed, self.untimed_ends
         # The loop runs once per segment of the capture's DICOM connections: locals, no per-row objects,
         # sequence arithmetic written out (seq_delta inline).
         for time, frame, seq, ack, length, window, flags, direction in ROW.iter_unpack(
@@ -351,12 +357,15 @@ class _Walk:
                     unacked = peer.unacked
                     while unacked and unacked[0][0] <= ack_rel:
                         entry = unacked.popleft()
-                        if entry[0] == ack_rel:
+                        if entry[0] == ack_rel and not (untimed and (frame in untimed
+                                                                     or ack_rel in untimed_ends[1 - direction])):
                             peer_figures.rtt_samples.append(time - entry[1])
                     last_ack_from[direction] = (time, length == 0)
                 else:
                     # Acknowledges nothing new (or carries data): it releases nothing.
                     last_ack_from[direction] = (time, False)
+                if untimed and frame in untimed:  # when it came is unknown: no wait is put down to it
+                    last_ack_from[direction] = None
             # tshark's duplicate ACKs of this side (what makes the peer's resend a fast one): no data,
             # the same ACK number and non-zero window as this side's previous segment, at its high.
             if not length and window and window == sender.window_raw and ack == sender.ack_raw \
@@ -394,12 +403,15 @@ class _Walk:
             if peer_window and end == sender.acked + peer_window:
                 figures.window_full += 1
             last_data = sender.last_data
-            if last_data is not None and time - last_data >= MIN_STALL:
+            timed = not untimed or frame not in untimed
+            if not timed:  # no time of its own: no wait measured to it or from it, no RTT sample on it
+                untimed_ends[direction].add(end)
+            elif last_data is not None and time - last_data >= MIN_STALL:
                 _classify_wait(figures, sender, last_ack_from[1 - direction], time, frame)
             sender.unacked.append((end, time, False))
             sender.high = end
             sender.high_time = time
-            sender.last_data = time
+            sender.last_data = time if timed else None
             # Segments a little under the MSS are full ones carrying TCP options (timestamps, SACK).
             sender.last_small = (time, end) if length < figures.mss - 64 else None
             sender.window_bound = peer_window is not None and end - sender.acked >= peer_window - figures.mss
