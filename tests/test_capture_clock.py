@@ -121,6 +121,16 @@ def test_a_clock_step_back_is_reported_and_spans_no_duration(tmp_path, clean):
     assert all(0 <= value <= total + 1e-6 for value in _durations(document))
     # No think time or wait invented across the step (it once read as "the SCU waits between objects").
     assert not [item for item in analysis.expert if "waits" in item.message and "SCU" in item.message]
+    if shutil.which("tshark"):
+        # tshark, for comparison: the same DICOM, and its one negative time delta at the step is
+        # all it says (its SRT would span the step; dicomtui names it and moves the times on).
+        out = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "frame.number", "-e",
+                              "frame.time_delta"], capture_output=True, text=True, check=True).stdout
+        negative = [int(line.split("\t")[0]) for line in out.splitlines() if line.split("\t")[1].startswith("-")]
+        assert negative == [at]
+        dicom = subprocess.run(["tshark", "-r", str(path), "-d", "tcp.port==104,dicom", "-Y", "dicom"],
+                               capture_output=True, text=True, check=True).stdout.splitlines()
+        assert len(dicom) > 0
 
 
 def test_simple_packet_block_frames_are_marked_untimed_and_left_out_of_response_times(tmp_path, clean):
