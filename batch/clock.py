@@ -112,20 +112,27 @@ def clock_steps(runs_of: dict[int, list[KeyRun]], bases: dict[int, int],
     return steps
 
 
-def plan_clock(summaries, runs_of: dict[int, list[KeyRun]], bases: dict[int, int],
-               keys_of: dict[int, array]) -> list[ClockStep]:
-    """``clock_steps`` of a run from its files' summaries (``split.FileSummary``, ``index`` = the
-    file's place in time order), their deep runs, and the ordering keys of the files that
-    interleave with a file that has any (a Dask task: the keys stay on the workers until here)."""
+def interleaving(summaries, indices, keys_of: dict[int, array]) -> dict[int, dict[int, array]]:
+    """For each file of ``indices``, the ordering keys of the other files whose frames interleave
+    with its own (``split.FileSummary``: ``index`` = the file's place in time order; files that
+    merely follow one another do not)."""
     by_index = {summary.index: summary for summary in summaries}
 
     def before(a, b) -> bool:
         return a.last_key < b.first_key or (a.last_key == b.first_key and a.index < b.index)
 
-    overlapping = {}
-    for index in runs_of:
+    found = {}
+    for index in indices:
         mine = by_index[index]
-        overlapping[index] = {other.index: keys_of[other.index] for other in summaries
-                              if other.index != index and other.frames
-                              and not before(other, mine) and not before(mine, other)}
-    return clock_steps(runs_of, bases, overlapping)
+        found[index] = {other.index: keys_of[other.index] for other in summaries
+                        if other.index != index and other.frames
+                        and not before(other, mine) and not before(mine, other)}
+    return found
+
+
+def plan_clock(summaries, runs_of: dict[int, list[KeyRun]], bases: dict[int, int],
+               keys_of: dict[int, array]) -> list[ClockStep]:
+    """``clock_steps`` of a run from its files' summaries (``split.FileSummary``), their deep runs,
+    and the ordering keys of the files that interleave with a file that has any (a Dask task: the
+    keys stay on the workers until here)."""
+    return clock_steps(runs_of, bases, interleaving(summaries, runs_of, keys_of))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from dicomtui.core.wire.packet import IpFragment
 
-from .clock import number_in_capture
+from .clock import interleaving, number_in_capture
 
 TCP = 6
 FRAME_COLUMNS = ("positions", "keys", "timestamps", "offsets", "caplens", "origlens", "link_types")
@@ -75,17 +75,7 @@ def plan_fragments(summaries, fragments_of: dict[int, FragmentPart], bases: dict
 
     ``fragments_of[i]``: file i's fragments; ``keys_of``: the ordering keys of the files that
     interleave with a file that has fragments (a Dask task: the keys stay on the workers until here)."""
-    by_index = {summary.index: summary for summary in summaries}
-
-    def before(a, b) -> bool:
-        return a.last_key < b.first_key or (a.last_key == b.first_key and a.index < b.index)
-
-    overlapping_of = {}
-    for index in fragments_of:
-        mine = by_index[index]
-        overlapping_of[index] = {other.index: keys_of[other.index] for other in summaries
-                                 if other.index != index and other.frames
-                                 and not before(other, mine) and not before(mine, other)}
+    overlapping_of = interleaving(summaries, fragments_of, keys_of)
     try:
         import numpy as np
     except ImportError:  # pragma: no cover - numpy comes with the batch extra

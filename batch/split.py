@@ -115,6 +115,17 @@ class GroupPart:
     def __len__(self) -> int:
         return len(self.positions)
 
+    def add(self, position: int, key: float, ts: float, offset: int, caplen: int, origlen: int,
+            link_type: int) -> None:
+        """One more frame, after those already here (file order)."""
+        self.positions.append(position)
+        self.keys.append(key)
+        self.timestamps.append(ts)
+        self.offsets.append(offset)
+        self.caplens.append(caplen)
+        self.origlens.append(origlen)
+        self.link_types.append(link_type)
+
 
 class Unparsed:
     """What the index does with a frame ``parse_tcp_at`` found no TCP segment in: a TCP fragment of an
@@ -154,14 +165,7 @@ class Unparsed:
                  datagram: bytes, first_group: int) -> None:
         """Keep a TCP fragment apart (``fast_index`` reads plain IPv4 ones column-wise and comes here)."""
         part = self.fragments
-        frames = part.frames
-        frames.positions.append(position)
-        frames.keys.append(key)
-        frames.timestamps.append(ts)
-        frames.offsets.append(offset)
-        frames.caplens.append(caplen)
-        frames.origlens.append(origlen)
-        frames.link_types.append(link_type)
+        part.frames.add(position, key, ts, offset, caplen, origlen, link_type)
         part.datagrams.append(datagram)
         part.first_groups.append(first_group)
 
@@ -225,14 +229,8 @@ def index_file(index: int, name: str, groups: int, spool_dir: str, content_hash:
                 if segment is None:
                     unparsed(data, offset, caplen, link_type, position, running, ts, origlen)
                     continue
-                part = parts[flow_group(segment[1], segment[3], segment[2], segment[4], groups)]
-                part.positions.append(position)
-                part.keys.append(running)
-                part.timestamps.append(ts)
-                part.offsets.append(offset)
-                part.caplens.append(caplen)
-                part.origlens.append(origlen)
-                part.link_types.append(link_type)
+                parts[flow_group(segment[1], segment[3], segment[2], segment[4], groups)].add(
+                    position, running, ts, offset, caplen, origlen, link_type)
         except CaptureError as exc:
             return {"problem": str(exc)}
         summary.frames = position + 1

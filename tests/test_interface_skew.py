@@ -55,6 +55,15 @@ def _skewed(frames: list[RawFrame], skew: float) -> list[tuple[int, RawFrame]]:
     return sorted(placed, key=lambda item: item[1].ts)  # merged by time, as mergecap does
 
 
+def _clean_and_skewed(tmp_path, skew: float):
+    """The fixture on two interfaces as recorded, and with the server's interface ``skew`` s late."""
+    frames = [RawFrame(float(f.ts), f.data, f.link_type) for f in read_frames(FIXTURES / FIXTURE)]
+    clean_path, skewed_path = tmp_path / "clean.pcapng", tmp_path / "skewed.pcapng"
+    _two_interfaces(clean_path, [(int(_from_server(frame)), frame) for frame in frames])
+    _two_interfaces(skewed_path, _skewed(frames, skew))
+    return clean_path, skewed_path
+
+
 def _facts(analysis) -> dict:
     return {
         "associations": [(a.calling_ae, a.called_ae, str(a.state), a.message_count) for a in analysis.associations],
@@ -70,10 +79,7 @@ def _facts(analysis) -> dict:
 
 @pytest.mark.parametrize("skew", [0.002, -0.002])
 def test_two_interfaces_two_ms_apart_give_the_clean_dicom(tmp_path, skew):
-    frames = [RawFrame(float(f.ts), f.data, f.link_type) for f in read_frames(FIXTURES / FIXTURE)]
-    clean_path, skewed_path = tmp_path / "clean.pcapng", tmp_path / "skewed.pcapng"
-    _two_interfaces(clean_path, [(int(_from_server(frame)), frame) for frame in frames])
-    _two_interfaces(skewed_path, _skewed(frames, skew))
+    clean_path, skewed_path = _clean_and_skewed(tmp_path, skew)
     clean, skewed = analyze_path(clean_path), analyze_path(skewed_path)
     expected = _facts(clean)
     assert expected["associations"] and expected["gaps"] == 0
@@ -97,10 +103,7 @@ def _timing(analysis) -> dict:
 
 @pytest.mark.parametrize("skew", [0.002, -0.002])
 def test_the_skew_is_corrected_for_timing(tmp_path, skew):
-    frames = [RawFrame(float(f.ts), f.data, f.link_type) for f in read_frames(FIXTURES / FIXTURE)]
-    clean_path, skewed_path = tmp_path / "clean.pcapng", tmp_path / "skewed.pcapng"
-    _two_interfaces(clean_path, [(int(_from_server(frame)), frame) for frame in frames])
-    _two_interfaces(skewed_path, _skewed(frames, skew))
+    clean_path, skewed_path = _clean_and_skewed(tmp_path, skew)
     clean, skewed = analyze_path(clean_path), analyze_path(skewed_path)
     expected, got = _timing(clean), _timing(skewed)
     assert got["resent"] == expected["resent"] == [0, 0]
@@ -131,10 +134,7 @@ def test_tshark_on_the_same_shape_loses_pdus_and_calls_resends(tmp_path, skew):
     (its TCP analysis takes recorded times as they are); dicomtui gives the clean capture's PDUs."""
     if not shutil.which("tshark"):
         pytest.skip("tshark not installed")
-    frames = [RawFrame(float(f.ts), f.data, f.link_type) for f in read_frames(FIXTURES / FIXTURE)]
-    clean_path, skewed_path = tmp_path / "clean.pcapng", tmp_path / "skewed.pcapng"
-    _two_interfaces(clean_path, [(int(_from_server(frame)), frame) for frame in frames])
-    _two_interfaces(skewed_path, _skewed(frames, skew))
+    clean_path, skewed_path = _clean_and_skewed(tmp_path, skew)
 
     def tshark(path, display_filter: str) -> int:
         out = subprocess.run(["tshark", "-r", str(path), "-d", f"tcp.port=={SERVER_PORT},dicom", "-Y", display_filter,
