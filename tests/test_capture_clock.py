@@ -250,3 +250,17 @@ def test_tcp_analysis_measures_no_rtt_or_stall_to_or_from_an_untimed_frame(tmp_p
     _pcapng_with_simple_blocks(path, frames, lambda frame: id(frame) in first_connection_frames and _from_server(frame))
     partial = analyze_path(path)
     assert figures(partial)[1] == clean_figures[1] and figures(partial)[0] != clean_figures[0]
+
+
+def test_an_untimed_response_has_no_response_time_in_the_model(tmp_path, clean):
+    """The responses ending in simple packet block frames have no first-byte or response time (the
+    borrowed times' difference would be a number that means nothing); the clean capture's have."""
+    frames, expected = clean
+    path = tmp_path / "spb.pcapng"
+    _pcapng_with_simple_blocks(path, frames, _from_server)
+    analysis = analyze_path(path)
+    responses = [message for message in analysis.messages if message.request is not None]
+    assert responses and all(m.response_time is None and m.first_byte_time is None for m in responses)
+    assert all(m.response_time is not None for m in expected.messages if m.request is not None)
+    messages = analysis_json(analysis)["messages"]
+    assert all(m["response_time"] is None for m in messages if m.get("request") is not None)
