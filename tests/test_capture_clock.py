@@ -19,7 +19,7 @@ from conftest import analyze_path
 from tui_tools import run_async, wait_for_workers
 
 from dicomtui.core.model.analysis import AnalysisConfig
-from dicomtui.core.model.timing import exchanges, srt_tables
+from dicomtui.core.model.timing import exchanges, srt_tables, timing_report
 from dicomtui.core.views.document import analysis_json
 from dicomtui.core.views.timing import stats_lines
 from dicomtui.tui.app import DicomApp
@@ -152,6 +152,11 @@ def test_simple_packet_block_frames_are_marked_untimed_and_left_out_of_response_
     assert sum(row.unanswered for row in rows) == 0
     text = "\n".join(stats_lines(analysis))
     assert f"({len(answered)} answered request(s) left out" in text
+    # Every association has untimed PDUs: none is ranked by cause, and --stats says why.
+    report = timing_report(analysis)
+    assert report.untimed_associations == len(analysis.associations) and not report.causes
+    assert f"({len(analysis.associations)} association(s) left out of the causes" in text
+    assert timing_report(expected).untimed_associations == 0 and timing_report(expected).causes
     from dicomtui.tui.stats_screen import build_tables
 
     (by_command,) = [table for table in build_tables(analysis) if table.title.startswith("Response times by command (")]
@@ -242,6 +247,10 @@ def test_tcp_analysis_measures_no_rtt_or_stall_to_or_from_an_untimed_frame(tmp_p
     clean_figures = figures(expected)
     assert all(sum(samples) for samples, _stalls in clean_figures) and sum(sum(s) for _r, s in clean_figures)
     assert figures(analysis) == [([0, 0], [0, 0])] * len(clean_figures)
+    # The SYN-ACKs have no time: no handshake RTT (the borrowed time made it 0.0 ms).
+    assert all(analyse_connection(c, untimed=analysis.untimed_between(c.first_frame, c.last_frame)).handshake_rtt
+               is None for c in analysis.connections)
+    assert all(analyse_connection(c).handshake_rtt is not None for c in expected.connections)
     unfiltered = [analyse_connection(connection) for connection in analysis.connections]
     assert min(sample for result in unfiltered for sample in result.directions[0].rtt_samples) < 1e-6
     # The second connection's frames all timed: its figures are the clean capture's.

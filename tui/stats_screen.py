@@ -14,6 +14,7 @@ from dicomtui.core.base.safe_text import safe_text
 from dicomtui.core.base.time_format import milliseconds
 from dicomtui.core.model.analysis import Analysis
 from dicomtui.core.model.timing import BUDGET, BUDGET_LABELS, timing_report
+from dicomtui.core.views.timing import untimed_associations_text
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -151,8 +152,10 @@ class StatsScreen(Screen[int | None]):
             summary.append("Dominant cause: ", style="bold")
             summary.append(f"{top.label}, {top.seconds:.3f} s ({top.share:.0%} of {report.total_seconds:.3f} s)\n")
             summary.append(top.advice)
-        else:
+        elif not report.untimed_associations:
             summary.append("No association with timing in this capture.")
+        if report.untimed_associations:
+            summary.append(("\n" if report.causes else "") + untimed_associations_text(report.untimed_associations) + ".")
         self.query_one("#stats-summary", Static).update(summary)
         self.action_show(0)
 

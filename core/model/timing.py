@@ -157,6 +157,9 @@ class AssociationTiming:
     # Retransmission waits that fall in "SCP processing" time: captured on the sender's side, a
     # request looks complete when first sent, and the responder waits for the resent segment.
     waiting_retransmission: tuple[float, int] = (0.0, 0)
+    # A PDU of it starts or ends in a frame without a time (pcapng simple packet blocks): its
+    # budget is made of borrowed times, so the ranked causes leave it out.
+    untimed: bool = False
 
     @property
     def duration(self) -> float:
@@ -437,6 +440,7 @@ class TimingReport:
     connections: list[ConnectionTcp]
     causes: list[Cause]
     total_seconds: float
+    untimed_associations: int = 0  # left out of ``causes`` and ``total_seconds`` (``AssociationTiming.untimed``)
 
 
 def timing_report(analysis: "Analysis") -> TimingReport:
@@ -467,14 +471,29 @@ def _build(analysis: "Analysis") -> TimingReport:
     for message in analysis.messages:
         messages_by_association.setdefault(message.association, []).append(message)
     timings = []
+    untimed_pdus = _untimed_pdus(analysis)
     for association in analysis.associations:
         tcp = by_number.get(association.connection)
-        timings.append(association_timing(analysis, association.index,
-                                          messages_by_association.get(association.index, []),
-                                          pdus_by_association.get(association.index, []), tcp, idle_gap))
+        pdu_indices = pdus_by_association.get(association.index, [])
+        timing = association_timing(analysis, association.index, messages_by_association.get(association.index, []),
+                                    pdu_indices, tcp, idle_gap)
+        timing.untimed = bool(untimed_pdus) and not untimed_pdus.isdisjoint(pdu_indices)
+        timings.append(timing)
     found = exchanges(analysis)
-    causes, total = _causes(analysis, timings, connections)
-    return TimingReport(found, srt_tables(found), timings, connections, causes, total)
+    causes, total = _causes(analysis, [timing for timing in timings if not timing.untimed], connections)
+    return TimingReport(found, srt_tables(found), timings, connections, causes, total,
+                        sum(timing.untimed for timing in timings))
+
+
+def _untimed_pdus(analysis: "Analysis") -> set[int]:
+    """The PDUs that start or end in a frame without a time (none without simple packet blocks)."""
+    if not analysis.untimed_frames:
+        return set()
+    time_known = analysis.time_known
+    base = analysis.pdus.base
+    return {index for index, (first, last) in enumerate(zip(analysis.pdus.column("first_frame"),
+                                                             analysis.pdus.column("last_frame")), base)
+            if not (time_known(first) and time_known(last))}
 
 
 def _causes(analysis: "Analysis", timings: list[AssociationTiming],

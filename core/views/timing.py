@@ -47,12 +47,20 @@ def rate_text(value: float | None) -> str:
     return f"{value:.0f} B/s"
 
 
+def untimed_associations_text(count: int) -> str:
+    """Why associations are missing from the ranked causes (``TimingReport.untimed_associations``)."""
+    return (f"{count} association(s) left out of the causes: PDUs of theirs start or end in frames that "
+            "carried no time (pcapng simple packet blocks)")
+
+
 def stats_lines(analysis: "Analysis") -> list[str]:
     """``dicomtui --stats``: the dominant cause first, then the tables."""
     report = timing_report(analysis)
     lines: list[str] = []
     lines.append(f"Where the time went: {len(report.associations)} association(s), "
                  f"{report.total_seconds:.3f} s of association time")
+    if report.untimed_associations:
+        lines.append(f"  ({untimed_associations_text(report.untimed_associations)})")
     if report.causes and report.causes[0].seconds < VERDICT_MIN_SECONDS:
         lines.append(f"  dominant cause: not measured — no cause cost {VERDICT_MIN_SECONDS * 1000:.0f} ms or "
                      "more (docs/timing.md, \"Not measured\")")
@@ -63,7 +71,7 @@ def stats_lines(analysis: "Analysis") -> list[str]:
         lines += _table(("cause", "seconds", "share", "detail"),
                         [(cause.label, f"{cause.seconds:.3f}", f"{cause.share:.0%}", cause.detail)
                          for cause in report.causes], text_last=True)
-    else:
+    elif not report.untimed_associations:
         lines.append("  (no association with timing in this capture)")
     lines.append("")
     lines.append("Time budget per association (seconds / share; network transfer includes the TCP stalls)")
@@ -193,6 +201,7 @@ def timing_json(analysis: "Analysis") -> dict[str, Any]:
     report: TimingReport = timing_report(analysis)
     return {
         "total_seconds": report.total_seconds,
+        "untimed_associations": report.untimed_associations,
         "workflow": workflow_timing(analysis),
         "causes": [{"name": cause.name, "label": cause.label, "seconds": cause.seconds, "share": cause.share,
                     "detail": cause.detail, "advice": cause.advice, "associations": cause.associations,

@@ -260,7 +260,7 @@ class _Walk:
     """The state of one pass over a connection's segment record (the loop's, and the columns')."""
 
     __slots__ = ("result", "record", "idle_gap", "shifts", "senders", "syn_time", "synack_time", "last_ack_from",
-                 "previous_time", "samples", "untimed", "untimed_ends")
+                 "previous_time", "samples", "untimed", "untimed_ends", "handshake_untimed")
 
     def __init__(self, index: int, record, idle_gap: float, untimed: frozenset = frozenset()) -> None:
         self.result = result = ConnectionTcp(index, directions=(DirectionTcp(0), DirectionTcp(1)))
@@ -274,6 +274,7 @@ class _Walk:
         self.samples: list = []  # (direction, array) of RTT samples the columns found, not yet in the result
         self.untimed = untimed  # frames without a time of their own (``analyse_connection``)
         self.untimed_ends: tuple[set, set] = (set(), set())  # per sender: relative ends of its untimed data
+        self.handshake_untimed = False  # a SYN without a time: the handshake's RTT is unknown
         self.shifts = (0, 0)
         if record is None or not len(record):
             return
@@ -297,7 +298,7 @@ class _Walk:
             return
         result = self.result
         senders = self.senders
-        syn_time, synack_time = self.syn_time, self.synack_time
+        syn_time, synack_time, handshake_untimed = self.syn_time, self.synack_time, self.handshake_untimed
         last_ack_from = self.last_ack_from
         previous_time = self.previous_time
         shifts = self.shifts
@@ -323,6 +324,8 @@ class _Walk:
                     syn_time = time
                 elif flags & TCP_ACK and synack_time is None:
                     synack_time = time
+                if untimed and frame in untimed:
+                    handshake_untimed = True
                 sender.base = (seq + 1) & MASK
                 sender.started = True
                 sender.high = 0
@@ -333,9 +336,12 @@ class _Walk:
                 sender.high_time = time
             if result.handshake_rtt is None and synack_time is not None and direction == 0 \
                     and flags & (TCP_SYN | TCP_ACK) == TCP_ACK and syn_time is not None:
-                result.server_side_rtt = synack_time - syn_time
-                result.client_side_rtt = time - synack_time
-                result.handshake_rtt = time - syn_time
+                if handshake_untimed or (untimed and frame in untimed):
+                    syn_time = None  # a frame of the handshake has no time: its RTT is unknown (asked no more)
+                else:
+                    result.server_side_rtt = synack_time - syn_time
+                    result.client_side_rtt = time - synack_time
+                    result.handshake_rtt = time - syn_time
             # -- this segment as an acknowledgement of the peer's data ------------------------------
             if flags & TCP_ACK and peer.started:
                 high = peer.high
@@ -416,6 +422,7 @@ class _Walk:
             sender.last_small = (time, end) if length < figures.mss - 64 else None
             sender.window_bound = peer_window is not None and end - sender.acked >= peer_window - figures.mss
         self.syn_time, self.synack_time, self.previous_time = syn_time, synack_time, previous_time
+        self.handshake_untimed = handshake_untimed
 
     def finish(self) -> ConnectionTcp:
         for direction in (0, 1):
