@@ -273,6 +273,8 @@ def merge_groups(summaries: list[FileSummary], group_paths: list[str], config: A
     analysis.frame_count = sum(summary.frames for summary in summaries)
     if untimed:
         analysis.untimed_frames = untimed
+        for message in analysis.messages:  # the groups' engines did not know these frames
+            analysis.clear_untimed_response_times(message)
     readable = [summary for summary in summaries if summary.frames]
     if readable:
         first = min(readable, key=lambda summary: (summary.first_key, summary.index))

@@ -323,6 +323,21 @@ class Analysis:
         at = bisect_left(untimed, frame)
         return at == len(untimed) or untimed[at] != frame
 
+    def clear_untimed_response_times(self, message) -> None:
+        """A response that starts or ends in a frame without a time of its own, or answers a request
+        that ends in one (pcapng simple packet blocks: each has the time of the frame before it): its
+        first-byte and response times are unknown (None), not the borrowed times' difference.  Called
+        as each message completes, and by batch mode's merge, which learns the untimed frames last."""
+        if message.request is None:
+            return
+        try:
+            request = self.messages[message.request]
+        except IndexError:  # a live capture's retention limit dropped the request
+            return
+        time_known = self.time_known
+        if not (time_known(message.first_frame) and time_known(message.last_frame) and time_known(request.last_frame)):
+            message.first_byte_time = message.response_time = None
+
     def untimed_between(self, first: int, last: int) -> frozenset[int]:
         """The untimed frames from ``first`` to ``last`` (a connection's; ``last`` 0: to the end)."""
         untimed = self.untimed_frames

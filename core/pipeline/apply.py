@@ -57,24 +57,10 @@ class ModelWriter:
         elif kind is MessageComplete:
             # (the message is the model's own object, already up to date)
             if self.analysis.untimed_frames:
-                self._untimed_response(event.message)
+                self.analysis.clear_untimed_response_times(event.message)
         elif kind is not AssociationChanged:
             # (the association is the model's own object, already up to date)
             self._other(event)
-
-    def _untimed_response(self, message) -> None:
-        """A response that starts or ends in a frame without a time of its own, or answers a request
-        that ends in one (pcapng simple packet blocks: each has the time of the frame before it):
-        its first-byte and response times are unknown, not the borrowed times' difference."""
-        if message.request is None:
-            return
-        try:
-            request = self.analysis.messages[message.request]
-        except IndexError:  # a live capture's retention limit dropped the request
-            return
-        time_known = self.analysis.time_known
-        if not (time_known(message.first_frame) and time_known(message.last_frame) and time_known(request.last_frame)):
-            message.first_byte_time = message.response_time = None
 
     def _other(self, event) -> None:
         """A subclass of an event (a replacement decoder's), or something that is not an event."""
