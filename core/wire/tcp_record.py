@@ -129,10 +129,10 @@ def measured_lateness(rows: list[tuple]) -> list[float]:
     """Per TCP direction, the longest its bytes (or SYN) were recorded after the peer's
     acknowledgement of them: the least that direction's capture clock was late.
 
-    For each direction the rows where its sequence space first reached each point (the SYN
-    and the FIN count as one byte each); an acknowledgement recorded before the row that first reached it
-    measures how late that row was.  Rows are packed tuples (time, frame, seq, ack, length,
-    window, flags, TCP direction).
+    For each direction the rows where its sequence space first reached each point (the SYN and
+    the FIN count as one byte each); an acknowledgement recorded before the row that first
+    reached it measures how late that row was.  Rows are packed tuples (time, frame, seq, ack,
+    length, window, flags, TCP direction).
     """
     base: list[int | None] = [None, None]
     reach: list[list[int]] = [[], []]  # per direction: the highest relative end so far, per row that raised it
