@@ -260,8 +260,9 @@ def _iter_pcapng(source: CaptureSource, source_index: int) -> Iterator[Record]:
         if untimed[0]:  # once per file, however often it is walked
             note = CaptureNote(source.name, (
                 f"{untimed[0]} packet(s) in simple packet blocks carry no time: each keeps its place at the time "
-                "of the packet before it, is shown with its time unknown, and response times that end in it are "
-                "left out of the timing figures"))
+                "of the packet before it and is shown with its time unknown; response times, RTT samples and "
+                "waits that start or end in one, and the associations it carries PDUs of, are left out of the "
+                "timing figures"))
             if note not in source.notes:
                 source.notes.append(note)
 
