@@ -17,6 +17,7 @@ from __future__ import annotations
 from dicomtui import hookimpl
 from dicomtui.core.base.library_warnings import pydicom_warnings
 from dicomtui.core.model import Group, Severity
+from dicomtui.core.model.workflow import WORKLIST_FIND
 from dicomtui.core.protocol.datasets import element_vr, parse_dataset
 from pydicom.datadict import keyword_for_tag
 
@@ -47,7 +48,10 @@ def dicomtui_check_message(message, analysis, report):
 
 
 def _find_without_matches(message, analysis, report) -> None:
-    if not message.responses:
+    if not message.responses or message.affected_sop_class == WORKLIST_FIND:
+        # An empty worklist is rules.workflow's (workflow.worklist_no_match), with the keys nested in the
+        # Scheduled Procedure Step Sequence that filtered; said here too, it was said twice and read as
+        # "a universal query".
         return
     responses = [analysis.messages[index] for index in message.responses]
     if len(responses) != 1 or responses[0].status != 0:
