@@ -147,3 +147,28 @@ def test_tshark_on_the_same_shape_loses_pdus_and_calls_resends(tmp_path, skew):
     ours, clean = analyze_path(skewed_path), analyze_path(clean_path)
     assert sorted((p.direction, p.stream_offset, p.pdu_type) for p in ours.pdus) == \
         sorted((p.direction, p.stream_offset, p.pdu_type) for p in clean.pdus)
+
+
+def test_an_acknowledgement_no_constant_skew_explains_corrects_nothing(tmp_path):
+    """One ACK number that runs ahead (a corrupted segment) in a capture with no skew: the server's
+    own quick ACKs of the client's bytes rule out moving the server back by its lead, so the TCP
+    analysis corrects nothing (and finds no needless resend); a real skew is still measured."""
+    from dicomtui.core.wire.tcp_record import ROW, measured_lateness
+
+    clean_path, skewed_path = _clean_and_skewed(tmp_path, 0.002)
+    clean, skewed = analyze_path(clean_path), analyze_path(skewed_path)
+    rows = list(ROW.iter_unpack(clean.connections[1].segments.data))
+    assert measured_lateness(rows) == [0.0, 0.0]
+    # The client's pure ACK of the server's first data, its ACK number pushed one data segment on
+    # and recorded before that segment: a lead no constant skew of the server can explain.
+    server = 1 - rows[0][7]
+    data = [i for i, row in enumerate(rows) if row[7] == server and row[4] > 0]
+    late_segment, next_segment = rows[data[0]], rows[data[1]]
+    client_seq = [row for row in rows[:data[0]] if row[7] != server][-1][2]
+    acknowledged = (next_segment[2] + next_segment[4]) % (1 << 32)
+    # (time, frame, seq, ack, length, window, flags, direction): a pure ACK 2 ms before the segment
+    forged = (late_segment[0] - 0.002, late_segment[1], client_seq, acknowledged, 0, late_segment[5], 0x10,
+              1 - server)
+    assert measured_lateness(rows[:data[0]] + [forged] + rows[data[0]:]) == [0.0, 0.0]
+    skewed_rows = list(ROW.iter_unpack(skewed.connections[1].segments.data))
+    assert 0.0019 < max(measured_lateness(skewed_rows)) <= 0.002

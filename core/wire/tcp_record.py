@@ -147,6 +147,7 @@ def measured_lateness(rows: list[tuple]) -> list[float]:
             times[direction].append(time)
             positions[direction].append(position)
     late = [0.0, 0.0]
+    least_gap = [float("inf"), float("inf")]  # per ACK sender: its quickest ACK after the bytes, as recorded
     for position, (time, _frame, _seq, ack, _length, _window, flags, direction) in enumerate(rows):
         peer = 1 - direction
         if not flags & ACK or base[peer] is None:
@@ -155,10 +156,20 @@ def measured_lateness(rows: list[tuple]) -> list[float]:
         if acknowledged >= HALF:
             continue
         first = bisect_left(reach[peer], acknowledged)
-        if first < len(reach[peer]) and positions[peer][first] > position:
+        if first >= len(reach[peer]):
+            continue
+        if positions[peer][first] > position:
             lateness = times[peer][first] - time
             if 0 < lateness < LATE_WINDOW and lateness > late[peer]:
                 late[peer] = lateness
+        elif time - times[peer][first] < least_gap[direction]:
+            least_gap[direction] = time - times[peer][first]
+    # One constant skew must explain it: moved back, the late side's own ACKs must still follow the
+    # bytes they acknowledge.  An ACK number that does not fit (a corrupted or forged segment) gives
+    # a "lateness" no shift can honour: nothing is corrected then.
+    for direction in (0, 1):
+        if late[direction] and late[direction] - late[1 - direction] + 1e-6 > least_gap[direction]:
+            return [0.0, 0.0]
     return late
 
 
