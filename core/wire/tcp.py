@@ -373,10 +373,9 @@ class DirectionReassembler:
         evidence = self.loss_evidence
         if evidence is None or evidence[3] is None or seq_delta((seq + length) % SEQ_MODULO, evidence[3]) < 0:
             return None
+        self.loss_evidence = (evidence[0], evidence[1], evidence[2], None)  # taken: once per run
         if seq_delta(evidence[3], seq) <= 0:  # the acknowledged bytes themselves were not captured
-            self.loss_evidence = (evidence[0], evidence[1], evidence[2], None)
             return None
-        self.loss_evidence = (evidence[0], evidence[1], evidence[2], None)
         return ts - evidence[2]
 
     def _check_evidence(self, frame: int, ts: float = 0.0, force: bool = False) -> None:
